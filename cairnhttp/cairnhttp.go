@@ -1,0 +1,89 @@
+// Package cairnhttp holds the HTTP conventions shared by the data port, the
+// REST API and their clients: header names and the one table that maps
+// error kinds to HTTP statuses and back.
+package cairnhttp
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/cairnfs/cairn"
+)
+
+// Header names of the data protocol (docs/protocol.md).
+const (
+	HeaderCRC         = "Cairn-Crc32c"       // whole-chunk CRC32C, 8 hex digits
+	HeaderChain       = "Cairn-Chain"        // replicas after this one: node@addr,node@addr
+	HeaderKind        = "Cairn-Error-Kind"   // error kind number on error responses
+	HeaderChunkLength = "Cairn-Chunk-Length" // whole chunk length
+	HeaderBlockSize   = "Cairn-Block-Size"   // CRC sub-block size
+	HeaderRangeOffset = "Cairn-Range-Offset" // aligned start of the returned bytes in the chunk
+	HeaderRangeLength = "Cairn-Range-Length" // number of returned data bytes
+	HeaderBlocks      = "Cairn-Blocks"       // number of CRCs that precede the data
+)
+
+// statusOf is the one table from kinds to HTTP statuses.
+var statusOf = map[cairn.Kind]int{
+	cairn.Other:       http.StatusInternalServerError,
+	cairn.Invalid:     http.StatusBadRequest,
+	cairn.NotFound:    http.StatusNotFound,
+	cairn.Exists:      http.StatusConflict,
+	cairn.NotDir:      http.StatusConflict,
+	cairn.IsDir:       http.StatusConflict,
+	cairn.NotEmpty:    http.StatusConflict,
+	cairn.Corrupt:     http.StatusUnprocessableEntity,
+	cairn.NoSpace:     http.StatusInsufficientStorage,
+	cairn.Unavailable: http.StatusServiceUnavailable,
+	cairn.NotLeader:   http.StatusServiceUnavailable,
+	cairn.Conflict:    http.StatusPreconditionFailed,
+	cairn.Permission:  http.StatusForbidden,
+	cairn.Canceled:    499,
+	cairn.Internal:    http.StatusInternalServerError,
+}
+
+// Status returns the HTTP status for an error's kind.
+func Status(err error) int { return statusOf[cairn.KindOf(err)] }
+
+type errorBody struct {
+	Error string `json:"error"`
+	Kind  string `json:"kind"`
+}
+
+// WriteError writes err as a JSON error response with its kind's status.
+func WriteError(w http.ResponseWriter, err error) {
+	kind := cairn.KindOf(err)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(HeaderKind, strconv.Itoa(int(kind)))
+	w.WriteHeader(statusOf[kind])
+	json.NewEncoder(w).Encode(errorBody{Error: err.Error(), Kind: kind.String()})
+}
+
+// ReadError turns an error response back into a *cairn.Error with the kind
+// the server sent. It consumes (part of) the body.
+func ReadError(resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var eb errorBody
+	msg := string(body)
+	if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
+		msg = eb.Error
+	}
+	kind := cairn.Other
+	if k, err := strconv.Atoi(resp.Header.Get(HeaderKind)); err == nil {
+		kind = cairn.Kind(k)
+	} else {
+		for k, st := range statusOf {
+			if st == resp.StatusCode && k != cairn.Other && k != cairn.NotLeader && k != cairn.Internal {
+				kind = k
+				break
+			}
+		}
+	}
+	if msg == "" {
+		msg = fmt.Sprintf("HTTP %s", resp.Status)
+	}
+	return &cairn.Error{Kind: kind, Err: errors.New(msg)}
+}

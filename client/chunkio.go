@@ -1,0 +1,222 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/cairnhttp"
+	"github.com/cairnfs/cairn/checksum"
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+// maxChunkAttempts bounds how often one chunk is re-sent to a new replica
+// set after replicas fail.
+const maxChunkAttempts = 6
+
+// putChunk stores data as one chunk on a full replica set and returns the
+// record to commit. When a replica fails, the chunk is sent again to a
+// fresh replica set that avoids it; the copies that did land are orphans the
+// collector removes. Errors: Invalid/Corrupt from the nodes are returned at
+// once; Unavailable after maxChunkAttempts.
+func (c *Client) putChunk(ctx context.Context, data []byte, repl int) (*pb.StoredChunk, error) {
+	ref := &pb.ChunkRef{Length: int64(len(data)), Crc32C: checksum.CRC32C(data)}
+	if c.opts.MD5 {
+		sum := md5.Sum(data)
+		ref.Md5 = sum[:]
+	}
+	var exclude []string
+	var last error
+	for attempt := 0; attempt < maxChunkAttempts; attempt++ {
+		alloc, err := c.alloc.get(ctx, repl, exclude)
+		if err != nil {
+			return nil, err
+		}
+		stored, failed, err := c.sendChain(ctx, alloc, data, ref.Crc32C)
+		if err == nil && len(stored) >= len(alloc.Replicas) {
+			ref.Id = alloc.Id
+			return &pb.StoredChunk{Chunk: ref, Nodes: stored}, nil
+		}
+		if err != nil {
+			if k := cairn.KindOf(err); k == cairn.Invalid || k == cairn.Canceled {
+				return nil, err
+			}
+			last = err
+		} else {
+			last = cairn.E("write", cairn.Unavailable, fmt.Errorf("only %d of %d replicas stored the chunk: %v", len(stored), len(alloc.Replicas), failedString(failed)))
+		}
+		for _, f := range failed {
+			exclude = append(exclude, f.Node)
+		}
+		c.alloc.flush()
+		c.opts.Logger.Debug("retrying chunk on new replicas", "attempt", attempt+1, "exclude", exclude, "err", last)
+	}
+	return nil, cairn.E("write", cairn.Unavailable, fmt.Errorf("gave up after %d attempts: %w", maxChunkAttempts, last))
+}
+
+type failedNode struct {
+	Node  string `json:"node"`
+	Addr  string `json:"addr"`
+	Error string `json:"error"`
+	Kind  uint8  `json:"kind"`
+}
+
+func failedString(f []failedNode) string {
+	var parts []string
+	for _, x := range f {
+		parts = append(parts, x.Node+" ("+x.Addr+"): "+x.Error)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// sendChain PUTs the chunk to the first replica, which forwards it down the
+// chain. It returns the nodes that stored it durably and those that failed.
+func (c *Client) sendChain(ctx context.Context, a *pb.Allocation, data []byte, crc uint32) ([]string, []failedNode, error) {
+	if len(a.Replicas) == 0 {
+		return nil, nil, cairn.E("write", cairn.Unavailable, errors.New("no replicas allocated"))
+	}
+	id, err := cairn.ChunkIDFromBytes(a.Id)
+	if err != nil {
+		return nil, nil, err
+	}
+	first := a.Replicas[0]
+	var chain []string
+	for _, r := range a.Replicas[1:] {
+		chain = append(chain, r.Node+"@"+r.Addr)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+first.Addr+"/v1/chunks/"+id.String(), bytes.NewReader(data))
+	if err != nil {
+		return nil, nil, cairn.E("write", cairn.Invalid, err)
+	}
+	req.Header.Set(cairnhttp.HeaderCRC, fmt.Sprintf("%08x", crc))
+	if len(chain) > 0 {
+		req.Header.Set(cairnhttp.HeaderChain, strings.Join(chain, ","))
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, cairn.E("write", cairn.Canceled, ctx.Err())
+		}
+		return nil, []failedNode{{Node: first.Node, Addr: first.Addr, Error: err.Error()}}, cairn.E("write", cairn.Unavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		err := cairnhttp.ReadError(resp)
+		if k := cairn.KindOf(err); k == cairn.Invalid {
+			return nil, nil, err
+		}
+		return nil, []failedNode{{Node: first.Node, Addr: first.Addr, Error: err.Error()}}, err
+	}
+	var res struct {
+		Stored []string     `json:"stored"`
+		Failed []failedNode `json:"failed"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		return nil, []failedNode{{Node: first.Node, Addr: first.Addr, Error: err.Error()}}, cairn.E("write", cairn.Unavailable, err)
+	}
+	return res.Stored, res.Failed, nil
+}
+
+// readChunk reads [off, off+n) of a chunk into p (len(p) == n), verifying
+// the CRC of every sub-block received and, for a whole-chunk read, the
+// chunk's CRC from metadata. It tries replicas in order and falls over on
+// any error; only when all fail does it return an error (Corrupt if a
+// replica returned bad bytes, else Unavailable or NotFound).
+func (c *Client) readChunk(ctx context.Context, loc *pb.ChunkLocation, off int64, p []byte) error {
+	var errs []error
+	corrupt := false
+	for _, r := range loc.Replicas {
+		if r.Addr == "" {
+			continue
+		}
+		err := c.readReplica(ctx, r.Addr, loc.Chunk, off, p)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return cairn.E("read", cairn.Canceled, ctx.Err())
+		}
+		corrupt = corrupt || cairn.KindOf(err) == cairn.Corrupt
+		errs = append(errs, fmt.Errorf("%s: %w", r.Node, err))
+		c.opts.Logger.Warn("chunk read failed; trying another replica", "node", r.Node, "err", err)
+	}
+	id, _ := cairn.ChunkIDFromBytes(loc.Chunk.Id)
+	kind := cairn.Unavailable
+	if corrupt {
+		kind = cairn.Corrupt
+	}
+	if len(errs) == 0 {
+		errs = append(errs, errors.New("no replica has an address"))
+	}
+	return cairn.E("read", cairn.PathArg(id.String()), kind, fmt.Errorf("no replica could serve the chunk: %w", errors.Join(errs...)))
+}
+
+func (c *Client) readReplica(ctx context.Context, addr string, ref *pb.ChunkRef, off int64, p []byte) error {
+	id, _ := cairn.ChunkIDFromBytes(ref.Id)
+	url := "http://" + addr + "/v1/chunks/" + id.String() + "?offset=" + strconv.FormatInt(off, 10) + "&length=" + strconv.Itoa(len(p))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return cairn.E(cairn.Invalid, err)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return cairn.E(cairn.Unavailable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return cairnhttp.ReadError(resp)
+	}
+	h := resp.Header
+	blocks, err1 := strconv.Atoi(h.Get(cairnhttp.HeaderBlocks))
+	bs, err2 := strconv.Atoi(h.Get(cairnhttp.HeaderBlockSize))
+	aoff, err3 := strconv.ParseInt(h.Get(cairnhttp.HeaderRangeOffset), 10, 64)
+	alen, err4 := strconv.ParseInt(h.Get(cairnhttp.HeaderRangeLength), 10, 64)
+	if len(p) == 0 {
+		return nil
+	}
+	if err := errors.Join(err1, err2, err3, err4); err != nil || bs <= 0 || blocks <= 0 || aoff > off || aoff+alen < off+int64(len(p)) || alen > 1<<31 {
+		return cairn.E(cairn.Unavailable, fmt.Errorf("malformed chunk response from %s", addr))
+	}
+	raw := make([]byte, 4*blocks)
+	if _, err := io.ReadFull(resp.Body, raw); err != nil {
+		return cairn.E(cairn.Unavailable, fmt.Errorf("reading CRCs: %w", err))
+	}
+	// Read straight into p when the aligned range is exactly what was asked.
+	buf := p
+	if aoff != off || alen != int64(len(p)) {
+		buf = make([]byte, alen)
+	}
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		return cairn.E(cairn.Unavailable, fmt.Errorf("reading chunk data: %w", err))
+	}
+	whole := uint32(0)
+	for i := 0; i < blocks; i++ {
+		lo := int64(i) * int64(bs)
+		if lo >= alen {
+			return cairn.E(cairn.Unavailable, fmt.Errorf("malformed chunk response from %s: too many CRCs", addr))
+		}
+		hi := min(lo+int64(bs), alen)
+		got := checksum.CRC32C(buf[lo:hi])
+		want := binary.LittleEndian.Uint32(raw[4*i:])
+		if got != want {
+			return cairn.E(cairn.Corrupt, fmt.Errorf("sub-block %d of chunk %s from %s: crc %08x, want %08x", int(aoff/int64(bs))+i, id, addr, got, want))
+		}
+		whole = checksum.Combine(whole, got, hi-lo)
+	}
+	if aoff == 0 && alen == ref.Length && whole != ref.Crc32C {
+		return cairn.E(cairn.Corrupt, fmt.Errorf("chunk %s from %s: crc %08x, metadata says %08x", id, addr, whole, ref.Crc32C))
+	}
+	if &buf[0] != &p[0] {
+		copy(p, buf[off-aoff:])
+	}
+	return nil
+}

@@ -1,0 +1,275 @@
+// Package client is Cairn's Go SDK. It talks to the metadata service over
+// gRPC (finding the leader itself) and to data nodes over HTTP, uploads and
+// downloads chunks in parallel with bounded concurrency, and verifies every
+// byte it returns against the CRC32C checksums the writer computed.
+//
+// The client imports no server package.
+package client
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/metarpc"
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+// DefaultChunkSize is the chunk size of new files unless Options say
+// otherwise.
+const DefaultChunkSize = 8 << 20
+
+// Options configure a Client. The zero value is usable.
+type Options struct {
+	ChunkSize   int64 // bytes per chunk for new files; default 8 MiB
+	Replication int   // replicas per chunk; 0 = the cluster's default
+	Concurrency int   // chunks in flight per transfer; default 4
+	MD5         bool  // also compute an MD5 per chunk, stored in metadata
+	// RetryFor bounds how long metadata calls retry while no leader is
+	// reachable; default 30s.
+	RetryFor  time.Duration
+	Transport http.RoundTripper // to data nodes; default a tuned transport
+	Logger    *slog.Logger
+}
+
+// Client is safe for concurrent use.
+type Client struct {
+	opts  Options
+	meta  *metarpc.Conn
+	http  *http.Client
+	alloc *allocPool
+}
+
+// EnvMeta is the environment variable that names the metadata peers when
+// no address is given.
+const EnvMeta = "CAIRN_META"
+
+// DefaultMeta is where a `cairn server` on this machine listens.
+const DefaultMeta = "127.0.0.1:9090"
+
+// Dial connects to the metadata peers at addrs (host:port of their gRPC API;
+// commas allowed). With no addrs it uses $CAIRN_META, then DefaultMeta. It
+// does not block: the first call finds the leader.
+func Dial(addrs []string, opts Options) (*Client, error) {
+	if len(addrs) == 0 {
+		if env := os.Getenv(EnvMeta); env != "" {
+			addrs = []string{env}
+		} else {
+			addrs = []string{DefaultMeta}
+		}
+	}
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = DefaultChunkSize
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Transport == nil {
+		opts.Transport = &http.Transport{
+			MaxIdleConnsPerHost: 512, IdleConnTimeout: time.Minute,
+			DialContext:        (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			WriteBufferSize:    256 << 10,
+			ReadBufferSize:     256 << 10,
+			DisableCompression: true,
+		}
+	}
+	m, err := metarpc.Dial(addrs, metarpc.Options{RetryFor: opts.RetryFor})
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{opts: opts, meta: m, http: &http.Client{Transport: opts.Transport}}
+	c.alloc = &allocPool{c: c}
+	return c, nil
+}
+
+// Close releases connections.
+func (c *Client) Close() error {
+	if t, ok := c.opts.Transport.(*http.Transport); ok {
+		t.CloseIdleConnections()
+	}
+	return c.meta.Close()
+}
+
+// leader runs fn against the metadata leader (see metarpc.Conn.Leader).
+func (c *Client) leader(ctx context.Context, fn func(context.Context, pb.MetaClient) error) error {
+	return c.meta.Leader(ctx, fn)
+}
+
+// Mkdir creates a directory; with parents it also creates missing parents
+// and succeeds if the directory exists.
+func (c *Client) Mkdir(ctx context.Context, path string, parents bool) (*FileInfo, error) {
+	p, err := cairn.CleanPath(path)
+	if err != nil {
+		return nil, err
+	}
+	var resp *pb.StatResponse
+	err = c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
+		resp, err = m.Mkdir(ctx, &pb.MkdirRequest{Path: p, Parents: parents})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newInfo(p, resp.Attr), nil
+}
+
+// Stat describes a file or directory; NotFound if it does not exist.
+func (c *Client) Stat(ctx context.Context, path string) (*FileInfo, error) {
+	p, err := cairn.CleanPath(path)
+	if err != nil {
+		return nil, err
+	}
+	var resp *pb.StatResponse
+	err = c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
+		resp, err = m.Stat(ctx, &pb.StatRequest{Path: p})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newInfo(p, resp.Attr), nil
+}
+
+// Rename moves src to dst atomically. It refuses to move a directory into
+// itself; an existing dst is replaced if POSIX rules allow (a file by a file,
+// an empty directory by a directory) unless noReplace is set.
+func (c *Client) Rename(ctx context.Context, src, dst string, noReplace bool) error {
+	s, err := cairn.CleanPath(src)
+	if err != nil {
+		return err
+	}
+	d, err := cairn.CleanPath(dst)
+	if err != nil {
+		return err
+	}
+	return c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
+		_, err := m.Rename(ctx, &pb.RenameRequest{Src: s, Dst: d, NoReplace: noReplace})
+		return err
+	})
+}
+
+// Remove deletes a file or an empty directory, or with recursive a whole
+// tree. It returns how many files and directories went. Their chunks are
+// collected from the data nodes in the background.
+func (c *Client) Remove(ctx context.Context, path string, recursive bool) (files, dirs uint64, err error) {
+	p, err := cairn.CleanPath(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	var resp *pb.RemoveResponse
+	err = c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
+		resp, err = m.Remove(ctx, &pb.RemoveRequest{Path: p, Recursive: recursive})
+		return err
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return resp.Files, resp.Dirs, nil
+}
+
+// SetAttr changes attributes; nil fields are left alone.
+type SetAttr struct {
+	Mode        *uint32
+	UID, GID    *uint32
+	ModTime     *time.Time
+	SetXattrs   map[string]string
+	RemoveXattr []string
+}
+
+// Chattr applies a SetAttr to path.
+func (c *Client) Chattr(ctx context.Context, path string, sa SetAttr) (*FileInfo, error) {
+	p, err := cairn.CleanPath(path)
+	if err != nil {
+		return nil, err
+	}
+	req := &pb.SetAttrRequest{Path: p, Mode: sa.Mode, Uid: sa.UID, Gid: sa.GID, SetXattrs: sa.SetXattrs, RemoveXattrs: sa.RemoveXattr}
+	if sa.ModTime != nil {
+		ns := sa.ModTime.UnixNano()
+		req.MtimeNs = &ns
+	}
+	var resp *pb.StatResponse
+	err = c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
+		resp, err = m.SetAttr(ctx, req)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newInfo(p, resp.Attr), nil
+}
+
+// Status returns the cluster status as the leader sees it.
+func (c *Client) Status(ctx context.Context) (*pb.ClusterStatusResponse, error) {
+	var resp *pb.ClusterStatusResponse
+	err := c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
+		resp, err = m.ClusterStatus(ctx, &pb.ClusterStatusRequest{})
+		return err
+	})
+	return resp, err
+}
+
+// allocPool hands out pre-allocated chunk IDs with replica sets for the
+// common case (default replication, nothing excluded), so a small file
+// costs one metadata round trip (the commit) instead of two. Allocations
+// expire quickly so that membership changes are picked up.
+type allocPool struct {
+	c       *Client
+	mu      sync.Mutex
+	batch   []*pb.Allocation
+	fetched time.Time
+}
+
+const allocBatch = 64
+const allocTTL = 2 * time.Second
+
+func (p *allocPool) get(ctx context.Context, repl int, exclude []string) (*pb.Allocation, error) {
+	if len(exclude) > 0 || repl != p.c.opts.Replication {
+		a, err := p.c.allocate(ctx, 1, repl, exclude)
+		if err != nil {
+			return nil, err
+		}
+		return a[0], nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.batch) == 0 || time.Since(p.fetched) > allocTTL {
+		a, err := p.c.allocate(ctx, allocBatch, repl, nil)
+		if err != nil {
+			return nil, err
+		}
+		p.batch, p.fetched = a, time.Now()
+	}
+	a := p.batch[len(p.batch)-1]
+	p.batch = p.batch[:len(p.batch)-1]
+	return a, nil
+}
+
+func (p *allocPool) flush() {
+	p.mu.Lock()
+	p.batch = nil
+	p.mu.Unlock()
+}
+
+func (c *Client) allocate(ctx context.Context, n, repl int, exclude []string) ([]*pb.Allocation, error) {
+	var resp *pb.AllocateResponse
+	err := c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
+		resp, err = m.AllocateChunks(ctx, &pb.AllocateRequest{Count: uint32(n), Replication: uint32(repl), Exclude: exclude})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Chunks) != n {
+		return nil, cairn.E("allocate", cairn.Internal, errors.New("metadata service returned the wrong number of chunks"))
+	}
+	return resp.Chunks, nil
+}

@@ -1,0 +1,88 @@
+package cairn
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+)
+
+// ChunkID names one immutable chunk. It is 16 random bytes, chosen by the
+// metadata leader when it allocates the chunk; a chunk ID is never reused.
+type ChunkID [16]byte
+
+// NewChunkID returns a fresh random chunk ID.
+func NewChunkID() ChunkID {
+	var id ChunkID
+	if _, err := rand.Read(id[:]); err != nil {
+		panic("cairn: crypto/rand failed: " + err.Error())
+	}
+	return id
+}
+
+// String returns the ID as 32 lower-case hex digits.
+func (id ChunkID) String() string { return hex.EncodeToString(id[:]) }
+
+// IsZero reports whether id is the zero ID, which names no chunk.
+func (id ChunkID) IsZero() bool { return id == ChunkID{} }
+
+// ParseChunkID parses the 32 hex digit form produced by String.
+func ParseChunkID(s string) (ChunkID, error) {
+	var id ChunkID
+	if len(s) != 32 {
+		return id, E(Invalid, fmt.Errorf("chunk id %q: want 32 hex digits", s))
+	}
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
+		return id, E(Invalid, fmt.Errorf("chunk id %q: %v", s, err))
+	}
+	return id, nil
+}
+
+// ChunkIDFromBytes converts a 16-byte slice; anything else is Invalid.
+func ChunkIDFromBytes(b []byte) (ChunkID, error) {
+	var id ChunkID
+	if len(b) != len(id) {
+		return id, E(Invalid, fmt.Errorf("chunk id has %d bytes, want 16", len(b)))
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// InodeID names a file or directory in the namespace. The root is RootInode.
+type InodeID uint64
+
+// RootInode is the inode of "/".
+const RootInode InodeID = 1
+
+// NodeID names a data node. It is chosen once when a node's data directory is
+// initialised and never changes, even if the node's address does.
+type NodeID string
+
+// Location is one replica of a chunk: which node holds it and where to reach it.
+type Location struct {
+	Node NodeID
+	Addr string // host:port of the node's data port
+}
+
+// NodeState is what the metadata service believes about a data node.
+type NodeState int
+
+const (
+	NodeAlive    NodeState = iota // heartbeats arrive on time
+	NodeSuspect                   // heartbeats are late
+	NodeDead                      // no heartbeat for the dead timeout
+	NodeDraining                  // leaving: no new chunks are placed here
+)
+
+func (s NodeState) String() string {
+	switch s {
+	case NodeAlive:
+		return "alive"
+	case NodeSuspect:
+		return "suspect"
+	case NodeDead:
+		return "dead"
+	case NodeDraining:
+		return "draining"
+	}
+	return fmt.Sprintf("NodeState(%d)", int(s))
+}

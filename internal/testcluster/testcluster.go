@@ -1,0 +1,328 @@
+// Package testcluster runs a whole Cairn cluster inside one test process:
+// metadata peers and data nodes on 127.0.0.1 with random ports, with
+// helpers to kill, restart and partition them and to corrupt stored chunks.
+// Every network link between metadata peers goes through a Bridge that a
+// test can cut.
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/meta"
+	"github.com/cairnfs/cairn/node"
+	"github.com/cairnfs/cairn/server"
+	"github.com/cairnfs/cairn/volume"
+)
+
+// Options shape a cluster.
+type Options struct {
+	Metas       int   // metadata peers; default 1
+	Nodes       int   // data nodes; default 1
+	Replication int   // default min(3, Nodes)
+	ChunkSize   int64 // client chunk size; default 1 MiB (tests want several chunks cheaply)
+	Volume      volume.Options
+}
+
+// Cluster is a running in-process cluster.
+type Cluster struct {
+	t      testing.TB
+	opts   Options
+	dir    string
+	log    *slog.Logger
+	Metas  []*MetaPeer
+	Nodes  []*DataNode
+	mu     sync.Mutex
+	client *client.Client
+}
+
+// MetaPeer is one metadata peer and its fixed addresses.
+type MetaPeer struct {
+	ID       string
+	Dir      string
+	RaftAddr string
+	GRPCAddr string
+	HTTPAddr string
+	Proc     *server.Meta // nil while stopped
+	Bridge   *Bridge
+}
+
+// DataNode is one data node.
+type DataNode struct {
+	Dir  string
+	Addr string
+	Proc *server.Node // nil while stopped
+}
+
+// Fast timings for tests.
+func testMetaConfig() meta.Config {
+	c := meta.DefaultConfig()
+	c.HeartbeatTimeout = 300 * time.Millisecond
+	c.ElectionTimeout = 300 * time.Millisecond
+	c.LeaderLease = 150 * time.Millisecond
+	c.NodeSuspectAfter = 2 * time.Second
+	c.NodeDeadAfter = 5 * time.Second
+	return c
+}
+
+// New starts a cluster and waits until a client can write. Everything stops
+// at the end of the test.
+func New(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	if opts.Metas <= 0 {
+		opts.Metas = 1
+	}
+	if opts.Nodes <= 0 {
+		opts.Nodes = 1
+	}
+	if opts.Replication <= 0 {
+		opts.Replication = min(3, opts.Nodes)
+	}
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = 1 << 20
+	}
+	lvl := slog.LevelWarn
+	if os.Getenv("CAIRN_TEST_LOG") != "" {
+		lvl = slog.LevelDebug
+	}
+	c := &Cluster{t: t, opts: opts, dir: t.TempDir(), log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))}
+	for i := range opts.Metas {
+		mp := &MetaPeer{ID: fmt.Sprintf("m%d", i+1), Dir: filepath.Join(c.dir, fmt.Sprintf("meta%d", i+1))}
+		mp.RaftAddr, mp.GRPCAddr, mp.HTTPAddr = freeAddr(t), freeAddr(t), freeAddr(t)
+		mp.Bridge = newBridge()
+		c.Metas = append(c.Metas, mp)
+	}
+	for i := range opts.Nodes {
+		c.Nodes = append(c.Nodes, &DataNode{Dir: filepath.Join(c.dir, fmt.Sprintf("node%d", i+1)), Addr: freeAddr(t)})
+	}
+	t.Cleanup(c.Stop)
+	for i := range c.Metas {
+		c.StartMeta(i)
+	}
+	for i := range c.Nodes {
+		c.StartNode(i)
+	}
+	c.WaitNodes(opts.Nodes)
+	return c
+}
+
+// freeAddr returns a 127.0.0.1 address with a port that was free a moment
+// ago. Addresses stay fixed across restarts of the same member.
+func freeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func listen(t testing.TB, addr string) net.Listener {
+	var err error
+	for i := 0; i < 50; i++ {
+		var l net.Listener
+		if l, err = net.Listen("tcp", addr); err == nil {
+			return l
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("listen %s: %v", addr, err)
+	return nil
+}
+
+// MetaAddrs are the peers' gRPC addresses.
+func (c *Cluster) MetaAddrs() []string {
+	var out []string
+	for _, m := range c.Metas {
+		out = append(out, m.GRPCAddr)
+	}
+	return out
+}
+
+// StartMeta (re)starts metadata peer i with its directory and addresses.
+func (c *Cluster) StartMeta(i int) {
+	c.t.Helper()
+	mp := c.Metas[i]
+	cfg := testMetaConfig()
+	cfg.ID, cfg.Dir, cfg.Logger = mp.ID, mp.Dir, c.log
+	cfg.RaftListener = listen(c.t, mp.RaftAddr)
+	cfg.RaftAdvertise = mp.RaftAddr
+	cfg.RaftDial = mp.Bridge.Dial
+	cfg.DefaultReplication = c.opts.Replication
+	if os.Getenv("CAIRN_TEST_LOG") != "" {
+		cfg.RaftLog = os.Stderr
+	}
+	for _, p := range c.Metas {
+		cfg.Peers = append(cfg.Peers, meta.Peer{ID: p.ID, RaftAddr: p.RaftAddr})
+	}
+	proc, err := server.StartMeta(server.MetaOptions{Meta: cfg, GRPC: listen(c.t, mp.GRPCAddr), HTTP: listen(c.t, mp.HTTPAddr), Peers: c.MetaAddrs()})
+	if err != nil {
+		c.t.Fatalf("starting meta peer %s: %v", mp.ID, err)
+	}
+	mp.Proc = proc
+}
+
+// StopMeta stops peer i (a clean shutdown of the process's servers; the
+// peer's on-disk state stays, as after kill -9 with synced Raft log).
+func (c *Cluster) StopMeta(i int) {
+	if p := c.Metas[i].Proc; p != nil {
+		p.Close()
+		c.Metas[i].Proc = nil
+	}
+}
+
+// StartNode (re)starts data node i.
+func (c *Cluster) StartNode(i int) {
+	c.t.Helper()
+	dn := c.Nodes[i]
+	vo := c.opts.Volume
+	proc, err := server.StartNode(server.NodeOptions{Listener: listen(c.t, dn.Addr), Node: node.Config{
+		Dir: dn.Dir, Advertise: dn.Addr, Meta: c.MetaAddrs(), Logger: c.log, Volume: vo,
+		HeartbeatInterval: 200 * time.Millisecond, Zone: fmt.Sprintf("z%d", i%3),
+	}})
+	if err != nil {
+		c.t.Fatalf("starting data node %d: %v", i, err)
+	}
+	dn.Proc = proc
+}
+
+// StopNode stops data node i.
+func (c *Cluster) StopNode(i int) {
+	if p := c.Nodes[i].Proc; p != nil {
+		p.Close()
+		c.Nodes[i].Proc = nil
+	}
+}
+
+// Leader returns the index of the leading metadata peer, waiting for one.
+func (c *Cluster) Leader() int {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for i, m := range c.Metas {
+			if m.Proc != nil && m.Proc.Server.IsLeader() {
+				return i
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.t.Fatal("no metadata leader within 20s")
+	return -1
+}
+
+// WaitNodes waits until the leader sees n alive data nodes.
+func (c *Cluster) WaitNodes(n int) {
+	c.t.Helper()
+	cl := c.Client()
+	deadline := time.Now().Add(30 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := cl.Status(ctx)
+		cancel()
+		if err == nil {
+			alive := 0
+			for _, nd := range st.Nodes {
+				if nd.State == "alive" {
+					alive++
+				}
+			}
+			if alive >= n {
+				return
+			}
+			last = fmt.Errorf("%d of %d nodes alive", alive, n)
+		} else {
+			last = err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.t.Fatalf("waiting for %d data nodes: %v", n, last)
+}
+
+// Client returns a shared client for the cluster.
+func (c *Cluster) Client() *client.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.client == nil {
+		c.client = c.NewClient(client.Options{})
+	}
+	return c.client
+}
+
+// NewClient returns a new client with the cluster's chunk size unless set.
+func (c *Cluster) NewClient(o client.Options) *client.Client {
+	if o.ChunkSize == 0 {
+		o.ChunkSize = c.opts.ChunkSize
+	}
+	if o.Logger == nil {
+		o.Logger = c.log
+	}
+	cl, err := client.Dial(c.MetaAddrs(), o)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// Stop stops every member.
+func (c *Cluster) Stop() {
+	for i := range c.Nodes {
+		c.StopNode(i)
+	}
+	for i := range c.Metas {
+		c.StopMeta(i)
+	}
+}
+
+// Bridge sits on one peer's outgoing Raft links and can cut them all.
+type Bridge struct {
+	mu    sync.Mutex
+	cut   bool
+	conns []net.Conn
+}
+
+func newBridge() *Bridge { return &Bridge{} }
+
+// Dial is the peer's Raft dialer.
+func (b *Bridge) Dial(addr string, timeout time.Duration) (net.Conn, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cut {
+		return nil, fmt.Errorf("bridge: link cut")
+	}
+	conn, err := net.DialTimeout("tcp", addr, timeout)
+	if err == nil {
+		b.conns = append(b.conns, conn)
+	}
+	return conn, err
+}
+
+// Cut drops this peer's outgoing links and refuses new ones.
+func (b *Bridge) Cut() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.cut = true
+	for _, c := range b.conns {
+		c.Close()
+	}
+	b.conns = nil
+}
+
+// Heal allows new links again.
+func (b *Bridge) Heal() {
+	b.mu.Lock()
+	b.cut = false
+	b.mu.Unlock()
+}
+
+var _ = io.EOF

@@ -1,0 +1,130 @@
+package meta
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/cairnfs/cairn"
+)
+
+// Peer is one member of the initial Raft configuration.
+type Peer struct {
+	ID       string
+	RaftAddr string
+}
+
+// ParsePeers parses "id=host:port,id=host:port".
+func ParsePeers(s string) ([]Peer, error) {
+	var out []Peer
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		id, addr, ok := strings.Cut(p, "=")
+		if !ok || id == "" || addr == "" {
+			return nil, cairn.E("meta.peers", cairn.Invalid, fmt.Errorf("peer %q: want id=host:raftport", p))
+		}
+		out = append(out, Peer{ID: id, RaftAddr: addr})
+	}
+	return out, nil
+}
+
+// Config configures a metadata peer. Build it with DefaultConfig and
+// override fields; New validates it.
+type Config struct {
+	ID  string // Raft server ID, stable for the life of the peer
+	Dir string // holds the Raft log, snapshots and the Pebble state
+
+	RaftBind      string       // listen address for Raft traffic (unless RaftListener is set)
+	RaftListener  net.Listener // optional: an open listener for Raft traffic
+	RaftAdvertise string       // address other peers dial; default the listener's
+	RaftDial      Dialer       // optional: how to reach other peers; default TCP
+	APIAddr       string // this peer's gRPC address as clients reach it (for leader hints)
+
+	// Peers is the initial cluster. A peer with no Raft state bootstraps
+	// with it; a peer that already has state ignores it. Empty means a
+	// single-peer cluster of just this peer.
+	Peers []Peer
+
+	HeartbeatTimeout time.Duration // Raft: follower waits this long before campaigning
+	ElectionTimeout  time.Duration
+	LeaderLease      time.Duration
+	SnapshotInterval time.Duration
+	SnapshotEntries  uint64 // entries between snapshots
+
+	NodeSuspectAfter time.Duration // a data node with no heartbeat this long is suspect
+	NodeDeadAfter    time.Duration // ... and dead after this long
+
+	DefaultReplication int // replicas for new chunks when the client names none
+
+	Logger  *slog.Logger
+	RaftLog io.Writer // Raft library's own log output; default discard
+}
+
+// DefaultConfig returns production defaults.
+func DefaultConfig() Config {
+	return Config{
+		HeartbeatTimeout:   1000 * time.Millisecond,
+		ElectionTimeout:    1000 * time.Millisecond,
+		LeaderLease:        500 * time.Millisecond,
+		SnapshotInterval:   2 * time.Minute,
+		SnapshotEntries:    16384,
+		NodeSuspectAfter:   15 * time.Second,
+		NodeDeadAfter:      60 * time.Second,
+		DefaultReplication: 3,
+	}
+}
+
+// Validate checks the configuration and fills defaults.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.ID == "" {
+		errs = append(errs, errors.New("meta: ID is empty"))
+	}
+	if c.Dir == "" {
+		errs = append(errs, errors.New("meta: Dir is empty"))
+	}
+	if c.RaftBind == "" && c.RaftListener == nil {
+		errs = append(errs, errors.New("meta: RaftBind is empty"))
+	}
+	if c.RaftAdvertise == "" {
+		c.RaftAdvertise = c.RaftBind
+		if c.RaftListener != nil {
+			c.RaftAdvertise = c.RaftListener.Addr().String()
+		}
+	}
+	if c.RaftDial == nil {
+		c.RaftDial = defaultDial
+	}
+	if c.DefaultReplication < 1 {
+		errs = append(errs, fmt.Errorf("meta: replication %d must be at least 1", c.DefaultReplication))
+	}
+	if c.NodeDeadAfter <= c.NodeSuspectAfter {
+		errs = append(errs, fmt.Errorf("meta: node dead timeout %v must exceed suspect timeout %v", c.NodeDeadAfter, c.NodeSuspectAfter))
+	}
+	if len(c.Peers) > 0 {
+		found := false
+		for _, p := range c.Peers {
+			found = found || p.ID == c.ID
+		}
+		if !found {
+			errs = append(errs, fmt.Errorf("meta: this peer's ID %q is not among the initial peers", c.ID))
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.RaftLog == nil {
+		c.RaftLog = io.Discard
+	}
+	if len(errs) > 0 {
+		return cairn.E("meta.config", cairn.Invalid, errors.Join(errs...))
+	}
+	return nil
+}

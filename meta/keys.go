@@ -1,0 +1,97 @@
+package meta
+
+import (
+	"encoding/binary"
+
+	"github.com/cairnfs/cairn"
+)
+
+// Pebble key layout. Every key starts with a one-byte table tag; numbers are
+// big-endian so that keys sort numerically.
+//
+//	i<ino>            -> Attr                 inode attributes
+//	d<parent><name>   -> Dirent               directory entry
+//	f<ino><offset>    -> ChunkRef             a file's chunk at a file offset
+//	l<chunk>          -> ChunkRecord          where a committed chunk lives
+//	g<chunk>          -> GarbageRecord        chunk to delete from data nodes
+//	u<upload>         -> UploadSession        an open upload session
+//	v<upload>\0<idx>  -> StoredChunk          a chunk that landed for a session
+//	n<node>           -> NodeRecord           a registered data node
+//	p<peer>           -> PeerInfo             a metadata peer's API address
+//	m<name>           -> uint64               counters: applied index, next inode
+const (
+	tagInode   = 'i'
+	tagDirent  = 'd'
+	tagChunk   = 'f'
+	tagLoc     = 'l'
+	tagGarbage = 'g'
+	tagUpload  = 'u'
+	tagPart    = 'v'
+	tagNode    = 'n'
+	tagPeer    = 'p'
+	tagMeta    = 'm'
+)
+
+var (
+	keyApplied = []byte("mapplied")
+	keyNextIno = []byte("mnextino")
+)
+
+func inodeKey(ino cairn.InodeID) []byte {
+	k := make([]byte, 9)
+	k[0] = tagInode
+	binary.BigEndian.PutUint64(k[1:], uint64(ino))
+	return k
+}
+
+func direntPrefix(parent cairn.InodeID) []byte {
+	k := make([]byte, 9)
+	k[0] = tagDirent
+	binary.BigEndian.PutUint64(k[1:], uint64(parent))
+	return k
+}
+
+func direntKey(parent cairn.InodeID, name string) []byte {
+	return append(direntPrefix(parent), name...)
+}
+
+func chunkPrefix(ino cairn.InodeID) []byte {
+	k := make([]byte, 9)
+	k[0] = tagChunk
+	binary.BigEndian.PutUint64(k[1:], uint64(ino))
+	return k
+}
+
+func chunkKey(ino cairn.InodeID, off int64) []byte {
+	return binary.BigEndian.AppendUint64(chunkPrefix(ino), uint64(off))
+}
+
+func locKey(id cairn.ChunkID) []byte { return append([]byte{tagLoc}, id[:]...) }
+
+func garbageKey(id cairn.ChunkID) []byte { return append([]byte{tagGarbage}, id[:]...) }
+
+func uploadKey(id string) []byte { return append([]byte{tagUpload}, id...) }
+
+func partPrefix(id string) []byte {
+	return append(append([]byte{tagPart}, id...), 0)
+}
+
+func partKey(id string, idx uint64) []byte {
+	return binary.BigEndian.AppendUint64(partPrefix(id), idx)
+}
+
+func nodeKey(id cairn.NodeID) []byte { return append([]byte{tagNode}, id...) }
+
+func peerKey(id string) []byte { return append([]byte{tagPeer}, id...) }
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}

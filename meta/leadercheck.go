@@ -1,0 +1,76 @@
+package meta
+
+import (
+	"context"
+	"net"
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/cairnfs/cairn"
+)
+
+// leaderCheck coalesces leadership verification for linearizable reads: a
+// read waits for a VerifyLeader round that started after the read arrived;
+// all reads that arrive while one round runs share the next one.
+type leaderCheck struct {
+	r       *raft.Raft
+	mu      sync.Mutex
+	pending *round
+	running bool
+	wg      sync.WaitGroup
+}
+
+type round struct {
+	done chan struct{}
+	err  error
+}
+
+func newLeaderCheck(r *raft.Raft) *leaderCheck { return &leaderCheck{r: r} }
+
+func (c *leaderCheck) wait(ctx context.Context) error {
+	c.mu.Lock()
+	if c.pending == nil {
+		c.pending = &round{done: make(chan struct{})}
+	}
+	r := c.pending
+	if !c.running {
+		c.running = true
+		c.wg.Add(1)
+		go c.loop()
+	}
+	c.mu.Unlock()
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return cairn.E("meta.read", cairn.Canceled, ctx.Err())
+	}
+}
+
+func (c *leaderCheck) loop() {
+	defer c.wg.Done()
+	for {
+		c.mu.Lock()
+		r := c.pending
+		c.pending = nil
+		if r == nil {
+			c.running = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		r.err = c.r.VerifyLeader().Error()
+		close(r.done)
+	}
+}
+
+func (c *leaderCheck) close() { c.wg.Wait() }
+
+func resolveTCP(addr string) (*net.TCPAddr, error) {
+	a, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return nil, cairn.E("meta.raft", cairn.Invalid, err)
+	}
+	return a, nil
+}

@@ -1,0 +1,397 @@
+package meta
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+
+	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/checksum"
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+func (t *tx) mkdir(req *pb.MkdirRequest) (*pb.Attr, error) {
+	path, err := cairn.CleanPath(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	if path == "/" {
+		if req.Parents {
+			return t.attr(cairn.RootInode)
+		}
+		return nil, cairn.E("mkdir", cairn.PathArg(path), cairn.Exists, errors.New("the root directory always exists"))
+	}
+	parent, base, err := t.parentDir("mkdir", path, req.Parents)
+	if err != nil {
+		return nil, err
+	}
+	de, ok, err := t.dirent(cairn.InodeID(parent.Inode), base)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		if de.Dir && req.Parents {
+			return t.attr(cairn.InodeID(de.Inode))
+		}
+		what := "a directory"
+		if !de.Dir {
+			what = "a file"
+		}
+		return nil, cairn.E("mkdir", cairn.PathArg(path), cairn.Exists, fmt.Errorf("%s already exists as %s", path, what))
+	}
+	mode := req.Mode
+	if mode == 0 {
+		mode = 0o755
+	}
+	return t.createDir(parent, base, mode&0o7777)
+}
+
+// commit writes a file's new chunk list. A commit whose chunks are all
+// already committed to this very file is a retry of a commit that succeeded:
+// it returns the current attributes and changes nothing.
+func (t *tx) commit(req *pb.CommitRequest) (*pb.Attr, error) {
+	path, err := cairn.CleanPath(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	parent, base, err := t.parentDir("commit", path, req.Parents)
+	if err != nil {
+		return nil, err
+	}
+	de, exists, err := t.dirent(cairn.InodeID(parent.Inode), base)
+	if err != nil {
+		return nil, err
+	}
+	var a *pb.Attr
+	if exists {
+		if de.Dir {
+			return nil, cairn.E("commit", cairn.PathArg(path), cairn.IsDir, errors.New("cannot write file content to a directory"))
+		}
+		if a, err = t.attr(cairn.InodeID(de.Inode)); err != nil {
+			return nil, err
+		}
+		if done, err := t.alreadyCommitted(a, req.Chunks); done || err != nil {
+			return a, err
+		}
+		if req.Mode == pb.CommitMode_COMMIT_CREATE {
+			return nil, cairn.E("commit", cairn.PathArg(path), cairn.Exists, errors.New("file already exists (overwrite or append instead)"))
+		}
+	}
+	if req.ExpectVersion != 0 && (a == nil || a.Version != req.ExpectVersion) {
+		return nil, cairn.E("commit", cairn.PathArg(path), cairn.Conflict, fmt.Errorf("file changed: expected version %d", req.ExpectVersion))
+	}
+	if err := t.checkNewChunks(req.Chunks); err != nil {
+		return nil, cairn.E("commit", cairn.PathArg(path), err)
+	}
+	if a == nil {
+		ino, err := t.newInode()
+		if err != nil {
+			return nil, err
+		}
+		a = &pb.Attr{Inode: uint64(ino), Parent: parent.Inode, Mode: 0o644, CtimeNs: t.now, Name: base,
+			Replication: req.Replication, ChunkSize: req.ChunkSize}
+		if err := putProto(t.b, direntKey(cairn.InodeID(parent.Inode), base), &pb.Dirent{Inode: uint64(ino)}); err != nil {
+			return nil, err
+		}
+		if err := t.touch(parent); err != nil {
+			return nil, err
+		}
+	}
+	base0 := a.Size
+	if req.Mode != pb.CommitMode_COMMIT_APPEND {
+		if err := t.dropChunks(cairn.InodeID(a.Inode)); err != nil {
+			return nil, err
+		}
+		base0, a.Size, a.Crc32C, a.Chunks = 0, 0, 0, 0
+	}
+	if err := t.addChunks(a, base0, req.Chunks); err != nil {
+		return nil, err
+	}
+	if req.ModeBits != 0 {
+		a.Mode = req.ModeBits & 0o7777
+	}
+	if len(req.Xattrs) > 0 {
+		if a.Xattrs == nil {
+			a.Xattrs = map[string]string{}
+		}
+		maps.Copy(a.Xattrs, req.Xattrs)
+	}
+	if req.Replication != 0 {
+		a.Replication = req.Replication
+	}
+	if req.ChunkSize != 0 {
+		a.ChunkSize = req.ChunkSize
+	}
+	a.Version++
+	a.MtimeNs, a.CtimeNs = t.now, t.now
+	return a, t.putAttr(a)
+}
+
+// alreadyCommitted reports whether every chunk in chunks is already
+// committed to file a (the request is a retry of a commit that landed).
+func (t *tx) alreadyCommitted(a *pb.Attr, chunks []*pb.StoredChunk) (bool, error) {
+	if len(chunks) == 0 {
+		return false, nil
+	}
+	for _, sc := range chunks {
+		id, err := cairn.ChunkIDFromBytes(sc.GetChunk().GetId())
+		if err != nil {
+			return false, err
+		}
+		rec := &pb.ChunkRecord{}
+		ok, err := getProto(t.b, locKey(id), rec)
+		if err != nil || !ok || rec.Inode != a.Inode {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// checkNewChunks refuses malformed chunk lists and chunks that some file
+// already references: a chunk belongs to exactly one file.
+func (t *tx) checkNewChunks(chunks []*pb.StoredChunk) error {
+	seen := map[cairn.ChunkID]bool{}
+	for i, sc := range chunks {
+		c := sc.GetChunk()
+		id, err := cairn.ChunkIDFromBytes(c.GetId())
+		if err != nil {
+			return fmt.Errorf("chunk %d: %w", i, err)
+		}
+		if c.Length <= 0 {
+			return cairn.E(cairn.Invalid, fmt.Errorf("chunk %d (%s) has length %d; chunks are never empty", i, id, c.Length))
+		}
+		if len(sc.Nodes) == 0 {
+			return cairn.E(cairn.Invalid, fmt.Errorf("chunk %d (%s) names no node that stored it", i, id))
+		}
+		if seen[id] {
+			return cairn.E(cairn.Invalid, fmt.Errorf("chunk %s appears twice", id))
+		}
+		seen[id] = true
+		if ok, err := getProto(t.b, locKey(id), &pb.ChunkRecord{}); err != nil || ok {
+			if err == nil {
+				err = cairn.E(cairn.Invalid, fmt.Errorf("chunk %s is already part of another file", id))
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// addChunks appends chunks to file a starting at file offset base.
+func (t *tx) addChunks(a *pb.Attr, base int64, chunks []*pb.StoredChunk) error {
+	ino := cairn.InodeID(a.Inode)
+	off := base
+	for _, sc := range chunks {
+		c := sc.Chunk
+		id, _ := cairn.ChunkIDFromBytes(c.Id)
+		ref := &pb.ChunkRef{Id: c.Id, Offset: off, Length: c.Length, Crc32C: c.Crc32C, Md5: c.Md5}
+		if err := putProto(t.b, chunkKey(ino, off), ref); err != nil {
+			return err
+		}
+		if err := putProto(t.b, locKey(id), &pb.ChunkRecord{Inode: a.Inode, Nodes: sc.Nodes, Length: c.Length}); err != nil {
+			return err
+		}
+		a.Crc32C = checksum.Combine(a.Crc32C, c.Crc32C, c.Length)
+		off += c.Length
+		a.Chunks++
+	}
+	a.Size = off
+	return nil
+}
+
+func (t *tx) rename(req *pb.RenameRequest) error {
+	src, err := cairn.CleanPath(req.Src)
+	if err != nil {
+		return err
+	}
+	dst, err := cairn.CleanPath(req.Dst)
+	if err != nil {
+		return err
+	}
+	if src == "/" || dst == "/" {
+		return cairn.E("rename", cairn.PathArg(src), cairn.Invalid, errors.New("the root directory cannot be renamed or replaced"))
+	}
+	sa, err := resolve(t.b, src)
+	if err != nil {
+		return err
+	}
+	if src == dst {
+		return nil
+	}
+	dparent, dbase, err := t.parentDir("rename", dst, false)
+	if err != nil {
+		return err
+	}
+	// Refuse moving a directory into itself or below itself.
+	for p := dparent; ; {
+		if p.Inode == sa.Inode {
+			return cairn.E("rename", cairn.PathArg(src), cairn.Invalid, fmt.Errorf("cannot move a directory into itself (%s is inside %s)", dst, src))
+		}
+		if p.Inode == uint64(cairn.RootInode) {
+			break
+		}
+		if p, err = t.attr(cairn.InodeID(p.Parent)); err != nil {
+			return err
+		}
+	}
+	de, exists, err := t.dirent(cairn.InodeID(dparent.Inode), dbase)
+	if err != nil {
+		return err
+	}
+	if exists {
+		if err := t.replaceable(req, sa, de, dst); err != nil {
+			return err
+		}
+		da, err := t.attr(cairn.InodeID(de.Inode))
+		if err != nil {
+			return err
+		}
+		if err := t.removeInode(da); err != nil {
+			return err
+		}
+	}
+	sparent, err := t.attr(cairn.InodeID(sa.Parent))
+	if err != nil {
+		return err
+	}
+	if err := t.b.Delete(direntKey(cairn.InodeID(sa.Parent), sa.Name), nil); err != nil {
+		return err
+	}
+	if err := putProto(t.b, direntKey(cairn.InodeID(dparent.Inode), dbase), &pb.Dirent{Inode: sa.Inode, Dir: sa.Dir}); err != nil {
+		return err
+	}
+	sa.Parent, sa.Name, sa.CtimeNs = dparent.Inode, dbase, t.now
+	if err := t.putAttr(sa); err != nil {
+		return err
+	}
+	if err := t.touch(sparent); err != nil {
+		return err
+	}
+	if sparent.Inode != dparent.Inode {
+		// Re-read: touch(sparent) may have rewritten the same record.
+		if dparent, err = t.attr(cairn.InodeID(dparent.Inode)); err != nil {
+			return err
+		}
+		return t.touch(dparent)
+	}
+	return nil
+}
+
+// replaceable checks the POSIX rules for renaming src over an existing dst.
+func (t *tx) replaceable(req *pb.RenameRequest, sa *pb.Attr, de *pb.Dirent, dst string) error {
+	switch {
+	case req.NoReplace:
+		return cairn.E("rename", cairn.PathArg(dst), cairn.Exists, errors.New("destination exists"))
+	case sa.Dir && !de.Dir:
+		return cairn.E("rename", cairn.PathArg(dst), cairn.NotDir, errors.New("cannot replace a file with a directory"))
+	case !sa.Dir && de.Dir:
+		return cairn.E("rename", cairn.PathArg(dst), cairn.IsDir, errors.New("cannot replace a directory with a file"))
+	case de.Dir:
+		empty, err := dirEmpty(t.b, cairn.InodeID(de.Inode))
+		if err != nil {
+			return err
+		}
+		if !empty {
+			return cairn.E("rename", cairn.PathArg(dst), cairn.NotEmpty, errors.New("destination directory is not empty"))
+		}
+	}
+	return nil
+}
+
+func (t *tx) remove(req *pb.RemoveRequest) (*pb.RemoveResponse, error) {
+	path, err := cairn.CleanPath(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	if path == "/" {
+		return nil, cairn.E("remove", cairn.PathArg(path), cairn.Invalid, errors.New("the root directory cannot be removed"))
+	}
+	a, err := resolve(t.b, path)
+	if err != nil {
+		return nil, err
+	}
+	if a.Dir && !req.Recursive {
+		empty, err := dirEmpty(t.b, cairn.InodeID(a.Inode))
+		if err != nil {
+			return nil, err
+		}
+		if !empty {
+			return nil, cairn.E("remove", cairn.PathArg(path), cairn.NotEmpty, errors.New("directory is not empty (remove recursively to delete its contents)"))
+		}
+	}
+	resp := &pb.RemoveResponse{}
+	if err := t.removeTree(a, resp); err != nil {
+		return nil, err
+	}
+	if err := t.b.Delete(direntKey(cairn.InodeID(a.Parent), a.Name), nil); err != nil {
+		return nil, err
+	}
+	parent, err := t.attr(cairn.InodeID(a.Parent))
+	if err != nil {
+		return nil, err
+	}
+	return resp, t.touch(parent)
+}
+
+// removeTree removes a and, for a directory, everything below it.
+func (t *tx) removeTree(a *pb.Attr, resp *pb.RemoveResponse) error {
+	if a.Dir {
+		var children []*pb.Dirent
+		var names []string
+		err := listDir(t.b, cairn.InodeID(a.Inode), "", func(name string, de *pb.Dirent) (bool, error) {
+			children, names = append(children, de), append(names, name)
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+		for i, de := range children {
+			ca, err := t.attr(cairn.InodeID(de.Inode))
+			if err != nil {
+				return err
+			}
+			if err := t.removeTree(ca, resp); err != nil {
+				return err
+			}
+			if err := t.b.Delete(direntKey(cairn.InodeID(a.Inode), names[i]), nil); err != nil {
+				return err
+			}
+		}
+		resp.Dirs++
+	} else {
+		resp.Files++
+	}
+	return t.removeInode(a)
+}
+
+func (t *tx) setAttr(req *pb.SetAttrRequest) (*pb.Attr, error) {
+	path, err := cairn.CleanPath(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	a, err := resolve(t.b, path)
+	if err != nil {
+		return nil, err
+	}
+	if req.Mode != nil {
+		a.Mode = *req.Mode & 0o7777
+	}
+	if req.Uid != nil {
+		a.Uid = *req.Uid
+	}
+	if req.Gid != nil {
+		a.Gid = *req.Gid
+	}
+	if req.MtimeNs != nil {
+		a.MtimeNs = *req.MtimeNs
+	}
+	if len(req.SetXattrs) > 0 && a.Xattrs == nil {
+		a.Xattrs = map[string]string{}
+	}
+	maps.Copy(a.Xattrs, req.SetXattrs)
+	for _, k := range req.RemoveXattrs {
+		delete(a.Xattrs, k)
+	}
+	a.CtimeNs = t.now
+	return a, t.putAttr(a)
+}

@@ -1,0 +1,192 @@
+package meta
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/meta/placement"
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+// registry is the metadata peer's view of the data nodes: the registered
+// records (replicated through Raft) joined with heartbeats (held only in the
+// leader's memory; a new leader starts every node's clock afresh, so nobody
+// is declared dead during its grace period).
+type registry struct {
+	suspectAfter, deadAfter time.Duration
+	now                     func() time.Time
+
+	mu    sync.Mutex
+	nodes map[cairn.NodeID]*nodeEntry
+	ring  *placement.Ring // built lazily from alive nodes; nil = stale
+	live  []cairn.NodeID  // the nodes the ring was built from
+}
+
+type nodeEntry struct {
+	rec      *pb.NodeRecord
+	lastBeat time.Time
+	hb       *pb.HeartbeatRequest
+}
+
+func newRegistry(suspectAfter, deadAfter time.Duration) *registry {
+	return &registry{suspectAfter: suspectAfter, deadAfter: deadAfter, now: time.Now, nodes: map[cairn.NodeID]*nodeEntry{}}
+}
+
+// reload re-reads the node records from the state machine.
+func (r *registry) reload(db reader) error {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagNode}, UpperBound: []byte{tagNode + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := map[cairn.NodeID]bool{}
+	for it.First(); it.Valid(); it.Next() {
+		rec := &pb.NodeRecord{}
+		if err := proto.Unmarshal(it.Value(), rec); err != nil {
+			return cairn.E("registry.reload", cairn.Internal, err)
+		}
+		id := cairn.NodeID(rec.Id)
+		seen[id] = true
+		if e, ok := r.nodes[id]; ok {
+			e.rec = rec
+		} else {
+			r.nodes[id] = &nodeEntry{rec: rec, lastBeat: r.now()}
+		}
+	}
+	for id := range r.nodes {
+		if !seen[id] {
+			delete(r.nodes, id)
+		}
+	}
+	r.ring = nil
+	return it.Error()
+}
+
+// resetClocks gives every node a fresh grace period (on gaining leadership).
+func (r *registry) resetClocks() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.nodes {
+		e.lastBeat = r.now()
+	}
+	r.ring = nil
+}
+
+// heartbeat records a heartbeat. It reports false if the node is unknown
+// (it must register first) or its registered address changed.
+func (r *registry) heartbeat(hb *pb.HeartbeatRequest) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.nodes[cairn.NodeID(hb.Id)]
+	if !ok || e.rec.Addr != hb.Addr {
+		return false
+	}
+	wasAlive := r.stateLocked(e) == cairn.NodeAlive
+	e.lastBeat, e.hb = r.now(), hb
+	if !wasAlive || (e.hb != nil && e.hb.Capacity != e.rec.Capacity) {
+		r.ring = nil
+	}
+	return true
+}
+
+func (r *registry) stateLocked(e *nodeEntry) cairn.NodeState {
+	age := r.now().Sub(e.lastBeat)
+	switch {
+	case age > r.deadAfter:
+		return cairn.NodeDead
+	case age > r.suspectAfter:
+		return cairn.NodeSuspect
+	case e.hb != nil && !e.hb.Healthy:
+		return cairn.NodeSuspect
+	}
+	return cairn.NodeAlive
+}
+
+// pick chooses replication nodes for a new chunk among alive nodes.
+func (r *registry) pick(id cairn.ChunkID, n int, exclude map[cairn.NodeID]bool) ([]*pb.Replica, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ring := r.ringLocked()
+	ids, err := ring.Pick(id, n, func(nid cairn.NodeID) bool { return exclude[nid] })
+	if err != nil {
+		return nil, cairn.E("allocate", cairn.Unavailable, fmt.Errorf("replication %d needs %d live data nodes, %d are usable (%d registered): %w",
+			n, n, len(ids), len(r.nodes), err))
+	}
+	out := make([]*pb.Replica, len(ids))
+	for i, nid := range ids {
+		out[i] = &pb.Replica{Node: string(nid), Addr: r.nodes[nid].rec.Addr}
+	}
+	return out, nil
+}
+
+// ringLocked rebuilds the ring when the set of alive nodes changed.
+func (r *registry) ringLocked() *placement.Ring {
+	var live []cairn.NodeID
+	for id, e := range r.nodes {
+		if r.stateLocked(e) == cairn.NodeAlive {
+			live = append(live, id)
+		}
+	}
+	slices.Sort(live)
+	if r.ring != nil && slices.Equal(live, r.live) {
+		return r.ring
+	}
+	nodes := make([]placement.Node, 0, len(live))
+	for _, id := range live {
+		e := r.nodes[id]
+		w := float64(e.rec.Capacity)
+		if e.hb != nil && e.hb.Capacity > 0 {
+			w = float64(e.hb.Capacity)
+		}
+		if w <= 0 {
+			w = 1
+		}
+		nodes = append(nodes, placement.Node{ID: id, Weight: w, Zone: e.rec.Zone, Rack: e.rec.Rack})
+	}
+	r.ring, r.live = placement.New(nodes, placement.Options{}), live
+	return r.ring
+}
+
+// addr returns a node's data address and state.
+func (r *registry) addr(id cairn.NodeID) (string, cairn.NodeState, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.nodes[id]
+	if !ok {
+		return "", cairn.NodeDead, false
+	}
+	return e.rec.Addr, r.stateLocked(e), true
+}
+
+// status lists every node for ClusterStatus, sorted by ID.
+func (r *registry) status() []*pb.NodeStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*pb.NodeStatus, 0, len(r.nodes))
+	for id, e := range r.nodes {
+		ns := &pb.NodeStatus{Id: string(id), Addr: e.rec.Addr, Zone: e.rec.Zone, Rack: e.rec.Rack,
+			State: r.stateLocked(e).String(), Capacity: e.rec.Capacity, LastHeartbeatNs: e.lastBeat.UnixNano()}
+		if e.hb != nil {
+			ns.Capacity, ns.Used, ns.Chunks, ns.HealthDetail = e.hb.Capacity, e.hb.Used, e.hb.Chunks, e.hb.HealthDetail
+		}
+		out = append(out, ns)
+	}
+	slices.SortFunc(out, func(a, b *pb.NodeStatus) int {
+		if a.Id < b.Id {
+			return -1
+		}
+		if a.Id > b.Id {
+			return 1
+		}
+		return 0
+	})
+	return out
+}

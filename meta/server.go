@@ -1,0 +1,279 @@
+package meta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairnfs/cairn"
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+// Server is one metadata peer: the Raft node, the state machine and the
+// registry. Service (service.go) is its gRPC front end.
+type Server struct {
+	cfg   Config
+	fsm   *FSM
+	raft  *raft.Raft
+	trans *raft.NetworkTransport
+	logs  *raftboltdb.BoltStore
+	reg   *registry
+	check *leaderCheck
+
+	leaderReady atomic.Bool
+	notify      chan bool
+	stop        chan struct{}
+	wg          sync.WaitGroup
+	closeOnce   sync.Once
+}
+
+// New opens the peer's state and starts its Raft node. It bootstraps the
+// cluster from cfg.Peers when the directory holds no Raft state yet.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, cairn.E("meta.new", cairn.Internal, err)
+	}
+	s := &Server{cfg: cfg, reg: newRegistry(cfg.NodeSuspectAfter, cfg.NodeDeadAfter), notify: make(chan bool, 16), stop: make(chan struct{})}
+	var err error
+	if s.fsm, err = OpenFSM(filepath.Join(cfg.Dir, "state"), cfg.Logger); err != nil {
+		return nil, err
+	}
+	s.fsm.OnApply = s.onApply
+	if err := s.reg.reload(s.fsm.db); err != nil {
+		s.fsm.Close()
+		return nil, err
+	}
+	if err := s.startRaft(); err != nil {
+		s.fsm.Close()
+		return nil, err
+	}
+	s.check = newLeaderCheck(s.raft)
+	s.wg.Add(1)
+	go s.watchLeadership()
+	return s, nil
+}
+
+func (s *Server) startRaft() error {
+	cfg := s.cfg
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, Output: cfg.RaftLog})
+	var err error
+	s.logs, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+	if err != nil {
+		return cairn.E("meta.raft", cairn.Internal, fmt.Errorf("opening the Raft log: %w", err))
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog)
+	if err != nil {
+		s.logs.Close()
+		return cairn.E("meta.raft", cairn.Internal, err)
+	}
+	if err := s.catchUpFromSnapshot(snaps); err != nil {
+		s.logs.Close()
+		return err
+	}
+	adv, err := resolveTCP(cfg.RaftAdvertise)
+	if err != nil {
+		s.logs.Close()
+		return err
+	}
+	lis := cfg.RaftListener
+	if lis == nil {
+		if lis, err = net.Listen("tcp", cfg.RaftBind); err != nil {
+			s.logs.Close()
+			return cairn.E("meta.raft", cairn.Unavailable, fmt.Errorf("listening for Raft on %s: %w", cfg.RaftBind, err))
+		}
+	}
+	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: &streamLayer{Listener: lis, advertise: adv, dial: cfg.RaftDial}, MaxPool: 4, Timeout: 10 * time.Second, Logger: hlog})
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.Logger = hlog
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLease
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.SnapshotThreshold = cfg.SnapshotEntries
+	rc.TrailingLogs = cfg.SnapshotEntries
+	rc.MaxAppendEntries = 512
+	rc.BatchApplyCh = true
+	rc.NoSnapshotRestoreOnStart = true
+	rc.NotifyCh = s.notify
+	hasState, err := raft.HasExistingState(s.logs, s.logs, snaps)
+	if err != nil {
+		return cairn.E("meta.raft", cairn.Internal, err)
+	}
+	if !hasState {
+		peers := cfg.Peers
+		if len(peers) == 0 {
+			peers = []Peer{{ID: cfg.ID, RaftAddr: cfg.RaftAdvertise}}
+		}
+		var conf raft.Configuration
+		for _, p := range peers {
+			conf.Servers = append(conf.Servers, raft.Server{ID: raft.ServerID(p.ID), Address: raft.ServerAddress(p.RaftAddr), Suffrage: raft.Voter})
+		}
+		if err := raft.BootstrapCluster(rc, s.logs, s.logs, snaps, s.trans, conf); err != nil {
+			return cairn.E("meta.raft", cairn.Internal, fmt.Errorf("bootstrapping: %w", err))
+		}
+		cfg.Logger.Info("bootstrapped new metadata cluster", "peers", len(peers))
+	}
+	s.raft, err = raft.NewRaft(rc, s.fsm, s.logs, s.logs, snaps, s.trans)
+	if err != nil {
+		s.trans.Close()
+		s.logs.Close()
+		return cairn.E("meta.raft", cairn.Internal, err)
+	}
+	return nil
+}
+
+// catchUpFromSnapshot restores the newest snapshot into Pebble when the
+// database is behind it (it was lost or never written). Raft itself is told
+// not to restore on start, because Pebble normally already holds the state.
+func (s *Server) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
+	list, err := snaps.List()
+	if err != nil || len(list) == 0 {
+		return err
+	}
+	if s.fsm.AppliedIndex() >= list[0].Index {
+		return nil
+	}
+	_, rc, err := snaps.Open(list[0].ID)
+	if err != nil {
+		return cairn.E("meta.restore", cairn.Internal, err)
+	}
+	s.cfg.Logger.Warn("metadata database is behind the latest snapshot; restoring it", "applied", s.fsm.AppliedIndex(), "snapshot", list[0].Index)
+	return s.fsm.Restore(rc)
+}
+
+func (s *Server) onApply(cmds []*pb.Command) {
+	for _, c := range cmds {
+		if _, ok := c.Op.(*pb.Command_RegisterNode); ok {
+			s.reloadRegistry()
+			return
+		}
+	}
+	if cmds == nil {
+		s.reloadRegistry()
+	}
+}
+
+func (s *Server) reloadRegistry() {
+	if err := s.reg.reload(s.fsm.db); err != nil {
+		s.cfg.Logger.Error("reloading the node registry", "err", err)
+	}
+}
+
+// watchLeadership marks the peer ready to serve linearizable reads once, as
+// a new leader, it has applied an entry of its own term (which makes every
+// earlier entry applied), and records its API address for leader hints.
+func (s *Server) watchLeadership() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case isLeader := <-s.notify:
+			s.leaderReady.Store(false)
+			if !isLeader {
+				continue
+			}
+			s.reg.resetClocks()
+			info := &pb.PeerInfo{Id: s.cfg.ID, ApiAddr: s.cfg.APIAddr}
+			for s.raft.State() == raft.Leader {
+				_, err := s.propose(context.Background(), &pb.Command{Op: &pb.Command_PeerInfo{PeerInfo: info}})
+				if err == nil {
+					s.leaderReady.Store(true)
+					s.cfg.Logger.Info("this metadata peer is the leader", "id", s.cfg.ID)
+					break
+				}
+				select {
+				case <-s.stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}
+	}
+}
+
+// propose replicates cmd through Raft and returns its result once applied
+// here. NotLeader means it was not accepted; after ErrLeadershipLost the
+// outcome is unknown (the entry may still commit), reported as Unavailable.
+func (s *Server) propose(ctx context.Context, cmd *pb.Command) (proto.Message, error) {
+	cmd.NowNs = time.Now().UnixNano()
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, cairn.E("meta.propose", cairn.Internal, err)
+	}
+	timeout := 30 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	f := s.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader):
+			return nil, s.notLeader()
+		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
+			return nil, cairn.E("meta.propose", cairn.Unavailable, fmt.Errorf("leadership lost while committing; the change may or may not have applied: %w", err))
+		case errors.Is(err, raft.ErrEnqueueTimeout):
+			return nil, cairn.E("meta.propose", cairn.Unavailable, err)
+		case errors.Is(err, raft.ErrRaftShutdown):
+			return nil, cairn.E("meta.propose", cairn.Unavailable, errors.New("metadata peer is shutting down"))
+		}
+		return nil, cairn.E("meta.propose", cairn.Internal, err)
+	}
+	res, ok := f.Response().(Result)
+	if !ok {
+		return nil, cairn.E("meta.propose", cairn.Internal, fmt.Errorf("unexpected apply response %T", f.Response()))
+	}
+	return res.Resp, res.Err
+}
+
+// IsLeader reports whether this peer leads and has caught up.
+func (s *Server) IsLeader() bool { return s.leaderReady.Load() && s.raft.State() == raft.Leader }
+
+// Ready reports whether the peer can serve: a leader is known and this
+// peer has applied what it knows to be committed.
+func (s *Server) Ready() bool {
+	addr, _ := s.raft.LeaderWithID()
+	return addr != "" && s.fsm.AppliedIndex() > 0
+}
+
+// Raft exposes the Raft node (for tests and status).
+func (s *Server) Raft() *raft.Raft { return s.raft }
+
+// ID returns this peer's Raft server ID.
+func (s *Server) ID() string { return s.cfg.ID }
+
+// Close stops the peer: Raft shuts down (without transferring leadership)
+// and the database closes. It waits for every goroutine it started.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		err = s.raft.Shutdown().Error()
+		s.check.close()
+		s.wg.Wait()
+		s.trans.Close()
+		if cerr := s.logs.Close(); err == nil {
+			err = cerr
+		}
+		if cerr := s.fsm.Close(); err == nil {
+			err = cerr
+		}
+	})
+	return err
+}

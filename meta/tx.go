@@ -1,0 +1,172 @@
+package meta
+
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble"
+
+	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/checksum"
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+// tx applies one command to an indexed batch. Each operation checks
+// everything that can fail before it writes, so a command that fails leaves
+// the batch as it found it.
+type tx struct {
+	b   *pebble.Batch
+	now int64
+}
+
+func (t *tx) attr(ino cairn.InodeID) (*pb.Attr, error) {
+	a, err := getAttr(t.b, ino)
+	if ino == cairn.RootInode && cairn.KindOf(err) == cairn.NotFound {
+		return rootAttr(), nil
+	}
+	return a, err
+}
+
+func (t *tx) putAttr(a *pb.Attr) error { return putProto(t.b, inodeKey(cairn.InodeID(a.Inode)), a) }
+
+func (t *tx) newInode() (cairn.InodeID, error) {
+	next, err := getUint64(t.b, keyNextIno)
+	if err != nil {
+		return 0, err
+	}
+	if next <= uint64(cairn.RootInode) {
+		next = uint64(cairn.RootInode) + 1
+	}
+	if err := putUint64(t.b, keyNextIno, next+1); err != nil {
+		return 0, err
+	}
+	return cairn.InodeID(next), nil
+}
+
+func (t *tx) dirent(parent cairn.InodeID, name string) (*pb.Dirent, bool, error) {
+	de := &pb.Dirent{}
+	ok, err := getProto(t.b, direntKey(parent, name), de)
+	return de, ok, err
+}
+
+// parentDir resolves the directory that holds path, creating missing
+// directories when parents is set. It checks before it creates: when it
+// returns an error nothing was written.
+func (t *tx) parentDir(op, path string, parents bool) (*pb.Attr, string, error) {
+	dir, base := cairn.ParentPath(path)
+	if base == "" {
+		return nil, "", cairn.E(op, cairn.PathArg(path), cairn.Invalid, fmt.Errorf("the root directory cannot be the target"))
+	}
+	cur, err := t.attr(cairn.RootInode)
+	if err != nil {
+		return nil, "", err
+	}
+	names := cairn.SplitPath(dir)
+	walked := ""
+	for i, name := range names {
+		walked += "/" + name
+		de, ok, err := t.dirent(cairn.InodeID(cur.Inode), name)
+		if err != nil {
+			return nil, "", err
+		}
+		if !ok {
+			if !parents {
+				return nil, "", cairn.E(op, cairn.PathArg(path), cairn.NotFound, fmt.Errorf("parent directory %s does not exist (create it first, or ask for parents)", walked))
+			}
+			// Everything from here on is missing; create it.
+			for _, missing := range names[i:] {
+				if cur, err = t.createDir(cur, missing, 0o755); err != nil {
+					return nil, "", err
+				}
+			}
+			return cur, base, nil
+		}
+		if !de.Dir {
+			return nil, "", cairn.E(op, cairn.PathArg(path), cairn.NotDir, fmt.Errorf("%s is a file, not a directory", walked))
+		}
+		if cur, err = t.attr(cairn.InodeID(de.Inode)); err != nil {
+			return nil, "", err
+		}
+	}
+	return cur, base, nil
+}
+
+func (t *tx) createDir(parent *pb.Attr, name string, mode uint32) (*pb.Attr, error) {
+	ino, err := t.newInode()
+	if err != nil {
+		return nil, err
+	}
+	a := &pb.Attr{Inode: uint64(ino), Parent: parent.Inode, Dir: true, Mode: mode, MtimeNs: t.now, CtimeNs: t.now, Name: name}
+	if err := t.putAttr(a); err != nil {
+		return nil, err
+	}
+	if err := putProto(t.b, direntKey(cairn.InodeID(parent.Inode), name), &pb.Dirent{Inode: uint64(ino), Dir: true}); err != nil {
+		return nil, err
+	}
+	return a, t.touch(parent)
+}
+
+// touch updates a directory's mtime after its entries changed.
+func (t *tx) touch(dir *pb.Attr) error {
+	dir.MtimeNs, dir.CtimeNs = t.now, t.now
+	return t.putAttr(dir)
+}
+
+// dropChunks deletes every chunk of file ino from the namespace and queues
+// them for collection on the data nodes.
+func (t *tx) dropChunks(ino cairn.InodeID) error {
+	var ids []cairn.ChunkID
+	var keys [][]byte
+	err := fileChunks(t.b, ino, 0, -1, func(c *pb.ChunkRef) error {
+		id, err := cairn.ChunkIDFromBytes(c.Id)
+		if err != nil {
+			return cairn.E("meta.drop", cairn.Internal, err)
+		}
+		ids = append(ids, id)
+		keys = append(keys, chunkKey(ino, c.Offset))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, id := range ids {
+		rec := &pb.ChunkRecord{}
+		if _, err := getProto(t.b, locKey(id), rec); err != nil {
+			return err
+		}
+		if err := t.garbage(id, rec.Nodes); err != nil {
+			return err
+		}
+		if err := t.b.Delete(locKey(id), nil); err != nil {
+			return err
+		}
+		if err := t.b.Delete(keys[i], nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) garbage(id cairn.ChunkID, nodes []string) error {
+	return putProto(t.b, garbageKey(id), &pb.GarbageRecord{Nodes: nodes, SinceNs: t.now})
+}
+
+// removeInode deletes a file's or an empty directory's inode record and
+// its chunks; the caller removes the directory entry.
+func (t *tx) removeInode(a *pb.Attr) error {
+	if !a.Dir {
+		if err := t.dropChunks(cairn.InodeID(a.Inode)); err != nil {
+			return err
+		}
+	}
+	return t.b.Delete(inodeKey(cairn.InodeID(a.Inode)), nil)
+}
+
+// composeCRC returns the CRC32C of a file's whole content from its chunks.
+func (t *tx) composeCRC(ino cairn.InodeID) (uint32, error) {
+	var crc uint32
+	err := fileChunks(t.b, ino, 0, -1, func(c *pb.ChunkRef) error {
+		crc = checksum.Combine(crc, c.Crc32C, c.Length)
+		return nil
+	})
+	return crc, err
+}

@@ -1,0 +1,206 @@
+package meta
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairnfs/cairn"
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+// Upload sessions record which chunks of a large write have landed, so that
+// a client that crashed can continue where it stopped. Chunk i of a session
+// covers file bytes [i*chunk_size, (i+1)*chunk_size).
+
+func (t *tx) createUpload(id string, req *pb.CreateUploadRequest) (*pb.UploadSession, error) {
+	path, err := cairn.CleanPath(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	if id == "" {
+		return nil, cairn.E("upload.create", cairn.Invalid, errors.New("missing upload id"))
+	}
+	if req.ChunkSize <= 0 {
+		return nil, cairn.E("upload.create", cairn.Invalid, fmt.Errorf("chunk size %d must be positive", req.ChunkSize))
+	}
+	s := &pb.UploadSession{Id: id, Path: path, Fingerprint: req.Fingerprint, ChunkSize: req.ChunkSize,
+		Replication: req.Replication, CreatedNs: t.now, Mode: req.Mode, Size: req.Size}
+	return s, putProto(t.b, uploadKey(id), s)
+}
+
+func (t *tx) session(id string) (*pb.UploadSession, error) {
+	s := &pb.UploadSession{}
+	ok, err := getProto(t.b, uploadKey(id), s)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, cairn.E("upload", cairn.PathArg(id), cairn.NotFound, errors.New("no such upload session (it completed, was aborted, or never existed)"))
+	}
+	return s, nil
+}
+
+func (t *tx) addUploadChunks(req *pb.AddUploadChunksRequest) error {
+	s, err := t.session(req.Id)
+	if err != nil {
+		return err
+	}
+	for _, sc := range req.Chunks {
+		c := sc.GetChunk()
+		if _, err := cairn.ChunkIDFromBytes(c.GetId()); err != nil {
+			return err
+		}
+		if c.Offset%s.ChunkSize != 0 || c.Length <= 0 || c.Length > s.ChunkSize || len(sc.Nodes) == 0 {
+			return cairn.E("upload.add", cairn.Invalid, fmt.Errorf("chunk at offset %d, length %d does not fit chunk size %d", c.Offset, c.Length, s.ChunkSize))
+		}
+	}
+	for _, sc := range req.Chunks {
+		key := partKey(req.Id, uint64(sc.Chunk.Offset/s.ChunkSize))
+		old := &pb.StoredChunk{}
+		ok, err := getProto(t.b, key, old)
+		if err != nil {
+			return err
+		}
+		if ok && !bytesEqual(old.Chunk.Id, sc.Chunk.Id) {
+			id, _ := cairn.ChunkIDFromBytes(old.Chunk.Id)
+			if err := t.garbage(id, old.Nodes); err != nil {
+				return err
+			}
+		}
+		if err := putProto(t.b, key, sc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
+
+// parts returns a session's landed chunks in index order.
+func parts(r reader, id string) ([]*pb.StoredChunk, []uint64, error) {
+	prefix := partPrefix(id)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer it.Close()
+	var out []*pb.StoredChunk
+	var idx []uint64
+	for it.First(); it.Valid(); it.Next() {
+		sc := &pb.StoredChunk{}
+		if err := proto.Unmarshal(it.Value(), sc); err != nil {
+			return nil, nil, cairn.E("upload.parts", cairn.Internal, err)
+		}
+		out = append(out, sc)
+		idx = append(idx, binary.BigEndian.Uint64(it.Key()[len(prefix):]))
+	}
+	return out, idx, it.Error()
+}
+
+func (t *tx) completeUpload(req *pb.CompleteUploadRequest) (*pb.Attr, error) {
+	s, err := t.session(req.Id)
+	if err != nil {
+		return nil, err
+	}
+	landed, idx, err := parts(t.b, req.Id)
+	if err != nil {
+		return nil, err
+	}
+	var chunks []*pb.StoredChunk
+	for i, sc := range landed {
+		if idx[i] >= req.ChunkCount {
+			continue
+		}
+		if idx[i] != uint64(len(chunks)) {
+			break
+		}
+		chunks = append(chunks, sc)
+	}
+	if uint64(len(chunks)) != req.ChunkCount {
+		return nil, cairn.E("upload.complete", cairn.PathArg(s.Path), cairn.Invalid,
+			fmt.Errorf("chunk %d of %d has not landed; upload it (or resume the upload) before completing", len(chunks), req.ChunkCount))
+	}
+	for i, sc := range chunks[:max(len(chunks)-1, 0)] {
+		if sc.Chunk.Length != s.ChunkSize {
+			return nil, cairn.E("upload.complete", cairn.PathArg(s.Path), cairn.Invalid, fmt.Errorf("chunk %d is %d bytes; only the last chunk may be shorter than %d", i, sc.Chunk.Length, s.ChunkSize))
+		}
+	}
+	a, err := t.commit(&pb.CommitRequest{Path: s.Path, Mode: s.Mode, Chunks: chunks, Parents: req.Parents,
+		Replication: s.Replication, ChunkSize: s.ChunkSize})
+	if err != nil {
+		return nil, err
+	}
+	for i, sc := range landed {
+		if idx[i] >= req.ChunkCount {
+			id, _ := cairn.ChunkIDFromBytes(sc.Chunk.Id)
+			if err := t.garbage(id, sc.Nodes); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return a, t.deleteSession(req.Id)
+}
+
+func (t *tx) deleteSession(id string) error {
+	if err := t.b.DeleteRange(partPrefix(id), prefixEnd(partPrefix(id)), nil); err != nil {
+		return err
+	}
+	return t.b.Delete(uploadKey(id), nil)
+}
+
+func (t *tx) abortUpload(req *pb.AbortUploadRequest) error {
+	if _, err := t.session(req.Id); err != nil {
+		return err
+	}
+	landed, _, err := parts(t.b, req.Id)
+	if err != nil {
+		return err
+	}
+	for _, sc := range landed {
+		id, _ := cairn.ChunkIDFromBytes(sc.Chunk.Id)
+		if err := t.garbage(id, sc.Nodes); err != nil {
+			return err
+		}
+	}
+	return t.deleteSession(req.Id)
+}
+
+// getUpload reads a session with its landed chunks.
+func getUpload(r reader, id string) (*pb.UploadSession, error) {
+	s := &pb.UploadSession{}
+	ok, err := getProto(r, uploadKey(id), s)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, cairn.E("upload", cairn.PathArg(id), cairn.NotFound, errors.New("no such upload session"))
+	}
+	if s.Landed, _, err = parts(r, id); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// listUploads returns the open sessions for path ("" = all).
+func listUploads(r reader, path string) ([]*pb.UploadSession, error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{tagUpload}, UpperBound: []byte{tagUpload + 1}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []*pb.UploadSession
+	for it.First(); it.Valid(); it.Next() {
+		s := &pb.UploadSession{}
+		if err := proto.Unmarshal(it.Value(), s); err != nil {
+			return nil, cairn.E("upload.list", cairn.Internal, err)
+		}
+		if path == "" || s.Path == path {
+			out = append(out, s)
+		}
+	}
+	return out, it.Error()
+}

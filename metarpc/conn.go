@@ -1,0 +1,196 @@
+// Package metarpc is the client side of the metadata service's gRPC API,
+// shared by the SDK and the data nodes: it finds the Raft leader among the
+// configured peers, follows leader hints, retries across elections, and maps
+// errors between Cairn kinds and gRPC statuses (one table, errors.go).
+package metarpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+// Options tune a Conn. The zero value is usable.
+type Options struct {
+	// RetryFor bounds how long a call keeps retrying while no leader is
+	// reachable (elections, restarts). Default 30s. The call's context can
+	// end it sooner.
+	RetryFor time.Duration
+}
+
+// Conn talks to a metadata cluster through whichever peer leads.
+type Conn struct {
+	opts Options
+
+	mu     sync.Mutex
+	addrs  []string
+	conns  map[string]*grpc.ClientConn
+	leader string
+	closed bool
+}
+
+// MaxMessageSize bounds one gRPC message in either direction.
+const MaxMessageSize = 64 << 20
+
+// Dial prepares connections to the given metadata peers (host:port of their
+// gRPC API). It does not block; the first call finds the leader.
+func Dial(addrs []string, opts Options) (*Conn, error) {
+	var clean []string
+	for _, a := range addrs {
+		for _, p := range strings.Split(a, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				clean = append(clean, p)
+			}
+		}
+	}
+	if len(clean) == 0 {
+		return nil, cairn.E("metarpc.dial", cairn.Invalid, errors.New("no metadata addresses given; pass --meta host:port or set CAIRN_META"))
+	}
+	if opts.RetryFor == 0 {
+		opts.RetryFor = 30 * time.Second
+	}
+	return &Conn{opts: opts, addrs: clean, conns: map[string]*grpc.ClientConn{}}, nil
+}
+
+// Addrs returns the peers this Conn knows about.
+func (c *Conn) Addrs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.addrs...)
+}
+
+func (c *Conn) client(addr string) (cairnpb.MetaClient, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, cairn.E("metarpc", cairn.Canceled, errors.New("connection closed"))
+	}
+	cc, ok := c.conns[addr]
+	if !ok {
+		var err error
+		cc, err = grpc.NewClient(addr,
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)))
+		if err != nil {
+			return nil, cairn.E("metarpc.dial", cairn.Invalid, fmt.Errorf("metadata address %q: %w", addr, err))
+		}
+		c.conns[addr] = cc
+	}
+	return cairnpb.NewMetaClient(cc), nil
+}
+
+// candidate returns the address to try on the given attempt: the known
+// leader first, then the peers in turn.
+func (c *Conn) candidate(attempt int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.leader != "" {
+		return c.leader
+	}
+	return c.addrs[attempt%len(c.addrs)]
+}
+
+func (c *Conn) setLeader(addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.leader = addr
+	if addr == "" {
+		return
+	}
+	for _, a := range c.addrs {
+		if a == addr {
+			return
+		}
+	}
+	c.addrs = append(c.addrs, addr)
+}
+
+// Leader runs fn against the leader. It retries, with backoff, while the
+// error says the peer is not the leader or is unreachable, for up to
+// Options.RetryFor. Any other error is returned at once, converted to a
+// *cairn.Error with the server's kind.
+//
+// A retried write may have been applied by a leader that failed before
+// answering; Cairn's writes are built so that a repeat is harmless or fails
+// with a clear kind (Exists, NotFound).
+func (c *Conn) Leader(ctx context.Context, fn func(context.Context, cairnpb.MetaClient) error) error {
+	return c.call(ctx, true, fn)
+}
+
+// Any runs fn against any reachable peer (for stale reads), preferring the
+// leader.
+func (c *Conn) Any(ctx context.Context, fn func(context.Context, cairnpb.MetaClient) error) error {
+	return c.call(ctx, false, fn)
+}
+
+func (c *Conn) call(ctx context.Context, needLeader bool, fn func(context.Context, cairnpb.MetaClient) error) error {
+	deadline := time.Now().Add(c.opts.RetryFor)
+	backoff := 20 * time.Millisecond
+	var last error
+	for attempt := 0; ; attempt++ {
+		addr := c.candidate(attempt)
+		mc, err := c.client(addr)
+		if err != nil {
+			return err
+		}
+		err = FromStatus(fn(ctx, mc))
+		if err == nil {
+			if needLeader {
+				c.setLeader(addr)
+			}
+			return nil
+		}
+		kind := cairn.KindOf(err)
+		if kind != cairn.NotLeader && kind != cairn.Unavailable {
+			return err
+		}
+		last = err
+		var hint *LeaderHint
+		if errors.As(err, &hint) && hint.Addr != "" && hint.Addr != addr {
+			c.setLeader(hint.Addr)
+			continue // follow the hint without sleeping
+		}
+		c.setLeader("")
+		if ctx.Err() != nil {
+			return cairn.E(cairn.Canceled, fmt.Errorf("%w (last error: %v)", ctx.Err(), last))
+		}
+		if time.Now().After(deadline) {
+			return cairn.E(cairn.Unavailable, fmt.Errorf("no metadata leader reachable at %s after %v: %w; check that the metadata peers run and can elect a leader",
+				strings.Join(c.Addrs(), ","), c.opts.RetryFor, last))
+		}
+		if attempt%len(c.Addrs()) == len(c.Addrs())-1 {
+			sleep := backoff/2 + rand.N(backoff/2+1)
+			select {
+			case <-ctx.Done():
+				return cairn.E(cairn.Canceled, fmt.Errorf("%w (last error: %v)", ctx.Err(), last))
+			case <-time.After(sleep):
+			}
+			backoff = min(backoff*2, time.Second)
+		}
+	}
+}
+
+// Close closes every connection.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	var first error
+	for _, cc := range c.conns {
+		if err := cc.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	c.conns = nil
+	return first
+}

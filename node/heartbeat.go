@@ -1,0 +1,84 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"time"
+
+	"github.com/cairnfs/cairn"
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+func (n *Node) heartbeatLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer t.Stop()
+	probeEvery := 10
+	for i := 0; ; i++ {
+		if i%probeEvery == 0 {
+			if err := n.probeDisk(); err != nil {
+				n.markUnhealthy(err)
+			} else if !n.healthy.Load() && !errors.Is(err, syscall.ENOSPC) {
+				n.healthy.Store(true)
+				n.healthMsg.Store("")
+			}
+		}
+		n.beat()
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// beat registers if needed and sends one heartbeat. Failures are logged and
+// retried at the next tick: a node keeps serving reads and writes while the
+// metadata service elects a leader.
+func (n *Node) beat() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if !n.registered.Load() {
+		if err := n.register(ctx); err != nil {
+			n.cfg.Logger.Warn("registering with the metadata service", "err", err)
+			return
+		}
+	}
+	total, _ := n.capacity()
+	st := n.store.Stats()
+	hb := &pb.HeartbeatRequest{Id: string(n.id), Addr: n.cfg.Advertise, Capacity: total, Used: st.DiskBytes,
+		Chunks: uint64(st.Chunks), Healthy: n.healthy.Load(), HealthDetail: n.healthMsg.Load().(string)}
+	var resp *pb.HeartbeatResponse
+	err := n.meta.Leader(ctx, func(ctx context.Context, c pb.MetaClient) (err error) {
+		resp, err = c.Heartbeat(ctx, hb)
+		return err
+	})
+	if err != nil {
+		if cairn.KindOf(err) != cairn.Canceled {
+			n.cfg.Logger.Debug("heartbeat failed", "err", err)
+		}
+		return
+	}
+	if resp.Register {
+		n.registered.Store(false)
+		if err := n.register(ctx); err != nil {
+			n.cfg.Logger.Warn("re-registering with the metadata service", "err", err)
+		}
+	}
+}
+
+func (n *Node) register(ctx context.Context) error {
+	total, _ := n.capacity()
+	req := &pb.RegisterNodeRequest{Id: string(n.id), Addr: n.cfg.Advertise, Zone: n.cfg.Zone, Rack: n.cfg.Rack, Capacity: total}
+	err := n.meta.Leader(ctx, func(ctx context.Context, c pb.MetaClient) error {
+		_, err := c.RegisterNode(ctx, req)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	n.registered.Store(true)
+	n.cfg.Logger.Info("registered with the metadata service", "node", n.id, "addr", n.cfg.Advertise)
+	return nil
+}

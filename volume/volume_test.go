@@ -1,0 +1,42 @@
+package volume_test
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/cairnfs/cairn/volume"
+	"github.com/cairnfs/cairn/volume/volumetest"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func opener(opts volume.Options) volumetest.OpenFunc {
+	return func(t *testing.T, dir string) *volume.Store {
+		t.Helper()
+		o := opts
+		o.Dir = dir
+		o.Logger = quietLogger()
+		s, err := volume.Open(o)
+		if err != nil {
+			t.Fatalf("Open(%s): %v", dir, err)
+		}
+		return s
+	}
+}
+
+func TestConformanceDefault(t *testing.T) {
+	volumetest.Run(t, opener(volume.Options{}))
+}
+
+func TestConformanceSmallVolumes(t *testing.T) {
+	volumetest.Run(t, opener(volume.Options{MaxVolumeSize: 64 << 10}))
+}
+
+func TestConformance4KBlocks(t *testing.T) {
+	volumetest.Run(t, opener(volume.Options{BlockSize: 4096}))
+}
+
+func TestConformance4KBlocksSmallVolumes(t *testing.T) {
+	volumetest.Run(t, opener(volume.Options{BlockSize: 4096, MaxVolumeSize: 16 << 10}))
+}
