@@ -316,7 +316,7 @@ func (t *tx) remove(req *pb.RemoveRequest) (*pb.RemoveResponse, error) {
 			return nil, err
 		}
 		if !empty {
-			return nil, cairn.E("remove", cairn.PathArg(path), cairn.NotEmpty, errors.New("directory is not empty (remove recursively to delete its contents)"))
+			return nil, cairn.E("remove", cairn.PathArg(path), cairn.NotEmpty, errors.New("it still has entries; remove recursively (rm -r) to delete its contents"))
 		}
 	}
 	resp := &pb.RemoveResponse{}

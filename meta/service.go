@@ -87,6 +87,9 @@ func (v *Service) Mkdir(ctx context.Context, req *pb.MkdirRequest) (*pb.StatResp
 }
 
 func (v *Service) Commit(ctx context.Context, req *pb.CommitRequest) (*pb.StatResponse, error) {
+	if req.Replication == 0 {
+		req.Replication = uint32(v.s.cfg.DefaultReplication)
+	}
 	return statResp(v.write(ctx, &pb.Command{Op: &pb.Command_Commit{Commit: req}}))
 }
 
@@ -273,6 +276,9 @@ func (s *Server) replicas(nodes []string) []*pb.Replica {
 
 func (v *Service) CreateUpload(ctx context.Context, req *pb.CreateUploadRequest) (*pb.UploadSession, error) {
 	id := strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + cairn.NewChunkID().String()[:12]
+	if req.Replication == 0 {
+		req.Replication = uint32(v.s.cfg.DefaultReplication)
+	}
 	resp, err := v.write(ctx, &pb.Command{Op: &pb.Command_CreateUpload{CreateUpload: req}, UploadId: id})
 	if err != nil {
 		return nil, err

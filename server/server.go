@@ -154,6 +154,15 @@ func StartNode(o NodeOptions) (*Node, error) {
 	return s, nil
 }
 
+// Kill drops the data port at once, cutting in-flight transfers as a crash
+// would, then closes the store (what was fsynced stays; nothing else is
+// acknowledged).
+func (s *Node) Kill() error {
+	s.http.Close()
+	<-s.done
+	return s.Node.Close()
+}
+
 // Close stops accepting, lets in-flight requests finish (bounded), and
 // closes the store.
 func (s *Node) Close() error {

@@ -8,7 +8,6 @@ package testcluster
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -203,6 +202,24 @@ func (c *Cluster) StopNode(i int) {
 	}
 }
 
+// KillNode crashes data node i: connections drop mid-transfer.
+func (c *Cluster) KillNode(i int) {
+	if p := c.Nodes[i].Proc; p != nil {
+		p.Kill()
+		c.Nodes[i].Proc = nil
+	}
+}
+
+// NodeIndex returns the index of the data node with the given ID, or -1.
+func (c *Cluster) NodeIndex(id string) int {
+	for i, n := range c.Nodes {
+		if n.Proc != nil && string(n.Proc.Node.ID()) == id {
+			return i
+		}
+	}
+	return -1
+}
+
 // Leader returns the index of the leading metadata peer, waiting for one.
 func (c *Cluster) Leader() int {
 	c.t.Helper()
@@ -324,5 +341,3 @@ func (b *Bridge) Heal() {
 	b.cut = false
 	b.mu.Unlock()
 }
-
-var _ = io.EOF

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+)
+
+func runCluster(ctx context.Context, args []string) error {
+	fs := newFlags("cluster")
+	cf := addClientFlags(fs)
+	if err := parse(fs, args, nil); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || fs.Arg(0) != "status" {
+		return usagef("usage: cairn cluster status")
+	}
+	c, err := cf.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("leader: %s (%s)   commit index %d, applied %d\n\n", st.LeaderId, st.LeaderAddr, st.CommitIndex, st.AppliedIndex)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tRAFT\tAPI\tROLE")
+	for _, p := range st.Peers {
+		role := "follower"
+		if p.Leader {
+			role = "leader"
+		}
+		if !p.Voter {
+			role += " (non-voter)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Id, p.RaftAddr, p.ApiAddr, role)
+	}
+	tw.Flush()
+	fmt.Println()
+	fmt.Fprintln(tw, "NODE\tADDRESS\tZONE/RACK\tSTATE\tUSED\tCAPACITY\tCHUNKS\tLAST HEARTBEAT")
+	for _, n := range st.Nodes {
+		age := time.Since(time.Unix(0, n.LastHeartbeatNs)).Round(time.Millisecond)
+		state := n.State
+		if n.HealthDetail != "" {
+			state += " (" + n.HealthDetail + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\t%d\t%v ago\n", n.Id, n.Addr, n.Zone, n.Rack, state, human(n.Used), human(n.Capacity), n.Chunks, age)
+	}
+	return tw.Flush()
+}

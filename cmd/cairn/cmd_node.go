@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"net"
+	"strings"
+
+	"github.com/cairnfs/cairn/node"
+	"github.com/cairnfs/cairn/server"
+)
+
+func runNode(ctx context.Context, args []string) error {
+	fs := newFlags("node")
+	dir := fs.String("dir", "./cairn-node", "data folder (volumes and node identity)")
+	addr := fs.String("addr", ":7070", "data port listen address")
+	advertise := fs.String("advertise", "", "host:port clients and peers use to reach this node (default: the listen address, 127.0.0.1 for a wildcard host)")
+	metaAddrs := fs.String("meta", "127.0.0.1:9090", "metadata peers host:port[,host:port...]")
+	zone := fs.String("zone", "", "failure domain: zone")
+	rack := fs.String("rack", "", "failure domain: rack")
+	capacity := sizeFlag(0)
+	fs.Var(&capacity, "capacity", "bytes to offer, e.g. 500G (default: the file system's size)")
+	verbose := fs.Bool("v", false, "debug logging")
+	if err := parse(fs, args, map[string]string{"meta": "METADATA_SERVER_ADDR"}); err != nil {
+		return err
+	}
+	log := newLogger(*verbose)
+	l, err := listenRetry(ctx, *addr)
+	if err != nil {
+		return err
+	}
+	adv := *advertise
+	if adv == "" {
+		host, port, _ := net.SplitHostPort(l.Addr().String())
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		adv = net.JoinHostPort(host, port)
+	}
+	n, err := server.StartNode(server.NodeOptions{Listener: l, Node: node.Config{
+		Dir: *dir, Advertise: adv, Meta: strings.Split(*metaAddrs, ","), Zone: *zone, Rack: *rack,
+		Capacity: int64(capacity), Logger: log}})
+	if err != nil {
+		return err
+	}
+	log.Info("data node running", "id", n.Node.ID(), "addr", adv)
+	<-ctx.Done()
+	log.Info("shutting down")
+	return n.Close()
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/cairnfs/cairn/meta"
+	"github.com/cairnfs/cairn/node"
+	"github.com/cairnfs/cairn/server"
+)
+
+// runServer runs one metadata peer and one data node in this process, with
+// replication 1: the way to try Cairn on one machine.
+func runServer(ctx context.Context, args []string) error {
+	fs := newFlags("server")
+	dir := fs.String("dir", "./cairn-data", "folder for all data (created if missing)")
+	bind := fs.String("bind", "127.0.0.1", "address to listen on (0.0.0.0 for every interface)")
+	grpcPort := fs.Int("grpc-port", 9090, "metadata gRPC port")
+	httpPort := fs.Int("http-port", 8080, "HTTP port: REST API, health, metrics")
+	raftPort := fs.Int("raft-port", 9091, "Raft port")
+	dataPort := fs.Int("data-port", 7070, "data node port")
+	verbose := fs.Bool("v", false, "debug logging")
+	if err := parse(fs, args, map[string]string{"data-port": "DATA_NODE_PORT"}); err != nil {
+		return err
+	}
+	log := newLogger(*verbose)
+	addr := func(port int) string { return net.JoinHostPort(*bind, strconv.Itoa(port)) }
+	lis := map[string]net.Listener{}
+	for name, a := range map[string]string{"grpc": addr(*grpcPort), "http": addr(*httpPort), "raft": addr(*raftPort), "data": addr(*dataPort)} {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			return fmt.Errorf("cannot listen on %s (%s port): %w; is another cairn running? choose another port with --%s-port", a, name, err, name)
+		}
+		defer l.Close()
+		lis[name] = l
+	}
+	cfg := meta.DefaultConfig()
+	cfg.ID, cfg.Dir, cfg.Logger = "meta1", filepath.Join(*dir, "meta"), log
+	cfg.RaftListener, cfg.DefaultReplication = lis["raft"], 1
+	m, err := server.StartMeta(server.MetaOptions{Meta: cfg, GRPC: lis["grpc"], HTTP: lis["http"]})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	n, err := server.StartNode(server.NodeOptions{Listener: lis["data"], Node: node.Config{
+		Dir: filepath.Join(*dir, "node"), Meta: []string{addr(*grpcPort)}, Logger: log}})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	abs, _ := filepath.Abs(*dir)
+	fmt.Fprintf(os.Stderr, `Cairn is running (single node, replication 1: every chunk has ONE copy).
+  data folder   %s
+  metadata API  %s   (gRPC; clients use --meta %s or CAIRN_META)
+  HTTP          http://%s   (REST /v1/files/..., /healthz, /readyz, /metrics)
+  data node     %s
+Try:  cairn put somefile /  &&  cairn ls -l /
+Stop with Ctrl-C.
+`, abs, addr(*grpcPort), addr(*grpcPort), addr(*httpPort), addr(*dataPort))
+	<-ctx.Done()
+	log.Info("shutting down")
+	return nil
+}
+
+func newLogger(verbose bool) *slog.Logger {
+	lvl := slog.LevelInfo
+	if verbose {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}

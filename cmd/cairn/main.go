@@ -1,0 +1,146 @@
+// Command cairn is Cairn's one binary: every server role and the CLI.
+// Run `cairn help` for the list of commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/cairnfs/cairn"
+)
+
+// command is one subcommand. run gets the arguments after the name.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"server", "run metadata, data node and HTTP API in one process (the quick start)", runServer},
+		{"meta", "run a metadata peer", runMeta},
+		{"node", "run a data node", runNode},
+		{"put", "upload a local file (--resume continues an interrupted upload)", runPut},
+		{"get", "download a file", runGet},
+		{"cat", "write a file to standard output", runCat},
+		{"append", "append a local file or standard input to a file", runAppend},
+		{"ls", "list a directory (-l long, -r recursive)", runLs},
+		{"stat", "show a file's or directory's attributes", runStat},
+		{"rm", "remove files or directories (-r recursive)", runRm},
+		{"mv", "rename a file or directory", runMv},
+		{"mkdir", "create a directory (-p with parents)", runMkdir},
+		{"locate", "show which data nodes hold a file's chunks", runLocate},
+		{"cluster", "cluster status: leader, peers, data nodes", runCluster},
+		{"bench", "measure write and read throughput through the SDK", runBench},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:]))
+}
+
+func run(ctx context.Context, args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage()
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			err := c.run(ctx, args[1:])
+			if err == nil {
+				return 0
+			}
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			fmt.Fprintf(os.Stderr, "cairn %s: %v\n", c.name, err)
+			return exitCode(err)
+		}
+	}
+	fmt.Fprintf(os.Stderr, "cairn: unknown command %q; run 'cairn help'\n", args[0])
+	return 2
+}
+
+// exitCode maps error kinds to exit statuses: 2 for usage and bad input,
+// 3 for not found, 4 for the cluster being unavailable, 1 otherwise.
+func exitCode(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	switch cairn.KindOf(err) {
+	case cairn.Invalid:
+		return 2
+	case cairn.NotFound:
+		return 3
+	case cairn.Unavailable, cairn.NotLeader:
+		return 4
+	}
+	return 1
+}
+
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+func usage() {
+	fmt.Println("cairn — a distributed file storage system\n\nUsage: cairn <command> [flags] [args]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Printf("  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Println("\nClient commands find the cluster with --meta host:port[,host:port...] or $CAIRN_META,\ndefaulting to a `cairn server` on this machine (127.0.0.1:9090).\nRun `cairn <command> -h` for a command's flags.")
+}
+
+// newFlags returns a FlagSet whose flags also read CAIRN_<NAME> from the
+// environment (dashes become underscores) when not given on the command
+// line.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("cairn "+name, flag.ContinueOnError)
+	return fs
+}
+
+// parse parses args, then fills every flag not set on the command line from
+// its environment variable: CAIRN_<FLAG> or an explicit alias.
+func parse(fs *flag.FlagSet, args []string, aliases map[string]string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] {
+			return
+		}
+		names := []string{"CAIRN_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))}
+		if a, ok := aliases[f.Name]; ok {
+			names = append(names, a)
+		}
+		for _, env := range names {
+			if v, ok := os.LookupEnv(env); ok {
+				if err := f.Value.Set(v); err != nil {
+					errs = append(errs, fmt.Errorf("environment %s=%q: %w", env, v, err))
+				}
+				return
+			}
+		}
+	})
+	if len(errs) > 0 {
+		return usageError{errors.Join(errs...).Error()}
+	}
+	return nil
+}

@@ -1,0 +1,136 @@
+package httpapi
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cairnfs/cairn/client"
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+// Stat is the JSON form of a file's or directory's attributes, returned by
+// GET /v1/stat/, by uploads and in directory listings.
+type Stat struct {
+	Name        string            `json:"name"`
+	Path        string            `json:"path"`
+	Size        int64             `json:"size"`
+	Dir         bool              `json:"dir"`
+	Mode        string            `json:"mode"`  // permission bits in octal, e.g. "0644"
+	Mtime       string            `json:"mtime"` // RFC 3339 with nanoseconds, UTC
+	UID         uint32            `json:"uid"`
+	GID         uint32            `json:"gid"`
+	Inode       uint64            `json:"inode"`
+	CRC32C      string            `json:"crc32c,omitempty"` // whole-content CRC32C, 8 hex digits; files only
+	Version     uint64            `json:"version"`
+	Chunks      uint64            `json:"chunks"`
+	ChunkSize   int64             `json:"chunk_size"`
+	Replication int               `json:"replication"`
+	Xattrs      map[string]string `json:"xattrs,omitempty"`
+}
+
+func newStat(fi *client.FileInfo) *Stat {
+	s := &Stat{
+		Name: fi.Name(), Path: fi.Path, Size: fi.Size(), Dir: fi.IsDir(),
+		Mode:  fmt.Sprintf("%04o", uint32(fi.Mode().Perm())),
+		Mtime: fi.ModTime().UTC().Format(time.RFC3339Nano),
+		UID:   fi.UID, GID: fi.GID, Inode: uint64(fi.Inode), Version: fi.Version,
+		Chunks: fi.Chunks, ChunkSize: fi.ChunkSize, Replication: fi.Replication, Xattrs: fi.Xattrs,
+	}
+	if !s.Dir {
+		s.CRC32C = crcHex(fi.CRC32C)
+	}
+	return s
+}
+
+func crcHex(crc uint32) string { return fmt.Sprintf("%08x", crc) }
+
+// etag identifies one version of a file's content.
+func etag(fi *client.FileInfo) string {
+	return fmt.Sprintf(`"crc32c-%08x-v%d"`, fi.CRC32C, fi.Version)
+}
+
+// Block is one chunk of a file and the data nodes holding it.
+type Block struct {
+	Offset int64    `json:"offset"`
+	Length int64    `json:"length"`
+	Hosts  []string `json:"hosts"` // data node addresses, best first
+	Nodes  []string `json:"nodes"` // their node IDs, in the same order
+}
+
+// Locations is the answer to GET /v1/locations/.
+type Locations struct {
+	Path   string  `json:"path"`
+	Blocks []Block `json:"blocks"`
+}
+
+func newLocations(p string, bl []client.BlockLocation) *Locations {
+	out := &Locations{Path: p, Blocks: make([]Block, 0, len(bl))}
+	for _, b := range bl {
+		nodes := make([]string, len(b.Nodes))
+		for i, n := range b.Nodes {
+			nodes[i] = string(n)
+		}
+		hosts := b.Hosts
+		if hosts == nil {
+			hosts = []string{}
+		}
+		out.Blocks = append(out.Blocks, Block{Offset: b.Offset, Length: b.Length, Hosts: hosts, Nodes: nodes})
+	}
+	return out
+}
+
+// Cluster is the answer to GET /v1/cluster: the cluster as the metadata
+// leader sees it.
+type Cluster struct {
+	Leader       Leader `json:"leader"`
+	Peers        []Peer `json:"peers"`
+	Nodes        []Node `json:"nodes"`
+	CommitIndex  uint64 `json:"commit_index"`
+	AppliedIndex uint64 `json:"applied_index"`
+}
+
+// Leader names the metadata leader.
+type Leader struct {
+	ID   string `json:"id"`
+	Addr string `json:"addr"`
+}
+
+// Peer is one metadata peer.
+type Peer struct {
+	ID       string `json:"id"`
+	RaftAddr string `json:"raft_addr"`
+	APIAddr  string `json:"api_addr"`
+	Leader   bool   `json:"leader"`
+	Voter    bool   `json:"voter"`
+}
+
+// Node is one data node.
+type Node struct {
+	ID            string `json:"id"`
+	Addr          string `json:"addr"`
+	Zone          string `json:"zone,omitempty"`
+	Rack          string `json:"rack,omitempty"`
+	State         string `json:"state"`
+	Capacity      int64  `json:"capacity"`
+	Used          int64  `json:"used"`
+	Chunks        uint64 `json:"chunks"`
+	LastHeartbeat string `json:"last_heartbeat,omitempty"` // RFC 3339, UTC
+	HealthDetail  string `json:"health_detail,omitempty"`
+}
+
+func newCluster(st *pb.ClusterStatusResponse) *Cluster {
+	out := &Cluster{Leader: Leader{ID: st.LeaderId, Addr: st.LeaderAddr}, Peers: []Peer{}, Nodes: []Node{},
+		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex}
+	for _, p := range st.Peers {
+		out.Peers = append(out.Peers, Peer{ID: p.Id, RaftAddr: p.RaftAddr, APIAddr: p.ApiAddr, Leader: p.Leader, Voter: p.Voter})
+	}
+	for _, n := range st.Nodes {
+		node := Node{ID: n.Id, Addr: n.Addr, Zone: n.Zone, Rack: n.Rack, State: n.State, Capacity: n.Capacity,
+			Used: n.Used, Chunks: n.Chunks, HealthDetail: n.HealthDetail}
+		if n.LastHeartbeatNs > 0 {
+			node.LastHeartbeat = time.Unix(0, n.LastHeartbeatNs).UTC().Format(time.RFC3339Nano)
+		}
+		out.Nodes = append(out.Nodes, node)
+	}
+	return out
+}
