@@ -39,6 +39,11 @@ func (c *Client) putChunk(ctx context.Context, data []byte, repl int) (*pb.Store
 	for attempt := 0; attempt < maxChunkAttempts; attempt++ {
 		alloc, err := c.alloc.get(ctx, repl, exclude)
 		if err != nil {
+			if last != nil {
+				// Say why the first replicas failed, not only that no
+				// others are left.
+				return nil, cairn.E("write", cairn.KindOf(last), fmt.Errorf("%w; no other data node can take the chunk: %v", last, err))
+			}
 			return nil, err
 		}
 		stored, failed, err := c.sendChain(ctx, alloc, data, ref.Crc32C)

@@ -170,7 +170,10 @@ func (w *Writer) flushChunk() {
 // or may not have happened; Stat tells.
 func (w *Writer) Close() error {
 	if w.closed {
-		return w.failed()
+		if err := w.failed(); err != nil {
+			return err
+		}
+		return cairn.E("write", cairn.PathArg(w.path), cairn.Invalid, errors.New("writer already closed"))
 	}
 	w.closed = true
 	if len(w.buf) > 0 {
@@ -195,6 +198,23 @@ func (w *Writer) Close() error {
 	return nil
 }
 
+// Abort abandons the write: buffered bytes are dropped, chunk uploads in
+// flight finish or fail, and nothing is committed (uploaded chunks become
+// garbage). Close after Abort returns an error.
+func (w *Writer) Abort() {
+	if w.closed {
+		return
+	}
+	w.closed = true
+	w.buf = nil
+	w.wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = cairn.E("write", cairn.PathArg(w.path), cairn.Canceled, errors.New("write was aborted"))
+	}
+}
+
 // Info returns the file's attributes after a successful Close.
 func (w *Writer) Info() *FileInfo { return w.info }
 
@@ -205,9 +225,12 @@ func (c *Client) WriteFile(ctx context.Context, path string, r io.Reader, opts W
 		return nil, err
 	}
 	if _, err := w.ReadFrom(r); err != nil {
-		w.closed = true
-		w.wg.Wait()
-		return nil, fmt.Errorf("write %s: reading input: %w", path, err)
+		werr := w.failed()
+		w.Abort()
+		if werr != nil {
+			return nil, werr // a chunk upload failed
+		}
+		return nil, cairn.E("write", cairn.PathArg(path), fmt.Errorf("reading input: %w (nothing was committed)", err))
 	}
 	if err := w.Close(); err != nil {
 		return nil, err

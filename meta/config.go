@@ -45,7 +45,7 @@ type Config struct {
 	RaftListener  net.Listener // optional: an open listener for Raft traffic
 	RaftAdvertise string       // address other peers dial; default the listener's
 	RaftDial      Dialer       // optional: how to reach other peers; default TCP
-	APIAddr       string // this peer's gRPC address as clients reach it (for leader hints)
+	APIAddr       string       // this peer's gRPC address as clients reach it (for leader hints)
 
 	// Peers is the initial cluster. A peer with no Raft state bootstraps
 	// with it; a peer that already has state ignores it. Empty means a

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/metarpc"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
@@ -227,11 +228,11 @@ func (s *Server) propose(ctx context.Context, cmd *pb.Command) (proto.Message, e
 		case errors.Is(err, raft.ErrNotLeader):
 			return nil, s.notLeader()
 		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
-			return nil, cairn.E("meta.propose", cairn.Unavailable, fmt.Errorf("leadership lost while committing; the change may or may not have applied: %w", err))
+			return nil, metarpc.Retryable(cairn.E("meta.propose", cairn.Unavailable, fmt.Errorf("leadership lost while committing; the change may or may not have applied: %w", err)))
 		case errors.Is(err, raft.ErrEnqueueTimeout):
-			return nil, cairn.E("meta.propose", cairn.Unavailable, err)
+			return nil, metarpc.Retryable(cairn.E("meta.propose", cairn.Unavailable, err))
 		case errors.Is(err, raft.ErrRaftShutdown):
-			return nil, cairn.E("meta.propose", cairn.Unavailable, errors.New("metadata peer is shutting down"))
+			return nil, metarpc.Retryable(cairn.E("meta.propose", cairn.Unavailable, errors.New("metadata peer is shutting down")))
 		}
 		return nil, cairn.E("meta.propose", cairn.Internal, err)
 	}

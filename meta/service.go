@@ -65,7 +65,7 @@ func (s *Server) readable(ctx context.Context, ro *pb.ReadOptions) error {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return s.notLeader()
 		}
-		return cairn.E("meta.read", cairn.Unavailable, err)
+		return metarpc.Retryable(cairn.E("meta.read", cairn.Unavailable, err))
 	}
 	return nil
 }

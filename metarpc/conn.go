@@ -150,8 +150,7 @@ func (c *Conn) call(ctx context.Context, needLeader bool, fn func(context.Contex
 			}
 			return nil
 		}
-		kind := cairn.KindOf(err)
-		if kind != cairn.NotLeader && kind != cairn.Unavailable {
+		if cairn.KindOf(err) != cairn.NotLeader && !IsRetryable(err) {
 			return err
 		}
 		last = err

@@ -46,6 +46,21 @@ func (h *LeaderHint) Error() string {
 	return "no leader is known yet"
 }
 
+// Retryable marks err as transient: the client may send the request again
+// (to the same or another peer) and it may succeed.
+func Retryable(err error) error { return &retryable{err} }
+
+type retryable struct{ error }
+
+func (r *retryable) Unwrap() error { return r.error }
+
+// IsRetryable reports whether err was marked with Retryable (on either side
+// of the wire) or is a transport failure.
+func IsRetryable(err error) bool {
+	var r *retryable
+	return errors.As(err, &r)
+}
+
 // ToStatus converts an error into a gRPC status error carrying its kind.
 // A nil error stays nil.
 func ToStatus(err error) error {
@@ -68,6 +83,7 @@ func ToStatus(err error) error {
 	if errors.As(err, &h) {
 		d.LeaderId, d.LeaderAddr = h.ID, h.Addr
 	}
+	d.Retryable = IsRetryable(err)
 	st := status.New(codeOf[kind], err.Error())
 	if withD, derr := st.WithDetails(d); derr == nil {
 		st = withD
@@ -98,11 +114,15 @@ func FromStatus(err error) error {
 		if e.Kind == cairn.NotLeader {
 			e.Err = &LeaderHint{ID: d.LeaderId, Addr: d.LeaderAddr}
 		}
+		if d.Retryable {
+			return Retryable(e)
+		}
 		return e
 	}
 	switch st.Code() {
 	case codes.Unavailable:
-		return cairn.E(cairn.Unavailable, err)
+		// No detail: the transport failed (peer down, connection refused).
+		return Retryable(cairn.E(cairn.Unavailable, err))
 	case codes.Canceled, codes.DeadlineExceeded:
 		return cairn.E(cairn.Canceled, err)
 	case codes.ResourceExhausted:
@@ -110,4 +130,3 @@ func FromStatus(err error) error {
 	}
 	return cairn.E(cairn.Other, err)
 }
-

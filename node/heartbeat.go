@@ -17,9 +17,10 @@ func (n *Node) heartbeatLoop() {
 	probeEvery := 10
 	for i := 0; ; i++ {
 		if i%probeEvery == 0 {
-			if err := n.probeDisk(); err != nil {
+			// A full disk is not a failing disk: the node still serves reads.
+			if err := n.probeDisk(); err != nil && !errors.Is(err, syscall.ENOSPC) {
 				n.markUnhealthy(err)
-			} else if !n.healthy.Load() && !errors.Is(err, syscall.ENOSPC) {
+			} else if err == nil && !n.healthy.Load() {
 				n.healthy.Store(true)
 				n.healthMsg.Store("")
 			}

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/httpapi"
 
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/metarpc"
@@ -72,8 +73,7 @@ func StartMeta(o MetaOptions) (*Meta, error) {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		mux := http.NewServeMux()
-		// HTTPAPI-MOUNT
-		_ = m.api
+		mux.Handle("/v1/", httpapi.New(m.api, httpapi.Options{Logger: o.Meta.Logger}))
 		health(mux, reg, srv.Ready)
 		m.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go m.http.Serve(o.HTTP)

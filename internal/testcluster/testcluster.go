@@ -30,6 +30,9 @@ type Options struct {
 	Replication int   // default min(3, Nodes)
 	ChunkSize   int64 // client chunk size; default 1 MiB (tests want several chunks cheaply)
 	Volume      volume.Options
+	// NodeDir, if set, chooses data node i's directory (e.g. on a small
+	// tmpfs to fill the disk).
+	NodeDir func(i int) string
 }
 
 // Cluster is a running in-process cluster.
@@ -101,7 +104,11 @@ func New(t testing.TB, opts Options) *Cluster {
 		c.Metas = append(c.Metas, mp)
 	}
 	for i := range opts.Nodes {
-		c.Nodes = append(c.Nodes, &DataNode{Dir: filepath.Join(c.dir, fmt.Sprintf("node%d", i+1)), Addr: freeAddr(t)})
+		d := filepath.Join(c.dir, fmt.Sprintf("node%d", i+1))
+		if opts.NodeDir != nil {
+			d = opts.NodeDir(i)
+		}
+		c.Nodes = append(c.Nodes, &DataNode{Dir: d, Addr: freeAddr(t)})
 	}
 	t.Cleanup(c.Stop)
 	for i := range c.Metas {

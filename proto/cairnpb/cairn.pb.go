@@ -112,13 +112,16 @@ func (*Empty) Descriptor() ([]byte, []int) {
 // ErrorDetail rides in every error status: the Cairn error kind (see
 // cairn.Kind; numbers are stable) and, for NotLeader, where the leader is.
 type ErrorDetail struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          uint32                 `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Op            string                 `protobuf:"bytes,2,opt,name=op,proto3" json:"op,omitempty"`
-	Path          string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
-	Message       string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
-	LeaderId      string                 `protobuf:"bytes,5,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
-	LeaderAddr    string                 `protobuf:"bytes,6,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Kind       uint32                 `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Op         string                 `protobuf:"bytes,2,opt,name=op,proto3" json:"op,omitempty"`
+	Path       string                 `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	Message    string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	LeaderId   string                 `protobuf:"bytes,5,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	LeaderAddr string                 `protobuf:"bytes,6,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`
+	// retryable says the request did not take effect (or is safe to repeat)
+	// and may succeed if sent again, e.g. after an election.
+	Retryable     bool `protobuf:"varint,7,opt,name=retryable,proto3" json:"retryable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -193,6 +196,13 @@ func (x *ErrorDetail) GetLeaderAddr() string {
 		return x.LeaderAddr
 	}
 	return ""
+}
+
+func (x *ErrorDetail) GetRetryable() bool {
+	if x != nil {
+		return x.Retryable
+	}
+	return false
 }
 
 type ReadOptions struct {
@@ -3123,7 +3133,7 @@ var File_cairn_proto protoreflect.FileDescriptor
 const file_cairn_proto_rawDesc = "" +
 	"\n" +
 	"\vcairn.proto\x12\bcairn.v1\"\a\n" +
-	"\x05Empty\"\x9d\x01\n" +
+	"\x05Empty\"\xbb\x01\n" +
 	"\vErrorDetail\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x0e\n" +
 	"\x02op\x18\x02 \x01(\tR\x02op\x12\x12\n" +
@@ -3131,7 +3141,8 @@ const file_cairn_proto_rawDesc = "" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x12\x1b\n" +
 	"\tleader_id\x18\x05 \x01(\tR\bleaderId\x12\x1f\n" +
 	"\vleader_addr\x18\x06 \x01(\tR\n" +
-	"leaderAddr\"#\n" +
+	"leaderAddr\x12\x1c\n" +
+	"\tretryable\x18\a \x01(\bR\tretryable\"#\n" +
 	"\vReadOptions\x12\x14\n" +
 	"\x05stale\x18\x01 \x01(\bR\x05stale\"\xd6\x03\n" +
 	"\x04Attr\x12\x14\n" +

@@ -1,8 +1,0 @@
-package httpapi
-
-import "testing"
-
-func TestSmoke(t *testing.T) {
-	srv, _ := newTestServer(t)
-	_ = srv
-}
