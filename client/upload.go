@@ -22,6 +22,9 @@ type PutOptions struct {
 	Resume bool
 	// Progress, if set, is called after each chunk with bytes done and total.
 	Progress func(done, total int64)
+	// Resumed, if set, is called when an earlier session is found, with the
+	// number of chunks it already holds and the total.
+	Resumed func(landed, total int64)
 }
 
 // PutFile uploads a local file to path through an upload session: chunks go
@@ -61,6 +64,9 @@ func (c *Client) PutFile(ctx context.Context, local, path string, opts PutOption
 	landed := map[int64]*pb.StoredChunk{}
 	for _, sc := range sess.Landed {
 		landed[sc.Chunk.Offset/opts.ChunkSize] = sc
+	}
+	if opts.Resumed != nil && len(sess.Landed) > 0 {
+		opts.Resumed(int64(len(sess.Landed)), count)
 	}
 	up := &uploader{c: c, ctx: ctx, f: f, sess: sess, size: size, opts: opts}
 	if err := up.run(count, landed); err != nil {

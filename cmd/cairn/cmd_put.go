@@ -43,6 +43,9 @@ func runPut(ctx context.Context, args []string) error {
 	if *exclusive {
 		opts.Mode = client.Exclusive
 	}
+	opts.Resumed = func(landed, total int64) {
+		fmt.Fprintf(os.Stderr, "resuming upload: %d of %d chunks already stored\n", landed, total)
+	}
 	var bar *progressBar
 	if !*quiet && (*progress || isTerminal(os.Stderr)) {
 		bar = newProgressBar(remote)
