@@ -75,8 +75,9 @@ func ReadError(resp *http.Response) error {
 	if k, err := strconv.Atoi(resp.Header.Get(HeaderKind)); err == nil {
 		kind = cairn.Kind(k)
 	} else {
-		for k, st := range statusOf {
-			if st == resp.StatusCode && k != cairn.Other && k != cairn.NotLeader && k != cairn.Internal {
+		// Walk kinds in order so a shared status (409) always maps the same way.
+		for k := cairn.Kind(0); int(k) < len(statusOf); k++ {
+			if statusOf[k] == resp.StatusCode && k != cairn.Other && k != cairn.NotLeader && k != cairn.Internal {
 				kind = k
 				break
 			}

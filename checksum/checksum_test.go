@@ -30,3 +30,9 @@ func TestCRC32CKnownValue(t *testing.T) {
 		t.Fatalf("CRC32C(32 zero bytes) = %08x, want 8a9136aa", got)
 	}
 }
+
+func BenchmarkCombine(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		Combine(uint32(i), 0x12345678, 8<<20+int64(i&0xfff))
+	}
+}

@@ -95,9 +95,6 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	n := len(p)
 	for len(p) > 0 {
-		if w.buf == nil {
-			w.buf = make([]byte, 0, w.opts.ChunkSize)
-		}
 		k := min(len(p), int(w.opts.ChunkSize)-len(w.buf))
 		w.buf = append(w.buf, p[:k]...)
 		p = p[k:]
@@ -115,9 +112,7 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 		if err := w.failed(); err != nil {
 			return total, err
 		}
-		if w.buf == nil {
-			w.buf = make([]byte, 0, w.opts.ChunkSize)
-		}
+		w.grow()
 		n, err := r.Read(w.buf[len(w.buf):cap(w.buf)])
 		w.buf = w.buf[:len(w.buf)+n]
 		total += int64(n)
@@ -131,6 +126,21 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+// grow makes room in the chunk buffer, starting small and doubling up to
+// the chunk size, so a 4 KiB file does not cost an 8 MiB allocation.
+func (w *Writer) grow() {
+	if len(w.buf) < cap(w.buf) {
+		return
+	}
+	size := min(max(2*int64(cap(w.buf)), 64<<10), w.opts.ChunkSize)
+	if len(w.chunks) > 0 {
+		size = w.opts.ChunkSize // a large file: go straight to full chunks
+	}
+	nb := make([]byte, len(w.buf), size)
+	copy(nb, w.buf)
+	w.buf = nb
 }
 
 func (w *Writer) failed() error {

@@ -71,40 +71,54 @@ func (f *FSM) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 // and are skipped.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
-	b := f.db.NewIndexedBatch()
-	defer b.Close()
-	applied := f.applied.Load()
 	var cmds []*pb.Command
 	for i, l := range logs {
-		if l.Index <= applied || l.Type != raft.LogCommand {
-			continue
+		if l.Index <= f.applied.Load() {
+			continue // applied before a restart
 		}
-		cmd := &pb.Command{}
-		if err := proto.Unmarshal(l.Data, cmd); err != nil {
-			out[i] = Result{Err: cairn.E("meta.apply", cairn.Internal, fmt.Errorf("entry %d: %w", l.Index, err))}
-			continue
+		var cmd *pb.Command
+		if l.Type == raft.LogCommand {
+			cmd = &pb.Command{}
+			if err := proto.Unmarshal(l.Data, cmd); err != nil {
+				out[i] = Result{Err: cairn.E("meta.apply", cairn.Internal, fmt.Errorf("entry %d: %w", l.Index, err))}
+				cmd = nil
+			}
 		}
-		t := &tx{b: b, now: cmd.NowNs}
-		resp, err := t.apply(cmd)
-		out[i] = Result{Resp: resp, Err: err}
-		cmds = append(cmds, cmd)
+		res := f.applyOne(l.Index, cmd)
+		if cmd != nil {
+			out[i] = res
+			cmds = append(cmds, cmd)
+		}
 	}
-	last := logs[len(logs)-1].Index
-	if last <= applied {
-		return out
-	}
-	if err := putUint64(b, keyApplied, last); err != nil {
-		panic(fmt.Sprintf("meta: cannot record applied index: %v", err))
-	}
-	if err := b.Commit(pebble.NoSync); err != nil {
-		// The state machine cannot continue without its database.
-		panic(fmt.Sprintf("meta: committing applied entries to Pebble: %v", err))
-	}
-	f.applied.Store(last)
 	if f.OnApply != nil && len(cmds) > 0 {
 		f.OnApply(cmds)
 	}
 	return out
+}
+
+// applyOne applies one command in its own batch, so that a command that
+// fails half-way leaves nothing behind, and records the applied index with
+// it. A nil cmd only advances the index.
+func (f *FSM) applyOne(index uint64, cmd *pb.Command) Result {
+	b := f.db.NewIndexedBatch()
+	defer b.Close()
+	var res Result
+	if cmd != nil {
+		t := &tx{b: b, now: cmd.NowNs}
+		res.Resp, res.Err = t.apply(cmd)
+		if res.Err != nil {
+			b.Reset()
+		}
+	}
+	if err := putUint64(b, keyApplied, index); err != nil {
+		panic(fmt.Sprintf("meta: cannot record applied index: %v", err))
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		// The state machine cannot continue without its database.
+		panic(fmt.Sprintf("meta: committing entry %d to Pebble: %v", index, err))
+	}
+	f.applied.Store(index)
+	return res
 }
 
 func (t *tx) apply(cmd *pb.Command) (proto.Message, error) {
@@ -200,6 +214,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	r := bufio.NewReaderSize(rc, 1<<20)
 	b := f.db.NewBatch()
+	// The applied index is written last, after everything else is synced,
+	// so a crash in the middle of a restore leaves an index that forces the
+	// restore to run again.
+	var applied []byte
 	for {
 		klen, err := binary.ReadUvarint(r)
 		if errors.Is(err, io.EOF) {
@@ -216,6 +234,10 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		if _, err := io.ReadFull(r, kv); err != nil {
 			return cairn.E("meta.restore", cairn.Corrupt, fmt.Errorf("truncated snapshot: %w", err))
 		}
+		if string(kv[:klen]) == string(keyApplied) {
+			applied = kv[klen:]
+			continue
+		}
 		if err := b.Set(kv[:klen], kv[klen:], nil); err != nil {
 			return err
 		}
@@ -229,12 +251,17 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := b.Commit(pebble.Sync); err != nil {
 		return cairn.E("meta.restore", cairn.Internal, err)
 	}
-	applied, err := getUint64(f.db, keyApplied)
+	if applied != nil {
+		if err := f.db.Set(keyApplied, applied, pebble.Sync); err != nil {
+			return cairn.E("meta.restore", cairn.Internal, err)
+		}
+	}
+	idx, err := getUint64(f.db, keyApplied)
 	if err != nil {
 		return err
 	}
-	f.applied.Store(applied)
-	f.log.Info("restored metadata from snapshot", "applied_index", applied)
+	f.applied.Store(idx)
+	f.log.Info("restored metadata from snapshot", "applied_index", idx)
 	if f.OnApply != nil {
 		f.OnApply(nil)
 	}

@@ -1,0 +1,241 @@
+package meta
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cairnfs/cairn"
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+// fakeClock is a settable clock for the registry.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time          { return c.t }
+func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+const (
+	testSuspect = 10 * time.Second
+	testDead    = 30 * time.Second
+)
+
+// newTestRegistry registers the nodes through the state machine, as Raft
+// would, and loads them into a registry with a fake clock.
+func newTestRegistry(t *testing.T, nodes ...string) (*registry, *fakeClock, *fsmHarness) {
+	t.Helper()
+	h := newFSM(t)
+	for _, id := range nodes {
+		r := h.apply(&pb.Command{Op: &pb.Command_RegisterNode{RegisterNode: &pb.RegisterNodeRequest{
+			Id: id, Addr: id + ":7001", Zone: "z-" + id, Capacity: 1 << 30}}})
+		h.mustOK(r.Err)
+	}
+	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	reg := newRegistry(testSuspect, testDead)
+	reg.now = clk.now
+	h.mustOK(reg.reload(h.f.db))
+	return reg, clk, h
+}
+
+func beat(id string, healthy bool) *pb.HeartbeatRequest {
+	return &pb.HeartbeatRequest{Id: id, Addr: id + ":7001", Capacity: 1 << 30, Healthy: healthy}
+}
+
+func stateOf(t *testing.T, r *registry, id string) cairn.NodeState {
+	t.Helper()
+	_, st, ok := r.addr(cairn.NodeID(id))
+	if !ok {
+		t.Fatalf("node %s unknown", id)
+	}
+	return st
+}
+
+func TestRegistryStatesByHeartbeatAge(t *testing.T) {
+	r, clk, _ := newTestRegistry(t, "n1")
+	steps := []struct {
+		advance time.Duration
+		want    cairn.NodeState
+	}{
+		{0, cairn.NodeAlive},
+		{testSuspect, cairn.NodeAlive}, // exactly at the limit: not yet late
+		{time.Millisecond, cairn.NodeSuspect},
+		{testDead - testSuspect - time.Millisecond, cairn.NodeSuspect},
+		{time.Millisecond, cairn.NodeDead},
+		{time.Hour, cairn.NodeDead},
+	}
+	for i, s := range steps {
+		clk.advance(s.advance)
+		if got := stateOf(t, r, "n1"); got != s.want {
+			t.Errorf("step %d (+%v): state %v, want %v", i, s.advance, got, s.want)
+		}
+	}
+	// A heartbeat brings a dead node back.
+	if !r.heartbeat(beat("n1", true)) {
+		t.Fatal("heartbeat of a registered node refused")
+	}
+	if got := stateOf(t, r, "n1"); got != cairn.NodeAlive {
+		t.Errorf("after heartbeat: %v", got)
+	}
+	addr, _, _ := r.addr("n1")
+	if addr != "n1:7001" {
+		t.Errorf("addr = %q", addr)
+	}
+	if _, st, ok := r.addr("ghost"); ok || st != cairn.NodeDead {
+		t.Errorf("unknown node: state %v, known %v", st, ok)
+	}
+}
+
+func TestRegistryHeartbeatValidation(t *testing.T) {
+	r, _, _ := newTestRegistry(t, "n1")
+	if r.heartbeat(beat("ghost", true)) {
+		t.Error("heartbeat from an unregistered node accepted")
+	}
+	moved := beat("n1", true)
+	moved.Addr = "elsewhere:1"
+	if r.heartbeat(moved) {
+		t.Error("heartbeat with a changed address accepted")
+	}
+}
+
+func TestRegistryUnhealthyIsSuspect(t *testing.T) {
+	r, clk, _ := newTestRegistry(t, "n1")
+	r.heartbeat(beat("n1", false))
+	if got := stateOf(t, r, "n1"); got != cairn.NodeSuspect {
+		t.Errorf("unhealthy heartbeat: %v, want suspect", got)
+	}
+	clk.advance(testDead + time.Second)
+	if got := stateOf(t, r, "n1"); got != cairn.NodeDead {
+		t.Errorf("unhealthy and silent: %v, want dead", got)
+	}
+	r.heartbeat(beat("n1", true))
+	if got := stateOf(t, r, "n1"); got != cairn.NodeAlive {
+		t.Errorf("healthy again: %v", got)
+	}
+}
+
+func TestRegistryResetClocksGivesGrace(t *testing.T) {
+	r, clk, _ := newTestRegistry(t, "n1", "n2")
+	clk.advance(testDead + time.Second)
+	if stateOf(t, r, "n1") != cairn.NodeDead || stateOf(t, r, "n2") != cairn.NodeDead {
+		t.Fatal("nodes not dead after the dead timeout")
+	}
+	r.resetClocks()
+	for _, id := range []string{"n1", "n2"} {
+		if got := stateOf(t, r, id); got != cairn.NodeAlive {
+			t.Errorf("%s after resetClocks: %v", id, got)
+		}
+	}
+	if _, err := r.pick(cairn.NewChunkID(), 2, nil); err != nil {
+		t.Errorf("pick after resetClocks: %v", err)
+	}
+	clk.advance(testSuspect + time.Second)
+	if got := stateOf(t, r, "n1"); got != cairn.NodeSuspect {
+		t.Errorf("grace does not last forever: %v", got)
+	}
+}
+
+func TestRegistryPickOnlyAliveNodes(t *testing.T) {
+	nodes := []string{"n1", "n2", "n3", "n4"}
+	r, clk, _ := newTestRegistry(t, nodes...)
+	ids := make([]cairn.ChunkID, 200)
+	for i := range ids {
+		ids[i] = cairn.NewChunkID()
+	}
+	pickAll := func(n int) map[string]bool {
+		t.Helper()
+		used := map[string]bool{}
+		for _, id := range ids {
+			reps, err := r.pick(id, n, nil)
+			if err != nil {
+				t.Fatalf("pick %d: %v", n, err)
+			}
+			if len(reps) != n {
+				t.Fatalf("pick %d returned %d replicas", n, len(reps))
+			}
+			seen := map[string]bool{}
+			for _, rep := range reps {
+				if seen[rep.Node] {
+					t.Fatalf("pick returned %s twice", rep.Node)
+				}
+				seen[rep.Node] = true
+				if rep.Addr != rep.Node+":7001" {
+					t.Errorf("replica %s has addr %q", rep.Node, rep.Addr)
+				}
+				used[rep.Node] = true
+			}
+		}
+		return used
+	}
+	if used := pickAll(2); len(used) != 4 {
+		t.Errorf("200 picks used only %v", used)
+	}
+
+	// n4 goes silent until dead; n3 turns unhealthy (suspect).
+	clk.advance(testDead - time.Second)
+	for _, id := range []string{"n1", "n2"} {
+		r.heartbeat(beat(id, true))
+	}
+	r.heartbeat(beat("n3", false))
+	clk.advance(2 * time.Second)
+	if stateOf(t, r, "n4") != cairn.NodeDead || stateOf(t, r, "n3") != cairn.NodeSuspect {
+		t.Fatalf("setup: n3 %v, n4 %v", stateOf(t, r, "n3"), stateOf(t, r, "n4"))
+	}
+	used := pickAll(2)
+	if used["n4"] || used["n3"] {
+		t.Errorf("pick chose a dead or suspect node: %v", used)
+	}
+	if !used["n1"] || !used["n2"] {
+		t.Errorf("pick did not use both alive nodes: %v", used)
+	}
+	_, err := r.pick(ids[0], 3, nil)
+	if !errors.Is(err, cairn.Unavailable) {
+		t.Errorf("pick 3 of 2 alive: %v, want Unavailable", err)
+	}
+	// Exclusions are honoured.
+	if _, err := r.pick(ids[0], 2, map[cairn.NodeID]bool{"n1": true}); !errors.Is(err, cairn.Unavailable) {
+		t.Errorf("pick 2 with one of two excluded: %v", err)
+	}
+	reps, err := r.pick(ids[0], 1, map[cairn.NodeID]bool{"n1": true})
+	if err != nil || len(reps) != 1 || reps[0].Node != "n2" {
+		t.Errorf("pick 1 excluding n1 = %v, %v", reps, err)
+	}
+
+	// The dead node comes back and is used again (the cached ring is rebuilt).
+	r.heartbeat(beat("n4", true))
+	r.heartbeat(beat("n3", true))
+	if used := pickAll(3); len(used) != 4 {
+		t.Errorf("after recovery picks used %v", used)
+	}
+	// Everybody dead: nothing to pick.
+	clk.advance(testDead + time.Second)
+	if _, err := r.pick(ids[0], 1, nil); !errors.Is(err, cairn.Unavailable) {
+		t.Errorf("pick with all nodes dead: %v", err)
+	}
+}
+
+func TestRegistryReloadAndStatus(t *testing.T) {
+	r, clk, h := newTestRegistry(t, "b", "a")
+	clk.advance(testDead + time.Second) // both dead
+	// A new node registers; reload keeps the old clocks and starts the new one.
+	h.mustOK(h.apply(&pb.Command{Op: &pb.Command_RegisterNode{RegisterNode: &pb.RegisterNodeRequest{Id: "c", Addr: "c:7001"}}}).Err)
+	h.mustOK(r.reload(h.f.db))
+	st := r.status()
+	var ids, states []string
+	for _, s := range st {
+		ids, states = append(ids, s.Id), append(states, s.State)
+	}
+	if !slices.Equal(ids, []string{"a", "b", "c"}) {
+		t.Errorf("status ids = %v, want sorted a b c", ids)
+	}
+	if !slices.Equal(states, []string{"dead", "dead", "alive"}) {
+		t.Errorf("status states = %v", states)
+	}
+	if st[0].Zone != "z-a" || st[0].Addr != "a:7001" {
+		t.Errorf("status of a = %v", st[0])
+	}
+	reps, err := r.pick(cairn.NewChunkID(), 1, nil)
+	if err != nil || reps[0].Node != "c" {
+		t.Errorf("pick with only c alive = %v, %v", reps, err)
+	}
+}

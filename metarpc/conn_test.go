@@ -1,0 +1,200 @@
+package metarpc
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+// fakeMeta answers Stat with stat(), counting calls.
+type fakeMeta struct {
+	cairnpb.UnimplementedMetaServer
+	calls atomic.Int32
+	stat  func() (*cairnpb.StatResponse, error)
+}
+
+func (f *fakeMeta) Stat(ctx context.Context, req *cairnpb.StatRequest) (*cairnpb.StatResponse, error) {
+	f.calls.Add(1)
+	resp, err := f.stat()
+	return resp, ToStatus(err)
+}
+
+// serve starts a gRPC server for f on a loopback port and returns its address.
+func serve(t *testing.T, f *fakeMeta) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	cairnpb.RegisterMetaServer(s, f)
+	done := make(chan struct{})
+	go func() { defer close(done); s.Serve(lis) }()
+	t.Cleanup(func() { s.Stop(); <-done })
+	return lis.Addr().String()
+}
+
+func dial(t *testing.T, opts Options, addrs ...string) *Conn {
+	t.Helper()
+	c, err := Dial(addrs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func stat(ctx context.Context, mc cairnpb.MetaClient) error {
+	_, err := mc.Stat(ctx, &cairnpb.StatRequest{Path: "/"})
+	return err
+}
+
+func TestConnFollowsLeaderHint(t *testing.T) {
+	leader := &fakeMeta{stat: func() (*cairnpb.StatResponse, error) {
+		return &cairnpb.StatResponse{Attr: &cairnpb.Attr{Inode: 1, Dir: true}}, nil
+	}}
+	leaderAddr := serve(t, leader)
+	follower := &fakeMeta{stat: func() (*cairnpb.StatResponse, error) {
+		return nil, Retryable(cairn.E("stat", cairn.NotLeader, &LeaderHint{ID: "m2", Addr: leaderAddr}))
+	}}
+	followerAddr := serve(t, follower)
+
+	c := dial(t, Options{RetryFor: 5 * time.Second}, followerAddr)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var got *cairnpb.StatResponse
+	err := c.Leader(ctx, func(ctx context.Context, mc cairnpb.MetaClient) error {
+		var err error
+		got, err = mc.Stat(ctx, &cairnpb.StatRequest{Path: "/"})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Leader: %v", err)
+	}
+	if got.GetAttr().GetInode() != 1 {
+		t.Errorf("response = %v", got)
+	}
+	if follower.calls.Load() != 1 || leader.calls.Load() != 1 {
+		t.Errorf("calls: follower %d, leader %d; want 1, 1", follower.calls.Load(), leader.calls.Load())
+	}
+	// The hinted leader was learnt: it is remembered and added to the peers.
+	if err := c.Leader(ctx, stat); err != nil {
+		t.Fatal(err)
+	}
+	if follower.calls.Load() != 1 || leader.calls.Load() != 2 {
+		t.Errorf("second call: follower %d, leader %d; want 1, 2", follower.calls.Load(), leader.calls.Load())
+	}
+	addrs := c.Addrs()
+	if len(addrs) != 2 || addrs[1] != leaderAddr {
+		t.Errorf("Addrs() = %v, want the hinted leader added", addrs)
+	}
+}
+
+func TestConnNonRetryableReturnsAtOnce(t *testing.T) {
+	srv := &fakeMeta{stat: func() (*cairnpb.StatResponse, error) {
+		return nil, cairn.E("stat", cairn.PathArg("/nope"), cairn.NotFound, errors.New("/nope does not exist"))
+	}}
+	addr := serve(t, srv)
+	c := dial(t, Options{RetryFor: 5 * time.Second}, addr)
+	start := time.Now()
+	err := c.Leader(context.Background(), stat)
+	if !errors.Is(err, cairn.NotFound) {
+		t.Fatalf("err = %v (kind %v), want NotFound", err, cairn.KindOf(err))
+	}
+	if n := srv.calls.Load(); n != 1 {
+		t.Errorf("server called %d times, want 1", n)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
+
+func TestConnGivesUpAfterRetryFor(t *testing.T) {
+	srv := &fakeMeta{stat: func() (*cairnpb.StatResponse, error) {
+		return nil, Retryable(cairn.E("stat", cairn.Unavailable, errors.New("electing")))
+	}}
+	addr := serve(t, srv)
+	c := dial(t, Options{RetryFor: 150 * time.Millisecond}, addr)
+	start := time.Now()
+	err := c.Leader(context.Background(), stat)
+	if !errors.Is(err, cairn.Unavailable) {
+		t.Fatalf("err = %v (kind %v), want Unavailable", err, cairn.KindOf(err))
+	}
+	if n := srv.calls.Load(); n < 2 {
+		t.Errorf("server called %d times, want retries", n)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %v, RetryFor was 150ms", d)
+	}
+}
+
+func TestConnContextCanceledWhileRetrying(t *testing.T) {
+	srv := &fakeMeta{stat: func() (*cairnpb.StatResponse, error) {
+		return nil, Retryable(cairn.E("stat", cairn.NotLeader, &LeaderHint{}))
+	}}
+	addr := serve(t, srv)
+	c := dial(t, Options{RetryFor: time.Minute}, addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := c.Leader(ctx, stat)
+	if !errors.Is(err, cairn.Canceled) {
+		t.Fatalf("err = %v (kind %v), want Canceled", err, cairn.KindOf(err))
+	}
+}
+
+func TestConnUnreachablePeerIsRetried(t *testing.T) {
+	// A port nobody listens on: the transport fails with a plain
+	// Unavailable status, which must be retried, then give up as Unavailable.
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := lis.Addr().String()
+	lis.Close()
+	good := &fakeMeta{stat: func() (*cairnpb.StatResponse, error) { return &cairnpb.StatResponse{}, nil }}
+	goodAddr := serve(t, good)
+	c := dial(t, Options{RetryFor: 5 * time.Second}, dead, goodAddr)
+	if err := c.Any(context.Background(), stat); err != nil {
+		t.Fatalf("Any with one dead peer: %v", err)
+	}
+	if good.calls.Load() != 1 {
+		t.Errorf("good peer called %d times", good.calls.Load())
+	}
+}
+
+func TestDialValidates(t *testing.T) {
+	for _, addrs := range [][]string{nil, {}, {""}, {" , "}} {
+		if _, err := Dial(addrs, Options{}); !errors.Is(err, cairn.Invalid) {
+			t.Errorf("Dial(%q) = %v, want Invalid", addrs, err)
+		}
+	}
+	c, err := Dial([]string{"a:1, b:2", "c:3"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if got := c.Addrs(); len(got) != 3 || got[0] != "a:1" || got[1] != "b:2" || got[2] != "c:3" {
+		t.Errorf("Addrs() = %q", got)
+	}
+}
+
+func TestClosedConn(t *testing.T) {
+	c, err := Dial([]string{"127.0.0.1:1"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	called := false
+	err = c.Leader(context.Background(), func(context.Context, cairnpb.MetaClient) error { called = true; return nil })
+	if !errors.Is(err, cairn.Canceled) || called {
+		t.Errorf("call on closed Conn: err %v, fn called %v", err, called)
+	}
+}
