@@ -38,7 +38,14 @@ func (c *Client) PutFile(ctx context.Context, local, path string, opts PutOption
 	}
 	f, err := os.Open(local)
 	if err != nil {
-		return nil, cairn.E("put", cairn.PathArg(local), cairn.NotFound, err)
+		kind := cairn.Other
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			kind = cairn.NotFound
+		case errors.Is(err, os.ErrPermission):
+			kind = cairn.Permission
+		}
+		return nil, cairn.E("put", kind, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()

@@ -796,14 +796,22 @@ func TestUploadSession(t *testing.T) {
 	if g := h.garbage(); g[extra.id] == nil || g[c0.id] != nil {
 		t.Errorf("garbage after completion = %v", g)
 	}
-	if _, err := getUpload(h.f.db, "u1"); !errors.Is(err, cairn.NotFound) {
-		t.Errorf("session still there: %v", err)
+	if s, err := getUpload(h.f.db, "u1"); err != nil || s.CompletedInode != a.Inode || len(s.Landed) != 0 {
+		t.Errorf("completed session record = %v, %v; want only a completion marker", s, err)
 	}
 	if n := len(h.prefixed(tagPart)); n != 0 {
 		t.Errorf("%d part keys left", n)
 	}
-	_, err = h.completeUpload("u1", 3, true)
-	wantKind(t, "complete twice", err, cairn.NotFound)
+	// A retried completion (its reply was lost) answers with the file.
+	again, err := h.completeUpload("u1", 3, true)
+	h.mustOK(err)
+	if again.Inode != a.Inode || again.Size != a.Size || again.Version != a.Version {
+		t.Errorf("repeated completion = %v, want %v", again, a)
+	}
+	wantKind(t, "add to a completed session", h.addParts("u1", cs, []int{0}, newChunk(t, cs)), cairn.Invalid)
+	if list, _ := listUploads(h.f.db, ""); len(list) != 0 {
+		t.Errorf("completed sessions are listed as open: %v", list)
+	}
 }
 
 func TestUploadShortMiddleChunk(t *testing.T) {

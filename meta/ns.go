@@ -213,7 +213,7 @@ func (t *tx) rename(req *pb.RenameRequest) error {
 	}
 	sa, err := resolve(t.b, src)
 	if err != nil {
-		return err
+		return cairn.E("rename", cairn.PathArg(src), err)
 	}
 	if src == dst {
 		return nil
@@ -308,7 +308,7 @@ func (t *tx) remove(req *pb.RemoveRequest) (*pb.RemoveResponse, error) {
 	}
 	a, err := resolve(t.b, path)
 	if err != nil {
-		return nil, err
+		return nil, cairn.E("remove", cairn.PathArg(path), err)
 	}
 	if a.Dir && !req.Recursive {
 		empty, err := dirEmpty(t.b, cairn.InodeID(a.Inode))
@@ -371,7 +371,7 @@ func (t *tx) setAttr(req *pb.SetAttrRequest) (*pb.Attr, error) {
 	}
 	a, err := resolve(t.b, path)
 	if err != nil {
-		return nil, err
+		return nil, cairn.E("setattr", cairn.PathArg(path), err)
 	}
 	if req.Mode != nil {
 		a.Mode = *req.Mode & 0o7777

@@ -90,10 +90,10 @@ func (r *registry) heartbeat(hb *pb.HeartbeatRequest) bool {
 		return false
 	}
 	wasAlive := r.stateLocked(e) == cairn.NodeAlive
-	e.lastBeat, e.hb = r.now(), hb
-	if !wasAlive || (e.hb != nil && e.hb.Capacity != e.rec.Capacity) {
+	if !wasAlive || e.hb == nil || e.hb.Capacity != hb.Capacity || e.hb.Healthy != hb.Healthy {
 		r.ring = nil
 	}
+	e.lastBeat, e.hb = r.now(), hb
 	return true
 }
 

@@ -87,6 +87,9 @@ func (v *Service) Mkdir(ctx context.Context, req *pb.MkdirRequest) (*pb.StatResp
 }
 
 func (v *Service) Commit(ctx context.Context, req *pb.CommitRequest) (*pb.StatResponse, error) {
+	if err := checkXattrs(req.Xattrs); err != nil {
+		return nil, metarpc.ToStatus(err)
+	}
 	if req.Replication == 0 {
 		req.Replication = uint32(v.s.cfg.DefaultReplication)
 	}

@@ -94,7 +94,7 @@ func resolve(r reader, path string) (*pb.Attr, error) {
 	walked := ""
 	for _, name := range cairn.SplitPath(path) {
 		if !cur.Dir {
-			return nil, cairn.E(cairn.PathArg(path), cairn.NotDir, fmt.Errorf("%s is a file", orRoot(walked)))
+			return nil, cairn.E(cairn.NotDir, fmt.Errorf("%s is a file", orRoot(walked)))
 		}
 		walked += "/" + name
 		de := &pb.Dirent{}
@@ -103,7 +103,10 @@ func resolve(r reader, path string) (*pb.Attr, error) {
 			return nil, err
 		}
 		if !ok {
-			return nil, cairn.E(cairn.PathArg(path), cairn.NotFound, fmt.Errorf("%s does not exist", walked))
+			if walked == path {
+				return nil, cairn.E(cairn.NotFound, errors.New("no such file or directory"))
+			}
+			return nil, cairn.E(cairn.NotFound, fmt.Errorf("%s does not exist", walked))
 		}
 		if cur, err = getAttr(r, cairn.InodeID(de.Inode)); err != nil {
 			return nil, err

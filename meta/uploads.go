@@ -49,6 +49,9 @@ func (t *tx) addUploadChunks(req *pb.AddUploadChunksRequest) error {
 	if err != nil {
 		return err
 	}
+	if s.CompletedInode != 0 {
+		return cairn.E("upload.add", cairn.PathArg(s.Path), cairn.Invalid, errors.New("the upload session already completed"))
+	}
 	for _, sc := range req.Chunks {
 		c := sc.GetChunk()
 		if _, err := cairn.ChunkIDFromBytes(c.GetId()); err != nil {
@@ -106,6 +109,14 @@ func (t *tx) completeUpload(req *pb.CompleteUploadRequest) (*pb.Attr, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.CompletedInode != 0 {
+		// A retry of a completion that landed: answer with the file.
+		a, err := t.attr(cairn.InodeID(s.CompletedInode))
+		if err != nil {
+			return nil, cairn.E("upload.complete", cairn.PathArg(s.Path), cairn.NotFound, errors.New("the upload completed, but its file has since been removed"))
+		}
+		return a, nil
+	}
 	landed, idx, err := parts(t.b, req.Id)
 	if err != nil {
 		return nil, err
@@ -142,7 +153,11 @@ func (t *tx) completeUpload(req *pb.CompleteUploadRequest) (*pb.Attr, error) {
 			}
 		}
 	}
-	return a, t.deleteSession(req.Id)
+	if err := t.b.DeleteRange(partPrefix(req.Id), prefixEnd(partPrefix(req.Id)), nil); err != nil {
+		return nil, err
+	}
+	done := &pb.UploadSession{Id: s.Id, Path: s.Path, CreatedNs: s.CreatedNs, CompletedInode: a.Inode}
+	return a, putProto(t.b, uploadKey(req.Id), done)
 }
 
 func (t *tx) deleteSession(id string) error {
@@ -153,8 +168,12 @@ func (t *tx) deleteSession(id string) error {
 }
 
 func (t *tx) abortUpload(req *pb.AbortUploadRequest) error {
-	if _, err := t.session(req.Id); err != nil {
+	s, err := t.session(req.Id)
+	if err != nil {
 		return err
+	}
+	if s.CompletedInode != 0 {
+		return cairn.E("upload.abort", cairn.PathArg(s.Path), cairn.Invalid, errors.New("the upload session already completed"))
 	}
 	landed, _, err := parts(t.b, req.Id)
 	if err != nil {
@@ -198,7 +217,7 @@ func listUploads(r reader, path string) ([]*pb.UploadSession, error) {
 		if err := proto.Unmarshal(it.Value(), s); err != nil {
 			return nil, cairn.E("upload.list", cairn.Internal, err)
 		}
-		if path == "" || s.Path == path {
+		if s.CompletedInode == 0 && (path == "" || s.Path == path) {
 			out = append(out, s)
 		}
 	}

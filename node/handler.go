@@ -132,7 +132,8 @@ func (n *Node) put(r *http.Request) (*PutResult, error) {
 		fwd.finish()
 	}
 	if err := n.store.Put(r.Context(), id, buf, uint32(crc64)); err != nil {
-		if k := cairn.KindOf(err); k != cairn.Corrupt && k != cairn.Exists && k != cairn.Canceled && k != cairn.NoSpace {
+		if k := cairn.KindOf(err); k != cairn.Corrupt && k != cairn.Exists && k != cairn.Canceled && k != cairn.NoSpace && k != cairn.Invalid {
+			n.diskFailed.Store(true)
 			n.markUnhealthy(err)
 		}
 		if fwd != nil {

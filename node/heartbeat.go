@@ -20,7 +20,7 @@ func (n *Node) heartbeatLoop() {
 			// A full disk is not a failing disk: the node still serves reads.
 			if err := n.probeDisk(); err != nil && !errors.Is(err, syscall.ENOSPC) {
 				n.markUnhealthy(err)
-			} else if err == nil && !n.healthy.Load() {
+			} else if err == nil && !n.healthy.Load() && !n.diskFailed.Load() {
 				n.healthy.Store(true)
 				n.healthMsg.Store("")
 			}

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -91,6 +90,7 @@ type Node struct {
 
 	registered atomic.Bool
 	healthy    atomic.Bool
+	diskFailed atomic.Bool // a write failed with an I/O error: stays unhealthy until restart
 	healthMsg  atomic.Value // string
 
 	stop      chan struct{}
@@ -200,6 +200,8 @@ func (n *Node) capacity() (total, free int64) {
 }
 
 // markUnhealthy records a disk failure; the next heartbeat reports it.
+// A failed chunk write makes it permanent until restart (the store refuses
+// writes after a failed fsync); a failed probe clears when a probe works.
 func (n *Node) markUnhealthy(err error) {
 	if n.healthy.Swap(false) {
 		n.cfg.Logger.Error("data node disk is failing; reporting unhealthy", "err", err)
@@ -221,5 +223,3 @@ func (n *Node) probeDisk() error {
 	}
 	return f.Sync()
 }
-
-func (n *Node) errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

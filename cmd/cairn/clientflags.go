@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/cairnfs/cairn/client"
-	"github.com/cairnfs/cairn/proto/cairnpb"
 )
 
 // clientFlags are the flags every client command takes.
@@ -89,5 +88,3 @@ func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
-
-var _ = cairnpb.CommitMode_COMMIT_CREATE

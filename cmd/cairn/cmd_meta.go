@@ -27,7 +27,7 @@ func runMeta(ctx context.Context, args []string) error {
 	dead := fs.Duration("node-dead-after", def.NodeDeadAfter, "... and dead after this long")
 	election := fs.Duration("election-timeout", def.ElectionTimeout, "Raft election timeout")
 	verbose := fs.Bool("v", false, "debug logging")
-	if err := parse(fs, args, nil); err != nil {
+	if err := parseServer(fs, args, nil); err != nil {
 		return err
 	}
 	if *id == "" {

@@ -20,7 +20,7 @@ func runNode(ctx context.Context, args []string) error {
 	capacity := sizeFlag(0)
 	fs.Var(&capacity, "capacity", "bytes to offer, e.g. 500G (default: the file system's size)")
 	verbose := fs.Bool("v", false, "debug logging")
-	if err := parse(fs, args, map[string]string{"meta": "METADATA_SERVER_ADDR"}); err != nil {
+	if err := parseServer(fs, args, map[string]string{"meta": "METADATA_SERVER_ADDR"}); err != nil {
 		return err
 	}
 	log := newLogger(*verbose)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
 )
 
@@ -57,10 +58,10 @@ func runPut(ctx context.Context, args []string) error {
 		bar.finish()
 	}
 	if err != nil {
-		if *resume {
-			return err
+		if k := cairn.KindOf(err); !*resume && (k == cairn.Unavailable || k == cairn.Canceled || k == cairn.NoSpace) {
+			return fmt.Errorf("%w\n(once the cause is fixed, run the same command with --resume to continue the upload)", err)
 		}
-		return fmt.Errorf("%w\n(run the same command with --resume to continue the upload)", err)
+		return err
 	}
 	secs := time.Since(start).Seconds()
 	fmt.Printf("%s  %s  crc32c %08x  %.1f MB/s\n", fi.Path, human(fi.Size()), fi.CRC32C, float64(fi.Size())/1e6/max(secs, 1e-9))

@@ -20,16 +20,25 @@ func runServer(ctx context.Context, args []string) error {
 	fs := newFlags("server")
 	dir := fs.String("dir", "./cairn-data", "folder for all data (created if missing)")
 	bind := fs.String("bind", "127.0.0.1", "address to listen on (0.0.0.0 for every interface)")
+	advertise := fs.String("advertise", "", "host name or IP clients use to reach this server (default: the bind address, 127.0.0.1 for a wildcard)")
 	grpcPort := fs.Int("grpc-port", 9090, "metadata gRPC port")
 	httpPort := fs.Int("http-port", 8080, "HTTP port: REST API, health, metrics")
 	raftPort := fs.Int("raft-port", 9091, "Raft port")
 	dataPort := fs.Int("data-port", 7070, "data node port")
 	verbose := fs.Bool("v", false, "debug logging")
-	if err := parse(fs, args, map[string]string{"data-port": "DATA_NODE_PORT"}); err != nil {
+	if err := parseServer(fs, args, map[string]string{"data-port": "DATA_NODE_PORT"}); err != nil {
 		return err
 	}
 	log := newLogger(*verbose)
 	addr := func(port int) string { return net.JoinHostPort(*bind, strconv.Itoa(port)) }
+	host := *advertise
+	if host == "" {
+		host = *bind
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+	}
+	adv := func(port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
 	lis := map[string]net.Listener{}
 	for name, a := range map[string]string{"grpc": addr(*grpcPort), "http": addr(*httpPort), "raft": addr(*raftPort), "data": addr(*dataPort)} {
 		l, err := net.Listen("tcp", a)
@@ -42,13 +51,14 @@ func runServer(ctx context.Context, args []string) error {
 	cfg := meta.DefaultConfig()
 	cfg.ID, cfg.Dir, cfg.Logger = "meta1", filepath.Join(*dir, "meta"), log
 	cfg.RaftListener, cfg.DefaultReplication = lis["raft"], 1
+	cfg.RaftAdvertise, cfg.APIAddr = adv(*raftPort), adv(*grpcPort)
 	m, err := server.StartMeta(server.MetaOptions{Meta: cfg, GRPC: lis["grpc"], HTTP: lis["http"]})
 	if err != nil {
 		return err
 	}
 	defer m.Close()
 	n, err := server.StartNode(server.NodeOptions{Listener: lis["data"], Node: node.Config{
-		Dir: filepath.Join(*dir, "node"), Meta: []string{addr(*grpcPort)}, Logger: log}})
+		Dir: filepath.Join(*dir, "node"), Meta: []string{adv(*grpcPort)}, Advertise: adv(*dataPort), Logger: log}})
 	if err != nil {
 		return err
 	}
@@ -61,7 +71,7 @@ func runServer(ctx context.Context, args []string) error {
   data node     %s
 Try:  cairn put somefile /  &&  cairn ls -l /
 Stop with Ctrl-C.
-`, abs, addr(*grpcPort), addr(*grpcPort), addr(*httpPort), addr(*dataPort))
+`, abs, addr(*grpcPort), adv(*grpcPort), addr(*httpPort), addr(*dataPort))
 	<-ctx.Done()
 	log.Info("shutting down")
 	return nil

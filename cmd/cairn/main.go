@@ -110,9 +110,24 @@ func newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args, then fills every flag not set on the command line from
-// its environment variable: CAIRN_<FLAG> or an explicit alias.
+// envFlags are the client flags that read the environment. Server roles
+// read every flag from the environment (see parseServer); client commands
+// read only these, so that e.g. CAIRN_R never turns `rm` recursive.
+var envFlags = map[string]bool{"meta": true, "chunk-size": true, "replication": true, "concurrency": true}
+
+// parse parses a client command's args, then fills the client flags not set
+// on the command line from CAIRN_<FLAG>.
 func parse(fs *flag.FlagSet, args []string, aliases map[string]string) error {
+	return parseEnv(fs, args, aliases, func(name string) bool { return envFlags[name] })
+}
+
+// parseServer parses a server role's args; every flag not set on the
+// command line is read from CAIRN_<FLAG> or its alias (Kubernetes style).
+func parseServer(fs *flag.FlagSet, args []string, aliases map[string]string) error {
+	return parseEnv(fs, args, aliases, func(string) bool { return true })
+}
+
+func parseEnv(fs *flag.FlagSet, args []string, aliases map[string]string, fromEnv func(string) bool) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -123,7 +138,7 @@ func parse(fs *flag.FlagSet, args []string, aliases map[string]string) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] {
+		if set[f.Name] || !fromEnv(f.Name) {
 			return
 		}
 		names := []string{"CAIRN_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))}

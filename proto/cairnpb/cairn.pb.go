@@ -1570,18 +1570,22 @@ func (x *LookupResponse) GetChunks() []*ChunkLocation {
 }
 
 type UploadSession struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
-	Fingerprint   string                 `protobuf:"bytes,3,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
-	ChunkSize     int64                  `protobuf:"varint,4,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
-	Replication   uint32                 `protobuf:"varint,5,opt,name=replication,proto3" json:"replication,omitempty"`
-	CreatedNs     int64                  `protobuf:"varint,6,opt,name=created_ns,json=createdNs,proto3" json:"created_ns,omitempty"`
-	Landed        []*StoredChunk         `protobuf:"bytes,7,rep,name=landed,proto3" json:"landed,omitempty"` // by chunk index; offset = index*chunk_size
-	Mode          CommitMode             `protobuf:"varint,8,opt,name=mode,proto3,enum=cairn.v1.CommitMode" json:"mode,omitempty"`
-	Size          int64                  `protobuf:"varint,9,opt,name=size,proto3" json:"size,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Path        string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	Fingerprint string                 `protobuf:"bytes,3,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	ChunkSize   int64                  `protobuf:"varint,4,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
+	Replication uint32                 `protobuf:"varint,5,opt,name=replication,proto3" json:"replication,omitempty"`
+	CreatedNs   int64                  `protobuf:"varint,6,opt,name=created_ns,json=createdNs,proto3" json:"created_ns,omitempty"`
+	Landed      []*StoredChunk         `protobuf:"bytes,7,rep,name=landed,proto3" json:"landed,omitempty"` // by chunk index; offset = index*chunk_size
+	Mode        CommitMode             `protobuf:"varint,8,opt,name=mode,proto3,enum=cairn.v1.CommitMode" json:"mode,omitempty"`
+	Size        int64                  `protobuf:"varint,9,opt,name=size,proto3" json:"size,omitempty"`
+	// completed_inode is set once the session completed: the record stays
+	// so that a repeated CompleteUpload (a retry after a lost reply) answers
+	// with the file instead of NotFound.
+	CompletedInode uint64 `protobuf:"varint,10,opt,name=completed_inode,json=completedInode,proto3" json:"completed_inode,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *UploadSession) Reset() {
@@ -1673,6 +1677,13 @@ func (x *UploadSession) GetMode() CommitMode {
 func (x *UploadSession) GetSize() int64 {
 	if x != nil {
 		return x.Size
+	}
+	return 0
+}
+
+func (x *UploadSession) GetCompletedInode() uint64 {
+	if x != nil {
+		return x.CompletedInode
 	}
 	return 0
 }
@@ -3258,7 +3269,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x04read\x18\x04 \x01(\v2\x15.cairn.v1.ReadOptionsR\x04read\"e\n" +
 	"\x0eLookupResponse\x12\"\n" +
 	"\x04attr\x18\x01 \x01(\v2\x0e.cairn.v1.AttrR\x04attr\x12/\n" +
-	"\x06chunks\x18\x02 \x03(\v2\x17.cairn.v1.ChunkLocationR\x06chunks\"\xa2\x02\n" +
+	"\x06chunks\x18\x02 \x03(\v2\x17.cairn.v1.ChunkLocationR\x06chunks\"\xcb\x02\n" +
 	"\rUploadSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12 \n" +
@@ -3270,7 +3281,9 @@ const file_cairn_proto_rawDesc = "" +
 	"created_ns\x18\x06 \x01(\x03R\tcreatedNs\x12-\n" +
 	"\x06landed\x18\a \x03(\v2\x15.cairn.v1.StoredChunkR\x06landed\x12(\n" +
 	"\x04mode\x18\b \x01(\x0e2\x14.cairn.v1.CommitModeR\x04mode\x12\x12\n" +
-	"\x04size\x18\t \x01(\x03R\x04size\"\xca\x01\n" +
+	"\x04size\x18\t \x01(\x03R\x04size\x12'\n" +
+	"\x0fcompleted_inode\x18\n" +
+	" \x01(\x04R\x0ecompletedInode\"\xca\x01\n" +
 	"\x13CreateUploadRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12 \n" +
 	"\vfingerprint\x18\x02 \x01(\tR\vfingerprint\x12\x1d\n" +
