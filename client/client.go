@@ -35,6 +35,10 @@ type Options struct {
 	// reachable; default 30s.
 	RetryFor  time.Duration
 	Transport http.RoundTripper // to data nodes; default a tuned transport
+	// StaleReads lets Stat, List, Open and other reads be answered by any
+	// metadata peer from its own state, which may lag the leader. Off by
+	// default: reads are linearizable.
+	StaleReads bool
 	Logger    *slog.Logger
 }
 
@@ -104,6 +108,22 @@ func (c *Client) leader(ctx context.Context, fn func(context.Context, pb.MetaCli
 	return c.meta.Leader(ctx, fn)
 }
 
+// reader runs a read: at the leader, or at any peer with StaleReads.
+func (c *Client) reader(ctx context.Context, fn func(context.Context, pb.MetaClient) error) error {
+	if c.opts.StaleReads {
+		return c.meta.Any(ctx, fn)
+	}
+	return c.meta.Leader(ctx, fn)
+}
+
+// readOpts is the ReadOptions every read sends.
+func (c *Client) readOpts() *pb.ReadOptions {
+	if c.opts.StaleReads {
+		return &pb.ReadOptions{Stale: true}
+	}
+	return nil
+}
+
 // Mkdir creates a directory; with parents it also creates missing parents
 // and succeeds if the directory exists.
 func (c *Client) Mkdir(ctx context.Context, path string, parents bool) (*FileInfo, error) {
@@ -129,8 +149,8 @@ func (c *Client) Stat(ctx context.Context, path string) (*FileInfo, error) {
 		return nil, err
 	}
 	var resp *pb.StatResponse
-	err = c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.Stat(ctx, &pb.StatRequest{Path: p})
+	err = c.reader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
+		resp, err = m.Stat(ctx, &pb.StatRequest{Path: p, Read: c.readOpts()})
 		return err
 	})
 	if err != nil {

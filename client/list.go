@@ -31,8 +31,8 @@ func (c *Client) List(ctx context.Context, dir string, opts ListOptions) iter.Se
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		var stream pb.Meta_ListClient
-		err = c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
-			s, err := m.List(ctx, &pb.ListRequest{Path: p, StartAfter: opts.StartAfter, Limit: uint32(opts.Limit)})
+		err = c.reader(ctx, func(ctx context.Context, m pb.MetaClient) error {
+			s, err := m.List(ctx, &pb.ListRequest{Path: p, StartAfter: opts.StartAfter, Limit: uint32(opts.Limit), Read: c.readOpts()})
 			if err != nil {
 				return err
 			}

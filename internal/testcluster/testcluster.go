@@ -30,6 +30,9 @@ type Options struct {
 	Replication int   // default min(3, Nodes)
 	ChunkSize   int64 // client chunk size; default 1 MiB (tests want several chunks cheaply)
 	Volume      volume.Options
+	// SnapshotEntries, if set, makes metadata peers snapshot (and truncate
+	// their logs) after this many entries, checked every 200ms.
+	SnapshotEntries uint64
 	// NodeDir, if set, chooses data node i's directory (e.g. on a small
 	// tmpfs to fill the disk).
 	NodeDir func(i int) string
@@ -164,6 +167,9 @@ func (c *Cluster) StartMeta(i int) {
 	cfg.RaftAdvertise = mp.RaftAddr
 	cfg.RaftDial = mp.Bridge.Dial
 	cfg.DefaultReplication = c.opts.Replication
+	if c.opts.SnapshotEntries > 0 {
+		cfg.SnapshotEntries, cfg.SnapshotInterval = c.opts.SnapshotEntries, 200*time.Millisecond
+	}
 	if os.Getenv("CAIRN_TEST_LOG") != "" {
 		cfg.RaftLog = os.Stderr
 	}
