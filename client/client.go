@@ -39,7 +39,7 @@ type Options struct {
 	// metadata peer from its own state, which may lag the leader. Off by
 	// default: reads are linearizable.
 	StaleReads bool
-	Logger    *slog.Logger
+	Logger     *slog.Logger
 }
 
 // Client is safe for concurrent use.

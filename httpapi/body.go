@@ -123,7 +123,7 @@ func (r *readAhead) Read(p []byte) (int, error) {
 		if k < n && err == nil {
 			err = io.ErrUnexpectedEOF
 		}
-		if err != nil && !(errors.Is(err, io.EOF) && k == n) {
+		if err != nil && (!errors.Is(err, io.EOF) || k != n) {
 			r.buf = r.buf[:0]
 			r.err = err
 			return 0, err

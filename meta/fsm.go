@@ -197,7 +197,9 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 		return w.Flush()
 	}()
 	if err != nil {
-		sink.Cancel()
+		if cerr := sink.Cancel(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
 		return cairn.E("meta.snapshot", cairn.Internal, err)
 	}
 	return sink.Close()

@@ -6,7 +6,6 @@ import (
 	"github.com/cockroachdb/pebble"
 
 	"github.com/cairnfs/cairn"
-	"github.com/cairnfs/cairn/checksum"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
@@ -159,14 +158,4 @@ func (t *tx) removeInode(a *pb.Attr) error {
 		}
 	}
 	return t.b.Delete(inodeKey(cairn.InodeID(a.Inode)), nil)
-}
-
-// composeCRC returns the CRC32C of a file's whole content from its chunks.
-func (t *tx) composeCRC(ino cairn.InodeID) (uint32, error) {
-	var crc uint32
-	err := fileChunks(t.b, ino, 0, -1, func(c *pb.ChunkRef) error {
-		crc = checksum.Combine(crc, c.Crc32C, c.Length)
-		return nil
-	})
-	return crc, err
 }

@@ -90,7 +90,7 @@ type Node struct {
 
 	registered atomic.Bool
 	healthy    atomic.Bool
-	diskFailed atomic.Bool // a write failed with an I/O error: stays unhealthy until restart
+	diskFailed atomic.Bool  // a write failed with an I/O error: stays unhealthy until restart
 	healthMsg  atomic.Value // string
 
 	stop      chan struct{}

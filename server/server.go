@@ -60,7 +60,9 @@ func StartMeta(o MetaOptions) (*Meta, error) {
 	meta.NewService(srv).Register(m.grpc)
 	go func() {
 		defer close(m.done)
-		m.grpc.Serve(o.GRPC)
+		if err := m.grpc.Serve(o.GRPC); err != nil {
+			o.Meta.Logger.Error("metadata gRPC server stopped", "err", err)
+		}
 	}()
 	if o.HTTP != nil {
 		peers := o.Peers
@@ -77,7 +79,11 @@ func StartMeta(o MetaOptions) (*Meta, error) {
 		mux.Handle("/v1/", httpapi.New(m.api, httpapi.Options{Logger: o.Meta.Logger}))
 		health(mux, reg, srv.Ready)
 		m.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go m.http.Serve(o.HTTP)
+		go func() {
+			if err := m.http.Serve(o.HTTP); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				o.Meta.Logger.Error("metadata HTTP server stopped", "err", err)
+			}
+		}()
 	}
 	return m, nil
 }

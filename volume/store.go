@@ -139,8 +139,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	s.commit.init()
 	if err := s.recover(); err != nil {
-		s.closeFiles()
-		return nil, err
+		return nil, errors.Join(err, s.closeFiles())
 	}
 	return s, nil
 }

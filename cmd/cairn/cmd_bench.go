@@ -98,7 +98,9 @@ func runBench(ctx context.Context, args []string) error {
 		}
 	}
 	if !*keep {
-		c.Remove(context.Background(), *dir, true)
+		if _, _, err := c.Remove(context.Background(), *dir, true); err != nil {
+			fmt.Fprintf(os.Stderr, "cleaning up %s: %v\n", *dir, err)
+		}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)

@@ -218,7 +218,9 @@ func (c *Cluster) StopNode(i int) {
 // KillNode crashes data node i: connections drop mid-transfer.
 func (c *Cluster) KillNode(i int) {
 	if p := c.Nodes[i].Proc; p != nil {
-		p.Kill()
+		if err := p.Kill(); err != nil {
+			c.t.Logf("killing data node %d: %v", i, err)
+		}
 		c.Nodes[i].Proc = nil
 	}
 }

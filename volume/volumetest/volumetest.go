@@ -93,7 +93,7 @@ func ReadAll(t *testing.T, s *volume.Store, id cairn.ChunkID) []byte {
 	}
 	b := make([]byte, info.Length)
 	n, err := s.ReadAt(id, b, 0)
-	if err != nil && !(err == io.EOF && n == len(b)) {
+	if err != nil && (err != io.EOF || n != len(b)) {
 		t.Fatalf("ReadAt %v: n=%d err=%v", id, n, err)
 	}
 	return b[:n]
@@ -298,7 +298,9 @@ func testWalk(t *testing.T, open OpenFunc) {
 		put(t, s, ID(i), Data(uint64(i), n))
 		want[ID(i)] = int64(n)
 	}
-	s.Delete(context.Background(), ID(7))
+	if err := s.Delete(context.Background(), ID(7)); err != nil {
+		t.Fatal(err)
+	}
 	delete(want, ID(7))
 	got := map[cairn.ChunkID]int64{}
 	s.Walk(func(ci volume.ChunkInfo) bool {
@@ -328,7 +330,9 @@ func testStats(t *testing.T, open OpenFunc) {
 	if st.Chunks != 2 || st.LiveBytes != 3000 || st.Volumes < 1 || st.DiskBytes < 3000 || st.GarbageBytes != 0 {
 		t.Fatalf("Stats = %+v", st)
 	}
-	s.Delete(context.Background(), ID(1))
+	if err := s.Delete(context.Background(), ID(1)); err != nil {
+		t.Fatal(err)
+	}
 	st2 := s.Stats()
 	if st2.Chunks != 1 || st2.LiveBytes != 2000 || st2.GarbageBytes < 1000 || st2.DiskBytes <= st.DiskBytes {
 		t.Fatalf("Stats after delete = %+v", st2)
