@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cairnfs/cairn"
 )
 
@@ -63,8 +65,9 @@ type Config struct {
 
 	DefaultReplication int // replicas for new chunks when the client names none
 
-	Logger  *slog.Logger
-	RaftLog io.Writer // Raft library's own log output; default discard
+	Logger   *slog.Logger
+	RaftLog  io.Writer             // Raft library's own log output; default discard
+	Registry prometheus.Registerer // metrics go here; nil = not exported
 }
 
 // DefaultConfig returns production defaults.

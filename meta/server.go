@@ -31,6 +31,7 @@ type Server struct {
 	logs  *raftboltdb.BoltStore
 	reg   *registry
 	check *leaderCheck
+	met   *metrics
 
 	leaderReady atomic.Bool
 	notify      chan bool
@@ -49,6 +50,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, cairn.E("meta.new", cairn.Internal, err)
 	}
 	s := &Server{cfg: cfg, reg: newRegistry(cfg.NodeSuspectAfter, cfg.NodeDeadAfter), notify: make(chan bool, 16), stop: make(chan struct{})}
+	s.met = newMetrics(cfg.Registry, s)
 	var err error
 	if s.fsm, err = OpenFSM(filepath.Join(cfg.Dir, "state"), cfg.Logger); err != nil {
 		return nil, err
@@ -222,6 +224,13 @@ func (s *Server) propose(ctx context.Context, cmd *pb.Command) (proto.Message, e
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
+	start := time.Now()
+	res, err := s.apply(data, timeout)
+	s.met.observe(start, err)
+	return res, err
+}
+
+func (s *Server) apply(data []byte, timeout time.Duration) (proto.Message, error) {
 	f := s.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
 		switch {

@@ -51,6 +51,9 @@ func StartMeta(o MetaOptions) (*Meta, error) {
 	if o.Meta.APIAddr == "" {
 		o.Meta.APIAddr = o.GRPC.Addr().String()
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	o.Meta.Registry = reg
 	srv, err := meta.New(o.Meta)
 	if err != nil {
 		return nil, err
@@ -73,8 +76,6 @@ func StartMeta(o MetaOptions) (*Meta, error) {
 			m.Close()
 			return nil, err
 		}
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		mux := http.NewServeMux()
 		mux.Handle("/v1/", httpapi.New(m.api, httpapi.Options{Logger: o.Meta.Logger}))
 		health(mux, reg, srv.Ready)
