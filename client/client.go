@@ -48,6 +48,7 @@ type Client struct {
 	meta  *metarpc.Conn
 	http  *http.Client
 	alloc *allocPool
+	bufs  *bufPool
 }
 
 // EnvMeta is the environment variable that names the metadata peers when
@@ -92,6 +93,7 @@ func Dial(addrs []string, opts Options) (*Client, error) {
 	}
 	c := &Client{opts: opts, meta: m, http: &http.Client{Transport: opts.Transport}}
 	c.alloc = &allocPool{c: c}
+	c.bufs = &bufPool{size: opts.ChunkSize}
 	return c, nil
 }
 
@@ -235,6 +237,29 @@ func (c *Client) Status(ctx context.Context) (*pb.ClusterStatusResponse, error) 
 		return err
 	})
 	return resp, err
+}
+
+// bufPool recycles chunk buffers of the client's chunk size, so streaming
+// large files does not allocate (and zero) a fresh buffer per chunk.
+type bufPool struct {
+	size int64
+	p    sync.Pool
+}
+
+func (b *bufPool) get(n int64) []byte {
+	if n == b.size {
+		if buf, ok := b.p.Get().(*[]byte); ok {
+			return (*buf)[:n]
+		}
+	}
+	return make([]byte, n)
+}
+
+func (b *bufPool) put(buf []byte) {
+	if int64(cap(buf)) == b.size {
+		buf = buf[:cap(buf)]
+		b.p.Put(&buf)
+	}
 }
 
 // allocPool hands out pre-allocated chunk IDs with replica sets for the

@@ -183,14 +183,16 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	var queue []*piece
 	startPiece := func(off int64) *piece {
 		n := min(f.c.opts.ChunkSize, f.info.size-off)
-		if len(f.chunks) > 0 {
-			// Align pieces with chunks so each is one request.
-			ss := spans(f.chunks, make([]byte, n), off)
-			if len(ss) > 0 {
-				n = int64(len(ss[0].dst))
-			}
+		// Align pieces with chunks so each is one request.
+		i := sort.Search(len(f.chunks), func(i int) bool {
+			c := f.chunks[i].Chunk
+			return c.Offset+c.Length > off
+		})
+		if i < len(f.chunks) {
+			c := f.chunks[i].Chunk
+			n = min(c.Offset+c.Length-off, max(c.Length, n))
 		}
-		pc := &piece{buf: make([]byte, n), done: make(chan error, 1)}
+		pc := &piece{buf: f.c.bufs.get(n), done: make(chan error, 1)}
 		go func() { pc.done <- f.c.readSpans(ctx, f.chunks, pc.buf, off) }()
 		return pc
 	}
@@ -208,6 +210,7 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 			return written, cairn.E("read", cairn.PathArg(f.info.Path), err)
 		}
 		n, err := w.Write(pc.buf)
+		f.c.bufs.put(pc.buf)
 		written += int64(n)
 		f.pos += int64(n)
 		if err != nil {

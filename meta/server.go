@@ -255,11 +255,21 @@ func (s *Server) apply(data []byte, timeout time.Duration) (proto.Message, error
 // IsLeader reports whether this peer leads and has caught up.
 func (s *Server) IsLeader() bool { return s.leaderReady.Load() && s.raft.State() == raft.Leader }
 
-// Ready reports whether the peer can serve: a leader is known and this
-// peer has applied what it knows to be committed.
+// Ready reports whether the peer can serve: it leads (and has applied an
+// entry of its term), or it follows a leader it heard from recently and its
+// state machine is within a few entries of what it knows to be committed.
 func (s *Server) Ready() bool {
-	addr, _ := s.raft.LeaderWithID()
-	return addr != "" && s.fsm.AppliedIndex() > 0
+	if s.IsLeader() {
+		return true
+	}
+	if addr, _ := s.raft.LeaderWithID(); addr == "" {
+		return false
+	}
+	if time.Since(s.raft.LastContact()) > 2*s.cfg.HeartbeatTimeout {
+		return false
+	}
+	const slack = 64
+	return s.fsm.AppliedIndex()+slack >= s.raft.CommitIndex()
 }
 
 // Raft exposes the Raft node (for tests and status).

@@ -192,7 +192,7 @@ func (n *Node) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if n1 < 0 || off+n1 > info.Length {
+	if n1 < 0 || n1 > info.Length-off {
 		n1 = info.Length - off
 	}
 	h := w.Header()

@@ -38,7 +38,7 @@ func (n *Node) heartbeatLoop() {
 // retried at the next tick: a node keeps serving reads and writes while the
 // metadata service elects a leader.
 func (n *Node) beat() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
 	defer cancel()
 	if !n.registered.Load() {
 		if err := n.register(ctx); err != nil {

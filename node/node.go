@@ -93,6 +93,8 @@ type Node struct {
 	diskFailed atomic.Bool  // a write failed with an I/O error: stays unhealthy until restart
 	healthMsg  atomic.Value // string
 
+	ctx       context.Context // ends at Close, cutting off metadata calls in flight
+	cancel    context.CancelFunc
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -128,6 +130,7 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, id: id, store: store, meta: meta, stop: make(chan struct{}),
 		client:  &http.Client{Transport: cfg.Transport},
 		metrics: newMetrics(cfg.Registry)}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.healthy.Store(true)
 	n.healthMsg.Store("")
 	n.metrics.registerStore(cfg.Registry, store)
@@ -179,6 +182,7 @@ func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
 		close(n.stop)
+		n.cancel()
 		n.wg.Wait()
 		n.meta.Close()
 		err = n.store.Close()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/node"
@@ -52,6 +53,8 @@ func runServer(ctx context.Context, args []string) error {
 	cfg.ID, cfg.Dir, cfg.Logger = "meta1", filepath.Join(*dir, "meta"), log
 	cfg.RaftListener, cfg.DefaultReplication = lis["raft"], 1
 	cfg.RaftAdvertise, cfg.APIAddr = adv(*raftPort), adv(*grpcPort)
+	// One peer has nobody to wait for: elect it at once.
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLease = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
 	m, err := server.StartMeta(server.MetaOptions{Meta: cfg, GRPC: lis["grpc"], HTTP: lis["http"]})
 	if err != nil {
 		return err
