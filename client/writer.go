@@ -135,8 +135,9 @@ func (w *Writer) grow() {
 		return
 	}
 	size := min(max(2*int64(cap(w.buf)), 64<<10), w.opts.ChunkSize)
-	if len(w.chunks) > 0 {
-		size = w.opts.ChunkSize // a large file: go straight to full chunks
+	if len(w.chunks) > 0 && len(w.buf) == 0 {
+		w.buf = w.c.bufs.get(w.opts.ChunkSize)[:0] // a large file: full chunks
+		return
 	}
 	nb := make([]byte, len(w.buf), size)
 	copy(nb, w.buf)
@@ -162,6 +163,7 @@ func (w *Writer) flushChunk() {
 	go func() {
 		defer func() { <-w.sem; w.wg.Done() }()
 		sc, err := w.c.putChunk(w.ctx, data, w.opts.Replication)
+		w.c.bufs.put(data)
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if err != nil {
