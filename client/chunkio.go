@@ -217,8 +217,15 @@ func (c *Client) readReplica(ctx context.Context, addr string, ref *pb.ChunkRef,
 		}
 		whole = checksum.Combine(whole, got, hi-lo)
 	}
-	if aoff == 0 && alen == ref.Length && whole != ref.Crc32C {
-		return cairn.E(cairn.Corrupt, fmt.Errorf("chunk %s from %s: crc %08x, metadata says %08x", id, addr, whole, ref.Crc32C))
+	if aoff == 0 && alen == ref.Length {
+		if whole != ref.Crc32C {
+			return cairn.E(cairn.Corrupt, fmt.Errorf("chunk %s from %s: crc %08x, metadata says %08x", id, addr, whole, ref.Crc32C))
+		}
+		if c.opts.MD5 && len(ref.Md5) == md5.Size {
+			if sum := md5.Sum(buf); !bytes.Equal(sum[:], ref.Md5) {
+				return cairn.E(cairn.Corrupt, fmt.Errorf("chunk %s from %s: md5 %x, metadata says %x", id, addr, sum, ref.Md5))
+			}
+		}
 	}
 	if &buf[0] != &p[0] {
 		copy(p, buf[off-aoff:])

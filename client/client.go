@@ -30,7 +30,10 @@ type Options struct {
 	ChunkSize   int64 // bytes per chunk for new files; default 8 MiB
 	Replication int   // replicas per chunk; 0 = the cluster's default
 	Concurrency int   // chunks in flight per transfer; default 4
-	MD5         bool  // also compute an MD5 per chunk, stored in metadata
+	// MD5 makes writers compute an MD5 per chunk (stored in metadata) and
+	// readers verify it on whole-chunk reads, on top of the CRC32C checks
+	// that always run. It costs a pass at ≈ 0.8 GB/s per core.
+	MD5 bool
 	// RetryFor bounds how long metadata calls retry while no leader is
 	// reachable; default 30s.
 	RetryFor  time.Duration

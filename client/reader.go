@@ -23,7 +23,14 @@ type File struct {
 	chunks []*pb.ChunkLocation
 	pos    int64
 	mu     sync.Mutex
+
+	// Read-ahead for small sequential Reads: a window of the file.
+	rbuf    []byte
+	rbufOff int64
 }
+
+// readAhead is how much a small Read fetches at once.
+const readAhead = 1 << 20
 
 // Open looks up a file's chunks and replicas.
 func (c *Client) Open(ctx context.Context, path string) (*File, error) {
@@ -50,16 +57,35 @@ func (c *Client) lookup(ctx context.Context, p string, off, n int64) (*pb.Lookup
 // Stat returns the attributes the file had when opened.
 func (f *File) Stat() (*FileInfo, error) { return f.info, nil }
 
+// Chunks returns the file's chunks with their replicas, as looked up at
+// Open.
+func (f *File) Chunks() []*pb.ChunkLocation { return f.chunks }
+
 // Size is the file's length.
 func (f *File) Size() int64 { return f.info.size }
 
 // Close releases nothing but marks the end of use; it never fails.
 func (f *File) Close() error { return nil }
 
-// Read reads from the current offset.
+// Read reads from the current offset. Small reads are served from a
+// read-ahead window, so reading through a bufio.Reader or byte by byte does
+// not cost a network round trip per call.
 func (f *File) Read(p []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if len(p) > 0 && len(p) < readAhead/4 && f.pos < f.info.size {
+		if f.pos < f.rbufOff || f.pos >= f.rbufOff+int64(len(f.rbuf)) {
+			buf := make([]byte, min(readAhead, f.info.size-f.pos))
+			n, err := f.ReadAt(buf, f.pos)
+			if err != nil && err != io.EOF {
+				return 0, err
+			}
+			f.rbuf, f.rbufOff = buf[:n], f.pos
+		}
+		n := copy(p, f.rbuf[f.pos-f.rbufOff:])
+		f.pos += int64(n)
+		return n, nil
+	}
 	n, err := f.ReadAt(p, f.pos)
 	f.pos += int64(n)
 	if err == io.EOF && n > 0 {

@@ -222,6 +222,25 @@ func TestDataNodeKilledMidWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustMatch(t, cl, "/big", big)
+	// Writes that start after the kill (while the metadata service still
+	// counts the node as alive) complete with three live replicas.
+	writeConcurrently(t, cl, 50, 4, func(i int) (string, []byte) { return fmt.Sprintf("/after/%d", i), randBytes(uint64(i), 5000) })
+	for i := 0; i < 50; i++ {
+		blocks, err := cl.Locations(context.Background(), fmt.Sprintf("/after/%d", i), 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range blocks {
+			for _, n := range b.Nodes {
+				if string(n) == dead {
+					t.Fatalf("/after/%d has a replica on the dead node", i)
+				}
+			}
+			if len(b.Nodes) != 3 {
+				t.Fatalf("/after/%d has %d replicas", i, len(b.Nodes))
+			}
+		}
+	}
 	for _, p := range []string{"/big", "/s/0", "/s/199"} {
 		blocks, err := cl.Locations(context.Background(), p, 0, -1)
 		if err != nil {
