@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
@@ -43,7 +44,16 @@ type Result struct {
 
 // OpenFSM opens (or creates) the Pebble database in dir.
 func OpenFSM(dir string, log *slog.Logger) (*FSM, error) {
-	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{log}})
+	opts := &pebble.Options{Logger: pebbleLogger{log}}
+	// Bloom filters: most point lookups (is this chunk ID already used? does
+	// this name exist?) are for keys that are absent.
+	opts.Levels = make([]pebble.LevelOptions, 7)
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		opts.Levels[i].FilterType = pebble.TableFilter
+	}
+	opts.EnsureDefaults()
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, cairn.E("meta.open", cairn.Internal, fmt.Errorf("opening metadata database in %s: %w", dir, err))
 	}
