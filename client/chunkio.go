@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/cairnhttp"
@@ -150,7 +151,10 @@ func (c *Client) readChunk(ctx context.Context, loc *pb.ChunkLocation, off int64
 		if ctx.Err() != nil {
 			return cairn.E("read", cairn.Canceled, ctx.Err())
 		}
-		corrupt = corrupt || cairn.KindOf(err) == cairn.Corrupt
+		if cairn.KindOf(err) == cairn.Corrupt {
+			corrupt = true
+			go c.reportCorrupt(r.Addr, loc.Chunk.Id)
+		}
 		errs = append(errs, fmt.Errorf("%s: %w", r.Node, err))
 		c.opts.Logger.Warn("chunk read failed; trying another replica", "node", r.Node, "err", err)
 	}
@@ -163,6 +167,24 @@ func (c *Client) readChunk(ctx context.Context, loc *pb.ChunkLocation, off int64
 		errs = append(errs, errors.New("no replica has an address"))
 	}
 	return cairn.E("read", cairn.PathArg(id.String()), kind, fmt.Errorf("no replica could serve the chunk: %w", errors.Join(errs...)))
+}
+
+// reportCorrupt asks the node that sent bad bytes to verify its copy; a
+// corrupt replica is then dropped and repaired from a good one. Best effort.
+func (c *Client) reportCorrupt(addr string, rawID []byte) {
+	id, err := cairn.ChunkIDFromBytes(rawID)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/chunks/"+id.String()+"/verify", nil)
+	if err != nil {
+		return
+	}
+	if resp, err := c.http.Do(req); err == nil {
+		resp.Body.Close()
+	}
 }
 
 func (c *Client) readReplica(ctx context.Context, addr string, ref *pb.ChunkRef, off int64, p []byte) error {

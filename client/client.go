@@ -9,6 +9,7 @@ package client
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -263,6 +264,33 @@ func (b *bufPool) put(buf []byte) {
 		buf = buf[:cap(buf)]
 		b.p.Put(&buf)
 	}
+}
+
+// FsckEntry is a chunk with fewer healthy replicas than its file wants.
+type FsckEntry = pb.FsckResponse
+
+// Fsck streams every under-replicated or missing chunk with its file, as
+// the metadata leader sees it now.
+func (c *Client) Fsck(ctx context.Context) ([]*FsckEntry, error) {
+	var out []*FsckEntry
+	err := c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
+		out = out[:0]
+		s, err := m.Fsck(ctx, &pb.FsckRequest{})
+		if err != nil {
+			return err
+		}
+		for {
+			e, err := s.Recv()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+	})
+	return out, err
 }
 
 // allocPool hands out pre-allocated chunk IDs with replica sets for the

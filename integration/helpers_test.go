@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/volume"
 )
 
 func randBytes(seed uint64, n int) []byte {
@@ -76,3 +77,9 @@ func smallName(i int) string { return fmt.Sprintf("/small/d%02d/f%05d", i%50, i)
 var _ = io.EOF
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+func walkStore(s *volume.Store) []volume.ChunkInfo {
+	var out []volume.ChunkInfo
+	s.Walk(func(ci volume.ChunkInfo) bool { out = append(out, ci); return true })
+	return out
+}

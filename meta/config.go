@@ -65,6 +65,13 @@ type Config struct {
 
 	DefaultReplication int // replicas for new chunks when the client names none
 
+	// Self-healing, run by the leader.
+	RepairInterval    time.Duration // between repair scans; default 10s
+	RepairConcurrency int           // chunk copies in flight cluster-wide; default 4
+	RepairBytesPerSec int64         // cluster-wide repair bandwidth; 0 = unlimited
+	GCInterval        time.Duration // between garbage collection rounds; default 10s
+	GCGrace           time.Duration // a released chunk is deleted after this long; default 5m
+
 	Logger   *slog.Logger
 	RaftLog  io.Writer             // Raft library's own log output; default discard
 	Registry prometheus.Registerer // metrics go here; nil = not exported
@@ -81,6 +88,11 @@ func DefaultConfig() Config {
 		NodeSuspectAfter:   15 * time.Second,
 		NodeDeadAfter:      60 * time.Second,
 		DefaultReplication: 3,
+		RepairInterval:     10 * time.Second,
+		RepairConcurrency:  4,
+		RepairBytesPerSec:  200 << 20,
+		GCInterval:         10 * time.Second,
+		GCGrace:            5 * time.Minute,
 	}
 }
 
@@ -119,6 +131,16 @@ func (c *Config) Validate() error {
 		if !found {
 			errs = append(errs, fmt.Errorf("meta: this peer's ID %q is not among the initial peers", c.ID))
 		}
+	}
+	def := DefaultConfig()
+	if c.RepairInterval <= 0 {
+		c.RepairInterval = def.RepairInterval
+	}
+	if c.GCInterval <= 0 {
+		c.GCInterval = def.GCInterval
+	}
+	if c.RepairConcurrency <= 0 {
+		c.RepairConcurrency = def.RepairConcurrency
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

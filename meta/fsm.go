@@ -154,6 +154,10 @@ func (t *tx) apply(cmd *pb.Command) (proto.Message, error) {
 		return wrapAttr(t.completeUpload(op.CompleteUpload))
 	case *pb.Command_AbortUpload:
 		return &pb.Empty{}, t.abortUpload(op.AbortUpload)
+	case *pb.Command_UpdateLocations:
+		return &pb.Empty{}, t.updateLocations(op.UpdateLocations)
+	case *pb.Command_GarbageDone:
+		return &pb.Empty{}, t.garbageDone(op.GarbageDone)
 	case *pb.Command_PeerInfo:
 		return &pb.Empty{}, putProto(t.b, peerKey(op.PeerInfo.Id), op.PeerInfo)
 	}

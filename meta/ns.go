@@ -173,6 +173,15 @@ func (t *tx) checkNewChunks(chunks []*pb.StoredChunk) error {
 			}
 			return err
 		}
+		// A chunk queued for deletion must never be referenced again (a
+		// very late retry of an old commit would otherwise point at bytes
+		// the collector is removing).
+		if ok, err := getProto(t.b, garbageKey(id), &pb.GarbageRecord{}); err != nil || ok {
+			if err == nil {
+				err = cairn.E(cairn.Invalid, fmt.Errorf("chunk %s was released and is being deleted; upload it again", id))
+			}
+			return err
+		}
 	}
 	return nil
 }

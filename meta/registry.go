@@ -116,13 +116,14 @@ func (r *registry) pick(id cairn.ChunkID, n int, exclude map[cairn.NodeID]bool) 
 	defer r.mu.Unlock()
 	ring := r.ringLocked()
 	ids, err := ring.Pick(id, n, func(nid cairn.NodeID) bool { return exclude[nid] })
-	if err != nil {
-		return nil, cairn.E("allocate", cairn.Unavailable, fmt.Errorf("replication %d needs %d live data nodes, %d are usable (%d registered): %w",
-			n, n, len(ids), len(r.nodes), err))
-	}
 	out := make([]*pb.Replica, len(ids))
 	for i, nid := range ids {
 		out[i] = &pb.Replica{Node: string(nid), Addr: r.nodes[nid].rec.Addr}
+	}
+	if err != nil {
+		// The partial answer is returned too: a repair can use it.
+		return out, cairn.E("allocate", cairn.Unavailable, fmt.Errorf("%d more replicas need %d live data nodes, %d are usable (%d registered, %d excluded): %w",
+			n, n, len(ids), len(r.nodes), len(exclude), err))
 	}
 	return out, nil
 }

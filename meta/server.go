@@ -24,14 +24,15 @@ import (
 // Server is one metadata peer: the Raft node, the state machine and the
 // registry. Service (service.go) is its gRPC front end.
 type Server struct {
-	cfg   Config
-	fsm   *FSM
-	raft  *raft.Raft
-	trans *raft.NetworkTransport
-	logs  *raftboltdb.BoltStore
-	reg   *registry
-	check *leaderCheck
-	met   *metrics
+	cfg    Config
+	fsm    *FSM
+	raft   *raft.Raft
+	trans  *raft.NetworkTransport
+	logs   *raftboltdb.BoltStore
+	reg    *registry
+	check  *leaderCheck
+	met    *metrics
+	repair *repairer
 
 	leaderReady atomic.Bool
 	notify      chan bool
@@ -65,8 +66,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.check = newLeaderCheck(s.raft)
-	s.wg.Add(1)
+	s.repair = newRepairer(s)
+	s.wg.Add(2)
 	go s.watchLeadership()
+	go s.maintain()
 	return s, nil
 }
 
@@ -193,6 +196,7 @@ func (s *Server) watchLeadership() {
 				continue
 			}
 			s.reg.resetClocks()
+			s.repair.reset()
 			info := &pb.PeerInfo{Id: s.cfg.ID, ApiAddr: s.cfg.APIAddr}
 			for s.raft.State() == raft.Leader {
 				_, err := s.propose(context.Background(), &pb.Command{Op: &pb.Command_PeerInfo{PeerInfo: info}})

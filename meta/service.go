@@ -375,6 +375,7 @@ func (s *Server) Status() (*pb.ClusterStatusResponse, error) {
 	}
 	if s.IsLeader() {
 		resp.Nodes = s.reg.status()
+		resp.Repair = s.repair.status()
 	}
 	return resp, nil
 }

@@ -31,6 +31,8 @@ func (n *Node) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/chunks/{id}", n.handleGet)
 	mux.HandleFunc("HEAD /v1/chunks/{id}", n.handleHead)
 	mux.HandleFunc("DELETE /v1/chunks/{id}", n.handleDelete)
+	mux.HandleFunc("POST /v1/chunks/{id}/replicate", n.handleReplicate)
+	mux.HandleFunc("POST /v1/chunks/{id}/verify", n.handleVerify)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if !n.healthy.Load() {
 			http.Error(w, "disk unhealthy: "+n.healthMsg.Load().(string), http.StatusServiceUnavailable)

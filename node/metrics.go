@@ -12,6 +12,8 @@ type metrics struct {
 	reads       *prometheus.CounterVec
 	readBytes   prometheus.Counter
 	writeSecond prometheus.Histogram
+	scrubbed    prometheus.Counter
+	corrupt     prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -27,7 +29,11 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		writeSecond: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "cairn_node_chunk_write_seconds",
 			Help: "Time from first byte to durable acknowledgement of a chunk write, including the chain.", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 	}
-	reg.MustRegister(m.writes, m.writeBytes, m.reads, m.readBytes, m.writeSecond)
+	m.scrubbed = prometheus.NewCounter(prometheus.CounterOpts{Name: "cairn_node_scrubbed_bytes_total",
+		Help: "Chunk bytes re-read and verified by the scrubber."})
+	m.corrupt = prometheus.NewCounter(prometheus.CounterOpts{Name: "cairn_node_corrupt_replicas_total",
+		Help: "Replicas found corrupt (by the scrubber or on a client's request) and reported."})
+	reg.MustRegister(m.writes, m.writeBytes, m.reads, m.readBytes, m.writeSecond, m.scrubbed, m.corrupt)
 	return m
 }
 

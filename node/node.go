@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
+	"golang.org/x/time/rate"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/metarpc"
@@ -37,7 +38,14 @@ type Config struct {
 	Capacity  int64 // bytes offered; 0 = the file system's size
 
 	HeartbeatInterval time.Duration // default 1s
-	MaxChunkSize      int64         // largest chunk accepted; default 64 MiB
+	// ScrubBytesPerSec bounds the scrubber's reads; 0 turns it off. The
+	// scrubber starts a new pass at most every ScrubInterval.
+	ScrubBytesPerSec int64
+	ScrubInterval    time.Duration
+	// RepairBytesPerSec bounds how fast this node pulls repair copies; 0 =
+	// unlimited.
+	RepairBytesPerSec int64
+	MaxChunkSize      int64 // largest chunk accepted; default 64 MiB
 	Volume            volume.Options
 	Logger            *slog.Logger
 	Registry          *prometheus.Registry // metrics go here; default a fresh one
@@ -59,6 +67,9 @@ func (c *Config) validate() error {
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = time.Second
+	}
+	if c.ScrubInterval <= 0 {
+		c.ScrubInterval = 24 * time.Hour
 	}
 	if c.MaxChunkSize <= 0 {
 		c.MaxChunkSize = 64 << 20
@@ -87,6 +98,9 @@ type Node struct {
 	meta    *metarpc.Conn
 	client  *http.Client
 	metrics *metrics
+
+	scrubLimit  *rate.Limiter
+	repairLimit *rate.Limiter
 
 	registered atomic.Bool
 	healthy    atomic.Bool
@@ -131,10 +145,20 @@ func New(cfg Config) (*Node, error) {
 		client:  &http.Client{Transport: cfg.Transport},
 		metrics: newMetrics(cfg.Registry)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.scrubLimit = limiter(cfg.ScrubBytesPerSec)
+	n.repairLimit = limiter(cfg.RepairBytesPerSec)
 	n.healthy.Store(true)
 	n.healthMsg.Store("")
 	n.metrics.registerStore(cfg.Registry, store)
 	return n, nil
+}
+
+// limiter returns a byte-rate limiter; 0 means unlimited.
+func limiter(bps int64) *rate.Limiter {
+	if bps <= 0 {
+		return rate.NewLimiter(rate.Inf, 1<<30)
+	}
+	return rate.NewLimiter(rate.Limit(bps), int(max(bps, 16<<20)))
 }
 
 // loadID reads the node's identity, creating it on first start.
@@ -171,8 +195,9 @@ func (n *Node) Ready() bool { return n.registered.Load() && n.healthy.Load() }
 
 // Start launches registration and heartbeats; it returns at once.
 func (n *Node) Start(ctx context.Context) {
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.heartbeatLoop()
+	go n.scrubLoop()
 }
 
 // Close stops heartbeats and closes the store, after waiting for every

@@ -50,5 +50,16 @@ func runCluster(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\t%d\t%v ago\n", n.Id, n.Addr, n.Zone, n.Rack, state, human(n.Used), human(n.Capacity), n.Chunks, age)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r := st.Repair; r != nil {
+		eta := "-"
+		if r.EtaSeconds > 0 {
+			eta = (time.Duration(r.EtaSeconds * float64(time.Second))).Round(time.Second).String()
+		}
+		fmt.Printf("\nrepair: %d queued, %d in flight, %d repaired, %d failed, %s moved (%s/s), ETA %s\ngarbage: %d chunks queued, %d deleted\n",
+			r.Queued, r.InFlight, r.Repaired, r.Failed, human(int64(r.BytesMoved)), human(int64(r.BytesPerSecond)), eta, r.GarbageQueued, r.GarbageDeleted)
+	}
+	return nil
 }

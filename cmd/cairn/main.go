@@ -37,7 +37,8 @@ func commands() []command {
 		{"mv", "rename a file or directory", runMv},
 		{"mkdir", "create a directory (-p with parents)", runMkdir},
 		{"locate", "show which data nodes hold a file's chunks", runLocate},
-		{"cluster", "cluster status: leader, peers, data nodes", runCluster},
+		{"cluster", "cluster status: leader, peers, data nodes, repair progress", runCluster},
+		{"fsck", "list chunks with fewer healthy replicas than wanted (exit 1 if any)", runFsck},
 		{"bench", "measure write and read throughput through the SDK", runBench},
 	}
 }

@@ -30,6 +30,8 @@ type Options struct {
 	Replication int   // default min(3, Nodes)
 	ChunkSize   int64 // client chunk size; default 1 MiB (tests want several chunks cheaply)
 	Volume      volume.Options
+	// ScrubBytesPerSec turns on the data nodes' scrubbers at this rate.
+	ScrubBytesPerSec int64
 	// SnapshotEntries, if set, makes metadata peers snapshot (and truncate
 	// their logs) after this many entries, checked every 200ms.
 	SnapshotEntries uint64
@@ -74,8 +76,12 @@ func testMetaConfig() meta.Config {
 	c.HeartbeatTimeout = 300 * time.Millisecond
 	c.ElectionTimeout = 300 * time.Millisecond
 	c.LeaderLease = 150 * time.Millisecond
-	c.NodeSuspectAfter = 2 * time.Second
-	c.NodeDeadAfter = 5 * time.Second
+	c.NodeSuspectAfter = 1 * time.Second
+	c.NodeDeadAfter = 3 * time.Second
+	c.RepairInterval = 200 * time.Millisecond
+	c.GCInterval = 200 * time.Millisecond
+	c.GCGrace = 0
+	c.RepairBytesPerSec = 0
 	return c
 }
 
@@ -200,6 +206,7 @@ func (c *Cluster) StartNode(i int) {
 	proc, err := server.StartNode(server.NodeOptions{Listener: listen(c.t, dn.Addr), Node: node.Config{
 		Dir: dn.Dir, Advertise: dn.Addr, Meta: c.MetaAddrs(), Logger: c.log, Volume: vo,
 		HeartbeatInterval: 200 * time.Millisecond, Zone: fmt.Sprintf("z%d", i%3),
+		ScrubBytesPerSec: c.opts.ScrubBytesPerSec, ScrubInterval: time.Second,
 	}})
 	if err != nil {
 		c.t.Fatalf("starting data node %d: %v", i, err)

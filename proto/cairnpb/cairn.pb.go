@@ -2509,6 +2509,7 @@ type ClusterStatusResponse struct {
 	Nodes         []*NodeStatus          `protobuf:"bytes,4,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	CommitIndex   uint64                 `protobuf:"varint,5,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`
 	AppliedIndex  uint64                 `protobuf:"varint,6,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	Repair        *RepairStatus          `protobuf:"bytes,7,opt,name=repair,proto3" json:"repair,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2585,6 +2586,426 @@ func (x *ClusterStatusResponse) GetAppliedIndex() uint64 {
 	return 0
 }
 
+func (x *ClusterStatusResponse) GetRepair() *RepairStatus {
+	if x != nil {
+		return x.Repair
+	}
+	return nil
+}
+
+// RepairStatus is the leader's re-replication progress.
+type RepairStatus struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Queued         uint64                 `protobuf:"varint,1,opt,name=queued,proto3" json:"queued,omitempty"` // under-replicated chunks found by the last scan
+	InFlight       uint64                 `protobuf:"varint,2,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	Repaired       uint64                 `protobuf:"varint,3,opt,name=repaired,proto3" json:"repaired,omitempty"` // chunks re-replicated since this peer became leader
+	Failed         uint64                 `protobuf:"varint,4,opt,name=failed,proto3" json:"failed,omitempty"`
+	BytesMoved     uint64                 `protobuf:"varint,5,opt,name=bytes_moved,json=bytesMoved,proto3" json:"bytes_moved,omitempty"`
+	BytesPerSecond float64                `protobuf:"fixed64,6,opt,name=bytes_per_second,json=bytesPerSecond,proto3" json:"bytes_per_second,omitempty"`
+	EtaSeconds     float64                `protobuf:"fixed64,7,opt,name=eta_seconds,json=etaSeconds,proto3" json:"eta_seconds,omitempty"` // to copy what is queued at the current rate
+	LastScanNs     int64                  `protobuf:"varint,8,opt,name=last_scan_ns,json=lastScanNs,proto3" json:"last_scan_ns,omitempty"`
+	GarbageQueued  uint64                 `protobuf:"varint,9,opt,name=garbage_queued,json=garbageQueued,proto3" json:"garbage_queued,omitempty"` // chunks waiting to be deleted from data nodes
+	GarbageDeleted uint64                 `protobuf:"varint,10,opt,name=garbage_deleted,json=garbageDeleted,proto3" json:"garbage_deleted,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RepairStatus) Reset() {
+	*x = RepairStatus{}
+	mi := &file_cairn_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepairStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepairStatus) ProtoMessage() {}
+
+func (x *RepairStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepairStatus.ProtoReflect.Descriptor instead.
+func (*RepairStatus) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *RepairStatus) GetQueued() uint64 {
+	if x != nil {
+		return x.Queued
+	}
+	return 0
+}
+
+func (x *RepairStatus) GetInFlight() uint64 {
+	if x != nil {
+		return x.InFlight
+	}
+	return 0
+}
+
+func (x *RepairStatus) GetRepaired() uint64 {
+	if x != nil {
+		return x.Repaired
+	}
+	return 0
+}
+
+func (x *RepairStatus) GetFailed() uint64 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *RepairStatus) GetBytesMoved() uint64 {
+	if x != nil {
+		return x.BytesMoved
+	}
+	return 0
+}
+
+func (x *RepairStatus) GetBytesPerSecond() float64 {
+	if x != nil {
+		return x.BytesPerSecond
+	}
+	return 0
+}
+
+func (x *RepairStatus) GetEtaSeconds() float64 {
+	if x != nil {
+		return x.EtaSeconds
+	}
+	return 0
+}
+
+func (x *RepairStatus) GetLastScanNs() int64 {
+	if x != nil {
+		return x.LastScanNs
+	}
+	return 0
+}
+
+func (x *RepairStatus) GetGarbageQueued() uint64 {
+	if x != nil {
+		return x.GarbageQueued
+	}
+	return 0
+}
+
+func (x *RepairStatus) GetGarbageDeleted() uint64 {
+	if x != nil {
+		return x.GarbageDeleted
+	}
+	return 0
+}
+
+type FsckRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FsckRequest) Reset() {
+	*x = FsckRequest{}
+	mi := &file_cairn_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FsckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FsckRequest) ProtoMessage() {}
+
+func (x *FsckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FsckRequest.ProtoReflect.Descriptor instead.
+func (*FsckRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{39}
+}
+
+type FsckResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Chunk         []byte                 `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	Path          string                 `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"` // the file, "" if the chunk belongs to none
+	Offset        int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length        int64                  `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
+	Want          uint32                 `protobuf:"varint,5,opt,name=want,proto3" json:"want,omitempty"`       // the file's replication
+	Healthy       uint32                 `protobuf:"varint,6,opt,name=healthy,proto3" json:"healthy,omitempty"` // replicas on alive nodes
+	Replicas      []*Replica             `protobuf:"bytes,7,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	States        []string               `protobuf:"bytes,8,rep,name=states,proto3" json:"states,omitempty"` // state of each replica's node
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FsckResponse) Reset() {
+	*x = FsckResponse{}
+	mi := &file_cairn_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FsckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FsckResponse) ProtoMessage() {}
+
+func (x *FsckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FsckResponse.ProtoReflect.Descriptor instead.
+func (*FsckResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *FsckResponse) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+func (x *FsckResponse) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *FsckResponse) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *FsckResponse) GetLength() int64 {
+	if x != nil {
+		return x.Length
+	}
+	return 0
+}
+
+func (x *FsckResponse) GetWant() uint32 {
+	if x != nil {
+		return x.Want
+	}
+	return 0
+}
+
+func (x *FsckResponse) GetHealthy() uint32 {
+	if x != nil {
+		return x.Healthy
+	}
+	return 0
+}
+
+func (x *FsckResponse) GetReplicas() []*Replica {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+func (x *FsckResponse) GetStates() []string {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
+type ReportCorruptRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Chunks        [][]byte               `protobuf:"bytes,2,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportCorruptRequest) Reset() {
+	*x = ReportCorruptRequest{}
+	mi := &file_cairn_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportCorruptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportCorruptRequest) ProtoMessage() {}
+
+func (x *ReportCorruptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportCorruptRequest.ProtoReflect.Descriptor instead.
+func (*ReportCorruptRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ReportCorruptRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *ReportCorruptRequest) GetChunks() [][]byte {
+	if x != nil {
+		return x.Chunks
+	}
+	return nil
+}
+
+// UpdateLocations changes where a chunk lives (after a repair copy is
+// durable, or when a replica is dropped).
+type UpdateLocations struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Chunk         []byte                 `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	Add           []string               `protobuf:"bytes,2,rep,name=add,proto3" json:"add,omitempty"`
+	Remove        []string               `protobuf:"bytes,3,rep,name=remove,proto3" json:"remove,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateLocations) Reset() {
+	*x = UpdateLocations{}
+	mi := &file_cairn_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateLocations) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateLocations) ProtoMessage() {}
+
+func (x *UpdateLocations) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateLocations.ProtoReflect.Descriptor instead.
+func (*UpdateLocations) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *UpdateLocations) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+func (x *UpdateLocations) GetAdd() []string {
+	if x != nil {
+		return x.Add
+	}
+	return nil
+}
+
+func (x *UpdateLocations) GetRemove() []string {
+	if x != nil {
+		return x.Remove
+	}
+	return nil
+}
+
+// GarbageDone removes chunks from the garbage table once every node that
+// held them deleted them (or is gone).
+type GarbageDone struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Chunks        [][]byte               `protobuf:"bytes,1,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GarbageDone) Reset() {
+	*x = GarbageDone{}
+	mi := &file_cairn_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GarbageDone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GarbageDone) ProtoMessage() {}
+
+func (x *GarbageDone) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GarbageDone.ProtoReflect.Descriptor instead.
+func (*GarbageDone) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *GarbageDone) GetChunks() [][]byte {
+	if x != nil {
+		return x.Chunks
+	}
+	return nil
+}
+
 // Command is one Raft log entry. now_ns is the leader's clock when the
 // command was proposed, so every peer applies the same timestamps.
 type Command struct {
@@ -2603,6 +3024,8 @@ type Command struct {
 	//	*Command_CompleteUpload
 	//	*Command_AbortUpload
 	//	*Command_PeerInfo
+	//	*Command_UpdateLocations
+	//	*Command_GarbageDone
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// upload_id is chosen by the proposer for CreateUpload.
 	UploadId      string `protobuf:"bytes,13,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
@@ -2612,7 +3035,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_cairn_proto_msgTypes[38]
+	mi := &file_cairn_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2624,7 +3047,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[38]
+	mi := &file_cairn_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2637,7 +3060,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{38}
+	return file_cairn_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Command) GetNowNs() int64 {
@@ -2753,6 +3176,24 @@ func (x *Command) GetPeerInfo() *PeerInfo {
 	return nil
 }
 
+func (x *Command) GetUpdateLocations() *UpdateLocations {
+	if x != nil {
+		if x, ok := x.Op.(*Command_UpdateLocations); ok {
+			return x.UpdateLocations
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetGarbageDone() *GarbageDone {
+	if x != nil {
+		if x, ok := x.Op.(*Command_GarbageDone); ok {
+			return x.GarbageDone
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetUploadId() string {
 	if x != nil {
 		return x.UploadId
@@ -2808,6 +3249,14 @@ type Command_PeerInfo struct {
 	PeerInfo *PeerInfo `protobuf:"bytes,12,opt,name=peer_info,json=peerInfo,proto3,oneof"`
 }
 
+type Command_UpdateLocations struct {
+	UpdateLocations *UpdateLocations `protobuf:"bytes,14,opt,name=update_locations,json=updateLocations,proto3,oneof"`
+}
+
+type Command_GarbageDone struct {
+	GarbageDone *GarbageDone `protobuf:"bytes,15,opt,name=garbage_done,json=garbageDone,proto3,oneof"`
+}
+
 func (*Command_Mkdir) isCommand_Op() {}
 
 func (*Command_Commit) isCommand_Op() {}
@@ -2830,6 +3279,10 @@ func (*Command_AbortUpload) isCommand_Op() {}
 
 func (*Command_PeerInfo) isCommand_Op() {}
 
+func (*Command_UpdateLocations) isCommand_Op() {}
+
+func (*Command_GarbageDone) isCommand_Op() {}
+
 type PeerInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -2841,7 +3294,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_cairn_proto_msgTypes[39]
+	mi := &file_cairn_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2853,7 +3306,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[39]
+	mi := &file_cairn_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2866,7 +3319,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{39}
+	return file_cairn_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PeerInfo) GetId() string {
@@ -2901,7 +3354,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_cairn_proto_msgTypes[40]
+	mi := &file_cairn_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2913,7 +3366,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[40]
+	mi := &file_cairn_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2926,7 +3379,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{40}
+	return file_cairn_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Dirent) GetInode() uint64 {
@@ -2954,7 +3407,7 @@ type ChunkRecord struct {
 
 func (x *ChunkRecord) Reset() {
 	*x = ChunkRecord{}
-	mi := &file_cairn_proto_msgTypes[41]
+	mi := &file_cairn_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2966,7 +3419,7 @@ func (x *ChunkRecord) String() string {
 func (*ChunkRecord) ProtoMessage() {}
 
 func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[41]
+	mi := &file_cairn_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2979,7 +3432,7 @@ func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRecord.ProtoReflect.Descriptor instead.
 func (*ChunkRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{41}
+	return file_cairn_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ChunkRecord) GetInode() uint64 {
@@ -3017,7 +3470,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_cairn_proto_msgTypes[42]
+	mi := &file_cairn_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3029,7 +3482,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[42]
+	mi := &file_cairn_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3042,7 +3495,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{42}
+	return file_cairn_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *NodeRecord) GetId() string {
@@ -3097,7 +3550,7 @@ type GarbageRecord struct {
 
 func (x *GarbageRecord) Reset() {
 	*x = GarbageRecord{}
-	mi := &file_cairn_proto_msgTypes[43]
+	mi := &file_cairn_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3109,7 +3562,7 @@ func (x *GarbageRecord) String() string {
 func (*GarbageRecord) ProtoMessage() {}
 
 func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[43]
+	mi := &file_cairn_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3122,7 +3575,7 @@ func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageRecord.ProtoReflect.Descriptor instead.
 func (*GarbageRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{43}
+	return file_cairn_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GarbageRecord) GetNodes() []string {
@@ -3344,7 +3797,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x06chunks\x18\b \x01(\x04R\x06chunks\x12*\n" +
 	"\x11last_heartbeat_ns\x18\t \x01(\x03R\x0flastHeartbeatNs\x12#\n" +
 	"\rhealth_detail\x18\n" +
-	" \x01(\tR\fhealthDetail\"\xf5\x01\n" +
+	" \x01(\tR\fhealthDetail\"\xa5\x02\n" +
 	"\x15ClusterStatusResponse\x12\x1b\n" +
 	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x12\x1f\n" +
 	"\vleader_addr\x18\x02 \x01(\tR\n" +
@@ -3352,7 +3805,42 @@ const file_cairn_proto_rawDesc = "" +
 	"\x05peers\x18\x03 \x03(\v2\x14.cairn.v1.PeerStatusR\x05peers\x12*\n" +
 	"\x05nodes\x18\x04 \x03(\v2\x14.cairn.v1.NodeStatusR\x05nodes\x12!\n" +
 	"\fcommit_index\x18\x05 \x01(\x04R\vcommitIndex\x12#\n" +
-	"\rapplied_index\x18\x06 \x01(\x04R\fappliedIndex\"\xe1\x05\n" +
+	"\rapplied_index\x18\x06 \x01(\x04R\fappliedIndex\x12.\n" +
+	"\x06repair\x18\a \x01(\v2\x16.cairn.v1.RepairStatusR\x06repair\"\xd5\x02\n" +
+	"\fRepairStatus\x12\x16\n" +
+	"\x06queued\x18\x01 \x01(\x04R\x06queued\x12\x1b\n" +
+	"\tin_flight\x18\x02 \x01(\x04R\binFlight\x12\x1a\n" +
+	"\brepaired\x18\x03 \x01(\x04R\brepaired\x12\x16\n" +
+	"\x06failed\x18\x04 \x01(\x04R\x06failed\x12\x1f\n" +
+	"\vbytes_moved\x18\x05 \x01(\x04R\n" +
+	"bytesMoved\x12(\n" +
+	"\x10bytes_per_second\x18\x06 \x01(\x01R\x0ebytesPerSecond\x12\x1f\n" +
+	"\veta_seconds\x18\a \x01(\x01R\n" +
+	"etaSeconds\x12 \n" +
+	"\flast_scan_ns\x18\b \x01(\x03R\n" +
+	"lastScanNs\x12%\n" +
+	"\x0egarbage_queued\x18\t \x01(\x04R\rgarbageQueued\x12'\n" +
+	"\x0fgarbage_deleted\x18\n" +
+	" \x01(\x04R\x0egarbageDeleted\"\r\n" +
+	"\vFsckRequest\"\xdd\x01\n" +
+	"\fFsckResponse\x12\x14\n" +
+	"\x05chunk\x18\x01 \x01(\fR\x05chunk\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x16\n" +
+	"\x06length\x18\x04 \x01(\x03R\x06length\x12\x12\n" +
+	"\x04want\x18\x05 \x01(\rR\x04want\x12\x18\n" +
+	"\ahealthy\x18\x06 \x01(\rR\ahealthy\x12-\n" +
+	"\breplicas\x18\a \x03(\v2\x11.cairn.v1.ReplicaR\breplicas\x12\x16\n" +
+	"\x06states\x18\b \x03(\tR\x06states\"B\n" +
+	"\x14ReportCorruptRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
+	"\x06chunks\x18\x02 \x03(\fR\x06chunks\"Q\n" +
+	"\x0fUpdateLocations\x12\x14\n" +
+	"\x05chunk\x18\x01 \x01(\fR\x05chunk\x12\x10\n" +
+	"\x03add\x18\x02 \x03(\tR\x03add\x12\x16\n" +
+	"\x06remove\x18\x03 \x03(\tR\x06remove\"%\n" +
+	"\vGarbageDone\x12\x16\n" +
+	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xe5\x06\n" +
 	"\aCommand\x12\x15\n" +
 	"\x06now_ns\x18\x01 \x01(\x03R\x05nowNs\x12.\n" +
 	"\x05mkdir\x18\x02 \x01(\v2\x16.cairn.v1.MkdirRequestH\x00R\x05mkdir\x121\n" +
@@ -3366,7 +3854,9 @@ const file_cairn_proto_rawDesc = "" +
 	"\x0fcomplete_upload\x18\n" +
 	" \x01(\v2\x1f.cairn.v1.CompleteUploadRequestH\x00R\x0ecompleteUpload\x12A\n" +
 	"\fabort_upload\x18\v \x01(\v2\x1c.cairn.v1.AbortUploadRequestH\x00R\vabortUpload\x121\n" +
-	"\tpeer_info\x18\f \x01(\v2\x12.cairn.v1.PeerInfoH\x00R\bpeerInfo\x12\x1b\n" +
+	"\tpeer_info\x18\f \x01(\v2\x12.cairn.v1.PeerInfoH\x00R\bpeerInfo\x12F\n" +
+	"\x10update_locations\x18\x0e \x01(\v2\x19.cairn.v1.UpdateLocationsH\x00R\x0fupdateLocations\x12:\n" +
+	"\fgarbage_done\x18\x0f \x01(\v2\x15.cairn.v1.GarbageDoneH\x00R\vgarbageDone\x12\x1b\n" +
 	"\tupload_id\x18\r \x01(\tR\buploadIdB\x04\n" +
 	"\x02op\"R\n" +
 	"\bPeerInfo\x12\x0e\n" +
@@ -3395,7 +3885,8 @@ const file_cairn_proto_rawDesc = "" +
 	"CommitMode\x12\x11\n" +
 	"\rCOMMIT_CREATE\x10\x00\x12\x14\n" +
 	"\x10COMMIT_OVERWRITE\x10\x01\x12\x11\n" +
-	"\rCOMMIT_APPEND\x10\x022\x9b\t\n" +
+	"\rCOMMIT_APPEND\x10\x022\x96\n" +
+	"\n" +
 	"\x04Meta\x127\n" +
 	"\x05Mkdir\x12\x16.cairn.v1.MkdirRequest\x1a\x16.cairn.v1.StatResponse\x125\n" +
 	"\x04Stat\x12\x15.cairn.v1.StatRequest\x1a\x16.cairn.v1.StatResponse\x127\n" +
@@ -3414,7 +3905,9 @@ const file_cairn_proto_rawDesc = "" +
 	"\vAbortUpload\x12\x1c.cairn.v1.AbortUploadRequest\x1a\x0f.cairn.v1.Empty\x12>\n" +
 	"\fRegisterNode\x12\x1d.cairn.v1.RegisterNodeRequest\x1a\x0f.cairn.v1.Empty\x12D\n" +
 	"\tHeartbeat\x12\x1a.cairn.v1.HeartbeatRequest\x1a\x1b.cairn.v1.HeartbeatResponse\x12P\n" +
-	"\rClusterStatus\x12\x1e.cairn.v1.ClusterStatusRequest\x1a\x1f.cairn.v1.ClusterStatusResponseB(Z&github.com/cairnfs/cairn/proto/cairnpbb\x06proto3"
+	"\rClusterStatus\x12\x1e.cairn.v1.ClusterStatusRequest\x1a\x1f.cairn.v1.ClusterStatusResponse\x127\n" +
+	"\x04Fsck\x12\x15.cairn.v1.FsckRequest\x1a\x16.cairn.v1.FsckResponse0\x01\x12@\n" +
+	"\rReportCorrupt\x12\x1e.cairn.v1.ReportCorruptRequest\x1a\x0f.cairn.v1.EmptyB(Z&github.com/cairnfs/cairn/proto/cairnpbb\x06proto3"
 
 var (
 	file_cairn_proto_rawDescOnce sync.Once
@@ -3429,7 +3922,7 @@ func file_cairn_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_cairn_proto_goTypes = []any{
 	(CommitMode)(0),                // 0: cairn.v1.CommitMode
 	(*Empty)(nil),                  // 1: cairn.v1.Empty
@@ -3470,31 +3963,37 @@ var file_cairn_proto_goTypes = []any{
 	(*PeerStatus)(nil),             // 36: cairn.v1.PeerStatus
 	(*NodeStatus)(nil),             // 37: cairn.v1.NodeStatus
 	(*ClusterStatusResponse)(nil),  // 38: cairn.v1.ClusterStatusResponse
-	(*Command)(nil),                // 39: cairn.v1.Command
-	(*PeerInfo)(nil),               // 40: cairn.v1.PeerInfo
-	(*Dirent)(nil),                 // 41: cairn.v1.Dirent
-	(*ChunkRecord)(nil),            // 42: cairn.v1.ChunkRecord
-	(*NodeRecord)(nil),             // 43: cairn.v1.NodeRecord
-	(*GarbageRecord)(nil),          // 44: cairn.v1.GarbageRecord
-	nil,                            // 45: cairn.v1.Attr.XattrsEntry
-	nil,                            // 46: cairn.v1.SetAttrRequest.SetXattrsEntry
-	nil,                            // 47: cairn.v1.CommitRequest.XattrsEntry
+	(*RepairStatus)(nil),           // 39: cairn.v1.RepairStatus
+	(*FsckRequest)(nil),            // 40: cairn.v1.FsckRequest
+	(*FsckResponse)(nil),           // 41: cairn.v1.FsckResponse
+	(*ReportCorruptRequest)(nil),   // 42: cairn.v1.ReportCorruptRequest
+	(*UpdateLocations)(nil),        // 43: cairn.v1.UpdateLocations
+	(*GarbageDone)(nil),            // 44: cairn.v1.GarbageDone
+	(*Command)(nil),                // 45: cairn.v1.Command
+	(*PeerInfo)(nil),               // 46: cairn.v1.PeerInfo
+	(*Dirent)(nil),                 // 47: cairn.v1.Dirent
+	(*ChunkRecord)(nil),            // 48: cairn.v1.ChunkRecord
+	(*NodeRecord)(nil),             // 49: cairn.v1.NodeRecord
+	(*GarbageRecord)(nil),          // 50: cairn.v1.GarbageRecord
+	nil,                            // 51: cairn.v1.Attr.XattrsEntry
+	nil,                            // 52: cairn.v1.SetAttrRequest.SetXattrsEntry
+	nil,                            // 53: cairn.v1.CommitRequest.XattrsEntry
 }
 var file_cairn_proto_depIdxs = []int32{
-	45, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
+	51, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
 	5,  // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
 	6,  // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
 	3,  // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
 	3,  // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
-	46, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
+	52, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
 	6,  // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
 	18, // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
 	5,  // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
 	0,  // 11: cairn.v1.CommitRequest.mode:type_name -> cairn.v1.CommitMode
 	20, // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
-	47, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
+	53, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
 	3,  // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
 	7,  // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
@@ -3505,58 +4004,66 @@ var file_cairn_proto_depIdxs = []int32{
 	24, // 21: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
 	36, // 22: cairn.v1.ClusterStatusResponse.peers:type_name -> cairn.v1.PeerStatus
 	37, // 23: cairn.v1.ClusterStatusResponse.nodes:type_name -> cairn.v1.NodeStatus
-	8,  // 24: cairn.v1.Command.mkdir:type_name -> cairn.v1.MkdirRequest
-	21, // 25: cairn.v1.Command.commit:type_name -> cairn.v1.CommitRequest
-	13, // 26: cairn.v1.Command.rename:type_name -> cairn.v1.RenameRequest
-	14, // 27: cairn.v1.Command.remove:type_name -> cairn.v1.RemoveRequest
-	16, // 28: cairn.v1.Command.set_attr:type_name -> cairn.v1.SetAttrRequest
-	32, // 29: cairn.v1.Command.register_node:type_name -> cairn.v1.RegisterNodeRequest
-	25, // 30: cairn.v1.Command.create_upload:type_name -> cairn.v1.CreateUploadRequest
-	26, // 31: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
-	30, // 32: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
-	31, // 33: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
-	40, // 34: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
-	8,  // 35: cairn.v1.Meta.Mkdir:input_type -> cairn.v1.MkdirRequest
-	9,  // 36: cairn.v1.Meta.Stat:input_type -> cairn.v1.StatRequest
-	11, // 37: cairn.v1.Meta.List:input_type -> cairn.v1.ListRequest
-	13, // 38: cairn.v1.Meta.Rename:input_type -> cairn.v1.RenameRequest
-	14, // 39: cairn.v1.Meta.Remove:input_type -> cairn.v1.RemoveRequest
-	16, // 40: cairn.v1.Meta.SetAttr:input_type -> cairn.v1.SetAttrRequest
-	17, // 41: cairn.v1.Meta.AllocateChunks:input_type -> cairn.v1.AllocateRequest
-	21, // 42: cairn.v1.Meta.Commit:input_type -> cairn.v1.CommitRequest
-	22, // 43: cairn.v1.Meta.Lookup:input_type -> cairn.v1.LookupRequest
-	25, // 44: cairn.v1.Meta.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
-	26, // 45: cairn.v1.Meta.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
-	27, // 46: cairn.v1.Meta.GetUpload:input_type -> cairn.v1.GetUploadRequest
-	28, // 47: cairn.v1.Meta.ListUploads:input_type -> cairn.v1.ListUploadsRequest
-	30, // 48: cairn.v1.Meta.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
-	31, // 49: cairn.v1.Meta.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
-	32, // 50: cairn.v1.Meta.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
-	33, // 51: cairn.v1.Meta.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
-	35, // 52: cairn.v1.Meta.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
-	10, // 53: cairn.v1.Meta.Mkdir:output_type -> cairn.v1.StatResponse
-	10, // 54: cairn.v1.Meta.Stat:output_type -> cairn.v1.StatResponse
-	12, // 55: cairn.v1.Meta.List:output_type -> cairn.v1.ListResponse
-	1,  // 56: cairn.v1.Meta.Rename:output_type -> cairn.v1.Empty
-	15, // 57: cairn.v1.Meta.Remove:output_type -> cairn.v1.RemoveResponse
-	10, // 58: cairn.v1.Meta.SetAttr:output_type -> cairn.v1.StatResponse
-	19, // 59: cairn.v1.Meta.AllocateChunks:output_type -> cairn.v1.AllocateResponse
-	10, // 60: cairn.v1.Meta.Commit:output_type -> cairn.v1.StatResponse
-	23, // 61: cairn.v1.Meta.Lookup:output_type -> cairn.v1.LookupResponse
-	24, // 62: cairn.v1.Meta.CreateUpload:output_type -> cairn.v1.UploadSession
-	1,  // 63: cairn.v1.Meta.AddUploadChunks:output_type -> cairn.v1.Empty
-	24, // 64: cairn.v1.Meta.GetUpload:output_type -> cairn.v1.UploadSession
-	29, // 65: cairn.v1.Meta.ListUploads:output_type -> cairn.v1.ListUploadsResponse
-	10, // 66: cairn.v1.Meta.CompleteUpload:output_type -> cairn.v1.StatResponse
-	1,  // 67: cairn.v1.Meta.AbortUpload:output_type -> cairn.v1.Empty
-	1,  // 68: cairn.v1.Meta.RegisterNode:output_type -> cairn.v1.Empty
-	34, // 69: cairn.v1.Meta.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
-	38, // 70: cairn.v1.Meta.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
-	53, // [53:71] is the sub-list for method output_type
-	35, // [35:53] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	39, // 24: cairn.v1.ClusterStatusResponse.repair:type_name -> cairn.v1.RepairStatus
+	6,  // 25: cairn.v1.FsckResponse.replicas:type_name -> cairn.v1.Replica
+	8,  // 26: cairn.v1.Command.mkdir:type_name -> cairn.v1.MkdirRequest
+	21, // 27: cairn.v1.Command.commit:type_name -> cairn.v1.CommitRequest
+	13, // 28: cairn.v1.Command.rename:type_name -> cairn.v1.RenameRequest
+	14, // 29: cairn.v1.Command.remove:type_name -> cairn.v1.RemoveRequest
+	16, // 30: cairn.v1.Command.set_attr:type_name -> cairn.v1.SetAttrRequest
+	32, // 31: cairn.v1.Command.register_node:type_name -> cairn.v1.RegisterNodeRequest
+	25, // 32: cairn.v1.Command.create_upload:type_name -> cairn.v1.CreateUploadRequest
+	26, // 33: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
+	30, // 34: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
+	31, // 35: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
+	46, // 36: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
+	43, // 37: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
+	44, // 38: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
+	8,  // 39: cairn.v1.Meta.Mkdir:input_type -> cairn.v1.MkdirRequest
+	9,  // 40: cairn.v1.Meta.Stat:input_type -> cairn.v1.StatRequest
+	11, // 41: cairn.v1.Meta.List:input_type -> cairn.v1.ListRequest
+	13, // 42: cairn.v1.Meta.Rename:input_type -> cairn.v1.RenameRequest
+	14, // 43: cairn.v1.Meta.Remove:input_type -> cairn.v1.RemoveRequest
+	16, // 44: cairn.v1.Meta.SetAttr:input_type -> cairn.v1.SetAttrRequest
+	17, // 45: cairn.v1.Meta.AllocateChunks:input_type -> cairn.v1.AllocateRequest
+	21, // 46: cairn.v1.Meta.Commit:input_type -> cairn.v1.CommitRequest
+	22, // 47: cairn.v1.Meta.Lookup:input_type -> cairn.v1.LookupRequest
+	25, // 48: cairn.v1.Meta.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
+	26, // 49: cairn.v1.Meta.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
+	27, // 50: cairn.v1.Meta.GetUpload:input_type -> cairn.v1.GetUploadRequest
+	28, // 51: cairn.v1.Meta.ListUploads:input_type -> cairn.v1.ListUploadsRequest
+	30, // 52: cairn.v1.Meta.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
+	31, // 53: cairn.v1.Meta.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
+	32, // 54: cairn.v1.Meta.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
+	33, // 55: cairn.v1.Meta.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
+	35, // 56: cairn.v1.Meta.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
+	40, // 57: cairn.v1.Meta.Fsck:input_type -> cairn.v1.FsckRequest
+	42, // 58: cairn.v1.Meta.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
+	10, // 59: cairn.v1.Meta.Mkdir:output_type -> cairn.v1.StatResponse
+	10, // 60: cairn.v1.Meta.Stat:output_type -> cairn.v1.StatResponse
+	12, // 61: cairn.v1.Meta.List:output_type -> cairn.v1.ListResponse
+	1,  // 62: cairn.v1.Meta.Rename:output_type -> cairn.v1.Empty
+	15, // 63: cairn.v1.Meta.Remove:output_type -> cairn.v1.RemoveResponse
+	10, // 64: cairn.v1.Meta.SetAttr:output_type -> cairn.v1.StatResponse
+	19, // 65: cairn.v1.Meta.AllocateChunks:output_type -> cairn.v1.AllocateResponse
+	10, // 66: cairn.v1.Meta.Commit:output_type -> cairn.v1.StatResponse
+	23, // 67: cairn.v1.Meta.Lookup:output_type -> cairn.v1.LookupResponse
+	24, // 68: cairn.v1.Meta.CreateUpload:output_type -> cairn.v1.UploadSession
+	1,  // 69: cairn.v1.Meta.AddUploadChunks:output_type -> cairn.v1.Empty
+	24, // 70: cairn.v1.Meta.GetUpload:output_type -> cairn.v1.UploadSession
+	29, // 71: cairn.v1.Meta.ListUploads:output_type -> cairn.v1.ListUploadsResponse
+	10, // 72: cairn.v1.Meta.CompleteUpload:output_type -> cairn.v1.StatResponse
+	1,  // 73: cairn.v1.Meta.AbortUpload:output_type -> cairn.v1.Empty
+	1,  // 74: cairn.v1.Meta.RegisterNode:output_type -> cairn.v1.Empty
+	34, // 75: cairn.v1.Meta.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
+	38, // 76: cairn.v1.Meta.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
+	41, // 77: cairn.v1.Meta.Fsck:output_type -> cairn.v1.FsckResponse
+	1,  // 78: cairn.v1.Meta.ReportCorrupt:output_type -> cairn.v1.Empty
+	59, // [59:79] is the sub-list for method output_type
+	39, // [39:59] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_cairn_proto_init() }
@@ -3565,7 +4072,7 @@ func file_cairn_proto_init() {
 		return
 	}
 	file_cairn_proto_msgTypes[15].OneofWrappers = []any{}
-	file_cairn_proto_msgTypes[38].OneofWrappers = []any{
+	file_cairn_proto_msgTypes[44].OneofWrappers = []any{
 		(*Command_Mkdir)(nil),
 		(*Command_Commit)(nil),
 		(*Command_Rename)(nil),
@@ -3577,6 +4084,8 @@ func file_cairn_proto_init() {
 		(*Command_CompleteUpload)(nil),
 		(*Command_AbortUpload)(nil),
 		(*Command_PeerInfo)(nil),
+		(*Command_UpdateLocations)(nil),
+		(*Command_GarbageDone)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3584,7 +4093,7 @@ func file_cairn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_proto_rawDesc), len(file_cairn_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   47,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

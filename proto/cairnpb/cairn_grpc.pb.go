@@ -40,6 +40,8 @@ const (
 	Meta_RegisterNode_FullMethodName    = "/cairn.v1.Meta/RegisterNode"
 	Meta_Heartbeat_FullMethodName       = "/cairn.v1.Meta/Heartbeat"
 	Meta_ClusterStatus_FullMethodName   = "/cairn.v1.Meta/ClusterStatus"
+	Meta_Fsck_FullMethodName            = "/cairn.v1.Meta/Fsck"
+	Meta_ReportCorrupt_FullMethodName   = "/cairn.v1.Meta/ReportCorrupt"
 )
 
 // MetaClient is the client API for Meta service.
@@ -74,6 +76,12 @@ type MetaClient interface {
 	RegisterNode(ctx context.Context, in *RegisterNodeRequest, opts ...grpc.CallOption) (*Empty, error)
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
 	ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error)
+	// Fsck streams every chunk with fewer healthy replicas than its file's
+	// replication, and the files they belong to. Leader only.
+	Fsck(ctx context.Context, in *FsckRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FsckResponse], error)
+	// ReportCorrupt tells the leader that a data node found (and dropped)
+	// corrupt copies of chunks; they are repaired from other replicas.
+	ReportCorrupt(ctx context.Context, in *ReportCorruptRequest, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type metaClient struct {
@@ -273,6 +281,35 @@ func (c *metaClient) ClusterStatus(ctx context.Context, in *ClusterStatusRequest
 	return out, nil
 }
 
+func (c *metaClient) Fsck(ctx context.Context, in *FsckRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FsckResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Meta_ServiceDesc.Streams[1], Meta_Fsck_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[FsckRequest, FsckResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Meta_FsckClient = grpc.ServerStreamingClient[FsckResponse]
+
+func (c *metaClient) ReportCorrupt(ctx context.Context, in *ReportCorruptRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Meta_ReportCorrupt_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetaServer is the server API for Meta service.
 // All implementations must embed UnimplementedMetaServer
 // for forward compatibility.
@@ -305,6 +342,12 @@ type MetaServer interface {
 	RegisterNode(context.Context, *RegisterNodeRequest) (*Empty, error)
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
 	ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error)
+	// Fsck streams every chunk with fewer healthy replicas than its file's
+	// replication, and the files they belong to. Leader only.
+	Fsck(*FsckRequest, grpc.ServerStreamingServer[FsckResponse]) error
+	// ReportCorrupt tells the leader that a data node found (and dropped)
+	// corrupt copies of chunks; they are repaired from other replicas.
+	ReportCorrupt(context.Context, *ReportCorruptRequest) (*Empty, error)
 	mustEmbedUnimplementedMetaServer()
 }
 
@@ -368,6 +411,12 @@ func (UnimplementedMetaServer) Heartbeat(context.Context, *HeartbeatRequest) (*H
 }
 func (UnimplementedMetaServer) ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ClusterStatus not implemented")
+}
+func (UnimplementedMetaServer) Fsck(*FsckRequest, grpc.ServerStreamingServer[FsckResponse]) error {
+	return status.Error(codes.Unimplemented, "method Fsck not implemented")
+}
+func (UnimplementedMetaServer) ReportCorrupt(context.Context, *ReportCorruptRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportCorrupt not implemented")
 }
 func (UnimplementedMetaServer) mustEmbedUnimplementedMetaServer() {}
 func (UnimplementedMetaServer) testEmbeddedByValue()              {}
@@ -707,6 +756,35 @@ func _Meta_ClusterStatus_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Meta_Fsck_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(FsckRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MetaServer).Fsck(m, &grpc.GenericServerStream[FsckRequest, FsckResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Meta_FsckServer = grpc.ServerStreamingServer[FsckResponse]
+
+func _Meta_ReportCorrupt_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportCorruptRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).ReportCorrupt(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_ReportCorrupt_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).ReportCorrupt(ctx, req.(*ReportCorruptRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Meta_ServiceDesc is the grpc.ServiceDesc for Meta service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -782,11 +860,20 @@ var Meta_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ClusterStatus",
 			Handler:    _Meta_ClusterStatus_Handler,
 		},
+		{
+			MethodName: "ReportCorrupt",
+			Handler:    _Meta_ReportCorrupt_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "List",
 			Handler:       _Meta_List_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Fsck",
+			Handler:       _Meta_Fsck_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/cairnfs/cairn"
+)
+
+// runFsck lists chunks with fewer healthy replicas than their file wants
+// and exits 1 if there are any.
+func runFsck(ctx context.Context, args []string) error {
+	fs := newFlags("fsck")
+	cf := addClientFlags(fs)
+	if err := parse(fs, args, nil); err != nil {
+		return err
+	}
+	c, err := cf.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	entries, err := c.Fsck(ctx)
+	if err != nil {
+		return err
+	}
+	if len(entries) == 0 {
+		fmt.Println("ok: every chunk has its full number of healthy replicas")
+		return nil
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATUS\tCHUNK\tFILE\tOFFSET\tHEALTHY/WANT\tREPLICAS")
+	missing := 0
+	for _, e := range entries {
+		id, _ := cairn.ChunkIDFromBytes(e.Chunk)
+		status := "under-replicated"
+		if e.Healthy == 0 {
+			status = "missing"
+			missing++
+		}
+		var reps []string
+		for i, r := range e.Replicas {
+			reps = append(reps, r.Node+"("+e.States[i]+")")
+		}
+		path := e.Path
+		if path == "" {
+			path = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d/%d\t%s\n", status, id, path, e.Offset, e.Healthy, e.Want, strings.Join(reps, " "))
+	}
+	tw.Flush()
+	return fmt.Errorf("%d chunks below their replication (%d with no healthy replica)", len(entries), missing)
+}

@@ -1,0 +1,203 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/internal/testcluster"
+)
+
+// waitHealed waits until fsck reports nothing under-replicated.
+func waitHealed(t *testing.T, cl *client.Client, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		entries, err := cl.Fsck(context.Background())
+		if err == nil && len(entries) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not healed within %v: %d chunks still under-replicated (err %v)", within, len(entries), err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestHealAfterNodeKills: five data nodes hold replicas of many files; one
+// is killed, the cluster re-replicates until fsck is clean and every file
+// reads back; then a second node is killed, with the same result.
+func TestHealAfterNodeKills(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Metas: 1, Nodes: 5, Replication: 3, ChunkSize: 64 << 10})
+	cl := c.Client()
+	files := 300
+	if testing.Short() {
+		files = 100
+	}
+	data := func(i int) []byte { return randBytes(uint64(i), 1000+i*300) }
+	writeConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/h/%04d", i), data(i) })
+	for round, victim := range []int{1, 3} {
+		dead := string(c.Nodes[victim].Proc.Node.ID())
+		c.KillNode(victim)
+		start := time.Now()
+		// fsck counts the dead node's replicas as unhealthy once it is
+		// suspect; wait for that, then for the repair.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			entries, _ := cl.Fsck(context.Background())
+			if len(entries) > 0 {
+				t.Logf("round %d: fsck sees %d under-replicated chunks", round+1, len(entries))
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("fsck never noticed the dead node")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		waitHealed(t, cl, 60*time.Second)
+		t.Logf("round %d: healed after killing %s in %v (dead timeout 3s)", round+1, dead, time.Since(start).Round(time.Millisecond))
+		readConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/h/%04d", i), data(i) })
+		for i := 0; i < files; i += 7 {
+			blocks, err := cl.Locations(context.Background(), fmt.Sprintf("/h/%04d", i), 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range blocks {
+				if len(b.Nodes) != 3 {
+					t.Fatalf("file %d block %d: replicas %v", i, b.Offset, b.Nodes)
+				}
+				for _, n := range b.Nodes {
+					if string(n) == dead {
+						t.Fatalf("file %d still lists the dead node %s", i, dead)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestCorruptReplicaRepaired flips bits in one stored replica: a read never
+// returns the bad bytes, the replica is reported (by the read and by the
+// scrubber), dropped and repaired from a good one.
+func TestCorruptReplicaRepaired(t *testing.T) {
+	for _, mode := range []string{"read", "scrubber"} {
+		t.Run(mode, func(t *testing.T) {
+			opts := testcluster.Options{Metas: 1, Nodes: 4, Replication: 3, ChunkSize: 64 << 10}
+			if mode == "scrubber" {
+				opts.ScrubBytesPerSec = 64 << 20
+			}
+			c := testcluster.New(t, opts)
+			cl := c.Client()
+			data := randBytes(42, 200<<10)
+			mustWrite(t, cl, "/c", data)
+			f, err := cl.Open(context.Background(), "/c")
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := f.Chunks()[0]
+			bad := first.Replicas[0].Node
+			flipChunkByte(t, c, c.NodeIndex(bad), first.Chunk.Id)
+			if mode == "read" {
+				for i := 0; i < 5; i++ {
+					mustMatch(t, cl, "/c", data) // never the corrupt bytes
+				}
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				locs, err := cl.Locations(context.Background(), "/c", 0, -1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				still := false
+				for _, n := range locs[0].Nodes {
+					still = still || string(n) == bad
+				}
+				// With four nodes the new copy goes to the fourth one.
+				if !still && len(locs[0].Nodes) == 3 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("corrupt replica on %s not replaced: %v", bad, locs[0].Nodes)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			waitHealed(t, cl, 30*time.Second)
+			mustMatch(t, cl, "/c", data)
+			// Every listed replica verifies on disk.
+			locs, _ := cl.Locations(context.Background(), "/c", 0, -1)
+			id, _ := cairn.ChunkIDFromBytes(first.Chunk.Id)
+			for _, n := range locs[0].Nodes {
+				if err := c.Nodes[c.NodeIndex(string(n))].Proc.Node.Store().Verify(id); err != nil {
+					t.Fatalf("replica on %s: %v", n, err)
+				}
+			}
+		})
+	}
+}
+
+// flipChunkByte flips one byte inside the data of a chunk on node i's disk.
+func flipChunkByte(t *testing.T, c *testcluster.Cluster, i int, rawID []byte) {
+	t.Helper()
+	if i < 0 {
+		t.Fatal("no such node")
+	}
+	var vol int
+	var off int64
+	found := false
+	for _, ci := range walkStore(c.Nodes[i].Proc.Node.Store()) {
+		if string(ci.ID[:]) == string(rawID) {
+			vol, off, found = ci.Volume, ci.Offset, true
+		}
+	}
+	if !found {
+		t.Fatalf("chunk not on node %d", i)
+	}
+	path := filepath.Join(c.Nodes[i].Dir, "volumes", fmt.Sprintf("%08d.vol", vol))
+	fh, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	at := off + 48 + 1000 // the record header is 48 bytes (docs/format.md)
+	b := make([]byte, 1)
+	if _, err := fh.ReadAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := fh.WriteAt(b, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGarbageCollected: chunks of removed and overwritten files are deleted
+// from the data nodes.
+func TestGarbageCollected(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Metas: 1, Nodes: 3, Replication: 2, ChunkSize: 64 << 10})
+	cl := c.Client()
+	writeConcurrently(t, cl, 200, 8, func(i int) (string, []byte) { return fmt.Sprintf("/g/%03d", i), randBytes(uint64(i), 100<<10) })
+	mustWrite(t, cl, "/keep", randBytes(1, 10))
+	mustWrite(t, cl, "/keep", []byte("overwritten"))
+	if _, _, err := cl.Remove(context.Background(), "/g", true); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		total := int64(0)
+		for _, n := range c.Nodes {
+			total += n.Proc.Node.Store().Stats().Chunks
+		}
+		if total == 2 { // /keep's one chunk, twice
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d chunks left on the nodes, want 2", total)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	mustMatch(t, cl, "/keep", []byte("overwritten"))
+}
