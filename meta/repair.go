@@ -170,7 +170,10 @@ func (r *repairer) round(ctx context.Context) {
 	// Most endangered first: one healthy replica before two.
 	slices.SortStableFunc(todo, func(a, b candidate) int { return len(a.healthy) - len(b.healthy) })
 	for _, c := range cleanup {
-		r.propose(ctx, &pb.UpdateLocations{Chunk: c.id[:], Remove: c.dead})
+		if err := r.propose(ctx, &pb.UpdateLocations{Chunk: c.id[:], Remove: c.dead}); err != nil {
+			r.s.cfg.Logger.Warn("dropping dead replicas from the location map failed; retrying next round", "chunk", c.id, "err", err)
+			break
+		}
 	}
 	sem := make(chan struct{}, max(1, r.s.cfg.RepairConcurrency))
 	var wg sync.WaitGroup
