@@ -60,7 +60,7 @@ func TestHealAfterNodeKills(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		waitHealed(t, cl, 60*time.Second)
-		t.Logf("round %d: healed after killing %s in %v (dead timeout 3s)", round+1, dead, time.Since(start).Round(time.Millisecond))
+		t.Logf("round %d: healed after killing %s in %v (dead timeout 5s)", round+1, dead, time.Since(start).Round(time.Millisecond))
 		readConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/h/%04d", i), data(i) })
 		for i := 0; i < files; i += 7 {
 			blocks, err := cl.Locations(context.Background(), fmt.Sprintf("/h/%04d", i), 0, -1)

@@ -24,18 +24,18 @@ func TestLaggingPeerCatchesUp(t *testing.T) {
 	writeConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/lag/%03d", i), []byte(fmt.Sprint(i)) })
 	// Let the leader take a snapshot that covers the new entries.
 	time.Sleep(time.Second)
-	target := c.Metas[c.Leader()].Proc.Server.Raft().AppliedIndex()
+	target := c.Metas[c.Leader()].Proc.Server.AppliedIndex()
 	c.StartMeta(follower)
 	fs := c.Metas[follower].Proc.Server
 	deadline := time.Now().Add(30 * time.Second)
-	for fs.Raft().AppliedIndex() < target {
+	for fs.AppliedIndex() < target {
 		if time.Now().After(deadline) {
-			t.Fatalf("follower applied %d, leader had %d", fs.Raft().AppliedIndex(), target)
+			t.Fatalf("follower applied %d, leader had %d", fs.AppliedIndex(), target)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	stats := fs.Raft().Stats()
-	t.Logf("follower caught up: applied %d, last snapshot index %s", fs.Raft().AppliedIndex(), stats["last_snapshot_index"])
+	t.Logf("follower caught up: applied %d, last snapshot index %s", fs.AppliedIndex(), stats["last_snapshot_index"])
 	stale, err := client.Dial([]string{c.Metas[follower].GRPCAddr}, client.Options{StaleReads: true})
 	if err != nil {
 		t.Fatal(err)

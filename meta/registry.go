@@ -115,7 +115,14 @@ func (r *registry) pick(id cairn.ChunkID, n int, exclude map[cairn.NodeID]bool) 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ring := r.ringLocked()
-	ids, err := ring.Pick(id, n, func(nid cairn.NodeID) bool { return exclude[nid] })
+	// Prefer nodes whose heartbeats are on time; fall back to ones that are
+	// merely late (a loaded node is better than failing the write).
+	ids, err := ring.Pick(id, n, func(nid cairn.NodeID) bool {
+		return exclude[nid] || r.stateLocked(r.nodes[nid]) != cairn.NodeAlive
+	})
+	if err != nil {
+		ids, err = ring.Pick(id, n, func(nid cairn.NodeID) bool { return exclude[nid] })
+	}
 	out := make([]*pb.Replica, len(ids))
 	for i, nid := range ids {
 		out[i] = &pb.Replica{Node: string(nid), Addr: r.nodes[nid].rec.Addr}
@@ -130,9 +137,11 @@ func (r *registry) pick(id cairn.ChunkID, n int, exclude map[cairn.NodeID]bool) 
 
 // ringLocked rebuilds the ring when the set of alive nodes changed.
 func (r *registry) ringLocked() *placement.Ring {
+	// The ring holds alive and late nodes; pick filters by state. Dead
+	// nodes and nodes that report a failing disk are left out.
 	var live []cairn.NodeID
 	for id, e := range r.nodes {
-		if r.stateLocked(e) == cairn.NodeAlive {
+		if st := r.stateLocked(e); st == cairn.NodeAlive || (st == cairn.NodeSuspect && (e.hb == nil || e.hb.Healthy)) {
 			live = append(live, id)
 		}
 	}

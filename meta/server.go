@@ -276,6 +276,10 @@ func (s *Server) Ready() bool {
 	return s.fsm.AppliedIndex()+slack >= s.raft.CommitIndex()
 }
 
+// AppliedIndex is the last Raft index the state machine has applied (what
+// a stale read on this peer reflects).
+func (s *Server) AppliedIndex() uint64 { return s.fsm.AppliedIndex() }
+
 // Raft exposes the Raft node (for tests and status).
 func (s *Server) Raft() *raft.Raft { return s.raft }
 

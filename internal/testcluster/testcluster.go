@@ -76,8 +76,8 @@ func testMetaConfig() meta.Config {
 	c.HeartbeatTimeout = 300 * time.Millisecond
 	c.ElectionTimeout = 300 * time.Millisecond
 	c.LeaderLease = 150 * time.Millisecond
-	c.NodeSuspectAfter = 1 * time.Second
-	c.NodeDeadAfter = 3 * time.Second
+	c.NodeSuspectAfter = 2 * time.Second
+	c.NodeDeadAfter = 5 * time.Second
 	c.RepairInterval = 200 * time.Millisecond
 	c.GCInterval = 200 * time.Millisecond
 	c.GCGrace = 0
