@@ -4,19 +4,38 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"time"
 )
 
-// ChunkID names one immutable chunk. It is 16 random bytes, chosen by the
-// metadata leader when it allocates the chunk; a chunk ID is never reused.
+// ChunkID names one immutable chunk. It is chosen by the metadata leader
+// when it allocates the chunk and never reused: 6 bytes of allocation time
+// (Unix milliseconds, big-endian) then 10 random bytes. The time lets the
+// collector tell an old orphan from a chunk whose write is still in flight.
 type ChunkID [16]byte
 
-// NewChunkID returns a fresh random chunk ID.
-func NewChunkID() ChunkID {
+// NewChunkID returns a fresh chunk ID stamped with the current time.
+func NewChunkID() ChunkID { return newChunkIDAt(time.Now()) }
+
+func newChunkIDAt(t time.Time) ChunkID {
 	var id ChunkID
-	if _, err := rand.Read(id[:]); err != nil {
+	ms := uint64(t.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		id[i] = byte(ms)
+		ms >>= 8
+	}
+	if _, err := rand.Read(id[6:]); err != nil {
 		panic("cairn: crypto/rand failed: " + err.Error())
 	}
 	return id
+}
+
+// Time returns when the chunk ID was allocated.
+func (id ChunkID) Time() time.Time {
+	var ms uint64
+	for i := 0; i < 6; i++ {
+		ms = ms<<8 | uint64(id[i])
+	}
+	return time.UnixMilli(int64(ms))
 }
 
 // String returns the ID as 32 lower-case hex digits.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestChunkIDRoundTrip(t *testing.T) {
@@ -86,5 +87,16 @@ func TestNodeStateString(t *testing.T) {
 	}
 	if got := NodeState(42).String(); !strings.Contains(got, "42") {
 		t.Errorf("NodeState(42).String() = %q", got)
+	}
+}
+
+func TestChunkIDTime(t *testing.T) {
+	at := time.Date(2026, 11, 21, 9, 0, 0, 123e6, time.UTC)
+	id := newChunkIDAt(at)
+	if !id.Time().Equal(at) {
+		t.Fatalf("Time() = %v, want %v", id.Time(), at)
+	}
+	if a, b := NewChunkID(), NewChunkID(); a == b {
+		t.Fatal("two IDs in the same millisecond are equal")
 	}
 }

@@ -266,6 +266,15 @@ func (b *bufPool) put(buf []byte) {
 	}
 }
 
+// Drain takes a data node out of placement so its chunks move elsewhere
+// (undo puts it back). Progress shows in Status and Fsck.
+func (c *Client) Drain(ctx context.Context, node string, undo bool) error {
+	return c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
+		_, err := m.Drain(ctx, &pb.DrainRequest{Node: node, Undo: undo})
+		return err
+	})
+}
+
 // FsckEntry is a chunk with fewer healthy replicas than its file wants.
 type FsckEntry = pb.FsckResponse
 

@@ -71,6 +71,10 @@ type Config struct {
 	RepairBytesPerSec int64         // cluster-wide repair bandwidth; 0 = unlimited
 	GCInterval        time.Duration // between garbage collection rounds; default 10s
 	GCGrace           time.Duration // a released chunk is deleted after this long; default 5m
+	// MaxWriteAge bounds the time from chunk allocation to commit (or to
+	// landing in an upload session); older chunks are refused, and
+	// unreferenced chunks older than this are orphans a node may delete.
+	MaxWriteAge time.Duration // default 1h
 
 	Logger   *slog.Logger
 	RaftLog  io.Writer             // Raft library's own log output; default discard
@@ -93,6 +97,7 @@ func DefaultConfig() Config {
 		RepairBytesPerSec:  200 << 20,
 		GCInterval:         10 * time.Second,
 		GCGrace:            5 * time.Minute,
+		MaxWriteAge:        time.Hour,
 	}
 }
 
@@ -135,6 +140,9 @@ func (c *Config) Validate() error {
 	def := DefaultConfig()
 	if c.RepairInterval <= 0 {
 		c.RepairInterval = def.RepairInterval
+	}
+	if c.MaxWriteAge <= 0 {
+		c.MaxWriteAge = def.MaxWriteAge
 	}
 	if c.GCInterval <= 0 {
 		c.GCInterval = def.GCInterval

@@ -145,7 +145,23 @@ func (t *tx) apply(cmd *pb.Command) (proto.Message, error) {
 		return wrapAttr(t.setAttr(op.SetAttr))
 	case *pb.Command_RegisterNode:
 		r := op.RegisterNode
-		return &pb.Empty{}, putProto(t.b, nodeKey(cairn.NodeID(r.Id)), &pb.NodeRecord{Id: r.Id, Addr: r.Addr, Zone: r.Zone, Rack: r.Rack, Capacity: r.Capacity, RegisteredNs: t.now})
+		old := &pb.NodeRecord{}
+		if _, err := getProto(t.b, nodeKey(cairn.NodeID(r.Id)), old); err != nil {
+			return nil, err
+		}
+		return &pb.Empty{}, putProto(t.b, nodeKey(cairn.NodeID(r.Id)), &pb.NodeRecord{Id: r.Id, Addr: r.Addr, Zone: r.Zone, Rack: r.Rack,
+			Capacity: r.Capacity, RegisteredNs: t.now, Draining: old.Draining})
+	case *pb.Command_Drain:
+		rec := &pb.NodeRecord{}
+		ok, err := getProto(t.b, nodeKey(cairn.NodeID(op.Drain.Node)), rec)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, cairn.E("drain", cairn.PathArg(op.Drain.Node), cairn.NotFound, errors.New("no such data node"))
+		}
+		rec.Draining = !op.Drain.Undo
+		return &pb.Empty{}, putProto(t.b, nodeKey(cairn.NodeID(op.Drain.Node)), rec)
 	case *pb.Command_CreateUpload:
 		return t.createUpload(cmd.UploadId, op.CreateUpload)
 	case *pb.Command_AddUploadChunks:

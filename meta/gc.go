@@ -56,9 +56,19 @@ func (r *repairer) gcRound(ctx context.Context) {
 		for _, n := range g.rec.Nodes {
 			addr, st, known := r.s.reg.addr(cairn.NodeID(n))
 			if !known {
-				continue // the node was removed from the cluster
+				continue // removed from the cluster
 			}
-			if st != cairn.NodeAlive || r.deleteChunk(ctx, addr, g.id) != nil {
+			if st == cairn.NodeDead {
+				// A node that comes back reconciles and drops the chunk
+				// itself: it asks while this record exists, or, once the
+				// record is older than MaxWriteAge, finds the chunk too old
+				// to be in flight.
+				if time.Since(time.Unix(0, g.rec.SinceNs)) < r.s.cfg.MaxWriteAge {
+					ok = false
+				}
+				continue
+			}
+			if r.deleteChunk(ctx, addr, g.id) != nil {
 				ok = false
 			}
 		}

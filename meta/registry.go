@@ -106,6 +106,8 @@ func (r *registry) stateLocked(e *nodeEntry) cairn.NodeState {
 		return cairn.NodeSuspect
 	case e.hb != nil && !e.hb.Healthy:
 		return cairn.NodeSuspect
+	case e.rec.Draining:
+		return cairn.NodeDraining
 	}
 	return cairn.NodeAlive
 }
@@ -141,7 +143,7 @@ func (r *registry) ringLocked() *placement.Ring {
 	// nodes and nodes that report a failing disk are left out.
 	var live []cairn.NodeID
 	for id, e := range r.nodes {
-		if st := r.stateLocked(e); st == cairn.NodeAlive || (st == cairn.NodeSuspect && (e.hb == nil || e.hb.Healthy)) {
+		if st := r.stateLocked(e); st == cairn.NodeAlive || (st == cairn.NodeSuspect && (e.hb == nil || e.hb.Healthy) && !e.rec.Draining) {
 			live = append(live, id)
 		}
 	}

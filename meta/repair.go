@@ -34,6 +34,7 @@ type repairer struct {
 	queued, inFlight, repaired, failed, bytesMoved atomic.Uint64
 	garbageQueued, garbageDeleted                  atomic.Uint64
 	lastScan                                       atomic.Int64
+	copying                                        sync.Map     // chunk ID -> struct{}: copies in flight
 	startedAt                                      atomic.Int64 // unix ns
 	kickc                                          chan struct{}
 
@@ -89,12 +90,18 @@ func newRepairer(s *Server) *repairer {
 
 // candidate is a chunk that needs attention.
 type candidate struct {
-	id      cairn.ChunkID
-	rec     *pb.ChunkRecord
-	want    int
-	healthy []string // replicas on alive nodes
-	suspect []string // replicas on nodes that are late with heartbeats
-	dead    []string // replicas on dead or unknown nodes
+	id       cairn.ChunkID
+	rec      *pb.ChunkRecord
+	want     int
+	healthy  []string // replicas on alive nodes
+	suspect  []string // replicas on nodes that are late with heartbeats
+	draining []string // replicas on draining nodes: sources, but they do not count
+	dead     []string // replicas on dead or unknown nodes
+}
+
+// sources are the replicas a copy may be pulled from.
+func (c candidate) sources() []string {
+	return append(append([]string(nil), c.healthy...), c.draining...)
 }
 
 // needsCopy says whether the repairer must act: replicas on suspect nodes
@@ -133,11 +140,13 @@ func (r *repairer) scan(snap reader, fn func(c candidate) bool) error {
 				c.healthy = append(c.healthy, n)
 			case !known || st == cairn.NodeDead:
 				c.dead = append(c.dead, n)
+			case st == cairn.NodeDraining:
+				c.draining = append(c.draining, n)
 			default:
 				c.suspect = append(c.suspect, n)
 			}
 		}
-		if len(c.healthy) < c.want || len(c.dead) > 0 {
+		if len(c.healthy) < c.want || len(c.dead) > 0 || len(c.draining) > 0 {
 			if !fn(c) {
 				break
 			}
@@ -155,7 +164,8 @@ func (r *repairer) round(ctx context.Context) {
 		switch {
 		case c.needsCopy():
 			todo = append(todo, c)
-		case len(c.dead) > 0 && len(c.healthy)+len(c.suspect) >= c.want:
+		case len(c.dead) > 0 && len(c.healthy)+len(c.suspect) >= c.want,
+			len(c.draining) > 0 && len(c.healthy) >= c.want:
 			cleanup = append(cleanup, c)
 		}
 		return len(todo) < 100000
@@ -170,7 +180,11 @@ func (r *repairer) round(ctx context.Context) {
 	// Most endangered first: one healthy replica before two.
 	slices.SortStableFunc(todo, func(a, b candidate) int { return len(a.healthy) - len(b.healthy) })
 	for _, c := range cleanup {
-		if err := r.propose(ctx, &pb.UpdateLocations{Chunk: c.id[:], Remove: c.dead}); err != nil {
+		remove := c.dead
+		if len(c.healthy) >= c.want {
+			remove = append(remove, c.draining...)
+		}
+		if err := r.propose(ctx, &pb.UpdateLocations{Chunk: c.id[:], Remove: remove}); err != nil {
 			r.s.cfg.Logger.Warn("dropping dead replicas from the location map failed; retrying next round", "chunk", c.id, "err", err)
 			break
 		}
@@ -183,7 +197,7 @@ func (r *repairer) round(ctx context.Context) {
 		if ctx.Err() != nil || !r.s.IsLeader() {
 			break
 		}
-		if len(c.healthy) == 0 {
+		if len(c.sources()) == 0 {
 			continue // nothing to copy from: fsck reports it as missing
 		}
 		sem <- struct{}{}
@@ -234,9 +248,12 @@ func (r *repairer) repair(ctx context.Context, c candidate) error {
 	if err := r.limiter.WaitN(ctx, int(min(c.rec.Length*int64(len(targets)), int64(r.limiter.Burst())))); err != nil && r.limiter.Limit() != rate.Inf {
 		return err
 	}
+	r.copying.Store(c.id, struct{}{})
+	defer r.copying.Delete(c.id)
 	var added []string
+	sources := c.sources()
 	for i, t := range targets {
-		src := c.healthy[i%len(c.healthy)]
+		src := sources[i%len(sources)]
 		srcAddr, _, _ := r.s.reg.addr(cairn.NodeID(src))
 		if err := r.copy(ctx, c, t.Addr, srcAddr); err != nil {
 			r.s.cfg.Logger.Warn("repair copy failed", "chunk", c.id, "target", t.Node, "source", src, "err", err)
@@ -249,8 +266,11 @@ func (r *repairer) repair(ctx context.Context, c candidate) error {
 		return cairn.E("repair", cairn.Unavailable, fmt.Errorf("no target could copy chunk %s", c.id))
 	}
 	remove := c.dead
+	if len(c.healthy)+len(added) >= c.want {
+		remove = append(remove, c.draining...)
+	}
 	if len(c.healthy)+len(c.suspect)+len(added) < c.want {
-		remove = nil // keep the dead replicas listed until the chunk is whole
+		remove = nil // keep the old replicas listed until the chunk is whole
 	}
 	return r.propose(ctx, &pb.UpdateLocations{Chunk: c.id[:], Add: added, Remove: remove})
 }

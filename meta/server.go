@@ -164,14 +164,16 @@ func (s *Server) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
 }
 
 func (s *Server) onApply(cmds []*pb.Command) {
+	if cmds == nil {
+		s.reloadRegistry()
+		return
+	}
 	for _, c := range cmds {
-		if _, ok := c.Op.(*pb.Command_RegisterNode); ok {
+		switch c.Op.(type) {
+		case *pb.Command_RegisterNode, *pb.Command_Drain:
 			s.reloadRegistry()
 			return
 		}
-	}
-	if cmds == nil {
-		s.reloadRegistry()
 	}
 }
 

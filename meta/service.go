@@ -90,6 +90,9 @@ func (v *Service) Commit(ctx context.Context, req *pb.CommitRequest) (*pb.StatRe
 	if err := checkXattrs(req.Xattrs); err != nil {
 		return nil, metarpc.ToStatus(err)
 	}
+	if err := v.s.checkAge(req.Chunks); err != nil {
+		return nil, metarpc.ToStatus(err)
+	}
 	if req.Replication == 0 {
 		req.Replication = uint32(v.s.cfg.DefaultReplication)
 	}
@@ -290,6 +293,9 @@ func (v *Service) CreateUpload(ctx context.Context, req *pb.CreateUploadRequest)
 }
 
 func (v *Service) AddUploadChunks(ctx context.Context, req *pb.AddUploadChunksRequest) (*pb.Empty, error) {
+	if err := v.s.checkAge(req.Chunks); err != nil {
+		return nil, metarpc.ToStatus(err)
+	}
 	if _, err := v.write(ctx, &pb.Command{Op: &pb.Command_AddUploadChunks{AddUploadChunks: req}}); err != nil {
 		return nil, err
 	}

@@ -45,6 +45,11 @@ type Config struct {
 	// RepairBytesPerSec bounds how fast this node pulls repair copies; 0 =
 	// unlimited.
 	RepairBytesPerSec int64
+	// ReconcileInterval is how often the node checks its chunks against the
+	// metadata (default 10m); a chunk no file needs here is deleted once two
+	// checks ReconcileGrace apart agree (default 15m).
+	ReconcileInterval time.Duration
+	ReconcileGrace    time.Duration
 	MaxChunkSize      int64 // largest chunk accepted; default 64 MiB
 	Volume            volume.Options
 	Logger            *slog.Logger
@@ -67,6 +72,12 @@ func (c *Config) validate() error {
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = time.Second
+	}
+	if c.ReconcileInterval <= 0 {
+		c.ReconcileInterval = 10 * time.Minute
+	}
+	if c.ReconcileGrace <= 0 {
+		c.ReconcileGrace = 15 * time.Minute
 	}
 	if c.ScrubInterval <= 0 {
 		c.ScrubInterval = 24 * time.Hour
@@ -195,9 +206,10 @@ func (n *Node) Ready() bool { return n.registered.Load() && n.healthy.Load() }
 
 // Start launches registration and heartbeats; it returns at once.
 func (n *Node) Start(ctx context.Context) {
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.heartbeatLoop()
 	go n.scrubLoop()
+	go n.reconcileLoop()
 }
 
 // Close stops heartbeats and closes the store, after waiting for every

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 
@@ -10,6 +11,9 @@ import (
 )
 
 func runNode(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "drain" {
+		return runDrain(ctx, args[1:])
+	}
 	fs := newFlags("node")
 	dir := fs.String("dir", "./cairn-node", "data folder (volumes and node identity)")
 	addr := fs.String("addr", ":7070", "data port listen address")
@@ -46,4 +50,33 @@ func runNode(ctx context.Context, args []string) error {
 	<-ctx.Done()
 	log.Info("shutting down")
 	return n.Close()
+}
+
+// runDrain is `cairn node drain <id>`: no new chunks go to the node and its
+// chunks are copied elsewhere; then it can be removed with nothing
+// under-replicated.
+func runDrain(ctx context.Context, args []string) error {
+	fs := newFlags("node drain")
+	cf := addClientFlags(fs)
+	undo := fs.Bool("undo", false, "put the node back in service")
+	if err := parse(fs, args, nil); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("usage: cairn node drain [--undo] <node id>  (ids: cairn cluster status)")
+	}
+	c, err := cf.dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Drain(ctx, fs.Arg(0), *undo); err != nil {
+		return err
+	}
+	if *undo {
+		fmt.Printf("%s is back in service\n", fs.Arg(0))
+	} else {
+		fmt.Printf("%s is draining: its chunks are being copied to other nodes; watch `cairn cluster status` until it holds none\n", fs.Arg(0))
+	}
+	return nil
 }

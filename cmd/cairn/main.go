@@ -26,7 +26,7 @@ func commands() []command {
 	return []command{
 		{"server", "run metadata, data node and HTTP API in one process (the quick start)", runServer},
 		{"meta", "run a metadata peer", runMeta},
-		{"node", "run a data node", runNode},
+		{"node", "run a data node; `cairn node drain <id>` empties one", runNode},
 		{"put", "upload a local file (--resume continues an interrupted upload)", runPut},
 		{"get", "download a file", runGet},
 		{"cat", "write a file to standard output", runCat},

@@ -81,6 +81,7 @@ func testMetaConfig() meta.Config {
 	c.RepairInterval = 200 * time.Millisecond
 	c.GCInterval = 200 * time.Millisecond
 	c.GCGrace = 0
+	c.MaxWriteAge = 5 * time.Minute
 	c.RepairBytesPerSec = 0
 	return c
 }
@@ -207,6 +208,7 @@ func (c *Cluster) StartNode(i int) {
 		Dir: dn.Dir, Advertise: dn.Addr, Meta: c.MetaAddrs(), Logger: c.log, Volume: vo,
 		HeartbeatInterval: 200 * time.Millisecond, Zone: fmt.Sprintf("z%d", i%3),
 		ScrubBytesPerSec: c.opts.ScrubBytesPerSec, ScrubInterval: time.Second,
+		ReconcileInterval: 300 * time.Millisecond, ReconcileGrace: 500 * time.Millisecond,
 	}})
 	if err != nil {
 		c.t.Fatalf("starting data node %d: %v", i, err)

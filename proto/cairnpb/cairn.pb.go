@@ -2846,6 +2846,154 @@ func (x *FsckResponse) GetStates() []string {
 	return nil
 }
 
+type ReconcileRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Chunks        [][]byte               `protobuf:"bytes,2,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconcileRequest) Reset() {
+	*x = ReconcileRequest{}
+	mi := &file_cairn_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconcileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconcileRequest) ProtoMessage() {}
+
+func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconcileRequest.ProtoReflect.Descriptor instead.
+func (*ReconcileRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ReconcileRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *ReconcileRequest) GetChunks() [][]byte {
+	if x != nil {
+		return x.Chunks
+	}
+	return nil
+}
+
+type ReconcileResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Delete        [][]byte               `protobuf:"bytes,1,rep,name=delete,proto3" json:"delete,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconcileResponse) Reset() {
+	*x = ReconcileResponse{}
+	mi := &file_cairn_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconcileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconcileResponse) ProtoMessage() {}
+
+func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconcileResponse.ProtoReflect.Descriptor instead.
+func (*ReconcileResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ReconcileResponse) GetDelete() [][]byte {
+	if x != nil {
+		return x.Delete
+	}
+	return nil
+}
+
+type DrainRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Undo          bool                   `protobuf:"varint,2,opt,name=undo,proto3" json:"undo,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrainRequest) Reset() {
+	*x = DrainRequest{}
+	mi := &file_cairn_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrainRequest) ProtoMessage() {}
+
+func (x *DrainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
+func (*DrainRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *DrainRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *DrainRequest) GetUndo() bool {
+	if x != nil {
+		return x.Undo
+	}
+	return false
+}
+
 type ReportCorruptRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
@@ -2856,7 +3004,7 @@ type ReportCorruptRequest struct {
 
 func (x *ReportCorruptRequest) Reset() {
 	*x = ReportCorruptRequest{}
-	mi := &file_cairn_proto_msgTypes[41]
+	mi := &file_cairn_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2868,7 +3016,7 @@ func (x *ReportCorruptRequest) String() string {
 func (*ReportCorruptRequest) ProtoMessage() {}
 
 func (x *ReportCorruptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[41]
+	mi := &file_cairn_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2881,7 +3029,7 @@ func (x *ReportCorruptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCorruptRequest.ProtoReflect.Descriptor instead.
 func (*ReportCorruptRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{41}
+	return file_cairn_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ReportCorruptRequest) GetNode() string {
@@ -2911,7 +3059,7 @@ type UpdateLocations struct {
 
 func (x *UpdateLocations) Reset() {
 	*x = UpdateLocations{}
-	mi := &file_cairn_proto_msgTypes[42]
+	mi := &file_cairn_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2923,7 +3071,7 @@ func (x *UpdateLocations) String() string {
 func (*UpdateLocations) ProtoMessage() {}
 
 func (x *UpdateLocations) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[42]
+	mi := &file_cairn_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2936,7 +3084,7 @@ func (x *UpdateLocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLocations.ProtoReflect.Descriptor instead.
 func (*UpdateLocations) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{42}
+	return file_cairn_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *UpdateLocations) GetChunk() []byte {
@@ -2971,7 +3119,7 @@ type GarbageDone struct {
 
 func (x *GarbageDone) Reset() {
 	*x = GarbageDone{}
-	mi := &file_cairn_proto_msgTypes[43]
+	mi := &file_cairn_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2983,7 +3131,7 @@ func (x *GarbageDone) String() string {
 func (*GarbageDone) ProtoMessage() {}
 
 func (x *GarbageDone) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[43]
+	mi := &file_cairn_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2996,7 +3144,7 @@ func (x *GarbageDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageDone.ProtoReflect.Descriptor instead.
 func (*GarbageDone) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{43}
+	return file_cairn_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GarbageDone) GetChunks() [][]byte {
@@ -3026,6 +3174,7 @@ type Command struct {
 	//	*Command_PeerInfo
 	//	*Command_UpdateLocations
 	//	*Command_GarbageDone
+	//	*Command_Drain
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// upload_id is chosen by the proposer for CreateUpload.
 	UploadId      string `protobuf:"bytes,13,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
@@ -3035,7 +3184,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_cairn_proto_msgTypes[44]
+	mi := &file_cairn_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3047,7 +3196,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[44]
+	mi := &file_cairn_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3060,7 +3209,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{44}
+	return file_cairn_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Command) GetNowNs() int64 {
@@ -3194,6 +3343,15 @@ func (x *Command) GetGarbageDone() *GarbageDone {
 	return nil
 }
 
+func (x *Command) GetDrain() *DrainRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Drain); ok {
+			return x.Drain
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetUploadId() string {
 	if x != nil {
 		return x.UploadId
@@ -3257,6 +3415,10 @@ type Command_GarbageDone struct {
 	GarbageDone *GarbageDone `protobuf:"bytes,15,opt,name=garbage_done,json=garbageDone,proto3,oneof"`
 }
 
+type Command_Drain struct {
+	Drain *DrainRequest `protobuf:"bytes,16,opt,name=drain,proto3,oneof"`
+}
+
 func (*Command_Mkdir) isCommand_Op() {}
 
 func (*Command_Commit) isCommand_Op() {}
@@ -3283,6 +3445,8 @@ func (*Command_UpdateLocations) isCommand_Op() {}
 
 func (*Command_GarbageDone) isCommand_Op() {}
 
+func (*Command_Drain) isCommand_Op() {}
+
 type PeerInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -3294,7 +3458,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_cairn_proto_msgTypes[45]
+	mi := &file_cairn_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3306,7 +3470,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[45]
+	mi := &file_cairn_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3319,7 +3483,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{45}
+	return file_cairn_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PeerInfo) GetId() string {
@@ -3354,7 +3518,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_cairn_proto_msgTypes[46]
+	mi := &file_cairn_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3366,7 +3530,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[46]
+	mi := &file_cairn_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3379,7 +3543,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{46}
+	return file_cairn_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *Dirent) GetInode() uint64 {
@@ -3407,7 +3571,7 @@ type ChunkRecord struct {
 
 func (x *ChunkRecord) Reset() {
 	*x = ChunkRecord{}
-	mi := &file_cairn_proto_msgTypes[47]
+	mi := &file_cairn_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3419,7 +3583,7 @@ func (x *ChunkRecord) String() string {
 func (*ChunkRecord) ProtoMessage() {}
 
 func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[47]
+	mi := &file_cairn_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3432,7 +3596,7 @@ func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRecord.ProtoReflect.Descriptor instead.
 func (*ChunkRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{47}
+	return file_cairn_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ChunkRecord) GetInode() uint64 {
@@ -3464,13 +3628,14 @@ type NodeRecord struct {
 	Rack          string                 `protobuf:"bytes,4,opt,name=rack,proto3" json:"rack,omitempty"`
 	Capacity      int64                  `protobuf:"varint,5,opt,name=capacity,proto3" json:"capacity,omitempty"`
 	RegisteredNs  int64                  `protobuf:"varint,6,opt,name=registered_ns,json=registeredNs,proto3" json:"registered_ns,omitempty"`
+	Draining      bool                   `protobuf:"varint,7,opt,name=draining,proto3" json:"draining,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_cairn_proto_msgTypes[48]
+	mi := &file_cairn_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3482,7 +3647,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[48]
+	mi := &file_cairn_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3495,7 +3660,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{48}
+	return file_cairn_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *NodeRecord) GetId() string {
@@ -3540,6 +3705,13 @@ func (x *NodeRecord) GetRegisteredNs() int64 {
 	return 0
 }
 
+func (x *NodeRecord) GetDraining() bool {
+	if x != nil {
+		return x.Draining
+	}
+	return false
+}
+
 type GarbageRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Nodes         []string               `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
@@ -3550,7 +3722,7 @@ type GarbageRecord struct {
 
 func (x *GarbageRecord) Reset() {
 	*x = GarbageRecord{}
-	mi := &file_cairn_proto_msgTypes[49]
+	mi := &file_cairn_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3562,7 +3734,7 @@ func (x *GarbageRecord) String() string {
 func (*GarbageRecord) ProtoMessage() {}
 
 func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[49]
+	mi := &file_cairn_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3575,7 +3747,7 @@ func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageRecord.ProtoReflect.Descriptor instead.
 func (*GarbageRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{49}
+	return file_cairn_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GarbageRecord) GetNodes() []string {
@@ -3831,7 +4003,15 @@ const file_cairn_proto_rawDesc = "" +
 	"\x04want\x18\x05 \x01(\rR\x04want\x12\x18\n" +
 	"\ahealthy\x18\x06 \x01(\rR\ahealthy\x12-\n" +
 	"\breplicas\x18\a \x03(\v2\x11.cairn.v1.ReplicaR\breplicas\x12\x16\n" +
-	"\x06states\x18\b \x03(\tR\x06states\"B\n" +
+	"\x06states\x18\b \x03(\tR\x06states\">\n" +
+	"\x10ReconcileRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
+	"\x06chunks\x18\x02 \x03(\fR\x06chunks\"+\n" +
+	"\x11ReconcileResponse\x12\x16\n" +
+	"\x06delete\x18\x01 \x03(\fR\x06delete\"6\n" +
+	"\fDrainRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
+	"\x04undo\x18\x02 \x01(\bR\x04undo\"B\n" +
 	"\x14ReportCorruptRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
 	"\x06chunks\x18\x02 \x03(\fR\x06chunks\"Q\n" +
@@ -3840,7 +4020,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x03add\x18\x02 \x03(\tR\x03add\x12\x16\n" +
 	"\x06remove\x18\x03 \x03(\tR\x06remove\"%\n" +
 	"\vGarbageDone\x12\x16\n" +
-	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xe5\x06\n" +
+	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\x95\a\n" +
 	"\aCommand\x12\x15\n" +
 	"\x06now_ns\x18\x01 \x01(\x03R\x05nowNs\x12.\n" +
 	"\x05mkdir\x18\x02 \x01(\v2\x16.cairn.v1.MkdirRequestH\x00R\x05mkdir\x121\n" +
@@ -3856,7 +4036,8 @@ const file_cairn_proto_rawDesc = "" +
 	"\fabort_upload\x18\v \x01(\v2\x1c.cairn.v1.AbortUploadRequestH\x00R\vabortUpload\x121\n" +
 	"\tpeer_info\x18\f \x01(\v2\x12.cairn.v1.PeerInfoH\x00R\bpeerInfo\x12F\n" +
 	"\x10update_locations\x18\x0e \x01(\v2\x19.cairn.v1.UpdateLocationsH\x00R\x0fupdateLocations\x12:\n" +
-	"\fgarbage_done\x18\x0f \x01(\v2\x15.cairn.v1.GarbageDoneH\x00R\vgarbageDone\x12\x1b\n" +
+	"\fgarbage_done\x18\x0f \x01(\v2\x15.cairn.v1.GarbageDoneH\x00R\vgarbageDone\x12.\n" +
+	"\x05drain\x18\x10 \x01(\v2\x16.cairn.v1.DrainRequestH\x00R\x05drain\x12\x1b\n" +
 	"\tupload_id\x18\r \x01(\tR\buploadIdB\x04\n" +
 	"\x02op\"R\n" +
 	"\bPeerInfo\x12\x0e\n" +
@@ -3869,7 +4050,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\vChunkRecord\x12\x14\n" +
 	"\x05inode\x18\x01 \x01(\x04R\x05inode\x12\x14\n" +
 	"\x05nodes\x18\x02 \x03(\tR\x05nodes\x12\x16\n" +
-	"\x06length\x18\x03 \x01(\x03R\x06length\"\x99\x01\n" +
+	"\x06length\x18\x03 \x01(\x03R\x06length\"\xb5\x01\n" +
 	"\n" +
 	"NodeRecord\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -3877,7 +4058,8 @@ const file_cairn_proto_rawDesc = "" +
 	"\x04zone\x18\x03 \x01(\tR\x04zone\x12\x12\n" +
 	"\x04rack\x18\x04 \x01(\tR\x04rack\x12\x1a\n" +
 	"\bcapacity\x18\x05 \x01(\x03R\bcapacity\x12#\n" +
-	"\rregistered_ns\x18\x06 \x01(\x03R\fregisteredNs\"@\n" +
+	"\rregistered_ns\x18\x06 \x01(\x03R\fregisteredNs\x12\x1a\n" +
+	"\bdraining\x18\a \x01(\bR\bdraining\"@\n" +
 	"\rGarbageRecord\x12\x14\n" +
 	"\x05nodes\x18\x01 \x03(\tR\x05nodes\x12\x19\n" +
 	"\bsince_ns\x18\x02 \x01(\x03R\asinceNs*H\n" +
@@ -3885,8 +4067,7 @@ const file_cairn_proto_rawDesc = "" +
 	"CommitMode\x12\x11\n" +
 	"\rCOMMIT_CREATE\x10\x00\x12\x14\n" +
 	"\x10COMMIT_OVERWRITE\x10\x01\x12\x11\n" +
-	"\rCOMMIT_APPEND\x10\x022\x96\n" +
-	"\n" +
+	"\rCOMMIT_APPEND\x10\x022\x8e\v\n" +
 	"\x04Meta\x127\n" +
 	"\x05Mkdir\x12\x16.cairn.v1.MkdirRequest\x1a\x16.cairn.v1.StatResponse\x125\n" +
 	"\x04Stat\x12\x15.cairn.v1.StatRequest\x1a\x16.cairn.v1.StatResponse\x127\n" +
@@ -3907,7 +4088,9 @@ const file_cairn_proto_rawDesc = "" +
 	"\tHeartbeat\x12\x1a.cairn.v1.HeartbeatRequest\x1a\x1b.cairn.v1.HeartbeatResponse\x12P\n" +
 	"\rClusterStatus\x12\x1e.cairn.v1.ClusterStatusRequest\x1a\x1f.cairn.v1.ClusterStatusResponse\x127\n" +
 	"\x04Fsck\x12\x15.cairn.v1.FsckRequest\x1a\x16.cairn.v1.FsckResponse0\x01\x12@\n" +
-	"\rReportCorrupt\x12\x1e.cairn.v1.ReportCorruptRequest\x1a\x0f.cairn.v1.EmptyB(Z&github.com/cairnfs/cairn/proto/cairnpbb\x06proto3"
+	"\rReportCorrupt\x12\x1e.cairn.v1.ReportCorruptRequest\x1a\x0f.cairn.v1.Empty\x12D\n" +
+	"\tReconcile\x12\x1a.cairn.v1.ReconcileRequest\x1a\x1b.cairn.v1.ReconcileResponse\x120\n" +
+	"\x05Drain\x12\x16.cairn.v1.DrainRequest\x1a\x0f.cairn.v1.EmptyB(Z&github.com/cairnfs/cairn/proto/cairnpbb\x06proto3"
 
 var (
 	file_cairn_proto_rawDescOnce sync.Once
@@ -3922,7 +4105,7 @@ func file_cairn_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_cairn_proto_goTypes = []any{
 	(CommitMode)(0),                // 0: cairn.v1.CommitMode
 	(*Empty)(nil),                  // 1: cairn.v1.Empty
@@ -3966,34 +4149,37 @@ var file_cairn_proto_goTypes = []any{
 	(*RepairStatus)(nil),           // 39: cairn.v1.RepairStatus
 	(*FsckRequest)(nil),            // 40: cairn.v1.FsckRequest
 	(*FsckResponse)(nil),           // 41: cairn.v1.FsckResponse
-	(*ReportCorruptRequest)(nil),   // 42: cairn.v1.ReportCorruptRequest
-	(*UpdateLocations)(nil),        // 43: cairn.v1.UpdateLocations
-	(*GarbageDone)(nil),            // 44: cairn.v1.GarbageDone
-	(*Command)(nil),                // 45: cairn.v1.Command
-	(*PeerInfo)(nil),               // 46: cairn.v1.PeerInfo
-	(*Dirent)(nil),                 // 47: cairn.v1.Dirent
-	(*ChunkRecord)(nil),            // 48: cairn.v1.ChunkRecord
-	(*NodeRecord)(nil),             // 49: cairn.v1.NodeRecord
-	(*GarbageRecord)(nil),          // 50: cairn.v1.GarbageRecord
-	nil,                            // 51: cairn.v1.Attr.XattrsEntry
-	nil,                            // 52: cairn.v1.SetAttrRequest.SetXattrsEntry
-	nil,                            // 53: cairn.v1.CommitRequest.XattrsEntry
+	(*ReconcileRequest)(nil),       // 42: cairn.v1.ReconcileRequest
+	(*ReconcileResponse)(nil),      // 43: cairn.v1.ReconcileResponse
+	(*DrainRequest)(nil),           // 44: cairn.v1.DrainRequest
+	(*ReportCorruptRequest)(nil),   // 45: cairn.v1.ReportCorruptRequest
+	(*UpdateLocations)(nil),        // 46: cairn.v1.UpdateLocations
+	(*GarbageDone)(nil),            // 47: cairn.v1.GarbageDone
+	(*Command)(nil),                // 48: cairn.v1.Command
+	(*PeerInfo)(nil),               // 49: cairn.v1.PeerInfo
+	(*Dirent)(nil),                 // 50: cairn.v1.Dirent
+	(*ChunkRecord)(nil),            // 51: cairn.v1.ChunkRecord
+	(*NodeRecord)(nil),             // 52: cairn.v1.NodeRecord
+	(*GarbageRecord)(nil),          // 53: cairn.v1.GarbageRecord
+	nil,                            // 54: cairn.v1.Attr.XattrsEntry
+	nil,                            // 55: cairn.v1.SetAttrRequest.SetXattrsEntry
+	nil,                            // 56: cairn.v1.CommitRequest.XattrsEntry
 }
 var file_cairn_proto_depIdxs = []int32{
-	51, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
+	54, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
 	5,  // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
 	6,  // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
 	3,  // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
 	3,  // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
-	52, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
+	55, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
 	6,  // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
 	18, // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
 	5,  // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
 	0,  // 11: cairn.v1.CommitRequest.mode:type_name -> cairn.v1.CommitMode
 	20, // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
-	53, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
+	56, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
 	3,  // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
 	7,  // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
@@ -4016,54 +4202,59 @@ var file_cairn_proto_depIdxs = []int32{
 	26, // 33: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
 	30, // 34: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
 	31, // 35: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
-	46, // 36: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
-	43, // 37: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
-	44, // 38: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
-	8,  // 39: cairn.v1.Meta.Mkdir:input_type -> cairn.v1.MkdirRequest
-	9,  // 40: cairn.v1.Meta.Stat:input_type -> cairn.v1.StatRequest
-	11, // 41: cairn.v1.Meta.List:input_type -> cairn.v1.ListRequest
-	13, // 42: cairn.v1.Meta.Rename:input_type -> cairn.v1.RenameRequest
-	14, // 43: cairn.v1.Meta.Remove:input_type -> cairn.v1.RemoveRequest
-	16, // 44: cairn.v1.Meta.SetAttr:input_type -> cairn.v1.SetAttrRequest
-	17, // 45: cairn.v1.Meta.AllocateChunks:input_type -> cairn.v1.AllocateRequest
-	21, // 46: cairn.v1.Meta.Commit:input_type -> cairn.v1.CommitRequest
-	22, // 47: cairn.v1.Meta.Lookup:input_type -> cairn.v1.LookupRequest
-	25, // 48: cairn.v1.Meta.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
-	26, // 49: cairn.v1.Meta.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
-	27, // 50: cairn.v1.Meta.GetUpload:input_type -> cairn.v1.GetUploadRequest
-	28, // 51: cairn.v1.Meta.ListUploads:input_type -> cairn.v1.ListUploadsRequest
-	30, // 52: cairn.v1.Meta.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
-	31, // 53: cairn.v1.Meta.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
-	32, // 54: cairn.v1.Meta.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
-	33, // 55: cairn.v1.Meta.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
-	35, // 56: cairn.v1.Meta.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
-	40, // 57: cairn.v1.Meta.Fsck:input_type -> cairn.v1.FsckRequest
-	42, // 58: cairn.v1.Meta.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
-	10, // 59: cairn.v1.Meta.Mkdir:output_type -> cairn.v1.StatResponse
-	10, // 60: cairn.v1.Meta.Stat:output_type -> cairn.v1.StatResponse
-	12, // 61: cairn.v1.Meta.List:output_type -> cairn.v1.ListResponse
-	1,  // 62: cairn.v1.Meta.Rename:output_type -> cairn.v1.Empty
-	15, // 63: cairn.v1.Meta.Remove:output_type -> cairn.v1.RemoveResponse
-	10, // 64: cairn.v1.Meta.SetAttr:output_type -> cairn.v1.StatResponse
-	19, // 65: cairn.v1.Meta.AllocateChunks:output_type -> cairn.v1.AllocateResponse
-	10, // 66: cairn.v1.Meta.Commit:output_type -> cairn.v1.StatResponse
-	23, // 67: cairn.v1.Meta.Lookup:output_type -> cairn.v1.LookupResponse
-	24, // 68: cairn.v1.Meta.CreateUpload:output_type -> cairn.v1.UploadSession
-	1,  // 69: cairn.v1.Meta.AddUploadChunks:output_type -> cairn.v1.Empty
-	24, // 70: cairn.v1.Meta.GetUpload:output_type -> cairn.v1.UploadSession
-	29, // 71: cairn.v1.Meta.ListUploads:output_type -> cairn.v1.ListUploadsResponse
-	10, // 72: cairn.v1.Meta.CompleteUpload:output_type -> cairn.v1.StatResponse
-	1,  // 73: cairn.v1.Meta.AbortUpload:output_type -> cairn.v1.Empty
-	1,  // 74: cairn.v1.Meta.RegisterNode:output_type -> cairn.v1.Empty
-	34, // 75: cairn.v1.Meta.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
-	38, // 76: cairn.v1.Meta.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
-	41, // 77: cairn.v1.Meta.Fsck:output_type -> cairn.v1.FsckResponse
-	1,  // 78: cairn.v1.Meta.ReportCorrupt:output_type -> cairn.v1.Empty
-	59, // [59:79] is the sub-list for method output_type
-	39, // [39:59] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	49, // 36: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
+	46, // 37: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
+	47, // 38: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
+	44, // 39: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
+	8,  // 40: cairn.v1.Meta.Mkdir:input_type -> cairn.v1.MkdirRequest
+	9,  // 41: cairn.v1.Meta.Stat:input_type -> cairn.v1.StatRequest
+	11, // 42: cairn.v1.Meta.List:input_type -> cairn.v1.ListRequest
+	13, // 43: cairn.v1.Meta.Rename:input_type -> cairn.v1.RenameRequest
+	14, // 44: cairn.v1.Meta.Remove:input_type -> cairn.v1.RemoveRequest
+	16, // 45: cairn.v1.Meta.SetAttr:input_type -> cairn.v1.SetAttrRequest
+	17, // 46: cairn.v1.Meta.AllocateChunks:input_type -> cairn.v1.AllocateRequest
+	21, // 47: cairn.v1.Meta.Commit:input_type -> cairn.v1.CommitRequest
+	22, // 48: cairn.v1.Meta.Lookup:input_type -> cairn.v1.LookupRequest
+	25, // 49: cairn.v1.Meta.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
+	26, // 50: cairn.v1.Meta.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
+	27, // 51: cairn.v1.Meta.GetUpload:input_type -> cairn.v1.GetUploadRequest
+	28, // 52: cairn.v1.Meta.ListUploads:input_type -> cairn.v1.ListUploadsRequest
+	30, // 53: cairn.v1.Meta.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
+	31, // 54: cairn.v1.Meta.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
+	32, // 55: cairn.v1.Meta.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
+	33, // 56: cairn.v1.Meta.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
+	35, // 57: cairn.v1.Meta.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
+	40, // 58: cairn.v1.Meta.Fsck:input_type -> cairn.v1.FsckRequest
+	45, // 59: cairn.v1.Meta.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
+	42, // 60: cairn.v1.Meta.Reconcile:input_type -> cairn.v1.ReconcileRequest
+	44, // 61: cairn.v1.Meta.Drain:input_type -> cairn.v1.DrainRequest
+	10, // 62: cairn.v1.Meta.Mkdir:output_type -> cairn.v1.StatResponse
+	10, // 63: cairn.v1.Meta.Stat:output_type -> cairn.v1.StatResponse
+	12, // 64: cairn.v1.Meta.List:output_type -> cairn.v1.ListResponse
+	1,  // 65: cairn.v1.Meta.Rename:output_type -> cairn.v1.Empty
+	15, // 66: cairn.v1.Meta.Remove:output_type -> cairn.v1.RemoveResponse
+	10, // 67: cairn.v1.Meta.SetAttr:output_type -> cairn.v1.StatResponse
+	19, // 68: cairn.v1.Meta.AllocateChunks:output_type -> cairn.v1.AllocateResponse
+	10, // 69: cairn.v1.Meta.Commit:output_type -> cairn.v1.StatResponse
+	23, // 70: cairn.v1.Meta.Lookup:output_type -> cairn.v1.LookupResponse
+	24, // 71: cairn.v1.Meta.CreateUpload:output_type -> cairn.v1.UploadSession
+	1,  // 72: cairn.v1.Meta.AddUploadChunks:output_type -> cairn.v1.Empty
+	24, // 73: cairn.v1.Meta.GetUpload:output_type -> cairn.v1.UploadSession
+	29, // 74: cairn.v1.Meta.ListUploads:output_type -> cairn.v1.ListUploadsResponse
+	10, // 75: cairn.v1.Meta.CompleteUpload:output_type -> cairn.v1.StatResponse
+	1,  // 76: cairn.v1.Meta.AbortUpload:output_type -> cairn.v1.Empty
+	1,  // 77: cairn.v1.Meta.RegisterNode:output_type -> cairn.v1.Empty
+	34, // 78: cairn.v1.Meta.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
+	38, // 79: cairn.v1.Meta.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
+	41, // 80: cairn.v1.Meta.Fsck:output_type -> cairn.v1.FsckResponse
+	1,  // 81: cairn.v1.Meta.ReportCorrupt:output_type -> cairn.v1.Empty
+	43, // 82: cairn.v1.Meta.Reconcile:output_type -> cairn.v1.ReconcileResponse
+	1,  // 83: cairn.v1.Meta.Drain:output_type -> cairn.v1.Empty
+	62, // [62:84] is the sub-list for method output_type
+	40, // [40:62] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_cairn_proto_init() }
@@ -4072,7 +4263,7 @@ func file_cairn_proto_init() {
 		return
 	}
 	file_cairn_proto_msgTypes[15].OneofWrappers = []any{}
-	file_cairn_proto_msgTypes[44].OneofWrappers = []any{
+	file_cairn_proto_msgTypes[47].OneofWrappers = []any{
 		(*Command_Mkdir)(nil),
 		(*Command_Commit)(nil),
 		(*Command_Rename)(nil),
@@ -4086,6 +4277,7 @@ func file_cairn_proto_init() {
 		(*Command_PeerInfo)(nil),
 		(*Command_UpdateLocations)(nil),
 		(*Command_GarbageDone)(nil),
+		(*Command_Drain)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4093,7 +4285,7 @@ func file_cairn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_proto_rawDesc), len(file_cairn_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   53,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -42,6 +42,8 @@ const (
 	Meta_ClusterStatus_FullMethodName   = "/cairn.v1.Meta/ClusterStatus"
 	Meta_Fsck_FullMethodName            = "/cairn.v1.Meta/Fsck"
 	Meta_ReportCorrupt_FullMethodName   = "/cairn.v1.Meta/ReportCorrupt"
+	Meta_Reconcile_FullMethodName       = "/cairn.v1.Meta/Reconcile"
+	Meta_Drain_FullMethodName           = "/cairn.v1.Meta/Drain"
 )
 
 // MetaClient is the client API for Meta service.
@@ -82,6 +84,14 @@ type MetaClient interface {
 	// ReportCorrupt tells the leader that a data node found (and dropped)
 	// corrupt copies of chunks; they are repaired from other replicas.
 	ReportCorrupt(ctx context.Context, in *ReportCorruptRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Reconcile takes a batch of the chunk IDs a data node holds and answers
+	// which of them it may delete: chunks no file references on that node
+	// (surplus replicas, chunks of deleted files, orphans of failed writes)
+	// and that are too old to be part of a write still in flight.
+	Reconcile(ctx context.Context, in *ReconcileRequest, opts ...grpc.CallOption) (*ReconcileResponse, error)
+	// Drain sets a node's weight to zero: nothing new is placed on it and its
+	// chunks move to other nodes. undo puts it back in service.
+	Drain(ctx context.Context, in *DrainRequest, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type metaClient struct {
@@ -310,6 +320,26 @@ func (c *metaClient) ReportCorrupt(ctx context.Context, in *ReportCorruptRequest
 	return out, nil
 }
 
+func (c *metaClient) Reconcile(ctx context.Context, in *ReconcileRequest, opts ...grpc.CallOption) (*ReconcileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReconcileResponse)
+	err := c.cc.Invoke(ctx, Meta_Reconcile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metaClient) Drain(ctx context.Context, in *DrainRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Meta_Drain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetaServer is the server API for Meta service.
 // All implementations must embed UnimplementedMetaServer
 // for forward compatibility.
@@ -348,6 +378,14 @@ type MetaServer interface {
 	// ReportCorrupt tells the leader that a data node found (and dropped)
 	// corrupt copies of chunks; they are repaired from other replicas.
 	ReportCorrupt(context.Context, *ReportCorruptRequest) (*Empty, error)
+	// Reconcile takes a batch of the chunk IDs a data node holds and answers
+	// which of them it may delete: chunks no file references on that node
+	// (surplus replicas, chunks of deleted files, orphans of failed writes)
+	// and that are too old to be part of a write still in flight.
+	Reconcile(context.Context, *ReconcileRequest) (*ReconcileResponse, error)
+	// Drain sets a node's weight to zero: nothing new is placed on it and its
+	// chunks move to other nodes. undo puts it back in service.
+	Drain(context.Context, *DrainRequest) (*Empty, error)
 	mustEmbedUnimplementedMetaServer()
 }
 
@@ -417,6 +455,12 @@ func (UnimplementedMetaServer) Fsck(*FsckRequest, grpc.ServerStreamingServer[Fsc
 }
 func (UnimplementedMetaServer) ReportCorrupt(context.Context, *ReportCorruptRequest) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportCorrupt not implemented")
+}
+func (UnimplementedMetaServer) Reconcile(context.Context, *ReconcileRequest) (*ReconcileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reconcile not implemented")
+}
+func (UnimplementedMetaServer) Drain(context.Context, *DrainRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method Drain not implemented")
 }
 func (UnimplementedMetaServer) mustEmbedUnimplementedMetaServer() {}
 func (UnimplementedMetaServer) testEmbeddedByValue()              {}
@@ -785,6 +829,42 @@ func _Meta_ReportCorrupt_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Meta_Reconcile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReconcileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).Reconcile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_Reconcile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).Reconcile(ctx, req.(*ReconcileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Meta_Drain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DrainRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).Drain(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_Drain_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).Drain(ctx, req.(*DrainRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Meta_ServiceDesc is the grpc.ServiceDesc for Meta service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -863,6 +943,14 @@ var Meta_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReportCorrupt",
 			Handler:    _Meta_ReportCorrupt_Handler,
+		},
+		{
+			MethodName: "Reconcile",
+			Handler:    _Meta_Reconcile_Handler,
+		},
+		{
+			MethodName: "Drain",
+			Handler:    _Meta_Drain_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
