@@ -262,3 +262,53 @@ func TestReturningNodeReconciles(t *testing.T) {
 	}
 	mustMatch(t, cl, "/other", randBytes(5, 1000))
 }
+
+// TestRebalanceOnJoin: two nodes join a full three-node cluster; after
+// rebalancing every node's usage is within 10 % of the mean, no chunk ever
+// drops below its replication, and every file stays readable during the
+// move.
+func TestRebalanceOnJoin(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Metas: 1, Nodes: 3, Replication: 2, ChunkSize: 16 << 10,
+		ZoneOf: func(i int) string { return fmt.Sprintf("z%d", i) }})
+	cl := c.Client()
+	const files = 400
+	data := func(i int) []byte { return randBytes(uint64(i), 16<<10) } // one chunk each
+	writeConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/b/%03d", i), data(i) })
+	c.AddNode()
+	c.AddNode()
+	c.WaitNodes(5)
+	usage := func() []int64 {
+		var u []int64
+		for _, n := range c.Nodes {
+			u = append(u, n.Proc.Node.Store().Stats().LiveBytes)
+		}
+		return u
+	}
+	balanced := func(u []int64) bool {
+		var sum int64
+		for _, x := range u {
+			sum += x
+		}
+		mean := float64(sum) / float64(len(u))
+		for _, x := range u {
+			if float64(x) < 0.9*mean || float64(x) > 1.1*mean {
+				return false
+			}
+		}
+		return sum == int64(files*2*(16<<10)) // surplus copies are gone too
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for !balanced(usage()) {
+		// Readable throughout, and never below two replicas.
+		readConcurrently(t, cl, files, 4, func(i int) (string, []byte) { return fmt.Sprintf("/b/%03d", i), data(i) })
+		if entries, err := cl.Fsck(context.Background()); err == nil && len(entries) > 0 {
+			t.Fatalf("%d chunks under-replicated during the rebalance", len(entries))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not balanced within 90s: usage %v", usage())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("balanced: usage per node %v", usage())
+	readConcurrently(t, cl, files, 4, func(i int) (string, []byte) { return fmt.Sprintf("/b/%03d", i), data(i) })
+}

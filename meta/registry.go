@@ -167,6 +167,19 @@ func (r *registry) ringLocked() *placement.Ring {
 	return r.ring
 }
 
+// stable reports whether every registered node is alive or draining: only
+// then does rebalancing move data (a late or dead node is repair's job).
+func (r *registry) stable() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.nodes {
+		if st := r.stateLocked(e); st != cairn.NodeAlive && st != cairn.NodeDraining {
+			return false
+		}
+	}
+	return len(r.nodes) > 0
+}
+
 // addr returns a node's data address and state.
 func (r *registry) addr(id cairn.NodeID) (string, cairn.NodeState, bool) {
 	r.mu.Lock()

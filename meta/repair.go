@@ -33,6 +33,7 @@ type repairer struct {
 
 	queued, inFlight, repaired, failed, bytesMoved atomic.Uint64
 	garbageQueued, garbageDeleted                  atomic.Uint64
+	rebalanceQueued, rebalanceMoved                atomic.Uint64
 	lastScan                                       atomic.Int64
 	copying                                        sync.Map     // chunk ID -> struct{}: copies in flight
 	startedAt                                      atomic.Int64 // unix ns
@@ -222,6 +223,9 @@ func (r *repairer) round(ctx context.Context) {
 	if n := failures.Load(); n > 0 {
 		r.s.cfg.Logger.Warn("some chunks could not be repaired this round; retrying next round", "failed", n, "first_error", firstErr.Load())
 	}
+	if len(todo) == 0 && ctx.Err() == nil {
+		r.rebalance(ctx)
+	}
 }
 
 // repair copies chunk c onto enough new nodes to restore its replication.
@@ -300,6 +304,8 @@ func (r *repairer) copy(ctx context.Context, c candidate, target, source string)
 	return nil
 }
 
+func (r *repairer) unlimited() bool { return r.limiter.Limit() == rate.Inf }
+
 func (r *repairer) propose(ctx context.Context, u *pb.UpdateLocations) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -311,7 +317,8 @@ func (r *repairer) propose(ctx context.Context, u *pb.UpdateLocations) error {
 func (r *repairer) status() *pb.RepairStatus {
 	st := &pb.RepairStatus{Queued: r.queued.Load(), InFlight: r.inFlight.Load(), Repaired: r.repaired.Load(),
 		Failed: r.failed.Load(), BytesMoved: r.bytesMoved.Load(), LastScanNs: r.lastScan.Load(),
-		GarbageQueued: r.garbageQueued.Load(), GarbageDeleted: r.garbageDeleted.Load()}
+		GarbageQueued: r.garbageQueued.Load(), GarbageDeleted: r.garbageDeleted.Load(),
+		RebalanceQueued: r.rebalanceQueued.Load(), RebalanceMoved: r.rebalanceMoved.Load()}
 	if secs := time.Since(time.Unix(0, r.startedAt.Load())).Seconds(); secs > 0 {
 		st.BytesPerSecond = float64(st.BytesMoved) / secs
 	}
@@ -324,7 +331,7 @@ func (r *repairer) status() *pb.RepairStatus {
 
 // reset starts the counters afresh (on gaining leadership).
 func (r *repairer) reset() {
-	for _, c := range []*atomic.Uint64{&r.queued, &r.repaired, &r.failed, &r.bytesMoved, &r.garbageQueued, &r.garbageDeleted} {
+	for _, c := range []*atomic.Uint64{&r.queued, &r.repaired, &r.failed, &r.bytesMoved, &r.garbageQueued, &r.garbageDeleted, &r.rebalanceQueued, &r.rebalanceMoved} {
 		c.Store(0)
 	}
 	r.startedAt.Store(time.Now().UnixNano())

@@ -58,8 +58,9 @@ func runCluster(ctx context.Context, args []string) error {
 		if r.EtaSeconds > 0 {
 			eta = (time.Duration(r.EtaSeconds * float64(time.Second))).Round(time.Second).String()
 		}
-		fmt.Printf("\nrepair: %d queued, %d in flight, %d repaired, %d failed, %s moved (%s/s), ETA %s\ngarbage: %d chunks queued, %d deleted\n",
-			r.Queued, r.InFlight, r.Repaired, r.Failed, human(int64(r.BytesMoved)), human(int64(r.BytesPerSecond)), eta, r.GarbageQueued, r.GarbageDeleted)
+		fmt.Printf("\nrepair: %d queued, %d in flight, %d repaired, %d failed, %s moved (%s/s), ETA %s\nrebalance: %d replicas to move, %d moved\ngarbage: %d chunks queued, %d deleted\n",
+			r.Queued, r.InFlight, r.Repaired, r.Failed, human(int64(r.BytesMoved)), human(int64(r.BytesPerSecond)), eta,
+			r.RebalanceQueued, r.RebalanceMoved, r.GarbageQueued, r.GarbageDeleted)
 	}
 	return nil
 }

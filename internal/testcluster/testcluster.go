@@ -35,6 +35,8 @@ type Options struct {
 	// SnapshotEntries, if set, makes metadata peers snapshot (and truncate
 	// their logs) after this many entries, checked every 200ms.
 	SnapshotEntries uint64
+	// ZoneOf, if set, names data node i's zone (default "z<i%3>").
+	ZoneOf func(i int) string
 	// NodeDir, if set, chooses data node i's directory (e.g. on a small
 	// tmpfs to fill the disk).
 	NodeDir func(i int) string
@@ -206,7 +208,7 @@ func (c *Cluster) StartNode(i int) {
 	vo := c.opts.Volume
 	proc, err := server.StartNode(server.NodeOptions{Listener: listen(c.t, dn.Addr), Node: node.Config{
 		Dir: dn.Dir, Advertise: dn.Addr, Meta: c.MetaAddrs(), Logger: c.log, Volume: vo,
-		HeartbeatInterval: 200 * time.Millisecond, Zone: fmt.Sprintf("z%d", i%3),
+		HeartbeatInterval: 200 * time.Millisecond, Zone: c.zone(i),
 		ScrubBytesPerSec: c.opts.ScrubBytesPerSec, ScrubInterval: time.Second,
 		ReconcileInterval: 300 * time.Millisecond, ReconcileGrace: 500 * time.Millisecond,
 	}})
@@ -214,6 +216,22 @@ func (c *Cluster) StartNode(i int) {
 		c.t.Fatalf("starting data node %d: %v", i, err)
 	}
 	dn.Proc = proc
+}
+
+func (c *Cluster) zone(i int) string {
+	if c.opts.ZoneOf != nil {
+		return c.opts.ZoneOf(i)
+	}
+	return fmt.Sprintf("z%d", i%3)
+}
+
+// AddNode starts one more data node and returns its index.
+func (c *Cluster) AddNode() int {
+	c.t.Helper()
+	i := len(c.Nodes)
+	c.Nodes = append(c.Nodes, &DataNode{Dir: filepath.Join(c.dir, fmt.Sprintf("node%d", i+1)), Addr: freeAddr(c.t)})
+	c.StartNode(i)
+	return i
 }
 
 // StopNode stops data node i.

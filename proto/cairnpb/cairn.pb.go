@@ -2595,19 +2595,21 @@ func (x *ClusterStatusResponse) GetRepair() *RepairStatus {
 
 // RepairStatus is the leader's re-replication progress.
 type RepairStatus struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	Queued         uint64                 `protobuf:"varint,1,opt,name=queued,proto3" json:"queued,omitempty"` // under-replicated chunks found by the last scan
-	InFlight       uint64                 `protobuf:"varint,2,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
-	Repaired       uint64                 `protobuf:"varint,3,opt,name=repaired,proto3" json:"repaired,omitempty"` // chunks re-replicated since this peer became leader
-	Failed         uint64                 `protobuf:"varint,4,opt,name=failed,proto3" json:"failed,omitempty"`
-	BytesMoved     uint64                 `protobuf:"varint,5,opt,name=bytes_moved,json=bytesMoved,proto3" json:"bytes_moved,omitempty"`
-	BytesPerSecond float64                `protobuf:"fixed64,6,opt,name=bytes_per_second,json=bytesPerSecond,proto3" json:"bytes_per_second,omitempty"`
-	EtaSeconds     float64                `protobuf:"fixed64,7,opt,name=eta_seconds,json=etaSeconds,proto3" json:"eta_seconds,omitempty"` // to copy what is queued at the current rate
-	LastScanNs     int64                  `protobuf:"varint,8,opt,name=last_scan_ns,json=lastScanNs,proto3" json:"last_scan_ns,omitempty"`
-	GarbageQueued  uint64                 `protobuf:"varint,9,opt,name=garbage_queued,json=garbageQueued,proto3" json:"garbage_queued,omitempty"` // chunks waiting to be deleted from data nodes
-	GarbageDeleted uint64                 `protobuf:"varint,10,opt,name=garbage_deleted,json=garbageDeleted,proto3" json:"garbage_deleted,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Queued          uint64                 `protobuf:"varint,1,opt,name=queued,proto3" json:"queued,omitempty"` // under-replicated chunks found by the last scan
+	InFlight        uint64                 `protobuf:"varint,2,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	Repaired        uint64                 `protobuf:"varint,3,opt,name=repaired,proto3" json:"repaired,omitempty"` // chunks re-replicated since this peer became leader
+	Failed          uint64                 `protobuf:"varint,4,opt,name=failed,proto3" json:"failed,omitempty"`
+	BytesMoved      uint64                 `protobuf:"varint,5,opt,name=bytes_moved,json=bytesMoved,proto3" json:"bytes_moved,omitempty"`
+	BytesPerSecond  float64                `protobuf:"fixed64,6,opt,name=bytes_per_second,json=bytesPerSecond,proto3" json:"bytes_per_second,omitempty"`
+	EtaSeconds      float64                `protobuf:"fixed64,7,opt,name=eta_seconds,json=etaSeconds,proto3" json:"eta_seconds,omitempty"` // to copy what is queued at the current rate
+	LastScanNs      int64                  `protobuf:"varint,8,opt,name=last_scan_ns,json=lastScanNs,proto3" json:"last_scan_ns,omitempty"`
+	GarbageQueued   uint64                 `protobuf:"varint,9,opt,name=garbage_queued,json=garbageQueued,proto3" json:"garbage_queued,omitempty"` // chunks waiting to be deleted from data nodes
+	GarbageDeleted  uint64                 `protobuf:"varint,10,opt,name=garbage_deleted,json=garbageDeleted,proto3" json:"garbage_deleted,omitempty"`
+	RebalanceQueued uint64                 `protobuf:"varint,11,opt,name=rebalance_queued,json=rebalanceQueued,proto3" json:"rebalance_queued,omitempty"` // replicas not where the ring places them (last scan)
+	RebalanceMoved  uint64                 `protobuf:"varint,12,opt,name=rebalance_moved,json=rebalanceMoved,proto3" json:"rebalance_moved,omitempty"`    // replicas moved since this peer became leader
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RepairStatus) Reset() {
@@ -2706,6 +2708,20 @@ func (x *RepairStatus) GetGarbageQueued() uint64 {
 func (x *RepairStatus) GetGarbageDeleted() uint64 {
 	if x != nil {
 		return x.GarbageDeleted
+	}
+	return 0
+}
+
+func (x *RepairStatus) GetRebalanceQueued() uint64 {
+	if x != nil {
+		return x.RebalanceQueued
+	}
+	return 0
+}
+
+func (x *RepairStatus) GetRebalanceMoved() uint64 {
+	if x != nil {
+		return x.RebalanceMoved
 	}
 	return 0
 }
@@ -3978,7 +3994,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x05nodes\x18\x04 \x03(\v2\x14.cairn.v1.NodeStatusR\x05nodes\x12!\n" +
 	"\fcommit_index\x18\x05 \x01(\x04R\vcommitIndex\x12#\n" +
 	"\rapplied_index\x18\x06 \x01(\x04R\fappliedIndex\x12.\n" +
-	"\x06repair\x18\a \x01(\v2\x16.cairn.v1.RepairStatusR\x06repair\"\xd5\x02\n" +
+	"\x06repair\x18\a \x01(\v2\x16.cairn.v1.RepairStatusR\x06repair\"\xa9\x03\n" +
 	"\fRepairStatus\x12\x16\n" +
 	"\x06queued\x18\x01 \x01(\x04R\x06queued\x12\x1b\n" +
 	"\tin_flight\x18\x02 \x01(\x04R\binFlight\x12\x1a\n" +
@@ -3993,7 +4009,9 @@ const file_cairn_proto_rawDesc = "" +
 	"lastScanNs\x12%\n" +
 	"\x0egarbage_queued\x18\t \x01(\x04R\rgarbageQueued\x12'\n" +
 	"\x0fgarbage_deleted\x18\n" +
-	" \x01(\x04R\x0egarbageDeleted\"\r\n" +
+	" \x01(\x04R\x0egarbageDeleted\x12)\n" +
+	"\x10rebalance_queued\x18\v \x01(\x04R\x0frebalanceQueued\x12'\n" +
+	"\x0frebalance_moved\x18\f \x01(\x04R\x0erebalanceMoved\"\r\n" +
 	"\vFsckRequest\"\xdd\x01\n" +
 	"\fFsckResponse\x12\x14\n" +
 	"\x05chunk\x18\x01 \x01(\fR\x05chunk\x12\x12\n" +

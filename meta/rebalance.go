@@ -1,0 +1,145 @@
+package meta
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairnfs/cairn"
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+// rebalanceBatch bounds the replicas moved per round.
+const rebalanceBatch = 256
+
+// move is one replica to put where the ring places it.
+type move struct {
+	c      candidate
+	to     *pb.Replica
+	remove string // the replica that is no longer wanted ("" if none)
+}
+
+// rebalance moves replicas to where the ring places them now (after nodes
+// joined, their weights changed, or a node is draining). A replica is
+// always added (copied, verified, fsynced) before the one it replaces is
+// dropped from the map, so no chunk is ever below its replication during a
+// move; the dropped copy is deleted by its node's reconciliation. It runs
+// only when every node is healthy and nothing needs repair.
+func (r *repairer) rebalance(ctx context.Context) {
+	if !r.s.reg.stable() {
+		return
+	}
+	snap := r.s.fsm.db.NewSnapshot()
+	moves, total, err := r.planMoves(snap)
+	snap.Close()
+	if err != nil {
+		r.s.cfg.Logger.Error("rebalance scan failed", "err", err)
+		return
+	}
+	r.rebalanceQueued.Store(total)
+	sem := make(chan struct{}, max(1, r.s.cfg.RepairConcurrency))
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	for _, m := range moves {
+		if ctx.Err() != nil || !r.s.IsLeader() {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := r.applyMove(ctx, m); err != nil {
+				failures.Add(1)
+				return
+			}
+			r.rebalanceMoved.Add(1)
+		}()
+	}
+	wg.Wait()
+	if n := failures.Load(); n > 0 {
+		r.s.cfg.Logger.Warn("some rebalance moves failed; retrying next round", "failed", n)
+	}
+}
+
+// planMoves compares each chunk's replicas with the ring's placement.
+func (r *repairer) planMoves(snap reader) ([]move, uint64, error) {
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{tagLoc}, UpperBound: []byte{tagLoc + 1}})
+	if err != nil {
+		return nil, 0, err
+	}
+	defer it.Close()
+	var moves []move
+	total := uint64(0)
+	wantOf := map[uint64]int{}
+	for it.First(); it.Valid(); it.Next() {
+		rec := &pb.ChunkRecord{}
+		if err := proto.Unmarshal(it.Value(), rec); err != nil {
+			return nil, 0, cairn.E("rebalance", cairn.Internal, err)
+		}
+		id, _ := cairn.ChunkIDFromBytes(it.Key()[1:])
+		want, ok := wantOf[rec.Inode]
+		if !ok {
+			want = r.s.cfg.DefaultReplication
+			if a, err := getAttr(snap, cairn.InodeID(rec.Inode)); err == nil && a.Replication > 0 {
+				want = int(a.Replication)
+			}
+			wantOf[rec.Inode] = want
+		}
+		desired, err := r.s.reg.pick(id, want, nil)
+		if err != nil {
+			continue
+		}
+		var to *pb.Replica
+		for _, d := range desired {
+			if !slices.Contains(rec.Nodes, d.Node) {
+				to = d
+				break
+			}
+		}
+		if to == nil {
+			continue
+		}
+		total++
+		if len(moves) >= rebalanceBatch {
+			continue
+		}
+		m := move{c: candidate{id: id, rec: rec, want: want}, to: to}
+		for _, n := range rec.Nodes {
+			if !slices.ContainsFunc(desired, func(d *pb.Replica) bool { return d.Node == n }) {
+				m.remove = n
+				break
+			}
+		}
+		for _, n := range rec.Nodes {
+			if _, st, known := r.s.reg.addr(cairn.NodeID(n)); known && (st == cairn.NodeAlive || st == cairn.NodeDraining) {
+				m.c.healthy = append(m.c.healthy, n)
+			}
+		}
+		if len(m.c.healthy) > 0 {
+			moves = append(moves, m)
+		}
+	}
+	return moves, total, it.Error()
+}
+
+func (r *repairer) applyMove(ctx context.Context, m move) error {
+	if err := r.limiter.WaitN(ctx, int(min(m.c.rec.Length, int64(r.limiter.Burst())))); err != nil && !r.unlimited() {
+		return err
+	}
+	r.copying.Store(m.c.id, struct{}{})
+	defer r.copying.Delete(m.c.id)
+	srcAddr, _, _ := r.s.reg.addr(cairn.NodeID(m.c.healthy[0]))
+	if err := r.copy(ctx, m.c, m.to.Addr, srcAddr); err != nil {
+		return err
+	}
+	r.bytesMoved.Add(uint64(m.c.rec.Length))
+	u := &pb.UpdateLocations{Chunk: m.c.id[:], Add: []string{m.to.Node}}
+	if m.remove != "" && len(m.c.rec.Nodes)+1 > m.c.want {
+		u.Remove = []string{m.remove}
+	}
+	return r.propose(ctx, u)
+}
