@@ -312,3 +312,49 @@ func TestRebalanceOnJoin(t *testing.T) {
 	t.Logf("balanced: usage per node %v", usage())
 	readConcurrently(t, cl, files, 4, func(i int) (string, []byte) { return fmt.Sprintf("/b/%03d", i), data(i) })
 }
+
+// TestLeaderKilledDuringRepair: the metadata leader is stopped while it
+// re-replicates a dead node's chunks; the new leader resumes the repair,
+// fsck reaches zero, and no chunk lists a replica twice or loses data.
+func TestLeaderKilledDuringRepair(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Metas: 3, Nodes: 5, Replication: 3, ChunkSize: 32 << 10})
+	cl := c.NewClient(client.Options{RetryFor: 60 * time.Second})
+	const files = 200
+	data := func(i int) []byte { return randBytes(uint64(i), 40<<10) }
+	writeConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/k/%03d", i), data(i) })
+	c.KillNode(4)
+	// Wait until the leader has started repairing, then stop it.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := cl.Status(context.Background())
+		if err == nil && st.Repair != nil && st.Repair.Repaired > 0 {
+			t.Logf("leader repaired %d chunks before it was stopped", st.Repair.Repaired)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("repair never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.StopMeta(c.Leader())
+	waitHealed(t, cl, 60*time.Second)
+	readConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/k/%03d", i), data(i) })
+	for i := 0; i < files; i++ {
+		blocks, err := cl.Locations(context.Background(), fmt.Sprintf("/k/%03d", i), 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range blocks {
+			seen := map[string]bool{}
+			for _, n := range b.Nodes {
+				if seen[string(n)] {
+					t.Fatalf("file %d lists %s twice", i, n)
+				}
+				seen[string(n)] = true
+			}
+			if len(b.Nodes) != 3 {
+				t.Fatalf("file %d block %d has replicas %v", i, b.Offset, b.Nodes)
+			}
+		}
+	}
+}
