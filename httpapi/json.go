@@ -82,11 +82,28 @@ func newLocations(p string, bl []client.BlockLocation) *Locations {
 // Cluster is the answer to GET /v1/cluster: the cluster as the metadata
 // leader sees it.
 type Cluster struct {
-	Leader       Leader `json:"leader"`
-	Peers        []Peer `json:"peers"`
-	Nodes        []Node `json:"nodes"`
-	CommitIndex  uint64 `json:"commit_index"`
-	AppliedIndex uint64 `json:"applied_index"`
+	Leader       Leader  `json:"leader"`
+	Peers        []Peer  `json:"peers"`
+	Nodes        []Node  `json:"nodes"`
+	CommitIndex  uint64  `json:"commit_index"`
+	AppliedIndex uint64  `json:"applied_index"`
+	Repair       *Repair `json:"repair,omitempty"`
+}
+
+// Repair is the leader's self-healing progress: re-replication, rebalancing
+// and garbage collection.
+type Repair struct {
+	Queued          uint64  `json:"queued"`
+	InFlight        uint64  `json:"in_flight"`
+	Repaired        uint64  `json:"repaired"`
+	Failed          uint64  `json:"failed"`
+	BytesMoved      uint64  `json:"bytes_moved"`
+	BytesPerSecond  float64 `json:"bytes_per_second"`
+	ETASeconds      float64 `json:"eta_seconds"`
+	RebalanceQueued uint64  `json:"rebalance_queued"`
+	RebalanceMoved  uint64  `json:"rebalance_moved"`
+	GarbageQueued   uint64  `json:"garbage_queued"`
+	GarbageDeleted  uint64  `json:"garbage_deleted"`
 }
 
 // Leader names the metadata leader.
@@ -123,6 +140,12 @@ func newCluster(st *pb.ClusterStatusResponse) *Cluster {
 		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex}
 	for _, p := range st.Peers {
 		out.Peers = append(out.Peers, Peer{ID: p.Id, RaftAddr: p.RaftAddr, APIAddr: p.ApiAddr, Leader: p.Leader, Voter: p.Voter})
+	}
+	if r := st.Repair; r != nil {
+		out.Repair = &Repair{Queued: r.Queued, InFlight: r.InFlight, Repaired: r.Repaired, Failed: r.Failed,
+			BytesMoved: r.BytesMoved, BytesPerSecond: r.BytesPerSecond, ETASeconds: r.EtaSeconds,
+			RebalanceQueued: r.RebalanceQueued, RebalanceMoved: r.RebalanceMoved,
+			GarbageQueued: r.GarbageQueued, GarbageDeleted: r.GarbageDeleted}
 	}
 	for _, n := range st.Nodes {
 		node := Node{ID: n.Id, Addr: n.Addr, Zone: n.Zone, Rack: n.Rack, State: n.State, Capacity: n.Capacity,

@@ -2,6 +2,9 @@ package integration
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strings"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -338,6 +341,19 @@ func TestLeaderKilledDuringRepair(t *testing.T) {
 	}
 	c.StopMeta(c.Leader())
 	waitHealed(t, cl, 60*time.Second)
+	// Progress is visible to Prometheus and the REST API on the new leader.
+	leader := c.Metas[c.Leader()]
+	for _, url := range []string{"http://" + leader.HTTPAddr + "/metrics", "http://" + leader.HTTPAddr + "/v1/cluster"} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), `cairn_meta_repair{what="repaired"}`) && !strings.Contains(string(body), `"repaired":`) {
+			t.Fatalf("%s shows no repair progress:\n%.2000s", url, body)
+		}
+	}
 	readConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/k/%03d", i), data(i) })
 	for i := 0; i < files; i++ {
 		blocks, err := cl.Locations(context.Background(), fmt.Sprintf("/k/%03d", i), 0, -1)

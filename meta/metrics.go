@@ -28,6 +28,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
+	repairDesc := prometheus.NewDesc("cairn_meta_repair", "Self-healing progress on the leader since it was elected (chunks, or bytes for bytes_moved).", []string{"what"}, nil)
 	nodes := prometheus.NewDesc("cairn_meta_data_nodes", "Registered data nodes by state, as this peer sees them.", []string{"state"}, nil)
 	reg.MustRegister(m.proposals, m.propose,
 		gauge("cairn_meta_is_leader", "1 if this peer is the Raft leader and ready.", func() float64 {
@@ -49,6 +50,17 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			}
 			return float64(s.raft.State())
 		}),
+		collectorFunc{desc: repairDesc, collect: func(ch chan<- prometheus.Metric) {
+			if s.repair == nil || !s.IsLeader() {
+				return
+			}
+			st := s.repair.status()
+			for what, v := range map[string]uint64{"queued": st.Queued, "in_flight": st.InFlight, "repaired": st.Repaired,
+				"failed": st.Failed, "bytes_moved": st.BytesMoved, "rebalance_queued": st.RebalanceQueued,
+				"rebalance_moved": st.RebalanceMoved, "garbage_queued": st.GarbageQueued, "garbage_deleted": st.GarbageDeleted} {
+				ch <- prometheus.MustNewConstMetric(repairDesc, prometheus.GaugeValue, float64(v), what)
+			}
+		}},
 		collectorFunc{desc: nodes, collect: func(ch chan<- prometheus.Metric) {
 			counts := map[string]int{}
 			for _, st := range []cairn.NodeState{cairn.NodeAlive, cairn.NodeSuspect, cairn.NodeDead, cairn.NodeDraining} {
