@@ -108,7 +108,11 @@ type cluster struct {
 	ndirs []string
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T) *cluster { return startClusterN(t, 3, 2) }
+
+// startClusterN starts 3 metadata peers and n data nodes (replication r)
+// as separate processes, with timeouts short enough for tests.
+func startClusterN(t *testing.T, n, r int) *cluster {
 	dir := t.TempDir()
 	c := &cluster{dir: dir}
 	type peer struct{ id, raft, grpc, http string }
@@ -125,20 +129,22 @@ func startCluster(t *testing.T) *cluster {
 	for _, p := range peers {
 		start(t, dir, p.id, "meta", "--id", p.id, "--dir", filepath.Join(dir, p.id), "--raft-addr", p.raft,
 			"--grpc-addr", p.grpc, "--http-addr", p.http, "--peers", strings.Join(initial, ","),
-			"--api-peers", c.meta, "--replication", "2", "--election-timeout", "500ms",
-			"--node-suspect-after", "2s", "--node-dead-after", "6s")
+			"--api-peers", c.meta, "--replication", fmt.Sprint(r), "--election-timeout", "500ms",
+			"--node-suspect-after", "2s", "--node-dead-after", "6s", "--repair-interval", "500ms",
+			"--gc-interval", "500ms", "--gc-grace", "0s")
 	}
-	for i := 1; i <= 3; i++ {
+	for i := 1; i <= n; i++ {
 		d := filepath.Join(dir, fmt.Sprintf("node%d", i))
 		c.ndirs = append(c.ndirs, d)
 		c.nodes = append(c.nodes, start(t, dir, fmt.Sprintf("node%d", i), "node", "--dir", d, "--addr", freePort(t),
-			"--meta", c.meta, "--zone", fmt.Sprintf("z%d", i)))
+			"--meta", c.meta, "--zone", fmt.Sprintf("z%d", i), "--heartbeat-interval", "300ms",
+			"--reconcile-interval", "1s", "--reconcile-grace", "2s"))
 	}
 	// Wait until the CLI sees three alive nodes.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		out, err := cli(t, c.meta, "cluster", "status")
-		if err == nil && strings.Count(out, " alive ") == 3 {
+		if err == nil && strings.Count(out, " alive ") == n {
 			return c
 		}
 		if time.Now().After(deadline) {

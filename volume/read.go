@@ -24,10 +24,11 @@ func (s *Store) ReadAt(id cairn.ChunkID, p []byte, off int64) (int, error) {
 		return 0, errClosed(op)
 	}
 	defer s.inflight.Done()
-	e, v, ok := s.lookup(id)
+	e, v, ok := s.acquire(id)
 	if !ok {
 		return 0, notFound(op, id)
 	}
+	defer v.refs.Done()
 	if off < 0 {
 		return 0, cairn.E(op, pathOf(id), cairn.Invalid, fmt.Errorf("negative offset %d", off))
 	}
@@ -120,10 +121,11 @@ func (s *Store) Verify(id cairn.ChunkID) error {
 		return errClosed(op)
 	}
 	defer s.inflight.Done()
-	e, v, ok := s.lookup(id)
+	e, v, ok := s.acquire(id)
 	if !ok {
 		return notFound(op, id)
 	}
+	defer v.refs.Done()
 	h, err := readRecord(v, e.off, e.off+e.header(id).recordLen())
 	if err != nil || h != e.header(id) {
 		if err == nil {
@@ -175,7 +177,8 @@ type Range struct {
 // OpenRange returns the sub-block-aligned range covering [off, off+n) of
 // chunk id (n is clipped at the end of the chunk) with the CRCs of its
 // sub-blocks, without reading the data. The Range holds its own file handle
-// and must be closed. A missing chunk is cairn.NotFound; off outside the
+// and must be closed; it stays valid if a compaction moves the chunk or
+// deletes the volume file meanwhile. A missing chunk is cairn.NotFound; off outside the
 // chunk or n <= 0 is cairn.Invalid (an empty chunk has no ranges); failing to
 // read the CRCs or open the volume is an I/O error.
 func (s *Store) OpenRange(id cairn.ChunkID, off, n int64) (*Range, error) {
@@ -184,10 +187,13 @@ func (s *Store) OpenRange(id cairn.ChunkID, off, n int64) (*Range, error) {
 		return nil, errClosed(op)
 	}
 	defer s.inflight.Done()
-	e, v, ok := s.lookup(id)
+	e, v, ok := s.acquire(id)
 	if !ok {
 		return nil, notFound(op, id)
 	}
+	// The reference keeps a compaction from deleting the file before it is
+	// opened below; once open, the Range's handle outlives the file's name.
+	defer v.refs.Done()
 	if off < 0 || off >= e.length || n <= 0 {
 		return nil, cairn.E(op, pathOf(id), cairn.Invalid,
 			fmt.Errorf("range at %d of %d bytes is outside the chunk of %d bytes", off, n, e.length))

@@ -19,6 +19,7 @@ import (
 type recovery struct {
 	index  map[cairn.ChunkID]entry
 	tombs  map[cairn.ChunkID]uint64
+	dead   deadRecords // where the chunk records that lost live
 	maxSeq uint64
 }
 
@@ -31,10 +32,17 @@ func (r *recovery) apply(vol int, off int64, h header) {
 	switch h.kind {
 	case kindChunk:
 		if ts, ok := r.tombs[h.id]; ok && ts > h.seq {
+			r.dead.add(h.id, vol)
 			return
 		}
-		if old, ok := r.index[h.id]; ok && old.seq > h.seq {
-			return
+		if old, ok := r.index[h.id]; ok {
+			if old.seq > h.seq {
+				r.dead.add(h.id, vol)
+				return
+			}
+			// A newer record, or (equal seq) the second copy a compaction
+			// interrupted before deleting its source left behind.
+			r.dead.add(h.id, old.vol)
 		}
 		r.index[h.id] = entry{vol: vol, off: off, length: h.length, seq: h.seq, crc: h.crc, blockLog: h.blockLog}
 	case kindTombstone:
@@ -43,6 +51,7 @@ func (r *recovery) apply(vol int, off int64, h header) {
 		}
 		if old, ok := r.index[h.id]; ok && old.seq < h.seq {
 			delete(r.index, h.id)
+			r.dead.add(h.id, old.vol)
 		}
 	}
 }
@@ -57,7 +66,7 @@ func (s *Store) recover() error {
 	if err != nil {
 		return cairn.E("volume.open", fmt.Errorf("listing %s: %w", s.dir, err))
 	}
-	r := &recovery{index: make(map[cairn.ChunkID]entry), tombs: make(map[cairn.ChunkID]uint64)}
+	r := &recovery{index: make(map[cairn.ChunkID]entry), tombs: make(map[cairn.ChunkID]uint64), dead: make(deadRecords)}
 	var last *volFile
 	for _, num := range nums {
 		v, err := s.openVolume(num)
@@ -72,6 +81,7 @@ func (s *Store) recover() error {
 		last = v
 	}
 	s.index = r.index
+	s.dead = r.dead
 	s.seq = r.maxSeq
 	for id, e := range s.index {
 		s.live += e.length

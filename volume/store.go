@@ -1,10 +1,12 @@
 package volume
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/cairnfs/cairn"
 )
@@ -17,12 +19,24 @@ type Options struct {
 	BlockSize     int          // CRC sub-block size for new chunks, a power of two from 512 B to 16 MiB; default 64 KiB
 	Logger        *slog.Logger // default slog.Default()
 	FS            FS           // opens volume files; default OSFS (for fault injection in tests)
+
+	// CompactRatio is the share of garbage (VolumeStats.GarbageBytes /
+	// DiskBytes, not counting tombstones a compaction had to keep) past
+	// which the background compactor rewrites a sealed volume; in (0, 1],
+	// default 0.5.
+	CompactRatio float64
+	// CompactInterval is how often the background compactor looks for
+	// volumes to compact; 0 selects the default of one minute, a negative
+	// value disables background compaction (Compact and CompactAll still work).
+	CompactInterval time.Duration
 }
 
 // Defaults for Options.
 const (
 	DefaultMaxVolumeSize = 1 << 30
 	DefaultBlockSize     = 64 << 10
+	DefaultCompactRatio    = 0.5
+	DefaultCompactInterval = time.Minute
 )
 
 func (o *Options) validate() error {
@@ -40,6 +54,15 @@ func (o *Options) validate() error {
 	}
 	if o.BlockSize&(o.BlockSize-1) != 0 || o.BlockSize < 1<<minBlockLog || o.BlockSize > 1<<maxBlockLog {
 		return fmt.Errorf("Options.BlockSize %d is not a power of two from %d to %d", o.BlockSize, 1<<minBlockLog, 1<<maxBlockLog)
+	}
+	if o.CompactRatio == 0 {
+		o.CompactRatio = DefaultCompactRatio
+	}
+	if !(o.CompactRatio > 0 && o.CompactRatio <= 1) {
+		return fmt.Errorf("Options.CompactRatio %v is outside (0, 1]", o.CompactRatio)
+	}
+	if o.CompactInterval == 0 {
+		o.CompactInterval = DefaultCompactInterval
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -101,6 +124,7 @@ type Store struct {
 	pending map[cairn.ChunkID]chan struct{} // IDs with a Put or Delete in flight
 	vols    map[int]*volFile
 	live    int64 // sum of entry.length
+	dead    deadRecords
 
 	wmu     sync.Mutex // serialises appends
 	active  *volFile   // nil until the first append needs one
@@ -109,10 +133,16 @@ type Store struct {
 
 	commit committer
 
+	compactMu    sync.Mutex // serialises compactions
+	compactRatio float64
+
 	cmu      sync.Mutex
 	closed   bool
 	inflight sync.WaitGroup
-	bufs     sync.Pool // *[]byte scratch buffers for unaligned reads
+	bufs     sync.Pool          // *[]byte scratch buffers for unaligned reads
+	stop     context.Context    // cancelled by Close: ends background work and running compactions
+	cancel   context.CancelFunc // cancels stop
+	bg       sync.WaitGroup     // the background compactor
 }
 
 // Open opens the store in opts.Dir, creating the directory if needed, and
@@ -134,12 +164,20 @@ func Open(opts Options) (*Store, error) {
 		index:    make(map[cairn.ChunkID]entry),
 		pending:  make(map[cairn.ChunkID]chan struct{}),
 		vols:     make(map[int]*volFile),
+		dead:     make(deadRecords),
 		nextVol:  1,
 		blockLog: uint8(log2(opts.BlockSize)),
+
+		compactRatio: opts.CompactRatio,
 	}
 	s.commit.init()
 	if err := s.recover(); err != nil {
 		return nil, errors.Join(err, s.closeFiles())
+	}
+	s.stop, s.cancel = context.WithCancel(context.Background())
+	if opts.CompactInterval > 0 {
+		s.bg.Add(1)
+		go s.compactLoop(opts.CompactInterval)
 	}
 	return s, nil
 }
@@ -170,10 +208,11 @@ func errClosed(op string) error {
 
 func pathOf(id cairn.ChunkID) cairn.PathArg { return cairn.PathArg(id.String()) }
 
-// Close waits for in-flight operations, syncs the active volume and closes
-// every file. Calls after the first return nil. The returned error is the
-// first sync or close failure; operations after Close fail with
-// cairn.Unavailable.
+// Close stops the background compactor and cancels running compactions
+// (they leave the store as it was before them), waits for in-flight
+// operations, syncs the active volume and closes every file. Calls after
+// the first return nil. The returned error is the first sync or close
+// failure; operations after Close fail with cairn.Unavailable.
 func (s *Store) Close() error {
 	s.cmu.Lock()
 	if s.closed {
@@ -182,6 +221,8 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.cmu.Unlock()
+	s.cancel()
+	s.bg.Wait()
 	s.inflight.Wait()
 
 	s.wmu.Lock()
@@ -209,15 +250,30 @@ func (s *Store) closeFiles() error {
 	return first
 }
 
-// lookup returns the index entry and volume of id.
-func (s *Store) lookup(id cairn.ChunkID) (entry, *volFile, bool) {
+// lookup returns the index entry of id.
+func (s *Store) lookup(id cairn.ChunkID) (entry, bool) {
+	s.imu.RLock()
+	defer s.imu.RUnlock()
+	e, ok := s.index[id]
+	return e, ok
+}
+
+// acquire returns the index entry of id and its volume, holding a reference
+// on the volume so that a compaction neither closes nor deletes the file
+// until the caller calls v.refs.Done().
+func (s *Store) acquire(id cairn.ChunkID) (entry, *volFile, bool) {
 	s.imu.RLock()
 	defer s.imu.RUnlock()
 	e, ok := s.index[id]
 	if !ok {
 		return e, nil, false
 	}
-	return e, s.vols[e.vol], true
+	v := s.vols[e.vol]
+	if v == nil { // cannot happen: compaction moves entries before it drops a volume
+		return e, nil, false
+	}
+	v.refs.Add(1)
+	return e, v, true
 }
 
 func notFound(op string, id cairn.ChunkID) error {
@@ -227,7 +283,7 @@ func notFound(op string, id cairn.ChunkID) error {
 // Stat returns what the store knows about chunk id without reading it. A
 // missing chunk is a cairn.NotFound error.
 func (s *Store) Stat(id cairn.ChunkID) (ChunkInfo, error) {
-	e, _, ok := s.lookup(id)
+	e, ok := s.lookup(id)
 	if !ok {
 		return ChunkInfo{}, notFound("volume.stat", id)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -23,6 +24,11 @@ type volFile struct {
 
 	size        atomic.Int64 // end of the last valid record; appends go here
 	liveRecords int64        // bytes of records of live chunks; guarded by Store.imu
+	pinned      int64        // bytes of tombstones a compaction had to keep; guarded by Store.imu
+
+	// refs counts readers using f (see Store.acquire); a compaction
+	// waits for them before it closes and deletes the file.
+	refs sync.WaitGroup
 }
 
 // volumeName is the file name of volume num.
@@ -99,7 +105,7 @@ func (s *Store) Delete(ctx context.Context, id cairn.ChunkID) error {
 		return errClosed(op)
 	}
 	defer s.inflight.Done()
-	old, exists := s.claim(id)
+	_, exists := s.claim(id)
 	if !exists {
 		s.release(id, nil)
 		return notFound(op, id)
@@ -110,11 +116,15 @@ func (s *Store) Delete(ctx context.Context, id cairn.ChunkID) error {
 		return err
 	}
 	s.release(id, func() {
+		// A compaction may have moved the record since claim; it never
+		// changes anything else about it.
+		cur := s.index[id]
 		delete(s.index, id)
-		s.live -= old.length
-		if v := s.vols[old.vol]; v != nil {
-			v.liveRecords -= old.header(id).recordLen()
+		s.live -= cur.length
+		if v := s.vols[cur.vol]; v != nil {
+			v.liveRecords -= cur.header(id).recordLen()
 		}
+		s.dead.add(id, cur.vol)
 	})
 	return nil
 }
@@ -206,7 +216,7 @@ func (s *Store) activeFor(n int64) (*volFile, error) {
 		}
 		s.commit.rolled()
 	}
-	v, err := s.createVolume(s.nextVol)
+	v, err := s.createVolume(s.nextVol, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -220,9 +230,10 @@ func (s *Store) activeFor(n int64) (*volFile, error) {
 }
 
 // createVolume writes a new volume file with its superblock under a
-// temporary name, syncs it and renames it into place, so a volume file
-// either has a complete superblock or does not exist.
-func (s *Store) createVolume(num int) (*volFile, error) {
+// temporary name, lets fill (if not nil) append records to it, syncs it and
+// renames it into place, so a volume file either has a complete superblock
+// and every record fill wrote, or does not exist.
+func (s *Store) createVolume(num int, fill func(*volFile) error) (*volFile, error) {
 	sb := superblock{volume: uint64(num), created: time.Now().UnixNano()}
 	if _, err := rand.Read(sb.salt[:]); err != nil {
 		return nil, err
@@ -241,6 +252,13 @@ func (s *Store) createVolume(num int) (*volFile, error) {
 	if _, err := f.WriteAt(sb.encode(), 0); err != nil {
 		return fail(err)
 	}
+	v := &volFile{num: num, path: path, f: f, seed: sb.seed()}
+	v.size.Store(superblockSize)
+	if fill != nil {
+		if err := fill(v); err != nil {
+			return fail(err)
+		}
+	}
 	if err := f.Sync(); err != nil {
 		return fail(err)
 	}
@@ -252,10 +270,8 @@ func (s *Store) createVolume(num int) (*volFile, error) {
 		return nil, err
 	}
 	// Reopen under the final name so that errors name the right file.
-	if f, err = s.fs.OpenFile(path, os.O_RDWR, 0); err != nil {
+	if v.f, err = s.fs.OpenFile(path, os.O_RDWR, 0); err != nil {
 		return nil, err
 	}
-	v := &volFile{num: num, path: path, f: f, seed: sb.seed()}
-	v.size.Store(superblockSize)
 	return v, nil
 }

@@ -26,6 +26,13 @@ func runMeta(ctx context.Context, args []string) error {
 	suspect := fs.Duration("node-suspect-after", def.NodeSuspectAfter, "a data node without heartbeats this long is suspect")
 	dead := fs.Duration("node-dead-after", def.NodeDeadAfter, "... and dead after this long")
 	election := fs.Duration("election-timeout", def.ElectionTimeout, "Raft election timeout")
+	repairEvery := fs.Duration("repair-interval", def.RepairInterval, "time between repair and rebalance scans")
+	repairConc := fs.Int("repair-concurrency", def.RepairConcurrency, "chunk copies in flight cluster-wide")
+	repairBW := sizeFlag(def.RepairBytesPerSec)
+	fs.Var(&repairBW, "repair-bandwidth", "cluster-wide repair and rebalance bandwidth per second, e.g. 200M (0 = unlimited)")
+	gcEvery := fs.Duration("gc-interval", def.GCInterval, "time between garbage collection rounds")
+	gcGrace := fs.Duration("gc-grace", def.GCGrace, "how long a released chunk is kept before it is deleted")
+	maxWriteAge := fs.Duration("max-write-age", def.MaxWriteAge, "longest time from chunk allocation to commit; older unreferenced chunks are orphans")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := parseServer(fs, args, nil); err != nil {
 		return err
@@ -39,6 +46,8 @@ func runMeta(ctx context.Context, args []string) error {
 	cfg.NodeSuspectAfter, cfg.NodeDeadAfter = *suspect, *dead
 	cfg.ElectionTimeout, cfg.HeartbeatTimeout = *election, *election
 	cfg.LeaderLease = *election / 2
+	cfg.RepairInterval, cfg.RepairConcurrency, cfg.RepairBytesPerSec = *repairEvery, *repairConc, int64(repairBW)
+	cfg.GCInterval, cfg.GCGrace, cfg.MaxWriteAge = *gcEvery, *gcGrace, *maxWriteAge
 	ps, err := meta.ParsePeers(*peers)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/cairnfs/cairn/node"
 	"github.com/cairnfs/cairn/server"
@@ -23,6 +24,14 @@ func runNode(ctx context.Context, args []string) error {
 	rack := fs.String("rack", "", "failure domain: rack")
 	capacity := sizeFlag(0)
 	fs.Var(&capacity, "capacity", "bytes to offer, e.g. 500G (default: the file system's size)")
+	heartbeat := fs.Duration("heartbeat-interval", time.Second, "time between heartbeats to the metadata leader")
+	scrubBW := sizeFlag(50 << 20)
+	fs.Var(&scrubBW, "scrub-bandwidth", "bytes per second the scrubber may read (0 turns it off)")
+	scrubEvery := fs.Duration("scrub-interval", 24*time.Hour, "start a full scrub pass at most this often")
+	repairBW := sizeFlag(100 << 20)
+	fs.Var(&repairBW, "repair-bandwidth", "bytes per second this node may pull for repairs (0 = unlimited)")
+	reconcileEvery := fs.Duration("reconcile-interval", 10*time.Minute, "how often to check stored chunks against the metadata")
+	reconcileGrace := fs.Duration("reconcile-grace", 15*time.Minute, "an unneeded chunk is deleted when two checks this far apart agree")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := parseServer(fs, args, map[string]string{"meta": "METADATA_SERVER_ADDR"}); err != nil {
 		return err
@@ -42,7 +51,9 @@ func runNode(ctx context.Context, args []string) error {
 	}
 	n, err := server.StartNode(server.NodeOptions{Listener: l, Node: node.Config{
 		Dir: *dir, Advertise: adv, Meta: strings.Split(*metaAddrs, ","), Zone: *zone, Rack: *rack,
-		Capacity: int64(capacity), Logger: log}})
+		Capacity: int64(capacity), Logger: log, HeartbeatInterval: *heartbeat,
+		ScrubBytesPerSec: int64(scrubBW), ScrubInterval: *scrubEvery, RepairBytesPerSec: int64(repairBW),
+		ReconcileInterval: *reconcileEvery, ReconcileGrace: *reconcileGrace}})
 	if err != nil {
 		return err
 	}

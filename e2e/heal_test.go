@@ -1,0 +1,84 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairnfs/cairn/client"
+)
+
+// TestHealAfterKill9: five data node processes hold replicas of 2,000
+// files; one is killed with SIGKILL, and after the dead timeout `cairn fsck`
+// reaches zero and every file reads back byte for byte; then a second node
+// is killed after the first heal, with the same result.
+func TestHealAfterKill9(t *testing.T) {
+	c := startClusterN(t, 5, 3)
+	cl, err := client.Dial(strings.Split(c.meta, ","), client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	files := 2000
+	if testing.Short() {
+		files = 400
+	}
+	content := func(i int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("file %d;", i)), 50+i%200) }
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < files; i += 16 {
+				if _, err := cl.WriteFile(ctx, fmt.Sprintf("/heal/%04d", i), bytes.NewReader(content(i)), client.WriteOptions{Parents: true}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for round, victim := range []int{0, 2} {
+		c.nodes[victim].kill()
+		start := time.Now()
+		deadline := start.Add(90 * time.Second)
+		for {
+			time.Sleep(500 * time.Millisecond)
+			out, err := cli(t, c.meta, "fsck")
+			if err == nil && strings.HasPrefix(out, "ok") && time.Since(start) > 6*time.Second {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: fsck not clean after 90s:\n%.3000s", round+1, out)
+			}
+		}
+		t.Logf("round %d: fsck clean %v after kill -9 of node%d", round+1, time.Since(start).Round(100*time.Millisecond), victim+1)
+		for i := 0; i < files; i++ {
+			f, err := cl.Open(ctx, fmt.Sprintf("/heal/%04d", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			if _, err := f.WriteTo(&buf); err != nil {
+				t.Fatalf("round %d, file %d: %v", round+1, i, err)
+			}
+			if !bytes.Equal(buf.Bytes(), content(i)) {
+				t.Fatalf("round %d, file %d differs", round+1, i)
+			}
+		}
+	}
+	out, _ := cli(t, c.meta, "cluster", "status")
+	if !strings.Contains(out, "repair:") || strings.Count(out, " dead ") != 2 {
+		t.Fatalf("cluster status does not show two dead nodes and repair progress:\n%s", out)
+	}
+}
