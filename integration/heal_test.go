@@ -1,13 +1,16 @@
 package integration
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
-	"strings"
-	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -373,4 +376,72 @@ func TestLeaderKilledDuringRepair(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestWorkloadThroughHealAndRebalance runs concurrent writers and readers
+// through a node kill, the heal, two joins and the rebalance; no operation
+// may fail.
+func TestWorkloadThroughHealAndRebalance(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Metas: 1, Nodes: 4, Replication: 3, ChunkSize: 32 << 10})
+	cl := c.NewClient(client.Options{RetryFor: 60 * time.Second})
+	data := func(i int) []byte { return randBytes(uint64(i), 20<<10+i) }
+	writeConcurrently(t, cl, 100, 8, func(i int) (string, []byte) { return fmt.Sprintf("/w/%05d", i), data(i) })
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	var written atomic.Int64
+	written.Store(100)
+	for w := 0; w < 4; w++ {
+		wg.Add(2)
+		go func() { // writer: bounded count, stops when told
+			defer wg.Done()
+			for n := 0; n < 5000; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := int(written.Add(1)) - 1
+				if _, err := cl.WriteFile(context.Background(), fmt.Sprintf("/w/%05d", i), bytesReader(data(i)), client.WriteOptions{}); err != nil {
+					errs <- fmt.Errorf("write %d: %w", i, err)
+					return
+				}
+			}
+		}()
+		go func() { // reader of files known to exist
+			defer wg.Done()
+			for n := 0; n < 20000; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := n % 100
+				got, err := readAll(cl, fmt.Sprintf("/w/%05d", i))
+				if err == nil && !bytes.Equal(got, data(i)) {
+					err = fmt.Errorf("content differs")
+				}
+				if err != nil {
+					errs <- fmt.Errorf("read %d: %w", i, err)
+					return
+				}
+			}
+		}()
+	}
+	c.KillNode(0)
+	time.Sleep(time.Second)
+	waitHealed(t, cl, 60*time.Second)
+	c.AddNode()
+	c.AddNode()
+	time.Sleep(3 * time.Second) // rebalancing runs under the workload
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	waitHealed(t, cl, 60*time.Second)
+	n := int(written.Load())
+	t.Logf("%d files written during kill, heal, joins and rebalance", n-100)
+	readConcurrently(t, cl, n, 8, func(i int) (string, []byte) { return fmt.Sprintf("/w/%05d", i), data(i) })
 }
