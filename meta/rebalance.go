@@ -127,7 +127,7 @@ func (r *repairer) planMoves(snap reader) ([]move, uint64, error) {
 }
 
 func (r *repairer) applyMove(ctx context.Context, m move) error {
-	if err := r.limiter.WaitN(ctx, int(min(m.c.rec.Length, int64(r.limiter.Burst())))); err != nil && !r.unlimited() {
+	if err := waitBytes(ctx, r.limiter, m.c.rec.Length); err != nil {
 		return err
 	}
 	r.copying.Store(m.c.id, struct{}{})

@@ -81,7 +81,7 @@ func newRepairer(s *Server) *repairer {
 	bps := s.cfg.RepairBytesPerSec
 	lim := rate.NewLimiter(rate.Inf, 0)
 	if bps > 0 {
-		lim = rate.NewLimiter(rate.Limit(bps), int(max(bps, 64<<20)))
+		lim = rate.NewLimiter(rate.Limit(bps), int(max(bps/20, 1<<20)))
 	}
 	r := &repairer{s: s, limiter: lim, http: &http.Client{Timeout: 5 * time.Minute}, kickc: make(chan struct{}, 1),
 		corrupt: map[cairn.ChunkID]corruptReport{}}
@@ -249,7 +249,7 @@ func (r *repairer) repair(ctx context.Context, c candidate) error {
 	if err != nil && len(targets) == 0 {
 		return err
 	}
-	if err := r.limiter.WaitN(ctx, int(min(c.rec.Length*int64(len(targets)), int64(r.limiter.Burst())))); err != nil && r.limiter.Limit() != rate.Inf {
+	if err := waitBytes(ctx, r.limiter, c.rec.Length*int64(len(targets))); err != nil {
 		return err
 	}
 	r.copying.Store(c.id, struct{}{})
@@ -304,7 +304,20 @@ func (r *repairer) copy(ctx context.Context, c candidate, target, source string)
 	return nil
 }
 
-func (r *repairer) unlimited() bool { return r.limiter.Limit() == rate.Inf }
+// waitBytes waits until lim allows n bytes, taking them a burst at a time.
+func waitBytes(ctx context.Context, lim *rate.Limiter, n int64) error {
+	if lim.Limit() == rate.Inf {
+		return nil
+	}
+	for n > 0 {
+		k := min(n, int64(lim.Burst()))
+		if err := lim.WaitN(ctx, int(k)); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
+}
 
 func (r *repairer) propose(ctx context.Context, u *pb.UpdateLocations) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)

@@ -169,7 +169,22 @@ func limiter(bps int64) *rate.Limiter {
 	if bps <= 0 {
 		return rate.NewLimiter(rate.Inf, 1<<30)
 	}
-	return rate.NewLimiter(rate.Limit(bps), int(max(bps, 16<<20)))
+	return rate.NewLimiter(rate.Limit(bps), int(max(bps/20, 1<<20)))
+}
+
+// waitBytes waits until lim allows n bytes, a burst at a time.
+func waitBytes(ctx context.Context, lim *rate.Limiter, n int64) error {
+	if lim.Limit() == rate.Inf {
+		return nil
+	}
+	for n > 0 {
+		k := min(n, int64(lim.Burst()))
+		if err := lim.WaitN(ctx, int(k)); err != nil {
+			return err
+		}
+		n -= k
+	}
+	return nil
 }
 
 // loadID reads the node's identity, creating it on first start.

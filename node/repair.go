@@ -59,7 +59,7 @@ func (n *Node) replicate(r *http.Request) error {
 	if int64(len(data)) != req.Length {
 		return cairn.E(op, cairn.PathArg(id.String()), cairn.Corrupt, fmt.Errorf("source sent %d bytes, metadata says %d", len(data), req.Length))
 	}
-	if err := n.repairLimit.WaitN(r.Context(), min(len(data), n.repairLimit.Burst())); err != nil && n.cfg.RepairBytesPerSec > 0 {
+	if err := waitBytes(r.Context(), n.repairLimit, int64(len(data))); err != nil {
 		return cairn.E(op, cairn.Canceled, err)
 	}
 	return n.store.Put(r.Context(), id, data, crc)
@@ -160,7 +160,7 @@ func (n *Node) scrubLoop() {
 		var ids []volume.ChunkInfo
 		n.store.Walk(func(ci volume.ChunkInfo) bool { ids = append(ids, ci); return true })
 		for _, ci := range ids {
-			if err := n.scrubLimit.WaitN(n.ctx, int(min(max(ci.Length, 1), int64(n.scrubLimit.Burst())))); err != nil {
+			if err := waitBytes(n.ctx, n.scrubLimit, max(ci.Length, 1)); err != nil {
 				return // closing
 			}
 			err := n.store.Verify(ci.ID)

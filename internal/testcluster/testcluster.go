@@ -35,6 +35,8 @@ type Options struct {
 	// SnapshotEntries, if set, makes metadata peers snapshot (and truncate
 	// their logs) after this many entries, checked every 200ms.
 	SnapshotEntries uint64
+	// RepairBytesPerSec throttles the leader's repairs (default unlimited).
+	RepairBytesPerSec int64
 	// ZoneOf, if set, names data node i's zone (default "z<i%3>").
 	ZoneOf func(i int) string
 	// NodeDir, if set, chooses data node i's directory (e.g. on a small
@@ -176,6 +178,7 @@ func (c *Cluster) StartMeta(i int) {
 	cfg.RaftAdvertise = mp.RaftAddr
 	cfg.RaftDial = mp.Bridge.Dial
 	cfg.DefaultReplication = c.opts.Replication
+	cfg.RepairBytesPerSec = c.opts.RepairBytesPerSec
 	if c.opts.SnapshotEntries > 0 {
 		cfg.SnapshotEntries, cfg.SnapshotInterval = c.opts.SnapshotEntries, 200*time.Millisecond
 	}
