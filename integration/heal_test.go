@@ -445,3 +445,39 @@ func TestWorkloadThroughHealAndRebalance(t *testing.T) {
 	t.Logf("%d files written during kill, heal, joins and rebalance", n-100)
 	readConcurrently(t, cl, n, 8, func(i int) (string, []byte) { return fmt.Sprintf("/w/%05d", i), data(i) })
 }
+
+// TestGCAcrossLeaderChange stops the metadata leader while it collects the
+// chunks of 300 removed files: every kept file stays intact, and the new
+// leader finishes the collection.
+func TestGCAcrossLeaderChange(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Metas: 3, Nodes: 3, Replication: 2, ChunkSize: 16 << 10})
+	cl := c.NewClient(client.Options{RetryFor: 60 * time.Second})
+	keep := func(i int) []byte { return randBytes(uint64(1000+i), 30<<10) }
+	writeConcurrently(t, cl, 100, 8, func(i int) (string, []byte) { return fmt.Sprintf("/keep/%03d", i), keep(i) })
+	writeConcurrently(t, cl, 300, 8, func(i int) (string, []byte) { return fmt.Sprintf("/drop/%03d", i), randBytes(uint64(i), 30<<10) })
+	chunks := func() int64 {
+		var n int64
+		for _, d := range c.Nodes {
+			n += d.Proc.Node.Store().Stats().Chunks
+		}
+		return n
+	}
+	want := int64(100 * 2 * 2) // 100 files, 2 chunks each, 2 replicas
+	if _, _, err := cl.Remove(context.Background(), "/drop", true); err != nil {
+		t.Fatal(err)
+	}
+	// Stop the leader as soon as collection has begun.
+	before := chunks()
+	for chunks() == before {
+		time.Sleep(time.Millisecond)
+	}
+	c.StopMeta(c.Leader())
+	deadline := time.Now().Add(60 * time.Second)
+	for chunks() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d chunks on the nodes, want %d", chunks(), want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	readConcurrently(t, cl, 100, 8, func(i int) (string, []byte) { return fmt.Sprintf("/keep/%03d", i), keep(i) })
+}
