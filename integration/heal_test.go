@@ -17,6 +17,7 @@ import (
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/testcluster"
+	"github.com/cairnfs/cairn/volume"
 )
 
 // waitHealed waits until fsck reports nothing under-replicated.
@@ -480,4 +481,52 @@ func TestGCAcrossLeaderChange(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	readConcurrently(t, cl, 100, 8, func(i int) (string, []byte) { return fmt.Sprintf("/keep/%03d", i), keep(i) })
+}
+
+// TestDeletedSpaceComesBack: 10,000 files are deleted; the collector removes
+// their chunks from the data node and compaction returns the space on disk.
+func TestDeletedSpaceComesBack(t *testing.T) {
+	files := 10000
+	if testing.Short() {
+		files = 2000
+	}
+	c := testcluster.New(t, testcluster.Options{Metas: 1, Nodes: 1, Replication: 1, ChunkSize: 64 << 10,
+		Volume: volume.Options{MaxVolumeSize: 1 << 20, CompactInterval: 100 * time.Millisecond}})
+	cl := c.Client()
+	writeConcurrently(t, cl, files, 16, func(i int) (string, []byte) { return fmt.Sprintf("/del/%05d", i), randBytes(uint64(i), 2000) })
+	keep := randBytes(7, 5000)
+	mustWrite(t, cl, "/kept", keep)
+	volDir := filepath.Join(c.Nodes[0].Dir, "volumes")
+	before := dirBytes(t, volDir)
+	if _, _, err := cl.Remove(context.Background(), "/del", true); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		now := dirBytes(t, volDir)
+		if now < before/10 {
+			t.Logf("volume files: %d bytes before the delete, %d after collection and compaction", before, now)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("volume files still hold %d of %d bytes", now, before)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	mustMatch(t, cl, "/kept", keep)
+}
+
+func dirBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
 }

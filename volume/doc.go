@@ -11,5 +11,10 @@
 // a torn record at the end of a volume is cut off, a damaged record in the
 // middle is skipped without losing the records after it.
 //
+// Compaction (Compact, CompactAll, and a background goroutine started by
+// Open) rewrites sealed volumes without their garbage while reads and
+// writes go on; a crash at any point of it loses no chunk and brings no
+// deleted chunk back.
+//
 // The byte layout is specified in docs/format.md.
 package volume

@@ -21,6 +21,7 @@ type recovery struct {
 	tombs  map[cairn.ChunkID]uint64
 	dead   deadRecords // where the chunk records that lost live
 	maxSeq uint64
+	newest int // the volume holding the record with maxSeq
 }
 
 // apply folds one valid record into the index. A record only wins over
@@ -28,7 +29,9 @@ type recovery struct {
 // outcome does not depend on the order volumes are scanned in (which a
 // compactor may change).
 func (r *recovery) apply(vol int, off int64, h header) {
-	r.maxSeq = max(r.maxSeq, h.seq)
+	if h.seq > r.maxSeq {
+		r.maxSeq, r.newest = h.seq, vol
+	}
 	switch h.kind {
 	case kindChunk:
 		if ts, ok := r.tombs[h.id]; ok && ts > h.seq {
@@ -87,8 +90,15 @@ func (s *Store) recover() error {
 		s.live += e.length
 		s.vols[e.vol].liveRecords += e.header(id).recordLen()
 	}
-	if last != nil && last.size.Load() < s.maxSize {
-		s.active = last
+	// The active volume was the one holding the newest record (a
+	// compaction's output may have a higher number but holds old records),
+	// unless a newer volume was created and had nothing written to it yet.
+	active := s.vols[r.newest]
+	if last != nil && (active == nil || last.size.Load() == superblockSize) {
+		active = last
+	}
+	if active != nil && active.size.Load() < s.maxSize {
+		s.active = active
 	}
 	st := s.Stats()
 	s.log.Info("volumes recovered", "volumes", st.Volumes, "chunks", st.Chunks,

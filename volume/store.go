@@ -33,8 +33,8 @@ type Options struct {
 
 // Defaults for Options.
 const (
-	DefaultMaxVolumeSize = 1 << 30
-	DefaultBlockSize     = 64 << 10
+	DefaultMaxVolumeSize   = 1 << 30
+	DefaultBlockSize       = 64 << 10
 	DefaultCompactRatio    = 0.5
 	DefaultCompactInterval = time.Minute
 )
@@ -135,6 +135,7 @@ type Store struct {
 
 	compactMu    sync.Mutex // serialises compactions
 	compactRatio float64
+	hook         func(failpoint string) // tests only; see failpoint
 
 	cmu      sync.Mutex
 	closed   bool

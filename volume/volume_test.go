@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/cairnfs/cairn/volume"
 	"github.com/cairnfs/cairn/volume/volumetest"
@@ -39,4 +40,10 @@ func TestConformance4KBlocks(t *testing.T) {
 
 func TestConformance4KBlocksSmallVolumes(t *testing.T) {
 	volumetest.Run(t, opener(volume.Options{BlockSize: 4096, MaxVolumeSize: 16 << 10}))
+}
+
+// TestConformanceBackgroundCompaction runs the suite with the background
+// compactor looking for work every millisecond.
+func TestConformanceBackgroundCompaction(t *testing.T) {
+	volumetest.Run(t, opener(volume.Options{BlockSize: 4096, MaxVolumeSize: 16 << 10, CompactInterval: time.Millisecond, CompactRatio: 0.3}))
 }

@@ -29,7 +29,21 @@ type volFile struct {
 	// refs counts readers using f (see Store.acquire); a compaction
 	// waits for them before it closes and deletes the file.
 	refs sync.WaitGroup
+	// appends counts records appended to the volume whose Put or Delete
+	// has not updated the index yet; a compaction waits for them, or it
+	// would take a chunk not yet in the index for a deleted one.
+	appends pendingAppends
 }
+
+// pendingAppends counts appends in flight; see volFile.appends.
+type pendingAppends struct {
+	n  atomic.Int64
+	wg sync.WaitGroup
+}
+
+func (p *pendingAppends) add()       { p.n.Add(1); p.wg.Add(1) }
+func (p *pendingAppends) done()      { p.n.Add(-1); p.wg.Done() }
+func (p *pendingAppends) busy() bool { return p.n.Load() > 0 }
 
 // volumeName is the file name of volume num.
 func volumeName(num int) string { return fmt.Sprintf("%08d.vol", num) }
@@ -90,6 +104,7 @@ func (s *Store) Put(ctx context.Context, id cairn.ChunkID, data []byte, crc uint
 		s.live += e.length
 		v.liveRecords += h.recordLen()
 	})
+	v.appends.done()
 	return nil
 }
 
@@ -110,7 +125,7 @@ func (s *Store) Delete(ctx context.Context, id cairn.ChunkID) error {
 		s.release(id, nil)
 		return notFound(op, id)
 	}
-	_, _, _, err := s.append(op, header{kind: kindTombstone, id: id}, nil, nil)
+	v, _, _, err := s.append(op, header{kind: kindTombstone, id: id}, nil, nil)
 	if err != nil {
 		s.release(id, nil)
 		return err
@@ -126,13 +141,15 @@ func (s *Store) Delete(ctx context.Context, id cairn.ChunkID) error {
 		}
 		s.dead.add(id, cur.vol)
 	})
+	v.appends.done()
 	return nil
 }
 
 // append writes one record at the end of the active volume (rolling to a new
 // volume first if it would pass the size limit) and waits until it is
 // durable. It assigns h.seq and returns the volume, the record offset and
-// the final header.
+// the final header. On success the caller must call v.appends.done() once
+// the index reflects the record.
 func (s *Store) append(op string, h header, data []byte, crcs []uint32) (*volFile, int64, header, error) {
 	s.wmu.Lock()
 	if err := s.commit.failure(); err != nil {
@@ -148,7 +165,9 @@ func (s *Store) append(op string, h header, data []byte, crcs []uint32) (*volFil
 	s.seq++
 	h.seq = s.seq
 	off := v.size.Load()
+	v.appends.add()
 	if err := writeRecord(v, off, h, data, crcs); err != nil {
+		v.appends.done()
 		if terr := v.f.Truncate(off); terr != nil {
 			s.log.Error("cannot cut off a partial record; recovery will drop it at the next start",
 				"volume", v.path, "offset", off, "err", terr)
@@ -161,6 +180,7 @@ func (s *Store) append(op string, h header, data []byte, crcs []uint32) (*volFil
 	s.wmu.Unlock()
 
 	if err := s.commit.wait(ticket); err != nil {
+		v.appends.done()
 		return nil, 0, h, s.syncFailed(op, h.id, err)
 	}
 	return v, off, h, nil

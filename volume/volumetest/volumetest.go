@@ -42,6 +42,7 @@ func Run(t *testing.T, open OpenFunc) {
 		{"ConcurrentPuts", testConcurrentPuts},
 		{"Verify", testVerify},
 		{"Closed", testClosed},
+		{"Compact", testCompact},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
@@ -395,4 +396,73 @@ func testClosed(t *testing.T, open OpenFunc) {
 	wantKind(t, s.Put(context.Background(), ID(2), Data(2, 10), checksum.CRC32C(Data(2, 10))), cairn.Unavailable, "Put after Close")
 	_, err := s.ReadAt(ID(1), make([]byte, 10), 0)
 	wantKind(t, err, cairn.Unavailable, "ReadAt after Close")
+}
+
+func testCompact(t *testing.T, open OpenFunc) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	defer func() { s.Close() }()
+	ctx := context.Background()
+	want := map[int][]byte{}
+	for i := 0; i < 60; i++ {
+		n := sizes[i%len(sizes)] // two chunks of 1 MiB among them
+		if i >= 2*len(sizes) {
+			n = n/16 + i
+		}
+		d := Data(uint64(i), n)
+		put(t, s, ID(i), d)
+		want[i] = d
+	}
+	for i := 0; i < 60; i += 3 {
+		if err := s.Delete(ctx, ID(i)); err != nil {
+			t.Fatal(err)
+		}
+		delete(want, i)
+	}
+	// A range opened before the compaction reads right after it.
+	r, err := s.OpenRange(ID(1), 0, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	before := s.Stats()
+	if err := s.CompactAll(ctx); err != nil {
+		t.Fatalf("CompactAll: %v", err)
+	}
+	after := s.Stats()
+	if after.Chunks != before.Chunks || after.LiveBytes != before.LiveBytes || after.GarbageBytes != 0 ||
+		after.DiskBytes >= before.DiskBytes {
+		t.Fatalf("Stats before CompactAll %+v, after %+v", before, after)
+	}
+	var buf bytes.Buffer
+	if _, err := r.WriteTo(&buf); err != nil || !bytes.Equal(buf.Bytes(), want[1]) {
+		t.Fatalf("Range opened before CompactAll: %v, bytes equal %v", err, bytes.Equal(buf.Bytes(), want[1]))
+	}
+	check := func() {
+		t.Helper()
+		for i := 0; i < 60; i++ {
+			if d, ok := want[i]; ok {
+				if !bytes.Equal(ReadAll(t, s, ID(i)), d) {
+					t.Fatalf("chunk %d differs after compaction", i)
+				}
+				if err := s.Verify(ID(i)); err != nil {
+					t.Fatalf("Verify chunk %d after compaction: %v", i, err)
+				}
+				continue
+			}
+			_, err := s.Stat(ID(i))
+			wantKind(t, err, cairn.NotFound, "deleted chunk after compaction")
+		}
+	}
+	check()
+	put(t, s, ID(100), Data(100, 3000))
+	want[100] = Data(100, 3000)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir)
+	check()
+	if !bytes.Equal(ReadAll(t, s, ID(100)), want[100]) {
+		t.Fatal("chunk put after compaction differs after reopen")
+	}
 }
