@@ -168,10 +168,10 @@ func (s *Store) compactTarget(op string, vol int) (*volFile, int, error) {
 	s.imu.RLock()
 	v := s.vols[vol]
 	s.imu.RUnlock()
-	switch {
-	case v == nil:
+	switch v {
+	case nil:
 		return nil, 0, cairn.E(op, cairn.NotFound, fmt.Errorf("no volume %d in %s", vol, s.dir))
-	case v == s.active:
+	case s.active:
 		return nil, 0, cairn.E(op, cairn.Invalid, fmt.Errorf("volume %d is the active volume; only sealed volumes are compacted", vol))
 	}
 	if err := s.commit.failure(); err != nil {

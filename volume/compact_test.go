@@ -225,10 +225,9 @@ func TestCompactConcurrent(t *testing.T) {
 	live := map[int]int{}
 	var deleted []int
 	for i := 0; i < n; i++ {
-		switch {
-		case i%4 == 0:
+		if i%4 == 0 {
 			deleted = append(deleted, i)
-		default:
+		} else {
 			live[i] = size
 		}
 	}
