@@ -42,11 +42,11 @@ func waitHealed(t *testing.T, cl *client.Client, within time.Duration) {
 func TestHealAfterNodeKills(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Metas: 1, Nodes: 5, Replication: 3, ChunkSize: 64 << 10})
 	cl := c.Client()
-	files := 300
+	files := 2000
 	if testing.Short() {
 		files = 100
 	}
-	data := func(i int) []byte { return randBytes(uint64(i), 1000+i*300) }
+	data := func(i int) []byte { return randBytes(uint64(i), 1000+i%300*300) }
 	writeConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/h/%04d", i), data(i) })
 	for round, victim := range []int{1, 3} {
 		dead := string(c.Nodes[victim].Proc.Node.ID())
@@ -529,4 +529,40 @@ func dirBytes(t *testing.T, dir string) int64 {
 		}
 	}
 	return n
+}
+
+// TestAbandonedUploadCollected: an upload whose client gave up halfway is
+// expired and its chunks are deleted from the data nodes.
+func TestAbandonedUploadCollected(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Metas: 1, Nodes: 2, Replication: 2, ChunkSize: 64 << 10, UploadExpiry: 2 * time.Second})
+	cl := c.NewClient(client.Options{Concurrency: 1})
+	src := filepath.Join(t.TempDir(), "big")
+	if err := os.WriteFile(src, randBytes(3, 4<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := cl.PutFile(ctx, src, "/abandoned", client.PutOptions{Progress: func(done, total int64) {
+		if done >= total/4 {
+			cancel() // the client gives up a quarter of the way in
+		}
+	}})
+	if err == nil {
+		t.Fatal("the cancelled upload succeeded")
+	}
+	stored := func() int64 {
+		return c.Nodes[0].Proc.Node.Store().Stats().Chunks + c.Nodes[1].Proc.Node.Store().Stats().Chunks
+	}
+	if stored() == 0 {
+		t.Fatal("no chunk landed before the client gave up")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for stored() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d chunks of the abandoned upload are still stored", stored())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if _, err := cl.Stat(context.Background(), "/abandoned"); err == nil {
+		t.Fatal("the abandoned upload became a file")
+	}
 }

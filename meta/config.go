@@ -75,6 +75,10 @@ type Config struct {
 	// landing in an upload session); older chunks are refused, and
 	// unreferenced chunks older than this are orphans a node may delete.
 	MaxWriteAge time.Duration // default 1h
+	// UploadExpiry is how long an upload session may stay open (its client
+	// may resume it until then); older sessions are aborted and their chunks
+	// collected. Default 7 days.
+	UploadExpiry time.Duration
 
 	Logger   *slog.Logger
 	RaftLog  io.Writer             // Raft library's own log output; default discard
@@ -98,6 +102,7 @@ func DefaultConfig() Config {
 		GCInterval:         10 * time.Second,
 		GCGrace:            5 * time.Minute,
 		MaxWriteAge:        time.Hour,
+		UploadExpiry:       7 * 24 * time.Hour,
 	}
 }
 
@@ -140,6 +145,9 @@ func (c *Config) Validate() error {
 	def := DefaultConfig()
 	if c.RepairInterval <= 0 {
 		c.RepairInterval = def.RepairInterval
+	}
+	if c.UploadExpiry <= 0 {
+		c.UploadExpiry = def.UploadExpiry
 	}
 	if c.MaxWriteAge <= 0 {
 		c.MaxWriteAge = def.MaxWriteAge

@@ -113,6 +113,31 @@ func (r *repairer) deleteChunk(ctx context.Context, addr string, id cairn.ChunkI
 	return nil
 }
 
+// expireUploads aborts upload sessions open longer than UploadExpiry (their
+// chunks become garbage) and forgets completion markers as old.
+func (r *repairer) expireUploads(ctx context.Context) {
+	list, err := listAllUploads(r.s.fsm.db)
+	if err != nil {
+		return
+	}
+	cutoff := time.Now().Add(-r.s.cfg.UploadExpiry).UnixNano()
+	for _, s := range list {
+		if s.CreatedNs > cutoff || ctx.Err() != nil || !r.s.IsLeader() {
+			continue
+		}
+		if s.CompletedInode == 0 {
+			r.s.cfg.Logger.Info("expiring an abandoned upload session", "id", s.Id, "path", s.Path)
+		}
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := r.s.propose(pctx, &pb.Command{Op: &pb.Command_AbortUpload{AbortUpload: &pb.AbortUploadRequest{Id: s.Id}}})
+		cancel()
+		if err != nil {
+			r.s.cfg.Logger.Warn("expiring an upload session failed; retrying later", "id", s.Id, "err", err)
+			return
+		}
+	}
+}
+
 // maintain runs repair and garbage collection rounds while this peer leads.
 func (s *Server) maintain() {
 	defer s.wg.Done()
@@ -139,6 +164,7 @@ func (s *Server) maintain() {
 			}
 		case <-gcTick.C:
 			if s.IsLeader() {
+				s.repair.expireUploads(ctx)
 				s.repair.gcRound(ctx)
 			}
 		}

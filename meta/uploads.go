@@ -173,7 +173,8 @@ func (t *tx) abortUpload(req *pb.AbortUploadRequest) error {
 		return err
 	}
 	if s.CompletedInode != 0 {
-		return cairn.E("upload.abort", cairn.PathArg(s.Path), cairn.Invalid, errors.New("the upload session already completed"))
+		// Only the completion marker is left: forget it.
+		return t.b.Delete(uploadKey(req.Id), nil)
 	}
 	landed, _, err := parts(t.b, req.Id)
 	if err != nil {
@@ -202,6 +203,24 @@ func getUpload(r reader, id string) (*pb.UploadSession, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// listAllUploads returns every session record, completed markers included.
+func listAllUploads(r reader) ([]*pb.UploadSession, error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{tagUpload}, UpperBound: []byte{tagUpload + 1}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []*pb.UploadSession
+	for it.First(); it.Valid(); it.Next() {
+		s := &pb.UploadSession{}
+		if err := proto.Unmarshal(it.Value(), s); err != nil {
+			return nil, cairn.E("upload.list", cairn.Internal, err)
+		}
+		out = append(out, s)
+	}
+	return out, it.Error()
 }
 
 // listUploads returns the open sessions for path ("" = all).

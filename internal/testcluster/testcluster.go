@@ -35,6 +35,8 @@ type Options struct {
 	// SnapshotEntries, if set, makes metadata peers snapshot (and truncate
 	// their logs) after this many entries, checked every 200ms.
 	SnapshotEntries uint64
+	// UploadExpiry, if set, is how long upload sessions may stay open.
+	UploadExpiry time.Duration
 	// RepairBytesPerSec throttles the leader's repairs (default unlimited).
 	RepairBytesPerSec int64
 	// ZoneOf, if set, names data node i's zone (default "z<i%3>").
@@ -86,6 +88,7 @@ func testMetaConfig() meta.Config {
 	c.GCInterval = 200 * time.Millisecond
 	c.GCGrace = 0
 	c.MaxWriteAge = 5 * time.Minute
+
 	c.RepairBytesPerSec = 0
 	return c
 }
@@ -179,6 +182,9 @@ func (c *Cluster) StartMeta(i int) {
 	cfg.RaftDial = mp.Bridge.Dial
 	cfg.DefaultReplication = c.opts.Replication
 	cfg.RepairBytesPerSec = c.opts.RepairBytesPerSec
+	if c.opts.UploadExpiry > 0 {
+		cfg.UploadExpiry = c.opts.UploadExpiry
+	}
 	if c.opts.SnapshotEntries > 0 {
 		cfg.SnapshotEntries, cfg.SnapshotInterval = c.opts.SnapshotEntries, 200*time.Millisecond
 	}
