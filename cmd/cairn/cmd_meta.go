@@ -32,6 +32,7 @@ func runMeta(ctx context.Context, args []string) error {
 	fs.Var(&repairBW, "repair-bandwidth", "cluster-wide repair and rebalance bandwidth per second, e.g. 200M (0 = unlimited)")
 	gcEvery := fs.Duration("gc-interval", def.GCInterval, "time between garbage collection rounds")
 	gcGrace := fs.Duration("gc-grace", def.GCGrace, "how long a released chunk is kept before it is deleted")
+	uploadExpiry := fs.Duration("upload-expiry", def.UploadExpiry, "abort upload sessions left open this long and collect their chunks")
 	maxWriteAge := fs.Duration("max-write-age", def.MaxWriteAge, "longest time from chunk allocation to commit; older unreferenced chunks are orphans")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := parseServer(fs, args, nil); err != nil {
@@ -47,7 +48,7 @@ func runMeta(ctx context.Context, args []string) error {
 	cfg.ElectionTimeout, cfg.HeartbeatTimeout = *election, *election
 	cfg.LeaderLease = *election / 2
 	cfg.RepairInterval, cfg.RepairConcurrency, cfg.RepairBytesPerSec = *repairEvery, *repairConc, int64(repairBW)
-	cfg.GCInterval, cfg.GCGrace, cfg.MaxWriteAge = *gcEvery, *gcGrace, *maxWriteAge
+	cfg.GCInterval, cfg.GCGrace, cfg.MaxWriteAge, cfg.UploadExpiry = *gcEvery, *gcGrace, *maxWriteAge, *uploadExpiry
 	ps, err := meta.ParsePeers(*peers)
 	if err != nil {
 		return err
