@@ -120,12 +120,13 @@ func TestCorruptReplicaRepaired(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				still := false
+				// The new copy goes to the fourth node when it is healthy,
+				// else a fresh verified copy back to the same node.
+				onBad := false
 				for _, n := range locs[0].Nodes {
-					still = still || string(n) == bad
+					onBad = onBad || string(n) == bad
 				}
-				// With four nodes the new copy goes to the fourth one.
-				if !still && len(locs[0].Nodes) == 3 {
+				if len(locs[0].Nodes) == 3 && (!onBad || c.Nodes[c.NodeIndex(bad)].Proc.Node.Store().Verify(mustID(t, first.Chunk.Id)) == nil) {
 					break
 				}
 				if time.Now().After(deadline) {
@@ -565,4 +566,13 @@ func TestAbandonedUploadCollected(t *testing.T) {
 	if _, err := cl.Stat(context.Background(), "/abandoned"); err == nil {
 		t.Fatal("the abandoned upload became a file")
 	}
+}
+
+func mustID(t *testing.T, raw []byte) cairn.ChunkID {
+	t.Helper()
+	id, err := cairn.ChunkIDFromBytes(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

@@ -231,14 +231,27 @@ func (s *Server) propose(ctx context.Context, cmd *pb.Command) (proto.Message, e
 		timeout = time.Until(dl)
 	}
 	start := time.Now()
-	res, err := s.apply(data, timeout)
+	res, err := s.apply(ctx, data, timeout)
 	s.met.observe(start, err)
 	return res, err
 }
 
-func (s *Server) apply(data []byte, timeout time.Duration) (proto.Message, error) {
+// apply hands data to Raft and waits for its result, the caller's context,
+// or shutdown. (A future whose entry was queued when Raft shut down is
+// never answered, so waiting on it alone could block forever.)
+func (s *Server) apply(ctx context.Context, data []byte, timeout time.Duration) (proto.Message, error) {
 	f := s.raft.Apply(data, timeout)
-	if err := f.Error(); err != nil {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		return nil, metarpc.Retryable(cairn.E("meta.propose", cairn.Unavailable, fmt.Errorf("gave up waiting for the commit; the change may or may not have applied: %w", ctx.Err())))
+	case <-s.stop:
+		return nil, metarpc.Retryable(cairn.E("meta.propose", cairn.Unavailable, errors.New("metadata peer is shutting down; the change may or may not have applied")))
+	}
+	if err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader):
 			return nil, s.notLeader()
