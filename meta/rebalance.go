@@ -44,6 +44,7 @@ func (r *repairer) rebalance(ctx context.Context) {
 	sem := make(chan struct{}, max(1, r.s.cfg.RepairConcurrency))
 	var wg sync.WaitGroup
 	var failures atomic.Int64
+	var firstErr atomic.Value
 	for _, m := range moves {
 		if ctx.Err() != nil || !r.s.IsLeader() {
 			break
@@ -53,7 +54,9 @@ func (r *repairer) rebalance(ctx context.Context) {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			if err := r.applyMove(ctx, m); err != nil {
-				failures.Add(1)
+				if failures.Add(1) == 1 {
+					firstErr.Store(err)
+				}
 				return
 			}
 			r.rebalanceMoved.Add(1)
@@ -61,7 +64,7 @@ func (r *repairer) rebalance(ctx context.Context) {
 	}
 	wg.Wait()
 	if n := failures.Load(); n > 0 {
-		r.s.cfg.Logger.Warn("some rebalance moves failed; retrying next round", "failed", n)
+		r.s.cfg.Logger.Warn("some rebalance moves failed; retrying next round", "failed", n, "first_error", firstErr.Load())
 	}
 }
 

@@ -167,13 +167,14 @@ func (r *registry) ringLocked() *placement.Ring {
 	return r.ring
 }
 
-// stable reports whether every registered node is alive or draining: only
-// then does rebalancing move data (a late or dead node is repair's job).
+// stable reports whether no node is merely late: rebalancing waits while a
+// node may be about to die or come back (dead nodes are out of the ring and
+// their chunks are repair's job, which runs first).
 func (r *registry) stable() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range r.nodes {
-		if st := r.stateLocked(e); st != cairn.NodeAlive && st != cairn.NodeDraining {
+		if r.stateLocked(e) == cairn.NodeSuspect {
 			return false
 		}
 	}
