@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/internal/bwlimit"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
@@ -84,14 +85,7 @@ func (r *repairer) planMoves(snap reader) ([]move, uint64, error) {
 			return nil, 0, cairn.E("rebalance", cairn.Internal, err)
 		}
 		id, _ := cairn.ChunkIDFromBytes(it.Key()[1:])
-		want, ok := wantOf[rec.Inode]
-		if !ok {
-			want = r.s.cfg.DefaultReplication
-			if a, err := getAttr(snap, cairn.InodeID(rec.Inode)); err == nil && a.Replication > 0 {
-				want = int(a.Replication)
-			}
-			wantOf[rec.Inode] = want
-		}
+		want := r.wantOf(snap, wantOf, rec.Inode)
 		desired, err := r.s.reg.pick(id, want, nil)
 		if err != nil {
 			continue
@@ -130,7 +124,7 @@ func (r *repairer) planMoves(snap reader) ([]move, uint64, error) {
 }
 
 func (r *repairer) applyMove(ctx context.Context, m move) error {
-	if err := waitBytes(ctx, r.limiter, m.c.rec.Length); err != nil {
+	if err := bwlimit.Wait(ctx, r.limiter, m.c.rec.Length); err != nil {
 		return err
 	}
 	r.copying.Store(m.c.id, struct{}{})

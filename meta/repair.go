@@ -17,6 +17,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/cairnhttp"
+	"github.com/cairnfs/cairn/internal/bwlimit"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
@@ -78,11 +79,7 @@ func (r *repairer) kick() {
 }
 
 func newRepairer(s *Server) *repairer {
-	bps := s.cfg.RepairBytesPerSec
-	lim := rate.NewLimiter(rate.Inf, 0)
-	if bps > 0 {
-		lim = rate.NewLimiter(rate.Limit(bps), int(max(bps/20, 1<<20)))
-	}
+	lim := bwlimit.New(s.cfg.RepairBytesPerSec)
 	r := &repairer{s: s, limiter: lim, http: &http.Client{Timeout: 5 * time.Minute}, kickc: make(chan struct{}, 1),
 		corrupt: map[cairn.ChunkID]corruptReport{}}
 	r.startedAt.Store(time.Now().UnixNano())
@@ -125,14 +122,7 @@ func (r *repairer) scan(snap reader, fn func(c candidate) bool) error {
 			return cairn.E("repair.scan", cairn.Internal, err)
 		}
 		id, _ := cairn.ChunkIDFromBytes(it.Key()[1:])
-		want, ok := wantOf[rec.Inode]
-		if !ok {
-			want = r.s.cfg.DefaultReplication
-			if a, err := getAttr(snap, cairn.InodeID(rec.Inode)); err == nil && a.Replication > 0 {
-				want = int(a.Replication)
-			}
-			wantOf[rec.Inode] = want
-		}
+		want := r.wantOf(snap, wantOf, rec.Inode)
 		c := candidate{id: id, rec: rec, want: want}
 		for _, n := range rec.Nodes {
 			_, st, known := r.s.reg.addr(cairn.NodeID(n))
@@ -154,6 +144,19 @@ func (r *repairer) scan(snap reader, fn func(c candidate) bool) error {
 		}
 	}
 	return it.Error()
+}
+
+// wantOf returns the replication of inode's file, caching per scan.
+func (r *repairer) wantOf(snap reader, cache map[uint64]int, ino uint64) int {
+	want, ok := cache[ino]
+	if !ok {
+		want = r.s.cfg.DefaultReplication
+		if a, err := getAttr(snap, cairn.InodeID(ino)); err == nil && a.Replication > 0 {
+			want = int(a.Replication)
+		}
+		cache[ino] = want
+	}
+	return want
 }
 
 // round runs one repair round: scan, then repair at most maxTasks chunks,
@@ -249,7 +252,7 @@ func (r *repairer) repair(ctx context.Context, c candidate) error {
 	if err != nil && len(targets) == 0 {
 		return err
 	}
-	if err := waitBytes(ctx, r.limiter, c.rec.Length*int64(len(targets))); err != nil {
+	if err := bwlimit.Wait(ctx, r.limiter, c.rec.Length*int64(len(targets))); err != nil {
 		return err
 	}
 	r.copying.Store(c.id, struct{}{})
@@ -300,21 +303,6 @@ func (r *repairer) copy(ctx context.Context, c candidate, target, source string)
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return cairnhttp.ReadError(resp)
-	}
-	return nil
-}
-
-// waitBytes waits until lim allows n bytes, taking them a burst at a time.
-func waitBytes(ctx context.Context, lim *rate.Limiter, n int64) error {
-	if lim.Limit() == rate.Inf {
-		return nil
-	}
-	for n > 0 {
-		k := min(n, int64(lim.Burst()))
-		if err := lim.WaitN(ctx, int(k)); err != nil {
-			return err
-		}
-		n -= k
 	}
 	return nil
 }

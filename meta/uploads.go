@@ -225,20 +225,15 @@ func listAllUploads(r reader) ([]*pb.UploadSession, error) {
 
 // listUploads returns the open sessions for path ("" = all).
 func listUploads(r reader, path string) ([]*pb.UploadSession, error) {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{tagUpload}, UpperBound: []byte{tagUpload + 1}})
+	all, err := listAllUploads(r)
 	if err != nil {
 		return nil, err
 	}
-	defer it.Close()
 	var out []*pb.UploadSession
-	for it.First(); it.Valid(); it.Next() {
-		s := &pb.UploadSession{}
-		if err := proto.Unmarshal(it.Value(), s); err != nil {
-			return nil, cairn.E("upload.list", cairn.Internal, err)
-		}
+	for _, s := range all {
 		if s.CompletedInode == 0 && (path == "" || s.Path == path) {
 			out = append(out, s)
 		}
 	}
-	return out, it.Error()
+	return out, nil
 }

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/internal/bwlimit"
 	"github.com/cairnfs/cairn/metarpc"
 	"github.com/cairnfs/cairn/volume"
 )
@@ -156,35 +157,12 @@ func New(cfg Config) (*Node, error) {
 		client:  &http.Client{Transport: cfg.Transport},
 		metrics: newMetrics(cfg.Registry)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.scrubLimit = limiter(cfg.ScrubBytesPerSec)
-	n.repairLimit = limiter(cfg.RepairBytesPerSec)
+	n.scrubLimit = bwlimit.New(cfg.ScrubBytesPerSec)
+	n.repairLimit = bwlimit.New(cfg.RepairBytesPerSec)
 	n.healthy.Store(true)
 	n.healthMsg.Store("")
 	n.metrics.registerStore(cfg.Registry, store)
 	return n, nil
-}
-
-// limiter returns a byte-rate limiter; 0 means unlimited.
-func limiter(bps int64) *rate.Limiter {
-	if bps <= 0 {
-		return rate.NewLimiter(rate.Inf, 1<<30)
-	}
-	return rate.NewLimiter(rate.Limit(bps), int(max(bps/20, 1<<20)))
-}
-
-// waitBytes waits until lim allows n bytes, a burst at a time.
-func waitBytes(ctx context.Context, lim *rate.Limiter, n int64) error {
-	if lim.Limit() == rate.Inf {
-		return nil
-	}
-	for n > 0 {
-		k := min(n, int64(lim.Burst()))
-		if err := lim.WaitN(ctx, int(k)); err != nil {
-			return err
-		}
-		n -= k
-	}
-	return nil
 }
 
 // loadID reads the node's identity, creating it on first start.

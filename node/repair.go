@@ -14,6 +14,7 @@ import (
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/cairnhttp"
 	"github.com/cairnfs/cairn/checksum"
+	"github.com/cairnfs/cairn/internal/bwlimit"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 	"github.com/cairnfs/cairn/volume"
 )
@@ -59,7 +60,7 @@ func (n *Node) replicate(r *http.Request) error {
 	if int64(len(data)) != req.Length {
 		return cairn.E(op, cairn.PathArg(id.String()), cairn.Corrupt, fmt.Errorf("source sent %d bytes, metadata says %d", len(data), req.Length))
 	}
-	if err := waitBytes(r.Context(), n.repairLimit, int64(len(data))); err != nil {
+	if err := bwlimit.Wait(r.Context(), n.repairLimit, int64(len(data))); err != nil {
 		return cairn.E(op, cairn.Canceled, err)
 	}
 	return n.store.Put(r.Context(), id, data, crc)
@@ -160,7 +161,7 @@ func (n *Node) scrubLoop() {
 		var ids []volume.ChunkInfo
 		n.store.Walk(func(ci volume.ChunkInfo) bool { ids = append(ids, ci); return true })
 		for _, ci := range ids {
-			if err := waitBytes(n.ctx, n.scrubLimit, max(ci.Length, 1)); err != nil {
+			if err := bwlimit.Wait(n.ctx, n.scrubLimit, max(ci.Length, 1)); err != nil {
 				return // closing
 			}
 			err := n.store.Verify(ci.ID)
