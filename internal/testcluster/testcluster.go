@@ -274,7 +274,7 @@ func (c *Cluster) NodeIndex(id string) int {
 // Leader returns the index of the leading metadata peer, waiting for one.
 func (c *Cluster) Leader() int {
 	c.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(40 * time.Second)
 	for time.Now().Before(deadline) {
 		for i, m := range c.Metas {
 			if m.Proc != nil && m.Proc.Server.IsLeader() {
@@ -283,7 +283,7 @@ func (c *Cluster) Leader() int {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	c.t.Fatal("no metadata leader within 20s")
+	c.t.Fatal("no metadata leader within 40s")
 	return -1
 }
 
@@ -291,7 +291,7 @@ func (c *Cluster) Leader() int {
 func (c *Cluster) WaitNodes(n int) {
 	c.t.Helper()
 	cl := c.Client()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // generous: CI machines are loaded
 	var last error
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
