@@ -106,6 +106,7 @@ type cluster struct {
 	meta  string // comma-separated gRPC addresses
 	nodes []*proc
 	ndirs []string
+	metas map[string]*proc // by peer ID
 }
 
 func startCluster(t *testing.T) *cluster { return startClusterN(t, 3, 2) }
@@ -127,7 +128,10 @@ func startClusterN(t *testing.T, n, r int) *cluster {
 	}
 	c.meta = strings.Join(grpcs, ",")
 	for _, p := range peers {
-		start(t, dir, p.id, "meta", "--id", p.id, "--dir", filepath.Join(dir, p.id), "--raft-addr", p.raft,
+		if c.metas == nil {
+			c.metas = map[string]*proc{}
+		}
+		c.metas[p.id] = start(t, dir, p.id, "meta", "--id", p.id, "--dir", filepath.Join(dir, p.id), "--raft-addr", p.raft,
 			"--grpc-addr", p.grpc, "--http-addr", p.http, "--peers", strings.Join(initial, ","),
 			"--api-peers", c.meta, "--replication", fmt.Sprint(r), "--election-timeout", "500ms",
 			"--node-suspect-after", "2s", "--node-dead-after", "6s", "--repair-interval", "500ms",

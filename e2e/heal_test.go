@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -80,5 +82,88 @@ func TestHealAfterKill9(t *testing.T) {
 	out, _ := cli(t, c.meta, "cluster", "status")
 	if !strings.Contains(out, "repair:") || strings.Count(out, " dead ") != 2 {
 		t.Fatalf("cluster status does not show two dead nodes and repair progress:\n%s", out)
+	}
+}
+
+// TestKillMetaLeaderDuringRepair: a data node is killed, and once the
+// metadata leader is re-replicating its chunks the leader process is killed
+// with SIGKILL too; the new leader finishes the repair, `cairn fsck` reaches
+// zero and every file is intact.
+func TestKillMetaLeaderDuringRepair(t *testing.T) {
+	c := startClusterN(t, 4, 3)
+	cl, err := client.Dial(strings.Split(c.meta, ","), client.Options{RetryFor: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	files := 600
+	if testing.Short() {
+		files = 200
+	}
+	content := func(i int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("leader %d;", i)), 100+i%300) }
+	ctx := context.Background()
+	for i := 0; i < files; i++ {
+		if _, err := cl.WriteFile(ctx, fmt.Sprintf("/lk/%04d", i), bytes.NewReader(content(i)), client.WriteOptions{Parents: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idBytes, err := os.ReadFile(filepath.Join(c.ndirs[1], "node-id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadNode := strings.TrimSpace(string(idBytes))
+	c.nodes[1].kill()
+	deadline := time.Now().Add(60 * time.Second)
+	var leader string
+	for {
+		st, err := cl.Status(ctx)
+		if err == nil && st.Repair != nil && st.Repair.Repaired > 0 {
+			leader = st.LeaderId
+			t.Logf("leader %s has repaired %d chunks; killing it", leader, st.Repair.Repaired)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("repair never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.metas[leader].kill()
+	killed := time.Now()
+	deadline = time.Now().Add(90 * time.Second)
+	for {
+		time.Sleep(500 * time.Millisecond)
+		// The new leader gives every node a fresh dead timeout (6s) first.
+		out, err := cli(t, c.meta, "fsck")
+		if err == nil && strings.HasPrefix(out, "ok") && time.Since(killed) > 7*time.Second {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fsck not clean 90s after the leader was killed:\n%.3000s", out)
+		}
+	}
+	for i := 0; i < files; i++ {
+		f, err := cl.Open(ctx, fmt.Sprintf("/lk/%04d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if _, err := f.WriteTo(&buf); err != nil || !bytes.Equal(buf.Bytes(), content(i)) {
+			t.Fatalf("file %d after the leader's death: %v", i, err)
+		}
+		for _, ch := range f.Chunks() {
+			seen := map[string]bool{}
+			for _, r := range ch.Replicas {
+				if seen[r.Node] {
+					t.Fatalf("file %d lists %s twice", i, r.Node)
+				}
+				if r.Node == deadNode {
+					t.Fatalf("file %d still lists the dead node %s", i, deadNode)
+				}
+				seen[r.Node] = true
+			}
+			if len(ch.Replicas) != 3 {
+				t.Fatalf("file %d has %d replicas", i, len(ch.Replicas))
+			}
+		}
 	}
 }
