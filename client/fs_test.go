@@ -18,7 +18,7 @@ func TestFSConformance(t *testing.T) {
 	ctx := context.Background()
 	files := map[string][]byte{
 		"a.txt":         []byte("alpha"),
-		"dir/b.bin":     randBytes(2, 3000), // three chunks
+		"dir/b.bin":     testcluster.RandBytes(2, 3000), // three chunks
 		"dir/sub/c":     {},
 		"dir/sub/d.txt": []byte("delta"),
 	}

@@ -4,33 +4,17 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/testcluster"
 )
 
-func randBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	b := make([]byte, n)
-	for i := 0; i+8 <= n; i += 8 {
-		v := r.Uint64()
-		for k := 0; k < 8; k++ {
-			b[i+k] = byte(v >> (8 * k))
-		}
-	}
-	for i := n &^ 7; i < n; i++ {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
 func TestSmokeSingle(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{})
 	cl := c.Client()
 	ctx := context.Background()
-	data := randBytes(1, 3<<20+17)
+	data := testcluster.RandBytes(1, 3<<20+17)
 	fi, err := cl.WriteFile(ctx, "/a/b.bin", bytes.NewReader(data), client.WriteOptions{Parents: true})
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +41,7 @@ func TestSmallReadsAndMD5(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{ChunkSize: 64 << 10})
 	cl := c.NewClient(client.Options{MD5: true})
 	ctx := context.Background()
-	data := randBytes(9, 300<<10+5)
+	data := testcluster.RandBytes(9, 300<<10+5)
 	if _, err := cl.WriteFile(ctx, "/m", bytes.NewReader(data), client.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}

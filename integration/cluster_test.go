@@ -73,34 +73,33 @@ func TestReplicatedRoundTripAndRestart(t *testing.T) {
 
 func writeConcurrently(t testing.TB, cl *client.Client, n, workers int, file func(i int) (string, []byte)) {
 	t.Helper()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				p, data := file(i)
-				if _, err := cl.WriteFile(context.Background(), p, bytesReader(data), client.WriteOptions{Parents: true}); err != nil {
-					errs <- fmt.Errorf("write %s: %w", p, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	forEach(t, n, workers, func(i int) error {
+		p, data := file(i)
+		if _, err := cl.WriteFile(context.Background(), p, bytesReader(data), client.WriteOptions{Parents: true}); err != nil {
+			return fmt.Errorf("write %s: %w", p, err)
+		}
+		return nil
+	})
 }
 
 func readConcurrently(t testing.TB, cl *client.Client, n, workers int, file func(i int) (string, []byte)) {
+	t.Helper()
+	forEach(t, n, workers, func(i int) error {
+		p, want := file(i)
+		got, err := readAll(cl, p)
+		if err == nil && string(got) != string(want) {
+			err = fmt.Errorf("content differs")
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", p, err)
+		}
+		return nil
+	})
+}
+
+// forEach runs fn for 0..n-1 on workers goroutines; each worker stops at
+// its first error, and the test fails with every error seen.
+func forEach(t testing.TB, n, workers int, fn func(i int) error) {
 	t.Helper()
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -114,13 +113,8 @@ func readConcurrently(t testing.TB, cl *client.Client, n, workers int, file func
 				if i >= n {
 					return
 				}
-				p, want := file(i)
-				got, err := readAll(cl, p)
-				if err == nil && string(got) != string(want) {
-					err = fmt.Errorf("content differs")
-				}
-				if err != nil {
-					errs <- fmt.Errorf("read %s: %w", p, err)
+				if err := fn(i); err != nil {
+					errs <- err
 					return
 				}
 			}

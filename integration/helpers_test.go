@@ -5,27 +5,15 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/internal/testcluster"
 	"github.com/cairnfs/cairn/volume"
 )
 
-func randBytes(seed uint64, n int) []byte {
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	b := make([]byte, n)
-	for i := 0; i+8 <= n; i += 8 {
-		v := r.Uint64()
-		for k := 0; k < 8; k++ {
-			b[i+k] = byte(v >> (8 * k))
-		}
-	}
-	for i := n &^ 7; i < n; i++ {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+// randBytes is testcluster.RandBytes, short for the many call sites here.
+func randBytes(seed uint64, n int) []byte { return testcluster.RandBytes(seed, n) }
 
 func mustWrite(t testing.TB, c *client.Client, path string, data []byte) *client.FileInfo {
 	t.Helper()

@@ -6,9 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/cockroachdb/pebble"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/internal/bwlimit"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
@@ -71,24 +68,12 @@ func (r *repairer) rebalance(ctx context.Context) {
 
 // planMoves compares each chunk's replicas with the ring's placement.
 func (r *repairer) planMoves(snap reader) ([]move, uint64, error) {
-	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{tagLoc}, UpperBound: []byte{tagLoc + 1}})
-	if err != nil {
-		return nil, 0, err
-	}
-	defer it.Close()
 	var moves []move
 	total := uint64(0)
-	wantOf := map[uint64]int{}
-	for it.First(); it.Valid(); it.Next() {
-		rec := &pb.ChunkRecord{}
-		if err := proto.Unmarshal(it.Value(), rec); err != nil {
-			return nil, 0, cairn.E("rebalance", cairn.Internal, err)
-		}
-		id, _ := cairn.ChunkIDFromBytes(it.Key()[1:])
-		want := r.wantOf(snap, wantOf, rec.Inode)
+	err := r.eachChunk(snap, func(id cairn.ChunkID, rec *pb.ChunkRecord, want int) bool {
 		desired, err := r.s.reg.pick(id, want, nil)
 		if err != nil {
-			continue
+			return true
 		}
 		var to *pb.Replica
 		for _, d := range desired {
@@ -98,11 +83,11 @@ func (r *repairer) planMoves(snap reader) ([]move, uint64, error) {
 			}
 		}
 		if to == nil {
-			continue
+			return true
 		}
 		total++
 		if len(moves) >= rebalanceBatch {
-			continue
+			return true
 		}
 		m := move{c: candidate{id: id, rec: rec, want: want}, to: to}
 		for _, n := range rec.Nodes {
@@ -119,8 +104,9 @@ func (r *repairer) planMoves(snap reader) ([]move, uint64, error) {
 		if len(m.c.healthy) > 0 {
 			moves = append(moves, m)
 		}
-	}
-	return moves, total, it.Error()
+		return true
+	})
+	return moves, total, err
 }
 
 func (r *repairer) applyMove(ctx context.Context, m move) error {

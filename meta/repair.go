@@ -110,19 +110,7 @@ func (c candidate) needsCopy() bool { return len(c.healthy)+len(c.suspect) < c.w
 // replication (most endangered first) and the chunks that are whole but
 // still list dead replicas.
 func (r *repairer) scan(snap reader, fn func(c candidate) bool) error {
-	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{tagLoc}, UpperBound: []byte{tagLoc + 1}})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	wantOf := map[uint64]int{}
-	for it.First(); it.Valid(); it.Next() {
-		rec := &pb.ChunkRecord{}
-		if err := proto.Unmarshal(it.Value(), rec); err != nil {
-			return cairn.E("repair.scan", cairn.Internal, err)
-		}
-		id, _ := cairn.ChunkIDFromBytes(it.Key()[1:])
-		want := r.wantOf(snap, wantOf, rec.Inode)
+	return r.eachChunk(snap, func(id cairn.ChunkID, rec *pb.ChunkRecord, want int) bool {
 		c := candidate{id: id, rec: rec, want: want}
 		for _, n := range rec.Nodes {
 			_, st, known := r.s.reg.addr(cairn.NodeID(n))
@@ -138,9 +126,29 @@ func (r *repairer) scan(snap reader, fn func(c candidate) bool) error {
 			}
 		}
 		if len(c.healthy) < c.want || len(c.dead) > 0 || len(c.draining) > 0 {
-			if !fn(c) {
-				break
-			}
+			return fn(c)
+		}
+		return true
+	})
+}
+
+// eachChunk calls fn for every committed chunk with its location record and
+// its file's replication, until fn returns false.
+func (r *repairer) eachChunk(snap reader, fn func(id cairn.ChunkID, rec *pb.ChunkRecord, want int) bool) error {
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: []byte{tagLoc}, UpperBound: []byte{tagLoc + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	wantOf := map[uint64]int{}
+	for it.First(); it.Valid(); it.Next() {
+		rec := &pb.ChunkRecord{}
+		if err := proto.Unmarshal(it.Value(), rec); err != nil {
+			return cairn.E("repair.scan", cairn.Internal, err)
+		}
+		id, _ := cairn.ChunkIDFromBytes(it.Key()[1:])
+		if !fn(id, rec, r.wantOf(snap, wantOf, rec.Inode)) {
+			break
 		}
 	}
 	return it.Error()

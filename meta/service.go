@@ -269,7 +269,14 @@ func (s *Server) replicas(nodes []string) []*pb.Replica {
 		addr, st, ok := s.reg.addr(cairn.NodeID(n))
 		rank := 3
 		if ok {
-			rank = map[cairn.NodeState]int{cairn.NodeAlive: 0, cairn.NodeDraining: 0, cairn.NodeSuspect: 1, cairn.NodeDead: 2}[st]
+			switch st {
+			case cairn.NodeAlive, cairn.NodeDraining:
+				rank = 0
+			case cairn.NodeSuspect:
+				rank = 1
+			case cairn.NodeDead:
+				rank = 2
+			}
 		}
 		byState[rank] = append(byState[rank], &pb.Replica{Node: n, Addr: addr})
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -391,4 +392,21 @@ func (b *Bridge) Heal() {
 	b.mu.Lock()
 	b.cut = false
 	b.mu.Unlock()
+}
+
+// RandBytes returns n deterministic pseudo-random bytes for seed, so a test
+// can regenerate what it wrote instead of keeping it.
+func RandBytes(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		v := r.Uint64()
+		for k := 0; k < 8; k++ {
+			b[i+k] = byte(v >> (8 * k))
+		}
+	}
+	for i := n &^ 7; i < n; i++ {
+		b[i] = byte(r.Uint32())
+	}
+	return b
 }
