@@ -90,6 +90,9 @@ const (
 	NodeSuspect                   // heartbeats are late
 	NodeDead                      // no heartbeat for the dead timeout
 	NodeDraining                  // leaving: no new chunks are placed here
+	// NodeLeaving is a planned stop (a restart): no new chunks, replicas
+	// read last, but not repaired unless it stays away past the dead timeout.
+	NodeLeaving
 )
 
 func (s NodeState) String() string {
@@ -102,6 +105,8 @@ func (s NodeState) String() string {
 		return "dead"
 	case NodeDraining:
 		return "draining"
+	case NodeLeaving:
+		return "leaving"
 	}
 	return fmt.Sprintf("NodeState(%d)", int(s))
 }

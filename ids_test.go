@@ -79,7 +79,7 @@ func TestChunkIDFromBytesBad(t *testing.T) {
 }
 
 func TestNodeStateString(t *testing.T) {
-	names := map[NodeState]string{NodeAlive: "alive", NodeSuspect: "suspect", NodeDead: "dead", NodeDraining: "draining"}
+	names := map[NodeState]string{NodeAlive: "alive", NodeSuspect: "suspect", NodeDead: "dead", NodeDraining: "draining", NodeLeaving: "leaving"}
 	for s, want := range names {
 		if got := s.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", int(s), got, want)

@@ -39,6 +39,9 @@ func (c *Client) putChunk(ctx context.Context, data []byte, repl int) (*pb.Store
 	var last error
 	for attempt := 0; attempt < maxChunkAttempts; attempt++ {
 		alloc, err := c.alloc.get(ctx, repl, exclude)
+		if err == nil && len(exclude) == 0 {
+			alloc = c.avoidAvoided(ctx, alloc, repl)
+		}
 		if err != nil {
 			if last != nil {
 				// Say why the first replicas failed, not only that no
@@ -67,6 +70,21 @@ func (c *Client) putChunk(ctx context.Context, data []byte, repl int) (*pb.Store
 		c.opts.Logger.Debug("retrying chunk on new replicas", "attempt", attempt+1, "exclude", exclude, "err", last)
 	}
 	return nil, cairn.E("write", cairn.Unavailable, fmt.Errorf("gave up after %d attempts: %w", maxChunkAttempts, last))
+}
+
+// avoidAvoided replaces an allocation that includes a node the client is
+// avoiding (it just refused a connection or answered 503) with one that
+// leaves every avoided node out, if the cluster has enough other nodes;
+// else the allocation stays as it was.
+func (c *Client) avoidAvoided(ctx context.Context, alloc *pb.Allocation, repl int) *pb.Allocation {
+	ex := c.load.avoided(alloc.Replicas)
+	if len(ex) == 0 {
+		return alloc
+	}
+	if a, err := c.alloc.get(ctx, repl, ex); err == nil {
+		return a
+	}
+	return alloc
 }
 
 type failedNode struct {
@@ -107,12 +125,16 @@ func (c *Client) sendChain(ctx context.Context, a *pb.Allocation, data []byte, c
 	if len(chain) > 0 {
 		req.Header.Set(cairnhttp.HeaderChain, strings.Join(chain, ","))
 	}
+	done := c.load.start(first.Addr)
 	resp, err := c.http.Do(req)
+	defer done()
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, cairn.E("write", cairn.Canceled, ctx.Err())
 		}
-		return nil, []failedNode{{Node: first.Node, Addr: first.Addr, Error: err.Error()}}, cairn.E("write", cairn.Unavailable, err)
+		err = cairn.E("write", cairn.Unavailable, err)
+		c.load.failed(first.Node, first.Addr, err)
+		return nil, []failedNode{{Node: first.Node, Addr: first.Addr, Error: err.Error()}}, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -120,6 +142,7 @@ func (c *Client) sendChain(ctx context.Context, a *pb.Allocation, data []byte, c
 		if k := cairn.KindOf(err); k == cairn.Invalid {
 			return nil, nil, err
 		}
+		c.load.failed(first.Node, first.Addr, err)
 		return nil, []failedNode{{Node: first.Node, Addr: first.Addr, Error: err.Error()}}, err
 	}
 	var res struct {
@@ -129,28 +152,34 @@ func (c *Client) sendChain(ctx context.Context, a *pb.Allocation, data []byte, c
 	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
 		return nil, []failedNode{{Node: first.Node, Addr: first.Addr, Error: err.Error()}}, cairn.E("write", cairn.Unavailable, err)
 	}
+	for _, f := range res.Failed {
+		c.load.failed(f.Node, f.Addr, cairn.E(cairn.Kind(f.Kind), errors.New(f.Error)))
+	}
 	return res.Stored, res.Failed, nil
 }
 
 // readChunk reads [off, off+n) of a chunk into p (len(p) == n), verifying
 // the CRC of every sub-block received and, for a whole-chunk read, the
-// chunk's CRC from metadata. It tries replicas in order and falls over on
-// any error; only when all fail does it return an error (Corrupt if a
+// chunk's CRC from metadata. It tries the replicas in nodeLoad.order
+// (healthy and least busy first) and falls over on any error; only when all fail does it return an error (Corrupt if a
 // replica returned bad bytes, else Unavailable or NotFound).
 func (c *Client) readChunk(ctx context.Context, loc *pb.ChunkLocation, off int64, p []byte) error {
 	var errs []error
 	corrupt := false
-	for _, r := range loc.Replicas {
+	for _, r := range c.load.order(loc.Replicas) {
 		if r.Addr == "" {
 			continue
 		}
+		done := c.load.start(r.Addr)
 		err := c.readReplica(ctx, r.Addr, loc.Chunk, off, p)
+		done()
 		if err == nil {
 			return nil
 		}
 		if ctx.Err() != nil {
 			return cairn.E("read", cairn.Canceled, ctx.Err())
 		}
+		c.load.failed(r.Node, r.Addr, err)
 		if cairn.KindOf(err) == cairn.Corrupt {
 			corrupt = true
 			go c.reportCorrupt(r.Addr, loc.Chunk.Id)

@@ -44,6 +44,14 @@ type Options struct {
 	// default: reads are linearizable.
 	StaleReads bool
 	Logger     *slog.Logger
+	// AvoidFor is how long a data node that refused a connection or
+	// answered 503 is read from last and left out of new replica sets;
+	// default 5s, negative turns it off.
+	AvoidFor time.Duration
+	// RefreshEvery is how often the client asks the cluster for its
+	// metadata peers (it also asks after a peer fails); default 30s,
+	// negative turns discovery off.
+	RefreshEvery time.Duration
 }
 
 // Client is safe for concurrent use.
@@ -53,6 +61,7 @@ type Client struct {
 	http  *http.Client
 	alloc *allocPool
 	bufs  *bufPool
+	load  *nodeLoad
 }
 
 // EnvMeta is the environment variable that names the metadata peers when
@@ -91,11 +100,14 @@ func Dial(addrs []string, opts Options) (*Client, error) {
 			DisableCompression: true,
 		}
 	}
-	m, err := metarpc.Dial(addrs, metarpc.Options{RetryFor: opts.RetryFor})
+	if opts.AvoidFor == 0 {
+		opts.AvoidFor = 5 * time.Second
+	}
+	m, err := metarpc.Dial(addrs, metarpc.Options{RetryFor: opts.RetryFor, RefreshEvery: opts.RefreshEvery})
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{opts: opts, meta: m, http: &http.Client{Transport: opts.Transport}}
+	c := &Client{opts: opts, meta: m, http: &http.Client{Transport: opts.Transport}, load: newNodeLoad(opts.AvoidFor)}
 	c.alloc = &allocPool{c: c}
 	c.bufs = &bufPool{size: opts.ChunkSize}
 	return c, nil

@@ -199,16 +199,32 @@ func (c *Client) readSpans(ctx context.Context, chunks []*pb.ChunkLocation, p []
 func (f *File) WriteTo(w io.Writer) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.writeRange(w, f.pos, f.info.size)
+}
+
+// WriteRangeTo streams bytes [off, off+n) of the file (clipped to its end)
+// to w like WriteTo, and leaves the read position after them.
+func (f *File) WriteRangeTo(w io.Writer, off, n int64) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if off < 0 || n < 0 {
+		return 0, cairn.E("read", cairn.PathArg(f.info.Path), cairn.Invalid, errors.New("negative range"))
+	}
+	off = min(off, f.info.size)
+	f.pos = off
+	return f.writeRange(w, off, min(f.info.size, off+n))
+}
+
+func (f *File) writeRange(w io.Writer, start, end int64) (int64, error) {
 	ctx, cancel := context.WithCancel(f.ctx)
 	defer cancel()
 	type piece struct {
 		buf  []byte
 		done chan error
 	}
-	start := f.pos
 	var queue []*piece
 	startPiece := func(off int64) *piece {
-		n := min(f.c.opts.ChunkSize, f.info.size-off)
+		n := min(f.c.opts.ChunkSize, end-off)
 		// Align pieces with chunks so each is one request.
 		i := sort.Search(len(f.chunks), func(i int) bool {
 			c := f.chunks[i].Chunk
@@ -216,7 +232,7 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 		})
 		if i < len(f.chunks) {
 			c := f.chunks[i].Chunk
-			n = min(c.Offset+c.Length-off, max(c.Length, n))
+			n = min(c.Offset+c.Length-off, max(c.Length, n), end-off)
 		}
 		pc := &piece{buf: f.c.bufs.get(n), done: make(chan error, 1)}
 		go func() { pc.done <- f.c.readSpans(ctx, f.chunks, pc.buf, off) }()
@@ -224,8 +240,8 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	}
 	next := start
 	var written int64
-	for next < f.info.size || len(queue) > 0 {
-		for len(queue) < f.c.opts.Concurrency && next < f.info.size {
+	for next < end || len(queue) > 0 {
+		for len(queue) < f.c.opts.Concurrency && next < end {
 			pc := startPiece(next)
 			queue = append(queue, pc)
 			next += int64(len(pc.buf))

@@ -19,6 +19,12 @@ type WriteOptions struct {
 	Xattrs      map[string]string
 	Replication int   // 0 = the client's default
 	ChunkSize   int64 // 0 = the client's default
+	// ReplaceXattrs makes Xattrs the file's whole attribute set; by
+	// default they are merged into the existing file's.
+	ReplaceXattrs bool
+	// ExistingDirs, with Parents, names how many leading directories of
+	// the path must already exist (only deeper ones are created).
+	ExistingDirs int
 }
 
 // WriteMode says what a write does to an existing file.
@@ -59,6 +65,9 @@ type Writer struct {
 	err    error
 	closed bool
 	info   *FileInfo
+	part   *partTarget // set when the writer uploads a multipart part
+	size   int64
+	landed bool // every chunk is stored; only the commit is left
 }
 
 // Create returns a Writer that replaces path's content (or creates it) when
@@ -97,6 +106,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		k := min(len(p), int(w.opts.ChunkSize)-len(w.buf))
 		w.buf = append(w.buf, p[:k]...)
+		w.size += int64(k)
 		p = p[k:]
 		if int64(len(w.buf)) == w.opts.ChunkSize {
 			w.flushChunk()
@@ -116,6 +126,7 @@ func (w *Writer) ReadFrom(r io.Reader) (int64, error) {
 		n, err := r.Read(w.buf[len(w.buf):cap(w.buf)])
 		w.buf = w.buf[:len(w.buf)+n]
 		total += int64(n)
+		w.size += int64(n)
 		if int64(len(w.buf)) == w.opts.ChunkSize {
 			w.flushChunk()
 		}
@@ -195,8 +206,17 @@ func (w *Writer) Close() error {
 	if err := w.failed(); err != nil {
 		return err
 	}
+	w.landed = true
+	return w.commit()
+}
+
+func (w *Writer) commit() error {
+	if w.part != nil {
+		return w.commitPart()
+	}
 	req := &pb.CommitRequest{Path: w.path, Mode: w.opts.Mode.commitMode(), Chunks: w.chunks, Parents: w.opts.Parents,
-		ModeBits: w.opts.Perm, Xattrs: w.opts.Xattrs, Replication: uint32(w.opts.Replication), ChunkSize: w.opts.ChunkSize}
+		ModeBits: w.opts.Perm, Xattrs: w.opts.Xattrs, Replication: uint32(w.opts.Replication), ChunkSize: w.opts.ChunkSize,
+		ReplaceXattrs: w.opts.ReplaceXattrs, ExistingDirs: uint32(w.opts.ExistingDirs)}
 	var resp *pb.StatResponse
 	err := w.c.leader(w.ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
 		resp, err = m.Commit(ctx, req)
@@ -208,6 +228,34 @@ func (w *Writer) Close() error {
 	}
 	w.info = newInfo(w.path, resp.Attr)
 	return nil
+}
+
+// SetXattr sets a user attribute that Close commits with the content, e.g.
+// a digest known only once every byte was written.
+func (w *Writer) SetXattr(name, value string) {
+	if w.opts.Xattrs == nil {
+		w.opts.Xattrs = map[string]string{}
+	}
+	w.opts.Xattrs[name] = value
+}
+
+// Size is the number of bytes written so far.
+func (w *Writer) Size() int64 { return w.size }
+
+// CommitTo commits the written chunks to path instead, after Close failed
+// at the commit itself (say because the path turned out to be a
+// directory); the chunks are not sent again. It is an Invalid error when
+// Close did not get that far or already succeeded.
+func (w *Writer) CommitTo(path string) error {
+	p, err := cairn.CleanPath(path)
+	if err != nil {
+		return err
+	}
+	if !w.landed || w.info != nil {
+		return cairn.E("write", cairn.PathArg(p), cairn.Invalid, errors.New("CommitTo needs a writer whose chunks landed but whose commit failed"))
+	}
+	w.path, w.err = p, nil
+	return w.commit()
 }
 
 // Abort abandons the write: buffered bytes are dropped, chunk uploads in

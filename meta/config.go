@@ -50,9 +50,14 @@ type Config struct {
 	APIAddr       string       // this peer's gRPC address as clients reach it (for leader hints)
 
 	// Peers is the initial cluster. A peer with no Raft state bootstraps
-	// with it; a peer that already has state ignores it. Empty means a
-	// single-peer cluster of just this peer.
+	// with it if its own ID is among them; a peer that already has state
+	// ignores it. Empty means a single-peer cluster of just this peer.
 	Peers []Peer
+	// Join makes a peer without Raft state start empty and wait until the
+	// leader adds it (AddPeer, `cairn meta add-peer`) instead of
+	// bootstrapping. A peer whose ID is not among Peers joins too. A
+	// joining peer never elects itself.
+	Join bool
 
 	HeartbeatTimeout time.Duration // Raft: follower waits this long before campaigning
 	ElectionTimeout  time.Duration
@@ -106,6 +111,24 @@ func DefaultConfig() Config {
 	}
 }
 
+// Bootstraps reports whether a peer without Raft state founds the cluster
+// (it is one of the initial peers and not told to join) rather than
+// waiting to be added.
+func (c *Config) Bootstraps() bool {
+	if c.Join {
+		return false
+	}
+	if len(c.Peers) == 0 {
+		return true
+	}
+	for _, p := range c.Peers {
+		if p.ID == c.ID {
+			return true
+		}
+	}
+	return false
+}
+
 // Validate checks the configuration and fills defaults.
 func (c *Config) Validate() error {
 	var errs []error
@@ -133,14 +156,12 @@ func (c *Config) Validate() error {
 	if c.NodeDeadAfter <= c.NodeSuspectAfter {
 		errs = append(errs, fmt.Errorf("meta: node dead timeout %v must exceed suspect timeout %v", c.NodeDeadAfter, c.NodeSuspectAfter))
 	}
-	if len(c.Peers) > 0 {
-		found := false
-		for _, p := range c.Peers {
-			found = found || p.ID == c.ID
+	seen := map[string]bool{}
+	for _, p := range c.Peers {
+		if seen[p.ID] {
+			errs = append(errs, fmt.Errorf("meta: peer ID %q appears twice among the initial peers", p.ID))
 		}
-		if !found {
-			errs = append(errs, fmt.Errorf("meta: this peer's ID %q is not among the initial peers", c.ID))
-		}
+		seen[p.ID] = true
 	}
 	def := DefaultConfig()
 	if c.RepairInterval <= 0 {

@@ -174,7 +174,20 @@ func (t *tx) apply(cmd *pb.Command) (proto.Message, error) {
 		return &pb.Empty{}, t.updateLocations(op.UpdateLocations)
 	case *pb.Command_GarbageDone:
 		return &pb.Empty{}, t.garbageDone(op.GarbageDone)
+	case *pb.Command_PutUploadPart:
+		return t.putUploadPart(op.PutUploadPart)
+	case *pb.Command_CompleteMultipart:
+		return wrapAttr(t.completeMultipart(op.CompleteMultipart))
+	case *pb.Command_Nest:
+		return wrapAttr(t.nest(op.Nest))
+	case *pb.Command_PutS3User:
+		return &pb.Empty{}, t.putS3User(op.PutS3User)
+	case *pb.Command_DeleteS3User:
+		return &pb.Empty{}, t.deleteS3User(op.DeleteS3User)
 	case *pb.Command_PeerInfo:
+		if op.PeerInfo.Removed {
+			return &pb.Empty{}, t.b.Delete(peerKey(op.PeerInfo.Id), nil)
+		}
 		return &pb.Empty{}, putProto(t.b, peerKey(op.PeerInfo.Id), op.PeerInfo)
 	}
 	return nil, cairn.E("meta.apply", cairn.Internal, fmt.Errorf("unknown command %T", cmd.Op))

@@ -58,6 +58,10 @@ func (r *repairer) gcRound(ctx context.Context) {
 			if !known {
 				continue // removed from the cluster
 			}
+			if st == cairn.NodeLeaving {
+				ok = false // restarting: delete when it is back
+				continue
+			}
 			if st == cairn.NodeDead {
 				// A node that comes back reconciles and drops the chunk
 				// itself: it asks while this record exists, or, once the

@@ -16,6 +16,9 @@ import (
 //	g<chunk>          -> GarbageRecord        chunk to delete from data nodes
 //	u<upload>         -> UploadSession        an open upload session
 //	v<upload>\0<idx>  -> StoredChunk          a chunk that landed for a session
+//	                                          (multipart: idx = part<<32 | chunk)
+//	w<upload>\0<part> -> UploadPart           a multipart session's part
+//	s<access key>     -> S3User               an S3 access key
 //	n<node>           -> NodeRecord           a registered data node
 //	p<peer>           -> PeerInfo             a metadata peer's API address
 //	m<name>           -> uint64               counters: applied index, next inode
@@ -27,6 +30,8 @@ const (
 	tagGarbage = 'g'
 	tagUpload  = 'u'
 	tagPart    = 'v'
+	tagPartInf = 'w'
+	tagS3User  = 's'
 	tagNode    = 'n'
 	tagPeer    = 'p'
 	tagMeta    = 'm'
@@ -79,6 +84,21 @@ func partPrefix(id string) []byte {
 func partKey(id string, idx uint64) []byte {
 	return binary.BigEndian.AppendUint64(partPrefix(id), idx)
 }
+
+func partInfoPrefix(id string) []byte {
+	return append(append([]byte{tagPartInf}, id...), 0)
+}
+
+func partInfoKey(id string, number uint32) []byte {
+	return binary.BigEndian.AppendUint32(partInfoPrefix(id), number)
+}
+
+// multipartChunkPrefix is where part number's chunks live in the v table.
+func multipartChunkPrefix(id string, number uint32) []byte {
+	return binary.BigEndian.AppendUint32(partPrefix(id), number)
+}
+
+func s3UserKey(accessKey string) []byte { return append([]byte{tagS3User}, accessKey...) }
 
 func nodeKey(id cairn.NodeID) []byte { return append([]byte{tagNode}, id...) }
 

@@ -2,7 +2,6 @@ package meta
 
 import (
 	"context"
-	"net"
 	"sync"
 
 	"github.com/hashicorp/raft"
@@ -66,11 +65,3 @@ func (c *leaderCheck) loop() {
 }
 
 func (c *leaderCheck) close() { c.wg.Wait() }
-
-func resolveTCP(addr string) (*net.TCPAddr, error) {
-	a, err := net.ResolveTCPAddr("tcp", addr)
-	if err != nil {
-		return nil, cairn.E("meta.raft", cairn.Invalid, err)
-	}
-	return a, nil
-}

@@ -63,7 +63,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 		}},
 		collectorFunc{desc: nodes, collect: func(ch chan<- prometheus.Metric) {
 			counts := map[string]int{}
-			for _, st := range []cairn.NodeState{cairn.NodeAlive, cairn.NodeSuspect, cairn.NodeDead, cairn.NodeDraining} {
+			for _, st := range []cairn.NodeState{cairn.NodeAlive, cairn.NodeSuspect, cairn.NodeDead, cairn.NodeDraining, cairn.NodeLeaving} {
 				counts[st.String()] = 0
 			}
 			for _, n := range s.reg.status() {

@@ -54,7 +54,7 @@ func (t *tx) commit(req *pb.CommitRequest) (*pb.Attr, error) {
 	if err != nil {
 		return nil, err
 	}
-	parent, base, err := t.parentDir("commit", path, req.Parents)
+	parent, base, err := t.parentDirKeep("commit", path, req.Parents, int(req.ExistingDirs))
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +110,9 @@ func (t *tx) commit(req *pb.CommitRequest) (*pb.Attr, error) {
 	if req.ModeBits != 0 {
 		a.Mode = req.ModeBits & 0o7777
 	}
-	if len(req.Xattrs) > 0 {
+	if req.ReplaceXattrs {
+		a.Xattrs = maps.Clone(req.Xattrs)
+	} else if len(req.Xattrs) > 0 {
 		if a.Xattrs == nil {
 			a.Xattrs = map[string]string{}
 		}

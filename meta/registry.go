@@ -32,6 +32,9 @@ type nodeEntry struct {
 	rec      *pb.NodeRecord
 	lastBeat time.Time
 	hb       *pb.HeartbeatRequest
+	// leaving is set by a planned stop (Leave) and cleared by the node's
+	// next heartbeat. Like heartbeats it lives only in the leader's memory.
+	leaving bool
 }
 
 func newRegistry(suspectAfter, deadAfter time.Duration) *registry {
@@ -93,7 +96,23 @@ func (r *registry) heartbeat(hb *pb.HeartbeatRequest) bool {
 	if !wasAlive || e.hb == nil || e.hb.Capacity != hb.Capacity || e.hb.Healthy != hb.Healthy {
 		r.ring = nil
 	}
-	e.lastBeat, e.hb = r.now(), hb
+	e.lastBeat, e.hb, e.leaving = r.now(), hb, false
+	return true
+}
+
+// leave marks a node as stopping on purpose: it leaves placement at once,
+// its replicas are read last, and repair leaves its chunks alone until it
+// has been silent for the dead timeout. Its next heartbeat undoes this. It
+// reports false if the node is unknown.
+func (r *registry) leave(id cairn.NodeID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.nodes[id]
+	if !ok {
+		return false
+	}
+	e.leaving = true
+	r.ring = nil
 	return true
 }
 
@@ -102,6 +121,8 @@ func (r *registry) stateLocked(e *nodeEntry) cairn.NodeState {
 	switch {
 	case age > r.deadAfter:
 		return cairn.NodeDead
+	case e.leaving:
+		return cairn.NodeLeaving
 	case age > r.suspectAfter:
 		return cairn.NodeSuspect
 	case e.hb != nil && !e.hb.Healthy:
@@ -167,14 +188,14 @@ func (r *registry) ringLocked() *placement.Ring {
 	return r.ring
 }
 
-// stable reports whether no node is merely late: rebalancing waits while a
-// node may be about to die or come back (dead nodes are out of the ring and
+// stable reports whether no node is merely late or away for a restart:
+// rebalancing waits while a node may be about to die or come back (dead nodes are out of the ring and
 // their chunks are repair's job, which runs first).
 func (r *registry) stable() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range r.nodes {
-		if r.stateLocked(e) == cairn.NodeSuspect {
+		if st := r.stateLocked(e); st == cairn.NodeSuspect || st == cairn.NodeLeaving {
 			return false
 		}
 	}

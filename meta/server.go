@@ -39,6 +39,11 @@ type Server struct {
 	stop        chan struct{}
 	wg          sync.WaitGroup
 	closeOnce   sync.Once
+
+	stopping atomic.Bool                // a planned shutdown began: not ready
+	view     atomic.Pointer[leaderView] // the leader's last answer to this follower's poll
+	memberMu sync.Mutex                 // one membership change at a time
+	peers    peerDialer                 // gRPC connections to other peers
 }
 
 // New opens the peer's state and starts its Raft node. It bootstraps the
@@ -67,9 +72,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.check = newLeaderCheck(s.raft)
 	s.repair = newRepairer(s)
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.watchLeadership()
 	go s.maintain()
+	go s.peerLoop()
 	return s, nil
 }
 
@@ -90,11 +96,11 @@ func (s *Server) startRaft() error {
 		s.logs.Close()
 		return err
 	}
-	adv, err := resolveTCP(cfg.RaftAdvertise)
-	if err != nil {
+	if err := checkHostPort("Raft advertise address", cfg.RaftAdvertise); err != nil {
 		s.logs.Close()
 		return err
 	}
+	adv := advertiseAddr(cfg.RaftAdvertise)
 	lis := cfg.RaftListener
 	if lis == nil {
 		if lis, err = net.Listen("tcp", cfg.RaftBind); err != nil {
@@ -121,7 +127,11 @@ func (s *Server) startRaft() error {
 	if err != nil {
 		return cairn.E("meta.raft", cairn.Internal, err)
 	}
-	if !hasState {
+	if !hasState && !cfg.Bootstraps() {
+		cfg.Logger.Info("this metadata peer has no state and is not one of the initial peers: waiting to be added (run `cairn meta add-peer` on the cluster)",
+			"id", cfg.ID, "raft", cfg.RaftAdvertise, "api", cfg.APIAddr)
+	}
+	if !hasState && cfg.Bootstraps() {
 		peers := cfg.Peers
 		if len(peers) == 0 {
 			peers = []Peer{{ID: cfg.ID, RaftAddr: cfg.RaftAdvertise}}
@@ -274,21 +284,10 @@ func (s *Server) apply(ctx context.Context, data []byte, timeout time.Duration) 
 // IsLeader reports whether this peer leads and has caught up.
 func (s *Server) IsLeader() bool { return s.leaderReady.Load() && s.raft.State() == raft.Leader }
 
-// Ready reports whether the peer can serve: it leads (and has applied an
-// entry of its term), or it follows a leader it heard from recently and its
-// state machine is within a few entries of what it knows to be committed.
+// Ready reports whether the peer can serve (see ReadyStatus).
 func (s *Server) Ready() bool {
-	if s.IsLeader() {
-		return true
-	}
-	if addr, _ := s.raft.LeaderWithID(); addr == "" {
-		return false
-	}
-	if time.Since(s.raft.LastContact()) > 2*s.cfg.HeartbeatTimeout {
-		return false
-	}
-	const slack = 64
-	return s.fsm.AppliedIndex()+slack >= s.raft.CommitIndex()
+	ok, _ := s.ReadyStatus()
+	return ok
 }
 
 // AppliedIndex is the last Raft index the state machine has applied (what
@@ -310,6 +309,7 @@ func (s *Server) Close() error {
 		err = s.raft.Shutdown().Error()
 		s.check.close()
 		s.wg.Wait()
+		s.peers.close()
 		s.trans.Close()
 		if cerr := s.logs.Close(); err == nil {
 			err = cerr

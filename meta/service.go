@@ -262,23 +262,27 @@ func (v *Service) Lookup(ctx context.Context, req *pb.LookupRequest) (*pb.Lookup
 }
 
 // replicas orders a chunk's nodes for reading: alive first, then suspect,
-// then dead (still worth a try), unknown nodes last.
+// then leaving (stopping for a restart), then dead (still worth a try),
+// unknown nodes last. Each replica carries its node's state.
 func (s *Server) replicas(nodes []string) []*pb.Replica {
-	var byState [4][]*pb.Replica
+	var byState [5][]*pb.Replica
 	for _, n := range nodes {
 		addr, st, ok := s.reg.addr(cairn.NodeID(n))
-		rank := 3
+		rank, state := 4, "unknown"
 		if ok {
+			state = st.String()
 			switch st {
 			case cairn.NodeAlive, cairn.NodeDraining:
 				rank = 0
 			case cairn.NodeSuspect:
 				rank = 1
-			case cairn.NodeDead:
+			case cairn.NodeLeaving:
 				rank = 2
+			case cairn.NodeDead:
+				rank = 3
 			}
 		}
-		byState[rank] = append(byState[rank], &pb.Replica{Node: n, Addr: addr})
+		byState[rank] = append(byState[rank], &pb.Replica{Node: n, Addr: addr, State: state})
 	}
 	var out []*pb.Replica
 	for _, r := range byState {
@@ -375,16 +379,11 @@ func (s *Server) Status() (*pb.ClusterStatusResponse, error) {
 	if err := f.Error(); err != nil {
 		return nil, metarpc.ToStatus(cairn.E("status", cairn.Unavailable, err))
 	}
-	for _, srv := range f.Configuration().Servers {
-		ps := &pb.PeerStatus{Id: string(srv.ID), RaftAddr: string(srv.Address), Leader: srv.ID == id, Voter: srv.Suffrage == raft.Voter}
-		info := &pb.PeerInfo{}
-		if ok, _ := getProto(s.fsm.db, peerKey(string(srv.ID)), info); ok {
-			ps.ApiAddr = info.ApiAddr
-		}
+	resp.Peers = s.peerStatuses(f.Configuration().Servers, id)
+	for _, ps := range resp.Peers {
 		if ps.Leader {
 			resp.LeaderAddr = ps.ApiAddr
 		}
-		resp.Peers = append(resp.Peers, ps)
 	}
 	if s.IsLeader() {
 		resp.Nodes = s.reg.status()

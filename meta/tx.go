@@ -51,6 +51,12 @@ func (t *tx) dirent(parent cairn.InodeID, name string) (*pb.Dirent, bool, error)
 // directories when parents is set. It checks before it creates: when it
 // returns an error nothing was written.
 func (t *tx) parentDir(op, path string, parents bool) (*pb.Attr, string, error) {
+	return t.parentDirKeep(op, path, parents, 0)
+}
+
+// parentDirKeep is parentDir where the first keep components must exist
+// even when parents is set.
+func (t *tx) parentDirKeep(op, path string, parents bool, keep int) (*pb.Attr, string, error) {
 	dir, base := cairn.ParentPath(path)
 	if base == "" {
 		return nil, "", cairn.E(op, cairn.PathArg(path), cairn.Invalid, fmt.Errorf("the root directory cannot be the target"))
@@ -68,7 +74,7 @@ func (t *tx) parentDir(op, path string, parents bool) (*pb.Attr, string, error) 
 			return nil, "", err
 		}
 		if !ok {
-			if !parents {
+			if !parents || i < keep {
 				return nil, "", cairn.E(op, cairn.PathArg(path), cairn.NotFound, fmt.Errorf("parent directory %s does not exist (create it first, or ask for parents)", walked))
 			}
 			// Everything from here on is missing; create it.

@@ -24,11 +24,12 @@ func (t *tx) createUpload(id string, req *pb.CreateUploadRequest) (*pb.UploadSes
 	if id == "" {
 		return nil, cairn.E("upload.create", cairn.Invalid, errors.New("missing upload id"))
 	}
-	if req.ChunkSize <= 0 {
+	if req.ChunkSize <= 0 && !req.Multipart {
 		return nil, cairn.E("upload.create", cairn.Invalid, fmt.Errorf("chunk size %d must be positive", req.ChunkSize))
 	}
 	s := &pb.UploadSession{Id: id, Path: path, Fingerprint: req.Fingerprint, ChunkSize: req.ChunkSize,
-		Replication: req.Replication, CreatedNs: t.now, Mode: req.Mode, Size: req.Size}
+		Replication: req.Replication, CreatedNs: t.now, Mode: req.Mode, Size: req.Size,
+		Multipart: req.Multipart, Xattrs: req.Xattrs}
 	return s, putProto(t.b, uploadKey(id), s)
 }
 
@@ -51,6 +52,9 @@ func (t *tx) addUploadChunks(req *pb.AddUploadChunksRequest) error {
 	}
 	if s.CompletedInode != 0 {
 		return cairn.E("upload.add", cairn.PathArg(s.Path), cairn.Invalid, errors.New("the upload session already completed"))
+	}
+	if s.Multipart {
+		return cairn.E("upload.add", cairn.PathArg(s.Path), cairn.Invalid, errors.New("a multipart session takes parts, not chunks"))
 	}
 	for _, sc := range req.Chunks {
 		c := sc.GetChunk()
@@ -110,12 +114,10 @@ func (t *tx) completeUpload(req *pb.CompleteUploadRequest) (*pb.Attr, error) {
 		return nil, err
 	}
 	if s.CompletedInode != 0 {
-		// A retry of a completion that landed: answer with the file.
-		a, err := t.attr(cairn.InodeID(s.CompletedInode))
-		if err != nil {
-			return nil, cairn.E("upload.complete", cairn.PathArg(s.Path), cairn.NotFound, errors.New("the upload completed, but its file has since been removed"))
-		}
-		return a, nil
+		return t.completedFile(s)
+	}
+	if s.Multipart {
+		return nil, cairn.E("upload.complete", cairn.PathArg(s.Path), cairn.Invalid, errors.New("a multipart session is completed with its part list"))
 	}
 	landed, idx, err := parts(t.b, req.Id)
 	if err != nil {
@@ -160,7 +162,19 @@ func (t *tx) completeUpload(req *pb.CompleteUploadRequest) (*pb.Attr, error) {
 	return a, putProto(t.b, uploadKey(req.Id), done)
 }
 
+// completedFile answers a retry of a completion that landed with the file.
+func (t *tx) completedFile(s *pb.UploadSession) (*pb.Attr, error) {
+	a, err := t.attr(cairn.InodeID(s.CompletedInode))
+	if err != nil {
+		return nil, cairn.E("upload.complete", cairn.PathArg(s.Path), cairn.NotFound, errors.New("the upload completed, but its file has since been removed"))
+	}
+	return a, nil
+}
+
 func (t *tx) deleteSession(id string) error {
+	if err := t.b.DeleteRange(partInfoPrefix(id), prefixEnd(partInfoPrefix(id)), nil); err != nil {
+		return err
+	}
 	if err := t.b.DeleteRange(partPrefix(id), prefixEnd(partPrefix(id)), nil); err != nil {
 		return err
 	}

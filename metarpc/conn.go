@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,10 @@ type Options struct {
 	// reachable (elections, restarts). Default 30s. The call's context can
 	// end it sooner.
 	RetryFor time.Duration
+	// RefreshEvery is how often the Conn asks the cluster for its current
+	// metadata peers (see discover.go); it also asks soon after a peer
+	// fails. Default 30s; negative turns discovery off.
+	RefreshEvery time.Duration
 }
 
 // Conn talks to a metadata cluster through whichever peer leads.
@@ -33,10 +38,12 @@ type Conn struct {
 	opts Options
 
 	mu     sync.Mutex
-	addrs  []string
+	seeds  []string // the addresses given to Dial, kept as a fallback
+	addrs  []string // learned peers first, then seeds
 	conns  map[string]*grpc.ClientConn
 	leader string
 	closed bool
+	disc   discovery
 }
 
 // MaxMessageSize bounds one gRPC message in either direction.
@@ -59,7 +66,12 @@ func Dial(addrs []string, opts Options) (*Conn, error) {
 	if opts.RetryFor == 0 {
 		opts.RetryFor = 30 * time.Second
 	}
-	return &Conn{opts: opts, addrs: clean, conns: map[string]*grpc.ClientConn{}}, nil
+	if opts.RefreshEvery == 0 {
+		opts.RefreshEvery = 30 * time.Second
+	}
+	c := &Conn{opts: opts, seeds: clean, addrs: slices.Clone(clean), conns: map[string]*grpc.ClientConn{}}
+	c.disc.init()
+	return c, nil
 }
 
 // Addrs returns the peers this Conn knows about.
@@ -148,11 +160,13 @@ func (c *Conn) call(ctx context.Context, needLeader bool, fn func(context.Contex
 			if needLeader {
 				c.setLeader(addr)
 			}
+			c.maybeRefresh(false)
 			return nil
 		}
 		if cairn.KindOf(err) != cairn.NotLeader && !IsRetryable(err) {
 			return err
 		}
+		c.maybeRefresh(true)
 		last = err
 		var hint *LeaderHint
 		if errors.As(err, &hint) && hint.Addr != "" && hint.Addr != addr {
@@ -181,6 +195,7 @@ func (c *Conn) call(ctx context.Context, needLeader bool, fn func(context.Contex
 
 // Close closes every connection.
 func (c *Conn) Close() error {
+	c.disc.stop()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true

@@ -41,8 +41,8 @@ func (n *Node) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !n.Ready() {
-			http.Error(w, "not ready: registered="+strconv.FormatBool(n.registered.Load())+" healthy="+strconv.FormatBool(n.healthy.Load()), http.StatusServiceUnavailable)
+		if ok, why := n.ReadyStatus(); !ok {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")

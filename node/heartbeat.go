@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"syscall"
 	"time"
 
@@ -38,6 +39,11 @@ func (n *Node) heartbeatLoop() {
 // retried at the next tick: a node keeps serving reads and writes while the
 // metadata service elects a leader.
 func (n *Node) beat() {
+	n.beatMu.Lock()
+	defer n.beatMu.Unlock()
+	if n.stopping.Load() {
+		return // a heartbeat now would undo Leave
+	}
 	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
 	defer cancel()
 	if !n.registered.Load() {
@@ -66,7 +72,32 @@ func (n *Node) beat() {
 		if err := n.register(ctx); err != nil {
 			n.cfg.Logger.Warn("re-registering with the metadata service", "err", err)
 		}
+		return
 	}
+	n.lastBeat.Store(time.Now().UnixNano())
+}
+
+// Leave prepares a planned stop (a restart or a rolling update):
+// readiness fails, heartbeats stop, and the metadata leader is told that
+// the node is leaving, so it places no new chunks here, lists this node's
+// replicas last, and does not repair its chunks unless it stays away past
+// the dead timeout. If the leader cannot be reached the error is returned
+// and the node still stops heartbeating: the leader then sees it as
+// suspect, later dead, as after a crash. The caller stops serving next.
+func (n *Node) Leave(ctx context.Context) error {
+	n.stopping.Store(true)
+	n.beatMu.Lock() // wait for a heartbeat in flight, which could undo Leave
+	defer n.beatMu.Unlock()
+	req := &pb.LeaveRequest{Id: string(n.id), Addr: n.cfg.Advertise}
+	err := n.meta.Leader(ctx, func(ctx context.Context, c pb.MetaClient) error {
+		_, err := c.Leave(ctx, req)
+		return err
+	})
+	if err != nil {
+		return cairn.E("node.leave", fmt.Errorf("telling the metadata leader this node is leaving: %w", err))
+	}
+	n.cfg.Logger.Info("told the metadata leader this node is leaving for a planned stop", "node", n.id)
+	return nil
 }
 
 func (n *Node) register(ctx context.Context) error {
@@ -80,6 +111,7 @@ func (n *Node) register(ctx context.Context) error {
 		return err
 	}
 	n.registered.Store(true)
+	n.lastBeat.Store(time.Now().UnixNano())
 	n.cfg.Logger.Info("registered with the metadata service", "node", n.id, "addr", n.cfg.Advertise)
 	return nil
 }

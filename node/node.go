@@ -39,6 +39,9 @@ type Config struct {
 	Capacity  int64 // bytes offered; 0 = the file system's size
 
 	HeartbeatInterval time.Duration // default 1s
+	// ReadyAfterBeat is how recent the last successful heartbeat must be
+	// for the node to report ready; default 10 heartbeats, at least 10s.
+	ReadyAfterBeat time.Duration
 	// ScrubBytesPerSec bounds the scrubber's reads; 0 turns it off. The
 	// scrubber starts a new pass at most every ScrubInterval.
 	ScrubBytesPerSec int64
@@ -73,6 +76,9 @@ func (c *Config) validate() error {
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = time.Second
+	}
+	if c.ReadyAfterBeat <= 0 {
+		c.ReadyAfterBeat = max(10*c.HeartbeatInterval, 10*time.Second)
 	}
 	if c.ReconcileInterval <= 0 {
 		c.ReconcileInterval = 10 * time.Minute
@@ -115,6 +121,9 @@ type Node struct {
 	repairLimit *rate.Limiter
 
 	registered atomic.Bool
+	lastBeat   atomic.Int64 // unix ns of the last heartbeat or registration the leader accepted
+	stopping   atomic.Bool  // a planned stop began (Leave): not ready, no more heartbeats
+	beatMu     sync.Mutex   // one heartbeat or Leave at a time
 	healthy    atomic.Bool
 	diskFailed atomic.Bool  // a write failed with an I/O error: stays unhealthy until restart
 	healthMsg  atomic.Value // string
@@ -194,8 +203,30 @@ func (n *Node) ID() cairn.NodeID { return n.id }
 // Store exposes the chunk store (tests corrupt and inspect it).
 func (n *Node) Store() *volume.Store { return n.store }
 
-// Ready reports whether the node is registered and its disk is healthy.
-func (n *Node) Ready() bool { return n.registered.Load() && n.healthy.Load() }
+// Ready reports whether the node can serve (see ReadyStatus).
+func (n *Node) Ready() bool {
+	ok, _ := n.ReadyStatus()
+	return ok
+}
+
+// ReadyStatus reports whether the node can serve and, if not, why: it
+// must be registered with the metadata leader, which must have accepted a
+// heartbeat recently, its disk probe must pass, and it must not be
+// stopping.
+func (n *Node) ReadyStatus() (bool, string) {
+	switch {
+	case n.stopping.Load():
+		return false, "shutting down"
+	case !n.registered.Load():
+		return false, "not registered with the metadata leader yet (check that --meta " + strings.Join(n.cfg.Meta, ",") + " is reachable)"
+	case !n.healthy.Load():
+		return false, "disk unhealthy: " + n.healthMsg.Load().(string)
+	}
+	if age := time.Since(time.Unix(0, n.lastBeat.Load())); age > n.cfg.ReadyAfterBeat {
+		return false, "no heartbeat accepted by the metadata leader for " + age.Round(time.Second).String()
+	}
+	return true, "ok"
+}
 
 // Start launches registration and heartbeats; it returns at once.
 func (n *Node) Start(ctx context.Context) {

@@ -43,6 +43,7 @@ type Meta struct {
 	grpc   *grpc.Server
 	http   *http.Server
 	api    *client.Client
+	log    *slog.Logger
 	done   chan struct{}
 }
 
@@ -58,7 +59,10 @@ func StartMeta(o MetaOptions) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Meta{Server: srv, done: make(chan struct{})}
+	m := &Meta{Server: srv, log: o.Meta.Logger, done: make(chan struct{})}
+	if m.log == nil {
+		m.log = slog.Default()
+	}
 	m.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(metarpc.MaxMessageSize), grpc.MaxSendMsgSize(metarpc.MaxMessageSize))
 	meta.NewService(srv).Register(m.grpc)
 	go func() {
@@ -78,7 +82,7 @@ func StartMeta(o MetaOptions) (*Meta, error) {
 		}
 		mux := http.NewServeMux()
 		mux.Handle("/v1/", httpapi.New(m.api, httpapi.Options{Logger: o.Meta.Logger}))
-		health(mux, reg, srv.Ready)
+		healthStatus(mux, reg, srv.ReadyStatus)
 		m.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := m.http.Serve(o.HTTP); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -92,10 +96,21 @@ func StartMeta(o MetaOptions) (*Meta, error) {
 // health adds /healthz (the process runs), /readyz (ready(), else 503)
 // and /metrics.
 func health(mux *http.ServeMux, reg *prometheus.Registry, ready func() bool) {
+	healthStatus(mux, reg, func() (bool, string) {
+		if ready() {
+			return true, "ok"
+		}
+		return false, "not ready"
+	})
+}
+
+// healthStatus is health with a readiness check that says why it fails:
+// /readyz answers 200 "ok", or 503 "not ready: <why>".
+func healthStatus(mux *http.ServeMux, reg *prometheus.Registry, ready func() (bool, string)) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !ready() {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
+		if ok, why := ready(); !ok {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")
@@ -106,26 +121,54 @@ func health(mux *http.ServeMux, reg *prometheus.Registry, ready func() bool) {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
-// Close stops serving and closes the peer. In-flight RPCs get a few
+// Close stops serving and closes the peer, without handing over
+// leadership (as a crash would, but cleanly). In-flight RPCs get a few
 // seconds to finish.
 func (m *Meta) Close() error {
-	if m.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		m.http.Shutdown(ctx)
-		cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m.stopServing(ctx)
+	if m.api != nil {
+		m.api.Close()
+	}
+	return m.Server.Close()
+}
+
+// Shutdown stops the peer for a planned stop (SIGTERM): readiness fails at
+// once, a leader hands leadership to another peer (bounded by a few
+// election timeouts; if that fails the others elect one after their
+// timeout), then gRPC and HTTP stop accepting and finish in-flight
+// requests until ctx ends (what is still running then is cut), and Raft
+// and the state close.
+func (m *Meta) Shutdown(ctx context.Context) error {
+	m.Server.BeginShutdown()
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := m.Server.TransferLeadership(tctx); err != nil {
+		m.log.Warn("stopping without handing over leadership; the other peers elect a leader after their election timeout", "err", err)
+	}
+	cancel()
+	m.stopServing(ctx)
+	if m.api != nil {
+		m.api.Close()
+	}
+	return m.Server.Close()
+}
+
+// stopServing stops the HTTP server, then the gRPC server (REST requests
+// in flight may still need it), letting in-flight requests finish until
+// ctx ends.
+func (m *Meta) stopServing(ctx context.Context) {
+	if m.http != nil && m.http.Shutdown(ctx) != nil {
+		m.http.Close()
 	}
 	stopped := make(chan struct{})
 	go func() { m.grpc.GracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
-	case <-time.After(5 * time.Second):
+	case <-ctx.Done():
 		m.grpc.Stop()
 	}
 	<-m.done
-	if m.api != nil {
-		m.api.Close()
-	}
-	return m.Server.Close()
 }
 
 // NodeOptions configure a data node process.
@@ -138,6 +181,7 @@ type NodeOptions struct {
 type Node struct {
 	Node *node.Node
 	http *http.Server
+	log  *slog.Logger
 	done chan struct{}
 }
 
@@ -153,7 +197,7 @@ func StartNode(o NodeOptions) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Node{Node: n, done: make(chan struct{})}
+	s := &Node{Node: n, log: o.Node.Logger, done: make(chan struct{})}
 	s.http = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		defer close(s.done)
@@ -170,6 +214,26 @@ func StartNode(o NodeOptions) (*Node, error) {
 // acknowledged).
 func (s *Node) Kill() error {
 	s.http.Close()
+	<-s.done
+	return s.Node.Close()
+}
+
+// Shutdown stops the node for a planned stop (SIGTERM): readiness fails
+// and the metadata leader is told the node is leaving (bounded to a few
+// seconds; if the leader cannot be reached the node stops anyway and is
+// seen as suspect), then the data port stops accepting and in-flight
+// requests finish until ctx ends (what still runs then is cut), and the
+// store closes. Clients whose requests are refused retry on other
+// replicas.
+func (s *Node) Shutdown(ctx context.Context) error {
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	if err := s.Node.Leave(lctx); err != nil {
+		s.log.Warn("stopping without telling the metadata leader", "err", err)
+	}
+	cancel()
+	if err := s.http.Shutdown(ctx); err != nil {
+		s.http.Close()
+	}
 	<-s.done
 	return s.Node.Close()
 }

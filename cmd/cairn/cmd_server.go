@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/node"
 	"github.com/cairnfs/cairn/server"
@@ -26,6 +27,8 @@ func runServer(ctx context.Context, args []string) error {
 	httpPort := fs.Int("http-port", 8080, "HTTP port: REST API, health, metrics")
 	raftPort := fs.Int("raft-port", 9091, "Raft port")
 	dataPort := fs.Int("data-port", 7070, "data node port")
+	s3Port := fs.Int("s3-port", 9000, "S3 gateway port (0 = no gateway)")
+	gf := addGatewayFlags(fs)
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := parseServer(fs, args, map[string]string{"data-port": "DATA_NODE_PORT"}); err != nil {
 		return err
@@ -41,7 +44,11 @@ func runServer(ctx context.Context, args []string) error {
 	}
 	adv := func(port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
 	lis := map[string]net.Listener{}
-	for name, a := range map[string]string{"grpc": addr(*grpcPort), "http": addr(*httpPort), "raft": addr(*raftPort), "data": addr(*dataPort)} {
+	ports := map[string]string{"grpc": addr(*grpcPort), "http": addr(*httpPort), "raft": addr(*raftPort), "data": addr(*dataPort)}
+	if *s3Port != 0 {
+		ports["s3"] = addr(*s3Port)
+	}
+	for name, a := range ports {
 		l, err := net.Listen("tcp", a)
 		if err != nil {
 			return fmt.Errorf("cannot listen on %s (%s port): %w; is another cairn running? choose another port with --%s-port", a, name, err, name)
@@ -66,15 +73,34 @@ func runServer(ctx context.Context, args []string) error {
 		return err
 	}
 	defer n.Close()
+	s3Line := ""
+	if *s3Port != 0 {
+		if *gf.accessKey == "" {
+			if *gf.accessKey, *gf.secretKey, err = localCredentials(*dir); err != nil {
+				return err
+			}
+		}
+		c, err := client.Dial([]string{adv(*grpcPort)}, client.Options{Logger: log})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		gw, srv := startGateway(c, lis["s3"], gf, log)
+		defer srv.Close()
+		if err := ensureUser(ctx, gw, *gf.accessKey, *gf.secretKey, log); err != nil {
+			return err
+		}
+		s3Line = fmt.Sprintf("  S3 gateway    http://%s   access key %s  secret key %s\n", addr(*s3Port), *gf.accessKey, *gf.secretKey)
+	}
 	abs, _ := filepath.Abs(*dir)
 	fmt.Fprintf(os.Stderr, `Cairn is running (single node, replication 1: every chunk has ONE copy).
   data folder   %s
   metadata API  %s   (gRPC; clients use --meta %s or CAIRN_META)
   HTTP          http://%s   (REST /v1/files/..., /healthz, /readyz, /metrics)
   data node     %s
-Try:  cairn put somefile /  &&  cairn ls -l /
+%sTry:  cairn put somefile /  &&  cairn ls -l /
 Stop with Ctrl-C.
-`, abs, addr(*grpcPort), adv(*grpcPort), addr(*httpPort), addr(*dataPort))
+`, abs, addr(*grpcPort), adv(*grpcPort), addr(*httpPort), addr(*dataPort), s3Line)
 	<-ctx.Done()
 	log.Info("shutting down")
 	return nil

@@ -4,9 +4,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -27,6 +29,8 @@ func commands() []command {
 		{"server", "run metadata, data node and HTTP API in one process (the quick start)", runServer},
 		{"meta", "run a metadata peer", runMeta},
 		{"node", "run a data node; `cairn node drain <id>` empties one", runNode},
+		{"gateway", "run an S3-compatible gateway (port 9000)", runGateway},
+		{"s3", "manage S3 access keys: cairn s3 user add|list|remove", runS3},
 		{"put", "upload a local file (--resume continues an interrupted upload)", runPut},
 		{"get", "download a file", runGet},
 		{"cat", "write a file to standard output", runCat},
@@ -124,8 +128,54 @@ func parse(fs *flag.FlagSet, args []string, aliases map[string]string) error {
 
 // parseServer parses a server role's args; every flag not set on the
 // command line is read from CAIRN_<FLAG> or its alias (Kubernetes style).
+// It also gives every role a --print-config flag (command line only):
+// after computing its derived settings, a role calls printConfig, which
+// prints them and tells the role to return without starting.
 func parseServer(fs *flag.FlagSet, args []string, aliases map[string]string) error {
-	return parseEnv(fs, args, aliases, func(string) bool { return true })
+	if fs.Lookup(printConfigFlag) == nil {
+		fs.Bool(printConfigFlag, false, "print the configuration (flags, environment and derived settings) as JSON and exit without starting")
+	}
+	return parseEnv(fs, args, aliases, func(name string) bool { return name != printConfigFlag })
+}
+
+const printConfigFlag = "print-config"
+
+// stdout is where --print-config writes (tests swap it).
+var stdout io.Writer = os.Stdout
+
+// printConfig is the --print-config helper for server roles. A role
+// parses its flags with parseServer, computes everything it derives from
+// them without listening or touching the disk, and then calls
+//
+//	if done, err := printConfig(fs, derived); done {
+//		return err
+//	}
+//
+// When --print-config was given it writes one JSON object to stdout,
+// {"role":"<role>","flags":{"<name>":"<value>",...},"derived":<derived>},
+// where role is the FlagSet's name without "cairn " and every flag value
+// is its string form after flags and environment were applied, and
+// reports done; the role then returns the error (nil: exit 0). Otherwise
+// it does nothing and the role starts.
+func printConfig(fs *flag.FlagSet, derived any) (bool, error) {
+	f := fs.Lookup(printConfigFlag)
+	if f == nil || f.Value.String() != "true" {
+		return false, nil
+	}
+	flags := map[string]string{}
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name != printConfigFlag {
+			flags[f.Name] = f.Value.String()
+		}
+	})
+	out := struct {
+		Role    string            `json:"role"`
+		Flags   map[string]string `json:"flags"`
+		Derived any               `json:"derived"`
+	}{strings.TrimPrefix(fs.Name(), "cairn "), flags, derived}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	return true, enc.Encode(out)
 }
 
 func parseEnv(fs *flag.FlagSet, args []string, aliases map[string]string, fromEnv func(string) bool) error {

@@ -495,9 +495,12 @@ func (x *ChunkRef) GetMd5() []byte {
 }
 
 type Replica struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Addr          string                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Node  string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Addr  string                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"`
+	// state of the node when the answer was made (Lookup only): alive,
+	// draining, suspect, leaving, dead or unknown.
+	State         string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -542,6 +545,13 @@ func (x *Replica) GetNode() string {
 func (x *Replica) GetAddr() string {
 	if x != nil {
 		return x.Addr
+	}
+	return ""
+}
+
+func (x *Replica) GetState() string {
+	if x != nil {
+		return x.State
 	}
 	return ""
 }
@@ -1352,6 +1362,12 @@ type CommitRequest struct {
 	ExpectVersion uint64            `protobuf:"varint,7,opt,name=expect_version,json=expectVersion,proto3" json:"expect_version,omitempty"` // 0 = any
 	Replication   uint32            `protobuf:"varint,8,opt,name=replication,proto3" json:"replication,omitempty"`
 	ChunkSize     int64             `protobuf:"varint,9,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
+	// replace_xattrs makes xattrs the file's whole attribute set instead of
+	// being merged into the existing one (an S3 PUT replaces all metadata).
+	ReplaceXattrs bool `protobuf:"varint,10,opt,name=replace_xattrs,json=replaceXattrs,proto3" json:"replace_xattrs,omitempty"`
+	// with parents, the first existing_dirs components of the path must
+	// already exist (an S3 bucket): only deeper directories are created.
+	ExistingDirs  uint32 `protobuf:"varint,11,opt,name=existing_dirs,json=existingDirs,proto3" json:"existing_dirs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1445,6 +1461,20 @@ func (x *CommitRequest) GetReplication() uint32 {
 func (x *CommitRequest) GetChunkSize() int64 {
 	if x != nil {
 		return x.ChunkSize
+	}
+	return 0
+}
+
+func (x *CommitRequest) GetReplaceXattrs() bool {
+	if x != nil {
+		return x.ReplaceXattrs
+	}
+	return false
+}
+
+func (x *CommitRequest) GetExistingDirs() uint32 {
+	if x != nil {
+		return x.ExistingDirs
 	}
 	return 0
 }
@@ -1584,8 +1614,12 @@ type UploadSession struct {
 	// so that a repeated CompleteUpload (a retry after a lost reply) answers
 	// with the file instead of NotFound.
 	CompletedInode uint64 `protobuf:"varint,10,opt,name=completed_inode,json=completedInode,proto3" json:"completed_inode,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// multipart sessions hold numbered parts of any size (S3), not
+	// fixed-size chunks; xattrs are given to the file on completion.
+	Multipart     bool              `protobuf:"varint,11,opt,name=multipart,proto3" json:"multipart,omitempty"`
+	Xattrs        map[string]string `protobuf:"bytes,12,rep,name=xattrs,proto3" json:"xattrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UploadSession) Reset() {
@@ -1688,6 +1722,20 @@ func (x *UploadSession) GetCompletedInode() uint64 {
 	return 0
 }
 
+func (x *UploadSession) GetMultipart() bool {
+	if x != nil {
+		return x.Multipart
+	}
+	return false
+}
+
+func (x *UploadSession) GetXattrs() map[string]string {
+	if x != nil {
+		return x.Xattrs
+	}
+	return nil
+}
+
 type CreateUploadRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
@@ -1696,6 +1744,8 @@ type CreateUploadRequest struct {
 	Replication   uint32                 `protobuf:"varint,4,opt,name=replication,proto3" json:"replication,omitempty"`
 	Mode          CommitMode             `protobuf:"varint,5,opt,name=mode,proto3,enum=cairn.v1.CommitMode" json:"mode,omitempty"`
 	Size          int64                  `protobuf:"varint,6,opt,name=size,proto3" json:"size,omitempty"`
+	Multipart     bool                   `protobuf:"varint,7,opt,name=multipart,proto3" json:"multipart,omitempty"`
+	Xattrs        map[string]string      `protobuf:"bytes,8,rep,name=xattrs,proto3" json:"xattrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1770,6 +1820,20 @@ func (x *CreateUploadRequest) GetSize() int64 {
 		return x.Size
 	}
 	return 0
+}
+
+func (x *CreateUploadRequest) GetMultipart() bool {
+	if x != nil {
+		return x.Multipart
+	}
+	return false
+}
+
+func (x *CreateUploadRequest) GetXattrs() map[string]string {
+	if x != nil {
+		return x.Xattrs
+	}
+	return nil
 }
 
 type AddUploadChunksRequest struct {
@@ -2060,6 +2124,708 @@ func (x *AbortUploadRequest) GetId() string {
 	return ""
 }
 
+// UploadPart describes one part of a multipart session.
+type UploadPart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Number        uint32                 `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"` // 1..10000
+	Size          int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	Md5           []byte                 `protobuf:"bytes,3,opt,name=md5,proto3" json:"md5,omitempty"` // MD5 of the part's bytes (its S3 ETag)
+	MtimeNs       int64                  `protobuf:"varint,4,opt,name=mtime_ns,json=mtimeNs,proto3" json:"mtime_ns,omitempty"`
+	Chunks        uint32                 `protobuf:"varint,5,opt,name=chunks,proto3" json:"chunks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UploadPart) Reset() {
+	*x = UploadPart{}
+	mi := &file_cairn_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UploadPart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UploadPart) ProtoMessage() {}
+
+func (x *UploadPart) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UploadPart.ProtoReflect.Descriptor instead.
+func (*UploadPart) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *UploadPart) GetNumber() uint32 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *UploadPart) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *UploadPart) GetMd5() []byte {
+	if x != nil {
+		return x.Md5
+	}
+	return nil
+}
+
+func (x *UploadPart) GetMtimeNs() int64 {
+	if x != nil {
+		return x.MtimeNs
+	}
+	return 0
+}
+
+func (x *UploadPart) GetChunks() uint32 {
+	if x != nil {
+		return x.Chunks
+	}
+	return 0
+}
+
+// PutUploadPartRequest records (or replaces) part number of session id.
+// The chunks are in part order with offsets relative to the part.
+type PutUploadPartRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Number        uint32                 `protobuf:"varint,2,opt,name=number,proto3" json:"number,omitempty"`
+	Chunks        []*StoredChunk         `protobuf:"bytes,3,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	Md5           []byte                 `protobuf:"bytes,4,opt,name=md5,proto3" json:"md5,omitempty"`
+	Size          int64                  `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutUploadPartRequest) Reset() {
+	*x = PutUploadPartRequest{}
+	mi := &file_cairn_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutUploadPartRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutUploadPartRequest) ProtoMessage() {}
+
+func (x *PutUploadPartRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutUploadPartRequest.ProtoReflect.Descriptor instead.
+func (*PutUploadPartRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *PutUploadPartRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *PutUploadPartRequest) GetNumber() uint32 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *PutUploadPartRequest) GetChunks() []*StoredChunk {
+	if x != nil {
+		return x.Chunks
+	}
+	return nil
+}
+
+func (x *PutUploadPartRequest) GetMd5() []byte {
+	if x != nil {
+		return x.Md5
+	}
+	return nil
+}
+
+func (x *PutUploadPartRequest) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+type ListUploadPartsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUploadPartsRequest) Reset() {
+	*x = ListUploadPartsRequest{}
+	mi := &file_cairn_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUploadPartsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUploadPartsRequest) ProtoMessage() {}
+
+func (x *ListUploadPartsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUploadPartsRequest.ProtoReflect.Descriptor instead.
+func (*ListUploadPartsRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ListUploadPartsRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type ListUploadPartsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Session       *UploadSession         `protobuf:"bytes,1,opt,name=session,proto3" json:"session,omitempty"`
+	Parts         []*UploadPart          `protobuf:"bytes,2,rep,name=parts,proto3" json:"parts,omitempty"` // by number
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUploadPartsResponse) Reset() {
+	*x = ListUploadPartsResponse{}
+	mi := &file_cairn_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUploadPartsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUploadPartsResponse) ProtoMessage() {}
+
+func (x *ListUploadPartsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUploadPartsResponse.ProtoReflect.Descriptor instead.
+func (*ListUploadPartsResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListUploadPartsResponse) GetSession() *UploadSession {
+	if x != nil {
+		return x.Session
+	}
+	return nil
+}
+
+func (x *ListUploadPartsResponse) GetParts() []*UploadPart {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
+type CompletePart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Number        uint32                 `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	Md5           []byte                 `protobuf:"bytes,2,opt,name=md5,proto3" json:"md5,omitempty"` // must match the stored part
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompletePart) Reset() {
+	*x = CompletePart{}
+	mi := &file_cairn_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompletePart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompletePart) ProtoMessage() {}
+
+func (x *CompletePart) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompletePart.ProtoReflect.Descriptor instead.
+func (*CompletePart) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *CompletePart) GetNumber() uint32 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *CompletePart) GetMd5() []byte {
+	if x != nil {
+		return x.Md5
+	}
+	return nil
+}
+
+// CompleteMultipartRequest assembles the named parts, in ascending number
+// order, into the session's file. Every part but the last must be at least
+// min_part_size bytes. Parts not named are released.
+type CompleteMultipartRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Parts         []*CompletePart        `protobuf:"bytes,2,rep,name=parts,proto3" json:"parts,omitempty"`
+	MinPartSize   int64                  `protobuf:"varint,3,opt,name=min_part_size,json=minPartSize,proto3" json:"min_part_size,omitempty"`
+	Xattrs        map[string]string      `protobuf:"bytes,4,rep,name=xattrs,proto3" json:"xattrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // added to the session's
+	Parents       bool                   `protobuf:"varint,5,opt,name=parents,proto3" json:"parents,omitempty"`
+	Path          string                 `protobuf:"bytes,6,opt,name=path,proto3" json:"path,omitempty"`                                      // where the file goes if not the session's path
+	ExistingDirs  uint32                 `protobuf:"varint,7,opt,name=existing_dirs,json=existingDirs,proto3" json:"existing_dirs,omitempty"` // as in CommitRequest
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompleteMultipartRequest) Reset() {
+	*x = CompleteMultipartRequest{}
+	mi := &file_cairn_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompleteMultipartRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompleteMultipartRequest) ProtoMessage() {}
+
+func (x *CompleteMultipartRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompleteMultipartRequest.ProtoReflect.Descriptor instead.
+func (*CompleteMultipartRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *CompleteMultipartRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CompleteMultipartRequest) GetParts() []*CompletePart {
+	if x != nil {
+		return x.Parts
+	}
+	return nil
+}
+
+func (x *CompleteMultipartRequest) GetMinPartSize() int64 {
+	if x != nil {
+		return x.MinPartSize
+	}
+	return 0
+}
+
+func (x *CompleteMultipartRequest) GetXattrs() map[string]string {
+	if x != nil {
+		return x.Xattrs
+	}
+	return nil
+}
+
+func (x *CompleteMultipartRequest) GetParents() bool {
+	if x != nil {
+		return x.Parents
+	}
+	return false
+}
+
+func (x *CompleteMultipartRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *CompleteMultipartRequest) GetExistingDirs() uint32 {
+	if x != nil {
+		return x.ExistingDirs
+	}
+	return 0
+}
+
+type NestRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NestRequest) Reset() {
+	*x = NestRequest{}
+	mi := &file_cairn_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NestRequest) ProtoMessage() {}
+
+func (x *NestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NestRequest.ProtoReflect.Descriptor instead.
+func (*NestRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *NestRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *NestRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type S3User struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessKey     string                 `protobuf:"bytes,1,opt,name=access_key,json=accessKey,proto3" json:"access_key,omitempty"`
+	SecretKey     string                 `protobuf:"bytes,2,opt,name=secret_key,json=secretKey,proto3" json:"secret_key,omitempty"`
+	CreatedNs     int64                  `protobuf:"varint,3,opt,name=created_ns,json=createdNs,proto3" json:"created_ns,omitempty"`
+	Description   string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *S3User) Reset() {
+	*x = S3User{}
+	mi := &file_cairn_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *S3User) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*S3User) ProtoMessage() {}
+
+func (x *S3User) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use S3User.ProtoReflect.Descriptor instead.
+func (*S3User) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *S3User) GetAccessKey() string {
+	if x != nil {
+		return x.AccessKey
+	}
+	return ""
+}
+
+func (x *S3User) GetSecretKey() string {
+	if x != nil {
+		return x.SecretKey
+	}
+	return ""
+}
+
+func (x *S3User) GetCreatedNs() int64 {
+	if x != nil {
+		return x.CreatedNs
+	}
+	return 0
+}
+
+func (x *S3User) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+type PutS3UserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          *S3User                `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Exclusive     bool                   `protobuf:"varint,2,opt,name=exclusive,proto3" json:"exclusive,omitempty"` // fail with Exists if the key exists
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutS3UserRequest) Reset() {
+	*x = PutS3UserRequest{}
+	mi := &file_cairn_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutS3UserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutS3UserRequest) ProtoMessage() {}
+
+func (x *PutS3UserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutS3UserRequest.ProtoReflect.Descriptor instead.
+func (*PutS3UserRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *PutS3UserRequest) GetUser() *S3User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *PutS3UserRequest) GetExclusive() bool {
+	if x != nil {
+		return x.Exclusive
+	}
+	return false
+}
+
+type DeleteS3UserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessKey     string                 `protobuf:"bytes,1,opt,name=access_key,json=accessKey,proto3" json:"access_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteS3UserRequest) Reset() {
+	*x = DeleteS3UserRequest{}
+	mi := &file_cairn_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteS3UserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteS3UserRequest) ProtoMessage() {}
+
+func (x *DeleteS3UserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteS3UserRequest.ProtoReflect.Descriptor instead.
+func (*DeleteS3UserRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *DeleteS3UserRequest) GetAccessKey() string {
+	if x != nil {
+		return x.AccessKey
+	}
+	return ""
+}
+
+type ListS3UsersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Users         []*S3User              `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListS3UsersResponse) Reset() {
+	*x = ListS3UsersResponse{}
+	mi := &file_cairn_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListS3UsersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListS3UsersResponse) ProtoMessage() {}
+
+func (x *ListS3UsersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListS3UsersResponse.ProtoReflect.Descriptor instead.
+func (*ListS3UsersResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ListS3UsersResponse) GetUsers() []*S3User {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+type GetS3SecretRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessKey     string                 `protobuf:"bytes,1,opt,name=access_key,json=accessKey,proto3" json:"access_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetS3SecretRequest) Reset() {
+	*x = GetS3SecretRequest{}
+	mi := &file_cairn_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetS3SecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetS3SecretRequest) ProtoMessage() {}
+
+func (x *GetS3SecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetS3SecretRequest.ProtoReflect.Descriptor instead.
+func (*GetS3SecretRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *GetS3SecretRequest) GetAccessKey() string {
+	if x != nil {
+		return x.AccessKey
+	}
+	return ""
+}
+
 type RegisterNodeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -2073,7 +2839,7 @@ type RegisterNodeRequest struct {
 
 func (x *RegisterNodeRequest) Reset() {
 	*x = RegisterNodeRequest{}
-	mi := &file_cairn_proto_msgTypes[31]
+	mi := &file_cairn_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2085,7 +2851,7 @@ func (x *RegisterNodeRequest) String() string {
 func (*RegisterNodeRequest) ProtoMessage() {}
 
 func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[31]
+	mi := &file_cairn_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2098,7 +2864,7 @@ func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeRequest.ProtoReflect.Descriptor instead.
 func (*RegisterNodeRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{31}
+	return file_cairn_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *RegisterNodeRequest) GetId() string {
@@ -2151,7 +2917,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_cairn_proto_msgTypes[32]
+	mi := &file_cairn_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2163,7 +2929,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[32]
+	mi := &file_cairn_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2176,7 +2942,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{32}
+	return file_cairn_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *HeartbeatRequest) GetId() string {
@@ -2238,7 +3004,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_cairn_proto_msgTypes[33]
+	mi := &file_cairn_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2250,7 +3016,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[33]
+	mi := &file_cairn_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2263,7 +3029,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{33}
+	return file_cairn_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *HeartbeatResponse) GetRegister() bool {
@@ -2281,7 +3047,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_cairn_proto_msgTypes[34]
+	mi := &file_cairn_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2293,7 +3059,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[34]
+	mi := &file_cairn_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2306,7 +3072,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{34}
+	return file_cairn_proto_rawDescGZIP(), []int{46}
 }
 
 type PeerStatus struct {
@@ -2322,7 +3088,7 @@ type PeerStatus struct {
 
 func (x *PeerStatus) Reset() {
 	*x = PeerStatus{}
-	mi := &file_cairn_proto_msgTypes[35]
+	mi := &file_cairn_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2334,7 +3100,7 @@ func (x *PeerStatus) String() string {
 func (*PeerStatus) ProtoMessage() {}
 
 func (x *PeerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[35]
+	mi := &file_cairn_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2347,7 +3113,7 @@ func (x *PeerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerStatus.ProtoReflect.Descriptor instead.
 func (*PeerStatus) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{35}
+	return file_cairn_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PeerStatus) GetId() string {
@@ -2403,7 +3169,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_cairn_proto_msgTypes[36]
+	mi := &file_cairn_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2415,7 +3181,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[36]
+	mi := &file_cairn_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2428,7 +3194,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{36}
+	return file_cairn_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -2516,7 +3282,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_cairn_proto_msgTypes[37]
+	mi := &file_cairn_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2528,7 +3294,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[37]
+	mi := &file_cairn_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2541,7 +3307,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{37}
+	return file_cairn_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ClusterStatusResponse) GetLeaderId() string {
@@ -2614,7 +3380,7 @@ type RepairStatus struct {
 
 func (x *RepairStatus) Reset() {
 	*x = RepairStatus{}
-	mi := &file_cairn_proto_msgTypes[38]
+	mi := &file_cairn_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2626,7 +3392,7 @@ func (x *RepairStatus) String() string {
 func (*RepairStatus) ProtoMessage() {}
 
 func (x *RepairStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[38]
+	mi := &file_cairn_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2639,7 +3405,7 @@ func (x *RepairStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairStatus.ProtoReflect.Descriptor instead.
 func (*RepairStatus) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{38}
+	return file_cairn_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RepairStatus) GetQueued() uint64 {
@@ -2734,7 +3500,7 @@ type FsckRequest struct {
 
 func (x *FsckRequest) Reset() {
 	*x = FsckRequest{}
-	mi := &file_cairn_proto_msgTypes[39]
+	mi := &file_cairn_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2746,7 +3512,7 @@ func (x *FsckRequest) String() string {
 func (*FsckRequest) ProtoMessage() {}
 
 func (x *FsckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[39]
+	mi := &file_cairn_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2759,7 +3525,7 @@ func (x *FsckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsckRequest.ProtoReflect.Descriptor instead.
 func (*FsckRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{39}
+	return file_cairn_proto_rawDescGZIP(), []int{51}
 }
 
 type FsckResponse struct {
@@ -2778,7 +3544,7 @@ type FsckResponse struct {
 
 func (x *FsckResponse) Reset() {
 	*x = FsckResponse{}
-	mi := &file_cairn_proto_msgTypes[40]
+	mi := &file_cairn_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2790,7 +3556,7 @@ func (x *FsckResponse) String() string {
 func (*FsckResponse) ProtoMessage() {}
 
 func (x *FsckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[40]
+	mi := &file_cairn_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2803,7 +3569,7 @@ func (x *FsckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsckResponse.ProtoReflect.Descriptor instead.
 func (*FsckResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{40}
+	return file_cairn_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *FsckResponse) GetChunk() []byte {
@@ -2872,7 +3638,7 @@ type ReconcileRequest struct {
 
 func (x *ReconcileRequest) Reset() {
 	*x = ReconcileRequest{}
-	mi := &file_cairn_proto_msgTypes[41]
+	mi := &file_cairn_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2884,7 +3650,7 @@ func (x *ReconcileRequest) String() string {
 func (*ReconcileRequest) ProtoMessage() {}
 
 func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[41]
+	mi := &file_cairn_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2897,7 +3663,7 @@ func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileRequest.ProtoReflect.Descriptor instead.
 func (*ReconcileRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{41}
+	return file_cairn_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ReconcileRequest) GetNode() string {
@@ -2923,7 +3689,7 @@ type ReconcileResponse struct {
 
 func (x *ReconcileResponse) Reset() {
 	*x = ReconcileResponse{}
-	mi := &file_cairn_proto_msgTypes[42]
+	mi := &file_cairn_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2935,7 +3701,7 @@ func (x *ReconcileResponse) String() string {
 func (*ReconcileResponse) ProtoMessage() {}
 
 func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[42]
+	mi := &file_cairn_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2948,7 +3714,7 @@ func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileResponse.ProtoReflect.Descriptor instead.
 func (*ReconcileResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{42}
+	return file_cairn_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ReconcileResponse) GetDelete() [][]byte {
@@ -2968,7 +3734,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_cairn_proto_msgTypes[43]
+	mi := &file_cairn_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2980,7 +3746,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[43]
+	mi := &file_cairn_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2993,7 +3759,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{43}
+	return file_cairn_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *DrainRequest) GetNode() string {
@@ -3010,6 +3776,298 @@ func (x *DrainRequest) GetUndo() bool {
 	return false
 }
 
+type AddPeerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	RaftAddr      string                 `protobuf:"bytes,2,opt,name=raft_addr,json=raftAddr,proto3" json:"raft_addr,omitempty"`  // host:port other peers dial for Raft
+	ApiAddr       string                 `protobuf:"bytes,3,opt,name=api_addr,json=apiAddr,proto3" json:"api_addr,omitempty"`     // host:port of its gRPC API ("" = learn it from the peer)
+	InfoOnly      bool                   `protobuf:"varint,4,opt,name=info_only,json=infoOnly,proto3" json:"info_only,omitempty"` // only record api_addr of an existing member
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddPeerRequest) Reset() {
+	*x = AddPeerRequest{}
+	mi := &file_cairn_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddPeerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddPeerRequest) ProtoMessage() {}
+
+func (x *AddPeerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddPeerRequest.ProtoReflect.Descriptor instead.
+func (*AddPeerRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *AddPeerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AddPeerRequest) GetRaftAddr() string {
+	if x != nil {
+		return x.RaftAddr
+	}
+	return ""
+}
+
+func (x *AddPeerRequest) GetApiAddr() string {
+	if x != nil {
+		return x.ApiAddr
+	}
+	return ""
+}
+
+func (x *AddPeerRequest) GetInfoOnly() bool {
+	if x != nil {
+		return x.InfoOnly
+	}
+	return false
+}
+
+type RemovePeerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemovePeerRequest) Reset() {
+	*x = RemovePeerRequest{}
+	mi := &file_cairn_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemovePeerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemovePeerRequest) ProtoMessage() {}
+
+func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
+func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *RemovePeerRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type PeersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeersRequest) Reset() {
+	*x = PeersRequest{}
+	mi := &file_cairn_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeersRequest) ProtoMessage() {}
+
+func (x *PeersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeersRequest.ProtoReflect.Descriptor instead.
+func (*PeersRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{58}
+}
+
+type PeersResponse struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Peers             []*PeerStatus          `protobuf:"bytes,1,rep,name=peers,proto3" json:"peers,omitempty"`
+	LeaderId          string                 `protobuf:"bytes,2,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
+	LeaderAddr        string                 `protobuf:"bytes,3,opt,name=leader_addr,json=leaderAddr,proto3" json:"leader_addr,omitempty"`    // the leader's API address, if known
+	ResponderId       string                 `protobuf:"bytes,4,opt,name=responder_id,json=responderId,proto3" json:"responder_id,omitempty"` // the peer that answered
+	ResponderIsLeader bool                   `protobuf:"varint,5,opt,name=responder_is_leader,json=responderIsLeader,proto3" json:"responder_is_leader,omitempty"`
+	AppliedIndex      uint64                 `protobuf:"varint,6,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"` // the responder's
+	CommitIndex       uint64                 `protobuf:"varint,7,opt,name=commit_index,json=commitIndex,proto3" json:"commit_index,omitempty"`    // the responder's
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *PeersResponse) Reset() {
+	*x = PeersResponse{}
+	mi := &file_cairn_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeersResponse) ProtoMessage() {}
+
+func (x *PeersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeersResponse.ProtoReflect.Descriptor instead.
+func (*PeersResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *PeersResponse) GetPeers() []*PeerStatus {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+func (x *PeersResponse) GetLeaderId() string {
+	if x != nil {
+		return x.LeaderId
+	}
+	return ""
+}
+
+func (x *PeersResponse) GetLeaderAddr() string {
+	if x != nil {
+		return x.LeaderAddr
+	}
+	return ""
+}
+
+func (x *PeersResponse) GetResponderId() string {
+	if x != nil {
+		return x.ResponderId
+	}
+	return ""
+}
+
+func (x *PeersResponse) GetResponderIsLeader() bool {
+	if x != nil {
+		return x.ResponderIsLeader
+	}
+	return false
+}
+
+func (x *PeersResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *PeersResponse) GetCommitIndex() uint64 {
+	if x != nil {
+		return x.CommitIndex
+	}
+	return 0
+}
+
+type LeaveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Addr          string                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveRequest) Reset() {
+	*x = LeaveRequest{}
+	mi := &file_cairn_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveRequest) ProtoMessage() {}
+
+func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
+func (*LeaveRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *LeaveRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *LeaveRequest) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
 type ReportCorruptRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
@@ -3020,7 +4078,7 @@ type ReportCorruptRequest struct {
 
 func (x *ReportCorruptRequest) Reset() {
 	*x = ReportCorruptRequest{}
-	mi := &file_cairn_proto_msgTypes[44]
+	mi := &file_cairn_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3032,7 +4090,7 @@ func (x *ReportCorruptRequest) String() string {
 func (*ReportCorruptRequest) ProtoMessage() {}
 
 func (x *ReportCorruptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[44]
+	mi := &file_cairn_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3045,7 +4103,7 @@ func (x *ReportCorruptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCorruptRequest.ProtoReflect.Descriptor instead.
 func (*ReportCorruptRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{44}
+	return file_cairn_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ReportCorruptRequest) GetNode() string {
@@ -3075,7 +4133,7 @@ type UpdateLocations struct {
 
 func (x *UpdateLocations) Reset() {
 	*x = UpdateLocations{}
-	mi := &file_cairn_proto_msgTypes[45]
+	mi := &file_cairn_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3087,7 +4145,7 @@ func (x *UpdateLocations) String() string {
 func (*UpdateLocations) ProtoMessage() {}
 
 func (x *UpdateLocations) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[45]
+	mi := &file_cairn_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3100,7 +4158,7 @@ func (x *UpdateLocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLocations.ProtoReflect.Descriptor instead.
 func (*UpdateLocations) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{45}
+	return file_cairn_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *UpdateLocations) GetChunk() []byte {
@@ -3135,7 +4193,7 @@ type GarbageDone struct {
 
 func (x *GarbageDone) Reset() {
 	*x = GarbageDone{}
-	mi := &file_cairn_proto_msgTypes[46]
+	mi := &file_cairn_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3147,7 +4205,7 @@ func (x *GarbageDone) String() string {
 func (*GarbageDone) ProtoMessage() {}
 
 func (x *GarbageDone) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[46]
+	mi := &file_cairn_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3160,7 +4218,7 @@ func (x *GarbageDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageDone.ProtoReflect.Descriptor instead.
 func (*GarbageDone) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{46}
+	return file_cairn_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *GarbageDone) GetChunks() [][]byte {
@@ -3191,6 +4249,11 @@ type Command struct {
 	//	*Command_UpdateLocations
 	//	*Command_GarbageDone
 	//	*Command_Drain
+	//	*Command_PutUploadPart
+	//	*Command_CompleteMultipart
+	//	*Command_Nest
+	//	*Command_PutS3User
+	//	*Command_DeleteS3User
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// upload_id is chosen by the proposer for CreateUpload.
 	UploadId      string `protobuf:"bytes,13,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
@@ -3200,7 +4263,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_cairn_proto_msgTypes[47]
+	mi := &file_cairn_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3212,7 +4275,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[47]
+	mi := &file_cairn_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3225,7 +4288,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{47}
+	return file_cairn_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *Command) GetNowNs() int64 {
@@ -3368,6 +4431,51 @@ func (x *Command) GetDrain() *DrainRequest {
 	return nil
 }
 
+func (x *Command) GetPutUploadPart() *PutUploadPartRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_PutUploadPart); ok {
+			return x.PutUploadPart
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetCompleteMultipart() *CompleteMultipartRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_CompleteMultipart); ok {
+			return x.CompleteMultipart
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetNest() *NestRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Nest); ok {
+			return x.Nest
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPutS3User() *PutS3UserRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_PutS3User); ok {
+			return x.PutS3User
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteS3User() *DeleteS3UserRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DeleteS3User); ok {
+			return x.DeleteS3User
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetUploadId() string {
 	if x != nil {
 		return x.UploadId
@@ -3435,6 +4543,26 @@ type Command_Drain struct {
 	Drain *DrainRequest `protobuf:"bytes,16,opt,name=drain,proto3,oneof"`
 }
 
+type Command_PutUploadPart struct {
+	PutUploadPart *PutUploadPartRequest `protobuf:"bytes,17,opt,name=put_upload_part,json=putUploadPart,proto3,oneof"`
+}
+
+type Command_CompleteMultipart struct {
+	CompleteMultipart *CompleteMultipartRequest `protobuf:"bytes,18,opt,name=complete_multipart,json=completeMultipart,proto3,oneof"`
+}
+
+type Command_Nest struct {
+	Nest *NestRequest `protobuf:"bytes,19,opt,name=nest,proto3,oneof"`
+}
+
+type Command_PutS3User struct {
+	PutS3User *PutS3UserRequest `protobuf:"bytes,20,opt,name=put_s3_user,json=putS3User,proto3,oneof"`
+}
+
+type Command_DeleteS3User struct {
+	DeleteS3User *DeleteS3UserRequest `protobuf:"bytes,21,opt,name=delete_s3_user,json=deleteS3User,proto3,oneof"`
+}
+
 func (*Command_Mkdir) isCommand_Op() {}
 
 func (*Command_Commit) isCommand_Op() {}
@@ -3463,18 +4591,29 @@ func (*Command_GarbageDone) isCommand_Op() {}
 
 func (*Command_Drain) isCommand_Op() {}
 
+func (*Command_PutUploadPart) isCommand_Op() {}
+
+func (*Command_CompleteMultipart) isCommand_Op() {}
+
+func (*Command_Nest) isCommand_Op() {}
+
+func (*Command_PutS3User) isCommand_Op() {}
+
+func (*Command_DeleteS3User) isCommand_Op() {}
+
 type PeerInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	ApiAddr       string                 `protobuf:"bytes,2,opt,name=api_addr,json=apiAddr,proto3" json:"api_addr,omitempty"`
 	HttpAddr      string                 `protobuf:"bytes,3,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
+	Removed       bool                   `protobuf:"varint,4,opt,name=removed,proto3" json:"removed,omitempty"` // in a Command: delete the peer's record
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_cairn_proto_msgTypes[48]
+	mi := &file_cairn_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3486,7 +4625,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[48]
+	mi := &file_cairn_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3499,7 +4638,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{48}
+	return file_cairn_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *PeerInfo) GetId() string {
@@ -3523,6 +4662,13 @@ func (x *PeerInfo) GetHttpAddr() string {
 	return ""
 }
 
+func (x *PeerInfo) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
+}
+
 // Stored records (Pebble values).
 type Dirent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3534,7 +4680,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_cairn_proto_msgTypes[49]
+	mi := &file_cairn_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3546,7 +4692,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[49]
+	mi := &file_cairn_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3559,7 +4705,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{49}
+	return file_cairn_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *Dirent) GetInode() uint64 {
@@ -3587,7 +4733,7 @@ type ChunkRecord struct {
 
 func (x *ChunkRecord) Reset() {
 	*x = ChunkRecord{}
-	mi := &file_cairn_proto_msgTypes[50]
+	mi := &file_cairn_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3599,7 +4745,7 @@ func (x *ChunkRecord) String() string {
 func (*ChunkRecord) ProtoMessage() {}
 
 func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[50]
+	mi := &file_cairn_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3612,7 +4758,7 @@ func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRecord.ProtoReflect.Descriptor instead.
 func (*ChunkRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{50}
+	return file_cairn_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ChunkRecord) GetInode() uint64 {
@@ -3651,7 +4797,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_cairn_proto_msgTypes[51]
+	mi := &file_cairn_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3663,7 +4809,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[51]
+	mi := &file_cairn_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3676,7 +4822,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{51}
+	return file_cairn_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *NodeRecord) GetId() string {
@@ -3738,7 +4884,7 @@ type GarbageRecord struct {
 
 func (x *GarbageRecord) Reset() {
 	*x = GarbageRecord{}
-	mi := &file_cairn_proto_msgTypes[52]
+	mi := &file_cairn_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3750,7 +4896,7 @@ func (x *GarbageRecord) String() string {
 func (*GarbageRecord) ProtoMessage() {}
 
 func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[52]
+	mi := &file_cairn_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3763,7 +4909,7 @@ func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageRecord.ProtoReflect.Descriptor instead.
 func (*GarbageRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{52}
+	return file_cairn_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *GarbageRecord) GetNodes() []string {
@@ -3824,10 +4970,11 @@ const file_cairn_proto_rawDesc = "" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x16\n" +
 	"\x06length\x18\x03 \x01(\x03R\x06length\x12\x16\n" +
 	"\x06crc32c\x18\x04 \x01(\rR\x06crc32c\x12\x10\n" +
-	"\x03md5\x18\x05 \x01(\fR\x03md5\"1\n" +
+	"\x03md5\x18\x05 \x01(\fR\x03md5\"G\n" +
 	"\aReplica\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
-	"\x04addr\x18\x02 \x01(\tR\x04addr\"h\n" +
+	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\"h\n" +
 	"\rChunkLocation\x12(\n" +
 	"\x05chunk\x18\x01 \x01(\v2\x12.cairn.v1.ChunkRefR\x05chunk\x12-\n" +
 	"\breplicas\x18\x02 \x03(\v2\x11.cairn.v1.ReplicaR\breplicas\"P\n" +
@@ -3888,7 +5035,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x06chunks\x18\x01 \x03(\v2\x14.cairn.v1.AllocationR\x06chunks\"M\n" +
 	"\vStoredChunk\x12(\n" +
 	"\x05chunk\x18\x01 \x01(\v2\x12.cairn.v1.ChunkRefR\x05chunk\x12\x14\n" +
-	"\x05nodes\x18\x02 \x03(\tR\x05nodes\"\x93\x03\n" +
+	"\x05nodes\x18\x02 \x03(\tR\x05nodes\"\xdf\x03\n" +
 	"\rCommitRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12(\n" +
 	"\x04mode\x18\x02 \x01(\x0e2\x14.cairn.v1.CommitModeR\x04mode\x12-\n" +
@@ -3899,7 +5046,10 @@ const file_cairn_proto_rawDesc = "" +
 	"\x0eexpect_version\x18\a \x01(\x04R\rexpectVersion\x12 \n" +
 	"\vreplication\x18\b \x01(\rR\vreplication\x12\x1d\n" +
 	"\n" +
-	"chunk_size\x18\t \x01(\x03R\tchunkSize\x1a9\n" +
+	"chunk_size\x18\t \x01(\x03R\tchunkSize\x12%\n" +
+	"\x0ereplace_xattrs\x18\n" +
+	" \x01(\bR\rreplaceXattrs\x12#\n" +
+	"\rexisting_dirs\x18\v \x01(\rR\fexistingDirs\x1a9\n" +
 	"\vXattrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"~\n" +
@@ -3910,7 +5060,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x04read\x18\x04 \x01(\v2\x15.cairn.v1.ReadOptionsR\x04read\"e\n" +
 	"\x0eLookupResponse\x12\"\n" +
 	"\x04attr\x18\x01 \x01(\v2\x0e.cairn.v1.AttrR\x04attr\x12/\n" +
-	"\x06chunks\x18\x02 \x03(\v2\x17.cairn.v1.ChunkLocationR\x06chunks\"\xcb\x02\n" +
+	"\x06chunks\x18\x02 \x03(\v2\x17.cairn.v1.ChunkLocationR\x06chunks\"\xe1\x03\n" +
 	"\rUploadSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12 \n" +
@@ -3924,7 +5074,12 @@ const file_cairn_proto_rawDesc = "" +
 	"\x04mode\x18\b \x01(\x0e2\x14.cairn.v1.CommitModeR\x04mode\x12\x12\n" +
 	"\x04size\x18\t \x01(\x03R\x04size\x12'\n" +
 	"\x0fcompleted_inode\x18\n" +
-	" \x01(\x04R\x0ecompletedInode\"\xca\x01\n" +
+	" \x01(\x04R\x0ecompletedInode\x12\x1c\n" +
+	"\tmultipart\x18\v \x01(\bR\tmultipart\x12;\n" +
+	"\x06xattrs\x18\f \x03(\v2#.cairn.v1.UploadSession.XattrsEntryR\x06xattrs\x1a9\n" +
+	"\vXattrsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe6\x02\n" +
 	"\x13CreateUploadRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12 \n" +
 	"\vfingerprint\x18\x02 \x01(\tR\vfingerprint\x12\x1d\n" +
@@ -3932,7 +5087,12 @@ const file_cairn_proto_rawDesc = "" +
 	"chunk_size\x18\x03 \x01(\x03R\tchunkSize\x12 \n" +
 	"\vreplication\x18\x04 \x01(\rR\vreplication\x12(\n" +
 	"\x04mode\x18\x05 \x01(\x0e2\x14.cairn.v1.CommitModeR\x04mode\x12\x12\n" +
-	"\x04size\x18\x06 \x01(\x03R\x04size\"W\n" +
+	"\x04size\x18\x06 \x01(\x03R\x04size\x12\x1c\n" +
+	"\tmultipart\x18\a \x01(\bR\tmultipart\x12A\n" +
+	"\x06xattrs\x18\b \x03(\v2).cairn.v1.CreateUploadRequest.XattrsEntryR\x06xattrs\x1a9\n" +
+	"\vXattrsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"W\n" +
 	"\x16AddUploadChunksRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12-\n" +
 	"\x06chunks\x18\x02 \x03(\v2\x15.cairn.v1.StoredChunkR\x06chunks\"\"\n" +
@@ -3949,6 +5109,60 @@ const file_cairn_proto_rawDesc = "" +
 	"\aparents\x18\x03 \x01(\bR\aparents\"$\n" +
 	"\x12AbortUploadRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"}\n" +
+	"\n" +
+	"UploadPart\x12\x16\n" +
+	"\x06number\x18\x01 \x01(\rR\x06number\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x10\n" +
+	"\x03md5\x18\x03 \x01(\fR\x03md5\x12\x19\n" +
+	"\bmtime_ns\x18\x04 \x01(\x03R\amtimeNs\x12\x16\n" +
+	"\x06chunks\x18\x05 \x01(\rR\x06chunks\"\x93\x01\n" +
+	"\x14PutUploadPartRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06number\x18\x02 \x01(\rR\x06number\x12-\n" +
+	"\x06chunks\x18\x03 \x03(\v2\x15.cairn.v1.StoredChunkR\x06chunks\x12\x10\n" +
+	"\x03md5\x18\x04 \x01(\fR\x03md5\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x03R\x04size\"(\n" +
+	"\x16ListUploadPartsRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"x\n" +
+	"\x17ListUploadPartsResponse\x121\n" +
+	"\asession\x18\x01 \x01(\v2\x17.cairn.v1.UploadSessionR\asession\x12*\n" +
+	"\x05parts\x18\x02 \x03(\v2\x14.cairn.v1.UploadPartR\x05parts\"8\n" +
+	"\fCompletePart\x12\x16\n" +
+	"\x06number\x18\x01 \x01(\rR\x06number\x12\x10\n" +
+	"\x03md5\x18\x02 \x01(\fR\x03md5\"\xd2\x02\n" +
+	"\x18CompleteMultipartRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
+	"\x05parts\x18\x02 \x03(\v2\x16.cairn.v1.CompletePartR\x05parts\x12\"\n" +
+	"\rmin_part_size\x18\x03 \x01(\x03R\vminPartSize\x12F\n" +
+	"\x06xattrs\x18\x04 \x03(\v2..cairn.v1.CompleteMultipartRequest.XattrsEntryR\x06xattrs\x12\x18\n" +
+	"\aparents\x18\x05 \x01(\bR\aparents\x12\x12\n" +
+	"\x04path\x18\x06 \x01(\tR\x04path\x12#\n" +
+	"\rexisting_dirs\x18\a \x01(\rR\fexistingDirs\x1a9\n" +
+	"\vXattrsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"5\n" +
+	"\vNestRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\x87\x01\n" +
+	"\x06S3User\x12\x1d\n" +
+	"\n" +
+	"access_key\x18\x01 \x01(\tR\taccessKey\x12\x1d\n" +
+	"\n" +
+	"secret_key\x18\x02 \x01(\tR\tsecretKey\x12\x1d\n" +
+	"\n" +
+	"created_ns\x18\x03 \x01(\x03R\tcreatedNs\x12 \n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\"V\n" +
+	"\x10PutS3UserRequest\x12$\n" +
+	"\x04user\x18\x01 \x01(\v2\x10.cairn.v1.S3UserR\x04user\x12\x1c\n" +
+	"\texclusive\x18\x02 \x01(\bR\texclusive\"4\n" +
+	"\x13DeleteS3UserRequest\x12\x1d\n" +
+	"\n" +
+	"access_key\x18\x01 \x01(\tR\taccessKey\"=\n" +
+	"\x13ListS3UsersResponse\x12&\n" +
+	"\x05users\x18\x01 \x03(\v2\x10.cairn.v1.S3UserR\x05users\"3\n" +
+	"\x12GetS3SecretRequest\x12\x1d\n" +
+	"\n" +
+	"access_key\x18\x01 \x01(\tR\taccessKey\"}\n" +
 	"\x13RegisterNodeRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x12\n" +
@@ -4029,7 +5243,27 @@ const file_cairn_proto_rawDesc = "" +
 	"\x06delete\x18\x01 \x03(\fR\x06delete\"6\n" +
 	"\fDrainRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
-	"\x04undo\x18\x02 \x01(\bR\x04undo\"B\n" +
+	"\x04undo\x18\x02 \x01(\bR\x04undo\"u\n" +
+	"\x0eAddPeerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
+	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\x12\x1b\n" +
+	"\tinfo_only\x18\x04 \x01(\bR\binfoOnly\"#\n" +
+	"\x11RemovePeerRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x0e\n" +
+	"\fPeersRequest\"\x94\x02\n" +
+	"\rPeersResponse\x12*\n" +
+	"\x05peers\x18\x01 \x03(\v2\x14.cairn.v1.PeerStatusR\x05peers\x12\x1b\n" +
+	"\tleader_id\x18\x02 \x01(\tR\bleaderId\x12\x1f\n" +
+	"\vleader_addr\x18\x03 \x01(\tR\n" +
+	"leaderAddr\x12!\n" +
+	"\fresponder_id\x18\x04 \x01(\tR\vresponderId\x12.\n" +
+	"\x13responder_is_leader\x18\x05 \x01(\bR\x11responderIsLeader\x12#\n" +
+	"\rapplied_index\x18\x06 \x01(\x04R\fappliedIndex\x12!\n" +
+	"\fcommit_index\x18\a \x01(\x04R\vcommitIndex\"2\n" +
+	"\fLeaveRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04addr\x18\x02 \x01(\tR\x04addr\"B\n" +
 	"\x14ReportCorruptRequest\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
 	"\x06chunks\x18\x02 \x03(\fR\x06chunks\"Q\n" +
@@ -4038,7 +5272,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x03add\x18\x02 \x03(\tR\x03add\x12\x16\n" +
 	"\x06remove\x18\x03 \x03(\tR\x06remove\"%\n" +
 	"\vGarbageDone\x12\x16\n" +
-	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\x95\a\n" +
+	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xe6\t\n" +
 	"\aCommand\x12\x15\n" +
 	"\x06now_ns\x18\x01 \x01(\x03R\x05nowNs\x12.\n" +
 	"\x05mkdir\x18\x02 \x01(\v2\x16.cairn.v1.MkdirRequestH\x00R\x05mkdir\x121\n" +
@@ -4055,13 +5289,19 @@ const file_cairn_proto_rawDesc = "" +
 	"\tpeer_info\x18\f \x01(\v2\x12.cairn.v1.PeerInfoH\x00R\bpeerInfo\x12F\n" +
 	"\x10update_locations\x18\x0e \x01(\v2\x19.cairn.v1.UpdateLocationsH\x00R\x0fupdateLocations\x12:\n" +
 	"\fgarbage_done\x18\x0f \x01(\v2\x15.cairn.v1.GarbageDoneH\x00R\vgarbageDone\x12.\n" +
-	"\x05drain\x18\x10 \x01(\v2\x16.cairn.v1.DrainRequestH\x00R\x05drain\x12\x1b\n" +
+	"\x05drain\x18\x10 \x01(\v2\x16.cairn.v1.DrainRequestH\x00R\x05drain\x12H\n" +
+	"\x0fput_upload_part\x18\x11 \x01(\v2\x1e.cairn.v1.PutUploadPartRequestH\x00R\rputUploadPart\x12S\n" +
+	"\x12complete_multipart\x18\x12 \x01(\v2\".cairn.v1.CompleteMultipartRequestH\x00R\x11completeMultipart\x12+\n" +
+	"\x04nest\x18\x13 \x01(\v2\x15.cairn.v1.NestRequestH\x00R\x04nest\x12<\n" +
+	"\vput_s3_user\x18\x14 \x01(\v2\x1a.cairn.v1.PutS3UserRequestH\x00R\tputS3User\x12E\n" +
+	"\x0edelete_s3_user\x18\x15 \x01(\v2\x1d.cairn.v1.DeleteS3UserRequestH\x00R\fdeleteS3User\x12\x1b\n" +
 	"\tupload_id\x18\r \x01(\tR\buploadIdB\x04\n" +
-	"\x02op\"R\n" +
+	"\x02op\"l\n" +
 	"\bPeerInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bapi_addr\x18\x02 \x01(\tR\aapiAddr\x12\x1b\n" +
-	"\thttp_addr\x18\x03 \x01(\tR\bhttpAddr\"0\n" +
+	"\thttp_addr\x18\x03 \x01(\tR\bhttpAddr\x12\x18\n" +
+	"\aremoved\x18\x04 \x01(\bR\aremoved\"0\n" +
 	"\x06Dirent\x12\x14\n" +
 	"\x05inode\x18\x01 \x01(\x04R\x05inode\x12\x10\n" +
 	"\x03dir\x18\x02 \x01(\bR\x03dir\"Q\n" +
@@ -4085,7 +5325,7 @@ const file_cairn_proto_rawDesc = "" +
 	"CommitMode\x12\x11\n" +
 	"\rCOMMIT_CREATE\x10\x00\x12\x14\n" +
 	"\x10COMMIT_OVERWRITE\x10\x01\x12\x11\n" +
-	"\rCOMMIT_APPEND\x10\x022\x8e\v\n" +
+	"\rCOMMIT_APPEND\x10\x022\x8b\x11\n" +
 	"\x04Meta\x127\n" +
 	"\x05Mkdir\x12\x16.cairn.v1.MkdirRequest\x1a\x16.cairn.v1.StatResponse\x125\n" +
 	"\x04Stat\x12\x15.cairn.v1.StatRequest\x1a\x16.cairn.v1.StatResponse\x127\n" +
@@ -4101,14 +5341,27 @@ const file_cairn_proto_rawDesc = "" +
 	"\tGetUpload\x12\x1a.cairn.v1.GetUploadRequest\x1a\x17.cairn.v1.UploadSession\x12J\n" +
 	"\vListUploads\x12\x1c.cairn.v1.ListUploadsRequest\x1a\x1d.cairn.v1.ListUploadsResponse\x12I\n" +
 	"\x0eCompleteUpload\x12\x1f.cairn.v1.CompleteUploadRequest\x1a\x16.cairn.v1.StatResponse\x12<\n" +
-	"\vAbortUpload\x12\x1c.cairn.v1.AbortUploadRequest\x1a\x0f.cairn.v1.Empty\x12>\n" +
+	"\vAbortUpload\x12\x1c.cairn.v1.AbortUploadRequest\x1a\x0f.cairn.v1.Empty\x12E\n" +
+	"\rPutUploadPart\x12\x1e.cairn.v1.PutUploadPartRequest\x1a\x14.cairn.v1.UploadPart\x12V\n" +
+	"\x0fListUploadParts\x12 .cairn.v1.ListUploadPartsRequest\x1a!.cairn.v1.ListUploadPartsResponse\x12O\n" +
+	"\x11CompleteMultipart\x12\".cairn.v1.CompleteMultipartRequest\x1a\x16.cairn.v1.StatResponse\x125\n" +
+	"\x04Nest\x12\x15.cairn.v1.NestRequest\x1a\x16.cairn.v1.StatResponse\x128\n" +
+	"\tPutS3User\x12\x1a.cairn.v1.PutS3UserRequest\x1a\x0f.cairn.v1.Empty\x12>\n" +
+	"\fDeleteS3User\x12\x1d.cairn.v1.DeleteS3UserRequest\x1a\x0f.cairn.v1.Empty\x12=\n" +
+	"\vListS3Users\x12\x0f.cairn.v1.Empty\x1a\x1d.cairn.v1.ListS3UsersResponse\x12=\n" +
+	"\vGetS3Secret\x12\x1c.cairn.v1.GetS3SecretRequest\x1a\x10.cairn.v1.S3User\x12>\n" +
 	"\fRegisterNode\x12\x1d.cairn.v1.RegisterNodeRequest\x1a\x0f.cairn.v1.Empty\x12D\n" +
 	"\tHeartbeat\x12\x1a.cairn.v1.HeartbeatRequest\x1a\x1b.cairn.v1.HeartbeatResponse\x12P\n" +
 	"\rClusterStatus\x12\x1e.cairn.v1.ClusterStatusRequest\x1a\x1f.cairn.v1.ClusterStatusResponse\x127\n" +
 	"\x04Fsck\x12\x15.cairn.v1.FsckRequest\x1a\x16.cairn.v1.FsckResponse0\x01\x12@\n" +
 	"\rReportCorrupt\x12\x1e.cairn.v1.ReportCorruptRequest\x1a\x0f.cairn.v1.Empty\x12D\n" +
 	"\tReconcile\x12\x1a.cairn.v1.ReconcileRequest\x1a\x1b.cairn.v1.ReconcileResponse\x120\n" +
-	"\x05Drain\x12\x16.cairn.v1.DrainRequest\x1a\x0f.cairn.v1.EmptyB(Z&github.com/cairnfs/cairn/proto/cairnpbb\x06proto3"
+	"\x05Drain\x12\x16.cairn.v1.DrainRequest\x1a\x0f.cairn.v1.Empty\x124\n" +
+	"\aAddPeer\x12\x18.cairn.v1.AddPeerRequest\x1a\x0f.cairn.v1.Empty\x12:\n" +
+	"\n" +
+	"RemovePeer\x12\x1b.cairn.v1.RemovePeerRequest\x1a\x0f.cairn.v1.Empty\x128\n" +
+	"\x05Peers\x12\x16.cairn.v1.PeersRequest\x1a\x17.cairn.v1.PeersResponse\x120\n" +
+	"\x05Leave\x12\x16.cairn.v1.LeaveRequest\x1a\x0f.cairn.v1.EmptyB(Z&github.com/cairnfs/cairn/proto/cairnpbb\x06proto3"
 
 var (
 	file_cairn_proto_rawDescOnce sync.Once
@@ -4123,156 +5376,215 @@ func file_cairn_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
 var file_cairn_proto_goTypes = []any{
-	(CommitMode)(0),                // 0: cairn.v1.CommitMode
-	(*Empty)(nil),                  // 1: cairn.v1.Empty
-	(*ErrorDetail)(nil),            // 2: cairn.v1.ErrorDetail
-	(*ReadOptions)(nil),            // 3: cairn.v1.ReadOptions
-	(*Attr)(nil),                   // 4: cairn.v1.Attr
-	(*ChunkRef)(nil),               // 5: cairn.v1.ChunkRef
-	(*Replica)(nil),                // 6: cairn.v1.Replica
-	(*ChunkLocation)(nil),          // 7: cairn.v1.ChunkLocation
-	(*MkdirRequest)(nil),           // 8: cairn.v1.MkdirRequest
-	(*StatRequest)(nil),            // 9: cairn.v1.StatRequest
-	(*StatResponse)(nil),           // 10: cairn.v1.StatResponse
-	(*ListRequest)(nil),            // 11: cairn.v1.ListRequest
-	(*ListResponse)(nil),           // 12: cairn.v1.ListResponse
-	(*RenameRequest)(nil),          // 13: cairn.v1.RenameRequest
-	(*RemoveRequest)(nil),          // 14: cairn.v1.RemoveRequest
-	(*RemoveResponse)(nil),         // 15: cairn.v1.RemoveResponse
-	(*SetAttrRequest)(nil),         // 16: cairn.v1.SetAttrRequest
-	(*AllocateRequest)(nil),        // 17: cairn.v1.AllocateRequest
-	(*Allocation)(nil),             // 18: cairn.v1.Allocation
-	(*AllocateResponse)(nil),       // 19: cairn.v1.AllocateResponse
-	(*StoredChunk)(nil),            // 20: cairn.v1.StoredChunk
-	(*CommitRequest)(nil),          // 21: cairn.v1.CommitRequest
-	(*LookupRequest)(nil),          // 22: cairn.v1.LookupRequest
-	(*LookupResponse)(nil),         // 23: cairn.v1.LookupResponse
-	(*UploadSession)(nil),          // 24: cairn.v1.UploadSession
-	(*CreateUploadRequest)(nil),    // 25: cairn.v1.CreateUploadRequest
-	(*AddUploadChunksRequest)(nil), // 26: cairn.v1.AddUploadChunksRequest
-	(*GetUploadRequest)(nil),       // 27: cairn.v1.GetUploadRequest
-	(*ListUploadsRequest)(nil),     // 28: cairn.v1.ListUploadsRequest
-	(*ListUploadsResponse)(nil),    // 29: cairn.v1.ListUploadsResponse
-	(*CompleteUploadRequest)(nil),  // 30: cairn.v1.CompleteUploadRequest
-	(*AbortUploadRequest)(nil),     // 31: cairn.v1.AbortUploadRequest
-	(*RegisterNodeRequest)(nil),    // 32: cairn.v1.RegisterNodeRequest
-	(*HeartbeatRequest)(nil),       // 33: cairn.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),      // 34: cairn.v1.HeartbeatResponse
-	(*ClusterStatusRequest)(nil),   // 35: cairn.v1.ClusterStatusRequest
-	(*PeerStatus)(nil),             // 36: cairn.v1.PeerStatus
-	(*NodeStatus)(nil),             // 37: cairn.v1.NodeStatus
-	(*ClusterStatusResponse)(nil),  // 38: cairn.v1.ClusterStatusResponse
-	(*RepairStatus)(nil),           // 39: cairn.v1.RepairStatus
-	(*FsckRequest)(nil),            // 40: cairn.v1.FsckRequest
-	(*FsckResponse)(nil),           // 41: cairn.v1.FsckResponse
-	(*ReconcileRequest)(nil),       // 42: cairn.v1.ReconcileRequest
-	(*ReconcileResponse)(nil),      // 43: cairn.v1.ReconcileResponse
-	(*DrainRequest)(nil),           // 44: cairn.v1.DrainRequest
-	(*ReportCorruptRequest)(nil),   // 45: cairn.v1.ReportCorruptRequest
-	(*UpdateLocations)(nil),        // 46: cairn.v1.UpdateLocations
-	(*GarbageDone)(nil),            // 47: cairn.v1.GarbageDone
-	(*Command)(nil),                // 48: cairn.v1.Command
-	(*PeerInfo)(nil),               // 49: cairn.v1.PeerInfo
-	(*Dirent)(nil),                 // 50: cairn.v1.Dirent
-	(*ChunkRecord)(nil),            // 51: cairn.v1.ChunkRecord
-	(*NodeRecord)(nil),             // 52: cairn.v1.NodeRecord
-	(*GarbageRecord)(nil),          // 53: cairn.v1.GarbageRecord
-	nil,                            // 54: cairn.v1.Attr.XattrsEntry
-	nil,                            // 55: cairn.v1.SetAttrRequest.SetXattrsEntry
-	nil,                            // 56: cairn.v1.CommitRequest.XattrsEntry
+	(CommitMode)(0),                  // 0: cairn.v1.CommitMode
+	(*Empty)(nil),                    // 1: cairn.v1.Empty
+	(*ErrorDetail)(nil),              // 2: cairn.v1.ErrorDetail
+	(*ReadOptions)(nil),              // 3: cairn.v1.ReadOptions
+	(*Attr)(nil),                     // 4: cairn.v1.Attr
+	(*ChunkRef)(nil),                 // 5: cairn.v1.ChunkRef
+	(*Replica)(nil),                  // 6: cairn.v1.Replica
+	(*ChunkLocation)(nil),            // 7: cairn.v1.ChunkLocation
+	(*MkdirRequest)(nil),             // 8: cairn.v1.MkdirRequest
+	(*StatRequest)(nil),              // 9: cairn.v1.StatRequest
+	(*StatResponse)(nil),             // 10: cairn.v1.StatResponse
+	(*ListRequest)(nil),              // 11: cairn.v1.ListRequest
+	(*ListResponse)(nil),             // 12: cairn.v1.ListResponse
+	(*RenameRequest)(nil),            // 13: cairn.v1.RenameRequest
+	(*RemoveRequest)(nil),            // 14: cairn.v1.RemoveRequest
+	(*RemoveResponse)(nil),           // 15: cairn.v1.RemoveResponse
+	(*SetAttrRequest)(nil),           // 16: cairn.v1.SetAttrRequest
+	(*AllocateRequest)(nil),          // 17: cairn.v1.AllocateRequest
+	(*Allocation)(nil),               // 18: cairn.v1.Allocation
+	(*AllocateResponse)(nil),         // 19: cairn.v1.AllocateResponse
+	(*StoredChunk)(nil),              // 20: cairn.v1.StoredChunk
+	(*CommitRequest)(nil),            // 21: cairn.v1.CommitRequest
+	(*LookupRequest)(nil),            // 22: cairn.v1.LookupRequest
+	(*LookupResponse)(nil),           // 23: cairn.v1.LookupResponse
+	(*UploadSession)(nil),            // 24: cairn.v1.UploadSession
+	(*CreateUploadRequest)(nil),      // 25: cairn.v1.CreateUploadRequest
+	(*AddUploadChunksRequest)(nil),   // 26: cairn.v1.AddUploadChunksRequest
+	(*GetUploadRequest)(nil),         // 27: cairn.v1.GetUploadRequest
+	(*ListUploadsRequest)(nil),       // 28: cairn.v1.ListUploadsRequest
+	(*ListUploadsResponse)(nil),      // 29: cairn.v1.ListUploadsResponse
+	(*CompleteUploadRequest)(nil),    // 30: cairn.v1.CompleteUploadRequest
+	(*AbortUploadRequest)(nil),       // 31: cairn.v1.AbortUploadRequest
+	(*UploadPart)(nil),               // 32: cairn.v1.UploadPart
+	(*PutUploadPartRequest)(nil),     // 33: cairn.v1.PutUploadPartRequest
+	(*ListUploadPartsRequest)(nil),   // 34: cairn.v1.ListUploadPartsRequest
+	(*ListUploadPartsResponse)(nil),  // 35: cairn.v1.ListUploadPartsResponse
+	(*CompletePart)(nil),             // 36: cairn.v1.CompletePart
+	(*CompleteMultipartRequest)(nil), // 37: cairn.v1.CompleteMultipartRequest
+	(*NestRequest)(nil),              // 38: cairn.v1.NestRequest
+	(*S3User)(nil),                   // 39: cairn.v1.S3User
+	(*PutS3UserRequest)(nil),         // 40: cairn.v1.PutS3UserRequest
+	(*DeleteS3UserRequest)(nil),      // 41: cairn.v1.DeleteS3UserRequest
+	(*ListS3UsersResponse)(nil),      // 42: cairn.v1.ListS3UsersResponse
+	(*GetS3SecretRequest)(nil),       // 43: cairn.v1.GetS3SecretRequest
+	(*RegisterNodeRequest)(nil),      // 44: cairn.v1.RegisterNodeRequest
+	(*HeartbeatRequest)(nil),         // 45: cairn.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),        // 46: cairn.v1.HeartbeatResponse
+	(*ClusterStatusRequest)(nil),     // 47: cairn.v1.ClusterStatusRequest
+	(*PeerStatus)(nil),               // 48: cairn.v1.PeerStatus
+	(*NodeStatus)(nil),               // 49: cairn.v1.NodeStatus
+	(*ClusterStatusResponse)(nil),    // 50: cairn.v1.ClusterStatusResponse
+	(*RepairStatus)(nil),             // 51: cairn.v1.RepairStatus
+	(*FsckRequest)(nil),              // 52: cairn.v1.FsckRequest
+	(*FsckResponse)(nil),             // 53: cairn.v1.FsckResponse
+	(*ReconcileRequest)(nil),         // 54: cairn.v1.ReconcileRequest
+	(*ReconcileResponse)(nil),        // 55: cairn.v1.ReconcileResponse
+	(*DrainRequest)(nil),             // 56: cairn.v1.DrainRequest
+	(*AddPeerRequest)(nil),           // 57: cairn.v1.AddPeerRequest
+	(*RemovePeerRequest)(nil),        // 58: cairn.v1.RemovePeerRequest
+	(*PeersRequest)(nil),             // 59: cairn.v1.PeersRequest
+	(*PeersResponse)(nil),            // 60: cairn.v1.PeersResponse
+	(*LeaveRequest)(nil),             // 61: cairn.v1.LeaveRequest
+	(*ReportCorruptRequest)(nil),     // 62: cairn.v1.ReportCorruptRequest
+	(*UpdateLocations)(nil),          // 63: cairn.v1.UpdateLocations
+	(*GarbageDone)(nil),              // 64: cairn.v1.GarbageDone
+	(*Command)(nil),                  // 65: cairn.v1.Command
+	(*PeerInfo)(nil),                 // 66: cairn.v1.PeerInfo
+	(*Dirent)(nil),                   // 67: cairn.v1.Dirent
+	(*ChunkRecord)(nil),              // 68: cairn.v1.ChunkRecord
+	(*NodeRecord)(nil),               // 69: cairn.v1.NodeRecord
+	(*GarbageRecord)(nil),            // 70: cairn.v1.GarbageRecord
+	nil,                              // 71: cairn.v1.Attr.XattrsEntry
+	nil,                              // 72: cairn.v1.SetAttrRequest.SetXattrsEntry
+	nil,                              // 73: cairn.v1.CommitRequest.XattrsEntry
+	nil,                              // 74: cairn.v1.UploadSession.XattrsEntry
+	nil,                              // 75: cairn.v1.CreateUploadRequest.XattrsEntry
+	nil,                              // 76: cairn.v1.CompleteMultipartRequest.XattrsEntry
 }
 var file_cairn_proto_depIdxs = []int32{
-	54, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
+	71, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
 	5,  // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
 	6,  // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
 	3,  // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
 	3,  // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
-	55, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
+	72, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
 	6,  // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
 	18, // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
 	5,  // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
 	0,  // 11: cairn.v1.CommitRequest.mode:type_name -> cairn.v1.CommitMode
 	20, // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
-	56, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
+	73, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
 	3,  // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
 	7,  // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
 	20, // 17: cairn.v1.UploadSession.landed:type_name -> cairn.v1.StoredChunk
 	0,  // 18: cairn.v1.UploadSession.mode:type_name -> cairn.v1.CommitMode
-	0,  // 19: cairn.v1.CreateUploadRequest.mode:type_name -> cairn.v1.CommitMode
-	20, // 20: cairn.v1.AddUploadChunksRequest.chunks:type_name -> cairn.v1.StoredChunk
-	24, // 21: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
-	36, // 22: cairn.v1.ClusterStatusResponse.peers:type_name -> cairn.v1.PeerStatus
-	37, // 23: cairn.v1.ClusterStatusResponse.nodes:type_name -> cairn.v1.NodeStatus
-	39, // 24: cairn.v1.ClusterStatusResponse.repair:type_name -> cairn.v1.RepairStatus
-	6,  // 25: cairn.v1.FsckResponse.replicas:type_name -> cairn.v1.Replica
-	8,  // 26: cairn.v1.Command.mkdir:type_name -> cairn.v1.MkdirRequest
-	21, // 27: cairn.v1.Command.commit:type_name -> cairn.v1.CommitRequest
-	13, // 28: cairn.v1.Command.rename:type_name -> cairn.v1.RenameRequest
-	14, // 29: cairn.v1.Command.remove:type_name -> cairn.v1.RemoveRequest
-	16, // 30: cairn.v1.Command.set_attr:type_name -> cairn.v1.SetAttrRequest
-	32, // 31: cairn.v1.Command.register_node:type_name -> cairn.v1.RegisterNodeRequest
-	25, // 32: cairn.v1.Command.create_upload:type_name -> cairn.v1.CreateUploadRequest
-	26, // 33: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
-	30, // 34: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
-	31, // 35: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
-	49, // 36: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
-	46, // 37: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
-	47, // 38: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
-	44, // 39: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
-	8,  // 40: cairn.v1.Meta.Mkdir:input_type -> cairn.v1.MkdirRequest
-	9,  // 41: cairn.v1.Meta.Stat:input_type -> cairn.v1.StatRequest
-	11, // 42: cairn.v1.Meta.List:input_type -> cairn.v1.ListRequest
-	13, // 43: cairn.v1.Meta.Rename:input_type -> cairn.v1.RenameRequest
-	14, // 44: cairn.v1.Meta.Remove:input_type -> cairn.v1.RemoveRequest
-	16, // 45: cairn.v1.Meta.SetAttr:input_type -> cairn.v1.SetAttrRequest
-	17, // 46: cairn.v1.Meta.AllocateChunks:input_type -> cairn.v1.AllocateRequest
-	21, // 47: cairn.v1.Meta.Commit:input_type -> cairn.v1.CommitRequest
-	22, // 48: cairn.v1.Meta.Lookup:input_type -> cairn.v1.LookupRequest
-	25, // 49: cairn.v1.Meta.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
-	26, // 50: cairn.v1.Meta.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
-	27, // 51: cairn.v1.Meta.GetUpload:input_type -> cairn.v1.GetUploadRequest
-	28, // 52: cairn.v1.Meta.ListUploads:input_type -> cairn.v1.ListUploadsRequest
-	30, // 53: cairn.v1.Meta.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
-	31, // 54: cairn.v1.Meta.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
-	32, // 55: cairn.v1.Meta.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
-	33, // 56: cairn.v1.Meta.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
-	35, // 57: cairn.v1.Meta.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
-	40, // 58: cairn.v1.Meta.Fsck:input_type -> cairn.v1.FsckRequest
-	45, // 59: cairn.v1.Meta.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
-	42, // 60: cairn.v1.Meta.Reconcile:input_type -> cairn.v1.ReconcileRequest
-	44, // 61: cairn.v1.Meta.Drain:input_type -> cairn.v1.DrainRequest
-	10, // 62: cairn.v1.Meta.Mkdir:output_type -> cairn.v1.StatResponse
-	10, // 63: cairn.v1.Meta.Stat:output_type -> cairn.v1.StatResponse
-	12, // 64: cairn.v1.Meta.List:output_type -> cairn.v1.ListResponse
-	1,  // 65: cairn.v1.Meta.Rename:output_type -> cairn.v1.Empty
-	15, // 66: cairn.v1.Meta.Remove:output_type -> cairn.v1.RemoveResponse
-	10, // 67: cairn.v1.Meta.SetAttr:output_type -> cairn.v1.StatResponse
-	19, // 68: cairn.v1.Meta.AllocateChunks:output_type -> cairn.v1.AllocateResponse
-	10, // 69: cairn.v1.Meta.Commit:output_type -> cairn.v1.StatResponse
-	23, // 70: cairn.v1.Meta.Lookup:output_type -> cairn.v1.LookupResponse
-	24, // 71: cairn.v1.Meta.CreateUpload:output_type -> cairn.v1.UploadSession
-	1,  // 72: cairn.v1.Meta.AddUploadChunks:output_type -> cairn.v1.Empty
-	24, // 73: cairn.v1.Meta.GetUpload:output_type -> cairn.v1.UploadSession
-	29, // 74: cairn.v1.Meta.ListUploads:output_type -> cairn.v1.ListUploadsResponse
-	10, // 75: cairn.v1.Meta.CompleteUpload:output_type -> cairn.v1.StatResponse
-	1,  // 76: cairn.v1.Meta.AbortUpload:output_type -> cairn.v1.Empty
-	1,  // 77: cairn.v1.Meta.RegisterNode:output_type -> cairn.v1.Empty
-	34, // 78: cairn.v1.Meta.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
-	38, // 79: cairn.v1.Meta.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
-	41, // 80: cairn.v1.Meta.Fsck:output_type -> cairn.v1.FsckResponse
-	1,  // 81: cairn.v1.Meta.ReportCorrupt:output_type -> cairn.v1.Empty
-	43, // 82: cairn.v1.Meta.Reconcile:output_type -> cairn.v1.ReconcileResponse
-	1,  // 83: cairn.v1.Meta.Drain:output_type -> cairn.v1.Empty
-	62, // [62:84] is the sub-list for method output_type
-	40, // [40:62] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	74, // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
+	0,  // 20: cairn.v1.CreateUploadRequest.mode:type_name -> cairn.v1.CommitMode
+	75, // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
+	20, // 22: cairn.v1.AddUploadChunksRequest.chunks:type_name -> cairn.v1.StoredChunk
+	24, // 23: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
+	20, // 24: cairn.v1.PutUploadPartRequest.chunks:type_name -> cairn.v1.StoredChunk
+	24, // 25: cairn.v1.ListUploadPartsResponse.session:type_name -> cairn.v1.UploadSession
+	32, // 26: cairn.v1.ListUploadPartsResponse.parts:type_name -> cairn.v1.UploadPart
+	36, // 27: cairn.v1.CompleteMultipartRequest.parts:type_name -> cairn.v1.CompletePart
+	76, // 28: cairn.v1.CompleteMultipartRequest.xattrs:type_name -> cairn.v1.CompleteMultipartRequest.XattrsEntry
+	39, // 29: cairn.v1.PutS3UserRequest.user:type_name -> cairn.v1.S3User
+	39, // 30: cairn.v1.ListS3UsersResponse.users:type_name -> cairn.v1.S3User
+	48, // 31: cairn.v1.ClusterStatusResponse.peers:type_name -> cairn.v1.PeerStatus
+	49, // 32: cairn.v1.ClusterStatusResponse.nodes:type_name -> cairn.v1.NodeStatus
+	51, // 33: cairn.v1.ClusterStatusResponse.repair:type_name -> cairn.v1.RepairStatus
+	6,  // 34: cairn.v1.FsckResponse.replicas:type_name -> cairn.v1.Replica
+	48, // 35: cairn.v1.PeersResponse.peers:type_name -> cairn.v1.PeerStatus
+	8,  // 36: cairn.v1.Command.mkdir:type_name -> cairn.v1.MkdirRequest
+	21, // 37: cairn.v1.Command.commit:type_name -> cairn.v1.CommitRequest
+	13, // 38: cairn.v1.Command.rename:type_name -> cairn.v1.RenameRequest
+	14, // 39: cairn.v1.Command.remove:type_name -> cairn.v1.RemoveRequest
+	16, // 40: cairn.v1.Command.set_attr:type_name -> cairn.v1.SetAttrRequest
+	44, // 41: cairn.v1.Command.register_node:type_name -> cairn.v1.RegisterNodeRequest
+	25, // 42: cairn.v1.Command.create_upload:type_name -> cairn.v1.CreateUploadRequest
+	26, // 43: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
+	30, // 44: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
+	31, // 45: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
+	66, // 46: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
+	63, // 47: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
+	64, // 48: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
+	56, // 49: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
+	33, // 50: cairn.v1.Command.put_upload_part:type_name -> cairn.v1.PutUploadPartRequest
+	37, // 51: cairn.v1.Command.complete_multipart:type_name -> cairn.v1.CompleteMultipartRequest
+	38, // 52: cairn.v1.Command.nest:type_name -> cairn.v1.NestRequest
+	40, // 53: cairn.v1.Command.put_s3_user:type_name -> cairn.v1.PutS3UserRequest
+	41, // 54: cairn.v1.Command.delete_s3_user:type_name -> cairn.v1.DeleteS3UserRequest
+	8,  // 55: cairn.v1.Meta.Mkdir:input_type -> cairn.v1.MkdirRequest
+	9,  // 56: cairn.v1.Meta.Stat:input_type -> cairn.v1.StatRequest
+	11, // 57: cairn.v1.Meta.List:input_type -> cairn.v1.ListRequest
+	13, // 58: cairn.v1.Meta.Rename:input_type -> cairn.v1.RenameRequest
+	14, // 59: cairn.v1.Meta.Remove:input_type -> cairn.v1.RemoveRequest
+	16, // 60: cairn.v1.Meta.SetAttr:input_type -> cairn.v1.SetAttrRequest
+	17, // 61: cairn.v1.Meta.AllocateChunks:input_type -> cairn.v1.AllocateRequest
+	21, // 62: cairn.v1.Meta.Commit:input_type -> cairn.v1.CommitRequest
+	22, // 63: cairn.v1.Meta.Lookup:input_type -> cairn.v1.LookupRequest
+	25, // 64: cairn.v1.Meta.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
+	26, // 65: cairn.v1.Meta.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
+	27, // 66: cairn.v1.Meta.GetUpload:input_type -> cairn.v1.GetUploadRequest
+	28, // 67: cairn.v1.Meta.ListUploads:input_type -> cairn.v1.ListUploadsRequest
+	30, // 68: cairn.v1.Meta.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
+	31, // 69: cairn.v1.Meta.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
+	33, // 70: cairn.v1.Meta.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
+	34, // 71: cairn.v1.Meta.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
+	37, // 72: cairn.v1.Meta.CompleteMultipart:input_type -> cairn.v1.CompleteMultipartRequest
+	38, // 73: cairn.v1.Meta.Nest:input_type -> cairn.v1.NestRequest
+	40, // 74: cairn.v1.Meta.PutS3User:input_type -> cairn.v1.PutS3UserRequest
+	41, // 75: cairn.v1.Meta.DeleteS3User:input_type -> cairn.v1.DeleteS3UserRequest
+	1,  // 76: cairn.v1.Meta.ListS3Users:input_type -> cairn.v1.Empty
+	43, // 77: cairn.v1.Meta.GetS3Secret:input_type -> cairn.v1.GetS3SecretRequest
+	44, // 78: cairn.v1.Meta.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
+	45, // 79: cairn.v1.Meta.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
+	47, // 80: cairn.v1.Meta.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
+	52, // 81: cairn.v1.Meta.Fsck:input_type -> cairn.v1.FsckRequest
+	62, // 82: cairn.v1.Meta.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
+	54, // 83: cairn.v1.Meta.Reconcile:input_type -> cairn.v1.ReconcileRequest
+	56, // 84: cairn.v1.Meta.Drain:input_type -> cairn.v1.DrainRequest
+	57, // 85: cairn.v1.Meta.AddPeer:input_type -> cairn.v1.AddPeerRequest
+	58, // 86: cairn.v1.Meta.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
+	59, // 87: cairn.v1.Meta.Peers:input_type -> cairn.v1.PeersRequest
+	61, // 88: cairn.v1.Meta.Leave:input_type -> cairn.v1.LeaveRequest
+	10, // 89: cairn.v1.Meta.Mkdir:output_type -> cairn.v1.StatResponse
+	10, // 90: cairn.v1.Meta.Stat:output_type -> cairn.v1.StatResponse
+	12, // 91: cairn.v1.Meta.List:output_type -> cairn.v1.ListResponse
+	1,  // 92: cairn.v1.Meta.Rename:output_type -> cairn.v1.Empty
+	15, // 93: cairn.v1.Meta.Remove:output_type -> cairn.v1.RemoveResponse
+	10, // 94: cairn.v1.Meta.SetAttr:output_type -> cairn.v1.StatResponse
+	19, // 95: cairn.v1.Meta.AllocateChunks:output_type -> cairn.v1.AllocateResponse
+	10, // 96: cairn.v1.Meta.Commit:output_type -> cairn.v1.StatResponse
+	23, // 97: cairn.v1.Meta.Lookup:output_type -> cairn.v1.LookupResponse
+	24, // 98: cairn.v1.Meta.CreateUpload:output_type -> cairn.v1.UploadSession
+	1,  // 99: cairn.v1.Meta.AddUploadChunks:output_type -> cairn.v1.Empty
+	24, // 100: cairn.v1.Meta.GetUpload:output_type -> cairn.v1.UploadSession
+	29, // 101: cairn.v1.Meta.ListUploads:output_type -> cairn.v1.ListUploadsResponse
+	10, // 102: cairn.v1.Meta.CompleteUpload:output_type -> cairn.v1.StatResponse
+	1,  // 103: cairn.v1.Meta.AbortUpload:output_type -> cairn.v1.Empty
+	32, // 104: cairn.v1.Meta.PutUploadPart:output_type -> cairn.v1.UploadPart
+	35, // 105: cairn.v1.Meta.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
+	10, // 106: cairn.v1.Meta.CompleteMultipart:output_type -> cairn.v1.StatResponse
+	10, // 107: cairn.v1.Meta.Nest:output_type -> cairn.v1.StatResponse
+	1,  // 108: cairn.v1.Meta.PutS3User:output_type -> cairn.v1.Empty
+	1,  // 109: cairn.v1.Meta.DeleteS3User:output_type -> cairn.v1.Empty
+	42, // 110: cairn.v1.Meta.ListS3Users:output_type -> cairn.v1.ListS3UsersResponse
+	39, // 111: cairn.v1.Meta.GetS3Secret:output_type -> cairn.v1.S3User
+	1,  // 112: cairn.v1.Meta.RegisterNode:output_type -> cairn.v1.Empty
+	46, // 113: cairn.v1.Meta.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
+	50, // 114: cairn.v1.Meta.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
+	53, // 115: cairn.v1.Meta.Fsck:output_type -> cairn.v1.FsckResponse
+	1,  // 116: cairn.v1.Meta.ReportCorrupt:output_type -> cairn.v1.Empty
+	55, // 117: cairn.v1.Meta.Reconcile:output_type -> cairn.v1.ReconcileResponse
+	1,  // 118: cairn.v1.Meta.Drain:output_type -> cairn.v1.Empty
+	1,  // 119: cairn.v1.Meta.AddPeer:output_type -> cairn.v1.Empty
+	1,  // 120: cairn.v1.Meta.RemovePeer:output_type -> cairn.v1.Empty
+	60, // 121: cairn.v1.Meta.Peers:output_type -> cairn.v1.PeersResponse
+	1,  // 122: cairn.v1.Meta.Leave:output_type -> cairn.v1.Empty
+	89, // [89:123] is the sub-list for method output_type
+	55, // [55:89] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_cairn_proto_init() }
@@ -4281,7 +5593,7 @@ func file_cairn_proto_init() {
 		return
 	}
 	file_cairn_proto_msgTypes[15].OneofWrappers = []any{}
-	file_cairn_proto_msgTypes[47].OneofWrappers = []any{
+	file_cairn_proto_msgTypes[64].OneofWrappers = []any{
 		(*Command_Mkdir)(nil),
 		(*Command_Commit)(nil),
 		(*Command_Rename)(nil),
@@ -4296,6 +5608,11 @@ func file_cairn_proto_init() {
 		(*Command_UpdateLocations)(nil),
 		(*Command_GarbageDone)(nil),
 		(*Command_Drain)(nil),
+		(*Command_PutUploadPart)(nil),
+		(*Command_CompleteMultipart)(nil),
+		(*Command_Nest)(nil),
+		(*Command_PutS3User)(nil),
+		(*Command_DeleteS3User)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -4303,7 +5620,7 @@ func file_cairn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_proto_rawDesc), len(file_cairn_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   56,
+			NumMessages:   76,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

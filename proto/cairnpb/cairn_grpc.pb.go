@@ -22,28 +22,40 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Meta_Mkdir_FullMethodName           = "/cairn.v1.Meta/Mkdir"
-	Meta_Stat_FullMethodName            = "/cairn.v1.Meta/Stat"
-	Meta_List_FullMethodName            = "/cairn.v1.Meta/List"
-	Meta_Rename_FullMethodName          = "/cairn.v1.Meta/Rename"
-	Meta_Remove_FullMethodName          = "/cairn.v1.Meta/Remove"
-	Meta_SetAttr_FullMethodName         = "/cairn.v1.Meta/SetAttr"
-	Meta_AllocateChunks_FullMethodName  = "/cairn.v1.Meta/AllocateChunks"
-	Meta_Commit_FullMethodName          = "/cairn.v1.Meta/Commit"
-	Meta_Lookup_FullMethodName          = "/cairn.v1.Meta/Lookup"
-	Meta_CreateUpload_FullMethodName    = "/cairn.v1.Meta/CreateUpload"
-	Meta_AddUploadChunks_FullMethodName = "/cairn.v1.Meta/AddUploadChunks"
-	Meta_GetUpload_FullMethodName       = "/cairn.v1.Meta/GetUpload"
-	Meta_ListUploads_FullMethodName     = "/cairn.v1.Meta/ListUploads"
-	Meta_CompleteUpload_FullMethodName  = "/cairn.v1.Meta/CompleteUpload"
-	Meta_AbortUpload_FullMethodName     = "/cairn.v1.Meta/AbortUpload"
-	Meta_RegisterNode_FullMethodName    = "/cairn.v1.Meta/RegisterNode"
-	Meta_Heartbeat_FullMethodName       = "/cairn.v1.Meta/Heartbeat"
-	Meta_ClusterStatus_FullMethodName   = "/cairn.v1.Meta/ClusterStatus"
-	Meta_Fsck_FullMethodName            = "/cairn.v1.Meta/Fsck"
-	Meta_ReportCorrupt_FullMethodName   = "/cairn.v1.Meta/ReportCorrupt"
-	Meta_Reconcile_FullMethodName       = "/cairn.v1.Meta/Reconcile"
-	Meta_Drain_FullMethodName           = "/cairn.v1.Meta/Drain"
+	Meta_Mkdir_FullMethodName             = "/cairn.v1.Meta/Mkdir"
+	Meta_Stat_FullMethodName              = "/cairn.v1.Meta/Stat"
+	Meta_List_FullMethodName              = "/cairn.v1.Meta/List"
+	Meta_Rename_FullMethodName            = "/cairn.v1.Meta/Rename"
+	Meta_Remove_FullMethodName            = "/cairn.v1.Meta/Remove"
+	Meta_SetAttr_FullMethodName           = "/cairn.v1.Meta/SetAttr"
+	Meta_AllocateChunks_FullMethodName    = "/cairn.v1.Meta/AllocateChunks"
+	Meta_Commit_FullMethodName            = "/cairn.v1.Meta/Commit"
+	Meta_Lookup_FullMethodName            = "/cairn.v1.Meta/Lookup"
+	Meta_CreateUpload_FullMethodName      = "/cairn.v1.Meta/CreateUpload"
+	Meta_AddUploadChunks_FullMethodName   = "/cairn.v1.Meta/AddUploadChunks"
+	Meta_GetUpload_FullMethodName         = "/cairn.v1.Meta/GetUpload"
+	Meta_ListUploads_FullMethodName       = "/cairn.v1.Meta/ListUploads"
+	Meta_CompleteUpload_FullMethodName    = "/cairn.v1.Meta/CompleteUpload"
+	Meta_AbortUpload_FullMethodName       = "/cairn.v1.Meta/AbortUpload"
+	Meta_PutUploadPart_FullMethodName     = "/cairn.v1.Meta/PutUploadPart"
+	Meta_ListUploadParts_FullMethodName   = "/cairn.v1.Meta/ListUploadParts"
+	Meta_CompleteMultipart_FullMethodName = "/cairn.v1.Meta/CompleteMultipart"
+	Meta_Nest_FullMethodName              = "/cairn.v1.Meta/Nest"
+	Meta_PutS3User_FullMethodName         = "/cairn.v1.Meta/PutS3User"
+	Meta_DeleteS3User_FullMethodName      = "/cairn.v1.Meta/DeleteS3User"
+	Meta_ListS3Users_FullMethodName       = "/cairn.v1.Meta/ListS3Users"
+	Meta_GetS3Secret_FullMethodName       = "/cairn.v1.Meta/GetS3Secret"
+	Meta_RegisterNode_FullMethodName      = "/cairn.v1.Meta/RegisterNode"
+	Meta_Heartbeat_FullMethodName         = "/cairn.v1.Meta/Heartbeat"
+	Meta_ClusterStatus_FullMethodName     = "/cairn.v1.Meta/ClusterStatus"
+	Meta_Fsck_FullMethodName              = "/cairn.v1.Meta/Fsck"
+	Meta_ReportCorrupt_FullMethodName     = "/cairn.v1.Meta/ReportCorrupt"
+	Meta_Reconcile_FullMethodName         = "/cairn.v1.Meta/Reconcile"
+	Meta_Drain_FullMethodName             = "/cairn.v1.Meta/Drain"
+	Meta_AddPeer_FullMethodName           = "/cairn.v1.Meta/AddPeer"
+	Meta_RemovePeer_FullMethodName        = "/cairn.v1.Meta/RemovePeer"
+	Meta_Peers_FullMethodName             = "/cairn.v1.Meta/Peers"
+	Meta_Leave_FullMethodName             = "/cairn.v1.Meta/Leave"
 )
 
 // MetaClient is the client API for Meta service.
@@ -75,6 +87,21 @@ type MetaClient interface {
 	ListUploads(ctx context.Context, in *ListUploadsRequest, opts ...grpc.CallOption) (*ListUploadsResponse, error)
 	CompleteUpload(ctx context.Context, in *CompleteUploadRequest, opts ...grpc.CallOption) (*StatResponse, error)
 	AbortUpload(ctx context.Context, in *AbortUploadRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Multipart uploads (S3): parts of any size, each one or more chunks,
+	// assembled in the order the completion names them. Parts are never
+	// copied: completion links their chunks into the file.
+	PutUploadPart(ctx context.Context, in *PutUploadPartRequest, opts ...grpc.CallOption) (*UploadPart, error)
+	ListUploadParts(ctx context.Context, in *ListUploadPartsRequest, opts ...grpc.CallOption) (*ListUploadPartsResponse, error)
+	CompleteMultipart(ctx context.Context, in *CompleteMultipartRequest, opts ...grpc.CallOption) (*StatResponse, error)
+	// Nest turns the file at path into a directory holding that file under
+	// name, in one step (the S3 gateway uses it when key "a/b" must become a
+	// prefix of "a/b/c").
+	Nest(ctx context.Context, in *NestRequest, opts ...grpc.CallOption) (*StatResponse, error)
+	// S3 access keys. Secrets are never listed; GetS3Secret serves gateways.
+	PutS3User(ctx context.Context, in *PutS3UserRequest, opts ...grpc.CallOption) (*Empty, error)
+	DeleteS3User(ctx context.Context, in *DeleteS3UserRequest, opts ...grpc.CallOption) (*Empty, error)
+	ListS3Users(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ListS3UsersResponse, error)
+	GetS3Secret(ctx context.Context, in *GetS3SecretRequest, opts ...grpc.CallOption) (*S3User, error)
 	RegisterNode(ctx context.Context, in *RegisterNodeRequest, opts ...grpc.CallOption) (*Empty, error)
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
 	ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error)
@@ -92,6 +119,24 @@ type MetaClient interface {
 	// Drain sets a node's weight to zero: nothing new is placed on it and its
 	// chunks move to other nodes. undo puts it back in service.
 	Drain(ctx context.Context, in *DrainRequest, opts ...grpc.CallOption) (*Empty, error)
+	// ---- Operations: membership, discovery, planned departures ----
+	// AddPeer adds a metadata peer to the Raft configuration (leader only):
+	// first as a non-voter, promoted to voter once it has caught up. With
+	// info_only it only records an existing member's API address.
+	AddPeer(ctx context.Context, in *AddPeerRequest, opts ...grpc.CallOption) (*Empty, error)
+	// RemovePeer removes a metadata peer from the Raft configuration (leader
+	// only). It refuses to remove the last voter or a peer whose removal
+	// leaves fewer reachable voters than a quorum. Asked to remove itself,
+	// the leader first hands leadership to another peer and answers
+	// NotLeader, so the request is retried at the new leader.
+	RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Peers is answered by any peer from its own view: the Raft members with
+	// their API addresses (clients learn the cluster from it).
+	Peers(ctx context.Context, in *PeersRequest, opts ...grpc.CallOption) (*PeersResponse, error)
+	// Leave tells the leader that a data node stops on purpose (a restart):
+	// nothing new is placed on it and its replicas are listed last, but its
+	// chunks are not repaired unless it stays away past the dead timeout.
+	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type metaClient struct {
@@ -261,6 +306,86 @@ func (c *metaClient) AbortUpload(ctx context.Context, in *AbortUploadRequest, op
 	return out, nil
 }
 
+func (c *metaClient) PutUploadPart(ctx context.Context, in *PutUploadPartRequest, opts ...grpc.CallOption) (*UploadPart, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UploadPart)
+	err := c.cc.Invoke(ctx, Meta_PutUploadPart_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metaClient) ListUploadParts(ctx context.Context, in *ListUploadPartsRequest, opts ...grpc.CallOption) (*ListUploadPartsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListUploadPartsResponse)
+	err := c.cc.Invoke(ctx, Meta_ListUploadParts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metaClient) CompleteMultipart(ctx context.Context, in *CompleteMultipartRequest, opts ...grpc.CallOption) (*StatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StatResponse)
+	err := c.cc.Invoke(ctx, Meta_CompleteMultipart_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metaClient) Nest(ctx context.Context, in *NestRequest, opts ...grpc.CallOption) (*StatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StatResponse)
+	err := c.cc.Invoke(ctx, Meta_Nest_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metaClient) PutS3User(ctx context.Context, in *PutS3UserRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Meta_PutS3User_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metaClient) DeleteS3User(ctx context.Context, in *DeleteS3UserRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Meta_DeleteS3User_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metaClient) ListS3Users(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ListS3UsersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListS3UsersResponse)
+	err := c.cc.Invoke(ctx, Meta_ListS3Users_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metaClient) GetS3Secret(ctx context.Context, in *GetS3SecretRequest, opts ...grpc.CallOption) (*S3User, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(S3User)
+	err := c.cc.Invoke(ctx, Meta_GetS3Secret_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *metaClient) RegisterNode(ctx context.Context, in *RegisterNodeRequest, opts ...grpc.CallOption) (*Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Empty)
@@ -340,6 +465,46 @@ func (c *metaClient) Drain(ctx context.Context, in *DrainRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *metaClient) AddPeer(ctx context.Context, in *AddPeerRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Meta_AddPeer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metaClient) RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Meta_RemovePeer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metaClient) Peers(ctx context.Context, in *PeersRequest, opts ...grpc.CallOption) (*PeersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PeersResponse)
+	err := c.cc.Invoke(ctx, Meta_Peers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metaClient) Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Meta_Leave_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetaServer is the server API for Meta service.
 // All implementations must embed UnimplementedMetaServer
 // for forward compatibility.
@@ -369,6 +534,21 @@ type MetaServer interface {
 	ListUploads(context.Context, *ListUploadsRequest) (*ListUploadsResponse, error)
 	CompleteUpload(context.Context, *CompleteUploadRequest) (*StatResponse, error)
 	AbortUpload(context.Context, *AbortUploadRequest) (*Empty, error)
+	// Multipart uploads (S3): parts of any size, each one or more chunks,
+	// assembled in the order the completion names them. Parts are never
+	// copied: completion links their chunks into the file.
+	PutUploadPart(context.Context, *PutUploadPartRequest) (*UploadPart, error)
+	ListUploadParts(context.Context, *ListUploadPartsRequest) (*ListUploadPartsResponse, error)
+	CompleteMultipart(context.Context, *CompleteMultipartRequest) (*StatResponse, error)
+	// Nest turns the file at path into a directory holding that file under
+	// name, in one step (the S3 gateway uses it when key "a/b" must become a
+	// prefix of "a/b/c").
+	Nest(context.Context, *NestRequest) (*StatResponse, error)
+	// S3 access keys. Secrets are never listed; GetS3Secret serves gateways.
+	PutS3User(context.Context, *PutS3UserRequest) (*Empty, error)
+	DeleteS3User(context.Context, *DeleteS3UserRequest) (*Empty, error)
+	ListS3Users(context.Context, *Empty) (*ListS3UsersResponse, error)
+	GetS3Secret(context.Context, *GetS3SecretRequest) (*S3User, error)
 	RegisterNode(context.Context, *RegisterNodeRequest) (*Empty, error)
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
 	ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error)
@@ -386,6 +566,24 @@ type MetaServer interface {
 	// Drain sets a node's weight to zero: nothing new is placed on it and its
 	// chunks move to other nodes. undo puts it back in service.
 	Drain(context.Context, *DrainRequest) (*Empty, error)
+	// ---- Operations: membership, discovery, planned departures ----
+	// AddPeer adds a metadata peer to the Raft configuration (leader only):
+	// first as a non-voter, promoted to voter once it has caught up. With
+	// info_only it only records an existing member's API address.
+	AddPeer(context.Context, *AddPeerRequest) (*Empty, error)
+	// RemovePeer removes a metadata peer from the Raft configuration (leader
+	// only). It refuses to remove the last voter or a peer whose removal
+	// leaves fewer reachable voters than a quorum. Asked to remove itself,
+	// the leader first hands leadership to another peer and answers
+	// NotLeader, so the request is retried at the new leader.
+	RemovePeer(context.Context, *RemovePeerRequest) (*Empty, error)
+	// Peers is answered by any peer from its own view: the Raft members with
+	// their API addresses (clients learn the cluster from it).
+	Peers(context.Context, *PeersRequest) (*PeersResponse, error)
+	// Leave tells the leader that a data node stops on purpose (a restart):
+	// nothing new is placed on it and its replicas are listed last, but its
+	// chunks are not repaired unless it stays away past the dead timeout.
+	Leave(context.Context, *LeaveRequest) (*Empty, error)
 	mustEmbedUnimplementedMetaServer()
 }
 
@@ -441,6 +639,30 @@ func (UnimplementedMetaServer) CompleteUpload(context.Context, *CompleteUploadRe
 func (UnimplementedMetaServer) AbortUpload(context.Context, *AbortUploadRequest) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method AbortUpload not implemented")
 }
+func (UnimplementedMetaServer) PutUploadPart(context.Context, *PutUploadPartRequest) (*UploadPart, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutUploadPart not implemented")
+}
+func (UnimplementedMetaServer) ListUploadParts(context.Context, *ListUploadPartsRequest) (*ListUploadPartsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUploadParts not implemented")
+}
+func (UnimplementedMetaServer) CompleteMultipart(context.Context, *CompleteMultipartRequest) (*StatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CompleteMultipart not implemented")
+}
+func (UnimplementedMetaServer) Nest(context.Context, *NestRequest) (*StatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Nest not implemented")
+}
+func (UnimplementedMetaServer) PutS3User(context.Context, *PutS3UserRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutS3User not implemented")
+}
+func (UnimplementedMetaServer) DeleteS3User(context.Context, *DeleteS3UserRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteS3User not implemented")
+}
+func (UnimplementedMetaServer) ListS3Users(context.Context, *Empty) (*ListS3UsersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListS3Users not implemented")
+}
+func (UnimplementedMetaServer) GetS3Secret(context.Context, *GetS3SecretRequest) (*S3User, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetS3Secret not implemented")
+}
 func (UnimplementedMetaServer) RegisterNode(context.Context, *RegisterNodeRequest) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method RegisterNode not implemented")
 }
@@ -461,6 +683,18 @@ func (UnimplementedMetaServer) Reconcile(context.Context, *ReconcileRequest) (*R
 }
 func (UnimplementedMetaServer) Drain(context.Context, *DrainRequest) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method Drain not implemented")
+}
+func (UnimplementedMetaServer) AddPeer(context.Context, *AddPeerRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddPeer not implemented")
+}
+func (UnimplementedMetaServer) RemovePeer(context.Context, *RemovePeerRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemovePeer not implemented")
+}
+func (UnimplementedMetaServer) Peers(context.Context, *PeersRequest) (*PeersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Peers not implemented")
+}
+func (UnimplementedMetaServer) Leave(context.Context, *LeaveRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method Leave not implemented")
 }
 func (UnimplementedMetaServer) mustEmbedUnimplementedMetaServer() {}
 func (UnimplementedMetaServer) testEmbeddedByValue()              {}
@@ -746,6 +980,150 @@ func _Meta_AbortUpload_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Meta_PutUploadPart_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutUploadPartRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).PutUploadPart(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_PutUploadPart_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).PutUploadPart(ctx, req.(*PutUploadPartRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Meta_ListUploadParts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListUploadPartsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).ListUploadParts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_ListUploadParts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).ListUploadParts(ctx, req.(*ListUploadPartsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Meta_CompleteMultipart_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompleteMultipartRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).CompleteMultipart(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_CompleteMultipart_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).CompleteMultipart(ctx, req.(*CompleteMultipartRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Meta_Nest_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NestRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).Nest(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_Nest_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).Nest(ctx, req.(*NestRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Meta_PutS3User_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutS3UserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).PutS3User(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_PutS3User_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).PutS3User(ctx, req.(*PutS3UserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Meta_DeleteS3User_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteS3UserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).DeleteS3User(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_DeleteS3User_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).DeleteS3User(ctx, req.(*DeleteS3UserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Meta_ListS3Users_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).ListS3Users(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_ListS3Users_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).ListS3Users(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Meta_GetS3Secret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetS3SecretRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).GetS3Secret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_GetS3Secret_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).GetS3Secret(ctx, req.(*GetS3SecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Meta_RegisterNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RegisterNodeRequest)
 	if err := dec(in); err != nil {
@@ -865,6 +1243,78 @@ func _Meta_Drain_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Meta_AddPeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddPeerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).AddPeer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_AddPeer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).AddPeer(ctx, req.(*AddPeerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Meta_RemovePeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemovePeerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).RemovePeer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_RemovePeer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).RemovePeer(ctx, req.(*RemovePeerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Meta_Peers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PeersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).Peers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_Peers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).Peers(ctx, req.(*PeersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Meta_Leave_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LeaveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetaServer).Leave(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Meta_Leave_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetaServer).Leave(ctx, req.(*LeaveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Meta_ServiceDesc is the grpc.ServiceDesc for Meta service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -929,6 +1379,38 @@ var Meta_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Meta_AbortUpload_Handler,
 		},
 		{
+			MethodName: "PutUploadPart",
+			Handler:    _Meta_PutUploadPart_Handler,
+		},
+		{
+			MethodName: "ListUploadParts",
+			Handler:    _Meta_ListUploadParts_Handler,
+		},
+		{
+			MethodName: "CompleteMultipart",
+			Handler:    _Meta_CompleteMultipart_Handler,
+		},
+		{
+			MethodName: "Nest",
+			Handler:    _Meta_Nest_Handler,
+		},
+		{
+			MethodName: "PutS3User",
+			Handler:    _Meta_PutS3User_Handler,
+		},
+		{
+			MethodName: "DeleteS3User",
+			Handler:    _Meta_DeleteS3User_Handler,
+		},
+		{
+			MethodName: "ListS3Users",
+			Handler:    _Meta_ListS3Users_Handler,
+		},
+		{
+			MethodName: "GetS3Secret",
+			Handler:    _Meta_GetS3Secret_Handler,
+		},
+		{
 			MethodName: "RegisterNode",
 			Handler:    _Meta_RegisterNode_Handler,
 		},
@@ -951,6 +1433,22 @@ var Meta_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Drain",
 			Handler:    _Meta_Drain_Handler,
+		},
+		{
+			MethodName: "AddPeer",
+			Handler:    _Meta_AddPeer_Handler,
+		},
+		{
+			MethodName: "RemovePeer",
+			Handler:    _Meta_RemovePeer_Handler,
+		},
+		{
+			MethodName: "Peers",
+			Handler:    _Meta_Peers_Handler,
+		},
+		{
+			MethodName: "Leave",
+			Handler:    _Meta_Leave_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,142 @@
+package client
+
+import (
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cairnfs/cairn"
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+// nodeLoad is what a client knows about the data nodes it talks to: how
+// many of its requests each one is serving (reads go to the least busy
+// replica), and which ones recently refused a connection or answered 503
+// (a node stopping or overloaded): those are tried last, and left out of
+// new replica sets, for avoidFor.
+type nodeLoad struct {
+	avoidFor time.Duration
+	now      func() time.Time
+
+	mu       sync.Mutex
+	inflight map[string]int        // by node address
+	avoid    map[string]avoidEntry // by node address
+}
+
+type avoidEntry struct {
+	node  string
+	until time.Time
+}
+
+func newNodeLoad(avoidFor time.Duration) *nodeLoad {
+	return &nodeLoad{avoidFor: avoidFor, now: time.Now, inflight: map[string]int{}, avoid: map[string]avoidEntry{}}
+}
+
+// start counts a request to addr; call the returned func when it ends.
+func (l *nodeLoad) start(addr string) func() {
+	l.mu.Lock()
+	l.inflight[addr]++
+	l.mu.Unlock()
+	return func() {
+		l.mu.Lock()
+		if l.inflight[addr]--; l.inflight[addr] <= 0 {
+			delete(l.inflight, addr)
+		}
+		l.mu.Unlock()
+	}
+}
+
+// failed records that a node could not be reached or answered 503; it is
+// avoided for a while. Other errors (a missing chunk, bad bytes) say
+// nothing about the node's health and are not recorded.
+func (l *nodeLoad) failed(node, addr string, err error) {
+	if l.avoidFor <= 0 || cairn.KindOf(err) != cairn.Unavailable {
+		return
+	}
+	l.mu.Lock()
+	l.avoid[addr] = avoidEntry{node: node, until: l.now().Add(l.avoidFor)}
+	l.mu.Unlock()
+}
+
+// avoidedLocked reports whether addr is being avoided, forgetting expired
+// entries.
+func (l *nodeLoad) avoidedLocked(addr string) bool {
+	e, ok := l.avoid[addr]
+	if ok && l.now().After(e.until) {
+		delete(l.avoid, addr)
+		return false
+	}
+	return ok
+}
+
+// stateRank orders node states as the metadata reports them: alive
+// first, unknown last.
+func stateRank(state string) int {
+	switch state {
+	case "", "alive", "draining":
+		return 0
+	case "suspect":
+		return 1
+	case "leaving":
+		return 2
+	case "dead":
+		return 3
+	}
+	return 4
+}
+
+// order returns the replicas in the order to try them: nodes not being
+// avoided first, then by the state the metadata reported (alive first),
+// then by this client's requests in flight to them, ties at random.
+func (l *nodeLoad) order(reps []*pb.Replica) []*pb.Replica {
+	type ranked struct {
+		r             *pb.Replica
+		avoid, rank   int
+		load, shuffle int
+	}
+	rs := make([]ranked, len(reps))
+	l.mu.Lock()
+	for i, r := range reps {
+		rs[i] = ranked{r: r, rank: stateRank(r.State), load: l.inflight[r.Addr], shuffle: rand.Int()}
+		if l.avoidedLocked(r.Addr) {
+			rs[i].avoid = 1
+		}
+	}
+	l.mu.Unlock()
+	slices.SortFunc(rs, func(a, b ranked) int {
+		for _, d := range []int{a.avoid - b.avoid, a.rank - b.rank, a.load - b.load} {
+			if d != 0 {
+				return d
+			}
+		}
+		return a.shuffle - b.shuffle
+	})
+	out := make([]*pb.Replica, len(rs))
+	for i, r := range rs {
+		out[i] = r.r
+	}
+	return out
+}
+
+// avoided returns the IDs of the nodes being avoided if any of reps is
+// one of them, else nil.
+func (l *nodeLoad) avoided(reps []*pb.Replica) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	hit := false
+	for _, r := range reps {
+		hit = hit || l.avoidedLocked(r.Addr)
+	}
+	if !hit {
+		return nil
+	}
+	var ids []string
+	for addr, e := range l.avoid {
+		if l.avoidedLocked(addr) {
+			ids = append(ids, e.node)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}

@@ -1,0 +1,94 @@
+package meta
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/cockroachdb/pebble"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairnfs/cairn"
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+// S3 access keys live in the replicated state so that every gateway sees
+// the same set. Secrets leave the metadata service only through
+// GetS3Secret (for gateways verifying signatures); listings blank them.
+
+var (
+	accessKeyRE = regexp.MustCompile(`^[A-Za-z0-9_.\-+=@]{3,128}$`)
+	secretKeyRE = regexp.MustCompile(`^[\x21-\x7e]{8,128}$`)
+)
+
+// checkS3User validates an access key pair before it is proposed.
+func checkS3User(u *pb.S3User) error {
+	if u == nil || !accessKeyRE.MatchString(u.AccessKey) {
+		return cairn.E("s3.user", cairn.Invalid, errors.New("access key must be 3..128 characters of letters, digits and _.-+=@"))
+	}
+	if !secretKeyRE.MatchString(u.SecretKey) {
+		return cairn.E("s3.user", cairn.PathArg(u.AccessKey), cairn.Invalid, errors.New("secret key must be 8..128 printable ASCII characters without spaces"))
+	}
+	return nil
+}
+
+func (t *tx) putS3User(req *pb.PutS3UserRequest) error {
+	if err := checkS3User(req.User); err != nil {
+		return err
+	}
+	key := s3UserKey(req.User.AccessKey)
+	if req.Exclusive {
+		ok, err := getProto(t.b, key, &pb.S3User{})
+		if err != nil {
+			return err
+		}
+		if ok {
+			return cairn.E("s3.user.add", cairn.PathArg(req.User.AccessKey), cairn.Exists, errors.New("access key exists (remove it first to change its secret)"))
+		}
+	}
+	u := proto.Clone(req.User).(*pb.S3User)
+	u.CreatedNs = t.now
+	return putProto(t.b, key, u)
+}
+
+func (t *tx) deleteS3User(req *pb.DeleteS3UserRequest) error {
+	ok, err := getProto(t.b, s3UserKey(req.AccessKey), &pb.S3User{})
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return cairn.E("s3.user.remove", cairn.PathArg(req.AccessKey), cairn.NotFound, errors.New("no such access key"))
+	}
+	return t.b.Delete(s3UserKey(req.AccessKey), nil)
+}
+
+func getS3User(r reader, accessKey string) (*pb.S3User, error) {
+	u := &pb.S3User{}
+	ok, err := getProto(r, s3UserKey(accessKey), u)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, cairn.E("s3.user", cairn.PathArg(accessKey), cairn.NotFound, errors.New("no such access key"))
+	}
+	return u, nil
+}
+
+// listS3Users returns every access key with its secret blanked.
+func listS3Users(r reader) ([]*pb.S3User, error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{tagS3User}, UpperBound: []byte{tagS3User + 1}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []*pb.S3User
+	for it.First(); it.Valid(); it.Next() {
+		u := &pb.S3User{}
+		if err := proto.Unmarshal(it.Value(), u); err != nil {
+			return nil, cairn.E("s3.user.list", cairn.Internal, fmt.Errorf("corrupt record: %w", err))
+		}
+		u.SecretKey = ""
+		out = append(out, u)
+	}
+	return out, it.Error()
+}

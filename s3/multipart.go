@@ -1,0 +1,413 @@
+package s3
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/client"
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+// Multipart uploads are the SDK's multipart sessions: each part streams to
+// the data nodes as its own chunks, and completion links them into the
+// object without copying a byte. Sessions nobody completes are aborted by
+// the metadata service after its upload expiry.
+
+// keyOfSession recovers the S3 key from a session's path.
+func keyOfSession(bucket string, s *pb.UploadSession) (string, bool) {
+	key, ok := strings.CutPrefix(s.Path, "/"+bucket+"/")
+	if !ok || !s.Multipart {
+		return "", false
+	}
+	if k, marker := strings.CutSuffix(key, "/"+markerEntry); marker {
+		return k + "/", true
+	}
+	if key == markerEntry {
+		return "", false
+	}
+	return key, true
+}
+
+func (g *Gateway) createUpload(q *request) error {
+	if err := g.bucketExists(q); err != nil {
+		return err
+	}
+	meta, err := metaFromHeaders(q.r.Header)
+	if err != nil {
+		return err
+	}
+	s, err := g.c.CreateMultipart(q.ctx, objectPath(q.bucket, q.key), client.WriteOptions{Xattrs: meta})
+	if err != nil {
+		return err
+	}
+	writeXML(q.w, initiateMultipartUploadResult{Bucket: q.bucket, Key: q.key, UploadID: s.Id})
+	return nil
+}
+
+// session finds the upload named by ?uploadId and checks it is this key's.
+func (g *Gateway) session(q *request) (*pb.UploadSession, error) {
+	id := q.r.URL.Query().Get("uploadId")
+	noSuch := errorf("NoSuchUpload", "no multipart upload %q for key %q (it completed, was aborted, or never existed)", id, q.key)
+	if id == "" {
+		return nil, noSuch
+	}
+	s, err := g.c.GetUpload(q.ctx, id)
+	if cairn.KindOf(err) == cairn.NotFound {
+		return nil, noSuch
+	}
+	if err != nil {
+		return nil, err
+	}
+	if k, ok := keyOfSession(q.bucket, s); !ok || k != q.key || s.CompletedInode != 0 {
+		return nil, noSuch
+	}
+	return s, nil
+}
+
+func partNumber(q *request) (int, error) {
+	s := q.r.URL.Query().Get("partNumber")
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 10000 {
+		return 0, errorf("InvalidArgument", "partNumber must be an integer from 1 to 10000, not %q", s)
+	}
+	return n, nil
+}
+
+func (g *Gateway) uploadPart(q *request) error {
+	n, err := partNumber(q)
+	if err != nil {
+		return err
+	}
+	length, err := q.contentLength()
+	if err != nil {
+		return err
+	}
+	if length > 5<<30 {
+		return errorf("EntityTooLarge", "a part may be at most 5 GiB, not %d bytes", length)
+	}
+	s, err := g.session(q)
+	if err != nil {
+		return err
+	}
+	body, err := newBodyReader(q.r.Body, length, q.r.Header.Get("Content-MD5"))
+	if err != nil {
+		return err
+	}
+	p, err := g.writePart(q, s, n, func(w *client.Writer) ([]byte, error) {
+		if _, err := w.ReadFrom(body); err != nil {
+			return nil, err
+		}
+		return body.sum(), nil
+	})
+	if err != nil {
+		return err
+	}
+	q.w.Header().Set("ETag", `"`+hex.EncodeToString(p.Md5)+`"`)
+	q.w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// writePart uploads one part; fill writes its bytes and returns their MD5.
+func (g *Gateway) writePart(q *request, s *pb.UploadSession, n int, fill func(*client.Writer) ([]byte, error)) (*pb.UploadPart, error) {
+	w, err := g.c.CreatePart(q.ctx, s.Id, n, s.ChunkSize, int(s.Replication))
+	if err != nil {
+		return nil, err
+	}
+	sum, err := fill(w)
+	if err != nil {
+		w.Abort()
+		return nil, err
+	}
+	w.SetPartMD5(sum)
+	if err := w.Close(); err != nil {
+		return nil, toAPI(err, "NoSuchUpload")
+	}
+	return w.Part(), nil
+}
+
+func (g *Gateway) uploadPartCopy(q *request) error {
+	n, err := partNumber(q)
+	if err != nil {
+		return err
+	}
+	s, err := g.session(q)
+	if err != nil {
+		return err
+	}
+	sb, sk, err := copySource(q.r.Header)
+	if err != nil {
+		return err
+	}
+	src, err := g.open(q.ctx, sb, sk)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	sfi, _ := src.Stat()
+	if err := checkConditions(q.r.Header, etagOf(sfi), sfi.ModTime(), true); err != nil {
+		return err
+	}
+	off, length := int64(0), sfi.Size()
+	if rs := q.r.Header.Get("x-amz-copy-source-range"); rs != "" {
+		var partial bool
+		off, length, partial, err = parseRange(rs, sfi.Size())
+		if err != nil || !partial || !strings.Contains(rs, "-") || strings.HasPrefix(rs, "bytes=-") {
+			return errorf("InvalidArgument", "x-amz-copy-source-range %q must be bytes=first-last within the %d-byte source", rs, sfi.Size())
+		}
+	}
+	if length > 5<<30 {
+		return errorf("EntityTooLarge", "a part may be at most 5 GiB, not %d bytes", length)
+	}
+	p, err := g.writePart(q, s, n, func(w *client.Writer) ([]byte, error) {
+		h := md5.New()
+		if _, err := src.WriteRangeTo(io.MultiWriter(w, h), off, length); err != nil {
+			return nil, err
+		}
+		return h.Sum(nil), nil
+	})
+	if err != nil {
+		return err
+	}
+	writeXML(q.w, copyPartResult{LastModified: isoTime(time.Unix(0, p.MtimeNs)), ETag: `"` + hex.EncodeToString(p.Md5) + `"`})
+	return nil
+}
+
+// parseComplete reads CompleteMultipartUpload's part list.
+func parseComplete(r io.Reader) ([]client.CompletePart, error) {
+	body, err := io.ReadAll(io.LimitReader(r, 4<<20))
+	if err != nil {
+		return nil, err
+	}
+	var req completeMultipartUpload
+	if err := xml.Unmarshal(body, &req); err != nil || len(req.Parts) == 0 {
+		return nil, errorf("MalformedXML", "CompleteMultipartUpload must list at least one Part with PartNumber and ETag")
+	}
+	parts := make([]client.CompletePart, len(req.Parts))
+	for i, p := range req.Parts {
+		if i > 0 && p.PartNumber <= req.Parts[i-1].PartNumber {
+			return nil, errCode("InvalidPartOrder")
+		}
+		sum, err := hex.DecodeString(strings.Trim(strings.TrimSpace(p.ETag), `"`))
+		if err != nil || len(sum) != md5.Size {
+			return nil, errorf("InvalidPart", "part %d: ETag %q is not one this gateway issued", p.PartNumber, p.ETag)
+		}
+		parts[i] = client.CompletePart{Number: p.PartNumber, MD5: sum}
+	}
+	return parts, nil
+}
+
+func (g *Gateway) completeUpload(q *request) error {
+	parts, err := parseComplete(q.r.Body)
+	if err != nil {
+		return err
+	}
+	id := q.r.URL.Query().Get("uploadId")
+	s, stored, err := g.c.ListParts(q.ctx, id)
+	if cairn.KindOf(err) == cairn.NotFound {
+		return g.completedAlready(q, id, parts)
+	}
+	if err != nil {
+		return err
+	}
+	if k, ok := keyOfSession(q.bucket, s); !ok || k != q.key {
+		return errorf("NoSuchUpload", "upload %q is not for key %q", id, q.key)
+	}
+	if err := checkParts(parts, stored, g.cfg.MinPartSize); err != nil {
+		return err
+	}
+	etag := multipartETag(parts)
+	fi, err := g.complete(q, id, parts, etag)
+	if err != nil {
+		return err
+	}
+	writeXML(q.w, completeMultipartUploadResult{Location: "/" + q.bucket + "/" + q.key, Bucket: q.bucket, Key: q.key, ETag: etagOf(fi)})
+	return nil
+}
+
+// complete commits the parts where the key maps, making room as a PUT does.
+func (g *Gateway) complete(q *request, id string, parts []client.CompletePart, etag string) (*client.FileInfo, error) {
+	target := objectPath(q.bucket, q.key)
+	for attempt := 0; ; attempt++ {
+		fi, err := g.c.CompleteMultipart(q.ctx, id, parts, client.CompleteOptions{MinPartSize: g.cfg.MinPartSize,
+			Xattrs: map[string]string{xETag: etag}, Path: target, Parents: true, ExistingDirs: 1})
+		if err == nil {
+			return fi, nil
+		}
+		if attempt == 8 {
+			return nil, err
+		}
+		if target, err = g.makeRoom(q.ctx, q.bucket, q.key, target, err); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// completedAlready answers a repeated completion whose first reply was
+// lost: the metadata service remembers completed sessions for a while.
+func (g *Gateway) completedAlready(q *request, id string, parts []client.CompletePart) error {
+	fi, err := g.c.CompleteMultipart(q.ctx, id, parts, client.CompleteOptions{})
+	if err != nil {
+		return errorf("NoSuchUpload", "no multipart upload %q (it completed, was aborted, or never existed)", id)
+	}
+	writeXML(q.w, completeMultipartUploadResult{Location: "/" + q.bucket + "/" + q.key, Bucket: q.bucket, Key: q.key, ETag: etagOf(fi)})
+	return nil
+}
+
+// checkParts validates a completion against the stored parts, with S3's
+// error codes.
+func checkParts(parts []client.CompletePart, stored []*pb.UploadPart, minSize int64) error {
+	byNum := map[int]*pb.UploadPart{}
+	for _, p := range stored {
+		byNum[int(p.Number)] = p
+	}
+	for i, p := range parts {
+		sp := byNum[p.Number]
+		if sp == nil || string(sp.Md5) != string(p.MD5) {
+			return errorf("InvalidPart", "part %d was not uploaded, or its ETag does not match the one uploaded", p.Number)
+		}
+		if i < len(parts)-1 && sp.Size < minSize {
+			return errorf("EntityTooSmall", "part %d is %d bytes; every part but the last must be at least %d bytes", p.Number, sp.Size, minSize)
+		}
+	}
+	return nil
+}
+
+// multipartETag is S3's: the MD5 of the parts' MD5s, then -N.
+func multipartETag(parts []client.CompletePart) string {
+	h := md5.New()
+	for _, p := range parts {
+		h.Write(p.MD5)
+	}
+	return fmt.Sprintf("%s-%d", hex.EncodeToString(h.Sum(nil)), len(parts))
+}
+
+func (g *Gateway) abortUpload(q *request) error {
+	s, err := g.session(q)
+	if err != nil {
+		return err
+	}
+	if err := g.c.AbortUpload(q.ctx, s.Id); err != nil {
+		return toAPI(err, "NoSuchUpload")
+	}
+	q.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (g *Gateway) listParts(q *request) error {
+	id := q.r.URL.Query().Get("uploadId")
+	s, parts, err := g.c.ListParts(q.ctx, id)
+	if cairn.KindOf(err) == cairn.NotFound {
+		return errorf("NoSuchUpload", "no multipart upload %q", id)
+	}
+	if err != nil {
+		return err
+	}
+	if k, ok := keyOfSession(q.bucket, s); !ok || k != q.key {
+		return errorf("NoSuchUpload", "upload %q is not for key %q", id, q.key)
+	}
+	v := q.r.URL.Query()
+	maxParts, marker := 1000, 0
+	if m := v.Get("max-parts"); m != "" {
+		if maxParts, err = strconv.Atoi(m); err != nil || maxParts < 0 {
+			return errorf("InvalidArgument", "max-parts must be a non-negative integer")
+		}
+		maxParts = min(maxParts, 1000)
+	}
+	if m := v.Get("part-number-marker"); m != "" {
+		if marker, err = strconv.Atoi(m); err != nil {
+			return errorf("InvalidArgument", "part-number-marker must be an integer")
+		}
+	}
+	res := listPartsResult{Bucket: q.bucket, Key: q.key, UploadID: id, Initiator: theOwner, Owner: theOwner,
+		StorageClass: "STANDARD", PartNumberMarker: marker, MaxParts: maxParts}
+	for _, p := range parts {
+		if int(p.Number) <= marker {
+			continue
+		}
+		if len(res.Parts) == maxParts {
+			res.IsTruncated = true
+			break
+		}
+		res.Parts = append(res.Parts, part{PartNumber: int(p.Number), LastModified: isoTime(time.Unix(0, p.MtimeNs)),
+			ETag: `"` + hex.EncodeToString(p.Md5) + `"`, Size: p.Size})
+		res.NextPartNumberMarker = int(p.Number)
+	}
+	writeXML(q.w, res)
+	return nil
+}
+
+func (g *Gateway) listUploads(q *request) error {
+	if err := g.bucketExists(q); err != nil {
+		return err
+	}
+	v := q.r.URL.Query()
+	prefix, delim := v.Get("prefix"), v.Get("delimiter")
+	keyMarker, idMarker := v.Get("key-marker"), v.Get("upload-id-marker")
+	maxUploads := 1000
+	if m := v.Get("max-uploads"); m != "" {
+		n, err := strconv.Atoi(m)
+		if err != nil || n < 0 {
+			return errorf("InvalidArgument", "max-uploads must be a non-negative integer")
+		}
+		maxUploads = min(n, 1000)
+	}
+	sessions, err := g.c.ListUploads(q.ctx, "/"+q.bucket+"/")
+	if err != nil {
+		return err
+	}
+	type entry struct {
+		key string
+		s   *pb.UploadSession
+	}
+	var all []entry
+	for _, s := range sessions {
+		if k, ok := keyOfSession(q.bucket, s); ok && strings.HasPrefix(k, prefix) {
+			all = append(all, entry{k, s})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].key != all[j].key {
+			return all[i].key < all[j].key
+		}
+		return all[i].s.CreatedNs < all[j].s.CreatedNs
+	})
+	res := listMultipartUploadsResult{Bucket: q.bucket, KeyMarker: keyMarker, UploadIDMarker: idMarker, Prefix: prefix,
+		Delimiter: delim, MaxUploads: maxUploads}
+	lastCP := ""
+	for _, e := range all {
+		if e.key < keyMarker || (e.key == keyMarker && (idMarker == "" || e.s.Id <= idMarker)) {
+			continue
+		}
+		if delim != "" {
+			if i := strings.Index(e.key[len(prefix):], delim); i >= 0 {
+				cp := e.key[:len(prefix)+i+len(delim)]
+				if cp != lastCP {
+					lastCP = cp
+					res.CommonPrefixes = append(res.CommonPrefixes, commonPrefix{Prefix: cp})
+				}
+				continue
+			}
+		}
+		if len(res.Uploads) == maxUploads {
+			res.IsTruncated = true
+			break
+		}
+		res.Uploads = append(res.Uploads, upload{Key: e.key, UploadID: e.s.Id, Initiator: theOwner, Owner: theOwner,
+			StorageClass: "STANDARD", Initiated: isoTime(time.Unix(0, e.s.CreatedNs))})
+		res.NextKeyMarker, res.NextUploadIDMarker = e.key, e.s.Id
+	}
+	if !res.IsTruncated {
+		res.NextKeyMarker, res.NextUploadIDMarker = "", ""
+	}
+	writeXML(q.w, res)
+	return nil
+}

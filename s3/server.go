@@ -1,0 +1,394 @@
+// Package s3 is Cairn's S3-compatible gateway: the S3 REST API (buckets,
+// objects, multipart uploads, listings) over the Cairn SDK, authenticated
+// with AWS Signature Version 4. Object bytes go from the S3 client through
+// the gateway straight to the data nodes' replica chains, in parallel
+// chunks, hashed once for the ETag; nothing holds a whole object.
+//
+// Nothing in Cairn imports this package but the command that serves it.
+package s3
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/s3/sigv4"
+)
+
+// Config configures a Gateway.
+type Config struct {
+	Client *client.Client
+	// Region is what GetBucketLocation answers and the only region
+	// signatures may name when StrictRegion is set; default us-east-1.
+	Region       string
+	StrictRegion bool
+	// Domain enables virtual-host-style requests (bucket.Domain); empty
+	// serves path-style requests only.
+	Domain string
+	// MinPartSize is the smallest part but the last of a multipart upload;
+	// default 5 MiB, as S3.
+	MinPartSize int64
+	// CredentialTTL is how long an access key's secret is cached; removing
+	// a key takes effect within it. Default 10s.
+	CredentialTTL time.Duration
+	Registry      prometheus.Registerer
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// Gateway serves the S3 API. It is an http.Handler.
+type Gateway struct {
+	cfg    Config
+	c      *client.Client
+	auth   *sigv4.Verifier
+	creds  sync.Map // access key -> credEntry
+	log    *slog.Logger
+	m      *metrics
+	ready  func(context.Context) error
+}
+
+type credEntry struct {
+	secret  string
+	ok      bool
+	expires time.Time
+}
+
+// New returns a gateway that stores through cfg.Client.
+func New(cfg Config) *Gateway {
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	if cfg.MinPartSize <= 0 {
+		cfg.MinPartSize = 5 << 20
+	}
+	if cfg.CredentialTTL <= 0 {
+		cfg.CredentialTTL = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	g := &Gateway{cfg: cfg, c: cfg.Client, log: cfg.Logger, m: newMetrics(cfg.Registry)}
+	g.auth = &sigv4.Verifier{Secret: g.secret, Now: cfg.Now}
+	if cfg.StrictRegion {
+		g.auth.Region = cfg.Region
+	}
+	return g
+}
+
+// secret returns an access key's secret, from a short-lived cache.
+func (g *Gateway) secret(ak string) (string, bool) {
+	now := time.Now()
+	if v, ok := g.creds.Load(ak); ok {
+		if e := v.(credEntry); now.Before(e.expires) {
+			return e.secret, e.ok
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	u, err := g.c.S3Secret(ctx, ak)
+	switch {
+	case err == nil:
+		g.creds.Store(ak, credEntry{secret: u.SecretKey, ok: true, expires: now.Add(g.cfg.CredentialTTL)})
+		return u.SecretKey, true
+	case cairn.KindOf(err) == cairn.NotFound:
+		g.creds.Store(ak, credEntry{expires: now.Add(min(g.cfg.CredentialTTL, 2*time.Second))})
+	default:
+		g.log.Warn("cannot fetch S3 credentials from the metadata service", "access_key", ak, "err", err)
+	}
+	return "", false
+}
+
+// request is one S3 call being served.
+type request struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	ctx    context.Context
+	bucket string
+	key    string
+	op     string
+	body   *sigv4.Result
+}
+
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/-/") {
+		g.serveAdmin(w, r)
+		return
+	}
+	start := time.Now()
+	id := requestID()
+	w.Header().Set("x-amz-request-id", id)
+	w.Header().Set("x-amz-id-2", id)
+	w.Header().Set("Server", "Cairn")
+	q := &request{w: w, r: r, ctx: r.Context()}
+	q.bucket, q.key = g.split(r)
+	q.op = operation(r, q.bucket, q.key)
+	sw := &statusWriter{ResponseWriter: w, status: 200}
+	q.w = sw
+	err := g.serve(q)
+	if err != nil {
+		ae := toAPI(err, "NoSuchKey")
+		if codes[ae.Code].status >= 500 {
+			g.log.Error("s3 request failed", "op", q.op, "bucket", q.bucket, "key", q.key, "code", ae.Code, "err", err)
+		} else {
+			g.log.Debug("s3 request refused", "op", q.op, "bucket", q.bucket, "key", q.key, "code", ae.Code, "msg", ae.Message)
+		}
+		writeError(sw, r, ae, q.bucket, q.key)
+	}
+	g.m.observe(q.op, sw.status, time.Since(start))
+}
+
+func (g *Gateway) serve(q *request) error {
+	res, err := g.auth.Verify(q.r)
+	if err != nil {
+		return err
+	}
+	q.body = res
+	q.r.Body = res.Body
+	if q.bucket == "" {
+		if q.r.Method != http.MethodGet {
+			return errCode("MethodNotAllowed")
+		}
+		return g.listBuckets(q)
+	}
+	if err := validBucket(q.bucket); err != nil {
+		if q.r.Method == http.MethodPut && q.key == "" {
+			return err
+		}
+		return errorf("NoSuchBucket", "bucket %q does not exist (and is not a valid bucket name)", q.bucket)
+	}
+	if q.key == "" {
+		return g.serveBucket(q)
+	}
+	if err := validKey(q.key); err != nil {
+		return err
+	}
+	return g.serveObject(q)
+}
+
+// split finds the bucket and key, path style or virtual-host style.
+func (g *Gateway) split(r *http.Request) (bucket, key string) {
+	p := r.URL.Path
+	if g.cfg.Domain != "" {
+		host := r.Host
+		if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+			host = host[:i]
+		}
+		if b, ok := strings.CutSuffix(host, "."+g.cfg.Domain); ok && b != "" {
+			return b, strings.TrimPrefix(p, "/")
+		}
+	}
+	p = strings.TrimPrefix(p, "/")
+	bucket, key, _ = strings.Cut(p, "/")
+	return bucket, key
+}
+
+func (g *Gateway) serveBucket(q *request) error {
+	v := q.r.URL.Query()
+	switch q.r.Method {
+	case http.MethodGet:
+		switch {
+		case v.Has("location"):
+			return g.bucketLocation(q)
+		case v.Has("uploads"):
+			return g.listUploads(q)
+		case v.Has("versioning"):
+			return g.bucketVersioning(q)
+		case v.Get("list-type") == "2":
+			return g.listObjects(q, true)
+		case hasSubresource(v):
+			return notImplemented(v)
+		}
+		return g.listObjects(q, false)
+	case http.MethodPut:
+		if hasSubresource(v) {
+			return notImplemented(v)
+		}
+		return g.createBucket(q)
+	case http.MethodHead:
+		return g.headBucket(q)
+	case http.MethodDelete:
+		if hasSubresource(v) {
+			return notImplemented(v)
+		}
+		return g.deleteBucket(q)
+	case http.MethodPost:
+		if v.Has("delete") {
+			return g.deleteObjects(q)
+		}
+		return notImplemented(v)
+	}
+	return errCode("MethodNotAllowed")
+}
+
+func (g *Gateway) serveObject(q *request) error {
+	v := q.r.URL.Query()
+	switch q.r.Method {
+	case http.MethodPut:
+		if v.Has("uploadId") {
+			if q.r.Header.Get("x-amz-copy-source") != "" {
+				return g.uploadPartCopy(q)
+			}
+			return g.uploadPart(q)
+		}
+		if hasSubresource(v) {
+			return notImplemented(v)
+		}
+		if q.r.Header.Get("x-amz-copy-source") != "" {
+			return g.copyObject(q)
+		}
+		return g.putObject(q)
+	case http.MethodGet, http.MethodHead:
+		if v.Has("uploadId") && q.r.Method == http.MethodGet {
+			return g.listParts(q)
+		}
+		if hasSubresource(v) {
+			return notImplemented(v)
+		}
+		return g.getObject(q)
+	case http.MethodDelete:
+		if v.Has("uploadId") {
+			return g.abortUpload(q)
+		}
+		return g.deleteObject(q)
+	case http.MethodPost:
+		if v.Has("uploads") {
+			return g.createUpload(q)
+		}
+		if v.Has("uploadId") {
+			return g.completeUpload(q)
+		}
+		return notImplemented(v)
+	}
+	return errCode("MethodNotAllowed")
+}
+
+// subresources the gateway does not implement; asking for one is a clear
+// NotImplemented rather than a silently wrong answer.
+var subresources = []string{"acl", "policy", "cors", "lifecycle", "tagging", "website", "replication", "logging",
+	"notification", "encryption", "object-lock", "retention", "legal-hold", "torrent", "restore", "select",
+	"accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering", "ownershipControls",
+	"publicAccessBlock", "attributes", "versions"}
+
+func hasSubresource(v map[string][]string) bool {
+	for _, s := range subresources {
+		if _, ok := v[s]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func notImplemented(v map[string][]string) error {
+	for _, s := range subresources {
+		if _, ok := v[s]; ok {
+			return errorf("NotImplemented", "the %q subresource is not implemented by Cairn's S3 gateway", s)
+		}
+	}
+	return errorf("NotImplemented", "this request is not implemented by Cairn's S3 gateway")
+}
+
+func operation(r *http.Request, bucket, key string) string {
+	v := r.URL.Query()
+	switch {
+	case bucket == "":
+		return "ListBuckets"
+	case key == "":
+		switch r.Method {
+		case http.MethodPut:
+			return "CreateBucket"
+		case http.MethodDelete:
+			return "DeleteBucket"
+		case http.MethodHead:
+			return "HeadBucket"
+		case http.MethodPost:
+			return "DeleteObjects"
+		}
+		switch {
+		case v.Has("uploads"):
+			return "ListMultipartUploads"
+		case v.Has("location"):
+			return "GetBucketLocation"
+		case v.Get("list-type") == "2":
+			return "ListObjectsV2"
+		}
+		return "ListObjects"
+	}
+	switch r.Method {
+	case http.MethodPut:
+		switch {
+		case v.Has("uploadId"):
+			return "UploadPart"
+		case r.Header.Get("x-amz-copy-source") != "":
+			return "CopyObject"
+		}
+		return "PutObject"
+	case http.MethodHead:
+		return "HeadObject"
+	case http.MethodDelete:
+		if v.Has("uploadId") {
+			return "AbortMultipartUpload"
+		}
+		return "DeleteObject"
+	case http.MethodPost:
+		if v.Has("uploads") {
+			return "CreateMultipartUpload"
+		}
+		return "CompleteMultipartUpload"
+	}
+	if v.Has("uploadId") {
+		return "ListParts"
+	}
+	return "GetObject"
+}
+
+func requestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToUpper(hex.EncodeToString(b[:]))
+}
+
+// statusWriter remembers the status for metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if !s.wrote {
+		s.status, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// EnsureUser makes sure access key ak exists with secret sk (the root
+// credentials a gateway is started with).
+func (g *Gateway) EnsureUser(ctx context.Context, ak, sk string) error {
+	u, err := g.c.S3Secret(ctx, ak)
+	if err == nil && u.SecretKey == sk {
+		return nil
+	}
+	if err != nil && cairn.KindOf(err) != cairn.NotFound {
+		return err
+	}
+	return g.c.PutS3User(ctx, newUser(ak, sk, "root credentials of a gateway"), false)
+}
