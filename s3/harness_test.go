@@ -1,15 +1,30 @@
 package s3_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	"github.com/minio/minio-go/v7"
 	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
 
@@ -21,14 +36,22 @@ import (
 const (
 	testAK = "CAIRNTESTKEY"
 	testSK = "cairn-test-secret-key-0123456789"
+	region = "us-east-1"
 )
 
-// gateway is a gateway on an in-process cluster, served on 127.0.0.1.
+// gateway is a gateway on an in-process cluster, served on 127.0.0.1
+// (plain HTTP, and HTTPS on demand) behind a recorder that notes every
+// request it served.
 type gateway struct {
 	cluster *testcluster.Cluster
 	gw      *s3.Gateway
+	c       *client.Client // the gateway's client, to look at the namespace
 	addr    string
 	srv     *http.Server
+	rec     *recorder
+
+	tlsOnce sync.Once
+	tls     *httptest.Server
 }
 
 func startGateway(t testing.TB, opts testcluster.Options) *gateway {
@@ -52,28 +75,388 @@ func startGateway(t testing.TB, opts testcluster.Options) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: gw}
+	rec := &recorder{h: gw}
+	srv := &http.Server{Handler: rec}
 	go func() { _ = srv.Serve(l) }()
-	g := &gateway{cluster: cl, gw: gw, addr: l.Addr().String(), srv: srv}
-	t.Cleanup(func() { srv.Close() })
+	g := &gateway{cluster: cl, gw: gw, c: c, addr: l.Addr().String(), srv: srv, rec: rec}
+	t.Cleanup(func() {
+		srv.Close()
+		if g.tls != nil {
+			g.tls.Close()
+		}
+	})
 	return g
 }
 
+func (g *gateway) url() string { return "http://" + g.addr }
+
 func (g *gateway) minio(t testing.TB) *minio.Client {
 	t.Helper()
-	mc, err := minio.New(g.addr, &minio.Options{Creds: miniocreds.NewStaticV4(testAK, testSK, ""), Secure: false, Region: "us-east-1"})
+	return g.minioWith(t, testAK, testSK)
+}
+
+func (g *gateway) minioWith(t testing.TB, ak, sk string) *minio.Client {
+	t.Helper()
+	mc, err := minio.New(g.addr, &minio.Options{Creds: miniocreds.NewStaticV4(ak, sk, ""), Secure: false, Region: region,
+		BucketLookup: minio.BucketLookupPath, MaxRetries: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return mc
 }
 
+func (g *gateway) minioCore(t testing.TB) *minio.Core {
+	t.Helper()
+	return &minio.Core{Client: g.minio(t)}
+}
+
 func (g *gateway) aws(t testing.TB, secret string) *awss3.Client {
 	t.Helper()
+	return g.awsWith(t, testAK, secret)
+}
+
+func (g *gateway) awsWith(t testing.TB, ak, secret string) *awss3.Client {
+	t.Helper()
 	return awss3.New(awss3.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String("http://" + g.addr),
+		Region:       region,
+		BaseEndpoint: aws.String(g.url()),
 		UsePathStyle: true,
-		Credentials:  credentials.NewStaticCredentialsProvider(testAK, secret, ""),
+		Credentials:  credentials.NewStaticCredentialsProvider(ak, secret, ""),
+		Retryer:      aws.NopRetryer{},
 	})
+}
+
+// awsTLS is an aws-sdk-go-v2 client talking HTTPS to the gateway (on
+// 127.0.0.1): over TLS the SDK streams uploads as aws-chunked bodies with
+// a trailing checksum (STREAMING-UNSIGNED-PAYLOAD-TRAILER).
+func (g *gateway) awsTLS(t testing.TB) *awss3.Client {
+	t.Helper()
+	g.tlsOnce.Do(func() { g.tls = httptest.NewTLSServer(g.rec) })
+	if !strings.HasPrefix(g.tls.URL, "https://127.0.0.1:") {
+		t.Fatalf("TLS server is not on 127.0.0.1: %s", g.tls.URL)
+	}
+	return awss3.New(awss3.Options{
+		Region:       region,
+		BaseEndpoint: aws.String(g.tls.URL),
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider(testAK, testSK, ""),
+		Retryer:      aws.NopRetryer{},
+		HTTPClient:   g.tls.Client(),
+	})
+}
+
+// recorder wraps the gateway and notes how each request was authenticated
+// and what it was answered, so tests can show which payload modes the
+// real clients used and wait for a request the client gave up on.
+type recorder struct {
+	h    http.Handler
+	mu   sync.Mutex
+	seen []served
+}
+
+type served struct {
+	method, path, query string
+	mode                string // x-amz-content-sha256 (a hex hash shows as "SHA256"), or "presigned"
+	trailer             string
+	status              int
+	done                bool
+}
+
+func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	mode := r.Header.Get("X-Amz-Content-Sha256")
+	if len(mode) == 64 && !strings.ContainsAny(mode, "-_") {
+		mode = "SHA256"
+	}
+	if r.URL.Query().Get("X-Amz-Algorithm") != "" {
+		mode = "presigned:" + mode
+	}
+	s := served{method: r.Method, path: r.URL.Path, query: r.URL.RawQuery, mode: mode, trailer: r.Header.Get("X-Amz-Trailer")}
+	sw := &statusRecorder{ResponseWriter: w, status: 200}
+	defer func() {
+		s.status, s.done = sw.status, true
+		rc.mu.Lock()
+		rc.seen = append(rc.seen, s)
+		rc.mu.Unlock()
+	}()
+	rc.h.ServeHTTP(sw, r)
+}
+
+// find returns the served requests that match.
+func (rc *recorder) find(match func(served) bool) []served {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	var out []served
+	for _, s := range rc.seen {
+		if match(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// waitFor waits (boundedly) until a served request matches.
+func (rc *recorder) waitFor(t testing.TB, what string, match func(served) bool) served {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := rc.find(match); len(s) > 0 {
+			return s[len(s)-1]
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the gateway never finished serving %s", what)
+	return served{}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wrote {
+		s.status, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(p []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// ---- small helpers ----
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func md5hex(b []byte) string {
+	s := md5.Sum(b)
+	return hex.EncodeToString(s[:])
+}
+
+func md5b64(b []byte) string {
+	s := md5.Sum(b)
+	return base64.StdEncoding.EncodeToString(s[:])
+}
+
+// multipartETag is S3's multipart ETag computed independently: the MD5 of
+// the concatenated binary MD5s of the parts, then -N.
+func multipartETag(parts ...[]byte) string {
+	var cat []byte
+	for _, p := range parts {
+		s := md5.Sum(p)
+		cat = append(cat, s[:]...)
+	}
+	return fmt.Sprintf("%s-%d", md5hex(cat), len(parts))
+}
+
+func unquote(etag string) string { return strings.Trim(etag, `"`) }
+
+func mustCreateBucket(t testing.TB, ac *awss3.Client, name string) {
+	t.Helper()
+	if _, err := ac.CreateBucket(context.Background(), &awss3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		t.Fatalf("CreateBucket %s: %v", name, err)
+	}
+}
+
+func mustPut(t testing.TB, ac *awss3.Client, bucket, key string, data []byte) string {
+	t.Helper()
+	out, err := ac.PutObject(context.Background(), &awss3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(data)})
+	if err != nil {
+		t.Fatalf("PutObject %s/%q: %v", bucket, key, err)
+	}
+	if got, want := unquote(aws.ToString(out.ETag)), md5hex(data); got != want {
+		t.Fatalf("PutObject %q: ETag %s, want MD5 %s", key, got, want)
+	}
+	return aws.ToString(out.ETag)
+}
+
+func mustGet(t testing.TB, ac *awss3.Client, bucket, key string) []byte {
+	t.Helper()
+	out, err := ac.GetObject(context.Background(), &awss3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("GetObject %s/%q: %v", bucket, key, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		t.Fatalf("GetObject %s/%q: reading: %v", bucket, key, err)
+	}
+	return b
+}
+
+// awsErr extracts the S3 error code, HTTP status and request ID of an
+// aws-sdk-go-v2 error.
+func awsErr(err error) (code string, status int, requestID string) {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		code = ae.ErrorCode()
+	}
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		status, requestID = re.HTTPStatusCode(), re.ServiceRequestID()
+	}
+	return code, status, requestID
+}
+
+func wantAWSErr(t testing.TB, what string, err error, code string, status int) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: succeeded; want %s (%d)", what, code, status)
+	}
+	c, s, id := awsErr(err)
+	if (code != "" && c != code) || s != status {
+		t.Fatalf("%s: got code %q status %d (%v); want %s (%d)", what, c, s, err, code, status)
+	}
+	if id == "" {
+		t.Fatalf("%s: the %s error carries no request ID", what, c)
+	}
+}
+
+func wantMinioErr(t testing.TB, what string, err error, code string, status int) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: succeeded; want %s (%d)", what, code, status)
+	}
+	r := minio.ToErrorResponse(err)
+	if (code != "" && r.Code != code) || (status != 0 && r.StatusCode != status) {
+		t.Fatalf("%s: got code %q status %d (%v); want %s (%d)", what, r.Code, r.StatusCode, err, code, status)
+	}
+}
+
+// errorXML is S3's error body.
+type errorXML struct {
+	XMLName   xml.Name `xml:"Error"`
+	Code      string   `xml:"Code"`
+	Message   string   `xml:"Message"`
+	Resource  string   `xml:"Resource"`
+	RequestID string   `xml:"RequestId"`
+}
+
+// wantXMLError checks a raw response is an S3 error with code and status,
+// an XML body naming the code and the same request ID as its header.
+func wantXMLError(t testing.TB, what string, resp *http.Response, body []byte, code string, status int) errorXML {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("%s: status %d (%s); want %d %s", what, resp.StatusCode, body, status, code)
+	}
+	var e errorXML
+	if err := xml.Unmarshal(body, &e); err != nil {
+		t.Fatalf("%s: error body is not S3's XML: %v: %q", what, err, body)
+	}
+	if e.Code != code {
+		t.Fatalf("%s: code %q (%s); want %s", what, e.Code, e.Message, code)
+	}
+	if e.RequestID == "" || e.RequestID != resp.Header.Get("x-amz-request-id") {
+		t.Fatalf("%s: RequestId %q in the body, %q in x-amz-request-id", what, e.RequestID, resp.Header.Get("x-amz-request-id"))
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.Contains(ct, "xml") {
+		t.Fatalf("%s: error Content-Type %q", what, ct)
+	}
+	return e
+}
+
+// rawRequest builds a request to the gateway; path is escaped as S3
+// clients do (each segment, slashes kept).
+func (g *gateway) rawRequest(t testing.TB, method, path, query string, body []byte) *http.Request {
+	t.Helper()
+	u := &url.URL{Scheme: "http", Host: g.addr, Path: path, RawQuery: query}
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, u.String(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// sign signs req with SigV4 (aws-sdk-go-v2's signer) declaring payloadHash.
+func sign(t testing.TB, req *http.Request, payloadHash string, secret string, at time.Time) {
+	t.Helper()
+	req.Header.Set("X-Amz-Content-Sha256", payloadHash)
+	err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testAK, SecretAccessKey: secret},
+		req, payloadHash, "s3", region, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func do(t testing.TB, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading: %v", req.Method, req.URL, err)
+	}
+	return resp, b
+}
+
+// namespaceEntries lists everything under dir in the cluster (recursively).
+func (g *gateway) namespaceEntries(t testing.TB, dir string) []string {
+	t.Helper()
+	var out []string
+	var walk func(d string, depth int)
+	walk = func(d string, depth int) {
+		if depth > 64 {
+			t.Fatalf("namespace deeper than 64 under %s", dir)
+		}
+		entries, err := g.c.ReadDir(context.Background(), d)
+		if err != nil {
+			t.Fatalf("ReadDir %s: %v", d, err)
+		}
+		for _, fi := range entries {
+			p := d + "/" + fi.Name()
+			out = append(out, p)
+			if fi.IsDir() {
+				walk(p, depth+1)
+			}
+		}
+	}
+	walk(dir, 0)
+	return out
+}
+
+// forEach runs fn(0..n-1) on at most par goroutines and returns the first error.
+func forEach(n, par int, fn func(i int) error) error {
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	sem := make(chan struct{}, par)
+	for i := 0; i < n; i++ {
+		mu.Lock()
+		stop := first != nil
+		mu.Unlock()
+		if stop {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := fn(i); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
 }

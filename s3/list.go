@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -139,7 +140,7 @@ func (w *walker) walk(dir, P string) (bool, error) {
 	if len(w.p.prefix) > len(P) {
 		r = w.p.prefix[len(P):]
 	}
-	var pending []string // subtree names ("name/"), in order
+	var pending []string // subtree names ("name/"), sorted
 	flush := func(before string, all bool) (bool, error) {
 		for len(pending) > 0 && (all || pending[0] < before) {
 			name := pending[0]
@@ -167,7 +168,10 @@ func (w *walker) walk(dir, P string) (bool, error) {
 			if ok, err := w.dirObject(dir, P, name); !ok || err != nil {
 				return false, err
 			}
-			pending = append(pending, name+"/")
+			// Keep pending in key order: "b-c/" sorts before "b/"
+			// although directory b is listed first.
+			i, _ := slices.BinarySearch(pending, name+"/")
+			pending = slices.Insert(pending, i, name+"/")
 		default:
 			if !w.emitKey(P+name, fi) {
 				return false, nil

@@ -106,9 +106,10 @@ func (g *Gateway) makeRoom(ctx context.Context, bucket, key, target string, err 
 	return "", err
 }
 
-// nestParents turns every file on key's path into a directory holding it.
+// nestParents turns every file on key's path into a directory holding it
+// (for a marker key "a/b/", "a/b" is on the path too).
 func (g *Gateway) nestParents(ctx context.Context, bucket, key string) error {
-	segs := strings.Split(strings.TrimSuffix(key, "/"), "/")
+	segs := strings.Split(key, "/")
 	p := "/" + bucket
 	for _, s := range segs[:len(segs)-1] {
 		p += "/" + s

@@ -47,13 +47,13 @@ type Config struct {
 
 // Gateway serves the S3 API. It is an http.Handler.
 type Gateway struct {
-	cfg    Config
-	c      *client.Client
-	auth   *sigv4.Verifier
-	creds  sync.Map // access key -> credEntry
-	log    *slog.Logger
-	m      *metrics
-	ready  func(context.Context) error
+	cfg   Config
+	c     *client.Client
+	auth  *sigv4.Verifier
+	creds sync.Map // access key -> credEntry
+	log   *slog.Logger
+	m     *metrics
+	ready func(context.Context) error
 }
 
 type credEntry struct {

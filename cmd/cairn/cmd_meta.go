@@ -2,98 +2,138 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
-	"strings"
+	"os"
 	"time"
 
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/server"
 )
 
-func runMeta(ctx context.Context, args []string) error {
-	fs := newFlags("meta")
+// metaAliases are the Kubernetes-style environment variables `cairn meta`
+// reads besides CAIRN_<FLAG>.
+var metaAliases = map[string]string{"id": "POD_NAME", "grpc-port": "METADATA_SERVER_PORT", "cluster-size": "CLUSTER_SIZE"}
+
+// metaFlags are `cairn meta`'s flags.
+type metaFlags struct {
+	id, dir, grpcAddr, httpAddr, raftAddr, advertise, peers, apiPeers, peerDomain *string
+	grpcPort, clusterSize, repl, repairConc                                       *int
+	join, verbose                                                                 *bool
+	suspect, dead, election, repairEvery, gcEvery, gcGrace                        *time.Duration
+	uploadExpiry, maxWriteAge, shutdown                                           *time.Duration
+	repairBW                                                                      *sizeFlag
+}
+
+func addMetaFlags(fs *flag.FlagSet) *metaFlags {
 	def := meta.DefaultConfig()
-	id := fs.String("id", "", "this peer's ID, stable across restarts (e.g. m1)")
-	dir := fs.String("dir", "./cairn-meta", "data folder")
-	grpcAddr := fs.String("grpc-addr", ":9090", "gRPC listen address")
-	httpAddr := fs.String("http-addr", ":8080", "HTTP listen address (REST, health, metrics)")
-	raftAddr := fs.String("raft-addr", ":9091", "Raft listen address")
-	advertise := fs.String("advertise", "", "host name or IP other peers and clients use to reach this peer (default: the listen host)")
-	peers := fs.String("peers", "", "initial cluster: id=host:raftport,... including this peer (empty = single peer)")
-	apiPeers := fs.String("api-peers", "", "gRPC addresses of all peers (for the REST API's client; default this peer)")
-	repl := fs.Int("replication", def.DefaultReplication, "default replicas per chunk")
-	suspect := fs.Duration("node-suspect-after", def.NodeSuspectAfter, "a data node without heartbeats this long is suspect")
-	dead := fs.Duration("node-dead-after", def.NodeDeadAfter, "... and dead after this long")
-	election := fs.Duration("election-timeout", def.ElectionTimeout, "Raft election timeout")
-	repairEvery := fs.Duration("repair-interval", def.RepairInterval, "time between repair and rebalance scans")
-	repairConc := fs.Int("repair-concurrency", def.RepairConcurrency, "chunk copies in flight cluster-wide")
-	repairBW := sizeFlag(def.RepairBytesPerSec)
-	fs.Var(&repairBW, "repair-bandwidth", "cluster-wide repair and rebalance bandwidth per second, e.g. 200M (0 = unlimited)")
-	gcEvery := fs.Duration("gc-interval", def.GCInterval, "time between garbage collection rounds")
-	gcGrace := fs.Duration("gc-grace", def.GCGrace, "how long a released chunk is kept before it is deleted")
-	uploadExpiry := fs.Duration("upload-expiry", def.UploadExpiry, "abort upload sessions left open this long and collect their chunks")
-	maxWriteAge := fs.Duration("max-write-age", def.MaxWriteAge, "longest time from chunk allocation to commit; older unreferenced chunks are orphans")
-	verbose := fs.Bool("v", false, "debug logging")
-	if err := parseServer(fs, args, nil); err != nil {
-		return err
+	f := &metaFlags{}
+	f.id = fs.String("id", "", "this peer's ID, stable across restarts (default $POD_NAME, then the host name, e.g. cairn-meta-2)")
+	f.dir = fs.String("dir", "./cairn-meta", "data folder")
+	f.grpcAddr = fs.String("grpc-addr", ":9090", "gRPC listen address")
+	f.grpcPort = fs.Int("grpc-port", 0, "gRPC port, overriding the port of --grpc-addr ($METADATA_SERVER_PORT)")
+	f.httpAddr = fs.String("http-addr", ":8080", "HTTP listen address (REST, health, metrics)")
+	f.raftAddr = fs.String("raft-addr", ":9091", "Raft listen address")
+	f.advertise = fs.String("advertise", "", "host name or IP other peers and clients use to reach this peer (default <id>.<peer-domain>, else the listen host)")
+	f.peers = fs.String("peers", "", "initial cluster: id=host:raftport,... including this peer (empty = single peer, or see --cluster-size)")
+	f.clusterSize = fs.Int("cluster-size", 0, "initial cluster of N StatefulSet peers <base>-0..N-1 (this peer's ID is <base>-<ordinal>); only for the first start, scale with add-peer ($CLUSTER_SIZE)")
+	f.peerDomain = fs.String("peer-domain", "", "DNS domain of the peers: peer i is <base>-<i>.<domain>, e.g. cairn-meta.default.svc.cluster.local")
+	f.join = fs.Bool("join", false, "start empty and wait to be added with `cairn meta add-peer` instead of bootstrapping")
+	f.apiPeers = fs.String("api-peers", "", "gRPC addresses of all peers (for the REST API's client; default the initial peers' or this peer's)")
+	f.repl = fs.Int("replication", def.DefaultReplication, "default replicas per chunk")
+	f.suspect = fs.Duration("node-suspect-after", def.NodeSuspectAfter, "a data node without heartbeats this long is suspect")
+	f.dead = fs.Duration("node-dead-after", def.NodeDeadAfter, "... and dead after this long (also how long a node may stay away for a restart before its chunks are repaired)")
+	f.election = fs.Duration("election-timeout", def.ElectionTimeout, "Raft election timeout")
+	f.repairEvery = fs.Duration("repair-interval", def.RepairInterval, "time between repair and rebalance scans")
+	f.repairConc = fs.Int("repair-concurrency", def.RepairConcurrency, "chunk copies in flight cluster-wide")
+	bw := sizeFlag(def.RepairBytesPerSec)
+	f.repairBW = &bw
+	fs.Var(f.repairBW, "repair-bandwidth", "cluster-wide repair and rebalance bandwidth per second, e.g. 200M (0 = unlimited)")
+	f.gcEvery = fs.Duration("gc-interval", def.GCInterval, "time between garbage collection rounds")
+	f.gcGrace = fs.Duration("gc-grace", def.GCGrace, "how long a released chunk is kept before it is deleted")
+	f.uploadExpiry = fs.Duration("upload-expiry", def.UploadExpiry, "abort upload sessions left open this long and collect their chunks")
+	f.maxWriteAge = fs.Duration("max-write-age", def.MaxWriteAge, "longest time from chunk allocation to commit; older unreferenced chunks are orphans")
+	f.shutdown = fs.Duration("shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
+	f.verbose = fs.Bool("v", false, "debug logging")
+	return f
+}
+
+func (f *metaFlags) inputs(hostname string) metaInputs {
+	return metaInputs{ID: *f.id, Hostname: hostname, GRPCAddr: *f.grpcAddr, HTTPAddr: *f.httpAddr, RaftAddr: *f.raftAddr,
+		GRPCPort: *f.grpcPort, ClusterSize: *f.clusterSize, PeerDomain: *f.peerDomain, Advertise: *f.advertise,
+		Peers: *f.peers, APIPeers: *f.apiPeers, Join: *f.join}
+}
+
+// config builds the peer's configuration from its flags and settings.
+func (f *metaFlags) config(s metaSettings) meta.Config {
+	cfg := meta.DefaultConfig()
+	cfg.ID, cfg.Dir, cfg.Logger, cfg.DefaultReplication = s.ID, *f.dir, newLogger(*f.verbose), *f.repl
+	cfg.NodeSuspectAfter, cfg.NodeDeadAfter = *f.suspect, *f.dead
+	cfg.ElectionTimeout, cfg.HeartbeatTimeout = *f.election, *f.election
+	cfg.LeaderLease = *f.election / 2
+	cfg.RepairInterval, cfg.RepairConcurrency, cfg.RepairBytesPerSec = *f.repairEvery, *f.repairConc, int64(*f.repairBW)
+	cfg.GCInterval, cfg.GCGrace, cfg.MaxWriteAge, cfg.UploadExpiry = *f.gcEvery, *f.gcGrace, *f.maxWriteAge, *f.uploadExpiry
+	cfg.RaftAdvertise, cfg.APIAddr, cfg.Join = s.RaftAdvertise, s.APIAddr, s.Join
+	for _, p := range s.InitialPeers {
+		cfg.Peers = append(cfg.Peers, meta.Peer{ID: p.ID, RaftAddr: p.RaftAddr})
 	}
-	if *id == "" {
-		return usagef("meta needs --id (or CAIRN_ID)")
-	}
-	log := newLogger(*verbose)
-	cfg := def
-	cfg.ID, cfg.Dir, cfg.Logger, cfg.DefaultReplication = *id, *dir, log, *repl
-	cfg.NodeSuspectAfter, cfg.NodeDeadAfter = *suspect, *dead
-	cfg.ElectionTimeout, cfg.HeartbeatTimeout = *election, *election
-	cfg.LeaderLease = *election / 2
-	cfg.RepairInterval, cfg.RepairConcurrency, cfg.RepairBytesPerSec = *repairEvery, *repairConc, int64(repairBW)
-	cfg.GCInterval, cfg.GCGrace, cfg.MaxWriteAge, cfg.UploadExpiry = *gcEvery, *gcGrace, *maxWriteAge, *uploadExpiry
-	ps, err := meta.ParsePeers(*peers)
-	if err != nil {
-		return err
-	}
-	cfg.Peers = ps
-	adv := func(listen string) string {
-		host, port, _ := net.SplitHostPort(listen)
-		if *advertise != "" {
-			host = *advertise
-		} else if host == "" || host == "0.0.0.0" || host == "::" {
-			host = "127.0.0.1"
+	return cfg
+}
+
+// runMeta is `cairn meta`: one metadata peer until SIGTERM, then a
+// graceful stop. `cairn meta add-peer|remove-peer` change the membership.
+func runMeta(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "add-peer":
+			return runAddPeer(ctx, args[1:])
+		case "remove-peer":
+			return runRemovePeer(ctx, args[1:])
 		}
-		return net.JoinHostPort(host, port)
 	}
-	cfg.RaftAdvertise, cfg.APIAddr = adv(*raftAddr), adv(*grpcAddr)
-	for _, p := range ps {
-		if p.ID == cfg.ID {
-			cfg.RaftAdvertise = p.RaftAddr
+	fs := newFlags("meta")
+	f := addMetaFlags(fs)
+	if err := parseServer(fs, args, metaAliases); err != nil {
+		return err
+	}
+	hostname, _ := os.Hostname()
+	set, err := deriveMeta(f.inputs(hostname))
+	if err != nil {
+		return err
+	}
+	if done, err := printConfig(fs, set); done {
+		return err
+	}
+	return serveMeta(ctx, f, set)
+}
+
+// serveMeta listens, starts the peer and stops it gracefully when ctx ends.
+func serveMeta(ctx context.Context, f *metaFlags, set metaSettings) error {
+	cfg := f.config(set)
+	log := cfg.Logger
+	var lis [3]net.Listener
+	for i, addr := range []string{set.RaftListen, set.GRPCListen, set.HTTPListen} {
+		l, err := listenRetry(ctx, addr)
+		if err != nil {
+			for _, o := range lis[:i] {
+				o.Close()
+			}
+			return err
 		}
+		lis[i] = l
 	}
-	rl, err := listenRetry(ctx, *raftAddr)
+	cfg.RaftListener = lis[0]
+	m, err := server.StartMeta(server.MetaOptions{Meta: cfg, GRPC: lis[1], HTTP: lis[2], Peers: set.APIPeers})
 	if err != nil {
 		return err
 	}
-	cfg.RaftListener = rl
-	gl, err := listenRetry(ctx, *grpcAddr)
-	if err != nil {
-		return err
-	}
-	hl, err := listenRetry(ctx, *httpAddr)
-	if err != nil {
-		return err
-	}
-	var api []string
-	if *apiPeers != "" {
-		api = strings.Split(*apiPeers, ",")
-	}
-	m, err := server.StartMeta(server.MetaOptions{Meta: cfg, GRPC: gl, HTTP: hl, Peers: api})
-	if err != nil {
-		return err
-	}
-	log.Info("metadata peer running", "id", cfg.ID, "grpc", gl.Addr().String(), "http", hl.Addr().String(), "raft", rl.Addr().String())
+	log.Info("metadata peer running", "id", cfg.ID, "grpc", set.APIAddr, "raft", cfg.RaftAdvertise, "http", lis[2].Addr().String(), "join", cfg.Join)
 	<-ctx.Done()
-	log.Info("shutting down")
-	return m.Close()
+	log.Info("shutting down: handing over leadership if leading, finishing requests", "timeout", *f.shutdown)
+	sctx, cancel := context.WithTimeout(context.Background(), *f.shutdown)
+	defer cancel()
+	return m.Shutdown(sctx)
 }
 
 // listenRetry listens, retrying briefly (a restarted process may find its

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/cairnfs/cairn/node"
@@ -18,8 +17,9 @@ func runNode(ctx context.Context, args []string) error {
 	fs := newFlags("node")
 	dir := fs.String("dir", "./cairn-node", "data folder (volumes and node identity)")
 	addr := fs.String("addr", ":7070", "data port listen address")
-	advertise := fs.String("advertise", "", "host:port clients and peers use to reach this node (default: the listen address, 127.0.0.1 for a wildcard host)")
-	metaAddrs := fs.String("meta", "127.0.0.1:9090", "metadata peers host:port[,host:port...]")
+	port := fs.Int("port", 0, "data port, overriding the port of --addr ($DATA_NODE_PORT)")
+	advertise := fs.String("advertise", "", "host[:port] clients and peers use to reach this node, may be a DNS name; without a port the data port is used (default: the listen address, 127.0.0.1 for a wildcard host)")
+	metaAddrs := fs.String("meta", "127.0.0.1:9090", "metadata peers host:port[,host:port...] ($METADATA_SERVER_ADDR); the node learns the others from them")
 	zone := fs.String("zone", "", "failure domain: zone")
 	rack := fs.String("rack", "", "failure domain: rack")
 	capacity := sizeFlag(0)
@@ -32,25 +32,30 @@ func runNode(ctx context.Context, args []string) error {
 	fs.Var(&repairBW, "repair-bandwidth", "bytes per second this node may pull for repairs (0 = unlimited)")
 	reconcileEvery := fs.Duration("reconcile-interval", 10*time.Minute, "how often to check stored chunks against the metadata")
 	reconcileGrace := fs.Duration("reconcile-grace", 15*time.Minute, "an unneeded chunk is deleted when two checks this far apart agree")
+	shutdown := fs.Duration("shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight transfers may take to finish")
 	verbose := fs.Bool("v", false, "debug logging")
-	if err := parseServer(fs, args, map[string]string{"meta": "METADATA_SERVER_ADDR"}); err != nil {
+	if err := parseServer(fs, args, map[string]string{"meta": "METADATA_SERVER_ADDR", "port": "DATA_NODE_PORT"}); err != nil {
 		return err
 	}
-	log := newLogger(*verbose)
-	l, err := listenRetry(ctx, *addr)
+	set, err := deriveNode(nodeInputs{Addr: *addr, Port: *port, Advertise: *advertise, Meta: *metaAddrs})
 	if err != nil {
 		return err
 	}
-	adv := *advertise
-	if adv == "" {
-		host, port, _ := net.SplitHostPort(l.Addr().String())
-		if host == "" || host == "0.0.0.0" || host == "::" {
-			host = "127.0.0.1"
-		}
-		adv = net.JoinHostPort(host, port)
+	if done, err := printConfig(fs, set); done {
+		return err
+	}
+	log := newLogger(*verbose)
+	l, err := listenRetry(ctx, set.Listen)
+	if err != nil {
+		return err
+	}
+	adv := set.Advertise
+	if host, p, _ := net.SplitHostPort(adv); p == "0" { // listening on a random port
+		_, actual, _ := net.SplitHostPort(l.Addr().String())
+		adv = net.JoinHostPort(host, actual)
 	}
 	n, err := server.StartNode(server.NodeOptions{Listener: l, Node: node.Config{
-		Dir: *dir, Advertise: adv, Meta: strings.Split(*metaAddrs, ","), Zone: *zone, Rack: *rack,
+		Dir: *dir, Advertise: adv, Meta: set.Meta, Zone: *zone, Rack: *rack,
 		Capacity: int64(capacity), Logger: log, HeartbeatInterval: *heartbeat,
 		ScrubBytesPerSec: int64(scrubBW), ScrubInterval: *scrubEvery, RepairBytesPerSec: int64(repairBW),
 		ReconcileInterval: *reconcileEvery, ReconcileGrace: *reconcileGrace}})
@@ -59,8 +64,10 @@ func runNode(ctx context.Context, args []string) error {
 	}
 	log.Info("data node running", "id", n.Node.ID(), "addr", adv)
 	<-ctx.Done()
-	log.Info("shutting down")
-	return n.Close()
+	log.Info("shutting down: telling the metadata leader, finishing transfers", "timeout", *shutdown)
+	sctx, cancel := context.WithTimeout(context.Background(), *shutdown)
+	defer cancel()
+	return n.Shutdown(sctx)
 }
 
 // runDrain is `cairn node drain <id>`: no new chunks go to the node and its

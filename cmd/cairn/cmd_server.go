@@ -43,6 +43,9 @@ func runServer(ctx context.Context, args []string) error {
 		}
 	}
 	adv := func(port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+	if done, err := printConfig(fs, serverSettings{Advertise: host, GRPC: adv(*grpcPort), HTTP: addr(*httpPort), Raft: adv(*raftPort), Data: adv(*dataPort)}); done {
+		return err
+	}
 	lis := map[string]net.Listener{}
 	ports := map[string]string{"grpc": addr(*grpcPort), "http": addr(*httpPort), "raft": addr(*raftPort), "data": addr(*dataPort)}
 	if *s3Port != 0 {

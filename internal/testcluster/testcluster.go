@@ -68,6 +68,10 @@ type MetaPeer struct {
 	HTTPAddr string
 	Proc     *server.Meta // nil while stopped
 	Bridge   *Bridge
+	// Join: not an initial peer; it starts empty and waits for AddPeer.
+	Join bool
+	// Removed: taken out of the membership; MetaAddrs leaves it out.
+	Removed bool
 }
 
 // DataNode is one data node.
@@ -163,11 +167,13 @@ func listen(t testing.TB, addr string) net.Listener {
 	return nil
 }
 
-// MetaAddrs are the peers' gRPC addresses.
+// MetaAddrs are the gRPC addresses of the peers not removed.
 func (c *Cluster) MetaAddrs() []string {
 	var out []string
 	for _, m := range c.Metas {
-		out = append(out, m.GRPCAddr)
+		if !m.Removed {
+			out = append(out, m.GRPCAddr)
+		}
 	}
 	return out
 }
@@ -193,8 +199,11 @@ func (c *Cluster) StartMeta(i int) {
 		cfg.RaftLog = os.Stderr
 	}
 	for _, p := range c.Metas {
-		cfg.Peers = append(cfg.Peers, meta.Peer{ID: p.ID, RaftAddr: p.RaftAddr})
+		if !p.Join {
+			cfg.Peers = append(cfg.Peers, meta.Peer{ID: p.ID, RaftAddr: p.RaftAddr})
+		}
 	}
+	cfg.Join = mp.Join
 	proc, err := server.StartMeta(server.MetaOptions{Meta: cfg, GRPC: listen(c.t, mp.GRPCAddr), HTTP: listen(c.t, mp.HTTPAddr), Peers: c.MetaAddrs()})
 	if err != nil {
 		c.t.Fatalf("starting meta peer %s: %v", mp.ID, err)

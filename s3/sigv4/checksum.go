@@ -86,24 +86,35 @@ func isCompleteMultipartUpload(r *http.Request) bool {
 }
 
 // headerChecksum returns the checksum to verify from an x-amz-checksum-<alg>
-// request header, or nil if there is none.
-func headerChecksum(r *http.Request) (*checksum, error) {
+// request header (or, for a presigned URL, a query parameter hoisted from
+// such a header), or nil if there is none.
+func headerChecksum(r *http.Request, presigned bool) (*checksum, error) {
 	if isCompleteMultipartUpload(r) {
 		return nil, nil
 	}
 	var found *checksum
-	for k, vs := range r.Header {
-		alg := checksumAlgFor(strings.ToLower(k))
+	add := func(name string, values []string) error {
+		alg := checksumAlgFor(strings.ToLower(name))
 		if alg == nil {
-			continue // not a checksum value (e.g. x-amz-checksum-type) or an algorithm we do not know
+			return nil // not a checksum value (e.g. x-amz-checksum-type) or an algorithm we do not know
 		}
-		if found != nil || len(vs) != 1 {
-			return nil, errorf(codeInvalidRequest, "Expecting a single x-amz-checksum- header. "+
+		if found != nil || len(values) != 1 {
+			return errorf(codeInvalidRequest, "Expecting a single x-amz-checksum- header. "+
 				"Multiple checksum Types are not allowed.")
 		}
 		found = newChecksum(alg)
-		if err := found.setWant(vs[0]); err != nil {
+		return found.setWant(values[0])
+	}
+	for k, vs := range r.Header {
+		if err := add(k, vs); err != nil {
 			return nil, err
+		}
+	}
+	if presigned {
+		for _, p := range parseQuery(r.URL.RawQuery) {
+			if err := add(p.key, []string{p.value}); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return found, nil

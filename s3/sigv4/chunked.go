@@ -157,18 +157,20 @@ func (c *chunkedReader) readCRLF() error {
 	return nil
 }
 
-// readLine reads one line without its line ending. At the end of the body
-// it returns the partial line (possibly empty) and io.EOF.
+// readLine reads one line without its line ending. It returns io.EOF only
+// when the body ends exactly at the start of the line; a line cut short is
+// IncompleteBody.
 func (c *chunkedReader) readLine() (string, error) {
 	b, err := c.br.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) || len(b) > maxLineLen {
+	switch {
+	case errors.Is(err, bufio.ErrBufferFull) || len(b) > maxLineLen:
 		return "", errFraming("a chunk header or trailer line is longer than %d bytes.", maxLineLen)
+	case err == io.EOF && len(b) == 0:
+		return "", io.EOF
+	case err != nil:
+		return "", c.bodyErr(err)
 	}
-	if err != nil && err != io.EOF {
-		return "", err
-	}
-	line := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-	return line, err
+	return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), nil
 }
 
 // parseChunkHeader parses "hex-size[;chunk-signature=sig]".
@@ -192,11 +194,11 @@ func parseChunkHeader(line string, signed bool) (int64, string, error) {
 // nextChunk reads a chunk header and, for signed chunks, the whole chunk.
 func (c *chunkedReader) nextChunk() error {
 	line, err := c.readLine()
-	if err == io.EOF && line == "" {
+	if err == io.EOF {
 		return errIncomplete("The aws-chunked body ended after %d of %d decoded bytes, without the final "+
 			"0-size chunk; the upload was interrupted.", c.total, c.declared)
-	} else if err != nil && err != io.EOF {
-		return c.bodyErr(err)
+	} else if err != nil {
+		return err
 	}
 	size, sig, err := parseChunkHeader(line, c.sig != nil)
 	if err != nil {
@@ -282,7 +284,9 @@ func (c *chunkedReader) finish(sig string) error {
 func (c *chunkedReader) readEnd() error {
 	line, err := c.readLine()
 	switch {
-	case err != nil && err != io.EOF:
+	case err == io.EOF:
+		return nil
+	case err != nil:
 		return err
 	case line != "":
 		return errFraming("unexpected %.80q after the final chunk.", line)

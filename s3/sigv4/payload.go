@@ -71,7 +71,7 @@ func (v *Verifier) payload(r *http.Request, a *authState) (*Result, error) {
 		body = http.NoBody
 	}
 	res := &Result{AccessKey: a.accessKey, Presigned: a.presigned, Body: body, DecodedLength: r.ContentLength}
-	ck, err := payloadChecksum(r, mode)
+	ck, err := payloadChecksum(r, mode, a.presigned)
 	if err != nil {
 		return nil, err
 	}
@@ -97,8 +97,8 @@ func (v *Verifier) payload(r *http.Request, a *authState) (*Result, error) {
 
 // payloadChecksum returns the one additional checksum to verify (from a
 // request header or announced in X-Amz-Trailer), or nil.
-func payloadChecksum(r *http.Request, mode payloadMode) (*checksum, error) {
-	hdr, err := headerChecksum(r)
+func payloadChecksum(r *http.Request, mode payloadMode, presigned bool) (*checksum, error) {
+	hdr, err := headerChecksum(r, presigned)
 	if err != nil {
 		return nil, err
 	}

@@ -66,7 +66,7 @@ func TestPresignedAccepted(t *testing.T) {
 	if res.DecodedLength != int64(len(body)) {
 		t.Fatalf("DecodedLength %d", res.DecodedLength)
 	}
-	// x-amz-* headers are hoisted into the query by the signer and so signed.
+	// A signed x-amz-meta-* header.
 	r = presign(t, "PUT", "meta", "", 600, body, "", http.Header{"X-Amz-Meta-A": {"b"}})
 	mustVerifyAndRead(t, v, r, body)
 }
@@ -182,4 +182,16 @@ func TestPresignedSignedPayload(t *testing.T) {
 	r = presign(t, "PUT", "k", "", 3600, []byte("exact bytez"), sha256Hex(body), nil)
 	_, _, err := verifyAndRead(t, testVerifier(), r)
 	wantCode(t, err, "XAmzContentSHA256Mismatch")
+}
+
+// A checksum hoisted into a presigned URL's query (as some clients do with
+// x-amz-* headers) is verified like the header.
+func TestPresignedChecksumInQuery(t *testing.T) {
+	body := []byte("checked upload")
+	q := "x-amz-checksum-crc32=" + url.QueryEscape(checksumB64(t, "crc32", body))
+	mustVerifyAndRead(t, testVerifier(), presign(t, "PUT", "k", q, 60, body, "", nil), body)
+
+	r := presign(t, "PUT", "k", q, 60, []byte("checked uploaD"), "", nil)
+	_, _, err := verifyAndRead(t, testVerifier(), r)
+	wantCode(t, err, "BadDigest")
 }

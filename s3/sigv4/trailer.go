@@ -44,17 +44,20 @@ func (c *chunkedReader) readTrailers() error {
 
 // readTrailerLines returns the trailer lines (names lowercased, values
 // trimmed) and the trailer signature. One empty line directly after the
-// final chunk is skipped when more follows, as some clients send one.
+// final chunk is skipped when more follows, as some clients send one, and a
+// missing final empty line is tolerated.
 func (c *chunkedReader) readTrailerLines() ([]trailer, string, error) {
 	var trailers []trailer
 	sig := ""
 	for first := true; ; first = false {
 		line, err := c.readLine()
-		if err != nil && err != io.EOF {
+		if err == io.EOF {
+			return trailers, sig, nil // the final empty line may be missing
+		} else if err != nil {
 			return nil, "", err
 		}
 		if line == "" {
-			if first && err == nil && c.moreData() {
+			if first && c.moreData() {
 				continue
 			}
 			return trailers, sig, nil
@@ -74,9 +77,6 @@ func (c *chunkedReader) readTrailerLines() ([]trailer, string, error) {
 				return nil, "", errFraming("more than %d trailers.", maxTrailerLines)
 			}
 			trailers = append(trailers, trailer{name, value})
-		}
-		if err == io.EOF {
-			return trailers, sig, nil
 		}
 	}
 }
