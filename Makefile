@@ -1,4 +1,4 @@
-.PHONY: build test race proto lint bench
+.PHONY: build test race proto lint bench image docker-tier
 
 build:
 	go build -o bin/cairn ./cmd/cairn
@@ -20,3 +20,14 @@ lint:
 
 bench:
 	go test -run '^$$' -bench . -benchtime 2s ./volume/ ./meta/placement/
+
+# The container image: a static binary (CGO_ENABLED=0, -trimpath) in a
+# FROM scratch image; pulls nothing, so it builds air-gapped.
+IMAGE ?= cairn:dev
+image:
+	IMAGE=$(IMAGE) deploy/docker/build-image.sh
+
+# The image and the Kubernetes base's configuration as a 3+3 cluster on a
+# local Docker engine (skipped without one). See .ci/docker-tier.sh.
+docker-tier:
+	.ci/docker-tier.sh

@@ -188,7 +188,7 @@ pass
 
 step "awscli: s3 rm --recursive"
 aws s3 rm --only-show-errors --recursive "s3://$B/tree/"
-expect "$(aws s3api list-objects-v2 --bucket "$B" --prefix tree/ --query KeyCount --output text)" 0 "keys left under tree/"
+expect "$(aws s3api list-objects-v2 --no-paginate --bucket "$B" --prefix tree/ --query KeyCount --output text)" 0 "keys left under tree/"
 expect "$(aws s3 ls "s3://$B/" | grep -c 'PRE tree/' || true)" 0 "tree/ prefix still listed"
 pass
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
@@ -236,6 +237,15 @@ func testCtx(t testing.TB) context.Context {
 	return ctx
 }
 
+const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+func sha256hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func now() time.Time { return time.Now() }
+
 func md5hex(b []byte) string {
 	s := md5.Sum(b)
 	return hex.EncodeToString(s[:])
@@ -379,20 +389,25 @@ func (g *gateway) rawRequest(t testing.TB, method, path, query string, body []by
 	return req
 }
 
-// sign signs req with SigV4 (aws-sdk-go-v2's signer) declaring payloadHash.
+// sign signs req with SigV4 (aws-sdk-go-v2's signer, set up as for S3:
+// the path is escaped once, not twice) declaring payloadHash.
 func sign(t testing.TB, req *http.Request, payloadHash string, secret string, at time.Time) {
 	t.Helper()
 	req.Header.Set("X-Amz-Content-Sha256", payloadHash)
 	err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testAK, SecretAccessKey: secret},
-		req, payloadHash, "s3", region, at)
+		req, payloadHash, "s3", region, at, func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
+// httpClient is for raw requests; it keeps enough idle connections for
+// the tests' concurrent uploads.
+var httpClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
+
 func do(t testing.TB, req *http.Request) (*http.Response, []byte) {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
@@ -47,6 +48,11 @@ func (g *Gateway) list(ctx context.Context, bucket string, p listParams) (*listi
 	}
 	segs := strings.Split(p.prefix, "/")
 	dirKey := strings.Join(segs[:len(segs)-1], "/")
+	if dirKey != "" && validKey(dirKey+"/") != nil {
+		// No key can start with this prefix ("a//", "../", ...), and the
+		// path it names would be folded onto another directory.
+		return &w.out, g.bucketExistsCtx(ctx, bucket)
+	}
 	dir, P := "/"+bucket, ""
 	if dirKey != "" {
 		dir, P = dir+"/"+dirKey, dirKey+"/"
@@ -76,7 +82,7 @@ func (w *walker) item(key string) (string, bool) {
 // wanted says whether item would be emitted next (not before the resume
 // point, not a repeat of the last common prefix).
 func (w *walker) wanted(item string, cp bool) bool {
-	return item > w.p.after && !(cp && item == w.lastCP)
+	return item > w.p.after && (!cp || item != w.lastCP)
 }
 
 // emit adds an item; false means the page is full (and truncated).
@@ -123,7 +129,21 @@ func (w *walker) startName(P string) string {
 		r := w.p.prefix[len(P):]
 		start = max(start, r[:len(r)-1])
 	}
-	return start
+	return validPrefix(start)
+}
+
+// validPrefix cuts s before its first invalid UTF-8 byte: dropping a byte
+// above can split a character, and names travel as protobuf strings. A
+// shorter start only lists more names, which the walker then skips.
+func validPrefix(s string) string {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return s[:i]
+		}
+		i += n
+	}
+	return s
 }
 
 // walk lists directory dir, whose keys start with P. false: stop.

@@ -38,7 +38,7 @@ func validBucket(b string) *apiError {
 	}
 	for i := 0; i < len(b); i++ {
 		c := b[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-') {
+		if !isAlnum(c) && c != '.' && c != '-' {
 			return bad("may contain only lowercase letters, digits, dots and hyphens")
 		}
 	}

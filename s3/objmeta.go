@@ -73,14 +73,14 @@ func setObjectHeaders(h http.Header, fi *client.FileInfo) {
 	h.Set("Content-Type", "binary/octet-stream")
 	for k, v := range fi.Xattrs {
 		if name, ok := strings.CutPrefix(k, xUserMeta); ok {
-			h["X-Amz-Meta-"+canonicalMetaName(name)] = []string{v}
+			// As S3: the stored (lower-case) name, not canonicalized,
+			// which SDKs would hand back as "Color" for x-amz-meta-color.
+			h["x-amz-meta-"+name] = []string{v}
 		} else if name, ok := strings.CutPrefix(k, xHeader); ok {
 			h.Set(name, v)
 		}
 	}
 }
-
-func canonicalMetaName(n string) string { return http.CanonicalHeaderKey(n) }
 
 // etagOf returns the quoted ETag of an object. Files written outside the
 // gateway have none stored; theirs is derived from the content CRC and

@@ -53,7 +53,6 @@ type Gateway struct {
 	creds sync.Map // access key -> credEntry
 	log   *slog.Logger
 	m     *metrics
-	ready func(context.Context) error
 }
 
 type credEntry struct {
@@ -125,6 +124,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(r.URL.Path, "/-/") {
 		g.serveAdmin(w, r)
 		return
+	}
+	// Go's server sends "100 Continue" only when a handler reads a
+	// non-empty body. S3 sends it for an empty one too, and botocore
+	// relies on that: given a final answer instead, it keeps that status
+	// line for the next Expect request on the connection, misparses that
+	// reply and hangs until its read timeout (aws s3 sync of empty files).
+	if r.ContentLength == 0 && strings.EqualFold(r.Header.Get("Expect"), "100-continue") && r.ProtoAtLeast(1, 1) {
+		w.WriteHeader(http.StatusContinue)
 	}
 	start := time.Now()
 	id := requestID()

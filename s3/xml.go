@@ -5,8 +5,6 @@ import (
 	"time"
 )
 
-const s3NS = "http://s3.amazonaws.com/doc/2006-03-01/"
-
 // isoTime formats times as S3 listings do.
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 

@@ -139,6 +139,9 @@ func serveMeta(ctx context.Context, f *metaFlags, set metaSettings) error {
 // listenRetry listens, retrying briefly (a restarted process may find its
 // port still held for a moment).
 func listenRetry(ctx context.Context, addr string) (net.Listener, error) {
+	if printPending {
+		return nil, usagef("--print-config: this role does not print its configuration; run it without --print-config")
+	}
 	var err error
 	for i := 0; i < 50; i++ {
 		var l net.Listener

@@ -135,10 +135,17 @@ func parseServer(fs *flag.FlagSet, args []string, aliases map[string]string) err
 	if fs.Lookup(printConfigFlag) == nil {
 		fs.Bool(printConfigFlag, false, "print the configuration (flags, environment and derived settings) as JSON and exit without starting")
 	}
-	return parseEnv(fs, args, aliases, func(name string) bool { return name != printConfigFlag })
+	err := parseEnv(fs, args, aliases, func(name string) bool { return name != printConfigFlag })
+	printPending = fs.Lookup(printConfigFlag).Value.String() == "true"
+	return err
 }
 
 const printConfigFlag = "print-config"
+
+// printPending is set while --print-config was asked for and printConfig
+// has not run yet: listenRetry then refuses to listen, so a role that
+// does not print its configuration fails instead of starting for real.
+var printPending bool
 
 // stdout is where --print-config writes (tests swap it).
 var stdout io.Writer = os.Stdout
@@ -162,6 +169,7 @@ func printConfig(fs *flag.FlagSet, derived any) (bool, error) {
 	if f == nil || f.Value.String() != "true" {
 		return false, nil
 	}
+	printPending = false
 	flags := map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) {
 		if f.Name != printConfigFlag {

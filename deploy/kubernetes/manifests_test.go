@@ -56,10 +56,11 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// The values the fake kubelet gives the downward API.
+// The values the fake kubelet gives the downward API, and the cluster's
+// DNS domain.
 const (
-	testNamespace = "cairn-test"
-	testZone      = "zone-b" // the pod's topology.kubernetes.io/zone label
+	testNamespace = "cairn-test" // for manifests that set no namespace
+	testZone      = "zone-b"     // the pod's topology.kubernetes.io/zone label
 	clusterDomain = "cluster.local"
 )
 
@@ -289,6 +290,8 @@ type workload struct {
 
 type cluster struct {
 	dir       string
+	namespace string // the namespace the objects carry ("" = none)
+	domain    string // the cluster's DNS domain the pods are configured for
 	objects   []object
 	workloads []workload
 	services  map[string]*corev1.Service
@@ -298,7 +301,7 @@ type cluster struct {
 
 func load(t *testing.T, dir string) *cluster {
 	t.Helper()
-	c := &cluster{dir: dir, objects: render(t, dir), services: map[string]*corev1.Service{}, secrets: map[string]*corev1.Secret{}}
+	c := &cluster{dir: dir, domain: clusterDomain, objects: render(t, dir), services: map[string]*corev1.Service{}, secrets: map[string]*corev1.Secret{}}
 	for _, o := range c.objects {
 		switch v := o.obj.(type) {
 		case *appsv1.StatefulSet:
@@ -395,8 +398,8 @@ func TestStructure(t *testing.T) {
 func checkStructure(t *testing.T, c *cluster) {
 	for _, o := range c.objects {
 		m := o.obj.(metav1.ObjectMetaAccessor).GetObjectMeta()
-		if m.GetNamespace() != "" {
-			t.Errorf("%v: sets namespace %q; the manifests are namespace-agnostic", o, m.GetNamespace())
+		if m.GetNamespace() != c.namespace {
+			t.Errorf("%v: namespace %q, want %q (the shipped manifests are namespace-agnostic)", o, m.GetNamespace(), c.namespace)
 		}
 		if m.GetLabels()["app.kubernetes.io/name"] != "cairn" {
 			t.Errorf("%v: no label app.kubernetes.io/name=cairn", o)
@@ -799,7 +802,20 @@ type pod struct {
 	labels, annotations                              map[string]string
 }
 
-func podFor(w workload, ordinal int) pod {
+// podNamespace is the namespace the pods run in.
+func (c *cluster) podNamespace() string {
+	if c.namespace != "" {
+		return c.namespace
+	}
+	return testNamespace
+}
+
+// fqdn is the DNS name of a StatefulSet's pod under its headless Service.
+func (c *cluster) fqdn(w workload, pod string) string {
+	return fmt.Sprintf("%s.%s.%s.svc.%s", pod, w.serviceName, c.podNamespace(), c.domain)
+}
+
+func (c *cluster) podFor(w workload, ordinal int) pod {
 	name := fmt.Sprintf("%s-%d", w.name, ordinal)
 	if w.sts == nil {
 		name = fmt.Sprintf("%s-7d9f8b6c5-%05d", w.name, ordinal)
@@ -815,7 +831,7 @@ func podFor(w workload, ordinal int) pod {
 		l["apps.kubernetes.io/pod-index"] = strconv.Itoa(ordinal)
 	}
 	return pod{
-		name: name, namespace: testNamespace, nodeName: fmt.Sprintf("worker-%d", ordinal),
+		name: name, namespace: c.podNamespace(), nodeName: fmt.Sprintf("worker-%d", ordinal),
 		podIP: fmt.Sprintf("192.0.2.%d", 10+ordinal), serviceAccount: "default",
 		labels: l, annotations: w.template.Annotations,
 	}
@@ -1061,9 +1077,10 @@ func printConfig(t *testing.T, args, env []string) printedConfig {
 
 func runPrintConfig(t *testing.T, args, env []string, timeout time.Duration) (printedConfig, string, error) {
 	t.Helper()
+	bin := cairn(t)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cairn(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = env
 	cmd.Dir = t.TempDir()
 	var stdout, stderr bytes.Buffer
@@ -1142,8 +1159,9 @@ func (pc printedConfig) str(t *testing.T, names ...string) string {
 	return fmt.Sprint(v)
 }
 
-// list returns a printed list: a JSON array of strings or of objects
-// ({"id":..,"addr":..} becomes "id=addr"), or a comma-separated string.
+// list returns a printed list: a JSON array of strings or of peers
+// ({"id":..,"raft_addr":..} becomes "id=raft_addr"), or a comma-separated
+// string (a flag's value).
 func (pc printedConfig) list(t *testing.T, names ...string) []string {
 	t.Helper()
 	v, ok := pc.get(names...)
@@ -1164,8 +1182,8 @@ func (pc printedConfig) list(t *testing.T, names ...string) []string {
 			case string:
 				out = append(out, e)
 			case map[string]any:
-				id := firstString(e, "id", "ID", "Id")
-				addr := firstString(e, "raft_addr", "raftAddr", "RaftAddr", "addr", "address", "Addr", "Address")
+				id, _ := e["id"].(string)
+				addr, _ := e["raft_addr"].(string)
 				out = append(out, id+"="+addr)
 			default:
 				t.Fatalf("--print-config %s: unexpected element %v", names[0], e)
@@ -1175,15 +1193,6 @@ func (pc printedConfig) list(t *testing.T, names ...string) []string {
 		t.Fatalf("--print-config %s: unexpected value %v", names[0], v)
 	}
 	return out
-}
-
-func firstString(m map[string]any, keys ...string) string {
-	for _, k := range keys {
-		if s, ok := m[k].(string); ok {
-			return s
-		}
-	}
-	return ""
 }
 
 // port returns the port of a listen address printed as ":9090",
@@ -1262,7 +1271,7 @@ func metaGRPCAddrs(t *testing.T, c *cluster) []string {
 	meta := c.byRole(t, "meta")
 	var out []string
 	for i := 0; i < int(meta.replicas); i++ {
-		out = append(out, fmt.Sprintf("%s-%d.%s.%s.svc.%s:%d", meta.name, i, meta.serviceName, testNamespace, clusterDomain, namedPort(t, meta, "grpc")))
+		out = append(out, fmt.Sprintf("%s:%d", c.fqdn(meta, fmt.Sprintf("%s-%d", meta.name, i)), namedPort(t, meta, "grpc")))
 	}
 	return out
 }
@@ -1280,7 +1289,7 @@ func TestBinaryParsesContainers(t *testing.T) {
 					n = 1
 				}
 				for i := 0; i < n; i++ {
-					p := podFor(w, i)
+					p := c.podFor(w, i)
 					t.Run(p.name, func(t *testing.T) {
 						checkPod(t, c, w, p)
 					})
@@ -1326,9 +1335,7 @@ func checkPod(t *testing.T, c *cluster, w workload, p pod) {
 		}
 		// Every peer derives the same initial membership: the StatefulSet's
 		// pods under the headless Service.
-		host := func(i int) string {
-			return fmt.Sprintf("%s-%d.%s.%s.svc.%s", w.name, i, w.serviceName, testNamespace, clusterDomain)
-		}
+		host := func(i int) string { return c.fqdn(w, fmt.Sprintf("%s-%d", w.name, i)) }
 		var wantPeers []string
 		for i := 0; i < int(w.replicas); i++ {
 			wantPeers = append(wantPeers, fmt.Sprintf("%s-%d=%s:%d", w.name, i, host(i), raftPort))
@@ -1341,7 +1348,7 @@ func checkPod(t *testing.T, c *cluster, w workload, p pod) {
 		if got := pc.list(t, "api_peers"); !slices.Equal(got, metaAddrs) {
 			t.Errorf("REST API peers\n  got  %q\n  want %q", got, metaAddrs)
 		}
-		self := fmt.Sprintf("%s.%s.%s.svc.%s", p.name, w.serviceName, testNamespace, clusterDomain)
+		self := c.fqdn(w, p.name)
 		if got, want := pc.str(t, "raft_advertise"), net.JoinHostPort(self, strconv.Itoa(int(raftPort))); got != want {
 			t.Errorf("Raft address %q, want %q", got, want)
 		}
@@ -1358,7 +1365,7 @@ func checkPod(t *testing.T, c *cluster, w workload, p pod) {
 		if want := namedPort(t, w, "data"); listen != want {
 			t.Errorf("node listens on %d, the container port data is %d", listen, want)
 		}
-		wantAdv := fmt.Sprintf("%s.%s.%s.svc.%s:%d", p.name, w.serviceName, testNamespace, clusterDomain, listen)
+		wantAdv := fmt.Sprintf("%s:%d", c.fqdn(w, p.name), listen)
 		if adv := pc.str(t, "advertise"); adv != wantAdv {
 			t.Errorf("advertise %q, want %q", adv, wantAdv)
 		}
@@ -1374,16 +1381,139 @@ func checkPod(t *testing.T, c *cluster, w workload, p pod) {
 		checkServes(t, w, listen)
 		dataOnVolume(t, w, pc.str(t, "dir"))
 	case "gateway":
-		listen := port(t, pc.str(t, "listen", "listen-addr", "listen_addr", "addr"))
+		listen := port(t, pc.str(t, "listen", "addr"))
 		if want := namedPort(t, w, "s3"); listen != want {
 			t.Errorf("gateway listens on %d, the container port s3 is %d", listen, want)
 		}
 		if got := pc.list(t, "meta"); !slices.Equal(got, metaAddrs) {
 			t.Errorf("metadata peers\n  got  %q\n  want %q", got, metaAddrs)
 		}
-		if ak := pc.str(t, "access-key", "access_key", "accessKey"); ak == "" {
-			t.Errorf("no S3 access key")
+		if ak, want := pc.str(t, "access-key"), vals["CAIRN_ACCESS_KEY"]; ak != want || want == "" {
+			t.Errorf("S3 access key %q, want %q from the Secret", ak, want)
 		}
 		checkServes(t, w, listen)
+	}
+}
+
+// TestWritePodConfigs writes, for .ci/docker-tier.sh, what the kubelet
+// would give each pod of the base: <pod>.args (the container's arguments,
+// one per line), <pod>.env (its resolved environment, for `docker run
+// --env-file`) and, for StatefulSet pods, <pod>.fqdn (the pod's DNS name
+// under its headless Service). The docker tier runs its containers with
+// exactly these, so it tests the manifests' configuration, not a copy of
+// it. It runs only when CAIRN_POD_CONFIG_DIR names the output directory.
+func TestWritePodConfigs(t *testing.T) {
+	out := os.Getenv("CAIRN_POD_CONFIG_DIR")
+	if out == "" {
+		t.Skip("CAIRN_POD_CONFIG_DIR is not set (.ci/docker-tier.sh sets it)")
+	}
+	c := load(t, "base")
+	write := func(name string, lines []string) {
+		if err := os.WriteFile(filepath.Join(out, name), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, w := range c.workloads {
+		n := int(w.replicas)
+		if w.sts == nil {
+			n = 1
+		}
+		ctr := w.template.Spec.Containers[0]
+		for i := 0; i < n; i++ {
+			p := c.podFor(w, i)
+			env, vals, err := c.containerEnv(ctr, p)
+			if err != nil {
+				t.Fatalf("%s: %v", p.name, err)
+			}
+			var args []string
+			for _, a := range ctr.Args {
+				args = append(args, expand(a, func(k string) (string, bool) { v, ok := vals[k]; return v, ok }))
+			}
+			for _, kv := range env {
+				if strings.ContainsAny(kv, "\n\r") {
+					t.Fatalf("%s: env %q does not fit an env file", p.name, kv)
+				}
+			}
+			write(p.name+".args", args)
+			write(p.name+".env", env)
+			if w.sts != nil {
+				write(p.name+".fqdn", []string{c.fqdn(w, p.name)})
+			}
+		}
+	}
+}
+
+// TestDocumentedOverlay builds the overlay docs/kubernetes.md shows (its
+// "Your own overlay" example plus the cluster-domain patches), taken from
+// the page itself, and checks it like the shipped ones.
+func TestDocumentedOverlay(t *testing.T) {
+	page, err := os.ReadFile("../../docs/kubernetes.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var overlay, domain *kusttypes.Kustomization
+	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(page), -1) {
+		j, err := yaml.YAMLToJSONStrict([]byte(m[1]))
+		if err != nil {
+			t.Fatalf("docs/kubernetes.md: %v\n%s", err, m[1])
+		}
+		var k kusttypes.Kustomization
+		if decodeStrict(j, &k) != nil {
+			continue // not a kustomization (a PodMonitor, ...)
+		}
+		switch {
+		case k.Kind == "Kustomization" && len(k.Resources) == 1 && strings.HasSuffix(k.Resources[0], "overlays/production"):
+			overlay = &k
+		case k.Kind == "" && len(k.Patches) > 0 && strings.Contains(m[1], "CLUSTER_DOMAIN"):
+			domain = &k
+		}
+	}
+	if overlay == nil || domain == nil {
+		t.Fatal("docs/kubernetes.md: did not find the example overlay and the CLUSTER_DOMAIN patches")
+	}
+	// kustomize wants the base as a relative path.
+	dir := t.TempDir()
+	prod, err := filepath.Abs("overlays/production")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel, err := filepath.Rel(dir, prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay.Resources = []string{filepath.ToSlash(rel)}
+	overlay.Patches = append(overlay.Patches, domain.Patches...)
+	data, err := yaml.Marshal(overlay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := load(t, dir)
+	c.namespace, c.domain = overlay.Namespace, "corp.example"
+	checkStructure(t, c)
+
+	node := c.byRole(t, "node")
+	pvc := node.sts.Spec.VolumeClaimTemplates[0].Spec
+	if q := pvc.Resources.Requests[corev1.ResourceStorage]; q.String() != "4Ti" || deref(pvc.StorageClassName, "") != "local-nvme" {
+		t.Errorf("data node volumes: %s of class %q, want 4Ti of local-nvme", q.String(), deref(pvc.StorageClassName, ""))
+	}
+	if l := node.template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]; node.replicas != 8 || l.String() != "16Gi" {
+		t.Errorf("data nodes: %d with memory limit %s, want 8 with 16Gi", node.replicas, l.String())
+	}
+	for _, w := range c.workloads {
+		if img := w.template.Spec.Containers[0].Image; img != "registry.corp.example/cairn:v0.1.0" {
+			t.Errorf("%v: image %q", w, img)
+		}
+		if v := envValue(w.template.Spec.Containers[0], "CLUSTER_DOMAIN"); v != c.domain {
+			t.Errorf("%v: CLUSTER_DOMAIN %q, want %q", w, v, c.domain)
+		}
+	}
+	// The peers, the data nodes and the gateway derive the new domain.
+	for _, role := range []string{"meta", "node", "gateway"} {
+		w := c.byRole(t, role)
+		p := c.podFor(w, 1)
+		t.Run(p.name, func(t *testing.T) { checkPod(t, c, w, p) })
 	}
 }

@@ -33,7 +33,7 @@ func uriEncode(b []byte, s string, keepSlash bool) []byte {
 
 func encoded(s string, keepSlash bool) string {
 	for i := 0; i < len(s); i++ {
-		if !unreserved(s[i]) && !(s[i] == '/' && keepSlash) {
+		if !unreserved(s[i]) && (s[i] != '/' || !keepSlash) {
 			return string(uriEncode(make([]byte, 0, len(s)+16), s, keepSlash))
 		}
 	}
@@ -48,6 +48,9 @@ func canonicalURIs(r *http.Request) (canonical, asSent string) {
 	if asSent == "" {
 		asSent = "/"
 	}
+	if isCanonicalPath(asSent) {
+		return asSent, asSent
+	}
 	b := make([]byte, 0, len(asSent)+16)
 	for i, seg := range strings.Split(asSent, "/") {
 		if i > 0 {
@@ -59,6 +62,39 @@ func canonicalURIs(r *http.Request) (canonical, asSent string) {
 		b = uriEncode(b, seg, false)
 	}
 	return string(b), asSent
+}
+
+// isCanonicalPath reports whether an escaped path is already in AWS's
+// encoding: only unreserved bytes, '/' and uppercase %XX escapes of bytes
+// that must be escaped.
+func isCanonicalPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if unreserved(c) || c == '/' {
+			continue
+		}
+		if c != '%' || i+2 >= len(p) || !isUpperHex(p[i+1]) || !isUpperHex(p[i+2]) ||
+			unreserved(unhex(p[i+1])<<4|unhex(p[i+2])) {
+			return false
+		}
+		i += 2
+	}
+	return true
+}
+
+func isUpperHex(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }
+
+func unhex(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c - 'A' + 10
+}
+
+// hasPrefixFold reports whether s starts with the lowercase prefix,
+// ignoring ASCII case, without allocating.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // queryParam is one decoded query parameter.
@@ -224,8 +260,10 @@ func parseSignedHeaders(s string) ([]string, bool) {
 // or "" if there is none. S3 requires all of them to be signed.
 func unsignedAmzHeader(r *http.Request, signed []string) string {
 	for k := range r.Header {
-		lk := strings.ToLower(k)
-		if strings.HasPrefix(lk, "x-amz-") && !slices.Contains(signed, lk) {
+		if !hasPrefixFold(k, "x-amz-") {
+			continue
+		}
+		if lk := strings.ToLower(k); !slices.Contains(signed, lk) {
 			return lk
 		}
 	}

@@ -94,6 +94,9 @@ func headerChecksum(r *http.Request, presigned bool) (*checksum, error) {
 	}
 	var found *checksum
 	add := func(name string, values []string) error {
+		if !hasPrefixFold(name, "x-amz-checksum-") {
+			return nil
+		}
 		alg := checksumAlgFor(strings.ToLower(name))
 		if alg == nil {
 			return nil // not a checksum value (e.g. x-amz-checksum-type) or an algorithm we do not know

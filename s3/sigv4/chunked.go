@@ -35,7 +35,7 @@ func newChunkSigner(a *authState) *chunkSigner {
 // and advances the chain on success.
 func (s *chunkSigner) verify(kind, rest, given string) bool {
 	s.mac.Reset()
-	io.WriteString(s.mac, kind+"\n"+s.amzDate+"\n"+s.scope+"\n"+s.prev+"\n"+rest)
+	_, _ = io.WriteString(s.mac, kind+"\n"+s.amzDate+"\n"+s.scope+"\n"+s.prev+"\n"+rest)
 	var buf [64]byte
 	hex.Encode(buf[:], s.mac.Sum(nil))
 	if !hmac.Equal(buf[:], []byte(given)) {
@@ -132,8 +132,8 @@ func (c *chunkedReader) readData(p []byte) (int, error) {
 // errors (a reset connection, a size limit) pass through.
 func (c *chunkedReader) bodyErr(err error) error {
 	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
-		return errIncomplete("The aws-chunked body ended early, in chunk %d after %d of %d decoded bytes; "+
-			"the upload was interrupted.", c.chunks, c.total-c.remain, c.declared)
+		return errIncomplete("The aws-chunked body ended early, after %d of %d decoded bytes; "+
+			"the upload was interrupted.", c.total-c.remain, c.declared)
 	}
 	return err
 }
@@ -237,8 +237,7 @@ func (c *chunkedReader) readSignedChunk(size int64, sig string) error {
 		n, err := c.br.Read(buf[len(buf):min(int64(cap(buf)), size)])
 		buf = buf[:len(buf)+n]
 		if err != nil && int64(len(buf)) < size {
-			c.remain = size - int64(len(buf))
-			c.total += size
+			c.total += int64(len(buf)) // what arrived, for the message
 			return c.bodyErr(err)
 		}
 	}

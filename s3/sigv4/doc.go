@@ -52,11 +52,11 @@
 // A checksum named in X-Amz-Trailer (x-amz-checksum-crc32, -crc32c,
 // -crc64nvme, -sha1 or -sha256: base64 of the big-endian digest) is verified
 // against the decoded payload, and so is an x-amz-checksum-<alg> request
-// header in any mode. Only one checksum per request is accepted. The
-// x-amz-checksum-* headers of CompleteMultipartUpload (POST with uploadId)
-// describe the object, not the request body, and are left to the gateway;
-// x-amz-checksum-* headers naming other algorithms are ignored. Content-MD5
-// is the gateway's job.
+// header (or, in a presigned URL, query parameter) in any mode. Only one
+// checksum per request is accepted. The x-amz-checksum-* headers of
+// CompleteMultipartUpload (POST with uploadId) describe the object, not the
+// request body, and are left to the gateway; x-amz-checksum-* headers naming
+// other algorithms are ignored. Content-MD5 is the gateway's job.
 //
 // Errors from the underlying body other than a premature end (for example a
 // reset connection) are returned from Result.Body unchanged.

@@ -32,9 +32,9 @@ func errorf(code, format string, args ...any) *Error {
 const signatureHint = "Check your secret access key and signing method (AWS Signature Version 4, service \"s3\", " +
 	"path not double-encoded)."
 
-func errSignature() *Error {
-	return &Error{Code: codeSignatureMismatch, Message: "The request signature we calculated does not match " +
-		"the signature you provided. " + signatureHint}
+func errSignature(accessKey, scope string) *Error {
+	return errorf(codeSignatureMismatch, "The request signature we calculated does not match the signature "+
+		"you provided (access key %s, scope %s). %s", accessKey, scope, signatureHint)
 }
 
 func errIncomplete(format string, args ...any) *Error {

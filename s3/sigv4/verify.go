@@ -163,20 +163,13 @@ func checkSignedHeaders(r *http.Request, signed []string, code, prefix string) e
 func (v *Verifier) checkSignature(r *http.Request, a *authState, secret string, c credential,
 	query string, signed []string, signedStr string) error {
 	key, cached := v.keys.get(c.accessKey, secret, c.date, c.region)
-	canonURI, rawURI := canonicalURIs(r)
-	ok := false
-	for i, uri := range [2]string{canonURI, rawURI} {
-		if i == 1 && uri == canonURI {
-			break
-		}
+	matches := func(uri string) bool {
 		creq := canonicalRequest(r, uri, query, signed, signedStr, a.payloadHash)
-		if signatureMatches(key, stringToSign(a.amzDate, a.scope, creq), a.signature) {
-			ok = true
-			break
-		}
+		return signatureMatches(key, stringToSign(a.amzDate, a.scope, creq), a.signature)
 	}
-	if !ok {
-		return errSignature()
+	canonURI, rawURI := canonicalURIs(r)
+	if !matches(canonURI) && (rawURI == canonURI || !matches(rawURI)) {
+		return errSignature(a.accessKey, a.scope)
 	}
 	if !cached {
 		v.keys.put(c.accessKey, secret, c.date, c.region, key)

@@ -3,6 +3,9 @@ package sigv4
 import (
 	"bufio"
 	"net/http"
+	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -358,5 +361,63 @@ func TestErrorString(t *testing.T) {
 	e := &Error{Code: "AccessDenied", Message: "nope"}
 	if e.Error() != "AccessDenied: nope" {
 		t.Fatal(e.Error())
+	}
+}
+
+// The package doc lists exactly the codes the package can return.
+func TestDocListsErrorCodes(t *testing.T) {
+	src, err := os.ReadFile("errors.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var defined []string
+	for _, m := range regexp.MustCompile(`(?m)^\tcode\w+\s*=\s*"(\w+)"$`).FindAllStringSubmatch(string(src), -1) {
+		defined = append(defined, m[1])
+	}
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(doc), "# Error codes")
+	var listed []string
+	for _, m := range regexp.MustCompile(`(?m)^//\t(\w+)$`).FindAllStringSubmatch(section, -1) {
+		listed = append(listed, m[1])
+	}
+	slices.Sort(defined)
+	if len(defined) < 10 || !slices.Equal(defined, listed) {
+		t.Fatalf("codes defined in errors.go %v, listed in doc.go %v", defined, listed)
+	}
+}
+
+func TestConcurrentVerify(t *testing.T) {
+	v := testVerifier()
+	v.Region = ""
+	var reqs []*http.Request
+	for _, region := range []string{"us-east-1", "eu-west-1", "ap-south-1"} {
+		for _, key := range oddKeys[:4] {
+			req := clientRequest(t, "GET", key, "", nil)
+			req.Header.Set("X-Amz-Content-Sha256", emptySHA256Hex)
+			if err := s3Signer().SignHTTP(t.Context(), testCreds, req, emptySHA256Hex, "s3", region, testTime); err != nil {
+				t.Fatal(err)
+			}
+			reqs = append(reqs, toServer(t, req))
+		}
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 200 {
+				if _, err := v.Verify(reqs[(g+i)%len(reqs)]); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -1,0 +1,249 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/internal/testcluster"
+	"github.com/cairnfs/cairn/server"
+)
+
+// Day-2 operations under a continuous workload: membership changes,
+// planned stops of data nodes and of the metadata leader, and clients
+// that follow the cluster's membership. Every test requires zero failed
+// client operations.
+
+// TestMembershipThreeFiveThree grows the metadata cluster from 3 to 5
+// peers and shrinks it back to 3, removing the leader and another
+// original peer, while clients write and read.
+func TestMembershipThreeFiveThree(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Metas: 3, Nodes: 3, Replication: 2, ChunkSize: 128 << 10})
+	cl := c.NewClient(client.Options{RefreshEvery: 200 * time.Millisecond})
+	w := startWorkload(t, cl, "/members", 4, 300<<10)
+	w.progress(t, 10, time.Minute)
+
+	for range 2 {
+		i := c.AddMeta()
+		if err := c.AddPeer(i); err != nil {
+			t.Fatal(err)
+		}
+		w.progress(t, 5, time.Minute)
+	}
+	if got := c.Voters(); !slices.Equal(got, []string{"m1", "m2", "m3", "m4", "m5"}) {
+		t.Fatalf("voters after adding two: %v", got)
+	}
+
+	leader := c.Leader()
+	if leader > 2 {
+		t.Fatalf("a new peer (m%d) leads; the test wants an original leader to remove", leader+1)
+	}
+	other := (leader + 1) % 3
+	for _, i := range []int{leader, other} {
+		if err := c.RemovePeer(i); err != nil {
+			t.Fatal(err)
+		}
+		c.StopMeta(i)
+		w.progress(t, 5, time.Minute)
+	}
+	var want []string
+	for i, m := range c.Metas {
+		if i != leader && i != other {
+			want = append(want, m.ID)
+		}
+	}
+	if got := c.Voters(); !slices.Equal(got, want) {
+		t.Fatalf("voters after removing %s and %s: %v, want %v", c.Metas[leader].ID, c.Metas[other].ID, got, want)
+	}
+	w.progress(t, 10, time.Minute)
+	w.finish(t)
+	w.verify(t, c.NewClient(client.Options{}))
+
+	st, err := c.Client().Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peers []string
+	for _, p := range st.Peers {
+		peers = append(peers, p.Id)
+		if p.ApiAddr == "" {
+			t.Errorf("peer %s has no recorded API address", p.Id)
+		}
+	}
+	if slices.Sort(peers); !slices.Equal(peers, want) {
+		t.Errorf("cluster status lists peers %v, want %v", peers, want)
+	}
+}
+
+// TestRemovePeerSafety: removals that would break the quorum or empty the
+// cluster are refused with errors that say why; a peer that is down can
+// be removed.
+func TestRemovePeerSafety(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Metas: 3, Nodes: 1})
+	leader := c.Leader()
+	down, up := (leader+1)%3, (leader+2)%3
+	c.StopMeta(down)
+	err := c.RemovePeer(up)
+	if !errors.Is(err, cairn.Conflict) || !strings.Contains(err.Error(), "quorum") {
+		t.Fatalf("removing a live peer while another is down: %v, want a Conflict about the quorum", err)
+	}
+	if err := c.RemovePeer(down); err != nil {
+		t.Fatalf("removing the peer that is down: %v", err)
+	}
+	if err := c.RemovePeer(up); err != nil {
+		t.Fatalf("2 -> 1 with both up: %v", err)
+	}
+	c.StopMeta(up)
+	last := c.Leader()
+	if err := c.RemovePeer(last); !errors.Is(err, cairn.Invalid) || !strings.Contains(err.Error(), "last") {
+		t.Fatalf("removing the last peer: %v, want Invalid", err)
+	}
+	if err := c.Client().RemovePeer(context.Background(), "nobody"); !errors.Is(err, cairn.NotFound) {
+		t.Fatalf("removing an unknown peer: %v, want NotFound", err)
+	}
+	mustWrite(t, c.Client(), "/after/one-peer", []byte("still writable"))
+}
+
+// TestGracefulNodeStopUnderLoad: a data node stopped with SIGTERM's path
+// (Leave, then finish in-flight requests) and restarted within the dead
+// timeout fails no client operation and triggers no repair.
+func TestGracefulNodeStopUnderLoad(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Metas: 1, Nodes: 4, Replication: 3, ChunkSize: 128 << 10})
+	cl := c.NewClient(client.Options{})
+	w := startWorkload(t, cl, "/leave", 6, 400<<10)
+	w.progress(t, 20, time.Minute)
+
+	const victim = 0
+	id := string(c.Nodes[victim].Proc.Node.ID())
+	if err := c.ShutdownNode(victim); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	stoppedAt := time.Now()
+	if st := nodeState(t, c, id); st != "leaving" {
+		t.Fatalf("right after its graceful stop the leader sees the node as %q, want leaving", st)
+	}
+	w.progress(t, 10, time.Minute)
+	// Past the suspect timeout (2s), well before the dead timeout (5s).
+	time.Sleep(time.Until(stoppedAt.Add(3 * time.Second)))
+	if st := nodeState(t, c, id); st != "leaving" {
+		t.Fatalf("3s after its stop the leader sees the node as %q, want leaving", st)
+	}
+	c.StartNode(victim)
+	c.WaitNodes(4)
+	w.progress(t, 20, time.Minute)
+	w.finish(t)
+	w.verify(t, c.NewClient(client.Options{}))
+	st, err := c.Client().Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := st.Repair; r.Repaired != 0 || r.Failed != 0 {
+		t.Errorf("a planned restart triggered repairs: %d repaired, %d failed", r.Repaired, r.Failed)
+	}
+}
+
+func nodeState(t *testing.T, c *testcluster.Cluster, id string) string {
+	t.Helper()
+	st, err := c.Client().Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Nodes {
+		if n.Id == id {
+			return n.State
+		}
+	}
+	t.Fatalf("node %s is not registered", id)
+	return ""
+}
+
+// TestMetaLeaderGracefulStop: the leader stopped with SIGTERM's path hands
+// leadership over before its Raft stops (another peer leads before
+// Shutdown returns), and no client operation fails.
+func TestMetaLeaderGracefulStop(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Metas: 3, Nodes: 3, Replication: 2, ChunkSize: 128 << 10})
+	cl := c.NewClient(client.Options{})
+	w := startWorkload(t, cl, "/handover", 4, 300<<10)
+	w.progress(t, 10, time.Minute)
+
+	old := c.Leader()
+	var others []*server.Meta
+	for i, m := range c.Metas {
+		if i != old {
+			others = append(others, m.Proc)
+		}
+	}
+	var newLeaderAt atomic.Int64
+	watchDone := make(chan struct{})
+	go func() { // bounded: 30s at most
+		defer close(watchDone)
+		for end := time.Now().Add(30 * time.Second); time.Now().Before(end); time.Sleep(2 * time.Millisecond) {
+			for _, p := range others {
+				if p.Server.Raft().State() == raft.Leader {
+					newLeaderAt.Store(time.Now().UnixNano())
+					return
+				}
+			}
+		}
+	}()
+	if err := c.ShutdownMeta(old); err != nil {
+		t.Fatalf("graceful stop of the leader: %v", err)
+	}
+	returned := time.Now()
+	<-watchDone
+	if at := newLeaderAt.Load(); at == 0 || time.Unix(0, at).After(returned) {
+		t.Fatalf("no other peer led before the old leader's Shutdown returned (new leader at %v, returned at %v): leadership was not handed over",
+			time.Unix(0, at).Format("15:04:05.000"), returned.Format("15:04:05.000"))
+	}
+	w.progress(t, 10, time.Minute)
+	c.StartMeta(old)
+	w.progress(t, 10, time.Minute)
+	w.finish(t)
+	w.verify(t, c.NewClient(client.Options{}))
+}
+
+// TestClientLearnsPeers: a client given a single metadata address learns
+// a peer added later, and keeps working after the peer it was given is
+// removed and stopped.
+func TestClientLearnsPeers(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{Metas: 3, Nodes: 2, Replication: 2})
+	cl, err := client.Dial([]string{c.Metas[0].GRPCAddr}, client.Options{RefreshEvery: 100 * time.Millisecond, ChunkSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	mustWrite(t, cl, "/learn/before", []byte("before"))
+
+	j := c.AddMeta()
+	if err := c.AddPeer(j); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !slices.Contains(cl.MetaAddrs(), c.Metas[j].GRPCAddr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("client knows %v, not the new peer %s", cl.MetaAddrs(), c.Metas[j].GRPCAddr)
+		}
+		if _, err := cl.Stat(context.Background(), "/learn"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := c.RemovePeer(0); err != nil {
+		t.Fatal(err)
+	}
+	c.StopMeta(0)
+	for i := range 20 {
+		p := "/learn/after-" + string(rune('a'+i))
+		mustWrite(t, cl, p, randBytes(uint64(i), 100<<10))
+		mustMatch(t, cl, p, randBytes(uint64(i), 100<<10))
+	}
+	mustMatch(t, cl, "/learn/before", []byte("before"))
+}
