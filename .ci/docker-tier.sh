@@ -98,9 +98,9 @@ done
 # the aliases below; nothing else.
 docker network create --internal --label "$label" "$net" >/dev/null
 
-# The flags every server container gets: what the pods' securityContext
-# says (non-root is the image's USER), plus a tmpfs for /tmp as the pods'
-# emptyDir. GRPC_ENABLE_TXT_SERVICE_CONFIG=false: gRPC's DNS resolver looks
+# The flags every container gets (servers and CLI): what the securityContext
+# of the pods says (non-root is the image's USER), plus a tmpfs for /tmp as the
+# pods' emptyDir. GRPC_ENABLE_TXT_SERVICE_CONFIG=false: gRPC's DNS resolver looks
 # up a TXT record for every target, and Docker's DNS on an internal network
 # never answers names it does not know, so each lookup would stall 10 s
 # (cluster DNS answers NXDOMAIN at once).

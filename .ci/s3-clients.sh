@@ -28,13 +28,15 @@ unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AW
 for v in $(compgen -e | grep '^RCLONE_' || true); do unset "$v"; done
 export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
 
+# Verdicts go to fd 3, the script's stdout, even from inside a redirection.
+exec 3>&1
 CURRENT="setup"
 step_start=$start
 step() { CURRENT=$1; step_start=$(date +%s); }
-pass() { echo "PASS: $CURRENT ($(( $(date +%s) - step_start ))s)"; }
-die() { echo "FAIL: $CURRENT: $*"; exit 1; }
+pass() { echo "PASS: $CURRENT ($(( $(date +%s) - step_start ))s)" >&3; }
+die() { echo "FAIL: $CURRENT: $*" >&3; exit 1; }
 on_err() { # a command failed under set -e; report it once, from the main shell
-  if [ "$BASHPID" = "$$" ]; then echo "FAIL: $CURRENT: command failed (exit $1, line $2): $3"; fi
+  if [ "$BASHPID" = "$$" ]; then echo "FAIL: $CURRENT: command failed (exit $1, line $2): $3" >&3; fi
 }
 trap 'on_err $? $LINENO "$BASH_COMMAND"' ERR
 expect() { # expect GOT WANT WHAT
@@ -87,7 +89,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq awscli rclone s3cmd python3-boto3 >/dev/null
 fi
-echo "$("$AWS" --version 2>&1); $("$RCLONE" version | head -n1); s3cmd $("$S3CMD" --version | awk '{print $3}');" \
+echo "$("$AWS" --version 2>&1); $("$RCLONE" version | sed -n 1p); s3cmd $("$S3CMD" --version | awk '{print $3}');" \
   "boto3 $("$PY" -c 'import boto3; print(boto3.__version__)')"
 pass
 
@@ -135,7 +137,8 @@ B=aws-test
 
 step "awscli: s3 mb, s3 ls"
 aws s3 mb "s3://$B" >/dev/null
-aws s3 ls | grep -q " $B\$" || die "bucket $B not in 'aws s3 ls'"
+out=$(aws s3 ls)
+grep -q " $B\$" <<<"$out" || die "bucket $B not in 'aws s3 ls'"
 pass
 
 step "awscli: s3 cp 100 MiB multipart (16 MiB parts) up and back, sha256"
@@ -189,7 +192,8 @@ pass
 step "awscli: s3 rm --recursive"
 aws s3 rm --only-show-errors --recursive "s3://$B/tree/"
 expect "$(aws s3api list-objects-v2 --no-paginate --bucket "$B" --prefix tree/ --query KeyCount --output text)" 0 "keys left under tree/"
-expect "$(aws s3 ls "s3://$B/" | grep -c 'PRE tree/' || true)" 0 "tree/ prefix still listed"
+out=$(aws s3 ls "s3://$B/")
+expect "$(grep -c 'PRE tree/' <<<"$out" || true)" 0 "tree/ prefix still listed"
 pass
 
 step "awscli: s3api put-object (content type, metadata), head-object, get-object --range"
@@ -272,7 +276,8 @@ pass
 
 step "awscli: s3 rb --force"
 aws s3 rb --force "s3://$B" >/dev/null
-if aws s3 ls | grep -q " $B\$"; then die "bucket $B still listed"; fi
+out=$(aws s3 ls)
+if grep -q " $B\$" <<<"$out"; then die "bucket $B still listed"; fi
 pass
 
 # ---------------------------------------------------------------- rclone
@@ -327,7 +332,8 @@ step "rclone: delete, rmdirs, purge"
 rclone delete "cairn:$B/copy"
 expect "$(rclone ls "cairn:$B/copy" | wc -l)" 0 "objects left after rclone delete"
 rclone purge "cairn:$B"
-if rclone lsd cairn: | grep -q " $B\$"; then die "bucket $B still listed after purge"; fi
+out=$(rclone lsd cairn:)
+if grep -q " $B\$" <<<"$out"; then die "bucket $B still listed after purge"; fi
 pass
 
 # ---------------------------------------------------------------- s3cmd
@@ -348,7 +354,8 @@ B=s3cmd-test
 
 step "s3cmd: mb, put, get, ls, compare"
 s3cmd mb "s3://$B" >/dev/null
-s3cmd ls | grep -q "s3://$B\$" || die "bucket not in 's3cmd ls'"
+out=$(s3cmd ls)
+grep -q "s3://$B\$" <<<"$out" || die "bucket not in 's3cmd ls'"
 s3cmd put "$tmp/meta.bin" "s3://$B/dir/small file.bin" >/dev/null
 s3cmd put --mime-type=text/x-s3cmd "$tmp/tree/top level file.txt" "s3://$B/top.txt" >/dev/null
 s3cmd get --force "s3://$B/dir/small file.bin" "$tmp/s3cmd.small" >/dev/null
@@ -357,12 +364,13 @@ out=$(s3cmd ls "s3://$B/")
 grep -q "DIR *s3://$B/dir/" <<<"$out" && grep -q "s3://$B/top.txt" <<<"$out" || die "s3cmd ls: $out"
 out=$(s3cmd ls --recursive "s3://$B/")
 expect "$(wc -l <<<"$out")" 2 "s3cmd ls --recursive count"
-s3cmd info "s3://$B/top.txt" | grep -q 'text/x-s3cmd' || die "s3cmd info lacks the MIME type"
+out=$(s3cmd info "s3://$B/top.txt")
+grep -q 'text/x-s3cmd' <<<"$out" || die "s3cmd info lacks the MIME type"
 pass
 
 step "s3cmd: multipart put (5 MiB chunks, 12 MiB file), get, compare"
 head -c 12M /dev/urandom >"$tmp/s3cmd.12m"
-s3cmd put --multipart-chunk-size-mb=5 "$tmp/s3cmd.12m" "s3://$B/multi.bin" >"$tmp/s3cmd.out"
+s3cmd put --progress --multipart-chunk-size-mb=5 "$tmp/s3cmd.12m" "s3://$B/multi.bin" >"$tmp/s3cmd.out" 2>&1
 grep -q 'part 3 of 3' "$tmp/s3cmd.out" || die "s3cmd did not upload 3 parts: $(cat "$tmp/s3cmd.out")"
 s3cmd get --force "s3://$B/multi.bin" "$tmp/s3cmd.12m.down" >/dev/null
 same_file "$tmp/s3cmd.12m" "$tmp/s3cmd.12m.down" "s3cmd multipart round trip"
@@ -370,6 +378,7 @@ pass
 
 step "s3cmd: put --recursive / get --recursive a tree"
 s3cmd put --recursive "$tmp/tree/" "s3://$B/tree/" >/dev/null
+mkdir -p "$tmp/s3cmd.down"
 s3cmd get --recursive "s3://$B/tree/" "$tmp/s3cmd.down/" >/dev/null
 diff -r "$tmp/tree" "$tmp/s3cmd.down" || die "tree differs after s3cmd put/get --recursive"
 rm -rf "$tmp/s3cmd.down"
@@ -377,11 +386,13 @@ pass
 
 step "s3cmd: del, del --recursive, rb"
 s3cmd del "s3://$B/top.txt" >/dev/null
-if s3cmd ls "s3://$B/" | grep -q top.txt; then die "top.txt still listed after del"; fi
+out=$(s3cmd ls "s3://$B/")
+if grep -q top.txt <<<"$out"; then die "top.txt still listed after del"; fi
 s3cmd del --recursive --force "s3://$B/" >/dev/null
 expect "$(s3cmd ls --recursive "s3://$B/" | wc -l)" 0 "objects left"
 s3cmd rb "s3://$B" >/dev/null
-if s3cmd ls | grep -q "s3://$B\$"; then die "bucket still listed after rb"; fi
+out=$(s3cmd ls)
+if grep -q "s3://$B\$" <<<"$out"; then die "bucket still listed after rb"; fi
 pass
 
 # ---------------------------------------------------------------- boto3

@@ -29,7 +29,7 @@ type Options struct {
 	RetryFor time.Duration
 	// RefreshEvery is how often the Conn asks the cluster for its current
 	// metadata peers (see discover.go); it also asks soon after a peer
-	// fails. Default 30s; negative turns discovery off.
+	// fails. Default 10s; negative turns discovery off.
 	RefreshEvery time.Duration
 }
 
@@ -67,7 +67,7 @@ func Dial(addrs []string, opts Options) (*Conn, error) {
 		opts.RetryFor = 30 * time.Second
 	}
 	if opts.RefreshEvery == 0 {
-		opts.RefreshEvery = 30 * time.Second
+		opts.RefreshEvery = 10 * time.Second
 	}
 	c := &Conn{opts: opts, seeds: clean, addrs: slices.Clone(clean), conns: map[string]*grpc.ClientConn{}}
 	c.disc.init()
@@ -92,6 +92,10 @@ func (c *Conn) client(addr string) (cairnpb.MetaClient, error) {
 		var err error
 		cc, err = grpc.NewClient(addr,
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			// No service config from DNS TXT records: Cairn has none, and
+			// resolvers that never answer TXT queries (Docker's) would
+			// stall every new connection for seconds.
+			grpc.WithDisableServiceConfig(),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)))
 		if err != nil {
 			return nil, cairn.E("metarpc.dial", cairn.Invalid, fmt.Errorf("metadata address %q: %w", addr, err))

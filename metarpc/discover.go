@@ -13,6 +13,9 @@ import (
 // cluster itself (the Peers RPC, answered by any peer; the leader's answer
 // is preferred) after its first successful call, every
 // Options.RefreshEvery after that, and about a second after a peer fails.
+// An answer in which some member has no API address yet (a peer records
+// its own a moment after it starts following) is used but counts as
+// incomplete: the Conn asks again a second later, until it knows all.
 // The learned peers are tried first and the addresses given to Dial last,
 // so a client given one address keeps working when that peer is removed
 // or replaced, and a stable seed (a Kubernetes Service name) stays useful.
@@ -30,10 +33,17 @@ type discovery struct {
 	wg      sync.WaitGroup
 	running bool
 	last    time.Time // when the last refresh started
-	learned bool      // a refresh has succeeded
+	learned bool      // a refresh has succeeded with every member's address
 }
 
 func (d *discovery) init() { d.ctx, d.cancel = context.WithCancel(context.Background()) }
+
+// lastRefreshed reports whether a refresh has run to its end.
+func (d *discovery) lastRefreshed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.last.IsZero() && !d.running
+}
 
 func (d *discovery) stop() {
 	d.mu.Lock()
@@ -44,7 +54,7 @@ func (d *discovery) stop() {
 
 // maybeRefresh starts a background refresh if none runs and the last one
 // is old enough: RefreshEvery normally, a second after a failure or while
-// nothing has been learned yet.
+// the peer list is not known completely.
 func (c *Conn) maybeRefresh(failed bool) {
 	if c.opts.RefreshEvery < 0 {
 		return
@@ -63,17 +73,17 @@ func (c *Conn) maybeRefresh(failed bool) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		ok := c.refresh(d.ctx)
+		complete := c.refresh(d.ctx)
 		d.mu.Lock()
 		d.running = false
-		d.learned = d.learned || ok
+		d.learned = complete
 		d.mu.Unlock()
 	}()
 }
 
 // refresh asks the known peers, the leader first, for the members and
 // adopts the leader's answer, or another peer's if no leader answers. It
-// reports whether it learned anything.
+// reports whether it learned every member's address.
 func (c *Conn) refresh(ctx context.Context) bool {
 	queue := c.Addrs()
 	if l := c.currentLeader(); l != "" {
@@ -116,11 +126,14 @@ func (c *Conn) askPeers(ctx context.Context, addr string) (*cairnpb.PeersRespons
 }
 
 // learn makes the members' API addresses the peers to try, followed by the
-// seeds that are not among them.
+// seeds that are not among them. It reports whether every member had one.
 func (c *Conn) learn(resp *cairnpb.PeersResponse) bool {
 	var addrs []string
+	complete := true
 	for _, p := range resp.Peers {
-		if p.ApiAddr != "" && !slices.Contains(addrs, p.ApiAddr) {
+		if p.ApiAddr == "" {
+			complete = false
+		} else if !slices.Contains(addrs, p.ApiAddr) {
 			addrs = append(addrs, p.ApiAddr)
 		}
 	}
@@ -135,7 +148,7 @@ func (c *Conn) learn(resp *cairnpb.PeersResponse) bool {
 		}
 	}
 	c.addrs = addrs
-	return true
+	return complete
 }
 
 func (c *Conn) currentLeader() string {

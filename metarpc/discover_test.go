@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,7 +33,11 @@ func (p *peersMeta) Peers(ctx context.Context, req *cairnpb.PeersRequest) (*cair
 	defer p.mu.Unlock()
 	resp := &cairnpb.PeersResponse{ResponderId: p.id, ResponderIsLeader: len(p.members) > 0 && p.members[0] == p.self}
 	for i, a := range p.members {
-		resp.Peers = append(resp.Peers, &cairnpb.PeerStatus{Id: a, ApiAddr: a, Leader: i == 0, Voter: true})
+		ps := &cairnpb.PeerStatus{Id: a, ApiAddr: a, Leader: i == 0, Voter: true}
+		if strings.HasPrefix(a, "noaddr-") { // a member that has not recorded its address yet
+			ps.ApiAddr = ""
+		}
+		resp.Peers = append(resp.Peers, ps)
 	}
 	if len(p.members) > 0 {
 		resp.LeaderAddr = p.members[0]
@@ -122,4 +127,17 @@ func TestConnDiscoveryOff(t *testing.T) {
 	if got := c.Addrs(); !slices.Equal(got, []string{seed.self}) {
 		t.Errorf("with discovery off the peer list changed to %v", got)
 	}
+}
+
+// TestConnAsksAgainUntilComplete: an answer in which a member has no API
+// address yet is used, and the Conn asks again soon (not after
+// RefreshEvery) until it knows every member's address.
+func TestConnAsksAgainUntilComplete(t *testing.T) {
+	leader, _ := servePeer(t, "m1")
+	late, _ := servePeer(t, "m2")
+	leader.set(leader.self, "noaddr-m2")
+	c := dial(t, Options{RetryFor: 5 * time.Second, RefreshEvery: time.Hour}, leader.self)
+	waitAddrs(t, c, func(a []string) bool { return len(a) == 1 && a[0] == leader.self && c.disc.lastRefreshed() })
+	leader.set(leader.self, late.self)
+	waitAddrs(t, c, func(a []string) bool { return slices.Contains(a, late.self) })
 }

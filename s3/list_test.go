@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/url"
 	"slices"
@@ -464,28 +463,12 @@ func TestListManyKeys(t *testing.T) {
 	start := time.Now()
 	// Raw UNSIGNED-PAYLOAD PUTs: the listing is under test here, and the
 	// SDKs' per-request overhead would dominate the run time.
-	err := forEach(len(keys), 32, func(i int) error {
-		var body []byte
+	g.putMany(t, bucket, keys, func(i int) []byte {
 		if i%97 == 0 {
-			body = []byte(keys[i])
-		}
-		req := g.rawRequest(t, "PUT", "/"+bucket+"/"+keys[i], "", body)
-		req.ContentLength = int64(len(body))
-		sign(t, req, "UNSIGNED-PAYLOAD", testSK, time.Now())
-		resp, err := httpClient.Do(req)
-		if err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("PUT %q: status %d", keys[i], resp.StatusCode)
+			return []byte(keys[i])
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	t.Logf("put %d keys in %v", len(keys), time.Since(start))
 	sort.Strings(keys)
 	start = time.Now()

@@ -158,11 +158,11 @@ func (g *Gateway) uploadPartCopy(q *request) error {
 	}
 	off, length := int64(0), sfi.Size()
 	if rs := q.r.Header.Get("x-amz-copy-source-range"); rs != "" {
-		var partial bool
-		off, length, partial, err = parseRange(rs, sfi.Size())
-		if err != nil || !partial || !strings.Contains(rs, "-") || strings.HasPrefix(rs, "bytes=-") {
+		first, last, ok := parseCopyRange(rs)
+		if !ok || last >= sfi.Size() {
 			return errorf("InvalidArgument", "x-amz-copy-source-range %q must be bytes=first-last within the %d-byte source", rs, sfi.Size())
 		}
+		off, length = first, last-first+1
 	}
 	if length > 5<<30 {
 		return errorf("EntityTooLarge", "a part may be at most 5 GiB, not %d bytes", length)
@@ -179,6 +179,22 @@ func (g *Gateway) uploadPartCopy(q *request) error {
 	}
 	writeXML(q.w, copyPartResult{LastModified: isoTime(time.Unix(0, p.MtimeNs)), ETag: `"` + hex.EncodeToString(p.Md5) + `"`})
 	return nil
+}
+
+// parseCopyRange reads x-amz-copy-source-range, which S3 takes only as
+// bytes=first-last (no suffix or open-ended range, nothing clipped).
+func parseCopyRange(rs string) (first, last int64, ok bool) {
+	spec, ok := strings.CutPrefix(rs, "bytes=")
+	if !ok {
+		return 0, 0, false
+	}
+	a, b, ok := strings.Cut(spec, "-")
+	if !ok {
+		return 0, 0, false
+	}
+	first, err1 := strconv.ParseInt(a, 10, 64)
+	last, err2 := strconv.ParseInt(b, 10, 64)
+	return first, last, err1 == nil && err2 == nil && first >= 0 && first <= last
 }
 
 // parseComplete reads CompleteMultipartUpload's part list.

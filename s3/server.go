@@ -146,7 +146,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	err := g.serve(q)
 	if err != nil {
 		ae := toAPI(err, "NoSuchKey")
-		if codes[ae.Code].status >= 500 {
+		// NotImplemented (501) answers a client's question about a feature
+		// (s3cmd info asks for ?policy, ?cors, ?acl): not a server failure.
+		if codes[ae.Code].status >= 500 && ae.Code != "NotImplemented" {
 			g.log.Error("s3 request failed", "op", q.op, "bucket", q.bucket, "key", q.key, "code", ae.Code, "err", err)
 		} else {
 			g.log.Debug("s3 request refused", "op", q.op, "bucket", q.bucket, "key", q.key, "code", ae.Code, "msg", ae.Message)

@@ -122,8 +122,10 @@ def main():
                 pages += 1
                 keys += [o["Key"] for o in page.get("Contents", [])]
             check(len(keys) == 2500, f"page size {size}: listed {len(keys)} keys, want 2500")
-            check(keys == many, f"page size {size}: keys not in bytewise order; first difference at "
-                  f"{next((i, a, b) for i, (a, b) in enumerate(zip(keys, many)) if a != b)}")
+            if keys != many:
+                i = next(i for i, (a, b) in enumerate(zip(keys, many)) if a != b)
+                raise Fail(f"page size {size}: keys not in bytewise order: at {i}, got {keys[i - 1:i + 2]}, "
+                           f"want {many[i - 1:i + 2]}")
             want_pages = -(-2500 // (size or 1000))
             check(pages == want_pages, f"page size {size}: {pages} pages, want {want_pages}")
 
@@ -134,7 +136,7 @@ def main():
         for op in ("list_objects_v2", "list_objects"):
             cps, keys = [], []
             for page in s3.get_paginator(op).paginate(Bucket=bucket, Prefix="many/", Delimiter="/",
-                                                       PaginationConfig={"PageSize": 7}):
+                                                       PaginationConfig={"PageSize": 25}):
                 cps += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
                 keys += [o["Key"] for o in page.get("Contents", [])]
             check(cps == want_cp, f"{op}: common prefixes {cps} != {want_cp}")
@@ -231,7 +233,7 @@ def main():
         deleted = 0
         for i in range(0, len(keys), 1000):
             r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]]})
-            check(not r.get("Errors"), f"delete errors: {r.get('Errors')[:3]}")
+            check(not r.get("Errors"), f"delete errors: {(r.get('Errors') or [])[:3]}")
             deleted += len(r.get("Deleted", []))
         check(deleted == len(keys), f"deleted {deleted} of {len(keys)}")
         r = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "never/existed"}], "Quiet": True})
@@ -251,11 +253,11 @@ def main():
         try:
             fn()
         except Exception as e:  # noqa: BLE001 - report any failure the same way
-            print(f"FAIL boto3: {name}: {type(e).__name__}: {e}", flush=True)
+            print(f"FAIL: boto3: {name}: {type(e).__name__}: {e}", flush=True)
             if not isinstance(e, Fail):
                 traceback.print_exc()
             return 1
-        print(f"PASS boto3: {name} ({time.monotonic() - t:.1f}s)", flush=True)
+        print(f"PASS: boto3: {name} ({time.monotonic() - t:.1f}s)", flush=True)
     return 0
 
 

@@ -50,6 +50,12 @@ func runGateway(ctx context.Context, args []string) error {
 	if (*gf.accessKey == "") != (*gf.secretKey == "") {
 		return usagef("give both --access-key and --secret-key, or neither")
 	}
+	if done, err := printConfig(fs, struct {
+		Listen string   `json:"listen"`
+		Meta   []string `json:"meta"`
+	}{*addr, strings.Split(*metaAddrs, ",")}); done {
+		return err
+	}
 	log := newLogger(*verbose)
 	c, err := client.Dial(strings.Split(*metaAddrs, ","), client.Options{Logger: log})
 	if err != nil {

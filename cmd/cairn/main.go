@@ -172,7 +172,11 @@ func printConfig(fs *flag.FlagSet, derived any) (bool, error) {
 	printPending = false
 	flags := map[string]string{}
 	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name != printConfigFlag {
+		switch {
+		case f.Name == printConfigFlag:
+		case strings.Contains(f.Name, "secret") && f.Value.String() != "":
+			flags[f.Name] = "(redacted)"
+		default:
 			flags[f.Name] = f.Value.String()
 		}
 	})

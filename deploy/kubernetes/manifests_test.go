@@ -18,7 +18,13 @@
 //     membership is the three headless-Service DNS names, the probes and the
 //     Prometheus annotations point at the ports where the role serves its
 //     health and metrics endpoints, the data nodes advertise their stable
-//     DNS names, and so on.
+//     DNS names, and so on;
+//   - the example overlay in docs/kubernetes.md, taken from the page, builds
+//     and does what the page says.
+//
+// TestWritePodConfigs also gives .ci/docker-tier.sh the resolved
+// configuration of every pod, so that the docker tier runs containers
+// configured exactly as the base configures its pods.
 package kubernetes_test
 
 import (
@@ -33,7 +39,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -1039,11 +1044,7 @@ func cairn(t *testing.T) string {
 			return
 		}
 		cairnBin = filepath.Join(binDir, "cairn")
-		goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if p, err := exec.LookPath("go"); err == nil {
-			goTool = p
-		}
-		cmd := exec.Command(goTool, "build", "-o", cairnBin, "./cmd/cairn")
+		cmd := exec.Command("go", "build", "-o", cairnBin, "./cmd/cairn")
 		cmd.Dir = filepath.Join("..", "..")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/cairn: %v\n%s", err, out)

@@ -13,6 +13,15 @@ import (
 // Day-2 operations: membership changes and graceful stops, the way the
 // CLI and SIGTERM do them.
 
+// nodeSeeds are the metadata addresses data nodes are given.
+func (c *Cluster) nodeSeeds() []string {
+	all := c.MetaAddrs()
+	if c.opts.NodeSeeds > 0 && c.opts.NodeSeeds < len(all) {
+		return all[:c.opts.NodeSeeds]
+	}
+	return all
+}
+
 // AddMeta starts one more metadata peer that is not an initial peer: it
 // starts empty and waits until AddPeer adds it. It returns its index.
 func (c *Cluster) AddMeta() int {

@@ -45,6 +45,9 @@ type Options struct {
 	// NodeDir, if set, chooses data node i's directory (e.g. on a small
 	// tmpfs to fill the disk).
 	NodeDir func(i int) string
+	// NodeSeeds, if set, gives data nodes only the first NodeSeeds
+	// metadata addresses (they learn the others from the cluster).
+	NodeSeeds int
 }
 
 // Cluster is a running in-process cluster.
@@ -226,7 +229,7 @@ func (c *Cluster) StartNode(i int) {
 	dn := c.Nodes[i]
 	vo := c.opts.Volume
 	proc, err := server.StartNode(server.NodeOptions{Listener: listen(c.t, dn.Addr), Node: node.Config{
-		Dir: dn.Dir, Advertise: dn.Addr, Meta: c.MetaAddrs(), Logger: c.log, Volume: vo,
+		Dir: dn.Dir, Advertise: dn.Addr, Meta: c.nodeSeeds(), Logger: c.log, Volume: vo,
 		HeartbeatInterval: 200 * time.Millisecond, Zone: c.zone(i),
 		ScrubBytesPerSec: c.opts.ScrubBytesPerSec, ScrubInterval: time.Second,
 		ReconcileInterval: 300 * time.Millisecond, ReconcileGrace: 500 * time.Millisecond,
