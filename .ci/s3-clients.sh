@@ -121,9 +121,10 @@ done
 echo "S3 endpoint $EP (gRPC $P_GRPC, HTTP $P_HTTP, Raft $P_RAFT, data $P_DATA)"
 pass
 
-# Test data shared by the clients.
+step "generate the test tree (shared by the clients)"
 "$PY" .ci/s3clients/maketree.py "$tmp/tree" >"$tmp/tree.count"
 ntree=$(cat "$tmp/tree.count")
+pass
 
 # ---------------------------------------------------------------- awscli
 mkdir -p "$tmp/aws"

@@ -4,6 +4,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -121,6 +122,11 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	b.n += int64(n)
 	if b.want >= 0 && b.n > b.want {
 		return n, errorf("IncompleteBody", "the body is longer than its declared length %d", b.want)
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		// The connection ended early (net/http's error for a body shorter
+		// than its Content-Length, passed through for UNSIGNED-PAYLOAD).
+		return n, errorf("IncompleteBody", "received %d of %d bytes; the upload was cut short and nothing was stored", b.n, b.want)
 	}
 	if err == io.EOF {
 		if b.want >= 0 && b.n != b.want {

@@ -24,7 +24,6 @@
 //
 // TestWritePodConfigs also gives .ci/docker-tier.sh the resolved
 // configuration of every pod, so that the docker tier runs containers
-// configured exactly as the base configures its pods.
 package kubernetes_test
 
 import (
@@ -33,7 +32,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -49,25 +47,27 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	sigsjson "sigs.k8s.io/json"
-	"sigs.k8s.io/kustomize/api/krusty"
 	kusttypes "sigs.k8s.io/kustomize/api/types"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"github.com/cairnfs/cairn/deploy/kubernetes/render"
 )
 
-// The values the fake kubelet gives the downward API, and the cluster's
-// DNS domain.
-const (
-	testNamespace = "cairn-test" // for manifests that set no namespace
-	testZone      = "zone-b"     // the pod's topology.kubernetes.io/zone label
-	clusterDomain = "cluster.local"
+// Rendering, strict decoding and the fake kubelet (downward API, $(VAR)
+// expansion) live in the render package; the multi-process tests in e2e
+// use them too.
+type (
+	object   = render.Object
+	workload = render.Workload
+	pod      = render.Pod
 )
+
+// The values the fake kubelet gives the downward API.
+const testZone = render.DefaultZone
 
 // roleSpec is what each server role serves, as the cairn binary implements
 // it (docs/architecture.md, docs/cli.md).
@@ -82,91 +82,9 @@ var roleSpecs = map[string]roleSpec{
 }
 
 // Secrets the overlays expect the operator to create (docs/kubernetes.md);
-// every other secretKeyRef must name a Secret in the rendered output.
-var externalSecrets = map[string][]string{
-	"cairn-s3-credentials": {"access-key", "secret-key"},
-}
 
 // ---------------------------------------------------------------------------
 // Rendering and strict decoding
-
-type object struct {
-	apiVersion, kind, name string
-	obj                    any // *appsv1.StatefulSet, *corev1.Service, ...
-}
-
-func (o object) String() string { return o.kind + "/" + o.name }
-
-// newTyped returns an empty typed object for apiVersion+kind, or nil if the
-// manifests are not expected to contain that kind.
-func newTyped(apiVersion, kind string) any {
-	switch apiVersion + " " + kind {
-	case "v1 Service":
-		return &corev1.Service{}
-	case "v1 Secret":
-		return &corev1.Secret{}
-	case "v1 ConfigMap":
-		return &corev1.ConfigMap{}
-	case "v1 ServiceAccount":
-		return &corev1.ServiceAccount{}
-	case "apps/v1 StatefulSet":
-		return &appsv1.StatefulSet{}
-	case "apps/v1 Deployment":
-		return &appsv1.Deployment{}
-	case "policy/v1 PodDisruptionBudget":
-		return &policyv1.PodDisruptionBudget{}
-	}
-	return nil
-}
-
-// decodeStrict decodes JSON into v the way the API server's strict field
-// validation does: case-sensitive field names, no unknown fields, no
-// duplicate fields.
-func decodeStrict(data []byte, v any) error {
-	strictErrs, err := sigsjson.UnmarshalStrict(data, v, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
-	if err != nil {
-		return err
-	}
-	return errors.Join(strictErrs...)
-}
-
-// decodeObject decodes one object (JSON) strictly into its k8s.io/api type.
-func decodeObject(data []byte) (object, error) {
-	var tm metav1.TypeMeta
-	if err := json.Unmarshal(data, &tm); err != nil {
-		return object{}, err
-	}
-	typed := newTyped(tm.APIVersion, tm.Kind)
-	if typed == nil {
-		return object{}, fmt.Errorf("unexpected kind %s %s", tm.APIVersion, tm.Kind)
-	}
-	if err := decodeStrict(data, typed); err != nil {
-		return object{}, fmt.Errorf("%s: %w", tm.Kind, err)
-	}
-	name := typed.(metav1.ObjectMetaAccessor).GetObjectMeta().GetName()
-	return object{apiVersion: tm.APIVersion, kind: tm.Kind, name: name, obj: typed}, nil
-}
-
-// decodeYAMLDocs decodes every document of a YAML file strictly (duplicate
-// keys are an error already at the YAML level).
-func decodeYAMLDocs(data []byte) ([]object, error) {
-	var out []object
-	for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(data), -1) {
-		j, err := yaml.YAMLToJSONStrict([]byte(doc))
-		if err != nil {
-			return nil, fmt.Errorf("document %d: %w", i, err)
-		}
-		if bytes.Equal(bytes.TrimSpace(j), []byte("null")) {
-			continue // only comments
-		}
-		o, err := decodeObject(j)
-		if err != nil {
-			return nil, fmt.Errorf("document %d: %w", i, err)
-		}
-		out = append(out, o)
-	}
-	return out, nil
-}
 
 // kustomizations returns the base and every overlay, relative to this
 // directory.
@@ -188,33 +106,16 @@ func kustomizations(t *testing.T) []string {
 
 var renderCache sync.Map // dir -> []object
 
-// render builds a kustomization with kustomize's library, as `kubectl
+// build builds a kustomization with kustomize's library, as `kubectl
 // apply -k` would, and decodes the result strictly.
-func render(t *testing.T, dir string) []object {
+func build(t *testing.T, dir string) []object {
 	t.Helper()
 	if v, ok := renderCache.Load(dir); ok {
 		return v.([]object)
 	}
-	abs, err := filepath.Abs(dir)
+	objs, err := render.Build(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	resMap, err := k.Run(filesys.MakeFsOnDisk(), abs)
-	if err != nil {
-		t.Fatalf("kustomize build %s: %v", dir, err)
-	}
-	var objs []object
-	for _, r := range resMap.Resources() {
-		j, err := r.MarshalJSON()
-		if err != nil {
-			t.Fatalf("%s: %v", dir, err)
-		}
-		o, err := decodeObject(j)
-		if err != nil {
-			t.Fatalf("%s: %s %s: %v", dir, r.GetKind(), r.GetName(), err)
-		}
-		objs = append(objs, o)
 	}
 	renderCache.Store(dir, objs)
 	return objs
@@ -247,7 +148,7 @@ func TestManifestFilesDecodeStrictly(t *testing.T) {
 				continue
 			}
 			var k kusttypes.Kustomization
-			if err := decodeStrict(j, &k); err != nil {
+			if err := render.DecodeStrict(j, &k); err != nil {
 				t.Errorf("%s: %v", f, err)
 			}
 			if k.NamePrefix != "" || k.NameSuffix != "" {
@@ -255,7 +156,7 @@ func TestManifestFilesDecodeStrictly(t *testing.T) {
 			}
 			continue
 		}
-		if _, err := decodeYAMLDocs(data); err != nil {
+		if _, err := render.DecodeYAMLDocs(data); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
@@ -265,7 +166,7 @@ func TestManifestFilesDecodeStrictly(t *testing.T) {
 // notice the usual mistakes.
 func TestStrictDecodingCatchesMistakes(t *testing.T) {
 	good := "apiVersion: v1\nkind: Service\nmetadata:\n  name: x\nspec:\n  ports:\n    - port: 80\n"
-	if _, err := decodeYAMLDocs([]byte(good)); err != nil {
+	if _, err := render.DecodeYAMLDocs([]byte(good)); err != nil {
 		t.Fatalf("a valid Service fails: %v", err)
 	}
 	for name, doc := range map[string]string{
@@ -275,7 +176,7 @@ func TestStrictDecodingCatchesMistakes(t *testing.T) {
 		"wrong type":      strings.Replace(good, "- port: 80", "- port: eighty", 1),
 		"unexpected kind": strings.Replace(good, "kind: Service", "kind: Servce", 1),
 	} {
-		if _, err := decodeYAMLDocs([]byte(doc)); err == nil {
+		if _, err := render.DecodeYAMLDocs([]byte(doc)); err == nil {
 			t.Errorf("%s: accepted:\n%s", name, doc)
 		}
 	}
@@ -284,84 +185,23 @@ func TestStrictDecodingCatchesMistakes(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Structure
 
-type workload struct {
-	object
-	replicas    int32
-	selector    *metav1.LabelSelector
-	template    corev1.PodTemplateSpec
-	sts         *appsv1.StatefulSet // nil for a Deployment
-	serviceName string
-}
-
-type cluster struct {
-	dir       string
-	namespace string // the namespace the objects carry ("" = none)
-	domain    string // the cluster's DNS domain the pods are configured for
-	objects   []object
-	workloads []workload
-	services  map[string]*corev1.Service
-	secrets   map[string]*corev1.Secret
-	pdbs      []*policyv1.PodDisruptionBudget
-}
+// cluster is a rendered kustomization with the test's helpers.
+type cluster struct{ *render.Cluster }
 
 func load(t *testing.T, dir string) *cluster {
 	t.Helper()
-	c := &cluster{dir: dir, domain: clusterDomain, objects: render(t, dir), services: map[string]*corev1.Service{}, secrets: map[string]*corev1.Secret{}}
-	for _, o := range c.objects {
-		switch v := o.obj.(type) {
-		case *appsv1.StatefulSet:
-			c.workloads = append(c.workloads, workload{object: o, replicas: deref(v.Spec.Replicas, 1), selector: v.Spec.Selector, template: v.Spec.Template, sts: v, serviceName: v.Spec.ServiceName})
-		case *appsv1.Deployment:
-			c.workloads = append(c.workloads, workload{object: o, replicas: deref(v.Spec.Replicas, 1), selector: v.Spec.Selector, template: v.Spec.Template})
-		case *corev1.Service:
-			c.services[v.Name] = v
-		case *corev1.Secret:
-			c.secrets[v.Name] = v
-		case *policyv1.PodDisruptionBudget:
-			c.pdbs = append(c.pdbs, v)
-		}
-	}
-	return c
+	return &cluster{render.New(dir, build(t, dir))}
 }
 
-func deref[T any](p *T, def T) T {
-	if p == nil {
-		return def
-	}
-	return *p
-}
-
-// role is the cairn subcommand a workload runs (its first argument).
-func (w workload) role() string {
-	if len(w.template.Spec.Containers) == 0 || len(w.template.Spec.Containers[0].Args) == 0 {
-		return ""
-	}
-	return w.template.Spec.Containers[0].Args[0]
-}
+func deref[T any](p *T, def T) T { return render.Deref(p, def) }
 
 func (c *cluster) byRole(t *testing.T, role string) workload {
 	t.Helper()
-	var found []workload
-	for _, w := range c.workloads {
-		if w.role() == role {
-			found = append(found, w)
-		}
+	w, err := c.ByRole(role)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(found) != 1 {
-		t.Fatalf("%s: want one workload running `cairn %s`, found %d", c.dir, role, len(found))
-	}
-	return found[0]
-}
-
-// selects reports which workloads' pods a selector matches.
-func (c *cluster) selects(sel labels.Selector) []workload {
-	var out []workload
-	for _, w := range c.workloads {
-		if !sel.Empty() && sel.Matches(labels.Set(w.template.Labels)) {
-			out = append(out, w)
-		}
-	}
-	return out
+	return w
 }
 
 func mustSelector(t *testing.T, what string, ls *metav1.LabelSelector) labels.Selector {
@@ -379,18 +219,6 @@ func mustSelector(t *testing.T, what string, ls *metav1.LabelSelector) labels.Se
 	return sel
 }
 
-// containerPort resolves a port by name or number in a pod's containers.
-func containerPort(spec corev1.PodSpec, p intstr.IntOrString) (int32, bool) {
-	for _, c := range spec.Containers {
-		for _, cp := range c.Ports {
-			if (p.Type == intstr.String && cp.Name == p.StrVal) || (p.Type == intstr.Int && cp.ContainerPort == p.IntVal) {
-				return cp.ContainerPort, true
-			}
-		}
-	}
-	return 0, false
-}
-
 func TestStructure(t *testing.T) {
 	for _, dir := range kustomizations(t) {
 		t.Run(dir, func(t *testing.T) {
@@ -401,18 +229,18 @@ func TestStructure(t *testing.T) {
 }
 
 func checkStructure(t *testing.T, c *cluster) {
-	for _, o := range c.objects {
-		m := o.obj.(metav1.ObjectMetaAccessor).GetObjectMeta()
-		if m.GetNamespace() != c.namespace {
-			t.Errorf("%v: namespace %q, want %q (the shipped manifests are namespace-agnostic)", o, m.GetNamespace(), c.namespace)
+	for _, o := range c.Objects {
+		m := o.Obj.(metav1.ObjectMetaAccessor).GetObjectMeta()
+		if m.GetNamespace() != c.Namespace {
+			t.Errorf("%v: namespace %q, want %q (the shipped manifests are namespace-agnostic)", o, m.GetNamespace(), c.Namespace)
 		}
 		if m.GetLabels()["app.kubernetes.io/name"] != "cairn" {
 			t.Errorf("%v: no label app.kubernetes.io/name=cairn", o)
 		}
 	}
 	roles := map[string]bool{}
-	for _, w := range c.workloads {
-		roles[w.role()] = true
+	for _, w := range c.Workloads {
+		roles[w.Role()] = true
 		checkWorkload(t, c, w)
 	}
 	for r := range roleSpecs {
@@ -424,30 +252,30 @@ func checkStructure(t *testing.T, c *cluster) {
 	// The metadata peers: an odd number, at least three, bootstrapping
 	// together from CLUSTER_SIZE.
 	meta := c.byRole(t, "meta")
-	if meta.sts == nil {
+	if meta.STS == nil {
 		t.Fatalf("%v: the metadata peers need a StatefulSet (stable names for Raft)", meta)
 	}
-	if meta.replicas < 3 || meta.replicas%2 == 0 {
-		t.Errorf("%v: %d replicas; a Raft group wants an odd number, at least 3", meta, meta.replicas)
+	if meta.Replicas < 3 || meta.Replicas%2 == 0 {
+		t.Errorf("%v: %d replicas; a Raft group wants an odd number, at least 3", meta, meta.Replicas)
 	}
-	if meta.sts.Spec.PodManagementPolicy != appsv1.ParallelPodManagement {
-		t.Errorf("%v: podManagementPolicy %q; the peers must start together to form a quorum", meta, meta.sts.Spec.PodManagementPolicy)
+	if meta.STS.Spec.PodManagementPolicy != appsv1.ParallelPodManagement {
+		t.Errorf("%v: podManagementPolicy %q; the peers must start together to form a quorum", meta, meta.STS.Spec.PodManagementPolicy)
 	}
-	if v := envValue(meta.template.Spec.Containers[0], "CLUSTER_SIZE"); v != strconv.Itoa(int(meta.replicas)) {
-		t.Errorf("%v: CLUSTER_SIZE=%q but %d replicas", meta, v, meta.replicas)
+	if v := envValue(meta.Template.Spec.Containers[0], "CLUSTER_SIZE"); v != strconv.Itoa(int(meta.Replicas)) {
+		t.Errorf("%v: CLUSTER_SIZE=%q but %d replicas", meta, v, meta.Replicas)
 	}
-	if node := c.byRole(t, "node"); node.sts == nil {
+	if node := c.byRole(t, "node"); node.STS == nil {
 		t.Errorf("%v: data nodes need a StatefulSet (a volume and a stable name each)", node)
 	}
-	if gw := c.byRole(t, "gateway"); gw.sts != nil {
+	if gw := c.byRole(t, "gateway"); gw.STS != nil {
 		t.Errorf("%v: the S3 gateway is stateless; want a Deployment", gw)
 	}
 
 	// Services select pods and target ports that exist.
-	for _, s := range c.services {
+	for _, s := range c.Services {
 		what := "Service/" + s.Name
 		sel := mustSelector(t, what, &metav1.LabelSelector{MatchLabels: s.Spec.Selector})
-		ws := c.selects(sel)
+		ws := c.Selects(sel)
 		if len(ws) != 1 {
 			t.Errorf("%s: selects the pods of %d workloads, want 1", what, len(ws))
 			continue
@@ -460,7 +288,7 @@ func checkStructure(t *testing.T, c *cluster) {
 			if tp.Type == intstr.Int && tp.IntVal == 0 {
 				tp = intstr.FromInt32(p.Port)
 			}
-			if _, ok := containerPort(ws[0].template.Spec, tp); !ok {
+			if _, ok := render.ContainerPort(ws[0].Template.Spec, tp); !ok {
 				t.Errorf("%s: targetPort %s is not a container port of %v", what, tp.String(), ws[0])
 			}
 		}
@@ -469,51 +297,51 @@ func checkStructure(t *testing.T, c *cluster) {
 	// Every workload is covered by exactly one PodDisruptionBudget that
 	// lets at most one pod go (for the metadata peers: never the quorum).
 	covered := map[string]int{}
-	for _, p := range c.pdbs {
+	for _, p := range c.PDBs {
 		what := "PodDisruptionBudget/" + p.Name
-		ws := c.selects(mustSelector(t, what, p.Spec.Selector))
+		ws := c.Selects(mustSelector(t, what, p.Spec.Selector))
 		if len(ws) != 1 {
 			t.Errorf("%s: selects the pods of %d workloads, want 1", what, len(ws))
 			continue
 		}
 		w := ws[0]
-		covered[w.name]++
+		covered[w.Name]++
 		if p.Spec.MaxUnavailable == nil || p.Spec.MinAvailable != nil {
 			t.Errorf("%s: want maxUnavailable (and no minAvailable)", what)
 			continue
 		}
-		mu, err := intstr.GetScaledValueFromIntOrPercent(p.Spec.MaxUnavailable, int(w.replicas), true)
+		mu, err := intstr.GetScaledValueFromIntOrPercent(p.Spec.MaxUnavailable, int(w.Replicas), true)
 		if err != nil || mu != 1 {
-			t.Errorf("%s: maxUnavailable %s allows %d of %d pods down, want 1 (%v)", what, p.Spec.MaxUnavailable.String(), mu, w.replicas, err)
+			t.Errorf("%s: maxUnavailable %s allows %d of %d pods down, want 1 (%v)", what, p.Spec.MaxUnavailable.String(), mu, w.Replicas, err)
 		}
-		if w.role() == "meta" && int32(mu) > (w.replicas-1)/2 {
-			t.Errorf("%s: %d of %d peers down loses the Raft quorum", what, mu, w.replicas)
+		if w.Role() == "meta" && int32(mu) > (w.Replicas-1)/2 {
+			t.Errorf("%s: %d of %d peers down loses the Raft quorum", what, mu, w.Replicas)
 		}
 	}
-	for _, w := range c.workloads {
-		if covered[w.name] != 1 {
-			t.Errorf("%v: covered by %d PodDisruptionBudgets, want 1", w, covered[w.name])
+	for _, w := range c.Workloads {
+		if covered[w.Name] != 1 {
+			t.Errorf("%v: covered by %d PodDisruptionBudgets, want 1", w, covered[w.Name])
 		}
 	}
 }
 
 func checkWorkload(t *testing.T, c *cluster, w workload) {
 	what := w.String()
-	sel := mustSelector(t, what, w.selector)
-	if !sel.Matches(labels.Set(w.template.Labels)) {
-		t.Errorf("%s: selector %v does not match the pod labels %v", what, sel, w.template.Labels)
+	sel := mustSelector(t, what, w.Selector)
+	if !sel.Matches(labels.Set(w.Template.Labels)) {
+		t.Errorf("%s: selector %v does not match the pod labels %v", what, sel, w.Template.Labels)
 	}
-	for _, other := range c.workloads {
-		if other.name != w.name && sel.Matches(labels.Set(other.template.Labels)) {
+	for _, other := range c.Workloads {
+		if other.Name != w.Name && sel.Matches(labels.Set(other.Template.Labels)) {
 			t.Errorf("%s: selector also matches the pods of %v", what, other)
 		}
 	}
-	spec := w.template.Spec
+	spec := w.Template.Spec
 	if len(spec.Containers) != 1 {
 		t.Fatalf("%s: want one container, got %d", what, len(spec.Containers))
 	}
 	ctr := spec.Containers[0]
-	if _, ok := roleSpecs[w.role()]; !ok {
+	if _, ok := roleSpecs[w.Role()]; !ok {
 		t.Fatalf("%s: args %q do not start with a server role", what, ctr.Args)
 	}
 	if len(ctr.Command) != 0 {
@@ -573,7 +401,7 @@ func checkWorkload(t *testing.T, c *cluster, w workload) {
 	for _, tsc := range spec.TopologySpreadConstraints {
 		keys[tsc.TopologyKey] = true
 		s := mustSelector(t, what+" topologySpreadConstraint", tsc.LabelSelector)
-		if !s.Matches(labels.Set(w.template.Labels)) {
+		if !s.Matches(labels.Set(w.Template.Labels)) {
 			t.Errorf("%s: topology spread constraint on %s does not select the workload's own pods", what, tsc.TopologyKey)
 		}
 		if tsc.MaxSkew < 1 {
@@ -605,19 +433,19 @@ func checkWorkload(t *testing.T, c *cluster, w workload) {
 			t.Errorf("%s: a probe is not an httpGet", what)
 			continue
 		}
-		if _, ok := containerPort(spec, p.HTTPGet.Port); !ok {
+		if _, ok := render.ContainerPort(spec, p.HTTPGet.Port); !ok {
 			t.Errorf("%s: probe port %s is not a container port", what, p.HTTPGet.Port.String())
 		}
 	}
 
 	// Prometheus: the scrape annotations name a container port.
-	ann := w.template.Annotations
+	ann := w.Template.Annotations
 	if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/path"] == "" {
 		t.Errorf("%s: want prometheus.io/scrape and prometheus.io/path annotations", what)
 	}
 	if port, err := strconv.Atoi(ann["prometheus.io/port"]); err != nil {
 		t.Errorf("%s: prometheus.io/port %q", what, ann["prometheus.io/port"])
-	} else if _, ok := containerPort(spec, intstr.FromInt32(int32(port))); !ok {
+	} else if _, ok := render.ContainerPort(spec, intstr.FromInt32(int32(port))); !ok {
 		t.Errorf("%s: prometheus.io/port %d is not a container port", what, port)
 	}
 
@@ -628,8 +456,8 @@ func checkWorkload(t *testing.T, c *cluster, w workload) {
 		vols[v.Name] = true
 	}
 	claims := map[string]bool{}
-	if w.sts != nil {
-		for _, pvc := range w.sts.Spec.VolumeClaimTemplates {
+	if w.STS != nil {
+		for _, pvc := range w.STS.Spec.VolumeClaimTemplates {
 			claims[pvc.Name] = true
 			if q, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; !ok || q.Sign() <= 0 {
 				t.Errorf("%s: volume claim template %s requests no storage", what, pvc.Name)
@@ -660,16 +488,16 @@ func checkWorkload(t *testing.T, c *cluster, w workload) {
 
 	// A StatefulSet's governing Service is headless, selects exactly its
 	// pods and publishes them before they are ready.
-	if w.sts != nil {
-		s, ok := c.services[w.serviceName]
+	if w.STS != nil {
+		s, ok := c.Services[w.ServiceName]
 		switch {
 		case !ok:
-			t.Errorf("%s: serviceName %q is not a Service", what, w.serviceName)
+			t.Errorf("%s: serviceName %q is not a Service", what, w.ServiceName)
 		case s.Spec.ClusterIP != corev1.ClusterIPNone:
 			t.Errorf("%s: Service %s is not headless", what, s.Name)
 		case !s.Spec.PublishNotReadyAddresses:
 			t.Errorf("%s: Service %s must publish not-ready addresses (peers resolve each other before they are ready)", what, s.Name)
-		case !labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(w.template.Labels)):
+		case !labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(w.Template.Labels)):
 			t.Errorf("%s: Service %s does not select its pods", what, s.Name)
 		}
 	}
@@ -681,15 +509,15 @@ func checkWorkload(t *testing.T, c *cluster, w workload) {
 		}
 		switch vf := e.ValueFrom; {
 		case vf.FieldRef != nil:
-			if !validFieldPath(vf.FieldRef.FieldPath) {
+			if !render.ValidFieldPath(vf.FieldRef.FieldPath) {
 				t.Errorf("%s: env %s: fieldPath %q is not supported by the downward API for env", what, e.Name, vf.FieldRef.FieldPath)
 			}
 		case vf.ResourceFieldRef != nil:
-			if _, ok := resourceOf(ctr, vf.ResourceFieldRef.Resource); !ok {
+			if _, ok := render.ResourceOf(ctr, vf.ResourceFieldRef.Resource); !ok {
 				t.Errorf("%s: env %s: the container has no %s", what, e.Name, vf.ResourceFieldRef.Resource)
 			}
 		case vf.SecretKeyRef != nil:
-			if _, err := c.secretValue(vf.SecretKeyRef); err != nil {
+			if _, err := c.SecretValue(vf.SecretKeyRef); err != nil {
 				t.Errorf("%s: env %s: %v", what, e.Name, err)
 			}
 		default:
@@ -709,26 +537,26 @@ func envValue(c corev1.Container, name string) string {
 
 // TestOverlays checks what the overlays are for.
 func TestOverlays(t *testing.T) {
-	replicas := func(c *cluster, role string) int32 { return c.byRole(t, role).replicas }
+	replicas := func(c *cluster, role string) int32 { return c.byRole(t, role).Replicas }
 	storage := func(c *cluster, role string) resource.Quantity {
-		return c.byRole(t, role).sts.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage]
+		return c.byRole(t, role).STS.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage]
 	}
 	base, dev, prod := load(t, "base"), load(t, "overlays/dev"), load(t, "overlays/production")
 
-	if got := dev.byRole(t, "meta").template.Spec.Containers[0].Image; got != "cairn:dev" {
+	if got := dev.byRole(t, "meta").Template.Spec.Containers[0].Image; got != "cairn:dev" {
 		t.Errorf("dev image %q, want cairn:dev (what `make image` builds)", got)
 	}
-	if _, ok := dev.secrets["cairn-s3-credentials"]; !ok {
+	if _, ok := dev.Secrets["cairn-s3-credentials"]; !ok {
 		// kustomize appends a content hash to generated names.
 		found := false
-		for n := range dev.secrets {
+		for n := range dev.Secrets {
 			found = found || strings.HasPrefix(n, "cairn-s3-credentials-")
 		}
 		if !found {
 			t.Errorf("dev: no generated cairn-s3-credentials Secret")
 		}
 	}
-	for n := range prod.secrets {
+	for n := range prod.Secrets {
 		t.Errorf("production: Secret %s is in the manifests; production credentials are created out of band", n)
 	}
 	if r := replicas(prod, "node"); r < 4 {
@@ -744,9 +572,9 @@ func TestOverlays(t *testing.T) {
 		}
 	}
 	for role := range roleSpecs {
-		b := base.byRole(t, role).template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]
-		d := dev.byRole(t, role).template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]
-		p := prod.byRole(t, role).template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]
+		b := base.byRole(t, role).Template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]
+		d := dev.byRole(t, role).Template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]
+		p := prod.byRole(t, role).Template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]
 		if d.Cmp(b) >= 0 || p.Cmp(b) <= 0 {
 			t.Errorf("%s memory limits: dev %s, base %s, production %s; want dev < base < production", role, d.String(), b.String(), p.String())
 		}
@@ -785,236 +613,17 @@ func TestImageMatchesPods(t *testing.T) {
 		}
 	}
 	c := load(t, "base")
-	for _, w := range c.workloads {
-		sc := w.template.Spec.SecurityContext
+	for _, w := range c.Workloads {
+		sc := w.Template.Spec.SecurityContext
 		if want := fmt.Sprintf("%d:%d", deref(sc.RunAsUser, 0), deref(sc.RunAsGroup, 0)); user != want {
 			t.Errorf("Dockerfile USER %q, %v runs as %s", user, w, want)
 		}
-		for _, p := range w.template.Spec.Containers[0].Ports {
+		for _, p := range w.Template.Spec.Containers[0].Ports {
 			if !exposed[p.ContainerPort] {
 				t.Errorf("Dockerfile does not EXPOSE %d (%v port %s)", p.ContainerPort, w, p.Name)
 			}
 		}
 	}
-}
-
-// ---------------------------------------------------------------------------
-// The kubelet's view of a container: downward API and $(VAR) expansion
-
-// pod is what the fake kubelet knows about one pod.
-type pod struct {
-	name, namespace, nodeName, podIP, serviceAccount string
-	labels, annotations                              map[string]string
-}
-
-// podNamespace is the namespace the pods run in.
-func (c *cluster) podNamespace() string {
-	if c.namespace != "" {
-		return c.namespace
-	}
-	return testNamespace
-}
-
-// fqdn is the DNS name of a StatefulSet's pod under its headless Service.
-func (c *cluster) fqdn(w workload, pod string) string {
-	return fmt.Sprintf("%s.%s.%s.svc.%s", pod, w.serviceName, c.podNamespace(), c.domain)
-}
-
-func (c *cluster) podFor(w workload, ordinal int) pod {
-	name := fmt.Sprintf("%s-%d", w.name, ordinal)
-	if w.sts == nil {
-		name = fmt.Sprintf("%s-7d9f8b6c5-%05d", w.name, ordinal)
-	}
-	l := map[string]string{}
-	for k, v := range w.template.Labels {
-		l[k] = v
-	}
-	// As the PodTopologyLabelsAdmission plugin copies it from the node.
-	l["topology.kubernetes.io/zone"] = testZone
-	if w.sts != nil {
-		l["statefulset.kubernetes.io/pod-name"] = name
-		l["apps.kubernetes.io/pod-index"] = strconv.Itoa(ordinal)
-	}
-	return pod{
-		name: name, namespace: c.podNamespace(), nodeName: fmt.Sprintf("worker-%d", ordinal),
-		podIP: fmt.Sprintf("192.0.2.%d", 10+ordinal), serviceAccount: "default",
-		labels: l, annotations: w.template.Annotations,
-	}
-}
-
-var labelPath = regexp.MustCompile(`^metadata\.(labels|annotations)\['([^']+)'\]$`)
-
-// validFieldPath: the fieldRef paths the kubelet supports in env vars.
-func validFieldPath(p string) bool {
-	switch p {
-	case "metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName",
-		"status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs":
-		return true
-	}
-	return labelPath.MatchString(p)
-}
-
-func (p pod) field(path string) (string, error) {
-	switch path {
-	case "metadata.name":
-		return p.name, nil
-	case "metadata.namespace":
-		return p.namespace, nil
-	case "metadata.uid":
-		return "8e4f8d4e-0000-4000-8000-000000000000", nil
-	case "spec.nodeName":
-		return p.nodeName, nil
-	case "spec.serviceAccountName":
-		return p.serviceAccount, nil
-	case "status.hostIP", "status.hostIPs":
-		return "192.0.2.1", nil
-	case "status.podIP", "status.podIPs":
-		return p.podIP, nil
-	}
-	if m := labelPath.FindStringSubmatch(path); m != nil {
-		if m[1] == "labels" {
-			return p.labels[m[2]], nil // a missing label is an empty value
-		}
-		return p.annotations[m[2]], nil
-	}
-	return "", fmt.Errorf("unsupported fieldPath %q", path)
-}
-
-func resourceOf(c corev1.Container, name string) (resource.Quantity, bool) {
-	kind, res, ok := strings.Cut(name, ".")
-	if !ok {
-		return resource.Quantity{}, false
-	}
-	var rl corev1.ResourceList
-	switch kind {
-	case "limits":
-		rl = c.Resources.Limits
-	case "requests":
-		rl = c.Resources.Requests
-	default:
-		return resource.Quantity{}, false
-	}
-	q, ok := rl[corev1.ResourceName(res)]
-	return q, ok
-}
-
-// resourceValue is the kubelet's rendering of a resourceFieldRef: the
-// quantity divided by the divisor, rounded up.
-func resourceValue(c corev1.Container, ref *corev1.ResourceFieldSelector) (string, error) {
-	q, ok := resourceOf(c, ref.Resource)
-	if !ok {
-		return "", fmt.Errorf("no %s", ref.Resource)
-	}
-	div := ref.Divisor
-	if div.IsZero() {
-		div = resource.MustParse("1")
-	}
-	if strings.HasSuffix(ref.Resource, ".cpu") {
-		return strconv.FormatInt(int64(math.Ceil(float64(q.MilliValue())/float64(div.MilliValue()))), 10), nil
-	}
-	return strconv.FormatInt(int64(math.Ceil(float64(q.Value())/float64(div.Value()))), 10), nil
-}
-
-func (c *cluster) secretValue(ref *corev1.SecretKeySelector) (string, error) {
-	if s, ok := c.secrets[ref.Name]; ok {
-		if v, ok := s.StringData[ref.Key]; ok {
-			return v, nil
-		}
-		if v, ok := s.Data[ref.Key]; ok {
-			return string(v), nil
-		}
-		return "", fmt.Errorf("Secret %s has no key %s", ref.Name, ref.Key)
-	}
-	if keys, ok := externalSecrets[ref.Name]; ok && slices.Contains(keys, ref.Key) {
-		return "external-" + ref.Key, nil
-	}
-	return "", fmt.Errorf("Secret %s is neither in the manifests nor a documented external Secret", ref.Name)
-}
-
-// expand replaces $(VAR) with the value of VAR as the kubelet does
-// (k8s.io/kubernetes third_party/forked/golang/expansion): $$ is a literal
-// $, and a reference to an undefined variable stays as it is.
-func expand(in string, lookup func(string) (string, bool)) string {
-	var buf strings.Builder
-	checkpoint := 0
-	for cursor := 0; cursor < len(in); cursor++ {
-		if in[cursor] != '$' || cursor+1 >= len(in) {
-			continue
-		}
-		buf.WriteString(in[checkpoint:cursor])
-		read, isVar, advance := readVariable(in[cursor+1:])
-		if isVar {
-			if v, ok := lookup(read); ok {
-				buf.WriteString(v)
-			} else {
-				buf.WriteString("$(" + read + ")")
-			}
-		} else {
-			buf.WriteString(read)
-		}
-		cursor += advance
-		checkpoint = cursor + 1
-	}
-	return buf.String() + in[checkpoint:]
-}
-
-func readVariable(in string) (string, bool, int) {
-	switch in[0] {
-	case '$':
-		return "$", false, 1
-	case '(':
-		for i := 1; i < len(in); i++ {
-			if in[i] == ')' {
-				return in[1:i], true, i + 1
-			}
-		}
-		return "$(", false, 1
-	}
-	return "$" + in[:1], false, 1
-}
-
-func TestExpand(t *testing.T) {
-	env := map[string]string{"A": "x", "B": "y"}
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	for in, want := range map[string]string{
-		"$(A).$(B)": "x.y", "$(C)": "$(C)", "$$(A)": "$(A)", "a$": "a$", "$(A": "$(A", "$A": "$A", "$$": "$",
-	} {
-		if got := expand(in, lookup); got != want {
-			t.Errorf("expand(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-// containerEnv resolves a container's environment in order, as the kubelet
-// does: a $(VAR) reference sees only the variables defined before it.
-func (c *cluster) containerEnv(ctr corev1.Container, p pod) ([]string, map[string]string, error) {
-	vals := map[string]string{}
-	var list []string
-	for _, e := range ctr.Env {
-		var v string
-		var err error
-		switch {
-		case e.ValueFrom == nil:
-			v = expand(e.Value, func(k string) (string, bool) { x, ok := vals[k]; return x, ok })
-		case e.ValueFrom.FieldRef != nil:
-			v, err = p.field(e.ValueFrom.FieldRef.FieldPath)
-		case e.ValueFrom.ResourceFieldRef != nil:
-			v, err = resourceValue(ctr, e.ValueFrom.ResourceFieldRef)
-		case e.ValueFrom.SecretKeyRef != nil:
-			v, err = c.secretValue(e.ValueFrom.SecretKeyRef)
-		default:
-			err = errors.New("unsupported valueFrom")
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("env %s: %w", e.Name, err)
-		}
-		if strings.Contains(v, "$(") {
-			return nil, nil, fmt.Errorf("env %s=%q: unresolved reference (a variable must be defined above its use)", e.Name, v)
-		}
-		vals[e.Name] = v
-		list = append(list, e.Name+"="+v)
-	}
-	return list, vals, nil
 }
 
 // ---------------------------------------------------------------------------
@@ -1213,7 +822,7 @@ func port(t *testing.T, addr string) int32 {
 
 func namedPort(t *testing.T, w workload, name string) int32 {
 	t.Helper()
-	n, ok := containerPort(w.template.Spec, intstr.FromString(name))
+	n, ok := render.ContainerPort(w.Template.Spec, intstr.FromString(name))
 	if !ok {
 		t.Fatalf("%v: no container port named %s", w, name)
 	}
@@ -1224,8 +833,8 @@ func namedPort(t *testing.T, w workload, name string) int32 {
 // hit the port where the role serves them, with the role's paths.
 func checkServes(t *testing.T, w workload, servePort int32) {
 	t.Helper()
-	spec := roleSpecs[w.role()]
-	ctr := w.template.Spec.Containers[0]
+	spec := roleSpecs[w.Role()]
+	ctr := w.Template.Spec.Containers[0]
 	for _, pr := range []struct {
 		name  string
 		probe *corev1.Probe
@@ -1234,28 +843,28 @@ func checkServes(t *testing.T, w workload, servePort int32) {
 		if pr.probe == nil || pr.probe.HTTPGet == nil {
 			continue // checkWorkload insists on liveness and readiness
 		}
-		got, _ := containerPort(w.template.Spec, pr.probe.HTTPGet.Port)
+		got, _ := render.ContainerPort(w.Template.Spec, pr.probe.HTTPGet.Port)
 		if pr.probe.HTTPGet.Path != pr.path || got != servePort {
-			t.Errorf("%v: %s probe GET %s on port %d; `cairn %s` serves %s on port %d", w, pr.name, pr.probe.HTTPGet.Path, got, w.role(), pr.path, servePort)
+			t.Errorf("%v: %s probe GET %s on port %d; `cairn %s` serves %s on port %d", w, pr.name, pr.probe.HTTPGet.Path, got, w.Role(), pr.path, servePort)
 		}
 	}
-	ann := w.template.Annotations
+	ann := w.Template.Annotations
 	if ann["prometheus.io/path"] != spec.metrics || ann["prometheus.io/port"] != strconv.Itoa(int(servePort)) {
-		t.Errorf("%v: Prometheus scrapes %s on port %s; `cairn %s` serves %s on port %d", w, ann["prometheus.io/path"], ann["prometheus.io/port"], w.role(), spec.metrics, servePort)
+		t.Errorf("%v: Prometheus scrapes %s on port %s; `cairn %s` serves %s on port %d", w, ann["prometheus.io/path"], ann["prometheus.io/port"], w.Role(), spec.metrics, servePort)
 	}
 }
 
 // dataOnVolume: a server's --dir lies on its persistent volume.
 func dataOnVolume(t *testing.T, w workload, dir string) {
 	t.Helper()
-	if w.sts == nil {
+	if w.STS == nil {
 		return
 	}
 	claims := map[string]bool{}
-	for _, pvc := range w.sts.Spec.VolumeClaimTemplates {
+	for _, pvc := range w.STS.Spec.VolumeClaimTemplates {
 		claims[pvc.Name] = true
 	}
-	for _, m := range w.template.Spec.Containers[0].VolumeMounts {
+	for _, m := range w.Template.Spec.Containers[0].VolumeMounts {
 		if claims[m.Name] && (dir == m.MountPath || strings.HasPrefix(dir, strings.TrimSuffix(m.MountPath, "/")+"/")) {
 			if m.ReadOnly {
 				t.Errorf("%v: data volume mounted read-only", w)
@@ -1271,8 +880,8 @@ func dataOnVolume(t *testing.T, w workload, dir string) {
 func metaGRPCAddrs(t *testing.T, c *cluster) []string {
 	meta := c.byRole(t, "meta")
 	var out []string
-	for i := 0; i < int(meta.replicas); i++ {
-		out = append(out, fmt.Sprintf("%s:%d", c.fqdn(meta, fmt.Sprintf("%s-%d", meta.name, i)), namedPort(t, meta, "grpc")))
+	for i := 0; i < int(meta.Replicas); i++ {
+		out = append(out, fmt.Sprintf("%s:%d", c.FQDN(meta, fmt.Sprintf("%s-%d", meta.Name, i)), namedPort(t, meta, "grpc")))
 	}
 	return out
 }
@@ -1284,14 +893,14 @@ func TestBinaryParsesContainers(t *testing.T) {
 	for _, dir := range kustomizations(t) {
 		t.Run(dir, func(t *testing.T) {
 			c := load(t, dir)
-			for _, w := range c.workloads {
-				n := int(w.replicas)
-				if w.sts == nil {
+			for _, w := range c.Workloads {
+				n := int(w.Replicas)
+				if w.STS == nil {
 					n = 1
 				}
 				for i := 0; i < n; i++ {
-					p := c.podFor(w, i)
-					t.Run(p.name, func(t *testing.T) {
+					p := c.PodFor(w, i)
+					t.Run(p.Name, func(t *testing.T) {
 						checkPod(t, c, w, p)
 					})
 				}
@@ -1301,27 +910,27 @@ func TestBinaryParsesContainers(t *testing.T) {
 }
 
 func checkPod(t *testing.T, c *cluster, w workload, p pod) {
-	ctr := w.template.Spec.Containers[0]
-	env, vals, err := c.containerEnv(ctr, p)
+	ctr := w.Template.Spec.Containers[0]
+	env, vals, err := c.ContainerEnv(ctr, p)
 	if err != nil {
 		t.Fatalf("%v: %v", w, err)
 	}
 	args := make([]string, len(ctr.Args))
 	for i, a := range ctr.Args {
-		args[i] = expand(a, func(k string) (string, bool) { v, ok := vals[k]; return v, ok })
+		args[i] = render.Expand(a, func(k string) (string, bool) { v, ok := vals[k]; return v, ok })
 		if strings.Contains(args[i], "$(") {
 			t.Fatalf("%v: argument %q: unresolved reference", w, a)
 		}
 	}
 	pc := printConfig(t, args, env)
-	if pc.Role != w.role() {
-		t.Errorf("--print-config role %q, want %q", pc.Role, w.role())
+	if pc.Role != w.Role() {
+		t.Errorf("--print-config role %q, want %q", pc.Role, w.Role())
 	}
 	metaAddrs := metaGRPCAddrs(t, c)
-	switch w.role() {
+	switch w.Role() {
 	case "meta":
-		if id := pc.str(t, "id"); id != p.name {
-			t.Errorf("peer ID %q, want the pod name %q", id, p.name)
+		if id := pc.str(t, "id"); id != p.Name {
+			t.Errorf("peer ID %q, want the pod name %q", id, p.Name)
 		}
 		grpcPort := port(t, pc.str(t, "grpc_listen"))
 		httpPort := port(t, pc.str(t, "http_listen"))
@@ -1336,10 +945,10 @@ func checkPod(t *testing.T, c *cluster, w workload, p pod) {
 		}
 		// Every peer derives the same initial membership: the StatefulSet's
 		// pods under the headless Service.
-		host := func(i int) string { return c.fqdn(w, fmt.Sprintf("%s-%d", w.name, i)) }
+		host := func(i int) string { return c.FQDN(w, fmt.Sprintf("%s-%d", w.Name, i)) }
 		var wantPeers []string
-		for i := 0; i < int(w.replicas); i++ {
-			wantPeers = append(wantPeers, fmt.Sprintf("%s-%d=%s:%d", w.name, i, host(i), raftPort))
+		for i := 0; i < int(w.Replicas); i++ {
+			wantPeers = append(wantPeers, fmt.Sprintf("%s-%d=%s:%d", w.Name, i, host(i), raftPort))
 		}
 		gotPeers := pc.list(t, "initial_peers")
 		sort.Strings(gotPeers)
@@ -1349,7 +958,7 @@ func checkPod(t *testing.T, c *cluster, w workload, p pod) {
 		if got := pc.list(t, "api_peers"); !slices.Equal(got, metaAddrs) {
 			t.Errorf("REST API peers\n  got  %q\n  want %q", got, metaAddrs)
 		}
-		self := c.fqdn(w, p.name)
+		self := c.FQDN(w, p.Name)
 		if got, want := pc.str(t, "raft_advertise"), net.JoinHostPort(self, strconv.Itoa(int(raftPort))); got != want {
 			t.Errorf("Raft address %q, want %q", got, want)
 		}
@@ -1366,7 +975,7 @@ func checkPod(t *testing.T, c *cluster, w workload, p pod) {
 		if want := namedPort(t, w, "data"); listen != want {
 			t.Errorf("node listens on %d, the container port data is %d", listen, want)
 		}
-		wantAdv := fmt.Sprintf("%s:%d", c.fqdn(w, p.name), listen)
+		wantAdv := fmt.Sprintf("%s:%d", c.FQDN(w, p.Name), listen)
 		if adv := pc.str(t, "advertise"); adv != wantAdv {
 			t.Errorf("advertise %q, want %q", adv, wantAdv)
 		}
@@ -1376,8 +985,8 @@ func checkPod(t *testing.T, c *cluster, w workload, p pod) {
 		if z := pc.str(t, "zone"); z != testZone {
 			t.Errorf("zone %q, want the pod's topology label %q", z, testZone)
 		}
-		if r := pc.str(t, "rack"); r != p.nodeName {
-			t.Errorf("rack %q, want the Kubernetes node name %q", r, p.nodeName)
+		if r := pc.str(t, "rack"); r != p.NodeName {
+			t.Errorf("rack %q, want the Kubernetes node name %q", r, p.NodeName)
 		}
 		checkServes(t, w, listen)
 		dataOnVolume(t, w, pc.str(t, "dir"))
@@ -1414,31 +1023,31 @@ func TestWritePodConfigs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, w := range c.workloads {
-		n := int(w.replicas)
-		if w.sts == nil {
+	for _, w := range c.Workloads {
+		n := int(w.Replicas)
+		if w.STS == nil {
 			n = 1
 		}
-		ctr := w.template.Spec.Containers[0]
+		ctr := w.Template.Spec.Containers[0]
 		for i := 0; i < n; i++ {
-			p := c.podFor(w, i)
-			env, vals, err := c.containerEnv(ctr, p)
+			p := c.PodFor(w, i)
+			env, vals, err := c.ContainerEnv(ctr, p)
 			if err != nil {
-				t.Fatalf("%s: %v", p.name, err)
+				t.Fatalf("%s: %v", p.Name, err)
 			}
 			var args []string
 			for _, a := range ctr.Args {
-				args = append(args, expand(a, func(k string) (string, bool) { v, ok := vals[k]; return v, ok }))
+				args = append(args, render.Expand(a, func(k string) (string, bool) { v, ok := vals[k]; return v, ok }))
 			}
 			for _, kv := range env {
 				if strings.ContainsAny(kv, "\n\r") {
-					t.Fatalf("%s: env %q does not fit an env file", p.name, kv)
+					t.Fatalf("%s: env %q does not fit an env file", p.Name, kv)
 				}
 			}
-			write(p.name+".args", args)
-			write(p.name+".env", env)
-			if w.sts != nil {
-				write(p.name+".fqdn", []string{c.fqdn(w, p.name)})
+			write(p.Name+".args", args)
+			write(p.Name+".env", env)
+			if w.STS != nil {
+				write(p.Name+".fqdn", []string{c.FQDN(w, p.Name)})
 			}
 		}
 	}
@@ -1459,7 +1068,7 @@ func TestDocumentedOverlay(t *testing.T) {
 			t.Fatalf("docs/kubernetes.md: %v\n%s", err, m[1])
 		}
 		var k kusttypes.Kustomization
-		if decodeStrict(j, &k) != nil {
+		if render.DecodeStrict(j, &k) != nil {
 			continue // not a kustomization (a PodMonitor, ...)
 		}
 		switch {
@@ -1492,29 +1101,29 @@ func TestDocumentedOverlay(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := load(t, dir)
-	c.namespace, c.domain = overlay.Namespace, "corp.example"
+	c.Namespace, c.Domain = overlay.Namespace, "corp.example"
 	checkStructure(t, c)
 
 	node := c.byRole(t, "node")
-	pvc := node.sts.Spec.VolumeClaimTemplates[0].Spec
+	pvc := node.STS.Spec.VolumeClaimTemplates[0].Spec
 	if q := pvc.Resources.Requests[corev1.ResourceStorage]; q.String() != "4Ti" || deref(pvc.StorageClassName, "") != "local-nvme" {
 		t.Errorf("data node volumes: %s of class %q, want 4Ti of local-nvme", q.String(), deref(pvc.StorageClassName, ""))
 	}
-	if l := node.template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]; node.replicas != 8 || l.String() != "16Gi" {
-		t.Errorf("data nodes: %d with memory limit %s, want 8 with 16Gi", node.replicas, l.String())
+	if l := node.Template.Spec.Containers[0].Resources.Limits[corev1.ResourceMemory]; node.Replicas != 8 || l.String() != "16Gi" {
+		t.Errorf("data nodes: %d with memory limit %s, want 8 with 16Gi", node.Replicas, l.String())
 	}
-	for _, w := range c.workloads {
-		if img := w.template.Spec.Containers[0].Image; img != "registry.corp.example/cairn:v0.1.0" {
+	for _, w := range c.Workloads {
+		if img := w.Template.Spec.Containers[0].Image; img != "registry.corp.example/cairn:v0.1.0" {
 			t.Errorf("%v: image %q", w, img)
 		}
-		if v := envValue(w.template.Spec.Containers[0], "CLUSTER_DOMAIN"); v != c.domain {
-			t.Errorf("%v: CLUSTER_DOMAIN %q, want %q", w, v, c.domain)
+		if v := envValue(w.Template.Spec.Containers[0], "CLUSTER_DOMAIN"); v != c.Domain {
+			t.Errorf("%v: CLUSTER_DOMAIN %q, want %q", w, v, c.Domain)
 		}
 	}
 	// The peers, the data nodes and the gateway derive the new domain.
 	for _, role := range []string{"meta", "node", "gateway"} {
 		w := c.byRole(t, role)
-		p := c.podFor(w, 1)
-		t.Run(p.name, func(t *testing.T) { checkPod(t, c, w, p) })
+		p := c.PodFor(w, 1)
+		t.Run(p.Name, func(t *testing.T) { checkPod(t, c, w, p) })
 	}
 }
