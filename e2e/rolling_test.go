@@ -119,7 +119,13 @@ func TestRollingRestartAndMembership(t *testing.T) {
 		order = append(order, metas[i])
 	}
 	for _, p := range order {
-		w.event(t, "restart %s: SIGTERM", p.name)
+		what := ""
+		if p.role == "meta" {
+			if st, err := w.cl.Status(context.Background()); err == nil && st.LeaderId == p.name {
+				what = " (the leader)"
+			}
+		}
+		w.event(t, "restart %s%s: SIGTERM", p.name, what)
 		code, took := p.stop(t)
 		if code != 0 {
 			t.Errorf("%s exited with status %d on SIGTERM after %v, want 0", p.name, code, took.Round(time.Millisecond))
@@ -193,6 +199,9 @@ func TestRollingRestartAndMembership(t *testing.T) {
 	if r := st.Repair; r != nil && (r.Repaired != 0 || r.Failed != 0) {
 		t.Errorf("planned restarts triggered repairs: %d repaired, %d failed", r.Repaired, r.Failed)
 	}
+	if b, err := os.ReadFile(w.logPath); err == nil {
+		t.Logf("the SDK sent %d chunks again to other replicas", bytes.Count(b, []byte("retrying chunk on new replicas")))
+	}
 	t.Logf("done in %v", time.Since(began).Round(time.Second))
 }
 
@@ -242,10 +251,11 @@ func checkPeers(t *testing.T, exec0 *kubePod, want []*kubePod) {
 // rollingWorkload writes files of 4 KiB to 2 MiB with unique names and
 // reads back random earlier ones, from several goroutines, until finish.
 type rollingWorkload struct {
-	cl    *client.Client
-	began time.Time
-	stop  chan struct{}
-	wg    sync.WaitGroup
+	cl      *client.Client
+	logPath string // the client's log
+	began   time.Time
+	stop    chan struct{}
+	wg      sync.WaitGroup
 
 	writes, reads, failed atomic.Int64
 
@@ -272,7 +282,7 @@ func startRollingWorkload(t *testing.T, metaAddrs []string, logPath string, work
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &rollingWorkload{cl: cl, began: time.Now(), stop: make(chan struct{}), phase: "start"}
+	w := &rollingWorkload{cl: cl, logPath: logPath, began: time.Now(), stop: make(chan struct{}), phase: "start"}
 	for k := range workers {
 		w.wg.Add(1)
 		go w.worker(k)

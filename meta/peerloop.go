@@ -30,7 +30,8 @@ func (d *peerDialer) client(addr string) (pb.MetaClient, error) {
 	if cc, ok := d.conns[addr]; ok {
 		return pb.NewMetaClient(cc), nil
 	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDisableServiceConfig()) // as metarpc: no DNS TXT lookups
 	if err != nil {
 		return nil, err
 	}

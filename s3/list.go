@@ -337,5 +337,9 @@ func (g *Gateway) listObjects(q *request, v2 bool) error {
 // urlEncode percent-encodes everything but unreserved characters and '/',
 // so both unquote and unquote_plus decoders get the key back.
 func urlEncode(s string) string {
-	return strings.ReplaceAll(url.PathEscape(s), "+", "%2B")
+	segs := strings.Split(s, "/")
+	for i, seg := range segs {
+		segs[i] = strings.ReplaceAll(url.PathEscape(seg), "+", "%2B")
+	}
+	return strings.Join(segs, "/")
 }

@@ -24,6 +24,7 @@ const mib = 1 << 20
 // ListMultipartUploads by prefix, completion with S3's ETag, the bytes
 // read back, and the error cases.
 func TestMultipartAWS(t *testing.T) {
+	t.Parallel() // heavy: runs alongside the other heavy tests (own cluster each)
 	g := startGateway(t, testcluster.Options{})
 	ac := g.aws(t, testSK)
 	ctx := testCtx(t)
@@ -451,6 +452,7 @@ func TestUploadPartCopy(t *testing.T) {
 // length with 16 MiB parts goes multipart; the object reads back intact
 // with S3's multipart ETag.
 func TestMinioLargeStream(t *testing.T) {
+	t.Parallel() // heavy: runs alongside the other heavy tests (own cluster each)
 	size, partSize := 70*mib, 16*mib
 	if testing.Short() {
 		size, partSize = 12*mib, 5*mib

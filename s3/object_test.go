@@ -632,6 +632,7 @@ func TestHostileKeys(t *testing.T) {
 // TestDeleteObjects: batch delete of 1000 keys, quiet and not, with keys
 // that do not exist (reported as deleted, as S3 does).
 func TestDeleteObjects(t *testing.T) {
+	t.Parallel() // heavy: runs alongside the other heavy tests (own cluster each)
 	g := startGateway(t, testcluster.Options{})
 	ac := g.aws(t, testSK)
 	mc := g.minio(t)
