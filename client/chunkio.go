@@ -37,10 +37,29 @@ func (c *Client) putChunk(ctx context.Context, data []byte, repl int) (*pb.Store
 	}
 	var exclude []string
 	var last error
+	waitUntil, backoff := time.Now().Add(c.opts.RetryFor), 100*time.Millisecond
 	for attempt := 0; attempt < maxChunkAttempts; attempt++ {
 		alloc, err := c.alloc.get(ctx, repl, exclude)
 		if err == nil && len(exclude) == 0 {
 			alloc = c.avoidAvoided(ctx, alloc, repl)
+		}
+		if err != nil && cairn.KindOf(err) == cairn.Unavailable && len(exclude) > 0 && time.Now().Before(waitUntil) {
+			// Too few usable data nodes once the ones that just failed
+			// are excluded — one restarting in a rolling update, say.
+			// Ask again without exclusions after a pause: the metadata
+			// service then waits for restarting nodes itself (it marks
+			// such a shortage retryable), and the node that comes back
+			// is likely one that failed here.
+			c.opts.Logger.Debug("waiting for enough data nodes", "err", err, "retry_in", backoff)
+			select {
+			case <-ctx.Done():
+				return nil, cairn.E("write", cairn.Canceled, ctx.Err())
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, 2*time.Second)
+			exclude = nil
+			attempt--
+			continue
 		}
 		if err != nil {
 			if last != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/meta/placement"
+	"github.com/cairnfs/cairn/metarpc"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
@@ -152,10 +153,28 @@ func (r *registry) pick(id cairn.ChunkID, n int, exclude map[cairn.NodeID]bool) 
 	}
 	if err != nil {
 		// The partial answer is returned too: a repair can use it.
-		return out, cairn.E("allocate", cairn.Unavailable, fmt.Errorf("%d more replicas need %d live data nodes, %d are usable (%d registered, %d excluded): %w",
+		err = cairn.E("allocate", cairn.Unavailable, fmt.Errorf("%d more replicas need %d live data nodes, %d are usable (%d registered, %d excluded): %w",
 			n, n, len(ids), len(r.nodes), len(exclude), err))
+		if len(ids)+r.returningLocked(exclude) >= n {
+			// Nodes that are restarting or late would make up the
+			// difference: worth asking again shortly.
+			err = metarpc.Retryable(err)
+		}
+		return out, err
 	}
 	return out, nil
+}
+
+// returningLocked counts the nodes, not excluded, that are leaving (a
+// planned restart) or late with their heartbeats but not yet dead.
+func (r *registry) returningLocked(exclude map[cairn.NodeID]bool) int {
+	k := 0
+	for id, e := range r.nodes {
+		if st := r.stateLocked(e); !exclude[id] && !e.rec.Draining && (st == cairn.NodeLeaving || st == cairn.NodeSuspect) {
+			k++
+		}
+	}
+	return k
 }
 
 // ringLocked rebuilds the ring when the set of alive nodes changed.

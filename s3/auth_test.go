@@ -351,6 +351,16 @@ func TestPayloadModes(t *testing.T) {
 		if got := mustGet(t, ac, "modes", key); !bytes.Equal(got, want) {
 			t.Fatalf("%s: read back %d bytes, want %d", key, len(got), len(want))
 		}
+		h, err := ac.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String("modes"), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := unquote(aws.ToString(h.ETag)); e != md5hex(want) && e != multipartETag(want) {
+			t.Fatalf("%s: ETag %s, want the MD5 of the decoded payload %s", key, e, md5hex(want))
+		}
+		if aws.ToString(h.ContentEncoding) != "" {
+			t.Fatalf("%s: Content-Encoding %q stored", key, aws.ToString(h.ContentEncoding))
+		}
 	}
 
 	// aws-sdk-go-v2 over HTTP: signed SHA-256 of the body (and a CRC32 header).

@@ -176,10 +176,9 @@ type recorder struct {
 
 type served struct {
 	method, path, query string
-	mode                string // x-amz-content-sha256 (a hex hash shows as "SHA256"), or "presigned"
+	mode                string // x-amz-content-sha256 (a hex hash shows as "SHA256"), "presigned:" + it for presigned URLs
 	trailer             string
 	status              int
-	done                bool
 }
 
 func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -193,7 +192,7 @@ func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s := served{method: r.Method, path: r.URL.Path, query: r.URL.RawQuery, mode: mode, trailer: r.Header.Get("X-Amz-Trailer")}
 	sw := &statusRecorder{ResponseWriter: w, status: 200}
 	defer func() {
-		s.status, s.done = sw.status, true
+		s.status = sw.status
 		rc.mu.Lock()
 		rc.seen = append(rc.seen, s)
 		rc.mu.Unlock()
@@ -212,20 +211,6 @@ func (rc *recorder) find(match func(served) bool) []served {
 		}
 	}
 	return out
-}
-
-// waitFor waits (boundedly) until a served request matches.
-func (rc *recorder) waitFor(t testing.TB, what string, match func(served) bool) served {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if s := rc.find(match); len(s) > 0 {
-			return s[len(s)-1]
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("the gateway never finished serving %s", what)
-	return served{}
 }
 
 type statusRecorder struct {
@@ -422,7 +407,7 @@ func sign(t testing.TB, req *http.Request, payloadHash string, secret string, at
 
 // httpClient is for raw requests; it keeps enough idle connections for
 // the tests' concurrent uploads.
-var httpClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
+var httpClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128, DisableCompression: true}}
 
 func do(t testing.TB, req *http.Request) (*http.Response, []byte) {
 	t.Helper()

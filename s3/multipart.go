@@ -270,9 +270,19 @@ func (g *Gateway) complete(q *request, id string, parts []client.CompletePart, e
 // completedAlready answers a repeated completion whose first reply was
 // lost: the metadata service remembers completed sessions for a while.
 func (g *Gateway) completedAlready(q *request, id string, parts []client.CompletePart) error {
+	noSuch := errorf("NoSuchUpload", "no multipart upload %q (it completed, was aborted, or never existed)", id)
 	fi, err := g.c.CompleteMultipart(q.ctx, id, parts, client.CompleteOptions{})
 	if err != nil {
-		return errorf("NoSuchUpload", "no multipart upload %q (it completed, was aborted, or never existed)", id)
+		return noSuch
+	}
+	// Only a retry for the same key may be answered with the object: the
+	// upload ID alone says nothing about which key it was for.
+	cur, err := g.c.Stat(q.ctx, objectPath(q.bucket, q.key))
+	if err == nil && cur.IsDir() && !strings.HasSuffix(q.key, "/") {
+		cur, err = g.c.Stat(q.ctx, nestedPath(q.bucket, q.key))
+	}
+	if err != nil || cur.Inode != fi.Inode {
+		return noSuch
 	}
 	writeXML(q.w, completeMultipartUploadResult{Location: "/" + q.bucket + "/" + q.key, Bucket: q.bucket, Key: q.key, ETag: etagOf(fi)})
 	return nil

@@ -24,7 +24,6 @@ const mib = 1 << 20
 // ListMultipartUploads by prefix, completion with S3's ETag, the bytes
 // read back, and the error cases.
 func TestMultipartAWS(t *testing.T) {
-	t.Parallel() // heavy: runs alongside the other heavy tests (own cluster each)
 	g := startGateway(t, testcluster.Options{})
 	ac := g.aws(t, testSK)
 	ctx := testCtx(t)
@@ -345,6 +344,27 @@ func TestMultipartSmallParts(t *testing.T) {
 	if got := mustGet(t, ac, "small", "n/b/c"); string(got) != "deeper" {
 		t.Fatal("n/b/c lost")
 	}
+	// Completing again (a retry after a lost reply) answers with the same
+	// object; the same upload ID under another key is NoSuchUpload and
+	// creates nothing there.
+	id, ps, datas = upload("twice", 10)
+	first, err := complete("twice", id, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := complete("twice", id, ps)
+	if err == nil && aws.ToString(again.ETag) != aws.ToString(first.ETag) {
+		t.Fatalf("repeated completion: ETag %s, first %s", aws.ToString(again.ETag), aws.ToString(first.ETag))
+	} else if err != nil {
+		wantAWSErr(t, "repeated completion", err, "NoSuchUpload", 404)
+	}
+	_, err = complete("elsewhere", id, ps)
+	wantAWSErr(t, "completion of a completed upload under another key", err, "NoSuchUpload", 404)
+	_, err = ac.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String("small"), Key: aws.String("elsewhere")})
+	wantAWSErr(t, "HeadObject of the other key", err, "", 404)
+	if got := mustGet(t, ac, "small", "twice"); !bytes.Equal(got, datas[0]) {
+		t.Fatal("twice: bytes differ")
+	}
 	// And a marker key via multipart.
 	id, ps, datas = upload("n/m/", 3)
 	if _, err := complete("n/m/", id, ps); err != nil {
@@ -352,6 +372,64 @@ func TestMultipartSmallParts(t *testing.T) {
 	}
 	if got := mustGet(t, ac, "small", "n/m/"); !bytes.Equal(got, datas[0]) {
 		t.Fatal("multipart n/m/")
+	}
+}
+
+// TestListMultipartUploadsPaging: several uploads of one key and of
+// others, paged one at a time with key-marker and upload-id-marker: each
+// appears exactly once, in key order.
+func TestListMultipartUploadsPaging(t *testing.T) {
+	g := startGateway(t, testcluster.Options{})
+	ac := g.aws(t, testSK)
+	ctx := testCtx(t)
+	mustCreateBucket(t, ac, "uploads")
+	want := map[string]string{} // upload ID -> key
+	for _, k := range []string{"k/a", "k/b", "k/a", "k/a", "k/c", "k/b", "k/a", "other", "k/a"} {
+		cu, err := ac.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: aws.String("uploads"), Key: aws.String(k)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[aws.ToString(cu.UploadId)] = k
+	}
+	for _, maxUploads := range []int32{1, 2, 4, 1000} {
+		in := &awss3.ListMultipartUploadsInput{Bucket: aws.String("uploads"), Prefix: aws.String("k/"), MaxUploads: aws.Int32(maxUploads)}
+		seen := map[string]int{}
+		var keys []string
+		for page := 0; ; page++ {
+			if page > len(want)+1 {
+				t.Fatalf("max-uploads %d: listing does not end", maxUploads)
+			}
+			out, err := ac.ListMultipartUploads(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.Uploads) > int(maxUploads) {
+				t.Fatalf("max-uploads %d: page of %d", maxUploads, len(out.Uploads))
+			}
+			for _, u := range out.Uploads {
+				seen[aws.ToString(u.UploadId)]++
+				keys = append(keys, aws.ToString(u.Key))
+				if want[aws.ToString(u.UploadId)] != aws.ToString(u.Key) {
+					t.Fatalf("upload %s listed for key %q", aws.ToString(u.UploadId), aws.ToString(u.Key))
+				}
+			}
+			if !aws.ToBool(out.IsTruncated) {
+				break
+			}
+			in.KeyMarker, in.UploadIdMarker = out.NextKeyMarker, out.NextUploadIdMarker
+		}
+		n := 0
+		for id, k := range want {
+			if strings.HasPrefix(k, "k/") {
+				n++
+				if seen[id] != 1 {
+					t.Fatalf("max-uploads %d: upload %s of %q listed %d times", maxUploads, id, k, seen[id])
+				}
+			}
+		}
+		if len(keys) != n || !slices.IsSorted(keys) {
+			t.Fatalf("max-uploads %d: keys %q", maxUploads, keys)
+		}
 	}
 }
 
@@ -452,7 +530,6 @@ func TestUploadPartCopy(t *testing.T) {
 // length with 16 MiB parts goes multipart; the object reads back intact
 // with S3's multipart ETag.
 func TestMinioLargeStream(t *testing.T) {
-	t.Parallel() // heavy: runs alongside the other heavy tests (own cluster each)
 	size, partSize := 70*mib, 16*mib
 	if testing.Short() {
 		size, partSize = 12*mib, 5*mib

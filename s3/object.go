@@ -219,6 +219,9 @@ func parseRange(spec string, size int64) (off, n int64, partial bool, err error)
 		if k == 0 {
 			return 0, 0, false, errorf("InvalidRange", "a suffix range of 0 bytes is not satisfiable")
 		}
+		if size == 0 {
+			return 0, 0, false, errorf("InvalidRange", "no range of an empty object is satisfiable")
+		}
 		k = min(k, size)
 		return size - k, k, true, nil
 	}
