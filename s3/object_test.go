@@ -708,12 +708,19 @@ func TestDeleteObjects(t *testing.T) {
 	}
 
 	// Quiet: nothing reported on success; a bad key is still an error.
-	keys = putAll("quiet", m)
+	// n names again: n-100 existing keys, 99 missing ones and a bad one.
+	keys = putAll("quiet", n-100)
 	ids = ids[:0]
 	for _, k := range keys {
 		ids = append(ids, types.ObjectIdentifier{Key: aws.String(k)})
 	}
-	ids = append(ids, types.ObjectIdentifier{Key: aws.String("quiet/missing")}, types.ObjectIdentifier{Key: aws.String("bad//key")})
+	for i := range 99 {
+		ids = append(ids, types.ObjectIdentifier{Key: aws.String(fmt.Sprintf("quiet/missing-%d", i))})
+	}
+	ids = append(ids, types.ObjectIdentifier{Key: aws.String("bad//key")})
+	if len(ids) != n {
+		t.Fatalf("%d keys in the quiet batch", len(ids))
+	}
 	out, err = ac.DeleteObjects(ctx, &awss3.DeleteObjectsInput{Bucket: aws.String("batch"), Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
 	if err != nil {
 		t.Fatal(err)
