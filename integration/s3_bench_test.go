@@ -92,7 +92,7 @@ func runConc(b *testing.B, n, conc int, op func(i int) error) time.Duration {
 }
 
 func BenchmarkS3SmallObjects(b *testing.B) {
-	const n, conc = 4000, 32
+	const n, conc = 10000, 32
 	e := newS3Bench(b)
 	ctx := context.Background()
 	data := testcluster.RandBytes(1, 4<<10)
@@ -163,7 +163,7 @@ func BenchmarkNative(b *testing.B) {
 	small := testcluster.RandBytes(1, 4<<10)
 	large := testcluster.RandBytes(2, 64<<20)
 	for range b.N {
-		const n = 4000
+		const n = 10000
 		d := runConc(b, n, 32, func(i int) error {
 			_, err := e.c.WriteFile(ctx, fmt.Sprintf("/native/s%06d", i), bytes.NewReader(small), client.WriteOptions{Parents: true})
 			return err

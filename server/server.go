@@ -93,19 +93,8 @@ func StartMeta(o MetaOptions) (*Meta, error) {
 	return m, nil
 }
 
-// health adds /healthz (the process runs), /readyz (ready(), else 503)
-// and /metrics.
-func health(mux *http.ServeMux, reg *prometheus.Registry, ready func() bool) {
-	healthStatus(mux, reg, func() (bool, string) {
-		if ready() {
-			return true, "ok"
-		}
-		return false, "not ready"
-	})
-}
-
-// healthStatus is health with a readiness check that says why it fails:
-// /readyz answers 200 "ok", or 503 "not ready: <why>".
+// healthStatus adds /healthz (the process runs), /readyz (200 "ok", or
+// 503 "not ready: <why>") and /metrics.
 func healthStatus(mux *http.ServeMux, reg *prometheus.Registry, ready func() (bool, string)) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
