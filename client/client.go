@@ -49,7 +49,7 @@ type Options struct {
 	// default 5s, negative turns it off.
 	AvoidFor time.Duration
 	// RefreshEvery is how often the client asks the cluster for its
-	// metadata peers (it also asks after a peer fails); default 10s,
+	// metadata peers (it also asks after a peer fails); default 2s,
 	// negative turns discovery off.
 	RefreshEvery time.Duration
 }

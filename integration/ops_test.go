@@ -14,6 +14,7 @@ import (
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/testcluster"
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
 	"github.com/cairnfs/cairn/server"
 )
 
@@ -46,6 +47,9 @@ func TestMembershipThreeFiveThree(t *testing.T) {
 	if got := c.Voters(); !slices.Equal(got, []string{"m1", "m2", "m3", "m4", "m5"}) {
 		t.Fatalf("voters after adding two: %v", got)
 	}
+	// As an operator would, let the clients and nodes see the new members
+	// (they ask every 2 s) before the peers they were given go away.
+	time.Sleep(5 * time.Second)
 
 	leader := c.Leader()
 	if leader > 2 {
@@ -78,13 +82,26 @@ func TestMembershipThreeFiveThree(t *testing.T) {
 	w.finish(t)
 	w.verify(t, c.NewClient(client.Options{}))
 
-	st, err := c.Client().Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	// Every data node must follow the membership to the new leader. Under
+	// load a heartbeat can be late for a moment: give them 20s.
+	var st *pb.ClusterStatusResponse
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if st, err = c.Client().Status(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		alive := 0
+		for _, n := range st.Nodes {
+			if n.State == "alive" {
+				alive++
+			}
+		}
+		if alive == len(st.Nodes) || time.Now().After(deadline) {
+			break
+		}
 	}
 	for _, n := range st.Nodes {
 		if n.State != "alive" {
-			t.Errorf("data node %s is %s after the membership change: it lost the metadata leader", n.Id, n.State)
+			t.Errorf("data node %s is %s 20s after the membership change: it lost the metadata leader", n.Id, n.State)
 		}
 	}
 	var peers []string

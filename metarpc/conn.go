@@ -29,7 +29,7 @@ type Options struct {
 	RetryFor time.Duration
 	// RefreshEvery is how often the Conn asks the cluster for its current
 	// metadata peers (see discover.go); it also asks soon after a peer
-	// fails. Default 10s; negative turns discovery off.
+	// fails. Default 2s; negative turns discovery off.
 	RefreshEvery time.Duration
 }
 
@@ -67,7 +67,7 @@ func Dial(addrs []string, opts Options) (*Conn, error) {
 		opts.RetryFor = 30 * time.Second
 	}
 	if opts.RefreshEvery == 0 {
-		opts.RefreshEvery = 10 * time.Second
+		opts.RefreshEvery = 2 * time.Second
 	}
 	c := &Conn{opts: opts, seeds: clean, addrs: slices.Clone(clean), conns: map[string]*grpc.ClientConn{}}
 	c.disc.init()

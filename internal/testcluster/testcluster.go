@@ -48,6 +48,10 @@ type Options struct {
 	// NodeSeeds, if set, gives data nodes only the first NodeSeeds
 	// metadata addresses (they learn the others from the cluster).
 	NodeSeeds int
+	// Calm keeps the production intervals of background work (repair and
+	// rebalance scans, garbage collection, reconciliation) instead of the
+	// fast ones tests use, so benchmarks measure the foreground path.
+	Calm bool
 }
 
 // Cluster is a running in-process cluster.
@@ -82,6 +86,13 @@ type DataNode struct {
 	Dir  string
 	Addr string
 	Proc *server.Node // nil while stopped
+}
+
+func (c *Cluster) reconcileEvery() time.Duration {
+	if c.opts.Calm {
+		return 10 * time.Minute
+	}
+	return 300 * time.Millisecond
 }
 
 // Fast timings for tests.
@@ -186,6 +197,10 @@ func (c *Cluster) StartMeta(i int) {
 	c.t.Helper()
 	mp := c.Metas[i]
 	cfg := testMetaConfig()
+	if c.opts.Calm {
+		def := meta.DefaultConfig()
+		cfg.RepairInterval, cfg.GCInterval = def.RepairInterval, def.GCInterval
+	}
 	cfg.ID, cfg.Dir, cfg.Logger = mp.ID, mp.Dir, c.log
 	cfg.RaftListener = listen(c.t, mp.RaftAddr)
 	cfg.RaftAdvertise = mp.RaftAddr
@@ -232,7 +247,7 @@ func (c *Cluster) StartNode(i int) {
 		Dir: dn.Dir, Advertise: dn.Addr, Meta: c.nodeSeeds(), Logger: c.log, Volume: vo,
 		HeartbeatInterval: 200 * time.Millisecond, Zone: c.zone(i),
 		ScrubBytesPerSec: c.opts.ScrubBytesPerSec, ScrubInterval: time.Second,
-		ReconcileInterval: 300 * time.Millisecond, ReconcileGrace: 500 * time.Millisecond,
+		ReconcileInterval: c.reconcileEvery(), ReconcileGrace: 500 * time.Millisecond,
 	}})
 	if err != nil {
 		c.t.Fatalf("starting data node %d: %v", i, err)
