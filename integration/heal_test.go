@@ -110,7 +110,9 @@ func TestCorruptReplicaRepaired(t *testing.T) {
 			bad := first.Replicas[0].Node
 			flipChunkByte(t, c, c.NodeIndex(bad), first.Chunk.Id)
 			if mode == "read" {
-				for i := 0; i < 5; i++ {
+				// Reads spread over the replicas at random: 40 of them
+				// reach the corrupt one but with odds of (2/3)^40.
+				for i := 0; i < 40; i++ {
 					mustMatch(t, cl, "/c", data) // never the corrupt bytes
 				}
 			}
