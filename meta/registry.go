@@ -112,7 +112,10 @@ func (r *registry) leave(id cairn.NodeID) bool {
 	if !ok {
 		return false
 	}
-	e.leaving = true
+	// The Leave call is itself a sign of life: the dead timeout counts
+	// from here, so a node that takes a while to finish its requests
+	// after saying it leaves is not declared dead any sooner.
+	e.leaving, e.lastBeat = true, r.now()
 	r.ring = nil
 	return true
 }
