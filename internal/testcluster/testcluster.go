@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -159,13 +160,20 @@ func New(t testing.TB, opts Options) *Cluster {
 
 // freeAddr returns a 127.0.0.1 address with a port that was free a moment
 // ago. Addresses stay fixed across restarts of the same member.
+// freeAddr picks a free port below the kernel's ephemeral range
+// (32768 and up on Linux), so that no outgoing connection of this or
+// another process takes it between now and the moment a role listens on
+// it (a restarted role listens on the same address again).
 func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 200 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000)))
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port found in 127.0.0.1:20000-31999")
+	return ""
 }
 
 func listen(t testing.TB, addr string) net.Listener {
