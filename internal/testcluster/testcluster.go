@@ -1,5 +1,5 @@
 // Package testcluster runs a whole Cairn cluster inside one test process:
-// metadata peers and data nodes on 127.0.0.1 with random ports, with
+// metadata peers and data nodes on loopback with random ports, with
 // helpers to kill, restart and partition them and to corrupt stored chunks.
 // Every network link between metadata peers goes through a Bridge that a
 // test can cut.
@@ -158,21 +158,26 @@ func New(t testing.TB, opts Options) *Cluster {
 	return c
 }
 
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment
-// ago. Addresses stay fixed across restarts of the same member.
-// freeAddr picks a free port below the kernel's ephemeral range
-// (32768 and up on Linux), so that no outgoing connection of this or
-// another process takes it between now and the moment a role listens on
-// it (a restarted role listens on the same address again).
+// loopbackHost is this test process's own loopback address (all of
+// 127.0.0.0/8 is loopback on Linux), derived from its PID, so that test
+// binaries running side by side (go test ./... runs packages in
+// parallel) never pick each other's ports.
+var loopbackHost = fmt.Sprintf("127.1.%d.%d", os.Getpid()>>8&255, os.Getpid()&255)
+
+// freeAddr returns an address of this process's loopback host with a port
+// that was free a moment ago, below the kernel's ephemeral range (32768
+// and up on Linux), so that no outgoing connection takes it between now
+// and the moment a role listens on it. Addresses stay fixed across
+// restarts of the same member.
 func freeAddr(t testing.TB) string {
 	for range 200 {
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12000)))
+		addr := net.JoinHostPort(loopbackHost, strconv.Itoa(20000+rand.IntN(12000)))
 		if l, err := net.Listen("tcp", addr); err == nil {
 			l.Close()
 			return addr
 		}
 	}
-	t.Fatal("no free port found in 127.0.0.1:20000-31999")
+	t.Fatalf("no free port found on %s:20000-31999", loopbackHost)
 	return ""
 }
 
