@@ -7,8 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,32 +60,10 @@ func newS3Bench(b *testing.B) *s3Bench {
 	return &s3Bench{cl: cl, c: c, mc: mc, srv: srv}
 }
 
-// run calls op(i) for i in [0,n) on conc workers and returns the elapsed time.
+// runConc times forEach: op(i) for i in [0,n) on conc workers.
 func runConc(b *testing.B, n, conc int, op func(i int) error) time.Duration {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var first atomic.Value
 	start := time.Now()
-	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := op(i); err != nil {
-					first.CompareAndSwap(nil, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := first.Load().(error); err != nil {
-		b.Fatal(err)
-	}
+	forEach(b, n, conc, op)
 	return time.Since(start)
 }
 
