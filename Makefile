@@ -1,13 +1,19 @@
-.PHONY: build test race proto lint bench image docker-tier
+.PHONY: build test test-long race proto lint bench image docker-tier
 
 build:
 	go build -o bin/cairn ./cmd/cairn
 
+# The README's test command, with a timeout: every test at the size that
+# keeps the suite within minutes. test-long adds the long fault campaigns
+# and full-size workloads (CAIRN_LONG_TESTS=1), as .ci/run does.
 test:
-	go test ./...
+	go test -timeout 15m ./...
+
+test-long:
+	CAIRN_LONG_TESTS=1 go test -timeout 30m ./...
 
 race:
-	go test -race ./...
+	go test -race -short -timeout 15m ./...
 
 # Requires protoc, protoc-gen-go and protoc-gen-go-grpc on PATH.
 proto:

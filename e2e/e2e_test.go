@@ -15,11 +15,22 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cairnfs/cairn/internal/await"
+	"github.com/cairnfs/cairn/internal/leakcheck"
 )
 
 var binary string
 
+// binaryEnv names an already built cairn binary; the test binary sets it
+// when it runs itself as a helper (TestChildrenDieWithTheTest).
+const binaryEnv = "CAIRN_E2E_BINARY"
+
 func TestMain(m *testing.M) {
+	if binary = os.Getenv(binaryEnv); binary != "" {
+		leakcheck.Main(m, nil)
+		return
+	}
 	dir, err := os.MkdirTemp("", "cairn-e2e-")
 	if err != nil {
 		panic(err)
@@ -30,18 +41,39 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "building cairn: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	leakcheck.Main(m, func(code int) {
+		os.RemoveAll(dir)
+		os.Exit(code)
+	})
 }
 
-func freePort(t *testing.T) string {
+// command is exec.Command (or CommandContext, if ctx is not nil) of the
+// cairn binary, tied to the test: see childAttr. When ctx ends, the
+// child's whole process group is killed.
+func command(ctx context.Context, args ...string) *exec.Cmd {
+	var cmd *exec.Cmd
+	if ctx == nil {
+		cmd = exec.Command(binary, args...)
+	} else {
+		cmd = exec.CommandContext(ctx, binary, args...)
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	}
+	cmd.SysProcAttr = childAttr()
+	return cmd
+}
+
+// listener opens a listener on a free loopback port for a child process.
+// The test holds the port from here on: start hands the open socket to the
+// child (CAIRN_LISTEN_FDS, docs/cli.md), so no other process can take the
+// port between choosing it and serving on it.
+func listener(t *testing.T) net.Listener {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Cleanup(func() { l.Close() })
+	return l
 }
 
 // proc is a running cairn process whose output goes to a log file.
@@ -51,18 +83,36 @@ type proc struct {
 	log  string
 }
 
-func start(t *testing.T, dir, name string, args ...string) *proc {
+// start starts cairn with args; it inherits the listeners lis (which the
+// test closes on its side once the child has them, so that connections to a
+// killed child are refused as before).
+func start(t *testing.T, dir, name string, lis []net.Listener, args ...string) *proc {
 	t.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, args...)
+	cmd := command(nil, args...)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var fds []string
+	for i, l := range lis {
+		lf, err := l.(*net.TCPListener).File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lf.Close()
+		cmd.ExtraFiles = append(cmd.ExtraFiles, lf)
+		fds = append(fds, fmt.Sprintf("%s=%d", l.Addr(), 3+i))
+	}
+	if len(fds) > 0 {
+		cmd.Env = append(os.Environ(), "CAIRN_LISTEN_FDS="+strings.Join(fds, ","))
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
+	}
+	for _, l := range lis {
+		l.Close()
 	}
 	p := &proc{name: name, cmd: cmd, log: logPath}
 	t.Cleanup(func() {
@@ -76,9 +126,10 @@ func start(t *testing.T, dir, name string, args ...string) *proc {
 	return p
 }
 
+// kill kills the process and everything it started, and waits for it.
 func (p *proc) kill() {
 	if p.cmd.ProcessState == nil {
-		p.cmd.Process.Signal(syscall.SIGKILL)
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		p.cmd.Wait()
 	}
 }
@@ -95,7 +146,7 @@ func cli(t *testing.T, meta string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd := command(ctx, args...)
 	cmd.Env = append(os.Environ(), "CAIRN_META="+meta)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -116,23 +167,27 @@ func startCluster(t *testing.T) *cluster { return startClusterN(t, 3, 2) }
 func startClusterN(t *testing.T, n, r int) *cluster {
 	dir := t.TempDir()
 	c := &cluster{dir: dir}
-	type peer struct{ id, raft, grpc, http string }
+	type peer struct {
+		id               string
+		raft, grpc, http net.Listener
+	}
 	var peers []peer
 	for i := 1; i <= 3; i++ {
-		peers = append(peers, peer{fmt.Sprintf("m%d", i), freePort(t), freePort(t), freePort(t)})
+		peers = append(peers, peer{fmt.Sprintf("m%d", i), listener(t), listener(t), listener(t)})
 	}
 	var initial, grpcs []string
 	for _, p := range peers {
-		initial = append(initial, p.id+"="+p.raft)
-		grpcs = append(grpcs, p.grpc)
+		initial = append(initial, p.id+"="+p.raft.Addr().String())
+		grpcs = append(grpcs, p.grpc.Addr().String())
 	}
 	c.meta = strings.Join(grpcs, ",")
 	for _, p := range peers {
 		if c.metas == nil {
 			c.metas = map[string]*proc{}
 		}
-		c.metas[p.id] = start(t, dir, p.id, "meta", "--id", p.id, "--dir", filepath.Join(dir, p.id), "--raft-addr", p.raft,
-			"--grpc-addr", p.grpc, "--http-addr", p.http, "--peers", strings.Join(initial, ","),
+		c.metas[p.id] = start(t, dir, p.id, []net.Listener{p.raft, p.grpc, p.http},
+			"meta", "--id", p.id, "--dir", filepath.Join(dir, p.id), "--raft-addr", p.raft.Addr().String(),
+			"--grpc-addr", p.grpc.Addr().String(), "--http-addr", p.http.Addr().String(), "--peers", strings.Join(initial, ","),
 			"--api-peers", c.meta, "--replication", fmt.Sprint(r), "--election-timeout", "500ms",
 			"--node-suspect-after", "2s", "--node-dead-after", "6s", "--repair-interval", "500ms",
 			"--gc-interval", "500ms", "--gc-grace", "0s")
@@ -140,22 +195,20 @@ func startClusterN(t *testing.T, n, r int) *cluster {
 	for i := 1; i <= n; i++ {
 		d := filepath.Join(dir, fmt.Sprintf("node%d", i))
 		c.ndirs = append(c.ndirs, d)
-		c.nodes = append(c.nodes, start(t, dir, fmt.Sprintf("node%d", i), "node", "--dir", d, "--addr", freePort(t),
+		l := listener(t)
+		c.nodes = append(c.nodes, start(t, dir, fmt.Sprintf("node%d", i), []net.Listener{l}, "node", "--dir", d, "--addr", l.Addr().String(),
 			"--meta", c.meta, "--zone", fmt.Sprintf("z%d", i), "--heartbeat-interval", "300ms",
 			"--reconcile-interval", "1s", "--reconcile-grace", "2s"))
 	}
-	// Wait until the CLI sees three alive nodes.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	// Wait until the CLI sees every node alive.
+	await.Until(t, 2*time.Minute, func() error {
 		out, err := cli(t, c.meta, "cluster", "status")
 		if err == nil && strings.Count(out, " alive ") == n {
-			return c
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster did not come up: %v\n%s", err, out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return fmt.Errorf("cluster not up (want %d alive nodes): %v\n%s", n, err, out)
+	})
+	return c
 }
 
 // dirSize sums the sizes of files below dir.
@@ -185,7 +238,7 @@ func TestKillDataNodeDuringPut(t *testing.T) {
 	if out, err := cli(t, c.meta, "mkdir", "-p", "/e2e/dir"); err != nil {
 		t.Fatalf("mkdir: %v\n%s", err, out)
 	}
-	put := exec.Command(binary, "put", "--chunk-size", "1M", "--concurrency", "2", "--replication", "2", src, "/e2e/big.bin")
+	put := command(nil, "put", "--chunk-size", "1M", "--concurrency", "2", "--replication", "2", src, "/e2e/big.bin")
 	put.Env = append(os.Environ(), "CAIRN_META="+c.meta)
 	var putOut bytes.Buffer
 	put.Stdout, put.Stderr = &putOut, &putOut
@@ -197,13 +250,7 @@ func TestKillDataNodeDuringPut(t *testing.T) {
 
 	// Kill node 1 once it holds part of the file, while the put still runs.
 	victim := 0
-	deadline := time.Now().Add(60 * time.Second)
-	for dirSize(c.ndirs[victim]) < 16<<20 {
-		if time.Now().After(deadline) {
-			t.Fatal("node 1 never received data")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	await.True(t, 2*time.Minute, "node 1 received 16 MiB", func() bool { return dirSize(c.ndirs[victim]) >= 16<<20 })
 	select {
 	case err := <-putDone:
 		t.Fatalf("put finished before the kill (%v); make the file larger\n%s", err, putOut.String())
@@ -261,18 +308,14 @@ func TestPutResume(t *testing.T) {
 	if err := os.WriteFile(src, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	put := exec.Command(binary, "put", "--chunk-size", "1M", "--concurrency", "1", src, "/r/resume.bin")
+	put := command(nil, "put", "--chunk-size", "1M", "--concurrency", "1", src, "/r/resume.bin")
 	put.Env = append(os.Environ(), "CAIRN_META="+c.meta)
 	if err := put.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for dirSize(c.ndirs[0])+dirSize(c.ndirs[1])+dirSize(c.ndirs[2]) < 2*30<<20 {
-		if time.Now().After(deadline) {
-			t.Fatal("upload made no progress")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	await.True(t, 2*time.Minute, "the upload stored 30 MiB twice", func() bool {
+		return dirSize(c.ndirs[0])+dirSize(c.ndirs[1])+dirSize(c.ndirs[2]) >= 2*30<<20
+	})
 	put.Process.Signal(syscall.SIGKILL)
 	put.Wait()
 	if out, err := cli(t, c.meta, "stat", "/r/resume.bin"); err == nil {

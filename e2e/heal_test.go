@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/internal/await"
+	"github.com/cairnfs/cairn/internal/testenv"
 )
 
 // TestHealAfterKill9: five data node processes hold replicas of 2,000
@@ -25,9 +28,9 @@ func TestHealAfterKill9(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	files := 2000
-	if testing.Short() {
-		files = 400
+	files := 400
+	if testenv.Long() {
+		files = 2000
 	}
 	content := func(i int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("file %d;", i)), 50+i%200) }
 	ctx := context.Background()
@@ -53,17 +56,18 @@ func TestHealAfterKill9(t *testing.T) {
 	for round, victim := range []int{0, 2} {
 		c.nodes[victim].kill()
 		start := time.Now()
-		deadline := start.Add(90 * time.Second)
-		for {
-			time.Sleep(500 * time.Millisecond)
+		// fsck may call the cluster clean before the dead timeout (6s) has
+		// passed and the leader noticed the loss: only later answers count.
+		await.UntilEvery(t, 3*time.Minute, 500*time.Millisecond, func() error {
 			out, err := cli(t, c.meta, "fsck")
-			if err == nil && strings.HasPrefix(out, "ok") && time.Since(start) > 6*time.Second {
-				break
+			if err != nil || !strings.HasPrefix(out, "ok") {
+				return fmt.Errorf("round %d: fsck not clean: %v\n%.3000s", round+1, err, out)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("round %d: fsck not clean after 90s:\n%.3000s", round+1, out)
+			if time.Since(start) <= 6*time.Second {
+				return errors.New("fsck is clean, but the dead timeout has not passed yet")
 			}
-		}
+			return nil
+		})
 		t.Logf("round %d: fsck clean %v after kill -9 of node%d", round+1, time.Since(start).Round(100*time.Millisecond), victim+1)
 		for i := 0; i < files; i++ {
 			f, err := cl.Open(ctx, fmt.Sprintf("/heal/%04d", i))
@@ -96,9 +100,9 @@ func TestKillMetaLeaderDuringRepair(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	files := 600
-	if testing.Short() {
-		files = 200
+	files := 200
+	if testenv.Long() {
+		files = 600
 	}
 	content := func(i int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("leader %d;", i)), 100+i%300) }
 	ctx := context.Background()
@@ -113,34 +117,29 @@ func TestKillMetaLeaderDuringRepair(t *testing.T) {
 	}
 	deadNode := strings.TrimSpace(string(idBytes))
 	c.nodes[1].kill()
-	deadline := time.Now().Add(60 * time.Second)
 	var leader string
-	for {
+	await.Until(t, 2*time.Minute, func() error {
 		st, err := cl.Status(ctx)
-		if err == nil && st.Repair != nil && st.Repair.Repaired > 0 {
-			leader = st.LeaderId
-			t.Logf("leader %s has repaired %d chunks; killing it", leader, st.Repair.Repaired)
-			break
+		if err != nil || st.Repair == nil || st.Repair.Repaired == 0 {
+			return fmt.Errorf("repair has not started: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("repair never started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		leader = st.LeaderId
+		t.Logf("leader %s has repaired %d chunks; killing it", leader, st.Repair.Repaired)
+		return nil
+	})
 	c.metas[leader].kill()
 	killed := time.Now()
-	deadline = time.Now().Add(90 * time.Second)
-	for {
-		time.Sleep(500 * time.Millisecond)
-		// The new leader gives every node a fresh dead timeout (6s) first.
+	await.UntilEvery(t, 3*time.Minute, 500*time.Millisecond, func() error {
 		out, err := cli(t, c.meta, "fsck")
-		if err == nil && strings.HasPrefix(out, "ok") && time.Since(killed) > 7*time.Second {
-			break
+		if err != nil || !strings.HasPrefix(out, "ok") {
+			return fmt.Errorf("fsck not clean after the leader was killed: %v\n%.3000s", err, out)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fsck not clean 90s after the leader was killed:\n%.3000s", out)
+		// The new leader gives every node a fresh dead timeout (6s) first.
+		if time.Since(killed) <= 7*time.Second {
+			return errors.New("fsck is clean, but the new leader's dead timeout has not passed yet")
 		}
-	}
+		return nil
+	})
 	for i := 0; i < files; i++ {
 		f, err := cl.Open(ctx, fmt.Sprintf("/lk/%04d", i))
 		if err != nil {

@@ -376,7 +376,7 @@ func printPodConfig(t *testing.T, args, env []string) podConfig {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	full := append([]string{args[0], "--print-config"}, args[1:]...)
-	cmd := exec.CommandContext(ctx, binary, full...)
+	cmd := command(ctx, full...)
 	cmd.Env, cmd.Dir = env, t.TempDir()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -406,10 +406,9 @@ func (p *kubePod) start(t *testing.T) {
 	}
 	p.starts++
 	fmt.Fprintf(p.log, "=== %s start #%d: cairn %s\n", time.Now().Format("15:04:05.000"), p.starts, strings.Join(p.args, " "))
-	cmd := exec.Command(binary, p.args...)
+	cmd := command(nil, p.args...)
 	cmd.Env, cmd.Dir = p.env, p.dir
 	cmd.Stdout, cmd.Stderr = p.log, p.log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", p.name, err)
 	}
@@ -510,7 +509,7 @@ func (p *kubePod) cli(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd := command(ctx, args...)
 	_, port, _ := net.SplitHostPort(jsonStr(t, p.derived, "api_addr"))
 	cmd.Env = append(slices.Clone(p.env), "CAIRN_META="+net.JoinHostPort(p.ip, port))
 	cmd.Dir = p.dir

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/testcluster"
+	"github.com/cairnfs/cairn/internal/testenv"
 )
 
 // TestReplicatedRoundTripAndRestart writes files of edge-case sizes and many
@@ -21,9 +22,9 @@ func TestReplicatedRoundTripAndRestart(t *testing.T) {
 	cl := c.Client()
 	ctx := context.Background()
 
-	big, small := 256<<20, 10000
-	if testing.Short() {
-		big, small = 24<<20, 1000
+	big, small := 24<<20, 1000
+	if testenv.Long() {
+		big, small = 256<<20, 10000
 	}
 	sizes := map[string]int{"/sizes/empty": 0, "/sizes/one": 1, "/sizes/chunk-1": chunk - 1,
 		"/sizes/chunk": chunk, "/sizes/chunk+1": chunk + 1, "/sizes/big": big}

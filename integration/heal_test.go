@@ -17,6 +17,7 @@ import (
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/testcluster"
+	"github.com/cairnfs/cairn/internal/testenv"
 	"github.com/cairnfs/cairn/volume"
 )
 
@@ -42,9 +43,9 @@ func waitHealed(t *testing.T, cl *client.Client, within time.Duration) {
 func TestHealAfterNodeKills(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Metas: 1, Nodes: 5, Replication: 3, ChunkSize: 64 << 10})
 	cl := c.Client()
-	files := 2000
-	if testing.Short() {
-		files = 100
+	files := 100
+	if testenv.Long() {
+		files = 2000
 	}
 	data := func(i int) []byte { return randBytes(uint64(i), 1000+i%300*300) }
 	writeConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/h/%04d", i), data(i) })
@@ -507,9 +508,9 @@ func TestGCAcrossLeaderChange(t *testing.T) {
 // TestDeletedSpaceComesBack: 10,000 files are deleted; the collector removes
 // their chunks from the data node and compaction returns the space on disk.
 func TestDeletedSpaceComesBack(t *testing.T) {
-	files := 10000
-	if testing.Short() {
-		files = 2000
+	files := 2000
+	if testenv.Long() {
+		files = 10000
 	}
 	c := testcluster.New(t, testcluster.Options{Metas: 1, Nodes: 1, Replication: 1, ChunkSize: 64 << 10,
 		Volume: volume.Options{MaxVolumeSize: 1 << 20, CompactInterval: 100 * time.Millisecond}})

@@ -104,16 +104,12 @@ func TestConnNonRetryableReturnsAtOnce(t *testing.T) {
 	}}
 	addr := serve(t, srv)
 	c := dial(t, Options{RetryFor: 5 * time.Second}, addr)
-	start := time.Now()
 	err := c.Leader(context.Background(), stat)
 	if !errors.Is(err, cairn.NotFound) {
 		t.Fatalf("err = %v (kind %v), want NotFound", err, cairn.KindOf(err))
 	}
 	if n := srv.calls.Load(); n != 1 {
-		t.Errorf("server called %d times, want 1", n)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("took %v", d)
+		t.Errorf("server called %d times, want 1 (no retry)", n)
 	}
 }
 
@@ -123,16 +119,19 @@ func TestConnGivesUpAfterRetryFor(t *testing.T) {
 	}}
 	addr := serve(t, srv)
 	c := dial(t, Options{RetryFor: 150 * time.Millisecond}, addr)
-	start := time.Now()
-	err := c.Leader(context.Background(), stat)
+	// The context outlives RetryFor by far: the call must end by giving up
+	// on its own, not because the context ended.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := c.Leader(ctx, stat)
 	if !errors.Is(err, cairn.Unavailable) {
 		t.Fatalf("err = %v (kind %v), want Unavailable", err, cairn.KindOf(err))
 	}
+	if ctx.Err() != nil {
+		t.Errorf("the call ended with its context, not after RetryFor (150ms)")
+	}
 	if n := srv.calls.Load(); n < 2 {
 		t.Errorf("server called %d times, want retries", n)
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("took %v, RetryFor was 150ms", d)
 	}
 }
 

@@ -145,7 +145,7 @@ func listenRetry(ctx context.Context, addr string) (net.Listener, error) {
 	var err error
 	for i := 0; i < 50; i++ {
 		var l net.Listener
-		if l, err = net.Listen("tcp", addr); err == nil {
+		if l, err = listen(addr); err == nil {
 			return l, nil
 		}
 		select {

@@ -19,21 +19,20 @@ type printed struct {
 }
 
 // printConfigRun runs the cairn command line with --print-config and
-// decodes what it printed. It fails if the command takes long: printing
-// must not listen, retry or wait.
+// decodes what it printed. It fails if the command returns only because
+// its context ended: printing must not listen, retry or wait.
 func printConfigRun(t *testing.T, args ...string) printed {
 	t.Helper()
 	var buf bytes.Buffer
 	stdout = &buf
 	t.Cleanup(func() { stdout = os.Stdout })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	start := time.Now()
 	if code := run(ctx, args); code != 0 {
 		t.Fatalf("cairn %v exited %d", args, code)
 	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("--print-config took %v: it must not listen or wait", d)
+	if ctx.Err() != nil {
+		t.Errorf("--print-config returned only when its context ended: it must not listen or wait")
 	}
 	var p printed
 	if err := json.Unmarshal(buf.Bytes(), &p); err != nil {

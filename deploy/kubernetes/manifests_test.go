@@ -55,6 +55,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/cairnfs/cairn/deploy/kubernetes/render"
+	"github.com/cairnfs/cairn/internal/leakcheck"
 )
 
 // Rendering, strict decoding and the fake kubelet (downward API, $(VAR)
@@ -636,12 +637,15 @@ var (
 	binDir    string
 )
 
+// TestMain removes the built binary and fails the package's tests if any
+// goroutine outlives them.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
+	leakcheck.Main(m, func(code int) {
+		if binDir != "" {
+			os.RemoveAll(binDir)
+		}
+		os.Exit(code)
+	})
 }
 
 // cairn builds the cairn binary once per test run.

@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/cairnfs/cairn"
 )
@@ -231,14 +230,14 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func TestBuildTime(t *testing.T) {
+// TestBuildLargeRing builds a 1,000-node ring and checks its shape; how
+// long that takes is BenchmarkNew's business (a wall-clock limit in a unit
+// test fails on a busy machine, not on a slow ring).
+func TestBuildLargeRing(t *testing.T) {
 	nodes := equalNodes(1000)
-	start := time.Now()
 	r := New(nodes, Options{})
-	d := time.Since(start)
-	t.Logf("built 1,000 nodes, %d vnodes, in %v", r.VNodes(), d)
-	if !raceEnabled && d > 100*time.Millisecond {
-		t.Errorf("build took %v, want well under 100ms", d)
+	if got, want := r.VNodes(), 1000*DefaultVNodesPerNode; got != want {
+		t.Errorf("1,000 equal nodes got %d vnodes, want %d", got, want)
 	}
 	for i := 1; i < len(r.points); i++ {
 		if r.points[i-1] > r.points[i] {
@@ -247,6 +246,8 @@ func TestBuildTime(t *testing.T) {
 	}
 }
 
+// BenchmarkNew measures building a 1,000-node ring (aim: well under 100 ms
+// per build on one core).
 func BenchmarkNew(b *testing.B) {
 	nodes := equalNodes(1000)
 	for b.Loop() {
