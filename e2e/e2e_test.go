@@ -47,17 +47,11 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// command is exec.Command (or CommandContext, if ctx is not nil) of the
-// cairn binary, tied to the test: see childAttr. When ctx ends, the
-// child's whole process group is killed.
+// command is exec.CommandContext of the cairn binary, tied to the test:
+// see childAttr. When ctx ends, the child's whole process group is killed.
 func command(ctx context.Context, args ...string) *exec.Cmd {
-	var cmd *exec.Cmd
-	if ctx == nil {
-		cmd = exec.Command(binary, args...)
-	} else {
-		cmd = exec.CommandContext(ctx, binary, args...)
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	}
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.SysProcAttr = childAttr()
 	return cmd
 }
@@ -93,7 +87,7 @@ func start(t *testing.T, dir, name string, lis []net.Listener, args ...string) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := command(nil, args...)
+	cmd := command(context.Background(), args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	var fds []string
 	for i, l := range lis {
@@ -238,7 +232,7 @@ func TestKillDataNodeDuringPut(t *testing.T) {
 	if out, err := cli(t, c.meta, "mkdir", "-p", "/e2e/dir"); err != nil {
 		t.Fatalf("mkdir: %v\n%s", err, out)
 	}
-	put := command(nil, "put", "--chunk-size", "1M", "--concurrency", "2", "--replication", "2", src, "/e2e/big.bin")
+	put := command(context.Background(), "put", "--chunk-size", "1M", "--concurrency", "2", "--replication", "2", src, "/e2e/big.bin")
 	put.Env = append(os.Environ(), "CAIRN_META="+c.meta)
 	var putOut bytes.Buffer
 	put.Stdout, put.Stderr = &putOut, &putOut
@@ -308,7 +302,7 @@ func TestPutResume(t *testing.T) {
 	if err := os.WriteFile(src, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	put := command(nil, "put", "--chunk-size", "1M", "--concurrency", "1", src, "/r/resume.bin")
+	put := command(context.Background(), "put", "--chunk-size", "1M", "--concurrency", "1", src, "/r/resume.bin")
 	put.Env = append(os.Environ(), "CAIRN_META="+c.meta)
 	if err := put.Start(); err != nil {
 		t.Fatal(err)

@@ -406,7 +406,7 @@ func (p *kubePod) start(t *testing.T) {
 	}
 	p.starts++
 	fmt.Fprintf(p.log, "=== %s start #%d: cairn %s\n", time.Now().Format("15:04:05.000"), p.starts, strings.Join(p.args, " "))
-	cmd := command(nil, p.args...)
+	cmd := command(context.Background(), p.args...)
 	cmd.Env, cmd.Dir = p.env, p.dir
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {
