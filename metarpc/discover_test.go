@@ -2,6 +2,7 @@ package metarpc
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/proto/cairnpb"
 )
 
@@ -70,19 +72,18 @@ func servePeer(t *testing.T, id string) (p *peersMeta, stop func()) {
 }
 
 // waitAddrs calls Stat until the Conn's peer list satisfies ok, for at
-// most 5 seconds.
+// most 30 seconds.
 func waitAddrs(t *testing.T, c *Conn, ok func([]string) bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok(c.Addrs()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("peer list is %v after 5s", c.Addrs())
+	await.Until(t, 30*time.Second, func() error {
+		if addrs := c.Addrs(); !ok(addrs) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			c.Any(ctx, stat)
+			cancel()
+			return fmt.Errorf("peer list is %v", addrs)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		c.Any(ctx, stat)
-		cancel()
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestConnLearnsPeersAndSurvivesSeedRemoval: a Conn given one peer learns

@@ -2,11 +2,13 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/internal/testcluster"
 )
 
@@ -14,17 +16,12 @@ import (
 // containing substr, failing after timeout.
 func waitBody(t *testing.T, addr, path string, want int, substr string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		code, body := get(addr, path)
-		if code == want && strings.Contains(body, substr) {
-			return
+	await.Until(t, timeout, func() error {
+		if code, body := get(addr, path); code != want || !strings.Contains(body, substr) {
+			return fmt.Errorf("GET %s%s: %d %q, want %d with %q", addr, path, code, strings.TrimSpace(body), want, substr)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s%s: %d %q after %v, want %d with %q", addr, path, code, strings.TrimSpace(body), timeout, want, substr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestMetaReadinessSaysWhy: a joining peer is not ready until it is a

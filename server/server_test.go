@@ -1,12 +1,14 @@
 package server_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/internal/testcluster"
 )
 
@@ -31,17 +33,12 @@ func get(addr, path string) (int, string) {
 // after timeout.
 func waitStatus(t *testing.T, addr, path string, want int, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		code, body := get(addr, path)
-		if code == want {
-			return
+	await.Until(t, timeout, func() error {
+		if code, body := get(addr, path); code != want {
+			return fmt.Errorf("GET %s%s: %d %q, want %d", addr, path, code, strings.TrimSpace(body), want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("GET %s%s: %d %q after %v, want %d", addr, path, code, strings.TrimSpace(body), timeout, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func TestClusterHealthEndpoints(t *testing.T) {
@@ -93,17 +90,12 @@ func TestReadyAfterLeaderStops(t *testing.T) {
 			continue
 		}
 		// Ready must come from the new leader, not a stale memory of the old one.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			_, id := m.Proc.Server.Raft().LeaderWithID()
-			if string(id) == c.Metas[leader].ID {
-				break
+		await.Until(t, 30*time.Second, func() error {
+			if _, id := m.Proc.Server.Raft().LeaderWithID(); string(id) != c.Metas[leader].ID {
+				return fmt.Errorf("peer %s still sees leader %q, want %s", m.ID, id, c.Metas[leader].ID)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("peer %s still sees leader %q, want %s", m.ID, id, c.Metas[leader].ID)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 		waitStatus(t, m.HTTPAddr, "/readyz", http.StatusOK, 10*time.Second)
 		if !m.Proc.Server.Ready() {
 			t.Errorf("peer %s answers /readyz 200 but Ready() is false", m.ID)
