@@ -26,6 +26,7 @@ import (
 	"github.com/cairnfs/cairn/cairnhttp"
 	"github.com/cairnfs/cairn/checksum"
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/node"
 )
@@ -110,22 +111,18 @@ func newTestServer(t *testing.T) (*httptest.Server, *client.Client) {
 // the data node has registered.
 func waitWritable(t *testing.T, c *client.Client) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	await.Until(t, time.Minute, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
 		_, err := c.WriteFile(ctx, "/.ready", strings.NewReader("x"), client.WriteOptions{})
 		if err == nil {
 			_, _, err = c.Remove(ctx, "/.ready", false)
 		}
-		cancel()
-		if err == nil {
-			return
+		if err != nil {
+			return fmt.Errorf("cluster not writable: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("cluster did not become writable: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // response is what a test request got back.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/checksum"
+	"github.com/cairnfs/cairn/internal/await"
 )
 
 // bigID returns a chunk ID for any n (testID only has 256).
@@ -528,22 +530,14 @@ func TestCompactBackground(t *testing.T) {
 		}
 	}
 	parallel(t, len(deleted), func(k int) error { return s.Delete(context.Background(), bigID(deleted[k])) })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		busy := false
+	await.Until(t, time.Minute, func() error {
 		for _, v := range s.Volumes() {
 			if !v.Active && float64(v.GarbageBytes) >= 0.5*float64(v.DiskBytes) {
-				busy = true
+				return fmt.Errorf("background compaction did not run: %+v", s.Volumes())
 			}
 		}
-		if !busy {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("background compaction did not run: %+v", s.Volumes())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	after := diskUsage(t, dir)
 	t.Logf("background compaction: %d -> %d bytes on disk", before, after)
 	if after >= before/2 {

@@ -7,6 +7,7 @@ package testcluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/node"
 	"github.com/cairnfs/cairn/server"
@@ -315,46 +317,41 @@ func (c *Cluster) NodeIndex(id string) int {
 // Leader returns the index of the leading metadata peer, waiting for one.
 func (c *Cluster) Leader() int {
 	c.t.Helper()
-	deadline := time.Now().Add(40 * time.Second)
-	for time.Now().Before(deadline) {
+	leader := -1
+	await.Until(c.t, 40*time.Second, func() error {
 		for i, m := range c.Metas {
 			if m.Proc != nil && m.Proc.Server.IsLeader() {
-				return i
+				leader = i
+				return nil
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	c.t.Fatal("no metadata leader within 40s")
-	return -1
+		return errors.New("no metadata peer leads")
+	})
+	return leader
 }
 
 // WaitNodes waits until the leader sees n alive data nodes.
 func (c *Cluster) WaitNodes(n int) {
 	c.t.Helper()
 	cl := c.Client()
-	deadline := time.Now().Add(60 * time.Second) // generous: CI machines are loaded
-	var last error
-	for time.Now().Before(deadline) {
+	await.Until(c.t, 60*time.Second, func() error { // generous: CI machines are loaded
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		st, err := cl.Status(ctx)
 		cancel()
-		if err == nil {
-			alive := 0
-			for _, nd := range st.Nodes {
-				if nd.State == "alive" {
-					alive++
-				}
-			}
-			if alive >= n {
-				return
-			}
-			last = fmt.Errorf("%d of %d nodes alive", alive, n)
-		} else {
-			last = err
+		if err != nil {
+			return fmt.Errorf("waiting for %d data nodes: %w", n, err)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	c.t.Fatalf("waiting for %d data nodes: %v", n, last)
+		alive := 0
+		for _, nd := range st.Nodes {
+			if nd.State == "alive" {
+				alive++
+			}
+		}
+		if alive < n {
+			return fmt.Errorf("%d of %d nodes alive", alive, n)
+		}
+		return nil
+	})
 }
 
 // Client returns a shared client for the cluster.
