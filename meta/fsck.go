@@ -6,15 +6,16 @@ import (
 
 	"context"
 	"errors"
+	"slices"
+
 	"github.com/cockroachdb/pebble"
 	"google.golang.org/protobuf/proto"
-	"slices"
 
 	"google.golang.org/grpc"
 
 	"github.com/cairnfs/cairn"
-	"github.com/cairnfs/cairn/metarpc"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/rpcerr"
 )
 
 // Fsck streams every chunk with fewer healthy replicas than its file's
@@ -23,7 +24,7 @@ import (
 func (v *Service) Fsck(req *pb.FsckRequest, stream grpc.ServerStreamingServer[pb.FsckResponse]) error {
 	s := v.s
 	if err := s.requireLeader(); err != nil {
-		return metarpc.ToStatus(err)
+		return rpcerr.ToStatus(err)
 	}
 	snap := s.fsm.db.NewSnapshot()
 	defer snap.Close()
@@ -55,19 +56,19 @@ func (v *Service) Fsck(req *pb.FsckRequest, stream grpc.ServerStreamingServer[pb
 	if err == nil {
 		err = sendErr
 	}
-	return metarpc.ToStatus(err)
+	return rpcerr.ToStatus(err)
 }
 
 // ReportCorrupt drops a node's replicas of chunks that it found corrupt (it
 // has already deleted them); the repairer restores the replication.
 func (v *Service) ReportCorrupt(ctx context.Context, req *pb.ReportCorruptRequest) (*pb.Empty, error) {
 	if err := v.s.requireLeader(); err != nil {
-		return nil, metarpc.ToStatus(err)
+		return nil, rpcerr.ToStatus(err)
 	}
 	for _, raw := range req.Chunks {
 		id, err := cairn.ChunkIDFromBytes(raw)
 		if err != nil {
-			return nil, metarpc.ToStatus(err)
+			return nil, rpcerr.ToStatus(err)
 		}
 		rec := &pb.ChunkRecord{}
 		if ok, err := getProto(v.s.fsm.db, locKey(id), rec); err != nil || !ok || !slices.Contains(rec.Nodes, req.Node) {
@@ -75,7 +76,7 @@ func (v *Service) ReportCorrupt(ctx context.Context, req *pb.ReportCorruptReques
 		}
 		if len(rec.Nodes) == 1 {
 			v.s.cfg.Logger.Error("the only replica of a chunk is corrupt; keeping it (its other sub-blocks are still readable)", "node", req.Node, "chunk", id)
-			return nil, metarpc.ToStatus(cairn.E("report-corrupt", cairn.PathArg(id.String()), cairn.Conflict, errors.New("this is the only replica; keep it")))
+			return nil, rpcerr.ToStatus(cairn.E("report-corrupt", cairn.PathArg(id.String()), cairn.Conflict, errors.New("this is the only replica; keep it")))
 		}
 		v.s.cfg.Logger.Warn("data node reported a corrupt replica; dropping it and repairing", "node", req.Node, "chunk", id)
 		v.s.repair.noteCorrupt(id, req.Node)
@@ -97,23 +98,23 @@ func (v *Service) ReportCorrupt(ctx context.Context, req *pb.ReportCorruptReques
 func (v *Service) Reconcile(ctx context.Context, req *pb.ReconcileRequest) (*pb.ReconcileResponse, error) {
 	s := v.s
 	if err := s.requireLeader(); err != nil {
-		return nil, metarpc.ToStatus(err)
+		return nil, rpcerr.ToStatus(err)
 	}
 	if err := s.check.wait(ctx); err != nil {
-		return nil, metarpc.ToStatus(cairn.E("reconcile", cairn.NotLeader, err))
+		return nil, rpcerr.ToStatus(cairn.E("reconcile", cairn.NotLeader, err))
 	}
 	snap := s.fsm.db.NewSnapshot()
 	defer snap.Close()
 	inSession, err := sessionChunks(snap)
 	if err != nil {
-		return nil, metarpc.ToStatus(err)
+		return nil, rpcerr.ToStatus(err)
 	}
 	cutoff := time.Now().Add(-s.cfg.MaxWriteAge)
 	resp := &pb.ReconcileResponse{}
 	for _, raw := range req.Chunks {
 		id, err := cairn.ChunkIDFromBytes(raw)
 		if err != nil {
-			return nil, metarpc.ToStatus(err)
+			return nil, rpcerr.ToStatus(err)
 		}
 		if _, busy := s.repair.copying.Load(id); busy || inSession[id] {
 			continue
@@ -121,7 +122,7 @@ func (v *Service) Reconcile(ctx context.Context, req *pb.ReconcileRequest) (*pb.
 		rec := &pb.ChunkRecord{}
 		ok, err := getProto(snap, locKey(id), rec)
 		if err != nil {
-			return nil, metarpc.ToStatus(err)
+			return nil, rpcerr.ToStatus(err)
 		}
 		switch {
 		case ok && slices.Contains(rec.Nodes, req.Node):
@@ -131,7 +132,7 @@ func (v *Service) Reconcile(ctx context.Context, req *pb.ReconcileRequest) (*pb.
 		default:
 			released, err := getProto(snap, garbageKey(id), &pb.GarbageRecord{})
 			if err != nil {
-				return nil, metarpc.ToStatus(err)
+				return nil, rpcerr.ToStatus(err)
 			}
 			if !released && id.Time().After(cutoff) {
 				continue // young: its write may still commit
@@ -166,7 +167,7 @@ func sessionChunks(r reader) (map[cairn.ChunkID]bool, error) {
 // the repairer then moves its chunks to other nodes.
 func (v *Service) Drain(ctx context.Context, req *pb.DrainRequest) (*pb.Empty, error) {
 	if req.Node == "" {
-		return nil, metarpc.ToStatus(cairn.E("drain", cairn.Invalid, errors.New("node id is empty")))
+		return nil, rpcerr.ToStatus(cairn.E("drain", cairn.Invalid, errors.New("node id is empty")))
 	}
 	if _, err := v.write(ctx, &pb.Command{Op: &pb.Command_Drain{Drain: req}}); err != nil {
 		return nil, err

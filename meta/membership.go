@@ -12,8 +12,8 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/cairnfs/cairn"
-	"github.com/cairnfs/cairn/metarpc"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/rpcerr"
 )
 
 // Membership changes run on the leader, one at a time. A new peer is added
@@ -217,7 +217,7 @@ func (s *Server) RemovePeer(ctx context.Context, id string) error {
 		tctx, cancel := context.WithTimeout(ctx, 5*s.cfg.ElectionTimeout+time.Second)
 		defer cancel()
 		if err := s.TransferLeadership(tctx); err != nil {
-			return metarpc.Retryable(cairn.E(op, cairn.PathArg(id), cairn.Unavailable, fmt.Errorf("this peer leads and must hand over leadership before it is removed: %w", err)))
+			return rpcerr.Retryable(cairn.E(op, cairn.PathArg(id), cairn.Unavailable, fmt.Errorf("this peer leads and must hand over leadership before it is removed: %w", err)))
 		}
 		return s.notLeader() // the caller retries at the new leader
 	}

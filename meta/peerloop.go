@@ -9,8 +9,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/cairnfs/cairn/metarpc"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/rpcerr"
 )
 
 // peerPollEvery is how often a follower asks the leader about itself.
@@ -49,7 +49,7 @@ func (d *peerDialer) peersOf(ctx context.Context, addr string) (*pb.PeersRespons
 		return nil, err
 	}
 	resp, err := mc.Peers(ctx, &pb.PeersRequest{})
-	return resp, metarpc.FromStatus(err)
+	return resp, rpcerr.FromStatus(err)
 }
 
 func (d *peerDialer) close() {
@@ -121,7 +121,7 @@ func (s *Server) pollLeader(ctx context.Context) {
 		_, err = mc.AddPeer(ctx, &pb.AddPeerRequest{Id: s.cfg.ID, ApiAddr: s.cfg.APIAddr, InfoOnly: true})
 	}
 	if err != nil {
-		s.cfg.Logger.Debug("recording this peer's API address with the leader", "err", metarpc.FromStatus(err))
+		s.cfg.Logger.Debug("recording this peer's API address with the leader", "err", rpcerr.FromStatus(err))
 		return
 	}
 	s.cfg.Logger.Info("recorded this peer's API address with the leader", "id", s.cfg.ID, "api", s.cfg.APIAddr)

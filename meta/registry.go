@@ -11,8 +11,8 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/meta/placement"
-	"github.com/cairnfs/cairn/metarpc"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/rpcerr"
 )
 
 // registry is the metadata peer's view of the data nodes: the registered
@@ -161,7 +161,7 @@ func (r *registry) pick(id cairn.ChunkID, n int, exclude map[cairn.NodeID]bool) 
 		if len(ids)+r.returningLocked(exclude) >= n {
 			// Nodes that are restarting or late would make up the
 			// difference: worth asking again shortly.
-			err = metarpc.Retryable(err)
+			err = rpcerr.Retryable(err)
 		}
 		return out, err
 	}

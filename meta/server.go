@@ -17,8 +17,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnfs/cairn"
-	"github.com/cairnfs/cairn/metarpc"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/rpcerr"
 )
 
 // Server is one metadata peer: the Raft node, the state machine and the
@@ -257,20 +257,20 @@ func (s *Server) apply(ctx context.Context, data []byte, timeout time.Duration) 
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		return nil, metarpc.Retryable(cairn.E("meta.propose", cairn.Unavailable, fmt.Errorf("gave up waiting for the commit; the change may or may not have applied: %w", ctx.Err())))
+		return nil, rpcerr.Retryable(cairn.E("meta.propose", cairn.Unavailable, fmt.Errorf("gave up waiting for the commit; the change may or may not have applied: %w", ctx.Err())))
 	case <-s.stop:
-		return nil, metarpc.Retryable(cairn.E("meta.propose", cairn.Unavailable, errors.New("metadata peer is shutting down; the change may or may not have applied")))
+		return nil, rpcerr.Retryable(cairn.E("meta.propose", cairn.Unavailable, errors.New("metadata peer is shutting down; the change may or may not have applied")))
 	}
 	if err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader):
 			return nil, s.notLeader()
 		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
-			return nil, metarpc.Retryable(cairn.E("meta.propose", cairn.Unavailable, fmt.Errorf("leadership lost while committing; the change may or may not have applied: %w", err)))
+			return nil, rpcerr.Retryable(cairn.E("meta.propose", cairn.Unavailable, fmt.Errorf("leadership lost while committing; the change may or may not have applied: %w", err)))
 		case errors.Is(err, raft.ErrEnqueueTimeout):
-			return nil, metarpc.Retryable(cairn.E("meta.propose", cairn.Unavailable, err))
+			return nil, rpcerr.Retryable(cairn.E("meta.propose", cairn.Unavailable, err))
 		case errors.Is(err, raft.ErrRaftShutdown):
-			return nil, metarpc.Retryable(cairn.E("meta.propose", cairn.Unavailable, errors.New("metadata peer is shutting down")))
+			return nil, rpcerr.Retryable(cairn.E("meta.propose", cairn.Unavailable, errors.New("metadata peer is shutting down")))
 		}
 		return nil, cairn.E("meta.propose", cairn.Internal, err)
 	}

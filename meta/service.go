@@ -12,12 +12,12 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnfs/cairn"
-	"github.com/cairnfs/cairn/metarpc"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/rpcerr"
 )
 
 // Service is the gRPC front end of a metadata peer. Every handler converts
-// its error with metarpc.ToStatus, the one mapping from kinds to codes.
+// its error with rpcerr.ToStatus, the one mapping from kinds to codes.
 type Service struct {
 	pb.UnimplementedMetaServer
 	s *Server
@@ -31,7 +31,7 @@ func (v *Service) Register(g *grpc.Server) { pb.RegisterMetaServer(g, v) }
 
 func (s *Server) notLeader() error {
 	addr, id := s.raft.LeaderWithID()
-	hint := &metarpc.LeaderHint{ID: string(id)}
+	hint := &rpcerr.LeaderHint{ID: string(id)}
 	if id != "" {
 		info := &pb.PeerInfo{}
 		if ok, _ := getProto(s.fsm.db, peerKey(string(id)), info); ok {
@@ -65,14 +65,14 @@ func (s *Server) readable(ctx context.Context, ro *pb.ReadOptions) error {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return s.notLeader()
 		}
-		return metarpc.Retryable(cairn.E("meta.read", cairn.Unavailable, err))
+		return rpcerr.Retryable(cairn.E("meta.read", cairn.Unavailable, err))
 	}
 	return nil
 }
 
 func (v *Service) write(ctx context.Context, cmd *pb.Command) (proto.Message, error) {
 	resp, err := v.s.propose(ctx, cmd)
-	return resp, metarpc.ToStatus(err)
+	return resp, rpcerr.ToStatus(err)
 }
 
 func statResp(m proto.Message, err error) (*pb.StatResponse, error) {
@@ -88,10 +88,10 @@ func (v *Service) Mkdir(ctx context.Context, req *pb.MkdirRequest) (*pb.StatResp
 
 func (v *Service) Commit(ctx context.Context, req *pb.CommitRequest) (*pb.StatResponse, error) {
 	if err := checkXattrs(req.Xattrs); err != nil {
-		return nil, metarpc.ToStatus(err)
+		return nil, rpcerr.ToStatus(err)
 	}
 	if err := v.s.checkAge(req.Chunks); err != nil {
-		return nil, metarpc.ToStatus(err)
+		return nil, rpcerr.ToStatus(err)
 	}
 	if req.Replication == 0 {
 		req.Replication = uint32(v.s.cfg.DefaultReplication)
@@ -101,7 +101,7 @@ func (v *Service) Commit(ctx context.Context, req *pb.CommitRequest) (*pb.StatRe
 
 func (v *Service) SetAttr(ctx context.Context, req *pb.SetAttrRequest) (*pb.StatResponse, error) {
 	if err := checkXattrs(req.SetXattrs); err != nil {
-		return nil, metarpc.ToStatus(err)
+		return nil, rpcerr.ToStatus(err)
 	}
 	return statResp(v.write(ctx, &pb.Command{Op: &pb.Command_SetAttr{SetAttr: req}}))
 }
@@ -143,11 +143,11 @@ func (v *Service) Stat(ctx context.Context, req *pb.StatRequest) (*pb.StatRespon
 		err = v.s.readable(ctx, req.Read)
 	}
 	if err != nil {
-		return nil, metarpc.ToStatus(err)
+		return nil, rpcerr.ToStatus(err)
 	}
 	a, err := resolve(v.s.fsm.db, path)
 	if err != nil {
-		return nil, metarpc.ToStatus(cairn.E("stat", cairn.PathArg(path), err))
+		return nil, rpcerr.ToStatus(cairn.E("stat", cairn.PathArg(path), err))
 	}
 	return &pb.StatResponse{Attr: a}, nil
 }
@@ -159,16 +159,16 @@ func (v *Service) List(req *pb.ListRequest, stream grpc.ServerStreamingServer[pb
 		err = v.s.readable(stream.Context(), req.Read)
 	}
 	if err != nil {
-		return metarpc.ToStatus(err)
+		return rpcerr.ToStatus(err)
 	}
 	snap := v.s.fsm.db.NewSnapshot()
 	defer snap.Close()
 	dir, err := resolve(snap, path)
 	if err != nil {
-		return metarpc.ToStatus(cairn.E("list", cairn.PathArg(path), err))
+		return rpcerr.ToStatus(cairn.E("list", cairn.PathArg(path), err))
 	}
 	if !dir.Dir {
-		return metarpc.ToStatus(cairn.E("list", cairn.PathArg(path), cairn.NotDir, errors.New("is a file; stat it instead")))
+		return rpcerr.ToStatus(cairn.E("list", cairn.PathArg(path), cairn.NotDir, errors.New("is a file; stat it instead")))
 	}
 	pageSize := int(req.PageSize)
 	if pageSize <= 0 || pageSize > 10000 {
@@ -193,7 +193,7 @@ func (v *Service) List(req *pb.ListRequest, stream grpc.ServerStreamingServer[pb
 		return req.Limit == 0 || sent < req.Limit, nil
 	})
 	if err != nil {
-		return metarpc.ToStatus(err)
+		return rpcerr.ToStatus(err)
 	}
 	if len(page) > 0 || sent == 0 {
 		return stream.Send(&pb.ListResponse{Entries: page})
@@ -203,14 +203,14 @@ func (v *Service) List(req *pb.ListRequest, stream grpc.ServerStreamingServer[pb
 
 func (v *Service) AllocateChunks(ctx context.Context, req *pb.AllocateRequest) (*pb.AllocateResponse, error) {
 	if err := v.s.requireLeader(); err != nil {
-		return nil, metarpc.ToStatus(err)
+		return nil, rpcerr.ToStatus(err)
 	}
 	n := int(req.Replication)
 	if n == 0 {
 		n = v.s.cfg.DefaultReplication
 	}
 	if req.Count == 0 || req.Count > 10000 || n > 16 {
-		return nil, metarpc.ToStatus(cairn.E("allocate", cairn.Invalid, fmt.Errorf("count %d must be 1..10000 and replication %d at most 16", req.Count, n)))
+		return nil, rpcerr.ToStatus(cairn.E("allocate", cairn.Invalid, fmt.Errorf("count %d must be 1..10000 and replication %d at most 16", req.Count, n)))
 	}
 	exclude := map[cairn.NodeID]bool{}
 	for _, e := range req.Exclude {
@@ -221,7 +221,7 @@ func (v *Service) AllocateChunks(ctx context.Context, req *pb.AllocateRequest) (
 		id := cairn.NewChunkID()
 		reps, err := v.s.reg.pick(id, n, exclude)
 		if err != nil {
-			return nil, metarpc.ToStatus(err)
+			return nil, rpcerr.ToStatus(err)
 		}
 		resp.Chunks[i] = &pb.Allocation{Id: id[:], Replicas: reps}
 	}
@@ -234,16 +234,16 @@ func (v *Service) Lookup(ctx context.Context, req *pb.LookupRequest) (*pb.Lookup
 		err = v.s.readable(ctx, req.Read)
 	}
 	if err != nil {
-		return nil, metarpc.ToStatus(err)
+		return nil, rpcerr.ToStatus(err)
 	}
 	snap := v.s.fsm.db.NewSnapshot()
 	defer snap.Close()
 	a, err := resolve(snap, path)
 	if err != nil {
-		return nil, metarpc.ToStatus(cairn.E("lookup", cairn.PathArg(path), err))
+		return nil, rpcerr.ToStatus(cairn.E("lookup", cairn.PathArg(path), err))
 	}
 	if a.Dir {
-		return nil, metarpc.ToStatus(cairn.E("lookup", cairn.PathArg(path), cairn.IsDir, errors.New("a directory has no content to read")))
+		return nil, rpcerr.ToStatus(cairn.E("lookup", cairn.PathArg(path), cairn.IsDir, errors.New("a directory has no content to read")))
 	}
 	resp := &pb.LookupResponse{Attr: a}
 	err = fileChunks(snap, cairn.InodeID(a.Inode), req.Offset, req.Length, func(c *pb.ChunkRef) error {
@@ -256,7 +256,7 @@ func (v *Service) Lookup(ctx context.Context, req *pb.LookupRequest) (*pb.Lookup
 		return nil
 	})
 	if err != nil {
-		return nil, metarpc.ToStatus(err)
+		return nil, rpcerr.ToStatus(err)
 	}
 	return resp, nil
 }
@@ -305,7 +305,7 @@ func (v *Service) CreateUpload(ctx context.Context, req *pb.CreateUploadRequest)
 
 func (v *Service) AddUploadChunks(ctx context.Context, req *pb.AddUploadChunksRequest) (*pb.Empty, error) {
 	if err := v.s.checkAge(req.Chunks); err != nil {
-		return nil, metarpc.ToStatus(err)
+		return nil, rpcerr.ToStatus(err)
 	}
 	if _, err := v.write(ctx, &pb.Command{Op: &pb.Command_AddUploadChunks{AddUploadChunks: req}}); err != nil {
 		return nil, err
@@ -315,10 +315,10 @@ func (v *Service) AddUploadChunks(ctx context.Context, req *pb.AddUploadChunksRe
 
 func (v *Service) GetUpload(ctx context.Context, req *pb.GetUploadRequest) (*pb.UploadSession, error) {
 	if err := v.s.readable(ctx, nil); err != nil {
-		return nil, metarpc.ToStatus(err)
+		return nil, rpcerr.ToStatus(err)
 	}
 	s, err := getUpload(v.s.fsm.db, req.Id)
-	return s, metarpc.ToStatus(err)
+	return s, rpcerr.ToStatus(err)
 }
 
 func (v *Service) ListUploads(ctx context.Context, req *pb.ListUploadsRequest) (*pb.ListUploadsResponse, error) {
@@ -326,14 +326,14 @@ func (v *Service) ListUploads(ctx context.Context, req *pb.ListUploadsRequest) (
 	if req.Path != "" {
 		var err error
 		if path, err = cairn.CleanPath(req.Path); err != nil {
-			return nil, metarpc.ToStatus(err)
+			return nil, rpcerr.ToStatus(err)
 		}
 	}
 	if err := v.s.readable(ctx, nil); err != nil {
-		return nil, metarpc.ToStatus(err)
+		return nil, rpcerr.ToStatus(err)
 	}
 	list, err := listUploads(v.s.fsm.db, path)
-	return &pb.ListUploadsResponse{Sessions: list}, metarpc.ToStatus(err)
+	return &pb.ListUploadsResponse{Sessions: list}, rpcerr.ToStatus(err)
 }
 
 func (v *Service) CompleteUpload(ctx context.Context, req *pb.CompleteUploadRequest) (*pb.StatResponse, error) {
@@ -349,7 +349,7 @@ func (v *Service) AbortUpload(ctx context.Context, req *pb.AbortUploadRequest) (
 
 func (v *Service) RegisterNode(ctx context.Context, req *pb.RegisterNodeRequest) (*pb.Empty, error) {
 	if req.Id == "" || req.Addr == "" {
-		return nil, metarpc.ToStatus(cairn.E("register", cairn.Invalid, errors.New("node id and address are required")))
+		return nil, rpcerr.ToStatus(cairn.E("register", cairn.Invalid, errors.New("node id and address are required")))
 	}
 	if _, err := v.write(ctx, &pb.Command{Op: &pb.Command_RegisterNode{RegisterNode: req}}); err != nil {
 		return nil, err
@@ -359,14 +359,14 @@ func (v *Service) RegisterNode(ctx context.Context, req *pb.RegisterNodeRequest)
 
 func (v *Service) Heartbeat(ctx context.Context, req *pb.HeartbeatRequest) (*pb.HeartbeatResponse, error) {
 	if err := v.s.requireLeader(); err != nil {
-		return nil, metarpc.ToStatus(err)
+		return nil, rpcerr.ToStatus(err)
 	}
 	return &pb.HeartbeatResponse{Register: !v.s.reg.heartbeat(req)}, nil
 }
 
 func (v *Service) ClusterStatus(ctx context.Context, req *pb.ClusterStatusRequest) (*pb.ClusterStatusResponse, error) {
 	if err := v.s.requireLeader(); err != nil {
-		return nil, metarpc.ToStatus(err)
+		return nil, rpcerr.ToStatus(err)
 	}
 	return v.s.Status()
 }
@@ -377,7 +377,7 @@ func (s *Server) Status() (*pb.ClusterStatusResponse, error) {
 	resp := &pb.ClusterStatusResponse{LeaderId: string(id), AppliedIndex: s.fsm.AppliedIndex(), CommitIndex: s.raft.CommitIndex()}
 	f := s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
-		return nil, metarpc.ToStatus(cairn.E("status", cairn.Unavailable, err))
+		return nil, rpcerr.ToStatus(cairn.E("status", cairn.Unavailable, err))
 	}
 	resp.Peers = s.peerStatuses(f.Configuration().Servers, id)
 	for _, ps := range resp.Peers {
