@@ -1,4 +1,4 @@
-package meta
+package state
 
 import (
 	"encoding/binary"
@@ -16,7 +16,10 @@ import (
 // a client that crashed can continue where it stopped. Chunk i of a session
 // covers file bytes [i*chunk_size, (i+1)*chunk_size).
 
-func (t *tx) createUpload(id string, req *pb.CreateUploadRequest) (*pb.UploadSession, error) {
+// uploads applies the commands of upload sessions.
+type uploads struct{ *tx }
+
+func (t uploads) create(id string, req *pb.CreateUploadRequest) (*pb.UploadSession, error) {
 	path, err := cairn.CleanPath(req.Path)
 	if err != nil {
 		return nil, err
@@ -33,7 +36,7 @@ func (t *tx) createUpload(id string, req *pb.CreateUploadRequest) (*pb.UploadSes
 	return s, putProto(t.b, uploadKey(id), s)
 }
 
-func (t *tx) session(id string) (*pb.UploadSession, error) {
+func (t uploads) session(id string) (*pb.UploadSession, error) {
 	s := &pb.UploadSession{}
 	ok, err := getProto(t.b, uploadKey(id), s)
 	if err != nil {
@@ -45,7 +48,7 @@ func (t *tx) session(id string) (*pb.UploadSession, error) {
 	return s, nil
 }
 
-func (t *tx) addUploadChunks(req *pb.AddUploadChunksRequest) error {
+func (t uploads) addChunks(req *pb.AddUploadChunksRequest) error {
 	s, err := t.session(req.Id)
 	if err != nil {
 		return err
@@ -108,7 +111,7 @@ func parts(r reader, id string) ([]*pb.StoredChunk, []uint64, error) {
 	return out, idx, it.Error()
 }
 
-func (t *tx) completeUpload(req *pb.CompleteUploadRequest) (*pb.Attr, error) {
+func (t uploads) complete(req *pb.CompleteUploadRequest) (*pb.Attr, error) {
 	s, err := t.session(req.Id)
 	if err != nil {
 		return nil, err
@@ -142,7 +145,7 @@ func (t *tx) completeUpload(req *pb.CompleteUploadRequest) (*pb.Attr, error) {
 			return nil, cairn.E("upload.complete", cairn.PathArg(s.Path), cairn.Invalid, fmt.Errorf("chunk %d is %d bytes; only the last chunk may be shorter than %d", i, sc.Chunk.Length, s.ChunkSize))
 		}
 	}
-	a, err := t.commit(&pb.CommitRequest{Path: s.Path, Mode: s.Mode, Chunks: chunks, Parents: req.Parents,
+	a, err := namespace{t.tx}.commit(&pb.CommitRequest{Path: s.Path, Mode: s.Mode, Chunks: chunks, Parents: req.Parents,
 		Replication: s.Replication, ChunkSize: s.ChunkSize})
 	if err != nil {
 		return nil, err
@@ -163,7 +166,7 @@ func (t *tx) completeUpload(req *pb.CompleteUploadRequest) (*pb.Attr, error) {
 }
 
 // completedFile answers a retry of a completion that landed with the file.
-func (t *tx) completedFile(s *pb.UploadSession) (*pb.Attr, error) {
+func (t uploads) completedFile(s *pb.UploadSession) (*pb.Attr, error) {
 	a, err := t.attr(cairn.InodeID(s.CompletedInode))
 	if err != nil {
 		return nil, cairn.E("upload.complete", cairn.PathArg(s.Path), cairn.NotFound, errors.New("the upload completed, but its file has since been removed"))
@@ -171,7 +174,7 @@ func (t *tx) completedFile(s *pb.UploadSession) (*pb.Attr, error) {
 	return a, nil
 }
 
-func (t *tx) deleteSession(id string) error {
+func (t uploads) deleteSession(id string) error {
 	if err := t.b.DeleteRange(partInfoPrefix(id), prefixEnd(partInfoPrefix(id)), nil); err != nil {
 		return err
 	}
@@ -181,7 +184,7 @@ func (t *tx) deleteSession(id string) error {
 	return t.b.Delete(uploadKey(id), nil)
 }
 
-func (t *tx) abortUpload(req *pb.AbortUploadRequest) error {
+func (t uploads) abort(req *pb.AbortUploadRequest) error {
 	s, err := t.session(req.Id)
 	if err != nil {
 		return err
@@ -250,4 +253,24 @@ func listUploads(r reader, path string) ([]*pb.UploadSession, error) {
 		}
 	}
 	return out, nil
+}
+
+// sessionChunks returns the chunks held by open upload sessions.
+func sessionChunks(r reader) (map[cairn.ChunkID]bool, error) {
+	out := map[cairn.ChunkID]bool{}
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{tagPart}, UpperBound: []byte{tagPart + 1}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		sc := &pb.StoredChunk{}
+		if err := proto.Unmarshal(it.Value(), sc); err != nil {
+			return nil, cairn.E("reconcile", cairn.Internal, err)
+		}
+		if id, err := cairn.ChunkIDFromBytes(sc.GetChunk().GetId()); err == nil {
+			out[id] = true
+		}
+	}
+	return out, it.Error()
 }
