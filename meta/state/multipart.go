@@ -27,7 +27,7 @@ const MaxPartNumber = 10000
 type multipart struct{ *tx }
 
 func (t multipart) multipartSession(op, id string) (*pb.UploadSession, error) {
-	s, err := uploads{t.tx}.session(id)
+	s, err := uploads(t).session(id)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +142,7 @@ func uploadParts(r reader, id string) ([]*pb.UploadPart, error) {
 func (t multipart) complete(req *pb.CompleteMultipartRequest) (*pb.Attr, error) {
 	s, err := t.multipartSession("upload.complete", req.Id)
 	if s != nil && s.CompletedInode != 0 {
-		return uploads{t.tx}.completedFile(s) // a retry of a completion that landed
+		return uploads(t).completedFile(s) // a retry of a completion that landed
 	}
 	if err != nil {
 		return nil, err
@@ -188,7 +188,7 @@ func (t multipart) complete(req *pb.CompleteMultipartRequest) (*pb.Attr, error) 
 	if req.Path != "" {
 		path = req.Path
 	}
-	a, err := namespace{t.tx}.commit(&pb.CommitRequest{Path: path, Mode: pb.CommitMode_COMMIT_OVERWRITE, Chunks: chunks, Parents: req.Parents,
+	a, err := namespace(t).commit(&pb.CommitRequest{Path: path, Mode: pb.CommitMode_COMMIT_OVERWRITE, Chunks: chunks, Parents: req.Parents,
 		Replication: s.Replication, ChunkSize: s.ChunkSize, Xattrs: xattrs, ReplaceXattrs: true, ExistingDirs: req.ExistingDirs})
 	if err != nil {
 		return nil, err
@@ -204,7 +204,7 @@ func (t multipart) complete(req *pb.CompleteMultipartRequest) (*pb.Attr, error) 
 			}
 		}
 	}
-	if err := (uploads{t.tx}).deleteSession(req.Id); err != nil {
+	if err := uploads(t).deleteSession(req.Id); err != nil {
 		return nil, err
 	}
 	done := &pb.UploadSession{Id: s.Id, Path: s.Path, CreatedNs: s.CreatedNs, CompletedInode: a.Inode, Multipart: true}

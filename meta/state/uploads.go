@@ -145,7 +145,7 @@ func (t uploads) complete(req *pb.CompleteUploadRequest) (*pb.Attr, error) {
 			return nil, cairn.E("upload.complete", cairn.PathArg(s.Path), cairn.Invalid, fmt.Errorf("chunk %d is %d bytes; only the last chunk may be shorter than %d", i, sc.Chunk.Length, s.ChunkSize))
 		}
 	}
-	a, err := namespace{t.tx}.commit(&pb.CommitRequest{Path: s.Path, Mode: s.Mode, Chunks: chunks, Parents: req.Parents,
+	a, err := namespace(t).commit(&pb.CommitRequest{Path: s.Path, Mode: s.Mode, Chunks: chunks, Parents: req.Parents,
 		Replication: s.Replication, ChunkSize: s.ChunkSize})
 	if err != nil {
 		return nil, err
