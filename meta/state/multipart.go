@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"maps"
 
-	"github.com/cockroachdb/pebble"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/cairnfs/cairn"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
@@ -103,39 +100,22 @@ func (t multipart) dropPart(id string, number uint32, keep []*pb.StoredChunk) er
 }
 
 func storedChunks(r reader, prefix []byte) ([]*pb.StoredChunk, error) {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
 	var out []*pb.StoredChunk
-	for it.First(); it.Valid(); it.Next() {
-		sc := &pb.StoredChunk{}
-		if err := proto.Unmarshal(it.Value(), sc); err != nil {
-			return nil, cairn.E("upload.parts", cairn.Internal, err)
-		}
+	err := eachProto(r, prefix, "upload.parts", newStoredChunk, func(_ []byte, sc *pb.StoredChunk) bool {
 		out = append(out, sc)
-	}
-	return out, it.Error()
+		return true
+	})
+	return out, err
 }
 
 // uploadParts lists a multipart session's parts by number.
 func uploadParts(r reader, id string) ([]*pb.UploadPart, error) {
-	prefix := partInfoPrefix(id)
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
 	var out []*pb.UploadPart
-	for it.First(); it.Valid(); it.Next() {
-		p := &pb.UploadPart{}
-		if err := proto.Unmarshal(it.Value(), p); err != nil {
-			return nil, cairn.E("upload.parts", cairn.Internal, err)
-		}
+	err := eachProto(r, partInfoPrefix(id), "upload.parts", func() *pb.UploadPart { return &pb.UploadPart{} }, func(_ []byte, p *pb.UploadPart) bool {
 		out = append(out, p)
-	}
-	return out, it.Error()
+		return true
+	})
+	return out, err
 }
 
 // completeMultipart assembles the named parts into the session's file.

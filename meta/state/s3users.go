@@ -2,9 +2,7 @@ package state
 
 import (
 	"errors"
-	"fmt"
 
-	"github.com/cockroachdb/pebble"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnfs/cairn"
@@ -62,19 +60,11 @@ func getS3User(r reader, accessKey string) (*pb.S3User, error) {
 
 // listS3Users returns every access key with its secret blanked.
 func listS3Users(r reader) ([]*pb.S3User, error) {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{tagS3User}, UpperBound: []byte{tagS3User + 1}})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
 	var out []*pb.S3User
-	for it.First(); it.Valid(); it.Next() {
-		u := &pb.S3User{}
-		if err := proto.Unmarshal(it.Value(), u); err != nil {
-			return nil, cairn.E("s3.user.list", cairn.Internal, fmt.Errorf("corrupt record: %w", err))
-		}
+	err := eachProto(r, []byte{tagS3User}, "s3.user.list", func() *pb.S3User { return &pb.S3User{} }, func(_ []byte, u *pb.S3User) bool {
 		u.SecretKey = ""
 		out = append(out, u)
-	}
-	return out, it.Error()
+		return true
+	})
+	return out, err
 }

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cockroachdb/pebble"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/cairnfs/cairn"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
@@ -93,23 +90,17 @@ func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
 // parts returns a session's landed chunks in index order.
 func parts(r reader, id string) ([]*pb.StoredChunk, []uint64, error) {
 	prefix := partPrefix(id)
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return nil, nil, err
-	}
-	defer it.Close()
 	var out []*pb.StoredChunk
 	var idx []uint64
-	for it.First(); it.Valid(); it.Next() {
-		sc := &pb.StoredChunk{}
-		if err := proto.Unmarshal(it.Value(), sc); err != nil {
-			return nil, nil, cairn.E("upload.parts", cairn.Internal, err)
-		}
+	err := eachProto(r, prefix, "upload.parts", newStoredChunk, func(key []byte, sc *pb.StoredChunk) bool {
 		out = append(out, sc)
-		idx = append(idx, binary.BigEndian.Uint64(it.Key()[len(prefix):]))
-	}
-	return out, idx, it.Error()
+		idx = append(idx, binary.BigEndian.Uint64(key[len(prefix):]))
+		return true
+	})
+	return out, idx, err
 }
+
+func newStoredChunk() *pb.StoredChunk { return &pb.StoredChunk{} }
 
 func (t uploads) complete(req *pb.CompleteUploadRequest) (*pb.Attr, error) {
 	s, err := t.session(req.Id)
@@ -224,20 +215,12 @@ func getUpload(r reader, id string) (*pb.UploadSession, error) {
 
 // listAllUploads returns every session record, completed markers included.
 func listAllUploads(r reader) ([]*pb.UploadSession, error) {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{tagUpload}, UpperBound: []byte{tagUpload + 1}})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
 	var out []*pb.UploadSession
-	for it.First(); it.Valid(); it.Next() {
-		s := &pb.UploadSession{}
-		if err := proto.Unmarshal(it.Value(), s); err != nil {
-			return nil, cairn.E("upload.list", cairn.Internal, err)
-		}
+	err := eachProto(r, []byte{tagUpload}, "upload.list", func() *pb.UploadSession { return &pb.UploadSession{} }, func(_ []byte, s *pb.UploadSession) bool {
 		out = append(out, s)
-	}
-	return out, it.Error()
+		return true
+	})
+	return out, err
 }
 
 // listUploads returns the open sessions for path ("" = all).
@@ -258,19 +241,11 @@ func listUploads(r reader, path string) ([]*pb.UploadSession, error) {
 // sessionChunks returns the chunks held by open upload sessions.
 func sessionChunks(r reader) (map[cairn.ChunkID]bool, error) {
 	out := map[cairn.ChunkID]bool{}
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{tagPart}, UpperBound: []byte{tagPart + 1}})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
-		sc := &pb.StoredChunk{}
-		if err := proto.Unmarshal(it.Value(), sc); err != nil {
-			return nil, cairn.E("reconcile", cairn.Internal, err)
-		}
+	err := eachProto(r, []byte{tagPart}, "reconcile", newStoredChunk, func(_ []byte, sc *pb.StoredChunk) bool {
 		if id, err := cairn.ChunkIDFromBytes(sc.GetChunk().GetId()); err == nil {
 			out[id] = true
 		}
-	}
-	return out, it.Error()
+		return true
+	})
+	return out, err
 }

@@ -60,22 +60,10 @@ func (v *View) Released(id cairn.ChunkID) (bool, error) {
 // EachChunk calls fn for every committed chunk with its location record, in
 // chunk ID order, until fn returns false.
 func (v *View) EachChunk(fn func(id cairn.ChunkID, rec *pb.ChunkRecord) bool) error {
-	it, err := v.r.NewIter(&pebble.IterOptions{LowerBound: []byte{tagLoc}, UpperBound: []byte{tagLoc + 1}})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
-	for it.First(); it.Valid(); it.Next() {
-		rec := &pb.ChunkRecord{}
-		if err := proto.Unmarshal(it.Value(), rec); err != nil {
-			return cairn.E("repair.scan", cairn.Internal, err)
-		}
-		id, _ := cairn.ChunkIDFromBytes(it.Key()[1:])
-		if !fn(id, rec) {
-			break
-		}
-	}
-	return it.Error()
+	return eachProto(v.r, []byte{tagLoc}, "repair.scan", func() *pb.ChunkRecord { return &pb.ChunkRecord{} }, func(key []byte, rec *pb.ChunkRecord) bool {
+		id, _ := cairn.ChunkIDFromBytes(key[1:])
+		return fn(id, rec)
+	})
 }
 
 // EachGarbage calls fn for every chunk queued for deletion, in chunk ID
@@ -144,20 +132,12 @@ func (v *View) PeerAPI(id string) string {
 
 // Nodes returns every registered data node in ID order.
 func (v *View) Nodes() ([]*pb.NodeRecord, error) {
-	it, err := v.r.NewIter(&pebble.IterOptions{LowerBound: []byte{tagNode}, UpperBound: []byte{tagNode + 1}})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
 	var out []*pb.NodeRecord
-	for it.First(); it.Valid(); it.Next() {
-		rec := &pb.NodeRecord{}
-		if err := proto.Unmarshal(it.Value(), rec); err != nil {
-			return nil, cairn.E("registry.reload", cairn.Internal, err)
-		}
+	err := eachProto(v.r, []byte{tagNode}, "registry.reload", func() *pb.NodeRecord { return &pb.NodeRecord{} }, func(_ []byte, rec *pb.NodeRecord) bool {
 		out = append(out, rec)
-	}
-	return out, it.Error()
+		return true
+	})
+	return out, err
 }
 
 // PathOf rebuilds the path of an inode from its parent links ("" if it is
