@@ -58,7 +58,7 @@ func Open(dir string, log *slog.Logger) (*Machine, error) {
 		return nil, cairn.E("meta.open", cairn.Internal, fmt.Errorf("opening metadata database in %s: %w", dir, err))
 	}
 	m := &Machine{db: db, log: log}
-	applied, err := getUint64(db, keyApplied)
+	applied, err := getUint64(db, []byte(keyApplied))
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -109,7 +109,7 @@ func (m *Machine) Apply(index uint64, cmd *pb.Command) (Result, bool) {
 			b.Reset()
 		}
 	}
-	if err := putUint64(b, keyApplied, index); err != nil {
+	if err := putUint64(b, []byte(keyApplied), index); err != nil {
 		panic(fmt.Sprintf("meta: cannot record applied index: %v", err))
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
@@ -214,7 +214,7 @@ func (m *Machine) Restore(rd io.Reader) error {
 		if _, err := io.ReadFull(r, kv); err != nil {
 			return cairn.E("meta.restore", cairn.Corrupt, fmt.Errorf("truncated snapshot: %w", err))
 		}
-		if string(kv[:klen]) == string(keyApplied) {
+		if string(kv[:klen]) == keyApplied {
 			applied = kv[klen:]
 			continue
 		}
@@ -232,11 +232,11 @@ func (m *Machine) Restore(rd io.Reader) error {
 		return cairn.E("meta.restore", cairn.Internal, err)
 	}
 	if applied != nil {
-		if err := m.db.Set(keyApplied, applied, pebble.Sync); err != nil {
+		if err := m.db.Set([]byte(keyApplied), applied, pebble.Sync); err != nil {
 			return cairn.E("meta.restore", cairn.Internal, err)
 		}
 	}
-	idx, err := getUint64(m.db, keyApplied)
+	idx, err := getUint64(m.db, []byte(keyApplied))
 	if err != nil {
 		return err
 	}

@@ -29,14 +29,14 @@ func (t *tx) attr(ino cairn.InodeID) (*pb.Attr, error) {
 func (t *tx) putAttr(a *pb.Attr) error { return putProto(t.b, inodeKey(cairn.InodeID(a.Inode)), a) }
 
 func (t *tx) newInode() (cairn.InodeID, error) {
-	next, err := getUint64(t.b, keyNextIno)
+	next, err := getUint64(t.b, []byte(keyNextIno))
 	if err != nil {
 		return 0, err
 	}
 	if next <= uint64(cairn.RootInode) {
 		next = uint64(cairn.RootInode) + 1
 	}
-	if err := putUint64(t.b, keyNextIno, next+1); err != nil {
+	if err := putUint64(t.b, []byte(keyNextIno), next+1); err != nil {
 		return 0, err
 	}
 	return cairn.InodeID(next), nil
