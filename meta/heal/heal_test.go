@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,5 +124,53 @@ func TestReconcileKeepsYoungAndLiveChunks(t *testing.T) {
 	w.now = w.now.Add(2 * time.Hour) // the young chunk's write can no longer commit
 	if got := ask(); !slices.Equal(got, []cairn.ChunkID{surplus, young}) {
 		t.Errorf("two hours later delete = %v, want %v and %v", got, surplus, young)
+	}
+}
+
+// fakeTransfer records copies and deletes instead of calling data nodes.
+type fakeTransfer struct {
+	mu     sync.Mutex
+	copies []string // "id target<-source"
+}
+
+func (f *fakeTransfer) Copy(_ context.Context, id cairn.ChunkID, _ int64, target, source string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.copies = append(f.copies, id.String()+" "+target+"<-"+source)
+	return nil
+}
+
+func (f *fakeTransfer) Delete(context.Context, string, cairn.ChunkID) error { return nil }
+
+// TestRepairReplacesDeadReplica: once a node is dead by the registry's
+// clock (no sleeping), a round copies its chunk from a healthy replica to
+// the one node left and drops the dead replica from the location map.
+func TestRepairReplacesDeadReplica(t *testing.T) {
+	w := newWorld(t, "n1", "n2", "n3", "n4")
+	tr := &fakeTransfer{}
+	h := New(Config{DefaultReplication: 3, RepairConcurrency: 2, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return w.now }},
+		Deps{Proposer: w, Leader: w, Nodes: w.reg, State: w.st, Transfer: tr})
+	id := cairn.NewChunkID()
+	w.commit("/f", id, "n1", "n2", "n3")
+	w.now = w.now.Add(31 * time.Second)
+	for _, n := range []string{"n1", "n2", "n4"} {
+		w.reg.Heartbeat(&pb.HeartbeatRequest{Id: n, Addr: n + ":7001", Capacity: 1 << 30, Healthy: true})
+	}
+	repairer{h}.round(context.Background())
+	if len(tr.copies) != 1 || !strings.HasPrefix(tr.copies[0], id.String()+" n4:7001<-n") {
+		t.Fatalf("copies = %v, want one to n4 from a healthy replica", tr.copies)
+	}
+	v := w.st.View()
+	defer v.Close()
+	rec, ok, err := v.Chunk(id)
+	if err != nil || !ok {
+		t.Fatalf("chunk record: %v %v", ok, err)
+	}
+	got := slices.Sorted(slices.Values(rec.Nodes))
+	if !slices.Equal(got, []string{"n1", "n2", "n4"}) {
+		t.Errorf("replicas after repair = %v, want n1 n2 n4", got)
+	}
+	if st := h.Status(); st.Repaired != 1 || st.Failed != 0 || st.InFlight != 0 {
+		t.Errorf("status = %v", st)
 	}
 }

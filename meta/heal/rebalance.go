@@ -3,8 +3,6 @@ package heal
 import (
 	"context"
 	"slices"
-	"sync"
-	"sync/atomic"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/internal/bwlimit"
@@ -44,30 +42,15 @@ func (r rebalancer) run(ctx context.Context) {
 		return
 	}
 	h.stats.rebalanceQueued.Store(total)
-	sem := make(chan struct{}, max(1, h.cfg.RepairConcurrency))
-	var wg sync.WaitGroup
-	var failures atomic.Int64
-	var firstErr atomic.Value
-	for _, m := range moves {
-		if ctx.Err() != nil || !h.d.Leader.IsLeader() {
-			break
+	n, firstErr := inParallel(ctx, h, moves, func(m move) error {
+		if err := r.applyMove(ctx, m); err != nil {
+			return err
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := r.applyMove(ctx, m); err != nil {
-				if failures.Add(1) == 1 {
-					firstErr.Store(err)
-				}
-				return
-			}
-			h.stats.rebalanceMoved.Add(1)
-		}()
-	}
-	wg.Wait()
-	if n := failures.Load(); n > 0 {
-		h.cfg.Logger.Warn("some rebalance moves failed; retrying next round", "failed", n, "first_error", firstErr.Load())
+		h.stats.rebalanceMoved.Add(1)
+		return nil
+	})
+	if n > 0 {
+		h.cfg.Logger.Warn("some rebalance moves failed; retrying next round", "failed", n, "first_error", firstErr)
 	}
 }
 

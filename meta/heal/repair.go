@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
-	"sync/atomic"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/internal/bwlimit"
@@ -55,38 +53,27 @@ func (r repairer) round(ctx context.Context) {
 			break
 		}
 	}
-	sem := make(chan struct{}, max(1, h.cfg.RepairConcurrency))
-	var wg sync.WaitGroup
-	var failures atomic.Int64
-	var firstErr atomic.Value
+	var copyable []candidate
 	for _, c := range todo {
-		if ctx.Err() != nil || !h.d.Leader.IsLeader() {
-			break
+		if len(c.sources()) > 0 { // else nothing to copy from: fsck reports it as missing
+			copyable = append(copyable, c)
 		}
-		if len(c.sources()) == 0 {
-			continue // nothing to copy from: fsck reports it as missing
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		h.stats.inFlight.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done(); h.stats.inFlight.Add(^uint64(0)) }()
-			if err := r.repair(ctx, c); err != nil {
-				h.stats.failed.Add(1)
-				if failures.Add(1) == 1 {
-					firstErr.Store(err)
-				}
-				return
-			}
-			h.stats.repaired.Add(1)
-			if q := h.stats.queued.Load(); q > 0 {
-				h.stats.queued.Add(^uint64(0))
-			}
-		}()
 	}
-	wg.Wait()
-	if n := failures.Load(); n > 0 {
-		h.cfg.Logger.Warn("some chunks could not be repaired this round; retrying next round", "failed", n, "first_error", firstErr.Load())
+	n, firstErr := inParallel(ctx, h, copyable, func(c candidate) error {
+		h.stats.inFlight.Add(1)
+		defer h.stats.inFlight.Add(^uint64(0))
+		if err := r.repair(ctx, c); err != nil {
+			h.stats.failed.Add(1)
+			return err
+		}
+		h.stats.repaired.Add(1)
+		if q := h.stats.queued.Load(); q > 0 {
+			h.stats.queued.Add(^uint64(0))
+		}
+		return nil
+	})
+	if n > 0 {
+		h.cfg.Logger.Warn("some chunks could not be repaired this round; retrying next round", "failed", n, "first_error", firstErr)
 	}
 	if len(todo) == 0 && ctx.Err() == nil {
 		rebalancer{h}.run(ctx)

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -51,5 +52,29 @@ func TestRegistryLeaveIsPlannedNotFailed(t *testing.T) {
 	clk.advance(testDead + time.Second)
 	if got := stateOf(t, r, "n4"); got != cairn.NodeDead {
 		t.Errorf("leaving node silent past the dead timeout: %v, want dead", got)
+	}
+}
+
+// TestPickShortfallRetryableWhileNodesReturn: too few usable nodes is
+// Unavailable; it is marked retryable (the one-method interface the wire
+// codec honours) only while nodes that are leaving or late would make up
+// the difference.
+func TestPickShortfallRetryableWhileNodesReturn(t *testing.T) {
+	r, clk, _ := newTestRegistry(t, "n1", "n2", "n3")
+	retryable := func(err error) bool {
+		var m interface{ Retryable() bool }
+		return errors.As(err, &m) && m.Retryable()
+	}
+	r.Leave("n3")
+	_, err := r.Pick(cairn.NewChunkID(), 3, nil)
+	if !errors.Is(err, cairn.Unavailable) || !retryable(err) {
+		t.Errorf("pick 3 with one node restarting: %v (retryable %v), want a retryable Unavailable", err, retryable(err))
+	}
+	clk.advance(testDead + time.Second)
+	r.Heartbeat(beat("n1", true))
+	r.Heartbeat(beat("n2", true))
+	_, err = r.Pick(cairn.NewChunkID(), 3, nil)
+	if !errors.Is(err, cairn.Unavailable) || retryable(err) {
+		t.Errorf("pick 3 with one node dead: %v (retryable %v), want a plain Unavailable", err, retryable(err))
 	}
 }
