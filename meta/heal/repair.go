@@ -18,8 +18,10 @@ import (
 // from the map once the chunk is whole again elsewhere.
 type repairer struct{ h *Healer }
 
-// round runs one repair round: scan, then repair at most maxTasks chunks,
-// RepairConcurrency at a time.
+// round runs one repair round: scan (up to 100,000 chunks that need a
+// copy), drop dead and surplus draining replicas of whole chunks, then copy
+// the endangered chunks, RepairConcurrency at a time. A round with nothing
+// to copy ends with a rebalancing round.
 func (r repairer) round(ctx context.Context) {
 	h := r.h
 	v := h.d.State.View()
