@@ -5,8 +5,13 @@
 // The rest of the tree states the architecture:
 //
 //	cmd/cairn     the one binary; one file per subcommand
-//	meta          metadata service: namespace state machine on Pebble, Raft wiring, gRPC front end
+//	meta          metadata peer's Raft server: wiring, proposals, membership, readiness
+//	meta/state    namespace state machine on Pebble (no Raft, no gRPC)
+//	meta/registry data-node directory: heartbeats, node states, replica choice
 //	meta/placement consistent-hash ring that chooses replica sets
+//	meta/heal     repair, rebalancing, garbage collection, fsck, reconciliation
+//	meta/grpcapi  gRPC front end of a metadata peer
+//	rpcerr        error codec between gRPC statuses and cairn kinds (both sides)
 //	volume        append-only volume files holding checksummed chunks (docs/format.md)
 //	node          data node: chunk reads and writes over HTTP, replication chain, heartbeats
 //	client        the Go SDK (imports no server package)

@@ -28,6 +28,7 @@ import (
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/meta"
+	"github.com/cairnfs/cairn/meta/grpcapi"
 	"github.com/cairnfs/cairn/node"
 )
 
@@ -70,7 +71,7 @@ func newTestServer(t *testing.T) (*httptest.Server, *client.Client) {
 		t.Fatal(err)
 	}
 	gs := grpc.NewServer()
-	meta.NewService(ms).Register(gs)
+	grpcapi.NewService(ms).Register(gs)
 	served := make(chan struct{})
 	go func() { defer close(served); gs.Serve(grpcLis) }()
 	t.Cleanup(func() {

@@ -85,6 +85,10 @@ type Config struct {
 	// collected. Default 7 days.
 	UploadExpiry time.Duration
 
+	// Now is the clock of failure detection and self-healing (heartbeat
+	// ages, grace periods, expiry); default time.Now.
+	Now func() time.Time
+
 	Logger   *slog.Logger
 	RaftLog  io.Writer             // Raft library's own log output; default discard
 	Registry prometheus.Registerer // metrics go here; nil = not exported
@@ -181,6 +185,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.RaftLog == nil {
 		c.RaftLog = io.Discard

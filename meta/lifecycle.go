@@ -15,24 +15,6 @@ import (
 // leader's commit index and still count as ready.
 const readySlack = 64
 
-// leaderView is what a follower last heard from the leader when it polled
-// it (peerLoop): the leader's commit index and whether the leader counts
-// this peer as a member.
-type leaderView struct {
-	commit uint64
-	member bool
-	at     time.Time
-}
-
-// fresh returns the view if it is recent enough to act on.
-func (s *Server) freshView() *leaderView {
-	v := s.view.Load()
-	if v == nil || time.Since(v.at) > 5*time.Second {
-		return nil
-	}
-	return v
-}
-
 // ReadyStatus reports whether the peer can serve and, when it cannot, why.
 // Ready means: it leads and has applied an entry of its own term, or it
 // is a member that follows a leader it heard from recently and its state
@@ -49,7 +31,7 @@ func (s *Server) ReadyStatus() (bool, string) {
 	if s.raft.State() == raft.Leader {
 		return false, "newly elected leader, still applying the log"
 	}
-	if !s.isMember() {
+	if !s.members.isMember() {
 		return false, fmt.Sprintf("not a member of the metadata cluster yet; add it with `cairn meta add-peer %s %s --api-addr %s`",
 			s.cfg.ID, s.cfg.RaftAdvertise, s.cfg.APIAddr)
 	}
@@ -61,31 +43,16 @@ func (s *Server) ReadyStatus() (bool, string) {
 		return false, fmt.Sprintf("no contact with leader %s for %v", leader, since.Round(time.Millisecond))
 	}
 	commit := s.raft.CommitIndex()
-	if v := s.freshView(); v != nil {
+	if v := s.members.freshView(); v != nil {
 		if !v.member {
 			return false, fmt.Sprintf("leader %s does not count this peer as a member (it was removed)", leader)
 		}
 		commit = max(commit, v.commit)
 	}
-	if applied := s.fsm.AppliedIndex(); applied+readySlack < commit {
+	if applied := s.st.AppliedIndex(); applied+readySlack < commit {
 		return false, fmt.Sprintf("catching up: applied index %d, leader committed %d", applied, commit)
 	}
 	return true, "following " + string(leader)
-}
-
-// isMember reports whether this peer is in its own latest Raft
-// configuration (a joining peer is not until the leader adds it).
-func (s *Server) isMember() bool {
-	f := s.raft.GetConfiguration()
-	if f.Error() != nil {
-		return false
-	}
-	for _, srv := range f.Configuration().Servers {
-		if string(srv.ID) == s.cfg.ID {
-			return true
-		}
-	}
-	return false
 }
 
 // BeginShutdown marks the peer as stopping: from now on ReadyStatus says

@@ -7,13 +7,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
 
 	"github.com/cairnfs/cairn"
-	"github.com/cairnfs/cairn/metarpc"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/rpcerr"
 )
 
 // Membership changes run on the leader, one at a time. A new peer is added
@@ -24,13 +25,24 @@ import (
 // configuration: AddPeer records the new peer's address, RemovePeer
 // deletes it, and every member records its own (peerLoop).
 
+// Members changes and describes the Raft configuration of the metadata
+// peers. Its errors are NotLeader (with a hint) on a follower, Invalid or
+// Conflict for a request that does not fit the configuration, and
+// Unavailable when Raft did not confirm the change in time.
+type Members struct {
+	s     *Server
+	mu    sync.Mutex                 // one membership change at a time
+	peers peerDialer                 // gRPC connections to other peers
+	view  atomic.Pointer[leaderView] // the leader's last answer to this follower's poll
+}
+
 // catchUpTimeout bounds how long AddPeer waits for a new peer to catch up
 // when the caller's context sets no deadline.
 const catchUpTimeout = 2 * time.Minute
 
 // configuration returns the latest Raft configuration.
-func (s *Server) configuration() ([]raft.Server, error) {
-	f := s.raft.GetConfiguration()
+func (m *Members) configuration() ([]raft.Server, error) {
+	f := m.s.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return nil, cairn.E("meta.config", cairn.Unavailable, err)
 	}
@@ -56,7 +68,7 @@ func memberList(servers []raft.Server) string {
 
 // waitFuture waits for a Raft configuration change, translating Raft's
 // errors into kinds.
-func (s *Server) waitFuture(ctx context.Context, op string, f raft.Future) error {
+func (m *Members) waitFuture(ctx context.Context, op string, f raft.Future) error {
 	errc := make(chan error, 1)
 	go func() { errc <- f.Error() }()
 	select {
@@ -65,7 +77,7 @@ func (s *Server) waitFuture(ctx context.Context, op string, f raft.Future) error
 		case err == nil:
 			return nil
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
-			return s.notLeader()
+			return m.s.prop.notLeader()
 		}
 		return cairn.E(op, cairn.Unavailable, err)
 	case <-ctx.Done():
@@ -77,15 +89,15 @@ func (s *Server) waitFuture(ctx context.Context, op string, f raft.Future) error
 // a peer that is already a voter at the same address only gets its API
 // address recorded, and a peer left as a non-voter by an earlier attempt
 // is caught up and promoted.
-func (s *Server) AddPeer(ctx context.Context, req *pb.AddPeerRequest) error {
+func (m *Members) AddPeer(ctx context.Context, req *pb.AddPeerRequest) error {
 	const op = "add-peer"
 	if req.Id == "" {
 		return cairn.E(op, cairn.Invalid, errors.New("the new peer's ID is required"))
 	}
-	if err := s.requireLeader(); err != nil {
+	if err := m.s.prop.RequireLeader(); err != nil {
 		return err
 	}
-	servers, err := s.configuration()
+	servers, err := m.configuration()
 	if err != nil {
 		return err
 	}
@@ -94,39 +106,39 @@ func (s *Server) AddPeer(ctx context.Context, req *pb.AddPeerRequest) error {
 		if cur == nil {
 			return cairn.E(op, cairn.PathArg(req.Id), cairn.NotFound, fmt.Errorf("not a member (members: %s)", memberList(servers)))
 		}
-		return s.recordPeer(ctx, req.Id, req.ApiAddr)
+		return m.recordPeer(ctx, req.Id, req.ApiAddr)
 	}
-	if err := s.checkNewPeer(servers, cur, req); err != nil {
+	if err := m.checkNewPeer(servers, cur, req); err != nil {
 		return err
 	}
 	if cur != nil && cur.Suffrage == raft.Voter {
-		return s.recordPeer(ctx, req.Id, req.ApiAddr)
+		return m.recordPeer(ctx, req.Id, req.ApiAddr)
 	}
-	s.memberMu.Lock()
-	defer s.memberMu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if cur == nil {
-		f := s.raft.AddNonvoter(raft.ServerID(req.Id), raft.ServerAddress(req.RaftAddr), 0, 10*time.Second)
-		if err := s.waitFuture(ctx, op, f); err != nil {
+		f := m.s.raft.AddNonvoter(raft.ServerID(req.Id), raft.ServerAddress(req.RaftAddr), 0, 10*time.Second)
+		if err := m.waitFuture(ctx, op, f); err != nil {
 			return err
 		}
-		s.cfg.Logger.Info("added metadata peer as a non-voter; waiting for it to catch up", "id", req.Id, "raft", req.RaftAddr)
+		m.s.cfg.Logger.Info("added metadata peer as a non-voter; waiting for it to catch up", "id", req.Id, "raft", req.RaftAddr)
 	}
-	if err := s.recordPeer(ctx, req.Id, req.ApiAddr); err != nil {
+	if err := m.recordPeer(ctx, req.Id, req.ApiAddr); err != nil {
 		return err
 	}
-	if err := s.waitCaughtUp(ctx, req.Id, req.ApiAddr); err != nil {
+	if err := m.waitCaughtUp(ctx, req.Id, req.ApiAddr); err != nil {
 		return err
 	}
-	f := s.raft.AddVoter(raft.ServerID(req.Id), raft.ServerAddress(req.RaftAddr), 0, 10*time.Second)
-	if err := s.waitFuture(ctx, op, f); err != nil {
+	f := m.s.raft.AddVoter(raft.ServerID(req.Id), raft.ServerAddress(req.RaftAddr), 0, 10*time.Second)
+	if err := m.waitFuture(ctx, op, f); err != nil {
 		return err
 	}
-	s.cfg.Logger.Info("metadata peer is a voter now", "id", req.Id, "raft", req.RaftAddr)
+	m.s.cfg.Logger.Info("metadata peer is a voter now", "id", req.Id, "raft", req.RaftAddr)
 	return nil
 }
 
 // checkNewPeer validates an AddPeer request against the configuration.
-func (s *Server) checkNewPeer(servers []raft.Server, cur *raft.Server, req *pb.AddPeerRequest) error {
+func (m *Members) checkNewPeer(servers []raft.Server, cur *raft.Server, req *pb.AddPeerRequest) error {
 	const op = "add-peer"
 	if err := checkHostPort("Raft address", req.RaftAddr); err != nil {
 		return err
@@ -150,7 +162,7 @@ func (s *Server) checkNewPeer(servers []raft.Server, cur *raft.Server, req *pb.A
 // waitCaughtUp polls the new peer until its state machine is within
 // readySlack entries of the leader's commit index. The peer's API address
 // is the one given, or the one it recorded itself once it followed.
-func (s *Server) waitCaughtUp(ctx context.Context, id, api string) error {
+func (m *Members) waitCaughtUp(ctx context.Context, id, api string) error {
 	limit := time.Now().Add(catchUpTimeout)
 	if dl, ok := ctx.Deadline(); ok {
 		limit = dl.Add(-time.Second) // answer before the caller gives up
@@ -159,25 +171,25 @@ func (s *Server) waitCaughtUp(ctx context.Context, id, api string) error {
 	for {
 		addr := api
 		if addr == "" {
-			addr = s.peerAPI(id)
+			addr = m.peerAPI(id)
 		}
 		if addr != "" {
 			pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			resp, err := s.peers.peersOf(pctx, addr)
+			resp, err := m.peers.peersOf(pctx, addr)
 			cancel()
 			switch {
 			case err != nil:
 				status = fmt.Sprintf("its API at %s does not answer: %v", addr, err)
 			case resp.ResponderId != id:
 				status = fmt.Sprintf("the peer at %s says it is %q", addr, resp.ResponderId)
-			case resp.AppliedIndex+readySlack >= s.raft.CommitIndex():
+			case resp.AppliedIndex+readySlack >= m.s.raft.CommitIndex():
 				return nil
 			default:
-				status = fmt.Sprintf("it has applied %d of %d entries", resp.AppliedIndex, s.raft.CommitIndex())
+				status = fmt.Sprintf("it has applied %d of %d entries", resp.AppliedIndex, m.s.raft.CommitIndex())
 			}
 		}
-		if !s.IsLeader() {
-			return s.notLeader()
+		if !m.s.IsLeader() {
+			return m.s.prop.notLeader()
 		}
 		if time.Now().After(limit) {
 			return cairn.E("add-peer", cairn.PathArg(id), cairn.Unavailable, fmt.Errorf(
@@ -192,15 +204,15 @@ func (s *Server) waitCaughtUp(ctx context.Context, id, api string) error {
 }
 
 // RemovePeer removes a metadata peer (see the RemovePeer RPC).
-func (s *Server) RemovePeer(ctx context.Context, id string) error {
+func (m *Members) RemovePeer(ctx context.Context, id string) error {
 	const op = "remove-peer"
 	if id == "" {
 		return cairn.E(op, cairn.Invalid, errors.New("the peer's ID is required"))
 	}
-	if err := s.requireLeader(); err != nil {
+	if err := m.s.prop.RequireLeader(); err != nil {
 		return err
 	}
-	servers, err := s.configuration()
+	servers, err := m.configuration()
 	if err != nil {
 		return err
 	}
@@ -209,31 +221,31 @@ func (s *Server) RemovePeer(ctx context.Context, id string) error {
 		return cairn.E(op, cairn.PathArg(id), cairn.NotFound, fmt.Errorf("no such metadata peer (members: %s)", memberList(servers)))
 	}
 	if cur.Suffrage == raft.Voter {
-		if err := s.checkQuorumWithout(servers, id); err != nil {
+		if err := m.checkQuorumWithout(servers, id); err != nil {
 			return err
 		}
 	}
-	if id == s.cfg.ID {
-		tctx, cancel := context.WithTimeout(ctx, 5*s.cfg.ElectionTimeout+time.Second)
+	if id == m.s.cfg.ID {
+		tctx, cancel := context.WithTimeout(ctx, 5*m.s.cfg.ElectionTimeout+time.Second)
 		defer cancel()
-		if err := s.TransferLeadership(tctx); err != nil {
-			return metarpc.Retryable(cairn.E(op, cairn.PathArg(id), cairn.Unavailable, fmt.Errorf("this peer leads and must hand over leadership before it is removed: %w", err)))
+		if err := m.s.TransferLeadership(tctx); err != nil {
+			return rpcerr.Retryable(cairn.E(op, cairn.PathArg(id), cairn.Unavailable, fmt.Errorf("this peer leads and must hand over leadership before it is removed: %w", err)))
 		}
-		return s.notLeader() // the caller retries at the new leader
+		return m.s.prop.notLeader() // the caller retries at the new leader
 	}
-	s.memberMu.Lock()
-	defer s.memberMu.Unlock()
-	if err := s.waitFuture(ctx, op, s.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second)); err != nil {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.waitFuture(ctx, op, m.s.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second)); err != nil {
 		return err
 	}
-	s.cfg.Logger.Info("removed metadata peer", "id", id)
-	_, err = s.propose(ctx, &pb.Command{Op: &pb.Command_PeerInfo{PeerInfo: &pb.PeerInfo{Id: id, Removed: true}}})
+	m.s.cfg.Logger.Info("removed metadata peer", "id", id)
+	_, err = m.s.prop.Propose(ctx, &pb.Command{Op: &pb.Command_PeerInfo{PeerInfo: &pb.PeerInfo{Id: id, Removed: true}}})
 	return err
 }
 
 // checkQuorumWithout refuses a removal that would leave no voter, or fewer
 // reachable voters than a quorum of those left.
-func (s *Server) checkQuorumWithout(servers []raft.Server, id string) error {
+func (m *Members) checkQuorumWithout(servers []raft.Server, id string) error {
 	var left []raft.Server
 	for _, srv := range servers {
 		if srv.Suffrage == raft.Voter && string(srv.ID) != id {
@@ -243,7 +255,7 @@ func (s *Server) checkQuorumWithout(servers []raft.Server, id string) error {
 	if len(left) == 0 {
 		return cairn.E("remove-peer", cairn.PathArg(id), cairn.Invalid, errors.New("refusing to remove the last voting metadata peer: the cluster would have no members"))
 	}
-	up := s.reachable(left)
+	up := m.reachable(left)
 	if need := len(left)/2 + 1; len(up) < need {
 		return cairn.E("remove-peer", cairn.PathArg(id), cairn.Conflict, fmt.Errorf(
 			"refusing: of the %d voters that would be left only %d answer (%s) and a quorum needs %d; bring the others back first, or remove a peer that is down",
@@ -254,7 +266,7 @@ func (s *Server) checkQuorumWithout(servers []raft.Server, id string) error {
 
 // reachable returns the IDs of the servers this peer can open a Raft
 // connection to (itself included), probing them in parallel.
-func (s *Server) reachable(servers []raft.Server) []string {
+func (m *Members) reachable(servers []raft.Server) []string {
 	var mu sync.Mutex
 	var up []string
 	var wg sync.WaitGroup
@@ -262,8 +274,8 @@ func (s *Server) reachable(servers []raft.Server) []string {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if string(srv.ID) != s.cfg.ID {
-				conn, err := s.cfg.RaftDial(string(srv.Address), time.Second)
+			if string(srv.ID) != m.s.cfg.ID {
+				conn, err := m.s.cfg.RaftDial(string(srv.Address), time.Second)
 				if err != nil {
 					return
 				}
@@ -281,34 +293,30 @@ func (s *Server) reachable(servers []raft.Server) []string {
 
 // recordPeer stores a member's API address in the PeerInfo table, unless
 // it is empty or already recorded.
-func (s *Server) recordPeer(ctx context.Context, id, api string) error {
-	if api == "" || s.peerAPI(id) == api {
+func (m *Members) recordPeer(ctx context.Context, id, api string) error {
+	if api == "" || m.peerAPI(id) == api {
 		return nil
 	}
 	if err := checkHostPort("API address", api); err != nil {
 		return err
 	}
-	_, err := s.propose(ctx, &pb.Command{Op: &pb.Command_PeerInfo{PeerInfo: &pb.PeerInfo{Id: id, ApiAddr: api}}})
+	_, err := m.s.prop.Propose(ctx, &pb.Command{Op: &pb.Command_PeerInfo{PeerInfo: &pb.PeerInfo{Id: id, ApiAddr: api}}})
 	return err
 }
 
 // peerAPI returns a peer's recorded API address ("" if none).
-func (s *Server) peerAPI(id string) string {
-	info := &pb.PeerInfo{}
-	if ok, _ := getProto(s.fsm.db, peerKey(id), info); ok {
-		return info.ApiAddr
-	}
-	return ""
+func (m *Members) peerAPI(id string) string {
+	return m.s.st.Latest().PeerAPI(id)
 }
 
 // peerStatuses describes the members of servers with their API addresses.
-func (s *Server) peerStatuses(servers []raft.Server, leader raft.ServerID) []*pb.PeerStatus {
+func (m *Members) peerStatuses(servers []raft.Server, leader raft.ServerID) []*pb.PeerStatus {
 	var out []*pb.PeerStatus
 	for _, srv := range servers {
 		ps := &pb.PeerStatus{Id: string(srv.ID), RaftAddr: string(srv.Address), Leader: srv.ID == leader, Voter: srv.Suffrage == raft.Voter}
-		ps.ApiAddr = s.peerAPI(ps.Id)
-		if ps.ApiAddr == "" && ps.Id == s.cfg.ID {
-			ps.ApiAddr = s.cfg.APIAddr
+		ps.ApiAddr = m.peerAPI(ps.Id)
+		if ps.ApiAddr == "" && ps.Id == m.s.cfg.ID {
+			ps.ApiAddr = m.s.cfg.APIAddr
 		}
 		out = append(out, ps)
 	}
@@ -316,15 +324,15 @@ func (s *Server) peerStatuses(servers []raft.Server, leader raft.ServerID) []*pb
 }
 
 // Peers describes the cluster's members as this peer sees them.
-func (s *Server) Peers() (*pb.PeersResponse, error) {
-	servers, err := s.configuration()
+func (m *Members) Peers() (*pb.PeersResponse, error) {
+	servers, err := m.configuration()
 	if err != nil {
 		return nil, err
 	}
-	_, leader := s.raft.LeaderWithID()
-	resp := &pb.PeersResponse{LeaderId: string(leader), ResponderId: s.cfg.ID, ResponderIsLeader: s.IsLeader(),
-		AppliedIndex: s.fsm.AppliedIndex(), CommitIndex: s.raft.CommitIndex()}
-	resp.Peers = s.peerStatuses(servers, leader)
+	_, leader := m.s.raft.LeaderWithID()
+	resp := &pb.PeersResponse{LeaderId: string(leader), ResponderId: m.s.cfg.ID, ResponderIsLeader: m.s.IsLeader(),
+		AppliedIndex: m.s.st.AppliedIndex(), CommitIndex: m.s.raft.CommitIndex()}
+	resp.Peers = m.peerStatuses(servers, leader)
 	for _, p := range resp.Peers {
 		if p.Leader {
 			resp.LeaderAddr = p.ApiAddr
@@ -333,15 +341,39 @@ func (s *Server) Peers() (*pb.PeersResponse, error) {
 	return resp, nil
 }
 
-// Leave records that a data node stops on purpose (see registry.leave).
-func (s *Server) Leave(req *pb.LeaveRequest) error {
-	if err := s.requireLeader(); err != nil {
-		return err
+// Status describes the cluster as this peer sees it: the members, and on
+// the leader the data nodes and the healer's progress.
+func (m *Members) Status() (*pb.ClusterStatusResponse, error) {
+	_, id := m.s.raft.LeaderWithID()
+	resp := &pb.ClusterStatusResponse{LeaderId: string(id), AppliedIndex: m.s.st.AppliedIndex(), CommitIndex: m.s.raft.CommitIndex()}
+	f := m.s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, cairn.E("status", cairn.Unavailable, err)
 	}
-	if !s.reg.leave(cairn.NodeID(req.Id)) {
-		return cairn.E("leave", cairn.PathArg(req.Id), cairn.NotFound, errors.New("no such data node is registered"))
+	resp.Peers = m.peerStatuses(f.Configuration().Servers, id)
+	for _, ps := range resp.Peers {
+		if ps.Leader {
+			resp.LeaderAddr = ps.ApiAddr
+		}
 	}
-	s.cfg.Logger.Info("data node is stopping for a planned restart; its chunks are not repaired unless it stays away past the dead timeout",
-		"node", req.Id, "dead_after", s.cfg.NodeDeadAfter)
-	return nil
+	if m.s.IsLeader() {
+		resp.Nodes = m.s.reg.Status()
+		resp.Repair = m.s.heal.Status()
+	}
+	return resp, nil
+}
+
+// isMember reports whether this peer is in its own latest Raft
+// configuration (a joining peer is not until the leader adds it).
+func (m *Members) isMember() bool {
+	f := m.s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, srv := range f.Configuration().Servers {
+		if string(srv.ID) == m.s.cfg.ID {
+			return true
+		}
+	}
+	return false
 }

@@ -37,7 +37,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			}
 			return 0
 		}),
-		gauge("cairn_meta_applied_index", "Last Raft index applied to the state machine.", func() float64 { return float64(s.fsm.AppliedIndex()) }),
+		gauge("cairn_meta_applied_index", "Last Raft index applied to the state machine.", func() float64 { return float64(s.st.AppliedIndex()) }),
 		gauge("cairn_meta_commit_index", "Raft commit index known to this peer.", func() float64 {
 			if s.raft == nil {
 				return 0
@@ -51,10 +51,10 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			return float64(s.raft.State())
 		}),
 		collectorFunc{desc: repairDesc, collect: func(ch chan<- prometheus.Metric) {
-			if s.repair == nil || !s.IsLeader() {
+			if s.heal == nil || !s.IsLeader() {
 				return
 			}
-			st := s.repair.status()
+			st := s.heal.Status()
 			for what, v := range map[string]uint64{"queued": st.Queued, "in_flight": st.InFlight, "repaired": st.Repaired,
 				"failed": st.Failed, "bytes_moved": st.BytesMoved, "rebalance_queued": st.RebalanceQueued,
 				"rebalance_moved": st.RebalanceMoved, "garbage_queued": st.GarbageQueued, "garbage_deleted": st.GarbageDeleted} {
@@ -66,7 +66,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) *metrics {
 			for _, st := range []cairn.NodeState{cairn.NodeAlive, cairn.NodeSuspect, cairn.NodeDead, cairn.NodeDraining, cairn.NodeLeaving} {
 				counts[st.String()] = 0
 			}
-			for _, n := range s.reg.status() {
+			for _, n := range s.reg.Status() {
 				counts[n.State]++
 			}
 			for state, n := range counts {

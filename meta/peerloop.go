@@ -2,127 +2,98 @@ package meta
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/cairnfs/cairn/metarpc"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/rpcerr"
 )
 
 // peerPollEvery is how often a follower asks the leader about itself.
 const peerPollEvery = time.Second
 
-// peerDialer keeps gRPC connections to other peers' APIs (the leader polls
-// joining peers; followers poll the leader). Addresses are resolved at
-// every connection attempt, so a DNS name that appears late works.
-type peerDialer struct {
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
-}
-
-func (d *peerDialer) client(addr string) (pb.MetaClient, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if cc, ok := d.conns[addr]; ok {
-		return pb.NewMetaClient(cc), nil
-	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDisableServiceConfig()) // as metarpc: no DNS TXT lookups
-	if err != nil {
-		return nil, err
-	}
-	if d.conns == nil {
-		d.conns = map[string]*grpc.ClientConn{}
-	}
-	d.conns[addr] = cc
-	return pb.NewMetaClient(cc), nil
-}
-
-// peersOf asks the peer at addr for its view of the cluster.
-func (d *peerDialer) peersOf(ctx context.Context, addr string) (*pb.PeersResponse, error) {
-	mc, err := d.client(addr)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := mc.Peers(ctx, &pb.PeersRequest{})
-	return resp, metarpc.FromStatus(err)
-}
-
-func (d *peerDialer) close() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, cc := range d.conns {
-		cc.Close()
-	}
-	d.conns = nil
-}
-
-// peerLoop runs on every peer. A follower (or a joining non-voter) polls
+// loop runs on every peer. A follower (or a joining non-voter) polls
 // the leader: the answer tells readiness how far the leader has committed
 // and whether the leader still counts this peer as a member, and when the
 // leader's PeerInfo table lacks this peer's API address the peer records
 // it (so that clients can discover every member, not only past leaders).
 // Failures are logged at debug level and retried at the next tick.
-func (s *Server) peerLoop() {
-	defer s.wg.Done()
+func (m *Members) loop() {
+	defer m.s.wg.Done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { <-s.stop; cancel() }()
+	go func() { <-m.s.stop; cancel() }()
 	t := time.NewTicker(peerPollEvery)
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-m.s.stop:
 			return
 		case <-t.C:
-			s.pollLeader(ctx)
+			m.pollLeader(ctx)
 		}
 	}
 }
 
-func (s *Server) pollLeader(ctx context.Context) {
-	if s.raft.State() == raft.Leader {
-		s.view.Store(nil)
+func (m *Members) pollLeader(ctx context.Context) {
+	if m.s.raft.State() == raft.Leader {
+		m.view.Store(nil)
 		return
 	}
-	_, leader := s.raft.LeaderWithID()
+	_, leader := m.s.raft.LeaderWithID()
 	if leader == "" {
 		return
 	}
-	addr := s.peerAPI(string(leader))
+	addr := m.peerAPI(string(leader))
 	if addr == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	resp, err := s.peers.peersOf(ctx, addr)
+	resp, err := m.peers.peersOf(ctx, addr)
 	if err != nil || !resp.ResponderIsLeader {
 		if err != nil {
-			s.cfg.Logger.Debug("polling the metadata leader", "leader", leader, "addr", addr, "err", err)
+			m.s.cfg.Logger.Debug("polling the metadata leader", "leader", leader, "addr", addr, "err", err)
 		}
 		return
 	}
 	var self *pb.PeerStatus
 	for _, p := range resp.Peers {
-		if p.Id == s.cfg.ID {
+		if p.Id == m.s.cfg.ID {
 			self = p
 		}
 	}
-	s.view.Store(&leaderView{commit: resp.CommitIndex, member: self != nil, at: time.Now()})
-	if self == nil || self.ApiAddr == s.cfg.APIAddr || s.cfg.APIAddr == "" {
+	m.view.Store(&leaderView{commit: resp.CommitIndex, member: self != nil, at: time.Now()})
+	if self == nil || self.ApiAddr == m.s.cfg.APIAddr || m.s.cfg.APIAddr == "" {
 		return
 	}
-	mc, err := s.peers.client(addr)
+	mc, err := m.peers.client(addr)
 	if err == nil {
-		_, err = mc.AddPeer(ctx, &pb.AddPeerRequest{Id: s.cfg.ID, ApiAddr: s.cfg.APIAddr, InfoOnly: true})
+		_, err = mc.AddPeer(ctx, &pb.AddPeerRequest{Id: m.s.cfg.ID, ApiAddr: m.s.cfg.APIAddr, InfoOnly: true})
 	}
 	if err != nil {
-		s.cfg.Logger.Debug("recording this peer's API address with the leader", "err", metarpc.FromStatus(err))
+		m.s.cfg.Logger.Debug("recording this peer's API address with the leader", "err", rpcerr.FromStatus(err))
 		return
 	}
-	s.cfg.Logger.Info("recorded this peer's API address with the leader", "id", s.cfg.ID, "api", s.cfg.APIAddr)
+	m.s.cfg.Logger.Info("recorded this peer's API address with the leader", "id", m.s.cfg.ID, "api", m.s.cfg.APIAddr)
+}
+
+// leaderView is what a follower last heard from the leader when it polled
+// it (peerLoop): the leader's commit index and whether the leader counts
+// this peer as a member.
+type leaderView struct {
+	commit uint64
+	member bool
+	at     time.Time
+}
+
+// freshView returns the leader's last answer if it is recent enough to
+// act on.
+func (m *Members) freshView() *leaderView {
+	v := m.view.Load()
+	if v == nil || time.Since(v.at) > 5*time.Second {
+		return nil
+	}
+	return v
 }

@@ -2,7 +2,6 @@ package meta
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -14,36 +13,38 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnfs/cairn"
-	"github.com/cairnfs/cairn/metarpc"
+	"github.com/cairnfs/cairn/meta/heal"
+	"github.com/cairnfs/cairn/meta/registry"
+	"github.com/cairnfs/cairn/meta/state"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
-// Server is one metadata peer: the Raft node, the state machine and the
-// registry. Service (service.go) is its gRPC front end.
+// Server is one metadata peer: the Raft node with the state machine
+// (meta/state), the data-node registry (meta/registry) and the healer
+// (meta/heal). Its parts are reached through Proposer (writes and the
+// leader gate), Members (the Raft configuration), State, Registry and
+// Healer; package meta/grpcapi is its gRPC front end.
 type Server struct {
-	cfg    Config
-	fsm    *FSM
-	raft   *raft.Raft
-	trans  *raft.NetworkTransport
-	logs   *raftboltdb.BoltStore
-	reg    *registry
-	check  *leaderCheck
-	met    *metrics
-	repair *repairer
+	cfg     Config
+	st      *state.Machine
+	fsm     *fsm
+	raft    *raft.Raft
+	trans   *raft.NetworkTransport
+	logs    *raftboltdb.BoltStore
+	reg     *registry.Registry
+	prop    *Proposer
+	members *Members
+	met     *metrics
+	heal    *heal.Healer
 
-	leaderReady atomic.Bool
-	notify      chan bool
-	stop        chan struct{}
-	wg          sync.WaitGroup
-	closeOnce   sync.Once
+	notify    chan bool
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 
-	stopping atomic.Bool                // a planned shutdown began: not ready
-	view     atomic.Pointer[leaderView] // the leader's last answer to this follower's poll
-	memberMu sync.Mutex                 // one membership change at a time
-	peers    peerDialer                 // gRPC connections to other peers
+	stopping atomic.Bool // a planned shutdown began: not ready
 }
 
 // New opens the peer's state and starts its Raft node. It bootstraps the
@@ -55,27 +56,32 @@ func New(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, cairn.E("meta.new", cairn.Internal, err)
 	}
-	s := &Server{cfg: cfg, reg: newRegistry(cfg.NodeSuspectAfter, cfg.NodeDeadAfter), notify: make(chan bool, 16), stop: make(chan struct{})}
+	s := &Server{cfg: cfg, reg: registry.New(registry.Config{SuspectAfter: cfg.NodeSuspectAfter, DeadAfter: cfg.NodeDeadAfter, Now: cfg.Now}),
+		notify: make(chan bool, 16), stop: make(chan struct{})}
 	s.met = newMetrics(cfg.Registry, s)
 	var err error
-	if s.fsm, err = OpenFSM(filepath.Join(cfg.Dir, "state"), cfg.Logger); err != nil {
+	if s.st, err = state.Open(filepath.Join(cfg.Dir, "state"), cfg.Logger); err != nil {
 		return nil, err
 	}
-	s.fsm.OnApply = s.onApply
-	if err := s.reg.reload(s.fsm.db); err != nil {
-		s.fsm.Close()
+	s.fsm = &fsm{st: s.st, nodesChanged: s.reloadRegistry}
+	if err := s.loadRegistry(); err != nil {
+		s.st.Close()
 		return nil, err
 	}
 	if err := s.startRaft(); err != nil {
-		s.fsm.Close()
+		s.st.Close()
 		return nil, err
 	}
-	s.check = newLeaderCheck(s.raft)
-	s.repair = newRepairer(s)
+	s.prop = &Proposer{raft: s.raft, st: s.st, met: s.met, check: newLeaderCheck(s.raft), stop: s.stop}
+	s.members = &Members{s: s}
+	s.heal = heal.New(heal.Config{DefaultReplication: cfg.DefaultReplication, RepairInterval: cfg.RepairInterval,
+		RepairConcurrency: cfg.RepairConcurrency, RepairBytesPerSec: cfg.RepairBytesPerSec, GCInterval: cfg.GCInterval,
+		GCGrace: cfg.GCGrace, MaxWriteAge: cfg.MaxWriteAge, UploadExpiry: cfg.UploadExpiry, Logger: cfg.Logger, Now: cfg.Now},
+		heal.Deps{Proposer: s.prop, Leader: s.prop, Nodes: s.reg, State: s.st})
 	s.wg.Add(3)
 	go s.watchLeadership()
 	go s.maintain()
-	go s.peerLoop()
+	go s.members.loop()
 	return s, nil
 }
 
@@ -162,33 +168,31 @@ func (s *Server) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
 	if err != nil || len(list) == 0 {
 		return err
 	}
-	if s.fsm.AppliedIndex() >= list[0].Index {
+	if s.st.AppliedIndex() >= list[0].Index {
 		return nil
 	}
 	_, rc, err := snaps.Open(list[0].ID)
 	if err != nil {
 		return cairn.E("meta.restore", cairn.Internal, err)
 	}
-	s.cfg.Logger.Warn("metadata database is behind the latest snapshot; restoring it", "applied", s.fsm.AppliedIndex(), "snapshot", list[0].Index)
+	s.cfg.Logger.Warn("metadata database is behind the latest snapshot; restoring it", "applied", s.st.AppliedIndex(), "snapshot", list[0].Index)
 	return s.fsm.Restore(rc)
 }
 
-func (s *Server) onApply(cmds []*pb.Command) {
-	if cmds == nil {
-		s.reloadRegistry()
-		return
+// loadRegistry hands the registered data nodes to the registry.
+func (s *Server) loadRegistry() error {
+	recs, err := s.st.Latest().Nodes()
+	if err != nil {
+		return err
 	}
-	for _, c := range cmds {
-		switch c.Op.(type) {
-		case *pb.Command_RegisterNode, *pb.Command_Drain:
-			s.reloadRegistry()
-			return
-		}
-	}
+	s.reg.Load(recs)
+	return nil
 }
 
+// reloadRegistry runs after data nodes registered or drained (and after a
+// restore).
 func (s *Server) reloadRegistry() {
-	if err := s.reg.reload(s.fsm.db); err != nil {
+	if err := s.loadRegistry(); err != nil {
 		s.cfg.Logger.Error("reloading the node registry", "err", err)
 	}
 }
@@ -203,17 +207,17 @@ func (s *Server) watchLeadership() {
 		case <-s.stop:
 			return
 		case isLeader := <-s.notify:
-			s.leaderReady.Store(false)
+			s.prop.ready.Store(false)
 			if !isLeader {
 				continue
 			}
-			s.reg.resetClocks()
-			s.repair.reset()
+			s.reg.ResetClocks()
+			s.heal.Reset()
 			info := &pb.PeerInfo{Id: s.cfg.ID, ApiAddr: s.cfg.APIAddr}
 			for s.raft.State() == raft.Leader {
-				_, err := s.propose(context.Background(), &pb.Command{Op: &pb.Command_PeerInfo{PeerInfo: info}})
+				_, err := s.prop.Propose(context.Background(), &pb.Command{Op: &pb.Command_PeerInfo{PeerInfo: info}})
 				if err == nil {
-					s.leaderReady.Store(true)
+					s.prop.ready.Store(true)
 					s.cfg.Logger.Info("this metadata peer is the leader", "id", s.cfg.ID)
 					break
 				}
@@ -227,62 +231,17 @@ func (s *Server) watchLeadership() {
 	}
 }
 
-// propose replicates cmd through Raft and returns its result once applied
-// here. NotLeader means it was not accepted; after ErrLeadershipLost the
-// outcome is unknown (the entry may still commit), reported as Unavailable.
-func (s *Server) propose(ctx context.Context, cmd *pb.Command) (proto.Message, error) {
-	cmd.NowNs = time.Now().UnixNano()
-	data, err := proto.Marshal(cmd)
-	if err != nil {
-		return nil, cairn.E("meta.propose", cairn.Internal, err)
-	}
-	timeout := 30 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	start := time.Now()
-	res, err := s.apply(ctx, data, timeout)
-	s.met.observe(start, err)
-	return res, err
-}
-
-// apply hands data to Raft and waits for its result, the caller's context,
-// or shutdown. (A future whose entry was queued when Raft shut down is
-// never answered, so waiting on it alone could block forever.)
-func (s *Server) apply(ctx context.Context, data []byte, timeout time.Duration) (proto.Message, error) {
-	f := s.raft.Apply(data, timeout)
-	done := make(chan error, 1)
-	go func() { done <- f.Error() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		return nil, metarpc.Retryable(cairn.E("meta.propose", cairn.Unavailable, fmt.Errorf("gave up waiting for the commit; the change may or may not have applied: %w", ctx.Err())))
-	case <-s.stop:
-		return nil, metarpc.Retryable(cairn.E("meta.propose", cairn.Unavailable, errors.New("metadata peer is shutting down; the change may or may not have applied")))
-	}
-	if err != nil {
-		switch {
-		case errors.Is(err, raft.ErrNotLeader):
-			return nil, s.notLeader()
-		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrLeadershipTransferInProgress):
-			return nil, metarpc.Retryable(cairn.E("meta.propose", cairn.Unavailable, fmt.Errorf("leadership lost while committing; the change may or may not have applied: %w", err)))
-		case errors.Is(err, raft.ErrEnqueueTimeout):
-			return nil, metarpc.Retryable(cairn.E("meta.propose", cairn.Unavailable, err))
-		case errors.Is(err, raft.ErrRaftShutdown):
-			return nil, metarpc.Retryable(cairn.E("meta.propose", cairn.Unavailable, errors.New("metadata peer is shutting down")))
-		}
-		return nil, cairn.E("meta.propose", cairn.Internal, err)
-	}
-	res, ok := f.Response().(Result)
-	if !ok {
-		return nil, cairn.E("meta.propose", cairn.Internal, fmt.Errorf("unexpected apply response %T", f.Response()))
-	}
-	return res.Resp, res.Err
+// maintain runs the healer's rounds until the peer stops.
+func (s *Server) maintain() {
+	defer s.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-s.stop; cancel() }()
+	s.heal.Run(ctx)
 }
 
 // IsLeader reports whether this peer leads and has caught up.
-func (s *Server) IsLeader() bool { return s.leaderReady.Load() && s.raft.State() == raft.Leader }
+func (s *Server) IsLeader() bool { return s.prop != nil && s.prop.IsLeader() }
 
 // Ready reports whether the peer can serve (see ReadyStatus).
 func (s *Server) Ready() bool {
@@ -292,13 +251,32 @@ func (s *Server) Ready() bool {
 
 // AppliedIndex is the last Raft index the state machine has applied (what
 // a stale read on this peer reflects).
-func (s *Server) AppliedIndex() uint64 { return s.fsm.AppliedIndex() }
+func (s *Server) AppliedIndex() uint64 { return s.st.AppliedIndex() }
 
 // Raft exposes the Raft node (for tests and status).
 func (s *Server) Raft() *raft.Raft { return s.raft }
 
 // ID returns this peer's Raft server ID.
 func (s *Server) ID() string { return s.cfg.ID }
+
+// Config returns the peer's configuration, defaults filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+// State is the peer's state machine, for reads.
+func (s *Server) State() *state.Machine { return s.st }
+
+// Registry is the peer's directory of data nodes.
+func (s *Server) Registry() *registry.Registry { return s.reg }
+
+// Healer runs repair, rebalancing and garbage collection while this peer
+// leads.
+func (s *Server) Healer() *heal.Healer { return s.heal }
+
+// Proposer proposes commands and gates leader-only work.
+func (s *Server) Proposer() *Proposer { return s.prop }
+
+// Members changes and describes the Raft configuration.
+func (s *Server) Members() *Members { return s.members }
 
 // Close stops the peer: Raft shuts down (without transferring leadership)
 // and the database closes. It waits for every goroutine it started.
@@ -307,14 +285,14 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		err = s.raft.Shutdown().Error()
-		s.check.close()
+		s.prop.check.close()
 		s.wg.Wait()
-		s.peers.close()
+		s.members.peers.close()
 		s.trans.Close()
 		if cerr := s.logs.Close(); err == nil {
 			err = cerr
 		}
-		if cerr := s.fsm.Close(); err == nil {
+		if cerr := s.st.Close(); err == nil {
 			err = cerr
 		}
 	})

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/rpcerr"
 )
 
 // Options tune a Conn. The zero value is usable.
@@ -159,7 +160,7 @@ func (c *Conn) call(ctx context.Context, needLeader bool, fn func(context.Contex
 		if err != nil {
 			return err
 		}
-		err = FromStatus(fn(ctx, mc))
+		err = rpcerr.FromStatus(fn(ctx, mc))
 		if err == nil {
 			if needLeader {
 				c.setLeader(addr)
@@ -167,12 +168,12 @@ func (c *Conn) call(ctx context.Context, needLeader bool, fn func(context.Contex
 			c.maybeRefresh(false)
 			return nil
 		}
-		if cairn.KindOf(err) != cairn.NotLeader && !IsRetryable(err) {
+		if cairn.KindOf(err) != cairn.NotLeader && !rpcerr.IsRetryable(err) {
 			return err
 		}
 		c.maybeRefresh(true)
 		last = err
-		var hint *LeaderHint
+		var hint *rpcerr.LeaderHint
 		if errors.As(err, &hint) && hint.Addr != "" && hint.Addr != addr {
 			c.setLeader(hint.Addr)
 			continue // follow the hint without sleeping

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/rpcerr"
 )
 
 // fakeMeta answers Stat with stat(), counting calls.
@@ -24,7 +25,7 @@ type fakeMeta struct {
 func (f *fakeMeta) Stat(ctx context.Context, req *cairnpb.StatRequest) (*cairnpb.StatResponse, error) {
 	f.calls.Add(1)
 	resp, err := f.stat()
-	return resp, ToStatus(err)
+	return resp, rpcerr.ToStatus(err)
 }
 
 // serve starts a gRPC server for f on a loopback port and returns its address.
@@ -63,7 +64,7 @@ func TestConnFollowsLeaderHint(t *testing.T) {
 	}}
 	leaderAddr := serve(t, leader)
 	follower := &fakeMeta{stat: func() (*cairnpb.StatResponse, error) {
-		return nil, Retryable(cairn.E("stat", cairn.NotLeader, &LeaderHint{ID: "m2", Addr: leaderAddr}))
+		return nil, rpcerr.Retryable(cairn.E("stat", cairn.NotLeader, &rpcerr.LeaderHint{ID: "m2", Addr: leaderAddr}))
 	}}
 	followerAddr := serve(t, follower)
 
@@ -115,7 +116,7 @@ func TestConnNonRetryableReturnsAtOnce(t *testing.T) {
 
 func TestConnGivesUpAfterRetryFor(t *testing.T) {
 	srv := &fakeMeta{stat: func() (*cairnpb.StatResponse, error) {
-		return nil, Retryable(cairn.E("stat", cairn.Unavailable, errors.New("electing")))
+		return nil, rpcerr.Retryable(cairn.E("stat", cairn.Unavailable, errors.New("electing")))
 	}}
 	addr := serve(t, srv)
 	c := dial(t, Options{RetryFor: 150 * time.Millisecond}, addr)
@@ -137,7 +138,7 @@ func TestConnGivesUpAfterRetryFor(t *testing.T) {
 
 func TestConnContextCanceledWhileRetrying(t *testing.T) {
 	srv := &fakeMeta{stat: func() (*cairnpb.StatResponse, error) {
-		return nil, Retryable(cairn.E("stat", cairn.NotLeader, &LeaderHint{}))
+		return nil, rpcerr.Retryable(cairn.E("stat", cairn.NotLeader, &rpcerr.LeaderHint{}))
 	}}
 	addr := serve(t, srv)
 	c := dial(t, Options{RetryFor: time.Minute}, addr)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/httpapi"
+	"github.com/cairnfs/cairn/meta/grpcapi"
 
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/metarpc"
@@ -64,7 +65,7 @@ func StartMeta(o MetaOptions) (*Meta, error) {
 		m.log = slog.Default()
 	}
 	m.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(metarpc.MaxMessageSize), grpc.MaxSendMsgSize(metarpc.MaxMessageSize))
-	meta.NewService(srv).Register(m.grpc)
+	grpcapi.NewService(srv).Register(m.grpc)
 	go func() {
 		defer close(m.done)
 		if err := m.grpc.Serve(o.GRPC); err != nil {

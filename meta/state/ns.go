@@ -1,4 +1,4 @@
-package meta
+package state
 
 import (
 	"errors"
@@ -10,7 +10,11 @@ import (
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
-func (t *tx) mkdir(req *pb.MkdirRequest) (*pb.Attr, error) {
+// namespace applies the commands that change the tree: directories, file
+// content, renames, removals and attributes.
+type namespace struct{ *tx }
+
+func (t namespace) mkdir(req *pb.MkdirRequest) (*pb.Attr, error) {
 	path, err := cairn.CleanPath(req.Path)
 	if err != nil {
 		return nil, err
@@ -49,7 +53,7 @@ func (t *tx) mkdir(req *pb.MkdirRequest) (*pb.Attr, error) {
 // commit writes a file's new chunk list. A commit whose chunks are all
 // already committed to this very file is a retry of a commit that succeeded:
 // it returns the current attributes and changes nothing.
-func (t *tx) commit(req *pb.CommitRequest) (*pb.Attr, error) {
+func (t namespace) commit(req *pb.CommitRequest) (*pb.Attr, error) {
 	path, err := cairn.CleanPath(req.Path)
 	if err != nil {
 		return nil, err
@@ -131,7 +135,7 @@ func (t *tx) commit(req *pb.CommitRequest) (*pb.Attr, error) {
 
 // alreadyCommitted reports whether every chunk in chunks is already
 // committed to file a (the request is a retry of a commit that landed).
-func (t *tx) alreadyCommitted(a *pb.Attr, chunks []*pb.StoredChunk) (bool, error) {
+func (t namespace) alreadyCommitted(a *pb.Attr, chunks []*pb.StoredChunk) (bool, error) {
 	if len(chunks) == 0 {
 		return false, nil
 	}
@@ -151,7 +155,7 @@ func (t *tx) alreadyCommitted(a *pb.Attr, chunks []*pb.StoredChunk) (bool, error
 
 // checkNewChunks refuses malformed chunk lists and chunks that some file
 // already references: a chunk belongs to exactly one file.
-func (t *tx) checkNewChunks(chunks []*pb.StoredChunk) error {
+func (t namespace) checkNewChunks(chunks []*pb.StoredChunk) error {
 	seen := map[cairn.ChunkID]bool{}
 	for i, sc := range chunks {
 		c := sc.GetChunk()
@@ -189,7 +193,7 @@ func (t *tx) checkNewChunks(chunks []*pb.StoredChunk) error {
 }
 
 // addChunks appends chunks to file a starting at file offset base.
-func (t *tx) addChunks(a *pb.Attr, base int64, chunks []*pb.StoredChunk) error {
+func (t namespace) addChunks(a *pb.Attr, base int64, chunks []*pb.StoredChunk) error {
 	ino := cairn.InodeID(a.Inode)
 	off := base
 	for _, sc := range chunks {
@@ -210,7 +214,7 @@ func (t *tx) addChunks(a *pb.Attr, base int64, chunks []*pb.StoredChunk) error {
 	return nil
 }
 
-func (t *tx) rename(req *pb.RenameRequest) error {
+func (t namespace) rename(req *pb.RenameRequest) error {
 	src, err := cairn.CleanPath(req.Src)
 	if err != nil {
 		return err
@@ -289,7 +293,7 @@ func (t *tx) rename(req *pb.RenameRequest) error {
 }
 
 // replaceable checks the POSIX rules for renaming src over an existing dst.
-func (t *tx) replaceable(req *pb.RenameRequest, sa *pb.Attr, de *pb.Dirent, dst string) error {
+func (t namespace) replaceable(req *pb.RenameRequest, sa *pb.Attr, de *pb.Dirent, dst string) error {
 	switch {
 	case req.NoReplace:
 		return cairn.E("rename", cairn.PathArg(dst), cairn.Exists, errors.New("destination exists"))
@@ -309,7 +313,7 @@ func (t *tx) replaceable(req *pb.RenameRequest, sa *pb.Attr, de *pb.Dirent, dst 
 	return nil
 }
 
-func (t *tx) remove(req *pb.RemoveRequest) (*pb.RemoveResponse, error) {
+func (t namespace) remove(req *pb.RemoveRequest) (*pb.RemoveResponse, error) {
 	path, err := cairn.CleanPath(req.Path)
 	if err != nil {
 		return nil, err
@@ -345,7 +349,7 @@ func (t *tx) remove(req *pb.RemoveRequest) (*pb.RemoveResponse, error) {
 }
 
 // removeTree removes a and, for a directory, everything below it.
-func (t *tx) removeTree(a *pb.Attr, resp *pb.RemoveResponse) error {
+func (t namespace) removeTree(a *pb.Attr, resp *pb.RemoveResponse) error {
 	if a.Dir {
 		var children []*pb.Dirent
 		var names []string
@@ -375,7 +379,7 @@ func (t *tx) removeTree(a *pb.Attr, resp *pb.RemoveResponse) error {
 	return t.removeInode(a)
 }
 
-func (t *tx) setAttr(req *pb.SetAttrRequest) (*pb.Attr, error) {
+func (t namespace) setAttr(req *pb.SetAttrRequest) (*pb.Attr, error) {
 	path, err := cairn.CleanPath(req.Path)
 	if err != nil {
 		return nil, err
@@ -405,4 +409,45 @@ func (t *tx) setAttr(req *pb.SetAttrRequest) (*pb.Attr, error) {
 	}
 	a.CtimeNs = t.now
 	return a, t.putAttr(a)
+}
+
+// nest turns the file at req.Path into a directory holding it as req.Name.
+func (t namespace) nest(req *pb.NestRequest) (*pb.Attr, error) {
+	path, err := cairn.CleanPath(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	if err := cairn.ValidName(req.Name); err != nil {
+		return nil, err
+	}
+	parent, base, err := t.parentDir("nest", path, false)
+	if err != nil {
+		return nil, err
+	}
+	de, ok, err := t.dirent(cairn.InodeID(parent.Inode), base)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, cairn.E("nest", cairn.PathArg(path), cairn.NotFound, errors.New("no such file"))
+	}
+	if de.Dir {
+		return t.attr(cairn.InodeID(de.Inode)) // already nested: a retry, or a race another writer won
+	}
+	fa, err := t.attr(cairn.InodeID(de.Inode))
+	if err != nil {
+		return nil, err
+	}
+	if err := t.b.Delete(direntKey(cairn.InodeID(parent.Inode), base), nil); err != nil {
+		return nil, err
+	}
+	dir, err := t.createDir(parent, base, 0o755)
+	if err != nil {
+		return nil, err
+	}
+	if err := putProto(t.b, direntKey(cairn.InodeID(dir.Inode), req.Name), &pb.Dirent{Inode: fa.Inode}); err != nil {
+		return nil, err
+	}
+	fa.Parent, fa.Name, fa.CtimeNs = dir.Inode, req.Name, t.now
+	return dir, t.putAttr(fa)
 }

@@ -1,9 +1,10 @@
-package meta
+package state
 
 import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnfs/cairn"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
@@ -28,14 +29,14 @@ func (t *tx) attr(ino cairn.InodeID) (*pb.Attr, error) {
 func (t *tx) putAttr(a *pb.Attr) error { return putProto(t.b, inodeKey(cairn.InodeID(a.Inode)), a) }
 
 func (t *tx) newInode() (cairn.InodeID, error) {
-	next, err := getUint64(t.b, keyNextIno)
+	next, err := getUint64(t.b, []byte(keyNextIno))
 	if err != nil {
 		return 0, err
 	}
 	if next <= uint64(cairn.RootInode) {
 		next = uint64(cairn.RootInode) + 1
 	}
-	if err := putUint64(t.b, keyNextIno, next+1); err != nil {
+	if err := putUint64(t.b, []byte(keyNextIno), next+1); err != nil {
 		return 0, err
 	}
 	return cairn.InodeID(next), nil
@@ -164,4 +165,56 @@ func (t *tx) removeInode(a *pb.Attr) error {
 		}
 	}
 	return t.b.Delete(inodeKey(cairn.InodeID(a.Inode)), nil)
+}
+
+// apply dispatches one command to the applier of its topic.
+func (t *tx) apply(cmd *pb.Command) (proto.Message, error) {
+	switch op := cmd.Op.(type) {
+	case *pb.Command_Mkdir:
+		return wrapAttr(namespace{t}.mkdir(op.Mkdir))
+	case *pb.Command_Commit:
+		return wrapAttr(namespace{t}.commit(op.Commit))
+	case *pb.Command_Rename:
+		return &pb.Empty{}, namespace{t}.rename(op.Rename)
+	case *pb.Command_Remove:
+		return namespace{t}.remove(op.Remove)
+	case *pb.Command_SetAttr:
+		return wrapAttr(namespace{t}.setAttr(op.SetAttr))
+	case *pb.Command_Nest:
+		return wrapAttr(namespace{t}.nest(op.Nest))
+	case *pb.Command_RegisterNode:
+		return &pb.Empty{}, cluster{t}.registerNode(op.RegisterNode)
+	case *pb.Command_Drain:
+		return &pb.Empty{}, cluster{t}.drain(op.Drain)
+	case *pb.Command_PeerInfo:
+		return &pb.Empty{}, cluster{t}.peerInfo(op.PeerInfo)
+	case *pb.Command_CreateUpload:
+		return uploads{t}.create(cmd.UploadId, op.CreateUpload)
+	case *pb.Command_AddUploadChunks:
+		return &pb.Empty{}, uploads{t}.addChunks(op.AddUploadChunks)
+	case *pb.Command_CompleteUpload:
+		return wrapAttr(uploads{t}.complete(op.CompleteUpload))
+	case *pb.Command_AbortUpload:
+		return &pb.Empty{}, uploads{t}.abort(op.AbortUpload)
+	case *pb.Command_PutUploadPart:
+		return multipart{t}.putPart(op.PutUploadPart)
+	case *pb.Command_CompleteMultipart:
+		return wrapAttr(multipart{t}.complete(op.CompleteMultipart))
+	case *pb.Command_UpdateLocations:
+		return &pb.Empty{}, locations{t}.update(op.UpdateLocations)
+	case *pb.Command_GarbageDone:
+		return &pb.Empty{}, locations{t}.garbageDone(op.GarbageDone)
+	case *pb.Command_PutS3User:
+		return &pb.Empty{}, credentials{t}.put(op.PutS3User)
+	case *pb.Command_DeleteS3User:
+		return &pb.Empty{}, credentials{t}.remove(op.DeleteS3User)
+	}
+	return nil, cairn.E("meta.apply", cairn.Internal, fmt.Errorf("unknown command %T", cmd.Op))
+}
+
+func wrapAttr(a *pb.Attr, err error) (proto.Message, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &pb.StatResponse{Attr: a}, nil
 }

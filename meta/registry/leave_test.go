@@ -1,11 +1,11 @@
-package meta
+package registry
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/cairnfs/cairn"
-	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
 // TestRegistryLeaveIsPlannedNotFailed: a node that leaves for a restart
@@ -14,17 +14,17 @@ import (
 // past the dead timeout is it dead; its next heartbeat puts it back.
 func TestRegistryLeaveIsPlannedNotFailed(t *testing.T) {
 	r, clk, _ := newTestRegistry(t, "n1", "n2", "n3", "n4")
-	if r.leave("ghost") {
+	if r.Leave("ghost") {
 		t.Error("leave of an unknown node reported success")
 	}
-	if !r.leave("n4") {
+	if !r.Leave("n4") {
 		t.Fatal("leave of a registered node failed")
 	}
 	if got := stateOf(t, r, "n4"); got != cairn.NodeLeaving {
 		t.Fatalf("after leave: %v, want leaving", got)
 	}
 	for range 200 {
-		reps, err := r.pick(cairn.NewChunkID(), 3, nil)
+		reps, err := r.Pick(cairn.NewChunkID(), 3, nil)
 		if err != nil {
 			t.Fatalf("pick 3 of 3 alive: %v", err)
 		}
@@ -34,51 +34,47 @@ func TestRegistryLeaveIsPlannedNotFailed(t *testing.T) {
 			}
 		}
 	}
-	if r.stable() {
+	if r.Stable() {
 		t.Error("registry is stable while a node is away for a restart: rebalancing would start")
 	}
 	clk.advance(testSuspect + time.Second)
 	for _, id := range []string{"n1", "n2", "n3"} {
-		r.heartbeat(beat(id, true))
+		r.Heartbeat(beat(id, true))
 	}
 	if got := stateOf(t, r, "n4"); got != cairn.NodeLeaving {
 		t.Errorf("leaving node past the suspect timeout: %v, want leaving", got)
 	}
-	r.heartbeat(beat("n4", true))
+	r.Heartbeat(beat("n4", true))
 	if got := stateOf(t, r, "n4"); got != cairn.NodeAlive {
 		t.Errorf("after its heartbeat: %v, want alive", got)
 	}
-	r.leave("n4")
+	r.Leave("n4")
 	clk.advance(testDead + time.Second)
 	if got := stateOf(t, r, "n4"); got != cairn.NodeDead {
 		t.Errorf("leaving node silent past the dead timeout: %v, want dead", got)
 	}
 }
 
-// TestRepairScanCountsLeavingReplicas: a chunk with a replica on a
-// leaving node needs no copy, and the leaving replica is not a source.
-func TestRepairScanCountsLeavingReplicas(t *testing.T) {
-	r, _, h := newTestRegistry(t, "n1", "n2", "n3")
-	s := &Server{cfg: Config{DefaultReplication: 3}, reg: r, fsm: h.f}
-	rep := &repairer{s: s}
-	id := cairn.NewChunkID()
-	rec := &pb.ChunkRecord{Inode: 99, Nodes: []string{"n1", "n2", "n3"}}
-	r.leave("n3")
-	var got []candidate
-	b := h.f.db.NewIndexedBatch()
-	h.mustOK(putProto(b, locKey(id), rec))
-	h.mustOK(b.Commit(nil))
-	h.mustOK(rep.scan(h.f.db, func(c candidate) bool { got = append(got, c); return true }))
-	if len(got) != 1 {
-		t.Fatalf("scan found %d candidates, want the chunk with a leaving replica", len(got))
+// TestPickShortfallRetryableWhileNodesReturn: too few usable nodes is
+// Unavailable; it is marked retryable (the one-method interface the wire
+// codec honours) only while nodes that are leaving or late would make up
+// the difference.
+func TestPickShortfallRetryableWhileNodesReturn(t *testing.T) {
+	r, clk, _ := newTestRegistry(t, "n1", "n2", "n3")
+	retryable := func(err error) bool {
+		var m interface{ Retryable() bool }
+		return errors.As(err, &m) && m.Retryable()
 	}
-	c := got[0]
-	if c.needsCopy() {
-		t.Errorf("chunk with replicas alive,alive,leaving needs a copy: healthy %v suspect %v", c.healthy, c.suspect)
+	r.Leave("n3")
+	_, err := r.Pick(cairn.NewChunkID(), 3, nil)
+	if !errors.Is(err, cairn.Unavailable) || !retryable(err) {
+		t.Errorf("pick 3 with one node restarting: %v (retryable %v), want a retryable Unavailable", err, retryable(err))
 	}
-	for _, src := range c.sources() {
-		if src == "n3" {
-			t.Error("a leaving node is used as a repair source")
-		}
+	clk.advance(testDead + time.Second)
+	r.Heartbeat(beat("n1", true))
+	r.Heartbeat(beat("n2", true))
+	_, err = r.Pick(cairn.NewChunkID(), 3, nil)
+	if !errors.Is(err, cairn.Unavailable) || retryable(err) {
+		t.Errorf("pick 3 with one node dead: %v (retryable %v), want a plain Unavailable", err, retryable(err))
 	}
 }

@@ -1,4 +1,4 @@
-package meta
+package registry
 
 import (
 	"errors"
@@ -21,30 +21,31 @@ const (
 	testDead    = 30 * time.Second
 )
 
-// newTestRegistry registers the nodes through the state machine, as Raft
-// would, and loads them into a registry with a fake clock.
-func newTestRegistry(t *testing.T, nodes ...string) (*registry, *fakeClock, *fsmHarness) {
+// record is a node record as the state machine stores it on registration.
+func record(id string) *pb.NodeRecord {
+	return &pb.NodeRecord{Id: id, Addr: id + ":7001", Zone: "z-" + id, Capacity: 1 << 30}
+}
+
+// newTestRegistry loads registered nodes into a registry with a fake clock.
+func newTestRegistry(t *testing.T, nodes ...string) (*Registry, *fakeClock, []*pb.NodeRecord) {
 	t.Helper()
-	h := newFSM(t)
+	var recs []*pb.NodeRecord
 	for _, id := range nodes {
-		r := h.apply(&pb.Command{Op: &pb.Command_RegisterNode{RegisterNode: &pb.RegisterNodeRequest{
-			Id: id, Addr: id + ":7001", Zone: "z-" + id, Capacity: 1 << 30}}})
-		h.mustOK(r.Err)
+		recs = append(recs, record(id))
 	}
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
-	reg := newRegistry(testSuspect, testDead)
-	reg.now = clk.now
-	h.mustOK(reg.reload(h.f.db))
-	return reg, clk, h
+	reg := New(Config{SuspectAfter: testSuspect, DeadAfter: testDead, Now: clk.now})
+	reg.Load(recs)
+	return reg, clk, recs
 }
 
 func beat(id string, healthy bool) *pb.HeartbeatRequest {
 	return &pb.HeartbeatRequest{Id: id, Addr: id + ":7001", Capacity: 1 << 30, Healthy: healthy}
 }
 
-func stateOf(t *testing.T, r *registry, id string) cairn.NodeState {
+func stateOf(t *testing.T, r *Registry, id string) cairn.NodeState {
 	t.Helper()
-	_, st, ok := r.addr(cairn.NodeID(id))
+	_, st, ok := r.Addr(cairn.NodeID(id))
 	if !ok {
 		t.Fatalf("node %s unknown", id)
 	}
@@ -71,36 +72,36 @@ func TestRegistryStatesByHeartbeatAge(t *testing.T) {
 		}
 	}
 	// A heartbeat brings a dead node back.
-	if !r.heartbeat(beat("n1", true)) {
+	if !r.Heartbeat(beat("n1", true)) {
 		t.Fatal("heartbeat of a registered node refused")
 	}
 	if got := stateOf(t, r, "n1"); got != cairn.NodeAlive {
 		t.Errorf("after heartbeat: %v", got)
 	}
-	addr, _, _ := r.addr("n1")
+	addr, _, _ := r.Addr("n1")
 	if addr != "n1:7001" {
 		t.Errorf("addr = %q", addr)
 	}
-	if _, st, ok := r.addr("ghost"); ok || st != cairn.NodeDead {
+	if _, st, ok := r.Addr("ghost"); ok || st != cairn.NodeDead {
 		t.Errorf("unknown node: state %v, known %v", st, ok)
 	}
 }
 
 func TestRegistryHeartbeatValidation(t *testing.T) {
 	r, _, _ := newTestRegistry(t, "n1")
-	if r.heartbeat(beat("ghost", true)) {
+	if r.Heartbeat(beat("ghost", true)) {
 		t.Error("heartbeat from an unregistered node accepted")
 	}
 	moved := beat("n1", true)
 	moved.Addr = "elsewhere:1"
-	if r.heartbeat(moved) {
+	if r.Heartbeat(moved) {
 		t.Error("heartbeat with a changed address accepted")
 	}
 }
 
 func TestRegistryUnhealthyIsSuspect(t *testing.T) {
 	r, clk, _ := newTestRegistry(t, "n1")
-	r.heartbeat(beat("n1", false))
+	r.Heartbeat(beat("n1", false))
 	if got := stateOf(t, r, "n1"); got != cairn.NodeSuspect {
 		t.Errorf("unhealthy heartbeat: %v, want suspect", got)
 	}
@@ -108,7 +109,7 @@ func TestRegistryUnhealthyIsSuspect(t *testing.T) {
 	if got := stateOf(t, r, "n1"); got != cairn.NodeDead {
 		t.Errorf("unhealthy and silent: %v, want dead", got)
 	}
-	r.heartbeat(beat("n1", true))
+	r.Heartbeat(beat("n1", true))
 	if got := stateOf(t, r, "n1"); got != cairn.NodeAlive {
 		t.Errorf("healthy again: %v", got)
 	}
@@ -120,14 +121,14 @@ func TestRegistryResetClocksGivesGrace(t *testing.T) {
 	if stateOf(t, r, "n1") != cairn.NodeDead || stateOf(t, r, "n2") != cairn.NodeDead {
 		t.Fatal("nodes not dead after the dead timeout")
 	}
-	r.resetClocks()
+	r.ResetClocks()
 	for _, id := range []string{"n1", "n2"} {
 		if got := stateOf(t, r, id); got != cairn.NodeAlive {
-			t.Errorf("%s after resetClocks: %v", id, got)
+			t.Errorf("%s after ResetClocks: %v", id, got)
 		}
 	}
-	if _, err := r.pick(cairn.NewChunkID(), 2, nil); err != nil {
-		t.Errorf("pick after resetClocks: %v", err)
+	if _, err := r.Pick(cairn.NewChunkID(), 2, nil); err != nil {
+		t.Errorf("Pick after ResetClocks: %v", err)
 	}
 	clk.advance(testSuspect + time.Second)
 	if got := stateOf(t, r, "n1"); got != cairn.NodeSuspect {
@@ -146,7 +147,7 @@ func TestRegistryPickOnlyAliveNodes(t *testing.T) {
 		t.Helper()
 		used := map[string]bool{}
 		for _, id := range ids {
-			reps, err := r.pick(id, n, nil)
+			reps, err := r.Pick(id, n, nil)
 			if err != nil {
 				t.Fatalf("pick %d: %v", n, err)
 			}
@@ -174,9 +175,9 @@ func TestRegistryPickOnlyAliveNodes(t *testing.T) {
 	// n4 goes silent until dead; n3 turns unhealthy (suspect).
 	clk.advance(testDead - time.Second)
 	for _, id := range []string{"n1", "n2"} {
-		r.heartbeat(beat(id, true))
+		r.Heartbeat(beat(id, true))
 	}
-	r.heartbeat(beat("n3", false))
+	r.Heartbeat(beat("n3", false))
 	clk.advance(2 * time.Second)
 	if stateOf(t, r, "n4") != cairn.NodeDead || stateOf(t, r, "n3") != cairn.NodeSuspect {
 		t.Fatalf("setup: n3 %v, n4 %v", stateOf(t, r, "n3"), stateOf(t, r, "n4"))
@@ -188,39 +189,38 @@ func TestRegistryPickOnlyAliveNodes(t *testing.T) {
 	if !used["n1"] || !used["n2"] {
 		t.Errorf("pick did not use both alive nodes: %v", used)
 	}
-	_, err := r.pick(ids[0], 3, nil)
+	_, err := r.Pick(ids[0], 3, nil)
 	if !errors.Is(err, cairn.Unavailable) {
 		t.Errorf("pick 3 of 2 alive: %v, want Unavailable", err)
 	}
 	// Exclusions are honoured.
-	if _, err := r.pick(ids[0], 2, map[cairn.NodeID]bool{"n1": true}); !errors.Is(err, cairn.Unavailable) {
+	if _, err := r.Pick(ids[0], 2, map[cairn.NodeID]bool{"n1": true}); !errors.Is(err, cairn.Unavailable) {
 		t.Errorf("pick 2 with one of two excluded: %v", err)
 	}
-	reps, err := r.pick(ids[0], 1, map[cairn.NodeID]bool{"n1": true})
+	reps, err := r.Pick(ids[0], 1, map[cairn.NodeID]bool{"n1": true})
 	if err != nil || len(reps) != 1 || reps[0].Node != "n2" {
 		t.Errorf("pick 1 excluding n1 = %v, %v", reps, err)
 	}
 
 	// The dead node comes back and is used again (the cached ring is rebuilt).
-	r.heartbeat(beat("n4", true))
-	r.heartbeat(beat("n3", true))
+	r.Heartbeat(beat("n4", true))
+	r.Heartbeat(beat("n3", true))
 	if used := pickAll(3); len(used) != 4 {
 		t.Errorf("after recovery picks used %v", used)
 	}
 	// Everybody dead: nothing to pick.
 	clk.advance(testDead + time.Second)
-	if _, err := r.pick(ids[0], 1, nil); !errors.Is(err, cairn.Unavailable) {
+	if _, err := r.Pick(ids[0], 1, nil); !errors.Is(err, cairn.Unavailable) {
 		t.Errorf("pick with all nodes dead: %v", err)
 	}
 }
 
 func TestRegistryReloadAndStatus(t *testing.T) {
-	r, clk, h := newTestRegistry(t, "b", "a")
+	r, clk, recs := newTestRegistry(t, "b", "a")
 	clk.advance(testDead + time.Second) // both dead
-	// A new node registers; reload keeps the old clocks and starts the new one.
-	h.mustOK(h.apply(&pb.Command{Op: &pb.Command_RegisterNode{RegisterNode: &pb.RegisterNodeRequest{Id: "c", Addr: "c:7001"}}}).Err)
-	h.mustOK(r.reload(h.f.db))
-	st := r.status()
+	// A new node registers; Load keeps the old clocks and starts the new one.
+	r.Load(append(recs, &pb.NodeRecord{Id: "c", Addr: "c:7001"}))
+	st := r.Status()
 	var ids, states []string
 	for _, s := range st {
 		ids, states = append(ids, s.Id), append(states, s.State)
@@ -234,7 +234,7 @@ func TestRegistryReloadAndStatus(t *testing.T) {
 	if st[0].Zone != "z-a" || st[0].Addr != "a:7001" {
 		t.Errorf("status of a = %v", st[0])
 	}
-	reps, err := r.pick(cairn.NewChunkID(), 1, nil)
+	reps, err := r.Pick(cairn.NewChunkID(), 1, nil)
 	if err != nil || reps[0].Node != "c" {
 		t.Errorf("pick with only c alive = %v, %v", reps, err)
 	}

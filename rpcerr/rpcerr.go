@@ -1,4 +1,14 @@
-package metarpc
+// Package rpcerr is the wire codec for Cairn errors over gRPC, shared by
+// the metadata service (which encodes) and its clients (which decode): the
+// one table from error kinds to gRPC codes, the ErrorDetail that carries the
+// kind, op and path across, leader hints for NotLeader errors, and the
+// retryable mark.
+//
+// It imports the root package, the generated protobuf messages and gRPC's
+// status and codes packages, nothing else of Cairn. Its functions never
+// fail: an error that cannot be described exactly is classified by its
+// gRPC code (FromStatus) or sent as Unknown with its message (ToStatus).
+package rpcerr
 
 import (
 	"context"
@@ -54,11 +64,18 @@ type retryable struct{ error }
 
 func (r *retryable) Unwrap() error { return r.error }
 
-// IsRetryable reports whether err was marked with Retryable (on either side
-// of the wire) or is a transport failure.
+// Retryable reports true: the error is marked transient.
+func (r *retryable) Retryable() bool { return true }
+
+// IsRetryable reports whether err, or an error it wraps, is marked
+// transient: it has a Retryable() bool method that returns true. Retryable
+// adds such a mark, FromStatus keeps it across the wire (and adds it to
+// transport failures), and packages that must not depend on this codec (the
+// data-node registry) mark their own errors with the same one-method
+// interface.
 func IsRetryable(err error) bool {
-	var r *retryable
-	return errors.As(err, &r)
+	var r interface{ Retryable() bool }
+	return errors.As(err, &r) && r.Retryable()
 }
 
 // ToStatus converts an error into a gRPC status error carrying its kind.

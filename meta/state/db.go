@@ -1,4 +1,4 @@
-package meta
+package state
 
 import (
 	"encoding/binary"
@@ -187,6 +187,28 @@ func fileChunks(r reader, ino cairn.InodeID, off, n int64, fn func(*pb.ChunkRef)
 		}
 		if err := fn(c); err != nil {
 			return err
+		}
+	}
+	return it.Error()
+}
+
+// eachProto decodes the value of every key that starts with prefix, in key
+// order, into a fresh message from newMsg and calls fn with the key and
+// the message, until fn returns false. An undecodable value is Internal,
+// named by op.
+func eachProto[M proto.Message](r reader, prefix []byte, op string, newMsg func() M, fn func(key []byte, m M) bool) error {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return cairn.E(op, cairn.Internal, err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		m := newMsg()
+		if err := proto.Unmarshal(it.Value(), m); err != nil {
+			return cairn.E(op, cairn.Internal, fmt.Errorf("decoding key %q: %w", it.Key(), err))
+		}
+		if !fn(it.Key(), m) {
+			break
 		}
 	}
 	return it.Error()

@@ -1,4 +1,17 @@
-package meta
+// Package registry is the metadata leader's directory of data nodes: the
+// registered records (replicated through the state machine, handed in with
+// Load) joined with heartbeats, planned departures and disk health, which
+// live only in the leader's memory. From them it derives each node's state
+// (alive, suspect, leaving, draining, dead) and chooses replica sets for new
+// chunks with a placement.Ring built from the usable nodes.
+//
+// It imports the root package, the protobuf messages and meta/placement;
+// never Raft, gRPC or the state machine. Time comes from Config.Now, so
+// tests drive failure detection with a fake clock. Pick fails with
+// Unavailable when too few nodes are usable; that error is marked
+// retryable (a Retryable() bool method) when nodes that are restarting or
+// late would make up the difference.
+package registry
 
 import (
 	"fmt"
@@ -6,20 +19,23 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cockroachdb/pebble"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/meta/placement"
-	"github.com/cairnfs/cairn/metarpc"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
-// registry is the metadata peer's view of the data nodes: the registered
-// records (replicated through Raft) joined with heartbeats (held only in the
-// leader's memory; a new leader starts every node's clock afresh, so nobody
-// is declared dead during its grace period).
-type registry struct {
+// Config configures a registry.
+type Config struct {
+	SuspectAfter time.Duration    // a node with no heartbeat this long is suspect
+	DeadAfter    time.Duration    // ... and dead after this long
+	Now          func() time.Time // the clock; default time.Now
+}
+
+// Registry is the metadata peer's view of the data nodes: the registered
+// records joined with heartbeats (held only in the leader's memory; a new
+// leader starts every node's clock afresh, so nobody is declared dead
+// during its grace period). It is safe for concurrent use.
+type Registry struct {
 	suspectAfter, deadAfter time.Duration
 	now                     func() time.Time
 
@@ -38,25 +54,23 @@ type nodeEntry struct {
 	leaving bool
 }
 
-func newRegistry(suspectAfter, deadAfter time.Duration) *registry {
-	return &registry{suspectAfter: suspectAfter, deadAfter: deadAfter, now: time.Now, nodes: map[cairn.NodeID]*nodeEntry{}}
+// New returns an empty registry.
+func New(cfg Config) *Registry {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Registry{suspectAfter: cfg.SuspectAfter, deadAfter: cfg.DeadAfter, now: now, nodes: map[cairn.NodeID]*nodeEntry{}}
 }
 
-// reload re-reads the node records from the state machine.
-func (r *registry) reload(db reader) error {
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{tagNode}, UpperBound: []byte{tagNode + 1}})
-	if err != nil {
-		return err
-	}
-	defer it.Close()
+// Load replaces the registered records with recs (every registered node,
+// as the state machine holds them). Nodes it knew keep their heartbeat
+// clocks; new ones start theirs now; missing ones are forgotten.
+func (r *Registry) Load(recs []*pb.NodeRecord) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	seen := map[cairn.NodeID]bool{}
-	for it.First(); it.Valid(); it.Next() {
-		rec := &pb.NodeRecord{}
-		if err := proto.Unmarshal(it.Value(), rec); err != nil {
-			return cairn.E("registry.reload", cairn.Internal, err)
-		}
+	for _, rec := range recs {
 		id := cairn.NodeID(rec.Id)
 		seen[id] = true
 		if e, ok := r.nodes[id]; ok {
@@ -71,11 +85,10 @@ func (r *registry) reload(db reader) error {
 		}
 	}
 	r.ring = nil
-	return it.Error()
 }
 
-// resetClocks gives every node a fresh grace period (on gaining leadership).
-func (r *registry) resetClocks() {
+// ResetClocks gives every node a fresh grace period (on gaining leadership).
+func (r *Registry) ResetClocks() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range r.nodes {
@@ -84,9 +97,9 @@ func (r *registry) resetClocks() {
 	r.ring = nil
 }
 
-// heartbeat records a heartbeat. It reports false if the node is unknown
+// Heartbeat records a heartbeat. It reports false if the node is unknown
 // (it must register first) or its registered address changed.
-func (r *registry) heartbeat(hb *pb.HeartbeatRequest) bool {
+func (r *Registry) Heartbeat(hb *pb.HeartbeatRequest) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.nodes[cairn.NodeID(hb.Id)]
@@ -101,11 +114,11 @@ func (r *registry) heartbeat(hb *pb.HeartbeatRequest) bool {
 	return true
 }
 
-// leave marks a node as stopping on purpose: it leaves placement at once,
+// Leave marks a node as stopping on purpose: it leaves placement at once,
 // its replicas are read last, and repair leaves its chunks alone until it
 // has been silent for the dead timeout. Its next heartbeat undoes this. It
 // reports false if the node is unknown.
-func (r *registry) leave(id cairn.NodeID) bool {
+func (r *Registry) Leave(id cairn.NodeID) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.nodes[id]
@@ -120,7 +133,7 @@ func (r *registry) leave(id cairn.NodeID) bool {
 	return true
 }
 
-func (r *registry) stateLocked(e *nodeEntry) cairn.NodeState {
+func (r *Registry) stateLocked(e *nodeEntry) cairn.NodeState {
 	age := r.now().Sub(e.lastBeat)
 	switch {
 	case age > r.deadAfter:
@@ -137,8 +150,8 @@ func (r *registry) stateLocked(e *nodeEntry) cairn.NodeState {
 	return cairn.NodeAlive
 }
 
-// pick chooses replication nodes for a new chunk among alive nodes.
-func (r *registry) pick(id cairn.ChunkID, n int, exclude map[cairn.NodeID]bool) ([]*pb.Replica, error) {
+// Pick chooses replication nodes for a new chunk among alive nodes.
+func (r *Registry) Pick(id cairn.ChunkID, n int, exclude map[cairn.NodeID]bool) ([]*pb.Replica, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ring := r.ringLocked()
@@ -161,7 +174,7 @@ func (r *registry) pick(id cairn.ChunkID, n int, exclude map[cairn.NodeID]bool) 
 		if len(ids)+r.returningLocked(exclude) >= n {
 			// Nodes that are restarting or late would make up the
 			// difference: worth asking again shortly.
-			err = metarpc.Retryable(err)
+			err = transient{err}
 		}
 		return out, err
 	}
@@ -170,7 +183,7 @@ func (r *registry) pick(id cairn.ChunkID, n int, exclude map[cairn.NodeID]bool) 
 
 // returningLocked counts the nodes, not excluded, that are leaving (a
 // planned restart) or late with their heartbeats but not yet dead.
-func (r *registry) returningLocked(exclude map[cairn.NodeID]bool) int {
+func (r *Registry) returningLocked(exclude map[cairn.NodeID]bool) int {
 	k := 0
 	for id, e := range r.nodes {
 		if st := r.stateLocked(e); !exclude[id] && !e.rec.Draining && (st == cairn.NodeLeaving || st == cairn.NodeSuspect) {
@@ -181,7 +194,7 @@ func (r *registry) returningLocked(exclude map[cairn.NodeID]bool) int {
 }
 
 // ringLocked rebuilds the ring when the set of alive nodes changed.
-func (r *registry) ringLocked() *placement.Ring {
+func (r *Registry) ringLocked() *placement.Ring {
 	// The ring holds alive and late nodes; pick filters by state. Dead
 	// nodes and nodes that report a failing disk are left out.
 	var live []cairn.NodeID
@@ -210,10 +223,10 @@ func (r *registry) ringLocked() *placement.Ring {
 	return r.ring
 }
 
-// stable reports whether no node is merely late or away for a restart:
+// Stable reports whether no node is merely late or away for a restart:
 // rebalancing waits while a node may be about to die or come back (dead nodes are out of the ring and
 // their chunks are repair's job, which runs first).
-func (r *registry) stable() bool {
+func (r *Registry) Stable() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range r.nodes {
@@ -224,8 +237,8 @@ func (r *registry) stable() bool {
 	return len(r.nodes) > 0
 }
 
-// addr returns a node's data address and state.
-func (r *registry) addr(id cairn.NodeID) (string, cairn.NodeState, bool) {
+// Addr returns a node's data address and state.
+func (r *Registry) Addr(id cairn.NodeID) (string, cairn.NodeState, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	e, ok := r.nodes[id]
@@ -235,8 +248,8 @@ func (r *registry) addr(id cairn.NodeID) (string, cairn.NodeState, bool) {
 	return e.rec.Addr, r.stateLocked(e), true
 }
 
-// status lists every node for ClusterStatus, sorted by ID.
-func (r *registry) status() []*pb.NodeStatus {
+// Status lists every node for ClusterStatus, sorted by ID.
+func (r *Registry) Status() []*pb.NodeStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := make([]*pb.NodeStatus, 0, len(r.nodes))
@@ -259,3 +272,14 @@ func (r *registry) status() []*pb.NodeStatus {
 	})
 	return out
 }
+
+// transient marks Pick's error as worth retrying shortly. rpcerr.IsRetryable
+// recognises the Retryable method, so the mark travels to the client
+// without this package importing the wire codec.
+type transient struct{ error }
+
+func (t transient) Unwrap() error { return t.error }
+
+// Retryable reports true: nodes that are coming back may make up the
+// shortfall.
+func (transient) Retryable() bool { return true }

@@ -1,13 +1,12 @@
-package meta
+package heal
 
 import (
 	"context"
 	"slices"
-	"sync"
-	"sync/atomic"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/internal/bwlimit"
+	"github.com/cairnfs/cairn/meta/state"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
@@ -21,57 +20,47 @@ type move struct {
 	remove string // the replica that is no longer wanted ("" if none)
 }
 
-// rebalance moves replicas to where the ring places them now (after nodes
+// rebalancer moves replicas to where the ring places them now (after nodes
 // joined, their weights changed, or a node is draining). A replica is
 // always added (copied, verified, fsynced) before the one it replaces is
 // dropped from the map, so no chunk is ever below its replication during a
 // move; the dropped copy is deleted by its node's reconciliation. It runs
 // only when every node is healthy and nothing needs repair.
-func (r *repairer) rebalance(ctx context.Context) {
-	if !r.s.reg.stable() {
+type rebalancer struct{ h *Healer }
+
+// run runs one rebalancing round.
+func (r rebalancer) run(ctx context.Context) {
+	h := r.h
+	if !h.d.Nodes.Stable() {
 		return
 	}
-	snap := r.s.fsm.db.NewSnapshot()
-	moves, total, err := r.planMoves(snap)
-	snap.Close()
+	v := h.d.State.View()
+	moves, total, err := r.planMoves(v)
+	v.Close()
 	if err != nil {
-		r.s.cfg.Logger.Error("rebalance scan failed", "err", err)
+		h.cfg.Logger.Error("rebalance scan failed", "err", err)
 		return
 	}
-	r.rebalanceQueued.Store(total)
-	sem := make(chan struct{}, max(1, r.s.cfg.RepairConcurrency))
-	var wg sync.WaitGroup
-	var failures atomic.Int64
-	var firstErr atomic.Value
-	for _, m := range moves {
-		if ctx.Err() != nil || !r.s.IsLeader() {
-			break
+	h.stats.rebalanceQueued.Store(total)
+	n, firstErr := inParallel(ctx, h, moves, func(m move) error {
+		if err := r.applyMove(ctx, m); err != nil {
+			return err
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := r.applyMove(ctx, m); err != nil {
-				if failures.Add(1) == 1 {
-					firstErr.Store(err)
-				}
-				return
-			}
-			r.rebalanceMoved.Add(1)
-		}()
-	}
-	wg.Wait()
-	if n := failures.Load(); n > 0 {
-		r.s.cfg.Logger.Warn("some rebalance moves failed; retrying next round", "failed", n, "first_error", firstErr.Load())
+		h.stats.rebalanceMoved.Add(1)
+		return nil
+	})
+	if n > 0 {
+		h.cfg.Logger.Warn("some rebalance moves failed; retrying next round", "failed", n, "first_error", firstErr)
 	}
 }
 
 // planMoves compares each chunk's replicas with the ring's placement.
-func (r *repairer) planMoves(snap reader) ([]move, uint64, error) {
+func (r rebalancer) planMoves(v *state.View) ([]move, uint64, error) {
+	h := r.h
 	var moves []move
 	total := uint64(0)
-	err := r.eachChunk(snap, func(id cairn.ChunkID, rec *pb.ChunkRecord, want int) bool {
-		desired, err := r.s.reg.pick(id, want, nil)
+	err := eachChunk(v, h.cfg.DefaultReplication, func(id cairn.ChunkID, rec *pb.ChunkRecord, want int) bool {
+		desired, err := h.d.Nodes.Pick(id, want, nil)
 		if err != nil {
 			return true
 		}
@@ -97,7 +86,7 @@ func (r *repairer) planMoves(snap reader) ([]move, uint64, error) {
 			}
 		}
 		for _, n := range rec.Nodes {
-			if _, st, known := r.s.reg.addr(cairn.NodeID(n)); known && (st == cairn.NodeAlive || st == cairn.NodeDraining) {
+			if _, st, known := h.d.Nodes.Addr(cairn.NodeID(n)); known && (st == cairn.NodeAlive || st == cairn.NodeDraining) {
 				m.c.healthy = append(m.c.healthy, n)
 			}
 		}
@@ -109,20 +98,22 @@ func (r *repairer) planMoves(snap reader) ([]move, uint64, error) {
 	return moves, total, err
 }
 
-func (r *repairer) applyMove(ctx context.Context, m move) error {
-	if err := bwlimit.Wait(ctx, r.limiter, m.c.rec.Length); err != nil {
+// applyMove copies one replica to its new node, then records the move.
+func (r rebalancer) applyMove(ctx context.Context, m move) error {
+	h := r.h
+	if err := bwlimit.Wait(ctx, h.limiter, m.c.rec.Length); err != nil {
 		return err
 	}
-	r.copying.Store(m.c.id, struct{}{})
-	defer r.copying.Delete(m.c.id)
-	srcAddr, _, _ := r.s.reg.addr(cairn.NodeID(m.c.healthy[0]))
-	if err := r.copy(ctx, m.c, m.to.Addr, srcAddr); err != nil {
+	h.copying.Store(m.c.id, struct{}{})
+	defer h.copying.Delete(m.c.id)
+	srcAddr, _, _ := h.d.Nodes.Addr(cairn.NodeID(m.c.healthy[0]))
+	if err := h.d.Transfer.Copy(ctx, m.c.id, m.c.rec.Length, m.to.Addr, srcAddr); err != nil {
 		return err
 	}
-	r.bytesMoved.Add(uint64(m.c.rec.Length))
+	h.stats.bytesMoved.Add(uint64(m.c.rec.Length))
 	u := &pb.UpdateLocations{Chunk: m.c.id[:], Add: []string{m.to.Node}}
 	if m.remove != "" && len(m.c.rec.Nodes)+1 > m.c.want {
 		u.Remove = []string{m.remove}
 	}
-	return r.propose(ctx, u)
+	return h.propose(ctx, u)
 }

@@ -1,4 +1,4 @@
-package meta
+package state
 
 import (
 	"slices"
@@ -7,10 +7,14 @@ import (
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
-// updateLocations changes where a chunk lives. If the chunk is no longer
+// locations applies the commands that move replicas and forget collected
+// garbage.
+type locations struct{ *tx }
+
+// update changes where a chunk lives. If the chunk is no longer
 // committed (its file was removed while a repair copied it), the new copies
 // are garbage.
-func (t *tx) updateLocations(req *pb.UpdateLocations) error {
+func (t locations) update(req *pb.UpdateLocations) error {
 	id, err := cairn.ChunkIDFromBytes(req.Chunk)
 	if err != nil {
 		return err
@@ -37,7 +41,7 @@ func (t *tx) updateLocations(req *pb.UpdateLocations) error {
 }
 
 // garbageDone forgets chunks that every holder has deleted.
-func (t *tx) garbageDone(req *pb.GarbageDone) error {
+func (t locations) garbageDone(req *pb.GarbageDone) error {
 	for _, raw := range req.Chunks {
 		id, err := cairn.ChunkIDFromBytes(raw)
 		if err != nil {

@@ -1,11 +1,8 @@
-package meta
+package state
 
 import (
 	"errors"
-	"fmt"
-	"regexp"
 
-	"github.com/cockroachdb/pebble"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnfs/cairn"
@@ -16,24 +13,11 @@ import (
 // the same set. Secrets leave the metadata service only through
 // GetS3Secret (for gateways verifying signatures); listings blank them.
 
-var (
-	accessKeyRE = regexp.MustCompile(`^[A-Za-z0-9_.\-+=@]{3,128}$`)
-	secretKeyRE = regexp.MustCompile(`^[\x21-\x7e]{8,128}$`)
-)
+// credentials applies the commands that add and remove S3 access keys.
+type credentials struct{ *tx }
 
-// checkS3User validates an access key pair before it is proposed.
-func checkS3User(u *pb.S3User) error {
-	if u == nil || !accessKeyRE.MatchString(u.AccessKey) {
-		return cairn.E("s3.user", cairn.Invalid, errors.New("access key must be 3..128 characters of letters, digits and _.-+=@"))
-	}
-	if !secretKeyRE.MatchString(u.SecretKey) {
-		return cairn.E("s3.user", cairn.PathArg(u.AccessKey), cairn.Invalid, errors.New("secret key must be 8..128 printable ASCII characters without spaces"))
-	}
-	return nil
-}
-
-func (t *tx) putS3User(req *pb.PutS3UserRequest) error {
-	if err := checkS3User(req.User); err != nil {
+func (t credentials) put(req *pb.PutS3UserRequest) error {
+	if err := CheckS3User(req.User); err != nil {
 		return err
 	}
 	key := s3UserKey(req.User.AccessKey)
@@ -51,7 +35,7 @@ func (t *tx) putS3User(req *pb.PutS3UserRequest) error {
 	return putProto(t.b, key, u)
 }
 
-func (t *tx) deleteS3User(req *pb.DeleteS3UserRequest) error {
+func (t credentials) remove(req *pb.DeleteS3UserRequest) error {
 	ok, err := getProto(t.b, s3UserKey(req.AccessKey), &pb.S3User{})
 	if err != nil {
 		return err
@@ -76,19 +60,11 @@ func getS3User(r reader, accessKey string) (*pb.S3User, error) {
 
 // listS3Users returns every access key with its secret blanked.
 func listS3Users(r reader) ([]*pb.S3User, error) {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{tagS3User}, UpperBound: []byte{tagS3User + 1}})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
 	var out []*pb.S3User
-	for it.First(); it.Valid(); it.Next() {
-		u := &pb.S3User{}
-		if err := proto.Unmarshal(it.Value(), u); err != nil {
-			return nil, cairn.E("s3.user.list", cairn.Internal, fmt.Errorf("corrupt record: %w", err))
-		}
+	err := eachProto(r, []byte{tagS3User}, "s3.user.list", func() *pb.S3User { return &pb.S3User{} }, func(_ []byte, u *pb.S3User) bool {
 		u.SecretKey = ""
 		out = append(out, u)
-	}
-	return out, it.Error()
+		return true
+	})
+	return out, err
 }

@@ -1,4 +1,4 @@
-package meta
+package state
 
 import (
 	"testing"
@@ -23,7 +23,7 @@ func (h *fsmHarness) completeMultipart(req *pb.CompleteMultipartRequest) (*pb.At
 }
 
 func TestMultipartSession(t *testing.T) {
-	h := newFSM(t)
+	h := newMachine(t)
 	h.mustOK(h.apply(&pb.Command{UploadId: "m1", Op: &pb.Command_CreateUpload{CreateUpload: &pb.CreateUploadRequest{
 		Path: "/b/obj", Multipart: true, Xattrs: map[string]string{"s3.h.content-type": "text/plain"}}}}).Err)
 	_, err := h.mkdir("/b", false)
@@ -82,7 +82,7 @@ func TestMultipartSession(t *testing.T) {
 }
 
 func TestMultipartAbortAndPathOverride(t *testing.T) {
-	h := newFSM(t)
+	h := newMachine(t)
 	_, err := h.mkdir("/b", false)
 	h.mustOK(err)
 	for _, id := range []string{"ab", "ov"} {
@@ -109,7 +109,7 @@ func TestMultipartAbortAndPathOverride(t *testing.T) {
 }
 
 func TestNest(t *testing.T) {
-	h := newFSM(t)
+	h := newMachine(t)
 	c := newChunk(t, 30)
 	_, err := h.commit(&pb.CommitRequest{Path: "/b/a", Parents: true, Chunks: storedAll(c), Xattrs: map[string]string{"k": "v"}})
 	h.mustOK(err)
@@ -137,7 +137,7 @@ func TestNest(t *testing.T) {
 }
 
 func TestS3Users(t *testing.T) {
-	h := newFSM(t)
+	h := newMachine(t)
 	put := func(ak, sk string, excl bool) error {
 		return h.apply(&pb.Command{Op: &pb.Command_PutS3User{PutS3User: &pb.PutS3UserRequest{User: &pb.S3User{AccessKey: ak, SecretKey: sk}, Exclusive: excl}}}).Err
 	}

@@ -1,12 +1,9 @@
-package meta
+package state
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-
-	"github.com/cockroachdb/pebble"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnfs/cairn"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
@@ -16,7 +13,10 @@ import (
 // a client that crashed can continue where it stopped. Chunk i of a session
 // covers file bytes [i*chunk_size, (i+1)*chunk_size).
 
-func (t *tx) createUpload(id string, req *pb.CreateUploadRequest) (*pb.UploadSession, error) {
+// uploads applies the commands of upload sessions.
+type uploads struct{ *tx }
+
+func (t uploads) create(id string, req *pb.CreateUploadRequest) (*pb.UploadSession, error) {
 	path, err := cairn.CleanPath(req.Path)
 	if err != nil {
 		return nil, err
@@ -33,7 +33,7 @@ func (t *tx) createUpload(id string, req *pb.CreateUploadRequest) (*pb.UploadSes
 	return s, putProto(t.b, uploadKey(id), s)
 }
 
-func (t *tx) session(id string) (*pb.UploadSession, error) {
+func (t uploads) session(id string) (*pb.UploadSession, error) {
 	s := &pb.UploadSession{}
 	ok, err := getProto(t.b, uploadKey(id), s)
 	if err != nil {
@@ -45,7 +45,7 @@ func (t *tx) session(id string) (*pb.UploadSession, error) {
 	return s, nil
 }
 
-func (t *tx) addUploadChunks(req *pb.AddUploadChunksRequest) error {
+func (t uploads) addChunks(req *pb.AddUploadChunksRequest) error {
 	s, err := t.session(req.Id)
 	if err != nil {
 		return err
@@ -90,25 +90,19 @@ func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
 // parts returns a session's landed chunks in index order.
 func parts(r reader, id string) ([]*pb.StoredChunk, []uint64, error) {
 	prefix := partPrefix(id)
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return nil, nil, err
-	}
-	defer it.Close()
 	var out []*pb.StoredChunk
 	var idx []uint64
-	for it.First(); it.Valid(); it.Next() {
-		sc := &pb.StoredChunk{}
-		if err := proto.Unmarshal(it.Value(), sc); err != nil {
-			return nil, nil, cairn.E("upload.parts", cairn.Internal, err)
-		}
+	err := eachProto(r, prefix, "upload.parts", newStoredChunk, func(key []byte, sc *pb.StoredChunk) bool {
 		out = append(out, sc)
-		idx = append(idx, binary.BigEndian.Uint64(it.Key()[len(prefix):]))
-	}
-	return out, idx, it.Error()
+		idx = append(idx, binary.BigEndian.Uint64(key[len(prefix):]))
+		return true
+	})
+	return out, idx, err
 }
 
-func (t *tx) completeUpload(req *pb.CompleteUploadRequest) (*pb.Attr, error) {
+func newStoredChunk() *pb.StoredChunk { return &pb.StoredChunk{} }
+
+func (t uploads) complete(req *pb.CompleteUploadRequest) (*pb.Attr, error) {
 	s, err := t.session(req.Id)
 	if err != nil {
 		return nil, err
@@ -142,7 +136,7 @@ func (t *tx) completeUpload(req *pb.CompleteUploadRequest) (*pb.Attr, error) {
 			return nil, cairn.E("upload.complete", cairn.PathArg(s.Path), cairn.Invalid, fmt.Errorf("chunk %d is %d bytes; only the last chunk may be shorter than %d", i, sc.Chunk.Length, s.ChunkSize))
 		}
 	}
-	a, err := t.commit(&pb.CommitRequest{Path: s.Path, Mode: s.Mode, Chunks: chunks, Parents: req.Parents,
+	a, err := namespace(t).commit(&pb.CommitRequest{Path: s.Path, Mode: s.Mode, Chunks: chunks, Parents: req.Parents,
 		Replication: s.Replication, ChunkSize: s.ChunkSize})
 	if err != nil {
 		return nil, err
@@ -163,7 +157,7 @@ func (t *tx) completeUpload(req *pb.CompleteUploadRequest) (*pb.Attr, error) {
 }
 
 // completedFile answers a retry of a completion that landed with the file.
-func (t *tx) completedFile(s *pb.UploadSession) (*pb.Attr, error) {
+func (t uploads) completedFile(s *pb.UploadSession) (*pb.Attr, error) {
 	a, err := t.attr(cairn.InodeID(s.CompletedInode))
 	if err != nil {
 		return nil, cairn.E("upload.complete", cairn.PathArg(s.Path), cairn.NotFound, errors.New("the upload completed, but its file has since been removed"))
@@ -171,7 +165,7 @@ func (t *tx) completedFile(s *pb.UploadSession) (*pb.Attr, error) {
 	return a, nil
 }
 
-func (t *tx) deleteSession(id string) error {
+func (t uploads) deleteSession(id string) error {
 	if err := t.b.DeleteRange(partInfoPrefix(id), prefixEnd(partInfoPrefix(id)), nil); err != nil {
 		return err
 	}
@@ -181,7 +175,7 @@ func (t *tx) deleteSession(id string) error {
 	return t.b.Delete(uploadKey(id), nil)
 }
 
-func (t *tx) abortUpload(req *pb.AbortUploadRequest) error {
+func (t uploads) abort(req *pb.AbortUploadRequest) error {
 	s, err := t.session(req.Id)
 	if err != nil {
 		return err
@@ -221,20 +215,12 @@ func getUpload(r reader, id string) (*pb.UploadSession, error) {
 
 // listAllUploads returns every session record, completed markers included.
 func listAllUploads(r reader) ([]*pb.UploadSession, error) {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{tagUpload}, UpperBound: []byte{tagUpload + 1}})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
 	var out []*pb.UploadSession
-	for it.First(); it.Valid(); it.Next() {
-		s := &pb.UploadSession{}
-		if err := proto.Unmarshal(it.Value(), s); err != nil {
-			return nil, cairn.E("upload.list", cairn.Internal, err)
-		}
+	err := eachProto(r, []byte{tagUpload}, "upload.list", func() *pb.UploadSession { return &pb.UploadSession{} }, func(_ []byte, s *pb.UploadSession) bool {
 		out = append(out, s)
-	}
-	return out, it.Error()
+		return true
+	})
+	return out, err
 }
 
 // listUploads returns the open sessions for path ("" = all).
@@ -250,4 +236,16 @@ func listUploads(r reader, path string) ([]*pb.UploadSession, error) {
 		}
 	}
 	return out, nil
+}
+
+// sessionChunks returns the chunks held by open upload sessions.
+func sessionChunks(r reader) (map[cairn.ChunkID]bool, error) {
+	out := map[cairn.ChunkID]bool{}
+	err := eachProto(r, []byte{tagPart}, "reconcile", newStoredChunk, func(_ []byte, sc *pb.StoredChunk) bool {
+		if id, err := cairn.ChunkIDFromBytes(sc.GetChunk().GetId()); err == nil {
+			out[id] = true
+		}
+		return true
+	})
+	return out, err
 }

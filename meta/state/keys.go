@@ -1,4 +1,4 @@
-package meta
+package state
 
 import (
 	"encoding/binary"
@@ -37,9 +37,10 @@ const (
 	tagMeta    = 'm'
 )
 
-var (
-	keyApplied = []byte("mapplied")
-	keyNextIno = []byte("mnextino")
+// The counters in the m table.
+const (
+	keyApplied = "mapplied" // the last log index applied
+	keyNextIno = "mnextino" // the next inode number to hand out
 )
 
 func inodeKey(ino cairn.InodeID) []byte {

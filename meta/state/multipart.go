@@ -1,13 +1,10 @@
-package meta
+package state
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"maps"
-
-	"github.com/cockroachdb/pebble"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnfs/cairn"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
@@ -22,8 +19,12 @@ import (
 // MaxPartNumber is the highest part number S3 allows.
 const MaxPartNumber = 10000
 
-func (t *tx) multipartSession(op, id string) (*pb.UploadSession, error) {
-	s, err := t.session(id)
+// multipart applies the commands of multipart sessions: numbered parts
+// and their completion.
+type multipart struct{ *tx }
+
+func (t multipart) multipartSession(op, id string) (*pb.UploadSession, error) {
+	s, err := uploads(t).session(id)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +39,7 @@ func (t *tx) multipartSession(op, id string) (*pb.UploadSession, error) {
 
 // putUploadPart records part req.Number, releasing the chunks of a part it
 // replaces.
-func (t *tx) putUploadPart(req *pb.PutUploadPartRequest) (*pb.UploadPart, error) {
+func (t multipart) putPart(req *pb.PutUploadPartRequest) (*pb.UploadPart, error) {
 	s, err := t.multipartSession("upload.part", req.Id)
 	if err != nil {
 		return nil, err
@@ -73,7 +74,7 @@ func (t *tx) putUploadPart(req *pb.PutUploadPartRequest) (*pb.UploadPart, error)
 
 // dropPart deletes part number's chunk entries and releases the chunks
 // that keep is not reusing.
-func (t *tx) dropPart(id string, number uint32, keep []*pb.StoredChunk) error {
+func (t multipart) dropPart(id string, number uint32, keep []*pb.StoredChunk) error {
 	kept := map[string]bool{}
 	for _, sc := range keep {
 		kept[string(sc.Chunk.Id)] = true
@@ -99,46 +100,29 @@ func (t *tx) dropPart(id string, number uint32, keep []*pb.StoredChunk) error {
 }
 
 func storedChunks(r reader, prefix []byte) ([]*pb.StoredChunk, error) {
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
 	var out []*pb.StoredChunk
-	for it.First(); it.Valid(); it.Next() {
-		sc := &pb.StoredChunk{}
-		if err := proto.Unmarshal(it.Value(), sc); err != nil {
-			return nil, cairn.E("upload.parts", cairn.Internal, err)
-		}
+	err := eachProto(r, prefix, "upload.parts", newStoredChunk, func(_ []byte, sc *pb.StoredChunk) bool {
 		out = append(out, sc)
-	}
-	return out, it.Error()
+		return true
+	})
+	return out, err
 }
 
 // uploadParts lists a multipart session's parts by number.
 func uploadParts(r reader, id string) ([]*pb.UploadPart, error) {
-	prefix := partInfoPrefix(id)
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
 	var out []*pb.UploadPart
-	for it.First(); it.Valid(); it.Next() {
-		p := &pb.UploadPart{}
-		if err := proto.Unmarshal(it.Value(), p); err != nil {
-			return nil, cairn.E("upload.parts", cairn.Internal, err)
-		}
+	err := eachProto(r, partInfoPrefix(id), "upload.parts", func() *pb.UploadPart { return &pb.UploadPart{} }, func(_ []byte, p *pb.UploadPart) bool {
 		out = append(out, p)
-	}
-	return out, it.Error()
+		return true
+	})
+	return out, err
 }
 
 // completeMultipart assembles the named parts into the session's file.
-func (t *tx) completeMultipart(req *pb.CompleteMultipartRequest) (*pb.Attr, error) {
+func (t multipart) complete(req *pb.CompleteMultipartRequest) (*pb.Attr, error) {
 	s, err := t.multipartSession("upload.complete", req.Id)
 	if s != nil && s.CompletedInode != 0 {
-		return t.completedFile(s) // a retry of a completion that landed
+		return uploads(t).completedFile(s) // a retry of a completion that landed
 	}
 	if err != nil {
 		return nil, err
@@ -184,7 +168,7 @@ func (t *tx) completeMultipart(req *pb.CompleteMultipartRequest) (*pb.Attr, erro
 	if req.Path != "" {
 		path = req.Path
 	}
-	a, err := t.commit(&pb.CommitRequest{Path: path, Mode: pb.CommitMode_COMMIT_OVERWRITE, Chunks: chunks, Parents: req.Parents,
+	a, err := namespace(t).commit(&pb.CommitRequest{Path: path, Mode: pb.CommitMode_COMMIT_OVERWRITE, Chunks: chunks, Parents: req.Parents,
 		Replication: s.Replication, ChunkSize: s.ChunkSize, Xattrs: xattrs, ReplaceXattrs: true, ExistingDirs: req.ExistingDirs})
 	if err != nil {
 		return nil, err
@@ -200,50 +184,9 @@ func (t *tx) completeMultipart(req *pb.CompleteMultipartRequest) (*pb.Attr, erro
 			}
 		}
 	}
-	if err := t.deleteSession(req.Id); err != nil {
+	if err := uploads(t).deleteSession(req.Id); err != nil {
 		return nil, err
 	}
 	done := &pb.UploadSession{Id: s.Id, Path: s.Path, CreatedNs: s.CreatedNs, CompletedInode: a.Inode, Multipart: true}
 	return a, putProto(t.b, uploadKey(req.Id), done)
-}
-
-// nest turns the file at req.Path into a directory holding it as req.Name.
-func (t *tx) nest(req *pb.NestRequest) (*pb.Attr, error) {
-	path, err := cairn.CleanPath(req.Path)
-	if err != nil {
-		return nil, err
-	}
-	if err := cairn.ValidName(req.Name); err != nil {
-		return nil, err
-	}
-	parent, base, err := t.parentDir("nest", path, false)
-	if err != nil {
-		return nil, err
-	}
-	de, ok, err := t.dirent(cairn.InodeID(parent.Inode), base)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, cairn.E("nest", cairn.PathArg(path), cairn.NotFound, errors.New("no such file"))
-	}
-	if de.Dir {
-		return t.attr(cairn.InodeID(de.Inode)) // already nested: a retry, or a race another writer won
-	}
-	fa, err := t.attr(cairn.InodeID(de.Inode))
-	if err != nil {
-		return nil, err
-	}
-	if err := t.b.Delete(direntKey(cairn.InodeID(parent.Inode), base), nil); err != nil {
-		return nil, err
-	}
-	dir, err := t.createDir(parent, base, 0o755)
-	if err != nil {
-		return nil, err
-	}
-	if err := putProto(t.b, direntKey(cairn.InodeID(dir.Inode), req.Name), &pb.Dirent{Inode: fa.Inode}); err != nil {
-		return nil, err
-	}
-	fa.Parent, fa.Name, fa.CtimeNs = dir.Inode, req.Name, t.now
-	return dir, t.putAttr(fa)
 }

@@ -1,4 +1,4 @@
-package metarpc
+package rpcerr
 
 import (
 	"context"
@@ -143,5 +143,24 @@ func TestNonStatusErrorPassesThrough(t *testing.T) {
 	plain := errors.New("not grpc")
 	if got := FromStatus(plain); got != plain {
 		t.Errorf("FromStatus(plain) = %v", got)
+	}
+}
+
+// transient is marked retryable by its own method, as the registry does.
+type transient struct{ error }
+
+func (transient) Retryable() bool { return true }
+
+func TestOwnRetryableMarkTravels(t *testing.T) {
+	err := cairn.E("allocate", cairn.Unavailable, transient{errors.New("nodes are restarting")})
+	if !IsRetryable(err) {
+		t.Fatal("an error with a Retryable() method returning true is not retryable")
+	}
+	back := FromStatus(ToStatus(err))
+	if !IsRetryable(back) || cairn.KindOf(back) != cairn.Unavailable {
+		t.Errorf("came back as retryable=%v kind=%v", IsRetryable(back), cairn.KindOf(back))
+	}
+	if IsRetryable(cairn.E(cairn.Unavailable, errors.New("plain"))) {
+		t.Error("an unmarked error is retryable")
 	}
 }

@@ -1,0 +1,69 @@
+package grpcapi
+
+import (
+	"context"
+	"errors"
+
+	"github.com/cairnfs/cairn"
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/rpcerr"
+)
+
+// nodeAPI serves the data nodes: registration, heartbeats, planned stops,
+// corrupt replicas and reconciliation.
+type nodeAPI struct{ c *core }
+
+func (a nodeAPI) RegisterNode(ctx context.Context, req *pb.RegisterNodeRequest) (*pb.Empty, error) {
+	if req.Id == "" || req.Addr == "" {
+		return nil, rpcerr.ToStatus(cairn.E("register", cairn.Invalid, errors.New("node id and address are required")))
+	}
+	return empty(a.c.write(ctx, &pb.Command{Op: &pb.Command_RegisterNode{RegisterNode: req}}))
+}
+
+func (a nodeAPI) Heartbeat(ctx context.Context, req *pb.HeartbeatRequest) (*pb.HeartbeatResponse, error) {
+	if err := a.c.prop.RequireLeader(); err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	return &pb.HeartbeatResponse{Register: !a.c.reg.Heartbeat(req)}, nil
+}
+
+// Leave records that a data node stops on purpose (see registry.Leave).
+func (a nodeAPI) Leave(ctx context.Context, req *pb.LeaveRequest) (*pb.Empty, error) {
+	if err := a.c.prop.RequireLeader(); err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	if !a.c.reg.Leave(cairn.NodeID(req.Id)) {
+		return nil, rpcerr.ToStatus(cairn.E("leave", cairn.PathArg(req.Id), cairn.NotFound, errors.New("no such data node is registered")))
+	}
+	a.c.cfg.Logger.Info("data node is stopping for a planned restart; its chunks are not repaired unless it stays away past the dead timeout",
+		"node", req.Id, "dead_after", a.c.cfg.NodeDeadAfter)
+	return &pb.Empty{}, nil
+}
+
+// ReportCorrupt drops a node's replicas of chunks that it found corrupt (it
+// has already deleted them); the healer restores the replication.
+func (a nodeAPI) ReportCorrupt(ctx context.Context, req *pb.ReportCorruptRequest) (*pb.Empty, error) {
+	if err := a.c.prop.RequireLeader(); err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	if err := a.c.heal.ReportCorrupt(ctx, req.Node, req.Chunks); err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	return &pb.Empty{}, nil
+}
+
+// Reconcile answers which of a node's chunks it may delete (see
+// heal.Healer.Reconcile), after confirming leadership with a quorum.
+func (a nodeAPI) Reconcile(ctx context.Context, req *pb.ReconcileRequest) (*pb.ReconcileResponse, error) {
+	if err := a.c.prop.RequireLeader(); err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	if err := a.c.prop.VerifyLeader(ctx); err != nil {
+		return nil, rpcerr.ToStatus(cairn.E("reconcile", cairn.NotLeader, err))
+	}
+	del, err := a.c.heal.Reconcile(req.Node, req.Chunks)
+	if err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	return &pb.ReconcileResponse{Delete: del}, nil
+}

@@ -1,0 +1,57 @@
+package meta
+
+import (
+	"context"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/rpcerr"
+)
+
+// peerDialer keeps gRPC connections to other peers' APIs (the leader polls
+// joining peers; followers poll the leader). Addresses are resolved at
+// every connection attempt, so a DNS name that appears late works.
+type peerDialer struct {
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+func (d *peerDialer) client(addr string) (pb.MetaClient, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if cc, ok := d.conns[addr]; ok {
+		return pb.NewMetaClient(cc), nil
+	}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDisableServiceConfig()) // as metarpc: no DNS TXT lookups
+	if err != nil {
+		return nil, err
+	}
+	if d.conns == nil {
+		d.conns = map[string]*grpc.ClientConn{}
+	}
+	d.conns[addr] = cc
+	return pb.NewMetaClient(cc), nil
+}
+
+// peersOf asks the peer at addr for its view of the cluster.
+func (d *peerDialer) peersOf(ctx context.Context, addr string) (*pb.PeersResponse, error) {
+	mc, err := d.client(addr)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := mc.Peers(ctx, &pb.PeersRequest{})
+	return resp, rpcerr.FromStatus(err)
+}
+
+func (d *peerDialer) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, cc := range d.conns {
+		cc.Close()
+	}
+	d.conns = nil
+}
