@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
 )
 
@@ -116,9 +117,9 @@ func TestKillMetaLeaderDuringRepair(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	var leader string
 	for {
-		st, err := cl.Status(ctx)
+		st, err := cl.Admin().Status(ctx)
 		if err == nil && st.Repair != nil && st.Repair.Repaired > 0 {
-			leader = st.LeaderId
+			leader = st.LeaderID
 			t.Logf("leader %s has repaired %d chunks; killing it", leader, st.Repair.Repaired)
 			break
 		}
@@ -151,12 +152,12 @@ func TestKillMetaLeaderDuringRepair(t *testing.T) {
 			t.Fatalf("file %d after the leader's death: %v", i, err)
 		}
 		for _, ch := range f.Chunks() {
-			seen := map[string]bool{}
+			seen := map[cairn.NodeID]bool{}
 			for _, r := range ch.Replicas {
 				if seen[r.Node] {
 					t.Fatalf("file %d lists %s twice", i, r.Node)
 				}
-				if r.Node == deadNode {
+				if string(r.Node) == deadNode {
 					t.Fatalf("file %d still lists the dead node %s", i, deadNode)
 				}
 				seen[r.Node] = true

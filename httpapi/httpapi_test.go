@@ -115,7 +115,7 @@ func waitWritable(t *testing.T, c *client.Client) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_, err := c.WriteFile(ctx, "/.ready", strings.NewReader("x"), client.WriteOptions{})
 		if err == nil {
-			_, _, err = c.Remove(ctx, "/.ready", false)
+			_, err = c.Remove(ctx, "/.ready", client.RemoveOptions{})
 		}
 		cancel()
 		if err == nil {
@@ -343,7 +343,7 @@ func TestNamespace(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := c.Mkdir(ctx, "/list/sub", false); err != nil {
+		if _, err := c.Mkdir(ctx, "/list/sub", client.MkdirOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, "sub")

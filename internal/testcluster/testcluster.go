@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/node"
@@ -336,12 +337,12 @@ func (c *Cluster) WaitNodes(n int) {
 	var last error
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		st, err := cl.Status(ctx)
+		st, err := cl.Admin().Status(ctx)
 		cancel()
 		if err == nil {
 			alive := 0
 			for _, nd := range st.Nodes {
-				if nd.State == "alive" {
+				if nd.State == cairn.NodeAlive {
 					alive++
 				}
 			}
