@@ -3,6 +3,15 @@
 // downloads chunks in parallel with bounded concurrency, and verifies every
 // byte it returns against the CRC32C checksums the writer computed.
 //
+// A Client does what programs do with files: read, write, list, rename,
+// remove, multipart uploads. What operators do (cluster status, metadata
+// peers, draining data nodes, fsck, credentials) is on the Admin handle
+// that Client.Admin returns. The API speaks Cairn's own types, with the
+// identifiers of the root package (cairn.NodeID, cairn.ChunkID,
+// cairn.InodeID); the generated protobuf types stay behind it, so the wire
+// can change without breaking callers. Errors carry a cairn.Kind; test
+// them with errors.Is.
+//
 // The client imports no server package.
 package client
 
@@ -53,7 +62,9 @@ type Options struct {
 	RefreshEvery time.Duration
 }
 
-// Client is safe for concurrent use.
+// Client is a connection to a cluster for file operations; Admin gives
+// the cluster operations over the same connections. It is safe for
+// concurrent use.
 type Client struct {
 	opts  Options
 	meta  *metarpc.Conn

@@ -85,7 +85,7 @@ func (c *Client) CreateMultipart(ctx context.Context, path string, opts WriteOpt
 // session id, replacing an earlier upload of that number. Set the part's
 // MD5 with SetPartMD5 before Close.
 func (c *Client) CreatePart(ctx context.Context, id string, number int, chunkSize int64, replication int) (*Writer, error) {
-	if number < 1 || number > math.MaxUint32 {
+	if number < 1 || int64(number) > math.MaxUint32 {
 		return nil, cairn.E("upload.part", cairn.Invalid, fmt.Errorf("part number %d is not a positive 32-bit number", number))
 	}
 	w, err := c.Create(ctx, "/", WriteOptions{ChunkSize: chunkSize, Replication: replication})

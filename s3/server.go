@@ -1,6 +1,7 @@
 // Package s3 is Cairn's S3-compatible gateway: the S3 REST API (buckets,
 // objects, multipart uploads, listings) over the Cairn SDK, authenticated
-// with AWS Signature Version 4. Object bytes go from the S3 client through
+// with AWS Signature Version 4. It reaches the SDK only through the small
+// interfaces Store and Cluster (store.go). Object bytes go from the S3 client through
 // the gateway straight to the data nodes' replica chains, in parallel
 // chunks, hashed once for the ETag; nothing holds a whole object.
 //
