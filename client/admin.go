@@ -39,6 +39,17 @@ type ClusterStatus struct {
 	Repair *RepairStatus
 }
 
+// Node returns the status of data node id, and whether the leader knows
+// the node.
+func (s *ClusterStatus) Node(id cairn.NodeID) (NodeStatus, bool) {
+	for _, n := range s.Nodes {
+		if n.ID == id {
+			return n, true
+		}
+	}
+	return NodeStatus{}, false
+}
+
 // Peer is one metadata peer in the Raft configuration.
 type Peer struct {
 	ID       string

@@ -131,11 +131,9 @@ func mustStatus(t *testing.T, adm *client.Admin) *client.ClusterStatus {
 
 func nodeState(t *testing.T, st *client.ClusterStatus, id cairn.NodeID) cairn.NodeState {
 	t.Helper()
-	for _, n := range st.Nodes {
-		if n.ID == id {
-			return n.State
-		}
+	n, ok := st.Node(id)
+	if !ok {
+		t.Fatalf("node %s is not in the status", id)
 	}
-	t.Fatalf("node %s is not in the status", id)
-	return cairn.NodeUnknown
+	return n.State
 }

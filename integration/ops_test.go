@@ -168,13 +168,13 @@ func TestGracefulNodeStopUnderLoad(t *testing.T) {
 	// (5s here); on a machine so loaded that it was not, only the
 	// workload's and the repairer's verdicts below count.
 	if quick := stoppedAt.Sub(began) < time.Second; quick {
-		if st := nodeState(t, c, id); st != cairn.NodeLeaving {
+		if st := c.NodeState(id); st != cairn.NodeLeaving {
 			t.Fatalf("right after its graceful stop the leader sees the node as %v, want leaving", st)
 		}
 		w.progress(t, 10, time.Minute)
 		// Past the suspect timeout (2s), well before the dead timeout (5s).
 		time.Sleep(time.Until(stoppedAt.Add(3 * time.Second)))
-		if st := nodeState(t, c, id); st != cairn.NodeLeaving {
+		if st := c.NodeState(id); st != cairn.NodeLeaving {
 			t.Fatalf("3s after its stop the leader sees the node as %v, want leaving", st)
 		}
 	} else {
@@ -193,21 +193,6 @@ func TestGracefulNodeStopUnderLoad(t *testing.T) {
 	if r := st.Repair; r.Repaired != 0 || r.Failed != 0 {
 		t.Errorf("a planned restart triggered repairs: %d repaired, %d failed", r.Repaired, r.Failed)
 	}
-}
-
-func nodeState(t *testing.T, c *testcluster.Cluster, id cairn.NodeID) cairn.NodeState {
-	t.Helper()
-	st, err := c.Client().Admin().Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range st.Nodes {
-		if n.ID == id {
-			return n.State
-		}
-	}
-	t.Fatalf("node %s is not registered", id)
-	return cairn.NodeUnknown
 }
 
 // TestMetaLeaderGracefulStop: the leader stopped with SIGTERM's path hands

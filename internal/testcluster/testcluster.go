@@ -358,6 +358,21 @@ func (c *Cluster) WaitNodes(n int) {
 	c.t.Fatalf("waiting for %d data nodes: %v", n, last)
 }
 
+// NodeState returns what the metadata leader believes about data node id;
+// the test fails if the leader cannot say.
+func (c *Cluster) NodeState(id cairn.NodeID) cairn.NodeState {
+	c.t.Helper()
+	st, err := c.Client().Admin().Status(context.Background())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	n, ok := st.Node(id)
+	if !ok {
+		c.t.Fatalf("node %s is not registered", id)
+	}
+	return n.State
+}
+
 // Client returns a shared client for the cluster.
 func (c *Cluster) Client() *client.Client {
 	c.mu.Lock()
