@@ -93,6 +93,9 @@ const (
 	// NodeLeaving is a planned stop (a restart): no new chunks, replicas
 	// read last, but not repaired unless it stays away past the dead timeout.
 	NodeLeaving
+	// NodeUnknown is the state of a node the metadata service has no
+	// record of, such as one named by a chunk after it was removed.
+	NodeUnknown
 )
 
 func (s NodeState) String() string {
@@ -107,6 +110,19 @@ func (s NodeState) String() string {
 		return "draining"
 	case NodeLeaving:
 		return "leaving"
+	case NodeUnknown:
+		return "unknown"
 	}
 	return fmt.Sprintf("NodeState(%d)", int(s))
+}
+
+// ParseNodeState is the inverse of String for the named states; any other
+// text is Invalid.
+func ParseNodeState(s string) (NodeState, error) {
+	for st := NodeAlive; st <= NodeUnknown; st++ {
+		if st.String() == s {
+			return st, nil
+		}
+	}
+	return NodeUnknown, E(Invalid, fmt.Errorf("node state %q: want alive, suspect, dead, draining, leaving or unknown", s))
 }

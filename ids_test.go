@@ -79,14 +79,24 @@ func TestChunkIDFromBytesBad(t *testing.T) {
 }
 
 func TestNodeStateString(t *testing.T) {
-	names := map[NodeState]string{NodeAlive: "alive", NodeSuspect: "suspect", NodeDead: "dead", NodeDraining: "draining", NodeLeaving: "leaving"}
+	names := map[NodeState]string{NodeAlive: "alive", NodeSuspect: "suspect", NodeDead: "dead", NodeDraining: "draining",
+		NodeLeaving: "leaving", NodeUnknown: "unknown"}
 	for s, want := range names {
 		if got := s.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", int(s), got, want)
 		}
+		back, err := ParseNodeState(want)
+		if err != nil || back != s {
+			t.Errorf("ParseNodeState(%q) = %v, %v; want %v", want, back, err, s)
+		}
 	}
 	if got := NodeState(42).String(); !strings.Contains(got, "42") {
 		t.Errorf("NodeState(42).String() = %q", got)
+	}
+	for _, bad := range []string{"", "Alive", "NodeState(42)", "gone"} {
+		if st, err := ParseNodeState(bad); !errors.Is(err, Invalid) || st != NodeUnknown {
+			t.Errorf("ParseNodeState(%q) = %v, %v; want NodeUnknown, Invalid", bad, st, err)
+		}
 	}
 }
 

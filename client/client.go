@@ -3,13 +3,21 @@
 // downloads chunks in parallel with bounded concurrency, and verifies every
 // byte it returns against the CRC32C checksums the writer computed.
 //
+// A Client does what programs do with files: read, write, list, rename,
+// remove, multipart uploads. What operators do (cluster status, metadata
+// peers, draining data nodes, fsck, credentials) is on the Admin handle
+// that Client.Admin returns. The API speaks Cairn's own types, with the
+// identifiers of the root package (cairn.NodeID, cairn.ChunkID,
+// cairn.InodeID); the generated protobuf types stay behind it, so the wire
+// can change without breaking callers. Errors carry a cairn.Kind; test
+// them with errors.Is.
+//
 // The client imports no server package.
 package client
 
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -54,7 +62,9 @@ type Options struct {
 	RefreshEvery time.Duration
 }
 
-// Client is safe for concurrent use.
+// Client is a connection to a cluster for file operations; Admin gives
+// the cluster operations over the same connections. It is safe for
+// concurrent use.
 type Client struct {
 	opts  Options
 	meta  *metarpc.Conn
@@ -116,7 +126,11 @@ func Dial(addrs []string, opts Options) (*Client, error) {
 	return c, nil
 }
 
-// Close releases connections.
+// MetaAddrs returns the metadata peers' API addresses this client knows:
+// those learned from the cluster first, then the ones it was given.
+func (c *Client) MetaAddrs() []string { return c.meta.Addrs() }
+
+// Close releases connections. The Admin handles of c stop working too.
 func (c *Client) Close() error {
 	if t, ok := c.opts.Transport.(*http.Transport); ok {
 		t.CloseIdleConnections()
@@ -145,16 +159,25 @@ func (c *Client) readOpts() *pb.ReadOptions {
 	return nil
 }
 
-// Mkdir creates a directory; with parents it also creates missing parents
-// and succeeds if the directory exists.
-func (c *Client) Mkdir(ctx context.Context, path string, parents bool) (*FileInfo, error) {
+// MkdirOptions tune Mkdir.
+type MkdirOptions struct {
+	// Parents creates missing parent directories too, and makes an
+	// existing directory at the path a success instead of Exists.
+	Parents bool
+}
+
+// Mkdir creates a directory (mode 0755) and returns its attributes. It
+// fails with NotFound when the parent is missing (without Parents), NotDir
+// when a parent is a file, and Exists when the path is taken (with
+// Parents, only when it is taken by a file).
+func (c *Client) Mkdir(ctx context.Context, path string, opts MkdirOptions) (*FileInfo, error) {
 	p, err := cairn.CleanPath(path)
 	if err != nil {
 		return nil, err
 	}
 	var resp *pb.StatResponse
 	err = c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.Mkdir(ctx, &pb.MkdirRequest{Path: p, Parents: parents})
+		resp, err = m.Mkdir(ctx, &pb.MkdirRequest{Path: p, Parents: opts.Parents})
 		return err
 	})
 	if err != nil {
@@ -180,10 +203,18 @@ func (c *Client) Stat(ctx context.Context, path string) (*FileInfo, error) {
 	return newInfo(p, resp.Attr), nil
 }
 
+// RenameOptions tune Rename.
+type RenameOptions struct {
+	// NoReplace makes Rename fail with Exists instead of replacing an
+	// existing destination.
+	NoReplace bool
+}
+
 // Rename moves src to dst atomically. It refuses to move a directory into
-// itself; an existing dst is replaced if POSIX rules allow (a file by a file,
-// an empty directory by a directory) unless noReplace is set.
-func (c *Client) Rename(ctx context.Context, src, dst string, noReplace bool) error {
+// itself (Invalid); an existing dst is replaced if POSIX rules allow (a
+// file by a file, an empty directory by a directory) unless NoReplace is
+// set. If it fails, nothing moved.
+func (c *Client) Rename(ctx context.Context, src, dst string, opts RenameOptions) error {
 	s, err := cairn.CleanPath(src)
 	if err != nil {
 		return err
@@ -193,28 +224,65 @@ func (c *Client) Rename(ctx context.Context, src, dst string, noReplace bool) er
 		return err
 	}
 	return c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
-		_, err := m.Rename(ctx, &pb.RenameRequest{Src: s, Dst: d, NoReplace: noReplace})
+		_, err := m.Rename(ctx, &pb.RenameRequest{Src: s, Dst: d, NoReplace: opts.NoReplace})
 		return err
 	})
 }
 
-// Remove deletes a file or an empty directory, or with recursive a whole
-// tree. It returns how many files and directories went. Their chunks are
-// collected from the data nodes in the background.
-func (c *Client) Remove(ctx context.Context, path string, recursive bool) (files, dirs uint64, err error) {
+// RemoveOptions tune Remove.
+type RemoveOptions struct {
+	// Recursive removes a directory with everything below it; without it
+	// a non-empty directory is refused.
+	Recursive bool
+}
+
+// RemoveResult counts what a Remove took away.
+type RemoveResult struct {
+	Files uint64
+	Dirs  uint64
+}
+
+// Remove deletes a file or an empty directory, or with Recursive a whole
+// tree, in one metadata step: if it fails, nothing was removed. Their
+// chunks are collected from the data nodes in the background.
+func (c *Client) Remove(ctx context.Context, path string, opts RemoveOptions) (RemoveResult, error) {
 	p, err := cairn.CleanPath(path)
 	if err != nil {
-		return 0, 0, err
+		return RemoveResult{}, err
 	}
 	var resp *pb.RemoveResponse
 	err = c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.Remove(ctx, &pb.RemoveRequest{Path: p, Recursive: recursive})
+		resp, err = m.Remove(ctx, &pb.RemoveRequest{Path: p, Recursive: opts.Recursive})
 		return err
 	})
 	if err != nil {
-		return 0, 0, err
+		return RemoveResult{}, err
 	}
-	return resp.Files, resp.Dirs, nil
+	return RemoveResult{Files: resp.Files, Dirs: resp.Dirs}, nil
+}
+
+// WrapInDir replaces the file at path with a new directory of the same
+// name (mode 0755) that holds the file as name, in one metadata step: the
+// file keeps its inode, content and attributes, and path/name is its new
+// path. It is how a file becomes a prefix of deeper paths without being
+// copied. If path is already a directory, nothing changes and its
+// attributes are returned, so a retry after a lost reply is harmless.
+// NotFound if nothing is at path; Invalid if name is not a valid entry
+// name.
+func (c *Client) WrapInDir(ctx context.Context, path, name string) (*FileInfo, error) {
+	p, err := cairn.CleanPath(path)
+	if err != nil {
+		return nil, err
+	}
+	var resp *pb.StatResponse
+	err = c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
+		resp, err = m.Nest(ctx, &pb.NestRequest{Path: p, Name: name})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newInfo(p, resp.Attr), nil
 }
 
 // SetAttr changes attributes; nil fields are left alone.
@@ -248,16 +316,6 @@ func (c *Client) Chattr(ctx context.Context, path string, sa SetAttr) (*FileInfo
 	return newInfo(p, resp.Attr), nil
 }
 
-// Status returns the cluster status as the leader sees it.
-func (c *Client) Status(ctx context.Context) (*pb.ClusterStatusResponse, error) {
-	var resp *pb.ClusterStatusResponse
-	err := c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.ClusterStatus(ctx, &pb.ClusterStatusRequest{})
-		return err
-	})
-	return resp, err
-}
-
 // bufPool recycles chunk buffers of the client's chunk size, so streaming
 // large files does not allocate (and zero) a fresh buffer per chunk.
 type bufPool struct {
@@ -279,42 +337,6 @@ func (b *bufPool) put(buf []byte) {
 		buf = buf[:cap(buf)]
 		b.p.Put(&buf)
 	}
-}
-
-// Drain takes a data node out of placement so its chunks move elsewhere
-// (undo puts it back). Progress shows in Status and Fsck.
-func (c *Client) Drain(ctx context.Context, node string, undo bool) error {
-	return c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
-		_, err := m.Drain(ctx, &pb.DrainRequest{Node: node, Undo: undo})
-		return err
-	})
-}
-
-// FsckEntry is a chunk with fewer healthy replicas than its file wants.
-type FsckEntry = pb.FsckResponse
-
-// Fsck streams every under-replicated or missing chunk with its file, as
-// the metadata leader sees it now.
-func (c *Client) Fsck(ctx context.Context) ([]*FsckEntry, error) {
-	var out []*FsckEntry
-	err := c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
-		out = out[:0]
-		s, err := m.Fsck(ctx, &pb.FsckRequest{})
-		if err != nil {
-			return err
-		}
-		for {
-			e, err := s.Recv()
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			out = append(out, e)
-		}
-	})
-	return out, err
 }
 
 // allocPool hands out pre-allocated chunk IDs with replica sets for the

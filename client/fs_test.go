@@ -27,7 +27,7 @@ func TestFSConformance(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := cl.Mkdir(ctx, "/empty", false); err != nil {
+	if _, err := cl.Mkdir(ctx, "/empty", client.MkdirOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := fstest.TestFS(cl.FS(ctx), "a.txt", "dir/b.bin", "dir/sub/c", "dir/sub/d.txt", "empty"); err != nil {

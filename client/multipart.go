@@ -2,9 +2,10 @@ package client
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/cairnfs/cairn"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
@@ -17,6 +18,37 @@ import (
 // aborted by the metadata service after its upload expiry, and their
 // chunks collected.
 
+// Upload is an open (or just completed) upload session: a PutFile
+// transfer or a multipart upload.
+type Upload struct {
+	ID          string
+	Path        string // the file the session will write
+	Multipart   bool   // numbered parts (CreateMultipart), not PutFile chunks
+	ChunkSize   int64
+	Replication int
+	Created     time.Time
+	Xattrs      map[string]string // given to the file on completion (multipart)
+	// Size and Fingerprint are what PutFile recorded of the local file
+	// (its size, and its size and modification time); Landed is how many
+	// of its chunks are stored. All are zero for multipart sessions.
+	Size        int64
+	Fingerprint string
+	Landed      int
+	// Completed is the inode of the file the session became, once it
+	// completed; the metadata service remembers completed sessions for a
+	// while so that a retried completion can be answered.
+	Completed cairn.InodeID
+}
+
+// Part is one uploaded part of a multipart session.
+type Part struct {
+	Number   int
+	Size     int64
+	MD5      []byte // as given to SetPartMD5; nil if none was
+	Modified time.Time
+	Chunks   int
+}
+
 // partTarget makes a Writer record a multipart part instead of a file.
 type partTarget struct {
 	id     string
@@ -27,7 +59,7 @@ type partTarget struct {
 
 // CreateMultipart opens a multipart session that will write path. Xattrs,
 // Replication and ChunkSize of opts apply to the file.
-func (c *Client) CreateMultipart(ctx context.Context, path string, opts WriteOptions) (*pb.UploadSession, error) {
+func (c *Client) CreateMultipart(ctx context.Context, path string, opts WriteOptions) (*Upload, error) {
 	p, err := cairn.CleanPath(path)
 	if err != nil {
 		return nil, err
@@ -42,15 +74,19 @@ func (c *Client) CreateMultipart(ctx context.Context, path string, opts WriteOpt
 		s, err = m.CreateUpload(ctx, req)
 		return err
 	})
-	return s, err
+	if err != nil {
+		return nil, err
+	}
+	return newUpload(s), nil
 }
 
 // CreatePart returns a Writer whose Close records its bytes as part number
-// of multipart session id, replacing an earlier upload of that number. Set
-// the part's MD5 with SetPartMD5 before Close.
+// (from 1; the metadata service may set an upper limit) of multipart
+// session id, replacing an earlier upload of that number. Set the part's
+// MD5 with SetPartMD5 before Close.
 func (c *Client) CreatePart(ctx context.Context, id string, number int, chunkSize int64, replication int) (*Writer, error) {
-	if number < 1 || number > 10000 {
-		return nil, cairn.E("upload.part", cairn.Invalid, fmt.Errorf("part number %d is outside 1..10000", number))
+	if number < 1 || int64(number) > math.MaxUint32 {
+		return nil, cairn.E("upload.part", cairn.Invalid, fmt.Errorf("part number %d is not a positive 32-bit number", number))
 	}
 	w, err := c.Create(ctx, "/", WriteOptions{ChunkSize: chunkSize, Replication: replication})
 	if err != nil {
@@ -60,19 +96,22 @@ func (c *Client) CreatePart(ctx context.Context, id string, number int, chunkSiz
 	return w, nil
 }
 
-// SetPartMD5 sets the MD5 recorded with a part (its S3 ETag).
+// SetPartMD5 sets the MD5 recorded with a part; CompleteMultipart can
+// require it to match.
 func (w *Writer) SetPartMD5(sum []byte) {
 	if w.part != nil {
 		w.part.md5 = sum
 	}
 }
 
-// Part returns the recorded part after a successful Close of a part writer.
-func (w *Writer) Part() *pb.UploadPart {
-	if w.part == nil {
+// Part returns the recorded part after a successful Close of a part
+// writer; nil for other writers and before.
+func (w *Writer) Part() *Part {
+	if w.part == nil || w.part.result == nil {
 		return nil
 	}
-	return w.part.result
+	p := newPart(w.part.result)
+	return &p
 }
 
 func (w *Writer) commitPart() error {
@@ -94,8 +133,9 @@ func (w *Writer) commitPart() error {
 	return nil
 }
 
-// ListParts returns a multipart session and its parts in number order.
-func (c *Client) ListParts(ctx context.Context, id string) (*pb.UploadSession, []*pb.UploadPart, error) {
+// ListParts returns a multipart session and its parts in number order;
+// NotFound if the session completed, was aborted or never existed.
+func (c *Client) ListParts(ctx context.Context, id string) (*Upload, []Part, error) {
 	var resp *pb.ListUploadPartsResponse
 	err := c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
 		resp, err = m.ListUploadParts(ctx, &pb.ListUploadPartsRequest{Id: id})
@@ -104,7 +144,11 @@ func (c *Client) ListParts(ctx context.Context, id string) (*pb.UploadSession, [
 	if err != nil {
 		return nil, nil, err
 	}
-	return resp.Session, resp.Parts, nil
+	parts := make([]Part, len(resp.Parts))
+	for i, p := range resp.Parts {
+		parts[i] = newPart(p)
+	}
+	return newUpload(resp.Session), parts, nil
 }
 
 // CompleteOptions tune CompleteMultipart.
@@ -152,7 +196,7 @@ func (c *Client) AbortUpload(ctx context.Context, id string) error {
 
 // ListUploads returns the open upload sessions whose path starts with
 // prefix ("" = all).
-func (c *Client) ListUploads(ctx context.Context, prefix string) ([]*pb.UploadSession, error) {
+func (c *Client) ListUploads(ctx context.Context, prefix string) ([]*Upload, error) {
 	var resp *pb.ListUploadsResponse
 	err := c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
 		resp, err = m.ListUploads(ctx, &pb.ListUploadsRequest{})
@@ -161,73 +205,36 @@ func (c *Client) ListUploads(ctx context.Context, prefix string) ([]*pb.UploadSe
 	if err != nil {
 		return nil, err
 	}
-	var out []*pb.UploadSession
+	var out []*Upload
 	for _, s := range resp.Sessions {
 		if strings.HasPrefix(s.Path, prefix) {
-			out = append(out, s)
+			out = append(out, newUpload(s))
 		}
 	}
 	return out, nil
 }
 
-// GetUpload returns an upload session (NotFound once it completed).
-func (c *Client) GetUpload(ctx context.Context, id string) (*pb.UploadSession, error) {
+// GetUpload returns an upload session; NotFound once it was aborted or
+// expired. A completed session is returned with Completed set for as long
+// as the metadata service remembers it.
+func (c *Client) GetUpload(ctx context.Context, id string) (*Upload, error) {
 	var s *pb.UploadSession
 	err := c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
 		s, err = m.GetUpload(ctx, &pb.GetUploadRequest{Id: id})
 		return err
 	})
-	return s, err
-}
-
-// Nest turns the file at path into a directory that holds it as name.
-func (c *Client) Nest(ctx context.Context, path, name string) error {
-	return c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
-		_, err := m.Nest(ctx, &pb.NestRequest{Path: path, Name: name})
-		return err
-	})
-}
-
-// PutS3User stores an S3 access key; with exclusive it fails with Exists
-// if the key is taken.
-func (c *Client) PutS3User(ctx context.Context, u *pb.S3User, exclusive bool) error {
-	if u == nil {
-		return cairn.E("s3.user", cairn.Invalid, errors.New("no user"))
-	}
-	return c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
-		_, err := m.PutS3User(ctx, &pb.PutS3UserRequest{User: u, Exclusive: exclusive})
-		return err
-	})
-}
-
-// DeleteS3User removes an S3 access key.
-func (c *Client) DeleteS3User(ctx context.Context, accessKey string) error {
-	return c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
-		_, err := m.DeleteS3User(ctx, &pb.DeleteS3UserRequest{AccessKey: accessKey})
-		return err
-	})
-}
-
-// ListS3Users lists access keys (secrets are never returned).
-func (c *Client) ListS3Users(ctx context.Context) ([]*pb.S3User, error) {
-	var resp *pb.ListS3UsersResponse
-	err := c.reader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.ListS3Users(ctx, &pb.Empty{})
-		return err
-	})
 	if err != nil {
 		return nil, err
 	}
-	return resp.Users, nil
+	return newUpload(s), nil
 }
 
-// S3Secret returns an access key with its secret, for a gateway verifying
-// signatures. Any metadata peer may answer.
-func (c *Client) S3Secret(ctx context.Context, accessKey string) (*pb.S3User, error) {
-	var u *pb.S3User
-	err := c.meta.Any(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		u, err = m.GetS3Secret(ctx, &pb.GetS3SecretRequest{AccessKey: accessKey})
-		return err
-	})
-	return u, err
+func newUpload(s *pb.UploadSession) *Upload {
+	return &Upload{ID: s.Id, Path: s.Path, Multipart: s.Multipart, ChunkSize: s.ChunkSize, Replication: int(s.Replication),
+		Created: unixNano(s.CreatedNs), Xattrs: s.Xattrs, Size: s.Size, Fingerprint: s.Fingerprint, Landed: len(s.Landed),
+		Completed: cairn.InodeID(s.CompletedInode)}
+}
+
+func newPart(p *pb.UploadPart) Part {
+	return Part{Number: int(p.Number), Size: p.Size, MD5: p.Md5, Modified: unixNano(p.MtimeNs), Chunks: int(p.Chunks)}
 }

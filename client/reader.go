@@ -57,9 +57,50 @@ func (c *Client) lookup(ctx context.Context, p string, off, n int64) (*pb.Lookup
 // Stat returns the attributes the file had when opened.
 func (f *File) Stat() (*FileInfo, error) { return f.info, nil }
 
+// Chunk is one chunk of a file with the replicas that hold it.
+type Chunk struct {
+	ID     cairn.ChunkID
+	Offset int64 // where the chunk starts in the file
+	Length int64
+	CRC32C uint32
+	MD5    []byte // nil unless the writer computed one (Options.MD5)
+	// Replicas are in the order a read tries them: nodes that are alive
+	// or draining first, then suspect, leaving, dead and unknown ones.
+	Replicas []Replica
+}
+
+// Replica is one copy of a chunk: the node holding it, where to reach the
+// node, and the node's state when the metadata service answered.
+type Replica struct {
+	cairn.Location
+	State cairn.NodeState
+}
+
 // Chunks returns the file's chunks with their replicas, as looked up at
 // Open.
-func (f *File) Chunks() []*pb.ChunkLocation { return f.chunks }
+func (f *File) Chunks() []Chunk {
+	out := make([]Chunk, len(f.chunks))
+	for i, cl := range f.chunks {
+		out[i] = newChunk(cl)
+	}
+	return out
+}
+
+func newChunk(cl *pb.ChunkLocation) Chunk {
+	ref := cl.Chunk
+	id, _ := cairn.ChunkIDFromBytes(ref.Id)
+	c := Chunk{ID: id, Offset: ref.Offset, Length: ref.Length, CRC32C: ref.Crc32C, MD5: ref.Md5}
+	for _, r := range cl.Replicas {
+		c.Replicas = append(c.Replicas, newReplica(r, r.State))
+	}
+	return c
+}
+
+// newReplica converts a replica whose node's state is state ("" or text
+// this client does not know: NodeUnknown).
+func newReplica(r *pb.Replica, state string) Replica {
+	return Replica{Location: cairn.Location{Node: cairn.NodeID(r.Node), Addr: r.Addr}, State: nodeState(state)}
+}
 
 // Size is the file's length.
 func (f *File) Size() int64 { return f.info.size }

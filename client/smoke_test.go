@@ -49,7 +49,7 @@ func TestSmallReadsAndMD5(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Chunks()) == 0 || len(f.Chunks()[0].Chunk.Md5) != 16 {
+	if len(f.Chunks()) == 0 || len(f.Chunks()[0].MD5) != 16 {
 		t.Fatal("chunk has no MD5 in metadata")
 	}
 	got := make([]byte, 0, len(data))

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/internal/testenv"
@@ -119,11 +120,11 @@ func TestKillMetaLeaderDuringRepair(t *testing.T) {
 	c.nodes[1].kill()
 	var leader string
 	await.Until(t, 2*time.Minute, func() error {
-		st, err := cl.Status(ctx)
+		st, err := cl.Admin().Status(ctx)
 		if err != nil || st.Repair == nil || st.Repair.Repaired == 0 {
 			return fmt.Errorf("repair has not started: %v", err)
 		}
-		leader = st.LeaderId
+		leader = st.LeaderID
 		t.Logf("leader %s has repaired %d chunks; killing it", leader, st.Repair.Repaired)
 		return nil
 	})
@@ -150,12 +151,12 @@ func TestKillMetaLeaderDuringRepair(t *testing.T) {
 			t.Fatalf("file %d after the leader's death: %v", i, err)
 		}
 		for _, ch := range f.Chunks() {
-			seen := map[string]bool{}
+			seen := map[cairn.NodeID]bool{}
 			for _, r := range ch.Replicas {
 				if seen[r.Node] {
 					t.Fatalf("file %d lists %s twice", i, r.Node)
 				}
-				if r.Node == deadNode {
+				if string(r.Node) == deadNode {
 					t.Fatalf("file %d still lists the dead node %s", i, deadNode)
 				}
 				seen[r.Node] = true

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
 )
 
@@ -119,7 +120,7 @@ func TestRollingRestartAndMembership(t *testing.T) {
 	for _, p := range order {
 		what := ""
 		if p.role == "meta" {
-			if st, err := w.cl.Status(context.Background()); err == nil && st.LeaderId == p.name {
+			if st, err := w.cl.Admin().Status(context.Background()); err == nil && st.LeaderID == p.name {
 				what = " (the leader)"
 			}
 		}
@@ -185,13 +186,13 @@ func TestRollingRestartAndMembership(t *testing.T) {
 	if err != nil || !strings.HasPrefix(out, "ok") {
 		t.Errorf("cairn fsck: %v\n%.3000s", err, out)
 	}
-	st, err := w.cl.Status(context.Background())
+	st, err := w.cl.Admin().Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range st.Nodes {
-		if n.State != "alive" {
-			t.Errorf("data node %s (%s) is %s at the end", n.Id, n.Addr, n.State)
+		if n.State != cairn.NodeAlive {
+			t.Errorf("data node %s (%s) is %s at the end", n.ID, n.Addr, n.State)
 		}
 	}
 	if r := st.Repair; r != nil && (r.Repaired != 0 || r.Failed != 0) {

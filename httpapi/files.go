@@ -161,7 +161,7 @@ func (a *api) postFile(w http.ResponseWriter, r *http.Request) {
 			a.fail(w, r, err)
 			return
 		}
-		fi, err := a.c.Mkdir(r.Context(), p, parents)
+		fi, err := a.c.Mkdir(r.Context(), p, client.MkdirOptions{Parents: parents})
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -194,7 +194,7 @@ func (a *api) rename(w http.ResponseWriter, r *http.Request, p string) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.c.Rename(r.Context(), p, dst, noReplace); err != nil {
+	if err := a.c.Rename(r.Context(), p, dst, client.RenameOptions{NoReplace: noReplace}); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -226,12 +226,12 @@ func (a *api) deleteFile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	files, dirs, err := a.c.Remove(r.Context(), p, rec)
+	res, err := a.c.Remove(r.Context(), p, client.RemoveOptions{Recursive: rec})
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.writeJSON(w, http.StatusOK, removed{Path: p, Files: files, Dirs: dirs})
+	a.writeJSON(w, http.StatusOK, removed{Path: p, Files: res.Files, Dirs: res.Dirs})
 }
 
 // stat answers GET /v1/stat/.
@@ -284,7 +284,7 @@ func (a *api) locations(w http.ResponseWriter, r *http.Request) {
 
 // cluster answers GET /v1/cluster.
 func (a *api) cluster(w http.ResponseWriter, r *http.Request) {
-	st, err := a.c.Status(r.Context())
+	st, err := a.c.Admin().Status(r.Context())
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -117,7 +117,7 @@ func waitWritable(t *testing.T, c *client.Client) {
 		defer cancel()
 		_, err := c.WriteFile(ctx, "/.ready", strings.NewReader("x"), client.WriteOptions{})
 		if err == nil {
-			_, _, err = c.Remove(ctx, "/.ready", false)
+			_, err = c.Remove(ctx, "/.ready", client.RemoveOptions{})
 		}
 		if err != nil {
 			return fmt.Errorf("cluster not writable: %w", err)
@@ -341,7 +341,7 @@ func TestNamespace(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := c.Mkdir(ctx, "/list/sub", false); err != nil {
+		if _, err := c.Mkdir(ctx, "/list/sub", client.MkdirOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, "sub")

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/cairnfs/cairn/client"
-	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
 // Stat is the JSON form of a file's or directory's attributes, returned by
@@ -135,23 +134,23 @@ type Node struct {
 	HealthDetail  string `json:"health_detail,omitempty"`
 }
 
-func newCluster(st *pb.ClusterStatusResponse) *Cluster {
-	out := &Cluster{Leader: Leader{ID: st.LeaderId, Addr: st.LeaderAddr}, Peers: []Peer{}, Nodes: []Node{},
+func newCluster(st *client.ClusterStatus) *Cluster {
+	out := &Cluster{Leader: Leader{ID: st.LeaderID, Addr: st.LeaderAddr}, Peers: []Peer{}, Nodes: []Node{},
 		CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex}
 	for _, p := range st.Peers {
-		out.Peers = append(out.Peers, Peer{ID: p.Id, RaftAddr: p.RaftAddr, APIAddr: p.ApiAddr, Leader: p.Leader, Voter: p.Voter})
+		out.Peers = append(out.Peers, Peer{ID: p.ID, RaftAddr: p.RaftAddr, APIAddr: p.APIAddr, Leader: p.Leader, Voter: p.Voter})
 	}
 	if r := st.Repair; r != nil {
 		out.Repair = &Repair{Queued: r.Queued, InFlight: r.InFlight, Repaired: r.Repaired, Failed: r.Failed,
-			BytesMoved: r.BytesMoved, BytesPerSecond: r.BytesPerSecond, ETASeconds: r.EtaSeconds,
+			BytesMoved: r.BytesMoved, BytesPerSecond: r.BytesPerSecond, ETASeconds: r.ETA.Seconds(),
 			RebalanceQueued: r.RebalanceQueued, RebalanceMoved: r.RebalanceMoved,
 			GarbageQueued: r.GarbageQueued, GarbageDeleted: r.GarbageDeleted}
 	}
 	for _, n := range st.Nodes {
-		node := Node{ID: n.Id, Addr: n.Addr, Zone: n.Zone, Rack: n.Rack, State: n.State, Capacity: n.Capacity,
+		node := Node{ID: string(n.ID), Addr: n.Addr, Zone: n.Zone, Rack: n.Rack, State: n.State.String(), Capacity: n.Capacity,
 			Used: n.Used, Chunks: n.Chunks, HealthDetail: n.HealthDetail}
-		if n.LastHeartbeatNs > 0 {
-			node.LastHeartbeat = time.Unix(0, n.LastHeartbeatNs).UTC().Format(time.RFC3339Nano)
+		if !n.LastHeartbeat.IsZero() {
+			node.LastHeartbeat = n.LastHeartbeat.UTC().Format(time.RFC3339Nano)
 		}
 		out.Nodes = append(out.Nodes, node)
 	}

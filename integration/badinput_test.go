@@ -32,10 +32,10 @@ func TestHostilePaths(t *testing.T) {
 		if _, err := cl.WriteFile(ctx, p, strings.NewReader("x"), client.WriteOptions{Parents: true}); !errors.Is(err, cairn.Invalid) {
 			t.Errorf("write %q: got %v, want Invalid", p, err)
 		}
-		if _, err := cl.Mkdir(ctx, p, true); !errors.Is(err, cairn.Invalid) {
+		if _, err := cl.Mkdir(ctx, p, client.MkdirOptions{Parents: true}); !errors.Is(err, cairn.Invalid) {
 			t.Errorf("mkdir %q: got %v, want Invalid", p, err)
 		}
-		if err := cl.Rename(ctx, "/x", p, false); !errors.Is(err, cairn.Invalid) {
+		if err := cl.Rename(ctx, "/x", p, client.RenameOptions{}); !errors.Is(err, cairn.Invalid) {
 			t.Errorf("rename to %q: got %v, want Invalid", p, err)
 		}
 	}
@@ -59,7 +59,7 @@ func TestNamespaceRules(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{})
 	cl := c.Client()
 	ctx := context.Background()
-	if _, err := cl.Mkdir(ctx, "/d/e/f", true); err != nil {
+	if _, err := cl.Mkdir(ctx, "/d/e/f", client.MkdirOptions{Parents: true}); err != nil {
 		t.Fatal(err)
 	}
 	mustWrite(t, cl, "/d/file", []byte("content"))
@@ -69,15 +69,15 @@ func TestNamespaceRules(t *testing.T) {
 		kind cairn.Kind
 	}{
 		{"write to a directory", write(cl, "/d/e", "x"), cairn.IsDir},
-		{"rename dir into itself", cl.Rename(ctx, "/d", "/d/e/f/d", false), cairn.Invalid},
-		{"rename dir onto itself child", cl.Rename(ctx, "/d/e", "/d/e/x", false), cairn.Invalid},
+		{"rename dir into itself", cl.Rename(ctx, "/d", "/d/e/f/d", client.RenameOptions{}), cairn.Invalid},
+		{"rename dir onto itself child", cl.Rename(ctx, "/d/e", "/d/e/x", client.RenameOptions{}), cairn.Invalid},
 		{"remove non-empty dir", rm(cl, "/d/e"), cairn.NotEmpty},
 		{"mkdir over a file", mkdir(cl, "/d/file"), cairn.Exists},
 		{"write below a file", write(cl, "/d/file/x", "x"), cairn.NotDir},
 		{"exclusive create of existing", exclusive(cl, "/d/file"), cairn.Exists},
-		{"rename missing", cl.Rename(ctx, "/nope", "/x", false), cairn.NotFound},
+		{"rename missing", cl.Rename(ctx, "/nope", "/x", client.RenameOptions{}), cairn.NotFound},
 		{"remove root", rm(cl, "/"), cairn.Invalid},
-		{"file over dir", cl.Rename(ctx, "/d/file", "/d/e", false), cairn.IsDir},
+		{"file over dir", cl.Rename(ctx, "/d/file", "/d/e", client.RenameOptions{}), cairn.IsDir},
 	}
 	for _, tc := range cases {
 		if !errors.Is(tc.err, tc.kind) {
@@ -86,7 +86,7 @@ func TestNamespaceRules(t *testing.T) {
 	}
 	mustMatch(t, cl, "/d/file", []byte("content"))
 	// A rename into an unrelated directory works and is atomic for the tree.
-	if err := cl.Rename(ctx, "/d/e", "/moved", false); err != nil {
+	if err := cl.Rename(ctx, "/d/e", "/moved", client.RenameOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cl.Stat(ctx, "/moved/f"); err != nil {
@@ -105,12 +105,12 @@ func exclusive(cl *client.Client, p string) error {
 }
 
 func rm(cl *client.Client, p string) error {
-	_, _, err := cl.Remove(context.Background(), p, false)
+	_, err := cl.Remove(context.Background(), p, client.RemoveOptions{})
 	return err
 }
 
 func mkdir(cl *client.Client, p string) error {
-	_, err := cl.Mkdir(context.Background(), p, false)
+	_, err := cl.Mkdir(context.Background(), p, client.MkdirOptions{})
 	return err
 }
 

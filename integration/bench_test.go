@@ -28,7 +28,7 @@ func BenchmarkHealAfterNodeLoss(b *testing.B) {
 				time.Sleep(5 * time.Second)
 				start := time.Now()
 				for {
-					entries, err := cl.Fsck(context.Background())
+					entries, err := cl.Admin().Fsck(context.Background())
 					if err == nil && len(entries) == 0 {
 						break
 					}

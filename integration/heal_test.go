@@ -26,7 +26,7 @@ func waitHealed(t *testing.T, cl *client.Client, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		entries, err := cl.Fsck(context.Background())
+		entries, err := cl.Admin().Fsck(context.Background())
 		if err == nil && len(entries) == 0 {
 			return
 		}
@@ -57,7 +57,7 @@ func TestHealAfterNodeKills(t *testing.T) {
 		// suspect; wait for that, then for the repair.
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			entries, _ := cl.Fsck(context.Background())
+			entries, _ := cl.Admin().Fsck(context.Background())
 			if len(entries) > 0 {
 				t.Logf("round %d: fsck sees %d under-replicated chunks", round+1, len(entries))
 				break
@@ -108,8 +108,8 @@ func TestCorruptReplicaRepaired(t *testing.T) {
 				t.Fatal(err)
 			}
 			first := f.Chunks()[0]
-			bad := first.Replicas[0].Node
-			flipChunkByte(t, c, c.NodeIndex(bad), first.Chunk.Id)
+			bad := string(first.Replicas[0].Node)
+			flipChunkByte(t, c, c.NodeIndex(bad), first.ID)
 			if mode == "read" {
 				// Reads spread over the replicas at random: 40 of them
 				// reach the corrupt one but with odds of (2/3)^40.
@@ -129,7 +129,7 @@ func TestCorruptReplicaRepaired(t *testing.T) {
 				for _, n := range locs[0].Nodes {
 					onBad = onBad || string(n) == bad
 				}
-				if len(locs[0].Nodes) == 3 && (!onBad || c.Nodes[c.NodeIndex(bad)].Proc.Node.Store().Verify(mustID(t, first.Chunk.Id)) == nil) {
+				if len(locs[0].Nodes) == 3 && (!onBad || c.Nodes[c.NodeIndex(bad)].Proc.Node.Store().Verify(first.ID) == nil) {
 					break
 				}
 				if time.Now().After(deadline) {
@@ -141,9 +141,8 @@ func TestCorruptReplicaRepaired(t *testing.T) {
 			mustMatch(t, cl, "/c", data)
 			// Every listed replica verifies on disk.
 			locs, _ := cl.Locations(context.Background(), "/c", 0, -1)
-			id, _ := cairn.ChunkIDFromBytes(first.Chunk.Id)
 			for _, n := range locs[0].Nodes {
-				if err := c.Nodes[c.NodeIndex(string(n))].Proc.Node.Store().Verify(id); err != nil {
+				if err := c.Nodes[c.NodeIndex(string(n))].Proc.Node.Store().Verify(first.ID); err != nil {
 					t.Fatalf("replica on %s: %v", n, err)
 				}
 			}
@@ -152,7 +151,7 @@ func TestCorruptReplicaRepaired(t *testing.T) {
 }
 
 // flipChunkByte flips one byte inside the data of a chunk on node i's disk.
-func flipChunkByte(t *testing.T, c *testcluster.Cluster, i int, rawID []byte) {
+func flipChunkByte(t *testing.T, c *testcluster.Cluster, i int, id cairn.ChunkID) {
 	t.Helper()
 	if i < 0 {
 		t.Fatal("no such node")
@@ -161,7 +160,7 @@ func flipChunkByte(t *testing.T, c *testcluster.Cluster, i int, rawID []byte) {
 	var off int64
 	found := false
 	for _, ci := range walkStore(c.Nodes[i].Proc.Node.Store()) {
-		if string(ci.ID[:]) == string(rawID) {
+		if ci.ID == id {
 			vol, off, found = ci.Volume, ci.Offset, true
 		}
 	}
@@ -193,7 +192,7 @@ func TestGarbageCollected(t *testing.T) {
 	writeConcurrently(t, cl, 200, 8, func(i int) (string, []byte) { return fmt.Sprintf("/g/%03d", i), randBytes(uint64(i), 100<<10) })
 	mustWrite(t, cl, "/keep", randBytes(1, 10))
 	mustWrite(t, cl, "/keep", []byte("overwritten"))
-	if _, _, err := cl.Remove(context.Background(), "/g", true); err != nil {
+	if _, err := cl.Remove(context.Background(), "/g", client.RemoveOptions{Recursive: true}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -224,7 +223,7 @@ func TestDrainEmptiesNode(t *testing.T) {
 	if victim.Store().Stats().Chunks == 0 {
 		t.Fatal("the node to drain holds nothing to begin with")
 	}
-	if err := cl.Drain(context.Background(), string(victim.ID()), false); err != nil {
+	if err := cl.Admin().Drain(context.Background(), victim.ID(), client.DrainOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -257,7 +256,7 @@ func TestReturningNodeReconciles(t *testing.T) {
 	cl := c.Client()
 	writeConcurrently(t, cl, 60, 8, func(i int) (string, []byte) { return fmt.Sprintf("/r/%02d", i), randBytes(uint64(i), 3000) })
 	c.StopNode(0)
-	if _, _, err := cl.Remove(context.Background(), "/r", true); err != nil {
+	if _, err := cl.Remove(context.Background(), "/r", client.RemoveOptions{Recursive: true}); err != nil {
 		t.Fatal(err)
 	}
 	mustWrite(t, cl, "/other", randBytes(5, 1000))
@@ -270,7 +269,7 @@ func TestReturningNodeReconciles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := mustID(t, f.Chunks()[0].Chunk.Id)
+	other := f.Chunks()[0].ID
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		left := 0
@@ -330,7 +329,7 @@ func TestRebalanceOnJoin(t *testing.T) {
 	for !balanced(usage()) {
 		// Readable throughout, and never below two replicas.
 		readConcurrently(t, cl, 300, 4, func(i int) (string, []byte) { return fmt.Sprintf("/b/%03d", i*10), data(i * 10) })
-		if entries, err := cl.Fsck(context.Background()); err == nil && len(entries) > 0 {
+		if entries, err := cl.Admin().Fsck(context.Background()); err == nil && len(entries) > 0 {
 			t.Fatalf("%d chunks under-replicated during the rebalance", len(entries))
 		}
 		if time.Now().After(deadline) {
@@ -355,7 +354,7 @@ func TestLeaderKilledDuringRepair(t *testing.T) {
 	// Wait until the leader has started repairing, then stop it.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		st, err := cl.Status(context.Background())
+		st, err := cl.Admin().Status(context.Background())
 		if err == nil && st.Repair != nil && st.Repair.Repaired > 0 {
 			t.Logf("leader repaired %d chunks before it was stopped", st.Repair.Repaired)
 			break
@@ -486,7 +485,7 @@ func TestGCAcrossLeaderChange(t *testing.T) {
 		return n
 	}
 	want := int64(100 * 2 * 2) // 100 files, 2 chunks each, 2 replicas
-	if _, _, err := cl.Remove(context.Background(), "/drop", true); err != nil {
+	if _, err := cl.Remove(context.Background(), "/drop", client.RemoveOptions{Recursive: true}); err != nil {
 		t.Fatal(err)
 	}
 	// Stop the leader as soon as collection has begun.
@@ -520,7 +519,7 @@ func TestDeletedSpaceComesBack(t *testing.T) {
 	mustWrite(t, cl, "/kept", keep)
 	volDir := filepath.Join(c.Nodes[0].Dir, "volumes")
 	before := dirBytes(t, volDir)
-	if _, _, err := cl.Remove(context.Background(), "/del", true); err != nil {
+	if _, err := cl.Remove(context.Background(), "/del", client.RemoveOptions{Recursive: true}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(60 * time.Second)
@@ -587,13 +586,4 @@ func TestAbandonedUploadCollected(t *testing.T) {
 	if _, err := cl.Stat(context.Background(), "/abandoned"); err == nil {
 		t.Fatal("the abandoned upload became a file")
 	}
-}
-
-func mustID(t *testing.T, raw []byte) cairn.ChunkID {
-	t.Helper()
-	id, err := cairn.ChunkIDFromBytes(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/testcluster"
-	pb "github.com/cairnfs/cairn/proto/cairnpb"
 	"github.com/cairnfs/cairn/server"
 )
 
@@ -84,14 +83,14 @@ func TestMembershipThreeFiveThree(t *testing.T) {
 
 	// Every data node must follow the membership to the new leader. Under
 	// load a heartbeat can be late for a moment: give them 20s.
-	var st *pb.ClusterStatusResponse
+	var st *client.ClusterStatus
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if st, err = c.Client().Status(context.Background()); err != nil {
+		if st, err = c.Client().Admin().Status(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		alive := 0
 		for _, n := range st.Nodes {
-			if n.State == "alive" {
+			if n.State == cairn.NodeAlive {
 				alive++
 			}
 		}
@@ -100,15 +99,15 @@ func TestMembershipThreeFiveThree(t *testing.T) {
 		}
 	}
 	for _, n := range st.Nodes {
-		if n.State != "alive" {
-			t.Errorf("data node %s is %s 20s after the membership change: it lost the metadata leader", n.Id, n.State)
+		if n.State != cairn.NodeAlive {
+			t.Errorf("data node %s is %s 20s after the membership change: it lost the metadata leader", n.ID, n.State)
 		}
 	}
 	var peers []string
 	for _, p := range st.Peers {
-		peers = append(peers, p.Id)
-		if p.ApiAddr == "" {
-			t.Errorf("peer %s has no recorded API address", p.Id)
+		peers = append(peers, p.ID)
+		if p.APIAddr == "" {
+			t.Errorf("peer %s has no recorded API address", p.ID)
 		}
 	}
 	if slices.Sort(peers); !slices.Equal(peers, want) {
@@ -139,7 +138,7 @@ func TestRemovePeerSafety(t *testing.T) {
 	if err := c.RemovePeer(last); !errors.Is(err, cairn.Invalid) || !strings.Contains(err.Error(), "last") {
 		t.Fatalf("removing the last peer: %v, want Invalid", err)
 	}
-	if err := c.Client().RemovePeer(context.Background(), "nobody"); !errors.Is(err, cairn.NotFound) {
+	if err := c.Client().Admin().RemovePeer(context.Background(), "nobody"); !errors.Is(err, cairn.NotFound) {
 		t.Fatalf("removing an unknown peer: %v, want NotFound", err)
 	}
 	mustWrite(t, c.Client(), "/after/one-peer", []byte("still writable"))
@@ -158,7 +157,7 @@ func TestGracefulNodeStopUnderLoad(t *testing.T) {
 	w.progress(t, 20, time.Minute)
 
 	const victim = 0
-	id := string(c.Nodes[victim].Proc.Node.ID())
+	id := c.Nodes[victim].Proc.Node.ID()
 	began := time.Now()
 	if err := c.ShutdownNode(victim); err != nil {
 		t.Fatalf("graceful stop: %v", err)
@@ -169,14 +168,14 @@ func TestGracefulNodeStopUnderLoad(t *testing.T) {
 	// (5s here); on a machine so loaded that it was not, only the
 	// workload's and the repairer's verdicts below count.
 	if quick := stoppedAt.Sub(began) < time.Second; quick {
-		if st := nodeState(t, c, id); st != "leaving" {
-			t.Fatalf("right after its graceful stop the leader sees the node as %q, want leaving", st)
+		if st := c.NodeState(id); st != cairn.NodeLeaving {
+			t.Fatalf("right after its graceful stop the leader sees the node as %v, want leaving", st)
 		}
 		w.progress(t, 10, time.Minute)
 		// Past the suspect timeout (2s), well before the dead timeout (5s).
 		time.Sleep(time.Until(stoppedAt.Add(3 * time.Second)))
-		if st := nodeState(t, c, id); st != "leaving" {
-			t.Fatalf("3s after its stop the leader sees the node as %q, want leaving", st)
+		if st := c.NodeState(id); st != cairn.NodeLeaving {
+			t.Fatalf("3s after its stop the leader sees the node as %v, want leaving", st)
 		}
 	} else {
 		t.Logf("the stop took longer than a second: skipping the leaving-state checks")
@@ -187,28 +186,13 @@ func TestGracefulNodeStopUnderLoad(t *testing.T) {
 	w.progress(t, 20, time.Minute)
 	w.finish(t)
 	w.verify(t, c.NewClient(client.Options{}))
-	st, err := c.Client().Status(context.Background())
+	st, err := c.Client().Admin().Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r := st.Repair; r.Repaired != 0 || r.Failed != 0 {
 		t.Errorf("a planned restart triggered repairs: %d repaired, %d failed", r.Repaired, r.Failed)
 	}
-}
-
-func nodeState(t *testing.T, c *testcluster.Cluster, id string) string {
-	t.Helper()
-	st, err := c.Client().Status(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range st.Nodes {
-		if n.Id == id {
-			return n.State
-		}
-	}
-	t.Fatalf("node %s is not registered", id)
-	return ""
 }
 
 // TestMetaLeaderGracefulStop: the leader stopped with SIGTERM's path hands

@@ -35,7 +35,7 @@ func newS3Bench(b *testing.B) *s3Bench {
 	cl := testcluster.New(b, testcluster.Options{Metas: 1, Nodes: 1, Replication: 1, ChunkSize: client.DefaultChunkSize, Calm: true})
 	cl.WaitNodes(1)
 	c := cl.NewClient(client.Options{Concurrency: 8})
-	gw := s3.New(s3.Config{Client: c})
+	gw := s3.New(s3.Config{Store: c, Cluster: c.Admin()})
 	ctx := context.Background()
 	if err := gw.EnsureUser(ctx, "BENCHKEY", "bench-secret-key"); err != nil {
 		b.Fatal(err)

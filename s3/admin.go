@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
 // serveAdmin answers /-/healthz (the process is up), /-/readyz (the
@@ -21,8 +19,8 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	case "/-/readyz":
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
-		st, err := g.c.Status(ctx)
-		if err == nil && st.LeaderId == "" {
+		st, err := g.admin.Status(ctx)
+		if err == nil && st.LeaderID == "" {
 			err = errNoLeader
 		}
 		if err != nil {
@@ -36,10 +34,6 @@ func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 }
 
 var errNoLeader = errorf("ServiceUnavailable", "the metadata service has no leader")
-
-func newUser(ak, sk, desc string) *pb.S3User {
-	return &pb.S3User{AccessKey: ak, SecretKey: sk, Description: desc}
-}
 
 type metrics struct {
 	requests *prometheus.CounterVec

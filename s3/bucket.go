@@ -48,7 +48,7 @@ func (g *Gateway) createBucket(q *request) error {
 			return errorf("MalformedXML", "CreateBucketConfiguration: %v", err)
 		}
 	}
-	if _, err := g.c.Mkdir(q.ctx, "/"+q.bucket, false); err != nil {
+	if _, err := g.c.Mkdir(q.ctx, "/"+q.bucket, client.MkdirOptions{}); err != nil {
 		if cairn.KindOf(err) == cairn.Exists {
 			return errorf("BucketAlreadyOwnedByYou", "bucket %q already exists", q.bucket)
 		}
@@ -81,7 +81,7 @@ func (g *Gateway) bucketExists(q *request) error {
 }
 
 func (g *Gateway) deleteBucket(q *request) error {
-	_, _, err := g.c.Remove(q.ctx, "/"+q.bucket, false)
+	_, err := g.c.Remove(q.ctx, "/"+q.bucket, client.RemoveOptions{})
 	switch cairn.KindOf(err) {
 	case cairn.NotFound, cairn.NotDir:
 		return errorf("NoSuchBucket", "bucket %q does not exist", q.bucket)

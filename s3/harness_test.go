@@ -73,7 +73,7 @@ func startGatewayWith(t testing.TB, opts testcluster.Options, configure func(*s3
 	cl := testcluster.New(t, opts)
 	cl.WaitNodes(opts.Nodes)
 	c := cl.NewClient(client.Options{})
-	cfg := s3.Config{Client: c}
+	cfg := s3.Config{Store: c, Cluster: c.Admin()}
 	if configure != nil {
 		configure(&cfg)
 	}

@@ -10,11 +10,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
-	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
 // Multipart uploads are the SDK's multipart sessions: each part streams to
@@ -23,7 +21,7 @@ import (
 // the metadata service after its upload expiry.
 
 // keyOfSession recovers the S3 key from a session's path.
-func keyOfSession(bucket string, s *pb.UploadSession) (string, bool) {
+func keyOfSession(bucket string, s *client.Upload) (string, bool) {
 	key, ok := strings.CutPrefix(s.Path, "/"+bucket+"/")
 	if !ok || !s.Multipart {
 		return "", false
@@ -49,12 +47,12 @@ func (g *Gateway) createUpload(q *request) error {
 	if err != nil {
 		return err
 	}
-	writeXML(q.w, initiateMultipartUploadResult{Bucket: q.bucket, Key: q.key, UploadID: s.Id})
+	writeXML(q.w, initiateMultipartUploadResult{Bucket: q.bucket, Key: q.key, UploadID: s.ID})
 	return nil
 }
 
 // session finds the upload named by ?uploadId and checks it is this key's.
-func (g *Gateway) session(q *request) (*pb.UploadSession, error) {
+func (g *Gateway) session(q *request) (*client.Upload, error) {
 	id := q.r.URL.Query().Get("uploadId")
 	noSuch := errorf("NoSuchUpload", "no multipart upload %q for key %q (it completed, was aborted, or never existed)", id, q.key)
 	if id == "" {
@@ -67,7 +65,7 @@ func (g *Gateway) session(q *request) (*pb.UploadSession, error) {
 	if err != nil {
 		return nil, err
 	}
-	if k, ok := keyOfSession(q.bucket, s); !ok || k != q.key || s.CompletedInode != 0 {
+	if k, ok := keyOfSession(q.bucket, s); !ok || k != q.key || s.Completed != 0 {
 		return nil, noSuch
 	}
 	return s, nil
@@ -111,14 +109,14 @@ func (g *Gateway) uploadPart(q *request) error {
 	if err != nil {
 		return err
 	}
-	q.w.Header().Set("ETag", `"`+hex.EncodeToString(p.Md5)+`"`)
+	q.w.Header().Set("ETag", `"`+hex.EncodeToString(p.MD5)+`"`)
 	q.w.WriteHeader(http.StatusOK)
 	return nil
 }
 
 // writePart uploads one part; fill writes its bytes and returns their MD5.
-func (g *Gateway) writePart(q *request, s *pb.UploadSession, n int, fill func(*client.Writer) ([]byte, error)) (*pb.UploadPart, error) {
-	w, err := g.c.CreatePart(q.ctx, s.Id, n, s.ChunkSize, int(s.Replication))
+func (g *Gateway) writePart(q *request, s *client.Upload, n int, fill func(*client.Writer) ([]byte, error)) (*client.Part, error) {
+	w, err := g.c.CreatePart(q.ctx, s.ID, n, s.ChunkSize, s.Replication)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +175,7 @@ func (g *Gateway) uploadPartCopy(q *request) error {
 	if err != nil {
 		return err
 	}
-	writeXML(q.w, copyPartResult{LastModified: isoTime(time.Unix(0, p.MtimeNs)), ETag: `"` + hex.EncodeToString(p.Md5) + `"`})
+	writeXML(q.w, copyPartResult{LastModified: isoTime(p.Modified), ETag: `"` + hex.EncodeToString(p.MD5) + `"`})
 	return nil
 }
 
@@ -290,14 +288,14 @@ func (g *Gateway) completedAlready(q *request, id string, parts []client.Complet
 
 // checkParts validates a completion against the stored parts, with S3's
 // error codes.
-func checkParts(parts []client.CompletePart, stored []*pb.UploadPart, minSize int64) error {
-	byNum := map[int]*pb.UploadPart{}
+func checkParts(parts []client.CompletePart, stored []client.Part, minSize int64) error {
+	byNum := map[int]client.Part{}
 	for _, p := range stored {
-		byNum[int(p.Number)] = p
+		byNum[p.Number] = p
 	}
 	for i, p := range parts {
-		sp := byNum[p.Number]
-		if sp == nil || string(sp.Md5) != string(p.MD5) {
+		sp, ok := byNum[p.Number]
+		if !ok || string(sp.MD5) != string(p.MD5) {
 			return errorf("InvalidPart", "part %d was not uploaded, or its ETag does not match the one uploaded", p.Number)
 		}
 		if i < len(parts)-1 && sp.Size < minSize {
@@ -321,7 +319,7 @@ func (g *Gateway) abortUpload(q *request) error {
 	if err != nil {
 		return err
 	}
-	if err := g.c.AbortUpload(q.ctx, s.Id); err != nil {
+	if err := g.c.AbortUpload(q.ctx, s.ID); err != nil {
 		return toAPI(err, "NoSuchUpload")
 	}
 	q.w.WriteHeader(http.StatusNoContent)
@@ -356,16 +354,16 @@ func (g *Gateway) listParts(q *request) error {
 	res := listPartsResult{Bucket: q.bucket, Key: q.key, UploadID: id, Initiator: theOwner, Owner: theOwner,
 		StorageClass: "STANDARD", PartNumberMarker: marker, MaxParts: maxParts}
 	for _, p := range parts {
-		if int(p.Number) <= marker {
+		if p.Number <= marker {
 			continue
 		}
 		if len(res.Parts) == maxParts {
 			res.IsTruncated = true
 			break
 		}
-		res.Parts = append(res.Parts, part{PartNumber: int(p.Number), LastModified: isoTime(time.Unix(0, p.MtimeNs)),
-			ETag: `"` + hex.EncodeToString(p.Md5) + `"`, Size: p.Size})
-		res.NextPartNumberMarker = int(p.Number)
+		res.Parts = append(res.Parts, part{PartNumber: p.Number, LastModified: isoTime(p.Modified),
+			ETag: `"` + hex.EncodeToString(p.MD5) + `"`, Size: p.Size})
+		res.NextPartNumberMarker = p.Number
 	}
 	writeXML(q.w, res)
 	return nil
@@ -392,7 +390,7 @@ func (g *Gateway) listUploads(q *request) error {
 	}
 	type entry struct {
 		key string
-		s   *pb.UploadSession
+		s   *client.Upload
 	}
 	var all []entry
 	for _, s := range sessions {
@@ -404,13 +402,13 @@ func (g *Gateway) listUploads(q *request) error {
 		if all[i].key != all[j].key {
 			return all[i].key < all[j].key
 		}
-		return all[i].s.CreatedNs < all[j].s.CreatedNs
+		return all[i].s.Created.Before(all[j].s.Created)
 	})
 	res := listMultipartUploadsResult{Bucket: q.bucket, KeyMarker: keyMarker, UploadIDMarker: idMarker, Prefix: prefix,
 		Delimiter: delim, MaxUploads: maxUploads}
 	lastCP := ""
 	for _, e := range all {
-		if e.key < keyMarker || (e.key == keyMarker && (idMarker == "" || e.s.Id <= idMarker)) {
+		if e.key < keyMarker || (e.key == keyMarker && (idMarker == "" || e.s.ID <= idMarker)) {
 			continue
 		}
 		if delim != "" {
@@ -427,9 +425,9 @@ func (g *Gateway) listUploads(q *request) error {
 			res.IsTruncated = true
 			break
 		}
-		res.Uploads = append(res.Uploads, upload{Key: e.key, UploadID: e.s.Id, Initiator: theOwner, Owner: theOwner,
-			StorageClass: "STANDARD", Initiated: isoTime(time.Unix(0, e.s.CreatedNs))})
-		res.NextKeyMarker, res.NextUploadIDMarker = e.key, e.s.Id
+		res.Uploads = append(res.Uploads, upload{Key: e.key, UploadID: e.s.ID, Initiator: theOwner, Owner: theOwner,
+			StorageClass: "STANDARD", Initiated: isoTime(e.s.Created)})
+		res.NextKeyMarker, res.NextUploadIDMarker = e.key, e.s.ID
 	}
 	if !res.IsTruncated {
 		res.NextKeyMarker, res.NextUploadIDMarker = "", ""

@@ -121,7 +121,7 @@ func (g *Gateway) nestParents(ctx context.Context, bucket, key string) error {
 			return err
 		}
 		if !fi.IsDir() {
-			if err := g.c.Nest(ctx, p, objEntry); err != nil && cairn.KindOf(err) != cairn.NotFound {
+			if _, err := g.c.WrapInDir(ctx, p, objEntry); err != nil && cairn.KindOf(err) != cairn.NotFound {
 				return err
 			}
 		}
@@ -305,10 +305,10 @@ func (g *Gateway) deleteObject(q *request) error {
 // then the directories it leaves empty, up to the bucket.
 func (g *Gateway) remove(ctx context.Context, bucket, key string) error {
 	p := objectPath(bucket, key)
-	_, _, err := g.c.Remove(ctx, p, false)
+	_, err := g.c.Remove(ctx, p, client.RemoveOptions{})
 	if k := cairn.KindOf(err); (k == cairn.NotEmpty || k == cairn.IsDir) && !strings.HasSuffix(key, "/") {
 		p = nestedPath(bucket, key)
-		_, _, err = g.c.Remove(ctx, p, false)
+		_, err = g.c.Remove(ctx, p, client.RemoveOptions{})
 	}
 	switch cairn.KindOf(err) {
 	case cairn.NotFound, cairn.NotDir:
@@ -324,7 +324,7 @@ func (g *Gateway) remove(ctx context.Context, bucket, key string) error {
 		return err
 	}
 	for dir := path.Dir(p); strings.Count(dir, "/") > 1; dir = path.Dir(dir) {
-		if _, _, err := g.c.Remove(ctx, dir, false); err != nil {
+		if _, err := g.c.Remove(ctx, dir, client.RemoveOptions{}); err != nil {
 			break // not empty (or gone): stop pruning
 		}
 	}

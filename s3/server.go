@@ -1,6 +1,7 @@
 // Package s3 is Cairn's S3-compatible gateway: the S3 REST API (buckets,
 // objects, multipart uploads, listings) over the Cairn SDK, authenticated
-// with AWS Signature Version 4. Object bytes go from the S3 client through
+// with AWS Signature Version 4. It reaches the SDK only through the small
+// interfaces Store and Cluster (store.go). Object bytes go from the S3 client through
 // the gateway straight to the data nodes' replica chains, in parallel
 // chunks, hashed once for the ETag; nothing holds a whole object.
 //
@@ -26,7 +27,12 @@ import (
 
 // Config configures a Gateway.
 type Config struct {
-	Client *client.Client
+	// Store keeps the objects: a *client.Client, or anything else that
+	// serves the same operations. Required.
+	Store Store
+	// Cluster holds the credentials and answers the readiness check: a
+	// *client.Admin, usually Store's (client.Client.Admin). Required.
+	Cluster Cluster
 	// Region is what GetBucketLocation answers and the only region
 	// signatures may name when StrictRegion is set; default us-east-1.
 	Region       string
@@ -48,7 +54,8 @@ type Config struct {
 // Gateway serves the S3 API. It is an http.Handler.
 type Gateway struct {
 	cfg   Config
-	c     *client.Client
+	c     Store
+	admin Cluster
 	auth  *sigv4.Verifier
 	creds sync.Map // access key -> credEntry
 	log   *slog.Logger
@@ -61,7 +68,7 @@ type credEntry struct {
 	expires time.Time
 }
 
-// New returns a gateway that stores through cfg.Client.
+// New returns a gateway that stores through cfg.Store.
 func New(cfg Config) *Gateway {
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
@@ -78,7 +85,7 @@ func New(cfg Config) *Gateway {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	g := &Gateway{cfg: cfg, c: cfg.Client, log: cfg.Logger, m: newMetrics(cfg.Registry)}
+	g := &Gateway{cfg: cfg, c: cfg.Store, admin: cfg.Cluster, log: cfg.Logger, m: newMetrics(cfg.Registry)}
 	g.auth = &sigv4.Verifier{Secret: g.secret, Now: cfg.Now}
 	if cfg.StrictRegion {
 		g.auth.Region = cfg.Region
@@ -96,11 +103,11 @@ func (g *Gateway) secret(ak string) (string, bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	u, err := g.c.S3Secret(ctx, ak)
+	cred, err := g.admin.CredentialSecret(ctx, ak)
 	switch {
 	case err == nil:
-		g.creds.Store(ak, credEntry{secret: u.SecretKey, ok: true, expires: now.Add(g.cfg.CredentialTTL)})
-		return u.SecretKey, true
+		g.creds.Store(ak, credEntry{secret: cred.Secret, ok: true, expires: now.Add(g.cfg.CredentialTTL)})
+		return cred.Secret, true
 	case cairn.KindOf(err) == cairn.NotFound:
 		g.creds.Store(ak, credEntry{expires: now.Add(min(g.cfg.CredentialTTL, 2*time.Second))})
 	default:
@@ -392,12 +399,13 @@ func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 // EnsureUser makes sure access key ak exists with secret sk (the root
 // credentials a gateway is started with).
 func (g *Gateway) EnsureUser(ctx context.Context, ak, sk string) error {
-	u, err := g.c.S3Secret(ctx, ak)
-	if err == nil && u.SecretKey == sk {
+	cred, err := g.admin.CredentialSecret(ctx, ak)
+	if err == nil && cred.Secret == sk {
 		return nil
 	}
 	if err != nil && cairn.KindOf(err) != cairn.NotFound {
 		return err
 	}
-	return g.c.PutS3User(ctx, newUser(ak, sk, "root credentials of a gateway"), false)
+	return g.admin.PutCredential(ctx, client.Credential{AccessKey: ak, Secret: sk, Description: "root credentials of a gateway"},
+		client.PutCredentialOptions{})
 }

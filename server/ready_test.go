@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/internal/testcluster"
 )
@@ -58,13 +59,13 @@ func TestNodeReadinessOnLeave(t *testing.T) {
 		t.Fatalf("Leave: %v", err)
 	}
 	waitBody(t, dn.Addr, "/readyz", http.StatusServiceUnavailable, "shutting down", time.Second)
-	st, err := c.Client().Status(ctx)
+	st, err := c.Client().Admin().Status(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range st.Nodes {
-		if n.Id == string(dn.Proc.Node.ID()) && n.State != "leaving" {
-			t.Errorf("leader lists the node as %q, want leaving", n.State)
+		if n.ID == dn.Proc.Node.ID() && n.State != cairn.NodeLeaving {
+			t.Errorf("leader lists the node as %v, want leaving", n.State)
 		}
 	}
 }

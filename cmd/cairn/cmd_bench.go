@@ -63,7 +63,7 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
-	if _, err := c.Mkdir(ctx, *dir, true); err != nil {
+	if _, err := c.Mkdir(ctx, *dir, client.MkdirOptions{Parents: true}); err != nil {
 		return err
 	}
 	payload := make([]byte, size)
@@ -98,7 +98,7 @@ func runBench(ctx context.Context, args []string) error {
 		}
 	}
 	if !*keep {
-		if _, _, err := c.Remove(context.Background(), *dir, true); err != nil {
+		if _, err := c.Remove(context.Background(), *dir, client.RemoveOptions{Recursive: true}); err != nil {
 			fmt.Fprintf(os.Stderr, "cleaning up %s: %v\n", *dir, err)
 		}
 	}

@@ -22,11 +22,11 @@ func runCluster(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
-	st, err := c.Status(ctx)
+	st, err := c.Admin().Status(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("leader: %s (%s)   commit index %d, applied %d\n\n", st.LeaderId, st.LeaderAddr, st.CommitIndex, st.AppliedIndex)
+	fmt.Printf("leader: %s (%s)   commit index %d, applied %d\n\n", st.LeaderID, st.LeaderAddr, st.CommitIndex, st.AppliedIndex)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PEER\tRAFT\tAPI\tROLE")
 	for _, p := range st.Peers {
@@ -37,26 +37,26 @@ func runCluster(ctx context.Context, args []string) error {
 		if !p.Voter {
 			role += " (non-voter)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Id, p.RaftAddr, p.ApiAddr, role)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.ID, p.RaftAddr, p.APIAddr, role)
 	}
 	tw.Flush()
 	fmt.Println()
 	fmt.Fprintln(tw, "NODE\tADDRESS\tZONE/RACK\tSTATE\tUSED\tCAPACITY\tCHUNKS\tLAST HEARTBEAT")
 	for _, n := range st.Nodes {
-		age := time.Since(time.Unix(0, n.LastHeartbeatNs)).Round(time.Millisecond)
-		state := n.State
+		age := time.Since(n.LastHeartbeat).Round(time.Millisecond)
+		state := n.State.String()
 		if n.HealthDetail != "" {
 			state += " (" + n.HealthDetail + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\t%d\t%v ago\n", n.Id, n.Addr, n.Zone, n.Rack, state, human(n.Used), human(n.Capacity), n.Chunks, age)
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\t%d\t%v ago\n", n.ID, n.Addr, n.Zone, n.Rack, state, human(n.Used), human(n.Capacity), n.Chunks, age)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if r := st.Repair; r != nil {
 		eta := "-"
-		if r.EtaSeconds > 0 {
-			eta = (time.Duration(r.EtaSeconds * float64(time.Second))).Round(time.Second).String()
+		if r.ETA > 0 {
+			eta = r.ETA.Round(time.Second).String()
 		}
 		fmt.Printf("\nrepair: %d queued, %d in flight, %d repaired, %d failed, %s moved (%s/s), ETA %s\nrebalance: %d replicas to move, %d moved\ngarbage: %d chunks queued, %d deleted\n",
 			r.Queued, r.InFlight, r.Repaired, r.Failed, human(int64(r.BytesMoved)), human(int64(r.BytesPerSecond)), eta,

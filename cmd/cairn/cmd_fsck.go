@@ -6,8 +6,6 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
-
-	"github.com/cairnfs/cairn"
 )
 
 // runFsck lists chunks with fewer healthy replicas than their file wants
@@ -23,7 +21,7 @@ func runFsck(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
-	entries, err := c.Fsck(ctx)
+	entries, err := c.Admin().Fsck(ctx)
 	if err != nil {
 		return err
 	}
@@ -35,21 +33,20 @@ func runFsck(ctx context.Context, args []string) error {
 	fmt.Fprintln(tw, "STATUS\tCHUNK\tFILE\tOFFSET\tHEALTHY/WANT\tREPLICAS")
 	missing := 0
 	for _, e := range entries {
-		id, _ := cairn.ChunkIDFromBytes(e.Chunk)
 		status := "under-replicated"
 		if e.Healthy == 0 {
 			status = "missing"
 			missing++
 		}
 		var reps []string
-		for i, r := range e.Replicas {
-			reps = append(reps, r.Node+"("+e.States[i]+")")
+		for _, r := range e.Replicas {
+			reps = append(reps, string(r.Node)+"("+r.State.String()+")")
 		}
 		path := e.Path
 		if path == "" {
 			path = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d/%d\t%s\n", status, id, path, e.Offset, e.Healthy, e.Want, strings.Join(reps, " "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d/%d\t%s\n", status, e.Chunk, path, e.Offset, e.Healthy, e.Want, strings.Join(reps, " "))
 	}
 	tw.Flush()
 	return fmt.Errorf("%d chunks below their replication (%d with no healthy replica)", len(entries), missing)

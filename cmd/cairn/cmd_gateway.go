@@ -86,7 +86,7 @@ func runGateway(ctx context.Context, args []string) error {
 func startGateway(c *client.Client, l net.Listener, gf gatewayFlags, log *slog.Logger) (*s3.Gateway, *http.Server) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	gw := s3.New(s3.Config{Client: c, Region: *gf.region, Domain: *gf.domain, Registry: reg, Logger: log})
+	gw := s3.New(s3.Config{Store: c, Cluster: c.Admin(), Region: *gf.region, Domain: *gf.domain, Registry: reg, Logger: log})
 	mux := http.NewServeMux()
 	mux.Handle("/-/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", gw)

@@ -132,7 +132,7 @@ func runRm(ctx context.Context, args []string) error {
 	}
 	defer c.Close()
 	for _, p := range fs.Args() {
-		if _, _, err := c.Remove(ctx, p, *recursive); err != nil {
+		if _, err := c.Remove(ctx, p, client.RemoveOptions{Recursive: *recursive}); err != nil {
 			return err
 		}
 	}
@@ -160,7 +160,7 @@ func runMv(ctx context.Context, args []string) error {
 	} else if err != nil && cairn.KindOf(err) != cairn.NotFound {
 		return err
 	}
-	return c.Rename(ctx, src, dst, *noClobber)
+	return c.Rename(ctx, src, dst, client.RenameOptions{NoReplace: *noClobber})
 }
 
 func runMkdir(ctx context.Context, args []string) error {
@@ -179,7 +179,7 @@ func runMkdir(ctx context.Context, args []string) error {
 	}
 	defer c.Close()
 	for _, p := range fs.Args() {
-		if _, err := c.Mkdir(ctx, p, *parents); err != nil {
+		if _, err := c.Mkdir(ctx, p, client.MkdirOptions{Parents: *parents}); err != nil {
 			return err
 		}
 	}

@@ -30,7 +30,7 @@ func runAddPeer(ctx context.Context, args []string) error {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	if err := c.AddPeer(ctx, pos[0], pos[1], *api); err != nil {
+	if err := c.Admin().AddPeer(ctx, pos[0], pos[1], *api); err != nil {
 		return err
 	}
 	fmt.Printf("%s (raft %s) is a voting member of the metadata cluster; see `cairn cluster status`\n", pos[0], pos[1])
@@ -53,7 +53,7 @@ func runRemovePeer(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
-	if err := c.RemovePeer(ctx, pos[0]); err != nil {
+	if err := c.Admin().RemovePeer(ctx, pos[0]); err != nil {
 		return err
 	}
 	fmt.Printf("%s is no longer a member of the metadata cluster; stop its process (and delete its data folder before reusing the ID)\n", pos[0])

@@ -6,6 +6,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/node"
 	"github.com/cairnfs/cairn/server"
 )
@@ -88,7 +90,7 @@ func runDrain(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
-	if err := c.Drain(ctx, fs.Arg(0), *undo); err != nil {
+	if err := c.Admin().Drain(ctx, cairn.NodeID(fs.Arg(0)), client.DrainOptions{Undo: *undo}); err != nil {
 		return err
 	}
 	if *undo {

@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	pb "github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/client"
 )
 
 // runS3 is `cairn s3 user add|list|remove`: S3 access keys, stored in the
@@ -30,24 +30,25 @@ func runS3(ctx context.Context, args []string) error {
 	defer c.Close()
 	switch {
 	case args[1] == "add" && fs.NArg() == 2:
-		if err := c.PutS3User(ctx, &pb.S3User{AccessKey: fs.Arg(0), SecretKey: fs.Arg(1), Description: *desc}, true); err != nil {
+		cred := client.Credential{AccessKey: fs.Arg(0), Secret: fs.Arg(1), Description: *desc}
+		if err := c.Admin().PutCredential(ctx, cred, client.PutCredentialOptions{Exclusive: true}); err != nil {
 			return err
 		}
 		fmt.Printf("added S3 access key %s\n", fs.Arg(0))
 		return nil
 	case args[1] == "list" && fs.NArg() == 0:
-		users, err := c.ListS3Users(ctx)
+		creds, err := c.Admin().Credentials(ctx)
 		if err != nil {
 			return err
 		}
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ACCESS KEY\tCREATED\tDESCRIPTION")
-		for _, u := range users {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", u.AccessKey, time.Unix(0, u.CreatedNs).UTC().Format(time.RFC3339), u.Description)
+		for _, cr := range creds {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", cr.AccessKey, cr.Created.UTC().Format(time.RFC3339), cr.Description)
 		}
 		return tw.Flush()
 	case args[1] == "remove" && fs.NArg() == 1:
-		if err := c.DeleteS3User(ctx, fs.Arg(0)); err != nil {
+		if err := c.Admin().DeleteCredential(ctx, fs.Arg(0)); err != nil {
 			return err
 		}
 		fmt.Printf("removed S3 access key %s (gateways stop accepting it within 10 s)\n", fs.Arg(0))

@@ -41,7 +41,7 @@ func (c *Cluster) AddPeer(i int) error {
 	mp := c.Metas[i]
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := c.Client().AddPeer(ctx, mp.ID, mp.RaftAddr, mp.GRPCAddr); err != nil {
+	if err := c.Client().Admin().AddPeer(ctx, mp.ID, mp.RaftAddr, mp.GRPCAddr); err != nil {
 		return fmt.Errorf("adding peer %s: %w", mp.ID, err)
 	}
 	mp.Removed = false
@@ -54,7 +54,7 @@ func (c *Cluster) RemovePeer(i int) error {
 	mp := c.Metas[i]
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := c.Client().RemovePeer(ctx, mp.ID); err != nil {
+	if err := c.Client().Admin().RemovePeer(ctx, mp.ID); err != nil {
 		return fmt.Errorf("removing peer %s: %w", mp.ID, err)
 	}
 	mp.Removed = true

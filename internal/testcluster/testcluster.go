@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/meta"
@@ -336,14 +337,14 @@ func (c *Cluster) WaitNodes(n int) {
 	cl := c.Client()
 	await.Until(c.t, 60*time.Second, func() error { // generous: CI machines are loaded
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		st, err := cl.Status(ctx)
+		st, err := cl.Admin().Status(ctx)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("waiting for %d data nodes: %w", n, err)
 		}
 		alive := 0
 		for _, nd := range st.Nodes {
-			if nd.State == "alive" {
+			if nd.State == cairn.NodeAlive {
 				alive++
 			}
 		}
@@ -352,6 +353,21 @@ func (c *Cluster) WaitNodes(n int) {
 		}
 		return nil
 	})
+}
+
+// NodeState returns what the metadata leader believes about data node id;
+// the test fails if the leader cannot say.
+func (c *Cluster) NodeState(id cairn.NodeID) cairn.NodeState {
+	c.t.Helper()
+	st, err := c.Client().Admin().Status(context.Background())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	n, ok := st.Node(id)
+	if !ok {
+		c.t.Fatalf("node %s is not registered", id)
+	}
+	return n.State
 }
 
 // Client returns a shared client for the cluster.

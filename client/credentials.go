@@ -1,0 +1,83 @@
+package client
+
+import (
+	"context"
+	"time"
+
+	pb "github.com/cairnfs/cairn/proto/cairnpb"
+)
+
+// Credential is an access key and its secret, stored in the metadata
+// service. Services in front of Cairn (the S3 gateway is one) verify the
+// requests they serve against them; every such service sees the same set.
+type Credential struct {
+	AccessKey   string
+	Secret      string // empty in the Credentials listing
+	Description string // a note kept with the key
+	Created     time.Time
+}
+
+// PutCredentialOptions tune PutCredential.
+type PutCredentialOptions struct {
+	// Exclusive makes PutCredential fail with Exists if the access key is
+	// taken, instead of replacing its secret and description.
+	Exclusive bool
+}
+
+// PutCredential stores a credential (its Created is set by the metadata
+// service). Invalid if the access key or secret is not acceptable; the
+// error says what is.
+func (a *Admin) PutCredential(ctx context.Context, cred Credential, opts PutCredentialOptions) error {
+	u := &pb.S3User{AccessKey: cred.AccessKey, SecretKey: cred.Secret, Description: cred.Description}
+	return a.c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
+		_, err := m.PutS3User(ctx, &pb.PutS3UserRequest{User: u, Exclusive: opts.Exclusive})
+		return err
+	})
+}
+
+// DeleteCredential removes an access key; NotFound if there is none.
+// Services that cache secrets may accept it for a short while after.
+func (a *Admin) DeleteCredential(ctx context.Context, accessKey string) error {
+	return a.c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
+		_, err := m.DeleteS3User(ctx, &pb.DeleteS3UserRequest{AccessKey: accessKey})
+		return err
+	})
+}
+
+// Credentials lists the stored credentials without their secrets.
+func (a *Admin) Credentials(ctx context.Context) ([]Credential, error) {
+	var resp *pb.ListS3UsersResponse
+	err := a.c.reader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
+		resp, err = m.ListS3Users(ctx, &pb.Empty{})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Credential, len(resp.Users))
+	for i, u := range resp.Users {
+		out[i] = newCredential(u)
+	}
+	return out, nil
+}
+
+// CredentialSecret returns one credential with its secret, for a service
+// verifying a request signed with accessKey; NotFound if there is no such
+// key. Any metadata peer may answer, so a key added a moment ago may not
+// be found yet.
+func (a *Admin) CredentialSecret(ctx context.Context, accessKey string) (*Credential, error) {
+	var u *pb.S3User
+	err := a.c.meta.Any(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
+		u, err = m.GetS3Secret(ctx, &pb.GetS3SecretRequest{AccessKey: accessKey})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	cred := newCredential(u)
+	return &cred, nil
+}
+
+func newCredential(u *pb.S3User) Credential {
+	return Credential{AccessKey: u.AccessKey, Secret: u.SecretKey, Description: u.Description, Created: unixNano(u.CreatedNs)}
+}
