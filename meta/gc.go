@@ -145,9 +145,7 @@ func (r *repairer) expireUploads(ctx context.Context) {
 // maintain runs repair and garbage collection rounds while this peer leads.
 func (s *Server) maintain() {
 	defer s.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { <-s.stop; cancel() }()
+	ctx := s.ctx // ends at Close
 	repairTick := time.NewTicker(s.cfg.RepairInterval)
 	defer repairTick.Stop()
 	gcTick := time.NewTicker(s.cfg.GCInterval)

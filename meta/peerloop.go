@@ -69,9 +69,7 @@ func (d *peerDialer) close() {
 // Failures are logged at debug level and retried at the next tick.
 func (s *Server) peerLoop() {
 	defer s.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { <-s.stop; cancel() }()
+	ctx := s.ctx // ends at Close
 	t := time.NewTicker(peerPollEvery)
 	defer t.Stop()
 	for {

@@ -37,8 +37,14 @@ type Server struct {
 	leaderReady atomic.Bool
 	notify      chan bool
 	stop        chan struct{}
+	ctx         context.Context // ends at Close, cutting off background work in flight
+	cancel      context.CancelFunc
 	wg          sync.WaitGroup
-	closeOnce   sync.Once
+
+	lifeMu   sync.Mutex
+	started  atomic.Bool // Start succeeded: Close has something to close
+	closed   bool
+	closeErr error
 
 	stopping atomic.Bool                // a planned shutdown began: not ready
 	view     atomic.Pointer[leaderView] // the leader's last answer to this follower's poll
@@ -46,37 +52,75 @@ type Server struct {
 	peers    peerDialer                 // gRPC connections to other peers
 }
 
-// New opens the peer's state and starts its Raft node. It bootstraps the
-// cluster from cfg.Peers when the directory holds no Raft state yet.
+// New validates cfg and fills in its defaults (Config returns the
+// result). It starts nothing: no goroutine runs, nothing is opened or
+// listened on until Start.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, cairn.E("meta.new", cairn.Internal, err)
-	}
 	s := &Server{cfg: cfg, reg: newRegistry(cfg.NodeSuspectAfter, cfg.NodeDeadAfter), notify: make(chan bool, 16), stop: make(chan struct{})}
-	s.met = newMetrics(cfg.Registry, s)
-	var err error
-	if s.fsm, err = OpenFSM(filepath.Join(cfg.Dir, "state"), cfg.Logger); err != nil {
-		return nil, err
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Config returns the peer's configuration with every default filled in.
+func (s *Server) Config() Config { return s.cfg }
+
+// Start opens the peer's state (creating its directory), listens for
+// Raft traffic unless cfg.RaftListener is set, starts its Raft node and
+// its background loops, and returns. It bootstraps the cluster from
+// cfg.Peers when the directory holds no Raft state yet. It fails when the
+// peer was started before or closed; a failed Start releases what it
+// opened and leaves the peer closed.
+func (s *Server) Start(ctx context.Context) error {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	switch {
+	case s.closed:
+		return cairn.E("meta.start", cairn.Invalid, errors.New("the metadata peer was closed; make a new one with New"))
+	case s.started.Load():
+		return cairn.E("meta.start", cairn.Invalid, errors.New("the metadata peer is already started"))
 	}
-	s.fsm.OnApply = s.onApply
-	if err := s.reg.reload(s.fsm.db); err != nil {
-		s.fsm.Close()
-		return nil, err
+	if err := s.open(ctx); err != nil {
+		s.closed, s.closeErr = true, err
+		close(s.stop)
+		s.cancel()
+		return err
 	}
-	if err := s.startRaft(); err != nil {
-		s.fsm.Close()
-		return nil, err
-	}
-	s.check = newLeaderCheck(s.raft)
-	s.repair = newRepairer(s)
+	s.started.Store(true)
 	s.wg.Add(3)
 	go s.watchLeadership()
 	go s.maintain()
 	go s.peerLoop()
-	return s, nil
+	return nil
+}
+
+// open opens the state and starts Raft; on error it closes what it opened.
+func (s *Server) open(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return cairn.E("meta.start", err)
+	}
+	if err := os.MkdirAll(s.cfg.Dir, 0o755); err != nil {
+		return cairn.E("meta.start", cairn.Internal, err)
+	}
+	s.met = newMetrics(s.cfg.Registry, s)
+	var err error
+	if s.fsm, err = OpenFSM(filepath.Join(s.cfg.Dir, "state"), s.cfg.Logger); err != nil {
+		return err
+	}
+	s.fsm.OnApply = s.onApply
+	if err := s.reg.reload(s.fsm.db); err != nil {
+		s.fsm.Close()
+		return err
+	}
+	if err := s.startRaft(); err != nil {
+		s.fsm.Close()
+		return err
+	}
+	s.check = newLeaderCheck(s.raft)
+	s.repair = newRepairer(s)
+	return nil
 }
 
 func (s *Server) startRaft() error {
@@ -281,7 +325,8 @@ func (s *Server) apply(ctx context.Context, data []byte, timeout time.Duration) 
 	return res.Resp, res.Err
 }
 
-// IsLeader reports whether this peer leads and has caught up.
+// IsLeader reports whether this peer leads and has caught up (never
+// before Start).
 func (s *Server) IsLeader() bool { return s.leaderReady.Load() && s.raft.State() == raft.Leader }
 
 // Ready reports whether the peer can serve (see ReadyStatus).
@@ -301,22 +346,32 @@ func (s *Server) Raft() *raft.Raft { return s.raft }
 func (s *Server) ID() string { return s.cfg.ID }
 
 // Close stops the peer: Raft shuts down (without transferring leadership)
-// and the database closes. It waits for every goroutine it started.
+// and the database closes. It waits for every goroutine it started. It
+// is idempotent: later calls return the first call's result. Closing a
+// peer that was never started only marks it closed.
 func (s *Server) Close() error {
-	var err error
-	s.closeOnce.Do(func() {
-		close(s.stop)
-		err = s.raft.Shutdown().Error()
-		s.check.close()
-		s.wg.Wait()
-		s.peers.close()
-		s.trans.Close()
-		if cerr := s.logs.Close(); err == nil {
-			err = cerr
-		}
-		if cerr := s.fsm.Close(); err == nil {
-			err = cerr
-		}
-	})
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if s.closed {
+		return s.closeErr
+	}
+	s.closed = true
+	close(s.stop)
+	s.cancel()
+	if !s.started.Load() {
+		return nil
+	}
+	err := s.raft.Shutdown().Error()
+	s.check.close()
+	s.wg.Wait()
+	s.peers.close()
+	s.trans.Close()
+	if cerr := s.logs.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := s.fsm.Close(); err == nil {
+		err = cerr
+	}
+	s.closeErr = err
 	return err
 }
