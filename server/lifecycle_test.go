@@ -86,6 +86,16 @@ func openFiles() int {
 	return len(fds)
 }
 
+// listenLoopback returns a listener on a free loopback port.
+func listenLoopback(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // testConfig is a single-process server on loopback; every port but the
@@ -210,10 +220,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 // stops it and leaves no goroutine behind, and Start after Shutdown fails.
 func TestLifecycle(t *testing.T) {
 	before := goroutines()
-	grpc, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	grpc := listenLoopback(t)
 	s, err := server.New(testConfig(t, grpc))
 	if err != nil {
 		t.Fatal(err)
@@ -295,15 +302,9 @@ func TestLifecycle(t *testing.T) {
 // naming it; the role is then stopped and nothing it opened keeps running.
 func TestStartFailsOnBusyPort(t *testing.T) {
 	before := goroutines()
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	busy := listenLoopback(t)
 	defer busy.Close()
-	grpc, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	grpc := listenLoopback(t)
 	cfg := testConfig(t, grpc)
 	cfg.Node.Addr = busy.Addr().String()
 	s, err := server.New(cfg)
@@ -329,10 +330,7 @@ func TestStartFailsOnBusyPort(t *testing.T) {
 // without leaving goroutines; Shutdown is idempotent per role.
 func TestRolesAlone(t *testing.T) {
 	before := goroutines()
-	grpc, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	grpc := listenLoopback(t)
 	cfg := testConfig(t, grpc)
 	m, err := server.NewMeta(cfg.Meta)
 	if err != nil {

@@ -92,7 +92,7 @@ func (m *Meta) Start(ctx context.Context) error {
 	}
 	defer m.life.mu.Unlock()
 	if err := m.start(ctx); err != nil {
-		return m.life.failStart(err, func() error { m.halt(context.Background(), false); return nil })
+		return m.life.failStart(err, func() error { return m.halt(context.Background(), false) })
 	}
 	m.life.watchReady(m.Server.Ready)
 	return nil
