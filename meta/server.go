@@ -364,6 +364,7 @@ func (s *Server) Close() error {
 	err := s.raft.Shutdown().Error()
 	s.check.close()
 	s.wg.Wait()
+	s.repair.http.CloseIdleConnections() // repair connections and their goroutines
 	s.peers.close()
 	s.trans.Close()
 	if cerr := s.logs.Close(); err == nil {

@@ -300,6 +300,7 @@ func (n *Node) Close() error {
 	}
 	n.wg.Wait()
 	n.meta.Close()
+	n.client.CloseIdleConnections() // forwarding connections and their goroutines
 	n.closeErr = n.store.Close()
 	return n.closeErr
 }
