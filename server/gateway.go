@@ -86,15 +86,7 @@ func (g *Gateway) Ready() <-chan struct{} { return g.life.ready }
 // retrying while the metadata service elects a leader (for up to about a
 // minute, or until ctx ends).
 func (g *Gateway) Start(ctx context.Context) error {
-	if err := g.life.begin(); err != nil {
-		return err
-	}
-	defer g.life.mu.Unlock()
-	if err := g.start(ctx); err != nil {
-		return g.life.failStart(err, g.halt(context.Background()))
-	}
-	g.life.markReady()
-	return nil
+	return g.life.start(ctx, g.start, g.halt(context.Background()))
 }
 
 func (g *Gateway) start(ctx context.Context) error {
@@ -122,10 +114,13 @@ func (g *Gateway) start(ctx context.Context) error {
 			log.Error("S3 gateway stopped", "err", err)
 		}
 	})
-	if cfg.AccessKey == "" {
-		return nil
+	if cfg.AccessKey != "" {
+		if err := g.ensureUser(ctx); err != nil {
+			return err
+		}
 	}
-	return g.ensureUser(ctx)
+	g.life.markReady()
+	return nil
 }
 
 // ensureUser creates the gateway's credentials, retrying while the

@@ -87,15 +87,7 @@ func (m *Meta) Ready() <-chan struct{} { return m.life.ready }
 // Start listens, opens the peer's state, starts Raft and serves the gRPC
 // API and the HTTP port.
 func (m *Meta) Start(ctx context.Context) error {
-	if err := m.life.begin(); err != nil {
-		return err
-	}
-	defer m.life.mu.Unlock()
-	if err := m.start(ctx); err != nil {
-		return m.life.failStart(err, func() error { return m.halt(context.Background(), false) })
-	}
-	m.life.watchReady(m.Server.Ready)
-	return nil
+	return m.life.start(ctx, m.start, func() error { return m.halt(context.Background(), false) })
 }
 
 func (m *Meta) start(ctx context.Context) error {
@@ -141,6 +133,7 @@ func (m *Meta) start(ctx context.Context) error {
 			log.Error("metadata gRPC server stopped", "err", err)
 		}
 	})
+	m.life.watchReady(srv.Ready)
 	if cfg.HTTP == nil {
 		return nil
 	}

@@ -64,15 +64,7 @@ func (s *Node) Ready() <-chan struct{} { return s.life.ready }
 // Start listens, opens the node's store, starts registration and
 // heartbeats, and serves the data port.
 func (s *Node) Start(ctx context.Context) error {
-	if err := s.life.begin(); err != nil {
-		return err
-	}
-	defer s.life.mu.Unlock()
-	if err := s.start(ctx); err != nil {
-		return s.life.failStart(err, func() error { return nil })
-	}
-	s.life.watchReady(s.Node.Ready)
-	return nil
+	return s.life.start(ctx, s.start, func() error { return nil })
 }
 
 func (s *Node) start(ctx context.Context) error {
@@ -100,6 +92,7 @@ func (s *Node) start(ctx context.Context) error {
 			log.Error("data port stopped", "err", err)
 		}
 	})
+	s.life.watchReady(n.Ready)
 	return nil
 }
 

@@ -21,8 +21,9 @@ type Server struct {
 	Node    *Node
 	Gateway *Gateway // nil without a gateway
 
-	life   life
-	opened []net.Listener // what listenAll opened, closed again if Start fails
+	life    life
+	opened  []net.Listener // what listenAll opened, closed again if Start fails
+	started int            // how many roles Start started
 }
 
 // New validates cfg and fills in its defaults. It starts nothing.
@@ -71,23 +72,24 @@ func (s *Server) roles() []Role {
 // same ports should hear so at once), then starts the metadata peer, the
 // data node and the gateway, in that order.
 func (s *Server) Start(ctx context.Context) error {
-	if err := s.life.begin(); err != nil {
+	return s.life.start(ctx, s.start, func() error {
+		err := s.stopRoles(context.Background(), s.started)
+		for _, l := range s.opened { // the listeners of roles that never started
+			l.Close()
+		}
+		return err
+	})
+}
+
+func (s *Server) start(ctx context.Context) error {
+	if err := s.listenAll(); err != nil {
 		return err
 	}
-	defer s.life.mu.Unlock()
-	if err := s.listenAll(); err != nil {
-		return s.life.failStart(err, func() error { return nil })
-	}
-	for i, r := range s.roles() {
+	for _, r := range s.roles() {
 		if err := r.Start(ctx); err != nil {
-			return s.life.failStart(err, func() error {
-				err := s.stopRoles(context.Background(), i)
-				for _, l := range s.opened { // the listeners of roles that never started
-					l.Close()
-				}
-				return err
-			})
+			return err
 		}
+		s.started++
 	}
 	s.life.run(func() {
 		for _, r := range s.roles() {

@@ -113,6 +113,20 @@ func (l *life) end(halt func() error) error {
 	return l.stopErr
 }
 
+// start runs a role's Start: it checks that the role may start, runs
+// open under the lifecycle lock and, if open fails, runs halt to release
+// what open opened and leaves the role stopped.
+func (l *life) start(ctx context.Context, open func(context.Context) error, halt func() error) error {
+	if err := l.begin(); err != nil {
+		return err
+	}
+	defer l.mu.Unlock()
+	if err := open(ctx); err != nil {
+		return l.failStart(err, halt)
+	}
+	return nil
+}
+
 // failStart undoes a Start that failed half-way: halt releases what was
 // opened, and the role counts as stopped (a later Shutdown returns nil).
 // Called with l.mu held; it returns err.
