@@ -65,6 +65,9 @@ func newTestServer(t *testing.T) (*httptest.Server, *client.Client) {
 	cfg.LeaderLease = 50 * time.Millisecond
 	cfg.Logger = logger
 	ms, err := meta.New(cfg)
+	if err == nil {
+		err = ms.Start(context.Background())
+	}
 	if err != nil {
 		raftLis.Close()
 		grpcLis.Close()
@@ -88,9 +91,12 @@ func newTestServer(t *testing.T) (*httptest.Server, *client.Client) {
 		dataLis.Close()
 		t.Fatal(err)
 	}
+	if err := n.Start(context.Background()); err != nil {
+		dataLis.Close()
+		t.Fatal(err)
+	}
 	ds := &httptest.Server{Listener: dataLis, Config: &http.Server{Handler: n.Handler()}}
 	ds.Start()
-	n.Start(context.Background())
 	t.Cleanup(func() {
 		ds.Close()
 		n.Close()

@@ -22,6 +22,9 @@ const readySlack = 64
 // peer that is shutting down, or is not (or no longer) a member, is not
 // ready.
 func (s *Server) ReadyStatus() (bool, string) {
+	if !s.started.Load() {
+		return false, "not started"
+	}
 	if s.stopping.Load() {
 		return false, "shutting down"
 	}
@@ -55,6 +58,21 @@ func (s *Server) ReadyStatus() (bool, string) {
 	return true, "following " + string(leader)
 }
 
+// hasOtherVoter reports whether the latest Raft configuration has a voter
+// besides this peer (a lone peer has nobody to hand leadership to).
+func (s *Server) hasOtherVoter() bool {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return true // let the transfer itself report what is wrong
+	}
+	for _, srv := range f.Configuration().Servers {
+		if srv.Suffrage == raft.Voter && string(srv.ID) != s.cfg.ID {
+			return true
+		}
+	}
+	return false
+}
+
 // BeginShutdown marks the peer as stopping: from now on ReadyStatus says
 // so, and load balancers and Kubernetes stop sending it clients. It keeps
 // serving until Close.
@@ -62,12 +80,13 @@ func (s *Server) BeginShutdown() { s.stopping.Store(true) }
 
 // TransferLeadership hands leadership to the most up-to-date other voter
 // when this peer leads, and waits until another peer is leader or ctx
-// ends. It returns nil at once when this peer does not lead. On error (no
-// other voter, the target did not win in time) this peer may still lead;
+// ends. It returns nil at once when this peer does not lead (or was never
+// started), and when it is the only voter (nobody to hand over to). On
+// error (the target did not win in time) this peer may still lead;
 // stopping it anyway is safe: the others elect a leader after their
 // election timeout.
 func (s *Server) TransferLeadership(ctx context.Context) error {
-	if s.raft.State() != raft.Leader {
+	if !s.started.Load() || s.raft.State() != raft.Leader || !s.hasOtherVoter() {
 		return nil
 	}
 	f := s.raft.LeadershipTransfer()

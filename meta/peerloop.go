@@ -21,9 +21,7 @@ const peerPollEvery = time.Second
 // Failures are logged at debug level and retried at the next tick.
 func (m *Members) loop() {
 	defer m.s.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { <-m.s.stop; cancel() }()
+	ctx := m.s.ctx // ends at Close
 	t := time.NewTicker(peerPollEvery)
 	defer t.Stop()
 	for {

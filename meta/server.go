@@ -2,8 +2,10 @@ package meta
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -27,62 +29,107 @@ import (
 // leader gate), Members (the Raft configuration), State, Registry and
 // Healer; package meta/grpcapi is its gRPC front end.
 type Server struct {
-	cfg     Config
-	st      *state.Machine
-	fsm     *fsm
-	raft    *raft.Raft
-	trans   *raft.NetworkTransport
-	logs    *raftboltdb.BoltStore
-	reg     *registry.Registry
-	prop    *Proposer
-	members *Members
-	met     *metrics
-	heal    *heal.Healer
+	cfg      Config
+	st       *state.Machine
+	fsm      *fsm
+	raft     *raft.Raft
+	trans    *raft.NetworkTransport
+	logs     *raftboltdb.BoltStore
+	reg      *registry.Registry
+	prop     *Proposer
+	members  *Members
+	met      *metrics
+	heal     *heal.Healer
+	transfer heal.HTTPTransfer
 
-	notify    chan bool
-	stop      chan struct{}
-	wg        sync.WaitGroup
-	closeOnce sync.Once
+	notify chan bool
+	stop   chan struct{}
+	ctx    context.Context // ends at Close, cutting off background work in flight
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	lifeMu   sync.Mutex
+	started  atomic.Bool // Start succeeded: Close has something to close
+	closed   bool
+	closeErr error
 
 	stopping atomic.Bool // a planned shutdown began: not ready
 }
 
-// New opens the peer's state and starts its Raft node. It bootstraps the
-// cluster from cfg.Peers when the directory holds no Raft state yet.
+// New validates cfg and fills in its defaults (Config returns the
+// result). It starts nothing: no goroutine runs, nothing is opened or
+// listened on until Start.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, cairn.E("meta.new", cairn.Internal, err)
+	s := &Server{cfg: cfg, notify: make(chan bool, 16), stop: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Start opens the peer's state (creating its directory), listens for
+// Raft traffic unless cfg.RaftListener is set, starts its Raft node and
+// its background loops, and returns. It bootstraps the cluster from
+// cfg.Peers when the directory holds no Raft state yet. It fails when the
+// peer was started before or closed; a failed Start releases what it
+// opened and leaves the peer closed.
+func (s *Server) Start(ctx context.Context) error {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	switch {
+	case s.closed:
+		return cairn.E("meta.start", cairn.Invalid, errors.New("the metadata peer was closed; make a new one with New"))
+	case s.started.Load():
+		return cairn.E("meta.start", cairn.Invalid, errors.New("the metadata peer is already started"))
 	}
-	s := &Server{cfg: cfg, reg: registry.New(registry.Config{SuspectAfter: cfg.NodeSuspectAfter, DeadAfter: cfg.NodeDeadAfter, Now: cfg.Now}),
-		notify: make(chan bool, 16), stop: make(chan struct{})}
-	s.met = newMetrics(cfg.Registry, s)
-	var err error
-	if s.st, err = state.Open(filepath.Join(cfg.Dir, "state"), cfg.Logger); err != nil {
-		return nil, err
+	if err := s.open(ctx); err != nil {
+		s.closed, s.closeErr = true, err
+		close(s.stop)
+		s.cancel()
+		return err
 	}
-	s.fsm = &fsm{st: s.st, nodesChanged: s.reloadRegistry}
-	if err := s.loadRegistry(); err != nil {
-		s.st.Close()
-		return nil, err
-	}
-	if err := s.startRaft(); err != nil {
-		s.st.Close()
-		return nil, err
-	}
-	s.prop = &Proposer{raft: s.raft, st: s.st, met: s.met, check: newLeaderCheck(s.raft), stop: s.stop}
-	s.members = &Members{s: s}
-	s.heal = heal.New(heal.Config{DefaultReplication: cfg.DefaultReplication, RepairInterval: cfg.RepairInterval,
-		RepairConcurrency: cfg.RepairConcurrency, RepairBytesPerSec: cfg.RepairBytesPerSec, GCInterval: cfg.GCInterval,
-		GCGrace: cfg.GCGrace, MaxWriteAge: cfg.MaxWriteAge, UploadExpiry: cfg.UploadExpiry, Logger: cfg.Logger, Now: cfg.Now},
-		heal.Deps{Proposer: s.prop, Leader: s.prop, Nodes: s.reg, State: s.st})
+	s.started.Store(true)
 	s.wg.Add(3)
 	go s.watchLeadership()
 	go s.maintain()
 	go s.members.loop()
-	return s, nil
+	return nil
+}
+
+// open opens the state, starts Raft and builds the parts that use it; on
+// error it closes what it opened.
+func (s *Server) open(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return cairn.E("meta.start", err)
+	}
+	cfg := s.cfg
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return cairn.E("meta.start", cairn.Internal, err)
+	}
+	s.reg = registry.New(registry.Config{SuspectAfter: cfg.NodeSuspectAfter, DeadAfter: cfg.NodeDeadAfter, Now: cfg.Now})
+	s.met = newMetrics(cfg.Registry, s)
+	var err error
+	if s.st, err = state.Open(filepath.Join(cfg.Dir, "state"), cfg.Logger); err != nil {
+		return err
+	}
+	s.fsm = &fsm{st: s.st, nodesChanged: s.reloadRegistry}
+	if err := s.loadRegistry(); err != nil {
+		s.st.Close()
+		return err
+	}
+	if err := s.startRaft(); err != nil {
+		s.st.Close()
+		return err
+	}
+	s.prop = &Proposer{raft: s.raft, st: s.st, met: s.met, check: newLeaderCheck(s.raft), stop: s.stop}
+	s.members = &Members{s: s}
+	s.transfer = heal.HTTPTransfer{Client: &http.Client{Timeout: 5 * time.Minute}}
+	s.heal = heal.New(heal.Config{DefaultReplication: cfg.DefaultReplication, RepairInterval: cfg.RepairInterval,
+		RepairConcurrency: cfg.RepairConcurrency, RepairBytesPerSec: cfg.RepairBytesPerSec, GCInterval: cfg.GCInterval,
+		GCGrace: cfg.GCGrace, MaxWriteAge: cfg.MaxWriteAge, UploadExpiry: cfg.UploadExpiry, Logger: cfg.Logger, Now: cfg.Now},
+		heal.Deps{Proposer: s.prop, Leader: s.prop, Nodes: s.reg, State: s.st, Transfer: s.transfer})
+	return nil
 }
 
 func (s *Server) startRaft() error {
@@ -234,14 +281,12 @@ func (s *Server) watchLeadership() {
 // maintain runs the healer's rounds until the peer stops.
 func (s *Server) maintain() {
 	defer s.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { <-s.stop; cancel() }()
-	s.heal.Run(ctx)
+	s.heal.Run(s.ctx)
 }
 
-// IsLeader reports whether this peer leads and has caught up.
-func (s *Server) IsLeader() bool { return s.prop != nil && s.prop.IsLeader() }
+// IsLeader reports whether this peer leads and has caught up (never
+// before Start).
+func (s *Server) IsLeader() bool { return s.started.Load() && s.prop.IsLeader() }
 
 // Ready reports whether the peer can serve (see ReadyStatus).
 func (s *Server) Ready() bool {
@@ -279,22 +324,33 @@ func (s *Server) Proposer() *Proposer { return s.prop }
 func (s *Server) Members() *Members { return s.members }
 
 // Close stops the peer: Raft shuts down (without transferring leadership)
-// and the database closes. It waits for every goroutine it started.
+// and the database closes. It waits for every goroutine it started. It
+// is idempotent: later calls return the first call's result. Closing a
+// peer that was never started only marks it closed.
 func (s *Server) Close() error {
-	var err error
-	s.closeOnce.Do(func() {
-		close(s.stop)
-		err = s.raft.Shutdown().Error()
-		s.prop.check.close()
-		s.wg.Wait()
-		s.members.peers.close()
-		s.trans.Close()
-		if cerr := s.logs.Close(); err == nil {
-			err = cerr
-		}
-		if cerr := s.st.Close(); err == nil {
-			err = cerr
-		}
-	})
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if s.closed {
+		return s.closeErr
+	}
+	s.closed = true
+	close(s.stop)
+	s.cancel()
+	if !s.started.Load() {
+		return nil
+	}
+	err := s.raft.Shutdown().Error()
+	s.prop.check.close()
+	s.wg.Wait()
+	s.transfer.Client.CloseIdleConnections() // repair connections and their goroutines
+	s.members.peers.close()
+	s.trans.Close()
+	if cerr := s.logs.Close(); err == nil {
+		err = cerr
+	}
+	if cerr := s.st.Close(); err == nil {
+		err = cerr
+	}
+	s.closeErr = err
 	return err
 }

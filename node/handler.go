@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -66,18 +65,19 @@ type FailedNode struct {
 	Kind  uint8  `json:"kind"`
 }
 
-var bufPool = sync.Pool{}
-
-func getBuf(n int64) []byte {
-	if b, ok := bufPool.Get().(*[]byte); ok && int64(cap(*b)) >= n {
-		return (*b)[:n]
+// getBuf returns a buffer of n bytes for a chunk body, from the node's
+// own pool (each node in a process keeps its own).
+func (n *Node) getBuf(size int64) []byte {
+	if b, ok := n.bufs.Get().(*[]byte); ok && int64(cap(*b)) >= size {
+		return (*b)[:size]
 	}
-	return make([]byte, n, max(n, 4<<10))
+	return make([]byte, size, max(size, 4<<10))
 }
 
-func putBuf(b []byte) {
+// putBuf returns b to the pool unless it is too big to keep.
+func (n *Node) putBuf(b []byte) {
 	if cap(b) <= 16<<20 {
-		bufPool.Put(&b)
+		n.bufs.Put(&b)
 	}
 }
 
@@ -115,8 +115,8 @@ func (n *Node) put(r *http.Request) (*PutResult, error) {
 	if err != nil {
 		return nil, cairn.E(op, err)
 	}
-	buf := getBuf(size)
-	defer putBuf(buf)
+	buf := n.getBuf(size)
+	defer n.putBuf(buf)
 
 	var fwd *forward
 	body := io.Reader(r.Body)

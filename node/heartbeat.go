@@ -86,6 +86,9 @@ func (n *Node) beat() {
 // suspect, later dead, as after a crash. The caller stops serving next.
 func (n *Node) Leave(ctx context.Context) error {
 	n.stopping.Store(true)
+	if !n.started.Load() {
+		return nil // never registered: nobody to tell
+	}
 	n.beatMu.Lock() // wait for a heartbeat in flight, which could undo Leave
 	defer n.beatMu.Unlock()
 	req := &pb.LeaveRequest{Id: string(n.id), Addr: n.cfg.Advertise}

@@ -63,7 +63,10 @@ type Config struct {
 	Transport http.RoundTripper
 }
 
-func (c *Config) validate() error {
+// Validate checks the configuration and fills in its defaults. New calls
+// it; a caller that wants the effective configuration before New (package
+// server does) may call it first: a second call changes nothing.
+func (c *Config) Validate() error {
 	var errs []error
 	if c.Dir == "" {
 		errs = append(errs, errors.New("node: Dir is empty"))
@@ -119,6 +122,7 @@ type Node struct {
 
 	scrubLimit  *rate.Limiter
 	repairLimit *rate.Limiter
+	bufs        sync.Pool // chunk bodies being received (handlePut)
 
 	registered atomic.Bool
 	lastBeat   atomic.Int64 // unix ns of the last heartbeat or registration the leader accepted
@@ -128,41 +132,25 @@ type Node struct {
 	diskFailed atomic.Bool  // a write failed with an I/O error: stays unhealthy until restart
 	healthMsg  atomic.Value // string
 
-	ctx       context.Context // ends at Close, cutting off metadata calls in flight
-	cancel    context.CancelFunc
-	stop      chan struct{}
-	wg        sync.WaitGroup
-	closeOnce sync.Once
+	ctx    context.Context // ends at Close, cutting off metadata calls in flight
+	cancel context.CancelFunc
+	stop   chan struct{}
+	wg     sync.WaitGroup
+
+	lifeMu   sync.Mutex
+	started  atomic.Bool // Start opened the store: Close has something to close
+	closed   bool
+	closeErr error
 }
 
-// New opens the node's data directory (creating its identity on first use)
-// and recovers its volumes. Start launches the heartbeat loop.
+// New validates cfg and fills in its defaults (Config returns the
+// result). It starts nothing: no goroutine runs and nothing on disk is
+// touched until Start.
 func New(cfg Config) (*Node, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
-		return nil, cairn.E("node.new", cairn.Internal, err)
-	}
-	id, err := loadID(cfg.Dir)
-	if err != nil {
-		return nil, err
-	}
-	vo := cfg.Volume
-	vo.Dir = filepath.Join(cfg.Dir, "volumes")
-	if vo.Logger == nil {
-		vo.Logger = cfg.Logger
-	}
-	store, err := volume.Open(vo)
-	if err != nil {
-		return nil, err
-	}
-	meta, err := metarpc.Dial(cfg.Meta, metarpc.Options{RetryFor: 5 * time.Second})
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	n := &Node{cfg: cfg, id: id, store: store, meta: meta, stop: make(chan struct{}),
+	n := &Node{cfg: cfg, stop: make(chan struct{}),
 		client:  &http.Client{Transport: cfg.Transport},
 		metrics: newMetrics(cfg.Registry)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -170,8 +158,70 @@ func New(cfg Config) (*Node, error) {
 	n.repairLimit = bwlimit.New(cfg.RepairBytesPerSec)
 	n.healthy.Store(true)
 	n.healthMsg.Store("")
-	n.metrics.registerStore(cfg.Registry, store)
 	return n, nil
+}
+
+// Config returns the node's configuration with every default filled in.
+func (n *Node) Config() Config { return n.cfg }
+
+// Start opens the node's data directory (creating its identity on first
+// use), recovers its volumes, and launches registration, heartbeats, the
+// scrubber and reconciliation; it returns without waiting for the
+// metadata service. Serve Handler only after Start returned. It fails when
+// the node was started before or closed; a failed Start releases what it
+// opened and leaves the node closed.
+func (n *Node) Start(ctx context.Context) error {
+	n.lifeMu.Lock()
+	defer n.lifeMu.Unlock()
+	switch {
+	case n.closed:
+		return cairn.E("node.start", cairn.Invalid, errors.New("the data node was closed; make a new one with New"))
+	case n.started.Load():
+		return cairn.E("node.start", cairn.Invalid, errors.New("the data node is already started"))
+	}
+	if err := n.open(ctx); err != nil {
+		n.closed, n.closeErr = true, err
+		close(n.stop)
+		n.cancel()
+		return err
+	}
+	n.started.Store(true)
+	n.wg.Add(3)
+	go n.heartbeatLoop()
+	go n.scrubLoop()
+	go n.reconcileLoop()
+	return nil
+}
+
+// open opens the identity, the store and the metadata connection.
+func (n *Node) open(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return cairn.E("node.start", err)
+	}
+	if err := os.MkdirAll(n.cfg.Dir, 0o755); err != nil {
+		return cairn.E("node.start", cairn.Internal, err)
+	}
+	id, err := loadID(n.cfg.Dir)
+	if err != nil {
+		return err
+	}
+	vo := n.cfg.Volume
+	vo.Dir = filepath.Join(n.cfg.Dir, "volumes")
+	if vo.Logger == nil {
+		vo.Logger = n.cfg.Logger
+	}
+	store, err := volume.Open(vo)
+	if err != nil {
+		return err
+	}
+	meta, err := metarpc.Dial(n.cfg.Meta, metarpc.Options{RetryFor: 5 * time.Second})
+	if err != nil {
+		store.Close()
+		return err
+	}
+	n.id, n.store, n.meta = id, store, meta
+	n.metrics.registerStore(n.cfg.Registry, store)
+	return nil
 }
 
 // loadID reads the node's identity, creating it on first start.
@@ -197,10 +247,11 @@ func loadID(dir string) (cairn.NodeID, error) {
 	return cairn.NodeID(id), nil
 }
 
-// ID returns the node's identity.
+// ID returns the node's identity ("" before Start).
 func (n *Node) ID() cairn.NodeID { return n.id }
 
-// Store exposes the chunk store (tests corrupt and inspect it).
+// Store exposes the chunk store (tests corrupt and inspect it); nil
+// before Start.
 func (n *Node) Store() *volume.Store { return n.store }
 
 // Ready reports whether the node can serve (see ReadyStatus).
@@ -215,6 +266,8 @@ func (n *Node) Ready() bool {
 // stopping.
 func (n *Node) ReadyStatus() (bool, string) {
 	switch {
+	case !n.started.Load():
+		return false, "not started"
 	case n.stopping.Load():
 		return false, "shutting down"
 	case !n.registered.Load():
@@ -228,27 +281,28 @@ func (n *Node) ReadyStatus() (bool, string) {
 	return true, "ok"
 }
 
-// Start launches registration and heartbeats; it returns at once.
-func (n *Node) Start(ctx context.Context) {
-	n.wg.Add(3)
-	go n.heartbeatLoop()
-	go n.scrubLoop()
-	go n.reconcileLoop()
-}
-
 // Close stops heartbeats and closes the store, after waiting for every
 // goroutine the node started. In-flight HTTP requests belong to the HTTP
-// server, which the caller shuts down first.
+// server, which the caller shuts down first. It is idempotent: later calls
+// return the first call's result. Closing a node that was never started
+// only marks it closed.
 func (n *Node) Close() error {
-	var err error
-	n.closeOnce.Do(func() {
-		close(n.stop)
-		n.cancel()
-		n.wg.Wait()
-		n.meta.Close()
-		err = n.store.Close()
-	})
-	return err
+	n.lifeMu.Lock()
+	defer n.lifeMu.Unlock()
+	if n.closed {
+		return n.closeErr
+	}
+	n.closed = true
+	close(n.stop)
+	n.cancel()
+	if !n.started.Load() {
+		return nil
+	}
+	n.wg.Wait()
+	n.meta.Close()
+	n.client.CloseIdleConnections() // forwarding connections and their goroutines
+	n.closeErr = n.store.Close()
+	return n.closeErr
 }
 
 // capacity returns the configured capacity or the file system's size.

@@ -37,9 +37,9 @@ type testNode struct {
 	srv  *httptest.Server
 }
 
-// startNode starts a data node with no reachable metadata service and no
-// heartbeat loop; edit may change its config. Both stop at the end of the
-// test.
+// startNode starts a data node with no reachable metadata service (its
+// heartbeat loop tries to register once, then waits an hour); edit may
+// change its config. Both stop at the end of the test.
 func startNode(t *testing.T, edit func(*node.Config)) *testNode {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
@@ -59,6 +59,10 @@ func startNode(t *testing.T, edit func(*node.Config)) *testNode {
 	if err != nil {
 		srv.Listener.Close()
 		t.Fatalf("node.New: %v", err)
+	}
+	if err := n.Start(t.Context()); err != nil {
+		srv.Listener.Close()
+		t.Fatalf("node.Start: %v", err)
 	}
 	srv.Config.Handler = n.Handler()
 	srv.Start()
@@ -375,7 +379,6 @@ func TestHealthReadyMetrics(t *testing.T) {
 // only an injected clock there (issue 9) can turn it into an ordering.
 func TestCloseWithUnreachableMeta(t *testing.T) {
 	tn := startNode(t, func(c *node.Config) { c.Meta = []string{deadAddr(t)} })
-	tn.Start(t.Context())
 	id := cairn.NewChunkID()
 	putOK(t, tn.Addr, id, randomBytes(10), "")
 	if tn.Ready() {

@@ -11,7 +11,7 @@ import (
 // serveAdmin answers /-/healthz (the process is up), /-/readyz (the
 // metadata service answers: a leader is known). "-" cannot be a bucket
 // name, so these paths never shadow S3 requests. /-/metrics is mounted by
-// the command that serves the gateway.
+// package server, which runs the gateway.
 func (g *Gateway) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/-/healthz":

@@ -1,97 +1,233 @@
 // Package server wires Cairn's roles into running processes: a metadata
-// peer with its gRPC API and HTTP endpoints, a data node with its data
-// port, or both in one process (`cairn server`). The command line and the
-// in-process test cluster both start roles through here.
+// peer with its gRPC API and HTTP endpoints (Meta), a data node with its
+// data port (Node), an S3 gateway (Gateway), or all three in one process
+// (Server, `cairn server`). The command line and the in-process test
+// cluster both run roles through here.
+//
+// Every role has the same lifecycle, modelled on etcd's embed package:
+//
+//   - NewX(cfg) validates cfg and fills in its defaults once; X.Config
+//     returns the result. New starts nothing: no goroutine runs, no
+//     listener is opened, nothing on disk is touched.
+//   - Start(ctx) opens the role's state, listens (on the listeners given
+//     in its config, else on its configured addresses) and serves; it
+//     returns once the role serves, or with an error, after which the
+//     role has released what it opened and is stopped. ctx bounds the
+//     start only, not the role's life.
+//   - Ready() is closed once the role is ready to serve clients (see each
+//     role for what that means); it never closes for a role that stops
+//     first.
+//   - Shutdown(ctx) stops the role gracefully, waits for every goroutine
+//     it started, and is idempotent (later calls return the first call's
+//     result). Start after Shutdown fails. Shutdown of a role that was
+//     never started only marks it stopped.
 package server
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"google.golang.org/grpc"
 
-	"github.com/cairnfs/cairn/client"
-	"github.com/cairnfs/cairn/httpapi"
-	"github.com/cairnfs/cairn/meta/grpcapi"
-
-	"github.com/cairnfs/cairn/meta"
-	"github.com/cairnfs/cairn/metarpc"
-	"github.com/cairnfs/cairn/node"
+	"github.com/cairnfs/cairn"
 )
 
-// MetaOptions configure a metadata peer process.
-type MetaOptions struct {
-	Meta meta.Config
-	GRPC net.Listener // the gRPC API
-	HTTP net.Listener // REST API, health, metrics; nil = none
-	// Peers are the gRPC addresses of all metadata peers, for the REST API's
-	// client; default this peer's own.
-	Peers []string
+// Role is the lifecycle every server role shares (see the package
+// comment). Meta, Node, Gateway and Server implement it.
+type Role interface {
+	Start(ctx context.Context) error
+	Ready() <-chan struct{}
+	Shutdown(ctx context.Context) error
 }
 
-// Meta is a running metadata peer.
-type Meta struct {
-	Server *meta.Server
-	grpc   *grpc.Server
-	http   *http.Server
-	api    *client.Client
-	log    *slog.Logger
-	done   chan struct{}
+// readyPoll is how often a role checks whether it became ready.
+const readyPoll = 20 * time.Millisecond
+
+type lifeState int
+
+const (
+	created lifeState = iota
+	running
+	stopped
+)
+
+// life is the lifecycle state every role shares: whether it runs, its
+// ready channel, and the goroutines it started.
+type life struct {
+	role string // for error messages: "metadata peer", "data node", ...
+
+	mu    sync.Mutex // held by Start for its whole run, so Shutdown waits for it
+	state lifeState
+
+	ready     chan struct{}
+	stop      chan struct{} // closed when stopping begins
+	wg        sync.WaitGroup
+	readyOnce sync.Once
+	stopOnce  sync.Once
+	stopErr   error
 }
 
-// StartMeta starts a metadata peer serving on the given listeners.
-func StartMeta(o MetaOptions) (*Meta, error) {
-	if o.Meta.APIAddr == "" {
-		o.Meta.APIAddr = o.GRPC.Addr().String()
+func (l *life) init(role string) {
+	l.role, l.ready, l.stop = role, make(chan struct{}), make(chan struct{})
+}
+
+// begin locks the lifecycle for Start and checks that the role may start.
+// The caller unlocks l.mu when Start returns.
+func (l *life) begin() error {
+	l.mu.Lock()
+	switch l.state {
+	case running:
+		l.mu.Unlock()
+		return cairn.E("server.start", cairn.Invalid, fmt.Errorf("the %s is already started", l.role))
+	case stopped:
+		l.mu.Unlock()
+		return cairn.E("server.start", cairn.Invalid, fmt.Errorf("the %s was shut down and cannot start again; make a new one", l.role))
 	}
+	l.state = running
+	return nil
+}
+
+// end stops the role once: it closes l.stop, runs halt when the role was
+// started, and waits for every goroutine the role started. Every later
+// call returns the first call's result.
+func (l *life) end(halt func() error) error {
+	l.mu.Lock() // waits for a Start in progress
+	wasRunning := l.state == running
+	l.state = stopped
+	l.mu.Unlock()
+	l.stopOnce.Do(func() {
+		close(l.stop)
+		if wasRunning {
+			l.stopErr = halt()
+		}
+		l.wg.Wait()
+	})
+	return l.stopErr
+}
+
+// start runs a role's Start: it checks that the role may start, runs
+// open under the lifecycle lock and, if open fails, runs halt to release
+// what open opened and leaves the role stopped.
+func (l *life) start(ctx context.Context, open func(context.Context) error, halt func() error) error {
+	if err := l.begin(); err != nil {
+		return err
+	}
+	defer l.mu.Unlock()
+	if err := open(ctx); err != nil {
+		return l.failStart(err, halt)
+	}
+	return nil
+}
+
+// failStart undoes a Start that failed half-way: halt releases what was
+// opened, and the role counts as stopped (a later Shutdown returns nil).
+// Called with l.mu held; it returns err.
+func (l *life) failStart(err error, halt func() error) error {
+	l.state = stopped
+	l.stopOnce.Do(func() {
+		close(l.stop)
+		_ = halt()
+		l.wg.Wait()
+	})
+	return err
+}
+
+// run starts f in a goroutine that end waits for.
+func (l *life) run(f func()) {
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		f()
+	}()
+}
+
+// markReady closes the ready channel (once).
+func (l *life) markReady() { l.readyOnce.Do(func() { close(l.ready) }) }
+
+// watchReady closes the ready channel as soon as isReady reports true,
+// checking every readyPoll until the role stops.
+func (l *life) watchReady(isReady func() bool) {
+	l.run(func() {
+		t := time.NewTicker(readyPoll)
+		defer t.Stop()
+		for {
+			if isReady() {
+				l.markReady()
+				return
+			}
+			select {
+			case <-l.stop:
+				return
+			case <-t.C:
+			}
+		}
+	})
+}
+
+// ListenError is returned by Start when a role cannot listen on one of
+// its addresses.
+type ListenError struct {
+	Port string // which port: "grpc", "http", "raft", "data" or "s3"
+	Addr string
+	Err  error
+}
+
+func (e *ListenError) Error() string {
+	return fmt.Sprintf("cannot listen on %s (%s port): %v", e.Addr, e.Port, e.Err)
+}
+
+func (e *ListenError) Unwrap() error { return e.Err }
+
+// listen returns l when it is set, else listens on addr. A port still held
+// for a moment (a restarted process) is retried for up to 5 s while ctx
+// lasts.
+func listen(ctx context.Context, l net.Listener, port, addr string) (net.Listener, error) {
+	if l != nil {
+		return l, nil
+	}
+	var err error
+	for i := 0; i < 50; i++ {
+		if l, err = net.Listen("tcp", addr); err == nil {
+			return l, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, &ListenError{Port: port, Addr: addr, Err: errors.Join(err, ctx.Err())}
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nil, &ListenError{Port: port, Addr: addr, Err: err}
+}
+
+// actualPort returns adv with port 0 replaced by the port l listens on
+// (a role told to listen on a random port advertises the one it got), and
+// l's address when adv is empty.
+func actualPort(adv string, l net.Listener) string {
+	if adv == "" {
+		return l.Addr().String()
+	}
+	if host, port, err := net.SplitHostPort(adv); err == nil && port == "0" {
+		if _, actual, err := net.SplitHostPort(l.Addr().String()); err == nil {
+			return net.JoinHostPort(host, actual)
+		}
+	}
+	return adv
+}
+
+// newRegistry returns a metrics registry with the Go runtime and process
+// collectors.
+func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	o.Meta.Registry = reg
-	srv, err := meta.New(o.Meta)
-	if err != nil {
-		return nil, err
-	}
-	m := &Meta{Server: srv, log: o.Meta.Logger, done: make(chan struct{})}
-	if m.log == nil {
-		m.log = slog.Default()
-	}
-	m.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(metarpc.MaxMessageSize), grpc.MaxSendMsgSize(metarpc.MaxMessageSize))
-	grpcapi.NewService(srv).Register(m.grpc)
-	go func() {
-		defer close(m.done)
-		if err := m.grpc.Serve(o.GRPC); err != nil {
-			o.Meta.Logger.Error("metadata gRPC server stopped", "err", err)
-		}
-	}()
-	if o.HTTP != nil {
-		peers := o.Peers
-		if len(peers) == 0 {
-			peers = []string{o.Meta.APIAddr}
-		}
-		if m.api, err = client.Dial(peers, client.Options{Logger: o.Meta.Logger}); err != nil {
-			m.Close()
-			return nil, err
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/v1/", httpapi.New(m.api, httpapi.Options{Logger: o.Meta.Logger}))
-		healthStatus(mux, reg, srv.ReadyStatus)
-		m.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := m.http.Serve(o.HTTP); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				o.Meta.Logger.Error("metadata HTTP server stopped", "err", err)
-			}
-		}()
-	}
-	return m, nil
+	return reg
 }
 
 // healthStatus adds /healthz (the process runs), /readyz (200 "ok", or
@@ -111,131 +247,10 @@ func healthStatus(mux *http.ServeMux, reg *prometheus.Registry, ready func() (bo
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }
 
-// Close stops serving and closes the peer, without handing over
-// leadership (as a crash would, but cleanly). In-flight RPCs get a few
-// seconds to finish.
-func (m *Meta) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	m.stopServing(ctx)
-	if m.api != nil {
-		m.api.Close()
+// stopHTTP lets in-flight requests of srv finish until ctx ends, then cuts
+// what still runs.
+func stopHTTP(ctx context.Context, srv *http.Server) {
+	if srv != nil && srv.Shutdown(ctx) != nil {
+		srv.Close()
 	}
-	return m.Server.Close()
-}
-
-// Shutdown stops the peer for a planned stop (SIGTERM): readiness fails at
-// once, a leader hands leadership to another peer (bounded by a few
-// election timeouts; if that fails the others elect one after their
-// timeout), then gRPC and HTTP stop accepting and finish in-flight
-// requests until ctx ends (what is still running then is cut), and Raft
-// and the state close.
-func (m *Meta) Shutdown(ctx context.Context) error {
-	m.Server.BeginShutdown()
-	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	if err := m.Server.TransferLeadership(tctx); err != nil {
-		m.log.Warn("stopping without handing over leadership; the other peers elect a leader after their election timeout", "err", err)
-	}
-	cancel()
-	m.stopServing(ctx)
-	if m.api != nil {
-		m.api.Close()
-	}
-	return m.Server.Close()
-}
-
-// stopServing stops the HTTP server, then the gRPC server (REST requests
-// in flight may still need it), letting in-flight requests finish until
-// ctx ends.
-func (m *Meta) stopServing(ctx context.Context) {
-	if m.http != nil && m.http.Shutdown(ctx) != nil {
-		m.http.Close()
-	}
-	stopped := make(chan struct{})
-	go func() { m.grpc.GracefulStop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-ctx.Done():
-		m.grpc.Stop()
-	}
-	<-m.done
-}
-
-// NodeOptions configure a data node process.
-type NodeOptions struct {
-	Node     node.Config
-	Listener net.Listener // the data port
-}
-
-// Node is a running data node.
-type Node struct {
-	Node *node.Node
-	http *http.Server
-	log  *slog.Logger
-	done chan struct{}
-}
-
-// StartNode starts a data node serving on the listener.
-func StartNode(o NodeOptions) (*Node, error) {
-	if o.Node.Advertise == "" {
-		o.Node.Advertise = o.Listener.Addr().String()
-	}
-	if o.Node.Logger == nil {
-		o.Node.Logger = slog.Default()
-	}
-	n, err := node.New(o.Node)
-	if err != nil {
-		return nil, err
-	}
-	s := &Node{Node: n, log: o.Node.Logger, done: make(chan struct{})}
-	s.http = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		defer close(s.done)
-		if err := s.http.Serve(o.Listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			o.Node.Logger.Error("data port stopped", "err", err)
-		}
-	}()
-	n.Start(context.Background())
-	return s, nil
-}
-
-// Kill drops the data port at once, cutting in-flight transfers as a crash
-// would, then closes the store (what was fsynced stays; nothing else is
-// acknowledged).
-func (s *Node) Kill() error {
-	s.http.Close()
-	<-s.done
-	return s.Node.Close()
-}
-
-// Shutdown stops the node for a planned stop (SIGTERM): readiness fails
-// and the metadata leader is told the node is leaving (bounded to a few
-// seconds; if the leader cannot be reached the node stops anyway and is
-// seen as suspect), then the data port stops accepting and in-flight
-// requests finish until ctx ends (what still runs then is cut), and the
-// store closes. Clients whose requests are refused retry on other
-// replicas.
-func (s *Node) Shutdown(ctx context.Context) error {
-	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	if err := s.Node.Leave(lctx); err != nil {
-		s.log.Warn("stopping without telling the metadata leader", "err", err)
-	}
-	cancel()
-	if err := s.http.Shutdown(ctx); err != nil {
-		s.http.Close()
-	}
-	<-s.done
-	return s.Node.Close()
-}
-
-// Close stops accepting, lets in-flight requests finish (bounded), and
-// closes the store.
-func (s *Node) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.http.Shutdown(ctx); err != nil {
-		s.http.Close()
-	}
-	<-s.done
-	return s.Node.Close()
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -25,46 +26,46 @@ func TestCredentialAndDrainCommands(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	if code := run(ctx, []string{"s3", "user", "add", "--description", "cli", "--meta", metas, "CLIKEY", "a-long-secret"}); code != 0 {
+	if code := (app{stdout: io.Discard}).run(ctx, []string{"s3", "user", "add", "--description", "cli", "--meta", metas, "CLIKEY", "a-long-secret"}); code != 0 {
 		t.Fatalf("s3 user add exited %d", code)
 	}
 	cred, err := adm.CredentialSecret(ctx, "CLIKEY")
 	if err != nil || cred.Secret != "a-long-secret" || cred.Description != "cli" {
 		t.Fatalf("after s3 user add: %+v, %v", cred, err)
 	}
-	if code := run(ctx, []string{"s3", "user", "add", "--meta", metas, "CLIKEY", "another-secret"}); code != 1 {
+	if code := (app{stdout: io.Discard}).run(ctx, []string{"s3", "user", "add", "--meta", metas, "CLIKEY", "another-secret"}); code != 1 {
 		t.Errorf("adding a taken key exited %d, want 1", code)
 	}
 	if cred, err := adm.CredentialSecret(ctx, "CLIKEY"); err != nil || cred.Secret != "a-long-secret" {
 		t.Errorf("a refused add changed the key: %+v, %v", cred, err)
 	}
-	if code := run(ctx, []string{"s3", "user", "list", "--meta", metas}); code != 0 {
+	if code := (app{stdout: io.Discard}).run(ctx, []string{"s3", "user", "list", "--meta", metas}); code != 0 {
 		t.Errorf("s3 user list exited %d", code)
 	}
-	if code := run(ctx, []string{"s3", "user", "remove", "--meta", metas, "CLIKEY"}); code != 0 {
+	if code := (app{stdout: io.Discard}).run(ctx, []string{"s3", "user", "remove", "--meta", metas, "CLIKEY"}); code != 0 {
 		t.Fatalf("s3 user remove exited %d", code)
 	}
 	if _, err := adm.CredentialSecret(ctx, "CLIKEY"); !errors.Is(err, cairn.NotFound) {
 		t.Errorf("after s3 user remove: %v, want NotFound", err)
 	}
-	if code := run(ctx, []string{"s3", "user", "remove", "--meta", metas, "CLIKEY"}); code != 3 {
+	if code := (app{stdout: io.Discard}).run(ctx, []string{"s3", "user", "remove", "--meta", metas, "CLIKEY"}); code != 3 {
 		t.Errorf("removing a missing key exited %d, want 3 (not found)", code)
 	}
 
 	id := c.Nodes[0].Proc.Node.ID()
-	if code := run(ctx, []string{"node", "drain", "--meta", metas, string(id)}); code != 0 {
+	if code := (app{stdout: io.Discard}).run(ctx, []string{"node", "drain", "--meta", metas, string(id)}); code != 0 {
 		t.Fatalf("node drain exited %d", code)
 	}
 	if got := c.NodeState(id); got != cairn.NodeDraining {
 		t.Errorf("after node drain the node is %v, want draining", got)
 	}
-	if code := run(ctx, []string{"node", "drain", "--undo", "--meta", metas, string(id)}); code != 0 {
+	if code := (app{stdout: io.Discard}).run(ctx, []string{"node", "drain", "--undo", "--meta", metas, string(id)}); code != 0 {
 		t.Fatalf("node drain --undo exited %d", code)
 	}
 	if got := c.NodeState(id); got != cairn.NodeAlive {
 		t.Errorf("after node drain --undo the node is %v, want alive", got)
 	}
-	if code := run(ctx, []string{"node", "drain", "--meta", metas, "nobody"}); code != 3 {
+	if code := (app{stdout: io.Discard}).run(ctx, []string{"node", "drain", "--meta", metas, "nobody"}); code != 3 {
 		t.Errorf("draining an unknown node exited %d, want 3 (not found)", code)
 	}
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
-	"net"
 	"os"
 	"time"
 
@@ -12,9 +10,11 @@ import (
 	"github.com/cairnfs/cairn/server"
 )
 
-// metaAliases are the Kubernetes-style environment variables `cairn meta`
-// reads besides CAIRN_<FLAG>.
-var metaAliases = map[string]string{"id": "POD_NAME", "grpc-port": "METADATA_SERVER_PORT", "cluster-size": "CLUSTER_SIZE"}
+// metaAliases returns the Kubernetes-style environment variables `cairn
+// meta` reads besides CAIRN_<FLAG>.
+func metaAliases() map[string]string {
+	return map[string]string{"id": "POD_NAME", "grpc-port": "METADATA_SERVER_PORT", "cluster-size": "CLUSTER_SIZE"}
+}
 
 // metaFlags are `cairn meta`'s flags.
 type metaFlags struct {
@@ -83,7 +83,7 @@ func (f *metaFlags) config(s metaSettings) meta.Config {
 
 // runMeta is `cairn meta`: one metadata peer until SIGTERM, then a
 // graceful stop. `cairn meta add-peer|remove-peer` change the membership.
-func runMeta(ctx context.Context, args []string) error {
+func (a app) runMeta(ctx context.Context, args []string) error {
 	if len(args) > 0 {
 		switch args[0] {
 		case "add-peer":
@@ -94,7 +94,8 @@ func runMeta(ctx context.Context, args []string) error {
 	}
 	fs := newFlags("meta")
 	f := addMetaFlags(fs)
-	if err := parseServer(fs, args, metaAliases); err != nil {
+	sf, err := a.parseServer(fs, args, metaAliases())
+	if err != nil {
 		return err
 	}
 	hostname, _ := os.Hostname()
@@ -102,57 +103,22 @@ func runMeta(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if done, err := printConfig(fs, set); done {
+	if done, err := sf.printConfig(set); done {
 		return err
 	}
-	return serveMeta(ctx, f, set)
-}
-
-// serveMeta listens, starts the peer and stops it gracefully when ctx ends.
-func serveMeta(ctx context.Context, f *metaFlags, set metaSettings) error {
 	cfg := f.config(set)
-	log := cfg.Logger
-	var lis [3]net.Listener
-	for i, addr := range []string{set.RaftListen, set.GRPCListen, set.HTTPListen} {
-		l, err := listenRetry(ctx, addr)
-		if err != nil {
-			for _, o := range lis[:i] {
-				o.Close()
-			}
-			return err
-		}
-		lis[i] = l
-	}
-	cfg.RaftListener = lis[0]
-	m, err := server.StartMeta(server.MetaOptions{Meta: cfg, GRPC: lis[1], HTTP: lis[2], Peers: set.APIPeers})
+	cfg.RaftBind = set.RaftListen
+	m, err := server.NewMeta(server.MetaConfig{Meta: cfg, GRPCAddr: set.GRPCListen, HTTPAddr: set.HTTPListen, Peers: set.APIPeers})
 	if err != nil {
 		return err
 	}
-	log.Info("metadata peer running", "id", cfg.ID, "grpc", set.APIAddr, "raft", cfg.RaftAdvertise, "http", lis[2].Addr().String(), "join", cfg.Join)
-	<-ctx.Done()
-	log.Info("shutting down: handing over leadership if leading, finishing requests", "timeout", *f.shutdown)
-	sctx, cancel := context.WithTimeout(context.Background(), *f.shutdown)
-	defer cancel()
-	return m.Shutdown(sctx)
-}
-
-// listenRetry listens, retrying briefly (a restarted process may find its
-// port still held for a moment).
-func listenRetry(ctx context.Context, addr string) (net.Listener, error) {
-	if printPending {
-		return nil, usagef("--print-config: this role does not print its configuration; run it without --print-config")
-	}
-	var err error
-	for i := 0; i < 50; i++ {
-		var l net.Listener
-		if l, err = listen(addr); err == nil {
-			return l, nil
+	log := cfg.Logger
+	return sf.serve(ctx, m, *f.shutdown, log, func() {
+		c := m.Config()
+		http := "none"
+		if c.HTTP != nil {
+			http = c.HTTP.Addr().String()
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		log.Info("metadata peer running", "id", c.Meta.ID, "grpc", c.Meta.APIAddr, "raft", c.Meta.RaftAdvertise, "http", http, "join", c.Meta.Join)
+	}, "shutting down: handing over leadership if leading, finishing requests")
 }

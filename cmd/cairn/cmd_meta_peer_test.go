@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -22,22 +23,22 @@ func TestMetaPeerCommands(t *testing.T) {
 	mp := c.Metas[j]
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if code := run(ctx, []string{"meta", "add-peer", mp.ID, mp.RaftAddr, "--api-addr", mp.GRPCAddr, "--meta", metas}); code != 0 {
+	if code := (app{stdout: io.Discard}).run(ctx, []string{"meta", "add-peer", mp.ID, mp.RaftAddr, "--api-addr", mp.GRPCAddr, "--meta", metas}); code != 0 {
 		t.Fatalf("add-peer exited %d", code)
 	}
 	if got := c.Voters(); !slices.Contains(got, mp.ID) {
 		t.Fatalf("voters after add-peer: %v", got)
 	}
-	if code := run(ctx, []string{"meta", "remove-peer", "--meta", metas, mp.ID}); code != 0 {
+	if code := (app{stdout: io.Discard}).run(ctx, []string{"meta", "remove-peer", "--meta", metas, mp.ID}); code != 0 {
 		t.Fatalf("remove-peer exited %d", code)
 	}
 	if got := c.Voters(); slices.Contains(got, mp.ID) {
 		t.Fatalf("voters after remove-peer: %v", got)
 	}
-	if code := run(ctx, []string{"meta", "remove-peer", "--meta", metas, "nobody"}); code != 3 {
+	if code := (app{stdout: io.Discard}).run(ctx, []string{"meta", "remove-peer", "--meta", metas, "nobody"}); code != 3 {
 		t.Errorf("remove-peer of an unknown peer exited %d, want 3 (not found)", code)
 	}
-	if code := run(ctx, []string{"meta", "add-peer", "only-an-id"}); code != 2 {
+	if code := (app{stdout: io.Discard}).run(ctx, []string{"meta", "add-peer", "only-an-id"}); code != 2 {
 		t.Errorf("add-peer without an address exited %d, want 2 (usage)", code)
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/cairnfs/cairn"
@@ -12,7 +11,7 @@ import (
 	"github.com/cairnfs/cairn/server"
 )
 
-func runNode(ctx context.Context, args []string) error {
+func (a app) runNode(ctx context.Context, args []string) error {
 	if len(args) > 0 && args[0] == "drain" {
 		return runDrain(ctx, args[1:])
 	}
@@ -36,40 +35,29 @@ func runNode(ctx context.Context, args []string) error {
 	reconcileGrace := fs.Duration("reconcile-grace", 15*time.Minute, "an unneeded chunk is deleted when two checks this far apart agree")
 	shutdown := fs.Duration("shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight transfers may take to finish")
 	verbose := fs.Bool("v", false, "debug logging")
-	if err := parseServer(fs, args, map[string]string{"meta": "METADATA_SERVER_ADDR", "port": "DATA_NODE_PORT"}); err != nil {
+	sf, err := a.parseServer(fs, args, map[string]string{"meta": "METADATA_SERVER_ADDR", "port": "DATA_NODE_PORT"})
+	if err != nil {
 		return err
 	}
 	set, err := deriveNode(nodeInputs{Addr: *addr, Port: *port, Advertise: *advertise, Meta: *metaAddrs})
 	if err != nil {
 		return err
 	}
-	if done, err := printConfig(fs, set); done {
+	if done, err := sf.printConfig(set); done {
 		return err
 	}
 	log := newLogger(*verbose)
-	l, err := listenRetry(ctx, set.Listen)
-	if err != nil {
-		return err
-	}
-	adv := set.Advertise
-	if host, p, _ := net.SplitHostPort(adv); p == "0" { // listening on a random port
-		_, actual, _ := net.SplitHostPort(l.Addr().String())
-		adv = net.JoinHostPort(host, actual)
-	}
-	n, err := server.StartNode(server.NodeOptions{Listener: l, Node: node.Config{
-		Dir: *dir, Advertise: adv, Meta: set.Meta, Zone: *zone, Rack: *rack,
+	n, err := server.NewNode(server.NodeConfig{Addr: set.Listen, Node: node.Config{
+		Dir: *dir, Advertise: set.Advertise, Meta: set.Meta, Zone: *zone, Rack: *rack,
 		Capacity: int64(capacity), Logger: log, HeartbeatInterval: *heartbeat,
 		ScrubBytesPerSec: int64(scrubBW), ScrubInterval: *scrubEvery, RepairBytesPerSec: int64(repairBW),
 		ReconcileInterval: *reconcileEvery, ReconcileGrace: *reconcileGrace}})
 	if err != nil {
 		return err
 	}
-	log.Info("data node running", "id", n.Node.ID(), "addr", adv)
-	<-ctx.Done()
-	log.Info("shutting down: telling the metadata leader, finishing transfers", "timeout", *shutdown)
-	sctx, cancel := context.WithTimeout(context.Background(), *shutdown)
-	defer cancel()
-	return n.Shutdown(sctx)
+	return sf.serve(ctx, n, *shutdown, log, func() {
+		log.Info("data node running", "id", n.Node.ID(), "addr", n.Config().Node.Advertise)
+	}, "shutting down: telling the metadata leader, finishing transfers")
 }
 
 // runDrain is `cairn node drain <id>`: no new chunks go to the node and its

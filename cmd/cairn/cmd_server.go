@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,15 +11,14 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/node"
 	"github.com/cairnfs/cairn/server"
 )
 
-// runServer runs one metadata peer and one data node in this process, with
-// replication 1: the way to try Cairn on one machine.
-func runServer(ctx context.Context, args []string) error {
+// runServer runs one metadata peer, one data node and an S3 gateway in
+// this process, with replication 1: the way to try Cairn on one machine.
+func (a app) runServer(ctx context.Context, args []string) error {
 	fs := newFlags("server")
 	dir := fs.String("dir", "./cairn-data", "folder for all data (created if missing)")
 	bind := fs.String("bind", "127.0.0.1", "address to listen on (0.0.0.0 for every interface)")
@@ -30,7 +30,8 @@ func runServer(ctx context.Context, args []string) error {
 	s3Port := fs.Int("s3-port", 9000, "S3 gateway port (0 = no gateway)")
 	gf := addGatewayFlags(fs)
 	verbose := fs.Bool("v", false, "debug logging")
-	if err := parseServer(fs, args, map[string]string{"data-port": "DATA_NODE_PORT"}); err != nil {
+	sf, err := a.parseServer(fs, args, map[string]string{"data-port": "DATA_NODE_PORT"})
+	if err != nil {
 		return err
 	}
 	log := newLogger(*verbose)
@@ -43,39 +44,20 @@ func runServer(ctx context.Context, args []string) error {
 		}
 	}
 	adv := func(port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
-	if done, err := printConfig(fs, serverSettings{Advertise: host, GRPC: adv(*grpcPort), HTTP: addr(*httpPort), Raft: adv(*raftPort), Data: adv(*dataPort)}); done {
+	if done, err := sf.printConfig(serverSettings{Advertise: host, GRPC: adv(*grpcPort), HTTP: addr(*httpPort), Raft: adv(*raftPort), Data: adv(*dataPort)}); done {
 		return err
 	}
-	lis := map[string]net.Listener{}
-	ports := map[string]string{"grpc": addr(*grpcPort), "http": addr(*httpPort), "raft": addr(*raftPort), "data": addr(*dataPort)}
-	if *s3Port != 0 {
-		ports["s3"] = addr(*s3Port)
-	}
-	for name, a := range ports {
-		l, err := net.Listen("tcp", a)
-		if err != nil {
-			return fmt.Errorf("cannot listen on %s (%s port): %w; is another cairn running? choose another port with --%s-port", a, name, err, name)
-		}
-		defer l.Close()
-		lis[name] = l
-	}
-	cfg := meta.DefaultConfig()
-	cfg.ID, cfg.Dir, cfg.Logger = "meta1", filepath.Join(*dir, "meta"), log
-	cfg.RaftListener, cfg.DefaultReplication = lis["raft"], 1
-	cfg.RaftAdvertise, cfg.APIAddr = adv(*raftPort), adv(*grpcPort)
+	mc := meta.DefaultConfig()
+	mc.ID, mc.Dir, mc.Logger = "meta1", filepath.Join(*dir, "meta"), log
+	mc.RaftBind, mc.DefaultReplication = addr(*raftPort), 1
+	mc.RaftAdvertise, mc.APIAddr = adv(*raftPort), adv(*grpcPort)
 	// One peer has nobody to wait for: elect it at once.
-	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLease = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
-	m, err := server.StartMeta(server.MetaOptions{Meta: cfg, GRPC: lis["grpc"], HTTP: lis["http"]})
-	if err != nil {
-		return err
+	mc.HeartbeatTimeout, mc.ElectionTimeout, mc.LeaderLease = 100*time.Millisecond, 100*time.Millisecond, 50*time.Millisecond
+	cfg := server.Config{
+		Meta: server.MetaConfig{Meta: mc, GRPCAddr: addr(*grpcPort), HTTPAddr: addr(*httpPort)},
+		Node: server.NodeConfig{Addr: addr(*dataPort), Node: node.Config{
+			Dir: filepath.Join(*dir, "node"), Meta: []string{adv(*grpcPort)}, Advertise: adv(*dataPort), Logger: log}},
 	}
-	defer m.Close()
-	n, err := server.StartNode(server.NodeOptions{Listener: lis["data"], Node: node.Config{
-		Dir: filepath.Join(*dir, "node"), Meta: []string{adv(*grpcPort)}, Advertise: adv(*dataPort), Logger: log}})
-	if err != nil {
-		return err
-	}
-	defer n.Close()
 	s3Line := ""
 	if *s3Port != 0 {
 		if *gf.accessKey == "" {
@@ -83,20 +65,17 @@ func runServer(ctx context.Context, args []string) error {
 				return err
 			}
 		}
-		c, err := client.Dial([]string{adv(*grpcPort)}, client.Options{Logger: log})
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		gw, srv := startGateway(c, lis["s3"], gf, log)
-		defer srv.Close()
-		if err := ensureUser(ctx, gw, *gf.accessKey, *gf.secretKey, log); err != nil {
-			return err
-		}
+		g := gf.config(addr(*s3Port), []string{adv(*grpcPort)}, log)
+		cfg.Gateway = &g
 		s3Line = fmt.Sprintf("  S3 gateway    http://%s   access key %s  secret key %s\n", addr(*s3Port), *gf.accessKey, *gf.secretKey)
 	}
-	abs, _ := filepath.Abs(*dir)
-	fmt.Fprintf(os.Stderr, `Cairn is running (single node, replication 1: every chunk has ONE copy).
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	started := func() {
+		abs, _ := filepath.Abs(*dir)
+		fmt.Fprintf(os.Stderr, `Cairn is running (single node, replication 1: every chunk has ONE copy).
   data folder   %s
   metadata API  %s   (gRPC; clients use --meta %s or CAIRN_META)
   HTTP          http://%s   (REST /v1/files/..., /healthz, /readyz, /metrics)
@@ -104,9 +83,12 @@ func runServer(ctx context.Context, args []string) error {
 %sTry:  cairn put somefile /  &&  cairn ls -l /
 Stop with Ctrl-C.
 `, abs, addr(*grpcPort), adv(*grpcPort), addr(*httpPort), addr(*dataPort), s3Line)
-	<-ctx.Done()
-	log.Info("shutting down")
-	return nil
+	}
+	err = sf.serve(ctx, srv, 25*time.Second, log, started, "shutting down")
+	if le := (*server.ListenError)(nil); errors.As(err, &le) {
+		return fmt.Errorf("%w; is another cairn running? choose another port with --%s-port", err, le.Port)
+	}
+	return err
 }
 
 func newLogger(verbose bool) *slog.Logger {

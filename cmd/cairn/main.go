@@ -9,12 +9,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/server"
 )
 
 // command is one subcommand. run gets the arguments after the name.
@@ -24,12 +27,18 @@ type command struct {
 	run     func(ctx context.Context, args []string) error
 }
 
-func commands() []command {
+// app is one run of the command line. The server roles are its methods:
+// --print-config writes to its stdout.
+type app struct {
+	stdout io.Writer
+}
+
+func (a app) commands() []command {
 	return []command{
-		{"server", "run metadata, data node and HTTP API in one process (the quick start)", runServer},
-		{"meta", "run a metadata peer", runMeta},
-		{"node", "run a data node; `cairn node drain <id>` empties one", runNode},
-		{"gateway", "run an S3-compatible gateway (port 9000)", runGateway},
+		{"server", "run metadata, data node and HTTP API in one process (the quick start)", a.runServer},
+		{"meta", "run a metadata peer", a.runMeta},
+		{"node", "run a data node; `cairn node drain <id>` empties one", a.runNode},
+		{"gateway", "run an S3-compatible gateway (port 9000)", a.runGateway},
 		{"s3", "manage S3 access keys: cairn s3 user add|list|remove", runS3},
 		{"put", "upload a local file (--resume continues an interrupted upload)", runPut},
 		{"get", "download a file", runGet},
@@ -50,15 +59,15 @@ func commands() []command {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:]))
+	os.Exit(app{stdout: os.Stdout}.run(ctx, os.Args[1:]))
 }
 
-func run(ctx context.Context, args []string) int {
+func (a app) run(ctx context.Context, args []string) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage()
+		a.usage()
 		return 0
 	}
-	for _, c := range commands() {
+	for _, c := range a.commands() {
 		if c.name == args[0] {
 			err := c.run(ctx, args[1:])
 			if err == nil {
@@ -99,9 +108,9 @@ func (u usageError) Error() string { return u.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
-func usage() {
+func (a app) usage() {
 	fmt.Println("cairn — a distributed file storage system\n\nUsage: cairn <command> [flags] [args]\n\nCommands:")
-	for _, c := range commands() {
+	for _, c := range a.commands() {
 		fmt.Printf("  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Println("\nClient commands find the cluster with --meta host:port[,host:port...] or $CAIRN_META,\ndefaulting to a `cairn server` on this machine (127.0.0.1:9090).\nRun `cairn <command> -h` for a command's flags.")
@@ -115,15 +124,29 @@ func newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
-// envFlags are the client flags that read the environment. Server roles
+// envFlag reports the client flags that read the environment. Server roles
 // read every flag from the environment (see parseServer); client commands
 // read only these, so that e.g. CAIRN_R never turns `rm` recursive.
-var envFlags = map[string]bool{"meta": true, "chunk-size": true, "replication": true, "concurrency": true}
+func envFlag(name string) bool {
+	switch name {
+	case "meta", "chunk-size", "replication", "concurrency":
+		return true
+	}
+	return false
+}
 
 // parse parses a client command's args, then fills the client flags not set
 // on the command line from CAIRN_<FLAG>.
 func parse(fs *flag.FlagSet, args []string, aliases map[string]string) error {
-	return parseEnv(fs, args, aliases, func(name string) bool { return envFlags[name] })
+	return parseEnv(fs, args, aliases, envFlag)
+}
+
+// serverFlags is a server role's parsed command line: its flags and
+// whether --print-config asked it to print instead of starting.
+type serverFlags struct {
+	fs     *flag.FlagSet
+	stdout io.Writer
+	print  bool // --print-config was given
 }
 
 // parseServer parses a server role's args; every flag not set on the
@@ -131,30 +154,21 @@ func parse(fs *flag.FlagSet, args []string, aliases map[string]string) error {
 // It also gives every role a --print-config flag (command line only):
 // after computing its derived settings, a role calls printConfig, which
 // prints them and tells the role to return without starting.
-func parseServer(fs *flag.FlagSet, args []string, aliases map[string]string) error {
+func (a app) parseServer(fs *flag.FlagSet, args []string, aliases map[string]string) (*serverFlags, error) {
 	if fs.Lookup(printConfigFlag) == nil {
 		fs.Bool(printConfigFlag, false, "print the configuration (flags, environment and derived settings) as JSON and exit without starting")
 	}
 	err := parseEnv(fs, args, aliases, func(name string) bool { return name != printConfigFlag })
-	printPending = fs.Lookup(printConfigFlag).Value.String() == "true"
-	return err
+	return &serverFlags{fs: fs, stdout: a.stdout, print: fs.Lookup(printConfigFlag).Value.String() == "true"}, err
 }
 
 const printConfigFlag = "print-config"
-
-// printPending is set while --print-config was asked for and printConfig
-// has not run yet: listenRetry then refuses to listen, so a role that
-// does not print its configuration fails instead of starting for real.
-var printPending bool
-
-// stdout is where --print-config writes (tests swap it).
-var stdout io.Writer = os.Stdout
 
 // printConfig is the --print-config helper for server roles. A role
 // parses its flags with parseServer, computes everything it derives from
 // them without listening or touching the disk, and then calls
 //
-//	if done, err := printConfig(fs, derived); done {
+//	if done, err := sf.printConfig(derived); done {
 //		return err
 //	}
 //
@@ -164,14 +178,12 @@ var stdout io.Writer = os.Stdout
 // is its string form after flags and environment were applied, and
 // reports done; the role then returns the error (nil: exit 0). Otherwise
 // it does nothing and the role starts.
-func printConfig(fs *flag.FlagSet, derived any) (bool, error) {
-	f := fs.Lookup(printConfigFlag)
-	if f == nil || f.Value.String() != "true" {
+func (sf *serverFlags) printConfig(derived any) (bool, error) {
+	if !sf.print {
 		return false, nil
 	}
-	printPending = false
 	flags := map[string]string{}
-	fs.VisitAll(func(f *flag.Flag) {
+	sf.fs.VisitAll(func(f *flag.Flag) {
 		switch {
 		case f.Name == printConfigFlag:
 		case strings.Contains(f.Name, "secret") && f.Value.String() != "":
@@ -184,10 +196,29 @@ func printConfig(fs *flag.FlagSet, derived any) (bool, error) {
 		Role    string            `json:"role"`
 		Flags   map[string]string `json:"flags"`
 		Derived any               `json:"derived"`
-	}{strings.TrimPrefix(fs.Name(), "cairn "), flags, derived}
-	enc := json.NewEncoder(stdout)
+	}{strings.TrimPrefix(sf.fs.Name(), "cairn "), flags, derived}
+	enc := json.NewEncoder(sf.stdout)
 	enc.SetIndent("", "  ")
 	return true, enc.Encode(out)
+}
+
+// serve runs a server role until ctx ends: it starts r, calls started,
+// and when ctx ends logs stopping and shuts r down within timeout. With
+// --print-config (a role that did not print its configuration) it
+// refuses to start.
+func (sf *serverFlags) serve(ctx context.Context, r server.Role, timeout time.Duration, log *slog.Logger, started func(), stopping string) error {
+	if sf.print {
+		return usagef("--print-config: this role does not print its configuration; run it without --print-config")
+	}
+	if err := r.Start(ctx); err != nil {
+		return err
+	}
+	started()
+	<-ctx.Done()
+	log.Info(stopping, "timeout", timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return r.Shutdown(sctx)
 }
 
 func parseEnv(fs *flag.FlagSet, args []string, aliases map[string]string, fromEnv func(string) bool) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,11 +25,9 @@ type printed struct {
 func printConfigRun(t *testing.T, args ...string) printed {
 	t.Helper()
 	var buf bytes.Buffer
-	stdout = &buf
-	t.Cleanup(func() { stdout = os.Stdout })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if code := run(ctx, args); code != 0 {
+	if code := (app{stdout: &buf}).run(ctx, args); code != 0 {
 		t.Fatalf("cairn %v exited %d", args, code)
 	}
 	if ctx.Err() != nil {
@@ -130,7 +129,7 @@ func TestPrintConfigServer(t *testing.T) {
 
 func TestServerFlagsBadEnvironment(t *testing.T) {
 	t.Setenv("CLUSTER_SIZE", "three")
-	if code := run(context.Background(), []string{"meta", "--print-config"}); code != 2 {
+	if code := (app{stdout: io.Discard}).run(context.Background(), []string{"meta", "--print-config"}); code != 2 {
 		t.Errorf("CLUSTER_SIZE=three: exit %d, want 2 (usage)", code)
 	}
 }

@@ -238,7 +238,10 @@ func (c *Cluster) StartMeta(i int) {
 		}
 	}
 	cfg.Join = mp.Join
-	proc, err := server.StartMeta(server.MetaOptions{Meta: cfg, GRPC: listen(c.t, mp.GRPCAddr), HTTP: listen(c.t, mp.HTTPAddr), Peers: c.MetaAddrs()})
+	proc, err := server.NewMeta(server.MetaConfig{Meta: cfg, GRPC: listen(c.t, mp.GRPCAddr), HTTP: listen(c.t, mp.HTTPAddr), Peers: c.MetaAddrs()})
+	if err == nil {
+		err = proc.Start(context.Background())
+	}
 	if err != nil {
 		c.t.Fatalf("starting meta peer %s: %v", mp.ID, err)
 	}
@@ -259,12 +262,15 @@ func (c *Cluster) StartNode(i int) {
 	c.t.Helper()
 	dn := c.Nodes[i]
 	vo := c.opts.Volume
-	proc, err := server.StartNode(server.NodeOptions{Listener: listen(c.t, dn.Addr), Node: node.Config{
+	proc, err := server.NewNode(server.NodeConfig{Listener: listen(c.t, dn.Addr), Node: node.Config{
 		Dir: dn.Dir, Advertise: dn.Addr, Meta: c.nodeSeeds(), Logger: c.log, Volume: vo,
 		HeartbeatInterval: 200 * time.Millisecond, Zone: c.zone(i),
 		ScrubBytesPerSec: c.opts.ScrubBytesPerSec, ScrubInterval: time.Second,
 		ReconcileInterval: c.reconcileEvery(), ReconcileGrace: 500 * time.Millisecond,
 	}})
+	if err == nil {
+		err = proc.Start(context.Background())
+	}
 	if err != nil {
 		c.t.Fatalf("starting data node %d: %v", i, err)
 	}
