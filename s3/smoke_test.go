@@ -28,6 +28,7 @@ func TestSmokeMinioAndAWS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer o.Close()
 	got, err := io.ReadAll(o)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("minio get: %v, %d bytes", err, len(got))
