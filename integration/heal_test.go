@@ -16,6 +16,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/internal/testcluster"
 	"github.com/cairnfs/cairn/internal/testenv"
 	"github.com/cairnfs/cairn/volume"
@@ -24,17 +25,13 @@ import (
 // waitHealed waits until fsck reports nothing under-replicated.
 func waitHealed(t *testing.T, cl *client.Client, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	await.Until(t, within, func() error {
 		entries, err := cl.Fsck(context.Background())
-		if err == nil && len(entries) == 0 {
-			return
+		if err != nil || len(entries) > 0 {
+			return fmt.Errorf("%d chunks still under-replicated (err %v)", len(entries), err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not healed within %v: %d chunks still under-replicated (err %v)", within, len(entries), err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestHealAfterNodeKills: five data nodes hold replicas of many files; one
@@ -67,7 +64,7 @@ func TestHealAfterNodeKills(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		waitHealed(t, cl, 60*time.Second)
+		waitHealed(t, cl, 2*time.Minute)
 		t.Logf("round %d: healed after killing %s in %v (dead timeout 5s)", round+1, dead, time.Since(start).Round(time.Millisecond))
 		readConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/h/%04d", i), data(i) })
 		for i := 0; i < files; i += 7 {
@@ -137,7 +134,7 @@ func TestCorruptReplicaRepaired(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			waitHealed(t, cl, 30*time.Second)
+			waitHealed(t, cl, 90*time.Second)
 			mustMatch(t, cl, "/c", data)
 			// Every listed replica verifies on disk.
 			locs, _ := cl.Locations(context.Background(), "/c", 0, -1)
@@ -235,7 +232,7 @@ func TestDrainEmptiesNode(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	waitHealed(t, cl, 30*time.Second)
+	waitHealed(t, cl, 90*time.Second)
 	// New writes avoid the draining node (a fresh client: the old one may
 	// hold allocations made before the drain, which is harmless).
 	fresh := c.NewClient(client.Options{})
@@ -353,20 +350,16 @@ func TestLeaderKilledDuringRepair(t *testing.T) {
 	writeConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/k/%03d", i), data(i) })
 	c.KillNode(4)
 	// Wait until the leader has started repairing, then stop it.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	await.Until(t, time.Minute, func() error {
 		st, err := cl.Status(context.Background())
-		if err == nil && st.Repair != nil && st.Repair.Repaired > 0 {
-			t.Logf("leader repaired %d chunks before it was stopped", st.Repair.Repaired)
-			break
+		if err != nil || st.Repair == nil || st.Repair.Repaired == 0 {
+			return fmt.Errorf("repair has not started (status error %v)", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("repair never started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		t.Logf("leader repaired %d chunks before it was stopped", st.Repair.Repaired)
+		return nil
+	})
 	c.StopMeta(c.Leader())
-	waitHealed(t, cl, 60*time.Second)
+	waitHealed(t, cl, 2*time.Minute)
 	// Progress is visible to Prometheus and the REST API on the new leader.
 	leader := c.Metas[c.Leader()]
 	for _, url := range []string{"http://" + leader.HTTPAddr + "/metrics", "http://" + leader.HTTPAddr + "/v1/cluster"} {
@@ -453,7 +446,7 @@ func TestWorkloadThroughHealAndRebalance(t *testing.T) {
 	}
 	c.KillNode(0)
 	time.Sleep(time.Second)
-	waitHealed(t, cl, 60*time.Second)
+	waitHealed(t, cl, 2*time.Minute)
 	c.AddNode()
 	c.AddNode()
 	time.Sleep(3 * time.Second) // rebalancing runs under the workload
@@ -463,7 +456,7 @@ func TestWorkloadThroughHealAndRebalance(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	waitHealed(t, cl, 60*time.Second)
+	waitHealed(t, cl, 2*time.Minute)
 	n := int(written.Load())
 	t.Logf("%d files written during kill, heal, joins and rebalance", n-100)
 	readConcurrently(t, cl, n, 8, func(i int) (string, []byte) { return fmt.Sprintf("/w/%05d", i), data(i) })
