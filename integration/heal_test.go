@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -52,18 +53,14 @@ func TestHealAfterNodeKills(t *testing.T) {
 		start := time.Now()
 		// fsck counts the dead node's replicas as unhealthy once it is
 		// suspect; wait for that, then for the repair.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			entries, _ := cl.Fsck(context.Background())
-			if len(entries) > 0 {
-				t.Logf("round %d: fsck sees %d under-replicated chunks", round+1, len(entries))
-				break
+		await.Until(t, time.Minute, func() error {
+			entries, err := cl.Fsck(context.Background())
+			if len(entries) == 0 {
+				return fmt.Errorf("fsck has not noticed the dead node (err %v)", err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatal("fsck never noticed the dead node")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			t.Logf("round %d: fsck sees %d under-replicated chunks", round+1, len(entries))
+			return nil
+		})
 		waitHealed(t, cl, 2*time.Minute)
 		t.Logf("round %d: healed after killing %s in %v (dead timeout 5s)", round+1, dead, time.Since(start).Round(time.Millisecond))
 		readConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/h/%04d", i), data(i) })
@@ -193,20 +190,16 @@ func TestGarbageCollected(t *testing.T) {
 	if _, _, err := cl.Remove(context.Background(), "/g", true); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	await.Until(t, 90*time.Second, func() error {
 		total := int64(0)
 		for _, n := range c.Nodes {
 			total += n.Proc.Node.Store().Stats().Chunks
 		}
-		if total == 2 { // /keep's one chunk, twice
-			break
+		if total != 2 { // /keep's one chunk, twice
+			return fmt.Errorf("%d chunks left on the nodes, want 2", total)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d chunks left on the nodes, want 2", total)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	mustMatch(t, cl, "/keep", []byte("overwritten"))
 }
 
@@ -268,22 +261,18 @@ func TestReturningNodeReconciles(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := mustID(t, f.Chunks()[0].Chunk.Id)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	await.Until(t, 90*time.Second, func() error {
 		left := 0
 		for _, ci := range walkStore(n.Store()) {
 			if ci.ID != other {
 				left++
 			}
 		}
-		if left == 0 {
-			break
+		if left > 0 {
+			return fmt.Errorf("returned node still holds %d chunks of deleted files", left)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("returned node still holds %d chunks of deleted files", left)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	mustMatch(t, cl, "/other", randBytes(5, 1000))
 }
 
@@ -484,17 +473,20 @@ func TestGCAcrossLeaderChange(t *testing.T) {
 	}
 	// Stop the leader as soon as collection has begun.
 	before := chunks()
-	for chunks() == before {
-		time.Sleep(time.Millisecond)
-	}
-	c.StopMeta(c.Leader())
-	deadline := time.Now().Add(60 * time.Second)
-	for chunks() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d chunks on the nodes, want %d", chunks(), want)
+	// Polled every millisecond: the point is to stop the leader mid-way.
+	await.UntilEvery(t, time.Minute, time.Millisecond, func() error {
+		if chunks() == before {
+			return errors.New("collection has not begun")
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	c.StopMeta(c.Leader())
+	await.Until(t, 2*time.Minute, func() error {
+		if n := chunks(); n != want {
+			return fmt.Errorf("%d chunks on the nodes, want %d", n, want)
+		}
+		return nil
+	})
 	readConcurrently(t, cl, 100, 8, func(i int) (string, []byte) { return fmt.Sprintf("/keep/%03d", i), keep(i) })
 }
 
@@ -516,18 +508,14 @@ func TestDeletedSpaceComesBack(t *testing.T) {
 	if _, _, err := cl.Remove(context.Background(), "/del", true); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	await.Until(t, 2*time.Minute, func() error {
 		now := dirBytes(t, volDir)
-		if now < before/10 {
-			t.Logf("volume files: %d bytes before the delete, %d after collection and compaction", before, now)
-			break
+		if now >= before/10 {
+			return fmt.Errorf("volume files still hold %d of %d bytes", now, before)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("volume files still hold %d of %d bytes", now, before)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		t.Logf("volume files: %d bytes before the delete, %d after collection and compaction", before, now)
+		return nil
+	})
 	mustMatch(t, cl, "/kept", keep)
 }
 
@@ -570,13 +558,12 @@ func TestAbandonedUploadCollected(t *testing.T) {
 	if stored() == 0 {
 		t.Fatal("no chunk landed before the client gave up")
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for stored() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d chunks of the abandoned upload are still stored", stored())
+	await.Until(t, 90*time.Second, func() error {
+		if n := stored(); n > 0 {
+			return fmt.Errorf("%d chunks of the abandoned upload are still stored", n)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	if _, err := cl.Stat(context.Background(), "/abandoned"); err == nil {
 		t.Fatal("the abandoned upload became a file")
 	}
