@@ -26,11 +26,18 @@ const helperEnv = "CAIRN_E2E_HELPER_PIDFILE"
 // (so no cleanup runs), and checks that the kernel killed the data node
 // too.
 func TestChildrenDieWithTheTest(t *testing.T) {
-	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "child.pid")
 	parent := exec.Command(os.Args[0], "-test.run=^TestHelperParent$", "-test.v")
 	parent.Env = append(os.Environ(), helperEnv+"="+pidFile, binaryEnv+"="+binary)
-	out := &strings.Builder{}
-	parent.Stdout, parent.Stderr = out, out
+	// The helper's output goes to a file, read only for messages.
+	log, err := os.Create(filepath.Join(dir, "helper.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	out := func() string { b, _ := os.ReadFile(log.Name()); return string(b) }
+	parent.Stdout, parent.Stderr = log, log
 	parent.SysProcAttr = childAttr()
 	if err := parent.Start(); err != nil {
 		t.Fatal(err)
@@ -43,7 +50,7 @@ func TestChildrenDieWithTheTest(t *testing.T) {
 	await.Until(t, time.Minute, func() error {
 		b, err := os.ReadFile(pidFile)
 		if err != nil || !strings.HasSuffix(string(b), "\n") {
-			return fmt.Errorf("the helper has not started its child: %v\n%s", err, out)
+			return fmt.Errorf("the helper has not started its child: %v\n%s", err, out())
 		}
 		child, err = strconv.Atoi(strings.TrimSpace(string(b)))
 		return err
@@ -64,7 +71,7 @@ func TestChildrenDieWithTheTest(t *testing.T) {
 		return nil
 	})
 	if ps := parent.ProcessState; ps == nil || ps.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Errorf("the helper parent ended with %v, not by SIGKILL:\n%s", ps, out)
+		t.Errorf("the helper parent ended with %v, not by SIGKILL:\n%s", ps, out())
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/internal/testcluster"
 	"github.com/cairnfs/cairn/internal/testenv"
 )
@@ -148,9 +149,7 @@ func TestMetaLeaderKilledMidWorkload(t *testing.T) {
 		}
 		errc <- nil
 	}()
-	for done.Load() < 50 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	await.True(t, 2*time.Minute, "50 files written", func() bool { return done.Load() >= 50 })
 	old := c.Leader()
 	c.StopMeta(old)
 	t.Logf("stopped leader %s after %d files", c.Metas[old].ID, done.Load())
@@ -204,9 +203,7 @@ func TestDataNodeKilledMidWrite(t *testing.T) {
 		defer wg.Done()
 		writeConcurrently(t, cl, 200, 4, func(i int) (string, []byte) { return fmt.Sprintf("/s/%d", i), randBytes(uint64(i), 3000) })
 	}()
-	for progress.Load() < 8 {
-		time.Sleep(2 * time.Millisecond)
-	}
+	await.True(t, 2*time.Minute, "8 operations done", func() bool { return progress.Load() >= 8 })
 	victim := 1
 	dead := string(c.Nodes[victim].Proc.Node.ID())
 	c.KillNode(victim)

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/internal/testcluster"
 	"github.com/cairnfs/cairn/internal/testenv"
 	"github.com/cairnfs/cairn/volume"
@@ -24,17 +26,13 @@ import (
 // waitHealed waits until fsck reports nothing under-replicated.
 func waitHealed(t *testing.T, cl *client.Client, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	await.Until(t, within, func() error {
 		entries, err := cl.Admin().Fsck(context.Background())
-		if err == nil && len(entries) == 0 {
-			return
+		if err != nil || len(entries) > 0 {
+			return fmt.Errorf("%d chunks still under-replicated (err %v)", len(entries), err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not healed within %v: %d chunks still under-replicated (err %v)", within, len(entries), err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestHealAfterNodeKills: five data nodes hold replicas of many files; one
@@ -55,19 +53,15 @@ func TestHealAfterNodeKills(t *testing.T) {
 		start := time.Now()
 		// fsck counts the dead node's replicas as unhealthy once it is
 		// suspect; wait for that, then for the repair.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			entries, _ := cl.Admin().Fsck(context.Background())
-			if len(entries) > 0 {
-				t.Logf("round %d: fsck sees %d under-replicated chunks", round+1, len(entries))
-				break
+		await.Until(t, time.Minute, func() error {
+			entries, err := cl.Admin().Fsck(context.Background())
+			if len(entries) == 0 {
+				return fmt.Errorf("fsck has not noticed the dead node (err %v)", err)
 			}
-			if time.Now().After(deadline) {
-				t.Fatal("fsck never noticed the dead node")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		waitHealed(t, cl, 60*time.Second)
+			t.Logf("round %d: fsck sees %d under-replicated chunks", round+1, len(entries))
+			return nil
+		})
+		waitHealed(t, cl, 2*time.Minute)
 		t.Logf("round %d: healed after killing %s in %v (dead timeout 5s)", round+1, dead, time.Since(start).Round(time.Millisecond))
 		readConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/h/%04d", i), data(i) })
 		for i := 0; i < files; i += 7 {
@@ -137,7 +131,7 @@ func TestCorruptReplicaRepaired(t *testing.T) {
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
-			waitHealed(t, cl, 30*time.Second)
+			waitHealed(t, cl, 90*time.Second)
 			mustMatch(t, cl, "/c", data)
 			// Every listed replica verifies on disk.
 			locs, _ := cl.Locations(context.Background(), "/c", 0, -1)
@@ -195,20 +189,16 @@ func TestGarbageCollected(t *testing.T) {
 	if _, err := cl.Remove(context.Background(), "/g", client.RemoveOptions{Recursive: true}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	await.Until(t, 90*time.Second, func() error {
 		total := int64(0)
 		for _, n := range c.Nodes {
 			total += n.Proc.Node.Store().Stats().Chunks
 		}
-		if total == 2 { // /keep's one chunk, twice
-			break
+		if total != 2 { // /keep's one chunk, twice
+			return fmt.Errorf("%d chunks left on the nodes, want 2", total)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d chunks left on the nodes, want 2", total)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	mustMatch(t, cl, "/keep", []byte("overwritten"))
 }
 
@@ -234,7 +224,7 @@ func TestDrainEmptiesNode(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	waitHealed(t, cl, 30*time.Second)
+	waitHealed(t, cl, 90*time.Second)
 	// New writes avoid the draining node (a fresh client: the old one may
 	// hold allocations made before the drain, which is harmless).
 	fresh := c.NewClient(client.Options{})
@@ -270,22 +260,18 @@ func TestReturningNodeReconciles(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := f.Chunks()[0].ID
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	await.Until(t, 90*time.Second, func() error {
 		left := 0
 		for _, ci := range walkStore(n.Store()) {
 			if ci.ID != other {
 				left++
 			}
 		}
-		if left == 0 {
-			break
+		if left > 0 {
+			return fmt.Errorf("returned node still holds %d chunks of deleted files", left)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("returned node still holds %d chunks of deleted files", left)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	mustMatch(t, cl, "/other", randBytes(5, 1000))
 }
 
@@ -352,20 +338,16 @@ func TestLeaderKilledDuringRepair(t *testing.T) {
 	writeConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/k/%03d", i), data(i) })
 	c.KillNode(4)
 	// Wait until the leader has started repairing, then stop it.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	await.Until(t, time.Minute, func() error {
 		st, err := cl.Admin().Status(context.Background())
-		if err == nil && st.Repair != nil && st.Repair.Repaired > 0 {
-			t.Logf("leader repaired %d chunks before it was stopped", st.Repair.Repaired)
-			break
+		if err != nil || st.Repair == nil || st.Repair.Repaired == 0 {
+			return fmt.Errorf("repair has not started (status error %v)", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("repair never started")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		t.Logf("leader repaired %d chunks before it was stopped", st.Repair.Repaired)
+		return nil
+	})
 	c.StopMeta(c.Leader())
-	waitHealed(t, cl, 60*time.Second)
+	waitHealed(t, cl, 2*time.Minute)
 	// Progress is visible to Prometheus and the REST API on the new leader.
 	leader := c.Metas[c.Leader()]
 	for _, url := range []string{"http://" + leader.HTTPAddr + "/metrics", "http://" + leader.HTTPAddr + "/v1/cluster"} {
@@ -452,7 +434,7 @@ func TestWorkloadThroughHealAndRebalance(t *testing.T) {
 	}
 	c.KillNode(0)
 	time.Sleep(time.Second)
-	waitHealed(t, cl, 60*time.Second)
+	waitHealed(t, cl, 2*time.Minute)
 	c.AddNode()
 	c.AddNode()
 	time.Sleep(3 * time.Second) // rebalancing runs under the workload
@@ -462,7 +444,7 @@ func TestWorkloadThroughHealAndRebalance(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	waitHealed(t, cl, 60*time.Second)
+	waitHealed(t, cl, 2*time.Minute)
 	n := int(written.Load())
 	t.Logf("%d files written during kill, heal, joins and rebalance", n-100)
 	readConcurrently(t, cl, n, 8, func(i int) (string, []byte) { return fmt.Sprintf("/w/%05d", i), data(i) })
@@ -490,17 +472,20 @@ func TestGCAcrossLeaderChange(t *testing.T) {
 	}
 	// Stop the leader as soon as collection has begun.
 	before := chunks()
-	for chunks() == before {
-		time.Sleep(time.Millisecond)
-	}
-	c.StopMeta(c.Leader())
-	deadline := time.Now().Add(60 * time.Second)
-	for chunks() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d chunks on the nodes, want %d", chunks(), want)
+	// Polled every millisecond: the point is to stop the leader mid-way.
+	await.UntilEvery(t, time.Minute, time.Millisecond, func() error {
+		if chunks() == before {
+			return errors.New("collection has not begun")
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	c.StopMeta(c.Leader())
+	await.Until(t, 2*time.Minute, func() error {
+		if n := chunks(); n != want {
+			return fmt.Errorf("%d chunks on the nodes, want %d", n, want)
+		}
+		return nil
+	})
 	readConcurrently(t, cl, 100, 8, func(i int) (string, []byte) { return fmt.Sprintf("/keep/%03d", i), keep(i) })
 }
 
@@ -522,18 +507,14 @@ func TestDeletedSpaceComesBack(t *testing.T) {
 	if _, err := cl.Remove(context.Background(), "/del", client.RemoveOptions{Recursive: true}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	await.Until(t, 2*time.Minute, func() error {
 		now := dirBytes(t, volDir)
-		if now < before/10 {
-			t.Logf("volume files: %d bytes before the delete, %d after collection and compaction", before, now)
-			break
+		if now >= before/10 {
+			return fmt.Errorf("volume files still hold %d of %d bytes", now, before)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("volume files still hold %d of %d bytes", now, before)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		t.Logf("volume files: %d bytes before the delete, %d after collection and compaction", before, now)
+		return nil
+	})
 	mustMatch(t, cl, "/kept", keep)
 }
 
@@ -576,13 +557,12 @@ func TestAbandonedUploadCollected(t *testing.T) {
 	if stored() == 0 {
 		t.Fatal("no chunk landed before the client gave up")
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for stored() > 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d chunks of the abandoned upload are still stored", stored())
+	await.Until(t, 90*time.Second, func() error {
+		if n := stored(); n > 0 {
+			return fmt.Errorf("%d chunks of the abandoned upload are still stored", n)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	if _, err := cl.Stat(context.Background(), "/abandoned"); err == nil {
 		t.Fatal("the abandoned upload became a file")
 	}

@@ -3,10 +3,12 @@ package integration
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/internal/testcluster"
 )
 
@@ -22,18 +24,26 @@ func TestLaggingPeerCatchesUp(t *testing.T) {
 	c.StopMeta(follower)
 	const files = 400
 	writeConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/lag/%03d", i), []byte(fmt.Sprint(i)) })
-	// Let the leader take a snapshot that covers the new entries.
-	time.Sleep(time.Second)
-	target := c.Metas[c.Leader()].Proc.Server.AppliedIndex()
+	// Let the leader take a snapshot that covers the new entries: Raft
+	// snapshots once SnapshotEntries (64) entries have piled up, so in the
+	// end at most that many are left after the last snapshot.
+	ls := c.Metas[c.Leader()].Proc.Server
+	target := ls.AppliedIndex()
+	await.Until(t, time.Minute, func() error {
+		snap, _ := strconv.ParseUint(ls.Raft().Stats()["last_snapshot_index"], 10, 64)
+		if snap+64 < target {
+			return fmt.Errorf("the leader's last snapshot is at %d, applied %d", snap, target)
+		}
+		return nil
+	})
 	c.StartMeta(follower)
 	fs := c.Metas[follower].Proc.Server
-	deadline := time.Now().Add(30 * time.Second)
-	for fs.AppliedIndex() < target {
-		if time.Now().After(deadline) {
-			t.Fatalf("follower applied %d, leader had %d", fs.AppliedIndex(), target)
+	await.Until(t, time.Minute, func() error {
+		if got := fs.AppliedIndex(); got < target {
+			return fmt.Errorf("follower applied %d, leader had %d", got, target)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	stats := fs.Raft().Stats()
 	t.Logf("follower caught up: applied %d, last snapshot index %s", fs.AppliedIndex(), stats["last_snapshot_index"])
 	stale, err := client.Dial([]string{c.Metas[follower].GRPCAddr}, client.Options{StaleReads: true})

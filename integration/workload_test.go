@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/internal/await"
 )
 
 // workload writes files continuously and reads back ones written earlier,
@@ -140,13 +141,12 @@ func (w *workload) fail(err error) {
 func (w *workload) progress(t *testing.T, n int64, timeout time.Duration) {
 	t.Helper()
 	wantW, wantR := w.writes.Load()+n, w.reads.Load()+n
-	deadline := time.Now().Add(timeout)
-	for w.writes.Load() < wantW || w.reads.Load() < wantR {
-		if time.Now().After(deadline) {
-			t.Fatalf("workload stalled: %d writes, %d reads after %v (want %d, %d); errors: %v", w.writes.Load(), w.reads.Load(), timeout, wantW, wantR, w.errors())
+	await.Until(t, timeout, func() error {
+		if w.writes.Load() < wantW || w.reads.Load() < wantR {
+			return fmt.Errorf("workload stalled: %d writes, %d reads (want %d, %d); errors: %v", w.writes.Load(), w.reads.Load(), wantW, wantR, w.errors())
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func (w *workload) errors() []error {

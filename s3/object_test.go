@@ -408,7 +408,7 @@ func TestConditionalGet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer o.Close()
+	defer o.Close() // its reader goroutine ends only with Close
 	if b, err := io.ReadAll(o); err != nil || !bytes.Equal(b, data) {
 		t.Fatalf("minio If-Match: %v", err)
 	}

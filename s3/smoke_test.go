@@ -30,6 +30,7 @@ func TestSmokeMinioAndAWS(t *testing.T) {
 	}
 	defer o.Close()
 	got, err := io.ReadAll(o)
+	o.Close() // its reader goroutine ends only with Close
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("minio get: %v, %d bytes", err, len(got))
 	}
