@@ -108,7 +108,12 @@ func (a app) runMeta(ctx context.Context, args []string) error {
 	}
 	cfg := f.config(set)
 	cfg.RaftBind = set.RaftListen
-	m, err := server.NewMeta(server.MetaConfig{Meta: cfg, GRPCAddr: set.GRPCListen, HTTPAddr: set.HTTPListen, Peers: set.APIPeers})
+	ls, err := inheritedListeners(set.GRPCListen, set.HTTPListen, set.RaftListen)
+	if err != nil {
+		return err
+	}
+	cfg.RaftListener = ls[2]
+	m, err := server.NewMeta(server.MetaConfig{Meta: cfg, GRPC: ls[0], GRPCAddr: set.GRPCListen, HTTP: ls[1], HTTPAddr: set.HTTPListen, Peers: set.APIPeers})
 	if err != nil {
 		return err
 	}

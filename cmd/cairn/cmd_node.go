@@ -47,7 +47,11 @@ func (a app) runNode(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(*verbose)
-	n, err := server.NewNode(server.NodeConfig{Addr: set.Listen, Node: node.Config{
+	ls, err := inheritedListeners(set.Listen)
+	if err != nil {
+		return err
+	}
+	n, err := server.NewNode(server.NodeConfig{Listener: ls[0], Addr: set.Listen, Node: node.Config{
 		Dir: *dir, Advertise: set.Advertise, Meta: set.Meta, Zone: *zone, Rack: *rack,
 		Capacity: int64(capacity), Logger: log, HeartbeatInterval: *heartbeat,
 		ScrubBytesPerSec: int64(scrubBW), ScrubInterval: *scrubEvery, RepairBytesPerSec: int64(repairBW),

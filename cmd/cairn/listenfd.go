@@ -19,15 +19,41 @@ import (
 const listenFDsEnv = "CAIRN_LISTEN_FDS"
 
 // listen opens a TCP listener on addr, or adopts the inherited one that
-// CAIRN_LISTEN_FDS names for addr; it closes that descriptor either way
-// (the listener holds a copy), so each one can be adopted once.
+// CAIRN_LISTEN_FDS names for addr.
 func listen(addr string) (net.Listener, error) {
-	fd, ok, err := inheritedFD(os.Getenv(listenFDsEnv), addr)
-	if err != nil || !ok {
-		if err != nil {
+	l, err := inherited(addr)
+	if l != nil || err != nil {
+		return l, err
+	}
+	return net.Listen("tcp", addr)
+}
+
+// inheritedListeners adopts the inherited listener of each address that
+// CAIRN_LISTEN_FDS names; the others come back nil (the role listens on
+// them itself). On error it closes what it adopted.
+func inheritedListeners(addrs ...string) ([]net.Listener, error) {
+	ls := make([]net.Listener, len(addrs))
+	for i, a := range addrs {
+		var err error
+		if ls[i], err = inherited(a); err != nil {
+			for _, l := range ls[:i] {
+				if l != nil {
+					l.Close()
+				}
+			}
 			return nil, err
 		}
-		return net.Listen("tcp", addr)
+	}
+	return ls, nil
+}
+
+// inherited returns the listener CAIRN_LISTEN_FDS names for addr, or nil
+// when it names none. It closes the descriptor either way (the listener
+// holds a copy), so each one can be adopted once.
+func inherited(addr string) (net.Listener, error) {
+	fd, ok, err := inheritedFD(os.Getenv(listenFDsEnv), addr)
+	if err != nil || !ok || addr == "" {
+		return nil, err
 	}
 	f := os.NewFile(uintptr(fd), "listener "+addr)
 	if f == nil {
