@@ -45,6 +45,11 @@ type Service struct {
 // NewService returns the gRPC front end for s.
 func NewService(s *meta.Server) *Service {
 	c := &core{srv: s, prop: s.Proposer(), st: s.State(), reg: s.Registry(), heal: s.Healer(), cfg: s.Config()}
+	return newService(c)
+}
+
+// newService builds every handler group over c.
+func newService(c *core) *Service {
 	return &Service{namespace: namespaceAPI{c: c}, data: dataAPI{c: c}, nodes: nodeAPI{c: c}, cluster: clusterAPI{c: c},
 		operator: operatorAPI{c: c}, credentials: credentialsAPI{c: c}}
 }

@@ -26,7 +26,7 @@ func (h *fsmHarness) completeMultipart(req *pb.CompletePartsRequest) (*pb.Attr, 
 func TestMultipartSession(t *testing.T) {
 	h := newMachine(t)
 	h.mustOK(h.apply(&pb.Command{UploadId: "m1", Op: &pb.Command_CreateUpload{CreateUpload: &pb.CreateUploadRequest{
-		Path: "/b/obj", Multipart: true, Xattrs: map[string]string{"s3.h.content-type": "text/plain"}}}}).Err)
+		Path: "/b/obj", Multipart: true, Xattrs: map[string]string{"app.content-type": "text/plain"}}}}).Err)
 	_, err := h.mkdir("/b", false)
 	h.mustOK(err)
 	p1a, p1b, p2, p3, stale, unused := newChunk(t, 100), newChunk(t, 50), newChunk(t, 100), newChunk(t, 7), newChunk(t, 9), newChunk(t, 11)
@@ -66,11 +66,11 @@ func TestMultipartSession(t *testing.T) {
 	_, err = h.completeMultipart(&pb.CompletePartsRequest{Id: "m1", MinPartSize: 120, Parts: []*pb.CompletePart{{Number: 1}, {Number: 2}, {Number: 3}}})
 	wantKind(t, "part 2 under the minimum", err, cairn.Invalid)
 
-	a, err := h.completeMultipart(&pb.CompletePartsRequest{Id: "m1", MinPartSize: 100, Xattrs: map[string]string{"s3.etag": "e-3"},
+	a, err := h.completeMultipart(&pb.CompletePartsRequest{Id: "m1", MinPartSize: 100, Xattrs: map[string]string{"app.etag": "e-3"},
 		Parts: []*pb.CompletePart{{Number: 1, Md5: []byte("md5-1")}, {Number: 2}, {Number: 3}}})
 	h.mustOK(err)
 	h.checkContent("/b/obj", p1a, p1b, p2, p3)
-	if a.Xattrs["s3.etag"] != "e-3" || a.Xattrs["s3.h.content-type"] != "text/plain" {
+	if a.Xattrs["app.etag"] != "e-3" || a.Xattrs["app.content-type"] != "text/plain" {
 		t.Errorf("xattrs = %v", a.Xattrs)
 	}
 	if g := h.garbage(); g[unused.id] == nil || g[p1a.id] != nil {
