@@ -1407,7 +1407,8 @@ const (
 // configuration change; a failure says what state was left (a non-voter
 // that did not catch up, for instance) and repeating the call is safe.
 // Metadata peers call AddPeer with info_only to record their own API
-// address with the leader.
+// address with the leader; a peer holds the whole state anyway, so it
+// needs no service of its own for that.
 type OperatorClient interface {
 	// AddPeer adds a metadata peer to the Raft configuration: first as a
 	// non-voter, promoted to voter once it has caught up. With info_only it
@@ -1495,7 +1496,8 @@ type Operator_FsckClient = grpc.ServerStreamingClient[FsckResponse]
 // configuration change; a failure says what state was left (a non-voter
 // that did not catch up, for instance) and repeating the call is safe.
 // Metadata peers call AddPeer with info_only to record their own API
-// address with the leader.
+// address with the leader; a peer holds the whole state anyway, so it
+// needs no service of its own for that.
 type OperatorServer interface {
 	// AddPeer adds a metadata peer to the Raft configuration: first as a
 	// non-voter, promoted to voter once it has caught up. With info_only it
