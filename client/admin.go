@@ -94,8 +94,8 @@ type RepairStatus struct {
 // Unavailable when no leader answers within the client's RetryFor.
 func (a *Admin) Status(ctx context.Context) (*ClusterStatus, error) {
 	var resp *pb.ClusterStatusResponse
-	err := a.c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.ClusterStatus(ctx, &pb.ClusterStatusRequest{})
+	err := a.c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
+		resp, err = m.cluster.ClusterStatus(ctx, &pb.ClusterStatusRequest{})
 		return err
 	})
 	if err != nil {
@@ -121,8 +121,8 @@ type Membership struct {
 // leader when it is known, else any peer that answers (its view may lag).
 func (a *Admin) Peers(ctx context.Context) (*Membership, error) {
 	var resp *pb.PeersResponse
-	err := a.c.meta.Any(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.Peers(ctx, &pb.PeersRequest{})
+	err := a.c.any(ctx, func(ctx context.Context, m stubs) (err error) {
+		resp, err = m.cluster.Peers(ctx, &pb.PeersRequest{})
 		return err
 	})
 	if err != nil {
@@ -140,8 +140,8 @@ func (a *Admin) Peers(ctx context.Context) (*Membership, error) {
 // is safe to repeat. On a catch-up timeout the peer stays a non-voter and
 // the error says so; run AddPeer again or RemovePeer.
 func (a *Admin) AddPeer(ctx context.Context, id, raftAddr, apiAddr string) error {
-	return a.c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
-		_, err := m.AddPeer(ctx, &pb.AddPeerRequest{Id: id, RaftAddr: raftAddr, ApiAddr: apiAddr})
+	return a.c.leader(ctx, func(ctx context.Context, m stubs) error {
+		_, err := m.ops.AddPeer(ctx, &pb.AddPeerRequest{Id: id, RaftAddr: raftAddr, ApiAddr: apiAddr})
 		return err
 	})
 }
@@ -152,8 +152,8 @@ func (a *Admin) AddPeer(ctx context.Context, id, raftAddr, apiAddr string) error
 // to another peer first. A retry of a removal that succeeded reports
 // NotFound.
 func (a *Admin) RemovePeer(ctx context.Context, id string) error {
-	return a.c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
-		_, err := m.RemovePeer(ctx, &pb.RemovePeerRequest{Id: id})
+	return a.c.leader(ctx, func(ctx context.Context, m stubs) error {
+		_, err := m.ops.RemovePeer(ctx, &pb.RemovePeerRequest{Id: id})
 		return err
 	})
 }
@@ -170,8 +170,8 @@ type DrainOptions struct {
 // under-replicated. Progress shows in Status and Fsck. NotFound if the
 // node is not registered.
 func (a *Admin) Drain(ctx context.Context, node cairn.NodeID, opts DrainOptions) error {
-	return a.c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
-		_, err := m.Drain(ctx, &pb.DrainRequest{Node: string(node), Undo: opts.Undo})
+	return a.c.leader(ctx, func(ctx context.Context, m stubs) error {
+		_, err := m.ops.Drain(ctx, &pb.DrainRequest{Node: string(node), Undo: opts.Undo})
 		return err
 	})
 }
@@ -194,9 +194,9 @@ type FsckEntry struct {
 // starts the listing over).
 func (a *Admin) Fsck(ctx context.Context) ([]FsckEntry, error) {
 	var out []FsckEntry
-	err := a.c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
+	err := a.c.leader(ctx, func(ctx context.Context, m stubs) error {
 		out = out[:0]
-		s, err := m.Fsck(ctx, &pb.FsckRequest{})
+		s, err := m.ops.Fsck(ctx, &pb.FsckRequest{})
 		if err != nil {
 			return err
 		}

@@ -25,6 +25,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/metarpc"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
@@ -138,17 +140,41 @@ func (c *Client) Close() error {
 	return c.meta.Close()
 }
 
+// stubs are the metadata services the SDK calls, on the connection to
+// one peer: the namespace and the data path for Client, the rest for
+// Admin. Data nodes' Nodes service is not among them.
+type stubs struct {
+	ns      pb.NamespaceClient
+	data    pb.DataClient
+	cluster pb.ClusterClient
+	ops     pb.OperatorClient
+	creds   pb.CredentialsClient
+}
+
+// withStubs adapts fn to metarpc's callbacks, which get the connection.
+func withStubs(fn func(context.Context, stubs) error) func(context.Context, grpc.ClientConnInterface) error {
+	return func(ctx context.Context, cc grpc.ClientConnInterface) error {
+		return fn(ctx, stubs{ns: pb.NewNamespaceClient(cc), data: pb.NewDataClient(cc), cluster: pb.NewClusterClient(cc),
+			ops: pb.NewOperatorClient(cc), creds: pb.NewCredentialsClient(cc)})
+	}
+}
+
 // leader runs fn against the metadata leader (see metarpc.Conn.Leader).
-func (c *Client) leader(ctx context.Context, fn func(context.Context, pb.MetaClient) error) error {
-	return c.meta.Leader(ctx, fn)
+func (c *Client) leader(ctx context.Context, fn func(context.Context, stubs) error) error {
+	return c.meta.Leader(ctx, withStubs(fn))
+}
+
+// any runs fn against any peer, preferring the leader (metarpc.Conn.Any).
+func (c *Client) any(ctx context.Context, fn func(context.Context, stubs) error) error {
+	return c.meta.Any(ctx, withStubs(fn))
 }
 
 // reader runs a read: at the leader, or at any peer with StaleReads.
-func (c *Client) reader(ctx context.Context, fn func(context.Context, pb.MetaClient) error) error {
+func (c *Client) reader(ctx context.Context, fn func(context.Context, stubs) error) error {
 	if c.opts.StaleReads {
-		return c.meta.Any(ctx, fn)
+		return c.any(ctx, fn)
 	}
-	return c.meta.Leader(ctx, fn)
+	return c.leader(ctx, fn)
 }
 
 // readOpts is the ReadOptions every read sends.
@@ -176,8 +202,8 @@ func (c *Client) Mkdir(ctx context.Context, path string, opts MkdirOptions) (*Fi
 		return nil, err
 	}
 	var resp *pb.StatResponse
-	err = c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.Mkdir(ctx, &pb.MkdirRequest{Path: p, Parents: opts.Parents})
+	err = c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
+		resp, err = m.ns.Mkdir(ctx, &pb.MkdirRequest{Path: p, Parents: opts.Parents})
 		return err
 	})
 	if err != nil {
@@ -193,8 +219,8 @@ func (c *Client) Stat(ctx context.Context, path string) (*FileInfo, error) {
 		return nil, err
 	}
 	var resp *pb.StatResponse
-	err = c.reader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.Stat(ctx, &pb.StatRequest{Path: p, Read: c.readOpts()})
+	err = c.reader(ctx, func(ctx context.Context, m stubs) (err error) {
+		resp, err = m.ns.Stat(ctx, &pb.StatRequest{Path: p, Read: c.readOpts()})
 		return err
 	})
 	if err != nil {
@@ -223,8 +249,8 @@ func (c *Client) Rename(ctx context.Context, src, dst string, opts RenameOptions
 	if err != nil {
 		return err
 	}
-	return c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
-		_, err := m.Rename(ctx, &pb.RenameRequest{Src: s, Dst: d, NoReplace: opts.NoReplace})
+	return c.leader(ctx, func(ctx context.Context, m stubs) error {
+		_, err := m.ns.Rename(ctx, &pb.RenameRequest{Src: s, Dst: d, NoReplace: opts.NoReplace})
 		return err
 	})
 }
@@ -251,8 +277,8 @@ func (c *Client) Remove(ctx context.Context, path string, opts RemoveOptions) (R
 		return RemoveResult{}, err
 	}
 	var resp *pb.RemoveResponse
-	err = c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.Remove(ctx, &pb.RemoveRequest{Path: p, Recursive: opts.Recursive})
+	err = c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
+		resp, err = m.ns.Remove(ctx, &pb.RemoveRequest{Path: p, Recursive: opts.Recursive})
 		return err
 	})
 	if err != nil {
@@ -275,8 +301,8 @@ func (c *Client) WrapInDir(ctx context.Context, path, name string) (*FileInfo, e
 		return nil, err
 	}
 	var resp *pb.StatResponse
-	err = c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.Nest(ctx, &pb.NestRequest{Path: p, Name: name})
+	err = c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
+		resp, err = m.ns.WrapInDir(ctx, &pb.WrapInDirRequest{Path: p, Name: name})
 		return err
 	})
 	if err != nil {
@@ -306,8 +332,8 @@ func (c *Client) Chattr(ctx context.Context, path string, sa SetAttr) (*FileInfo
 		req.MtimeNs = &ns
 	}
 	var resp *pb.StatResponse
-	err = c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.SetAttr(ctx, req)
+	err = c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
+		resp, err = m.ns.SetAttr(ctx, req)
 		return err
 	})
 	if err != nil {
@@ -383,8 +409,8 @@ func (p *allocPool) flush() {
 
 func (c *Client) allocate(ctx context.Context, n, repl int, exclude []string) ([]*pb.Allocation, error) {
 	var resp *pb.AllocateResponse
-	err := c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.AllocateChunks(ctx, &pb.AllocateRequest{Count: uint32(n), Replication: uint32(repl), Exclude: exclude})
+	err := c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
+		resp, err = m.data.AllocateChunks(ctx, &pb.AllocateRequest{Count: uint32(n), Replication: uint32(repl), Exclude: exclude})
 		return err
 	})
 	if err != nil {

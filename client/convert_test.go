@@ -104,11 +104,11 @@ func TestNewUploadAndPart(t *testing.T) {
 
 func TestNewCredential(t *testing.T) {
 	created := time.Unix(0, 1_700_000_000_000_000_001)
-	got := newCredential(&pb.S3User{AccessKey: "AK", SecretKey: "sk", Description: "d", CreatedNs: created.UnixNano()})
+	got := newCredential(&pb.Credential{AccessKey: "AK", Secret: "sk", Description: "d", CreatedNs: created.UnixNano()})
 	if want := (Credential{AccessKey: "AK", Secret: "sk", Description: "d", Created: created}); got != want {
 		t.Errorf("newCredential = %+v, want %+v", got, want)
 	}
-	if got := newCredential(&pb.S3User{AccessKey: "AK"}); !got.Created.IsZero() {
+	if got := newCredential(&pb.Credential{AccessKey: "AK"}); !got.Created.IsZero() {
 		t.Errorf("an unset creation time converts to %v, want the zero Time", got.Created)
 	}
 }

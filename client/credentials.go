@@ -28,9 +28,9 @@ type PutCredentialOptions struct {
 // service). Invalid if the access key or secret is not acceptable; the
 // error says what is.
 func (a *Admin) PutCredential(ctx context.Context, cred Credential, opts PutCredentialOptions) error {
-	u := &pb.S3User{AccessKey: cred.AccessKey, SecretKey: cred.Secret, Description: cred.Description}
-	return a.c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
-		_, err := m.PutS3User(ctx, &pb.PutS3UserRequest{User: u, Exclusive: opts.Exclusive})
+	pc := &pb.Credential{AccessKey: cred.AccessKey, Secret: cred.Secret, Description: cred.Description}
+	return a.c.leader(ctx, func(ctx context.Context, m stubs) error {
+		_, err := m.creds.PutCredential(ctx, &pb.PutCredentialRequest{Credential: pc, Exclusive: opts.Exclusive})
 		return err
 	})
 }
@@ -38,25 +38,25 @@ func (a *Admin) PutCredential(ctx context.Context, cred Credential, opts PutCred
 // DeleteCredential removes an access key; NotFound if there is none.
 // Services that cache secrets may accept it for a short while after.
 func (a *Admin) DeleteCredential(ctx context.Context, accessKey string) error {
-	return a.c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
-		_, err := m.DeleteS3User(ctx, &pb.DeleteS3UserRequest{AccessKey: accessKey})
+	return a.c.leader(ctx, func(ctx context.Context, m stubs) error {
+		_, err := m.creds.DeleteCredential(ctx, &pb.DeleteCredentialRequest{AccessKey: accessKey})
 		return err
 	})
 }
 
 // Credentials lists the stored credentials without their secrets.
 func (a *Admin) Credentials(ctx context.Context) ([]Credential, error) {
-	var resp *pb.ListS3UsersResponse
-	err := a.c.reader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.ListS3Users(ctx, &pb.Empty{})
+	var resp *pb.ListCredentialsResponse
+	err := a.c.reader(ctx, func(ctx context.Context, m stubs) (err error) {
+		resp, err = m.creds.ListCredentials(ctx, &pb.ListCredentialsRequest{})
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Credential, len(resp.Users))
-	for i, u := range resp.Users {
-		out[i] = newCredential(u)
+	out := make([]Credential, len(resp.Credentials))
+	for i, pc := range resp.Credentials {
+		out[i] = newCredential(pc)
 	}
 	return out, nil
 }
@@ -66,18 +66,18 @@ func (a *Admin) Credentials(ctx context.Context) ([]Credential, error) {
 // key. Any metadata peer may answer, so a key added a moment ago may not
 // be found yet.
 func (a *Admin) CredentialSecret(ctx context.Context, accessKey string) (*Credential, error) {
-	var u *pb.S3User
-	err := a.c.meta.Any(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		u, err = m.GetS3Secret(ctx, &pb.GetS3SecretRequest{AccessKey: accessKey})
+	var pc *pb.Credential
+	err := a.c.any(ctx, func(ctx context.Context, m stubs) (err error) {
+		pc, err = m.creds.GetSecret(ctx, &pb.GetSecretRequest{AccessKey: accessKey})
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	cred := newCredential(u)
+	cred := newCredential(pc)
 	return &cred, nil
 }
 
-func newCredential(u *pb.S3User) Credential {
-	return Credential{AccessKey: u.AccessKey, Secret: u.SecretKey, Description: u.Description, Created: unixNano(u.CreatedNs)}
+func newCredential(pc *pb.Credential) Credential {
+	return Credential{AccessKey: pc.AccessKey, Secret: pc.Secret, Description: pc.Description, Created: unixNano(pc.CreatedNs)}
 }

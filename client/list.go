@@ -30,9 +30,9 @@ func (c *Client) List(ctx context.Context, dir string, opts ListOptions) iter.Se
 		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		var stream pb.Meta_ListClient
-		err = c.reader(ctx, func(ctx context.Context, m pb.MetaClient) error {
-			s, err := m.List(ctx, &pb.ListRequest{Path: p, StartAfter: opts.StartAfter, Limit: uint32(opts.Limit), Read: c.readOpts()})
+		var stream pb.Namespace_ListClient
+		err = c.reader(ctx, func(ctx context.Context, m stubs) error {
+			s, err := m.ns.List(ctx, &pb.ListRequest{Path: p, StartAfter: opts.StartAfter, Limit: uint32(opts.Limit), Read: c.readOpts()})
 			if err != nil {
 				return err
 			}
@@ -41,7 +41,7 @@ func (c *Client) List(ctx context.Context, dir string, opts ListOptions) iter.Se
 			if err != nil && !errors.Is(err, io.EOF) {
 				return err
 			}
-			stream = &prefetched{Meta_ListClient: s, first: first, firstErr: err}
+			stream = &prefetched{Namespace_ListClient: s, first: first, firstErr: err}
 			return nil
 		})
 		if err != nil {
@@ -69,7 +69,7 @@ func (c *Client) List(ctx context.Context, dir string, opts ListOptions) iter.Se
 
 // prefetched replays the first message of a stream.
 type prefetched struct {
-	pb.Meta_ListClient
+	pb.Namespace_ListClient
 	first    *pb.ListResponse
 	firstErr error
 	used     bool
@@ -80,7 +80,7 @@ func (s *prefetched) Recv() (*pb.ListResponse, error) {
 		s.used = true
 		return s.first, s.firstErr
 	}
-	return s.Meta_ListClient.Recv()
+	return s.Namespace_ListClient.Recv()
 }
 
 // ReadDir returns all entries of dir (convenience over List).

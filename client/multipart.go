@@ -70,8 +70,8 @@ func (c *Client) CreateMultipart(ctx context.Context, path string, opts WriteOpt
 	req := &pb.CreateUploadRequest{Path: p, Multipart: true, Xattrs: opts.Xattrs, Replication: uint32(opts.Replication),
 		ChunkSize: opts.ChunkSize, Mode: pb.CommitMode_COMMIT_OVERWRITE}
 	var s *pb.UploadSession
-	err = c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		s, err = m.CreateUpload(ctx, req)
+	err = c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
+		s, err = m.data.CreateUpload(ctx, req)
 		return err
 	})
 	if err != nil {
@@ -81,7 +81,7 @@ func (c *Client) CreateMultipart(ctx context.Context, path string, opts WriteOpt
 }
 
 // CreatePart returns a Writer whose Close records its bytes as part number
-// (from 1; the metadata service may set an upper limit) of multipart
+// (1 to 2^32-1; front ends may set lower limits, S3 allows 10,000) of multipart
 // session id, replacing an earlier upload of that number. Set the part's
 // MD5 with SetPartMD5 before Close.
 func (c *Client) CreatePart(ctx context.Context, id string, number int, chunkSize int64, replication int) (*Writer, error) {
@@ -121,8 +121,8 @@ func (w *Writer) commitPart() error {
 		off += sc.Chunk.Length
 	}
 	req := &pb.PutUploadPartRequest{Id: w.part.id, Number: w.part.number, Chunks: w.chunks, Md5: w.part.md5, Size: off}
-	err := w.c.leader(w.ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		w.part.result, err = m.PutUploadPart(ctx, req)
+	err := w.c.leader(w.ctx, func(ctx context.Context, m stubs) (err error) {
+		w.part.result, err = m.data.PutUploadPart(ctx, req)
 		return err
 	})
 	if err != nil {
@@ -137,8 +137,8 @@ func (w *Writer) commitPart() error {
 // NotFound if the session completed, was aborted or never existed.
 func (c *Client) ListParts(ctx context.Context, id string) (*Upload, []Part, error) {
 	var resp *pb.ListUploadPartsResponse
-	err := c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.ListUploadParts(ctx, &pb.ListUploadPartsRequest{Id: id})
+	err := c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
+		resp, err = m.data.ListUploadParts(ctx, &pb.ListUploadPartsRequest{Id: id})
 		return err
 	})
 	if err != nil {
@@ -170,14 +170,14 @@ type CompletePart struct {
 // Parts not named are released. Retrying after a lost reply answers with
 // the file. If it fails, the session is unchanged.
 func (c *Client) CompleteMultipart(ctx context.Context, id string, parts []CompletePart, opts CompleteOptions) (*FileInfo, error) {
-	req := &pb.CompleteMultipartRequest{Id: id, MinPartSize: opts.MinPartSize, Xattrs: opts.Xattrs, Path: opts.Path, Parents: opts.Parents,
+	req := &pb.CompletePartsRequest{Id: id, MinPartSize: opts.MinPartSize, Xattrs: opts.Xattrs, Path: opts.Path, Parents: opts.Parents,
 		ExistingDirs: uint32(opts.ExistingDirs)}
 	for _, p := range parts {
 		req.Parts = append(req.Parts, &pb.CompletePart{Number: uint32(p.Number), Md5: p.MD5})
 	}
 	var resp *pb.StatResponse
-	err := c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.CompleteMultipart(ctx, req)
+	err := c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
+		resp, err = m.data.CompleteParts(ctx, req)
 		return err
 	})
 	if err != nil {
@@ -188,8 +188,8 @@ func (c *Client) CompleteMultipart(ctx context.Context, id string, parts []Compl
 
 // AbortUpload abandons an upload session; its chunks are collected.
 func (c *Client) AbortUpload(ctx context.Context, id string) error {
-	return c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
-		_, err := m.AbortUpload(ctx, &pb.AbortUploadRequest{Id: id})
+	return c.leader(ctx, func(ctx context.Context, m stubs) error {
+		_, err := m.data.AbortUpload(ctx, &pb.AbortUploadRequest{Id: id})
 		return err
 	})
 }
@@ -198,8 +198,8 @@ func (c *Client) AbortUpload(ctx context.Context, id string) error {
 // prefix ("" = all).
 func (c *Client) ListUploads(ctx context.Context, prefix string) ([]*Upload, error) {
 	var resp *pb.ListUploadsResponse
-	err := c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.ListUploads(ctx, &pb.ListUploadsRequest{})
+	err := c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
+		resp, err = m.data.ListUploads(ctx, &pb.ListUploadsRequest{})
 		return err
 	})
 	if err != nil {
@@ -219,8 +219,8 @@ func (c *Client) ListUploads(ctx context.Context, prefix string) ([]*Upload, err
 // as the metadata service remembers it.
 func (c *Client) GetUpload(ctx context.Context, id string) (*Upload, error) {
 	var s *pb.UploadSession
-	err := c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		s, err = m.GetUpload(ctx, &pb.GetUploadRequest{Id: id})
+	err := c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
+		s, err = m.data.GetUpload(ctx, &pb.GetUploadRequest{Id: id})
 		return err
 	})
 	if err != nil {

@@ -47,8 +47,8 @@ func (c *Client) Open(ctx context.Context, path string) (*File, error) {
 
 func (c *Client) lookup(ctx context.Context, p string, off, n int64) (*pb.LookupResponse, error) {
 	var resp *pb.LookupResponse
-	err := c.reader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.Lookup(ctx, &pb.LookupRequest{Path: p, Offset: off, Length: n, Read: c.readOpts()})
+	err := c.reader(ctx, func(ctx context.Context, m stubs) (err error) {
+		resp, err = m.data.Lookup(ctx, &pb.LookupRequest{Path: p, Offset: off, Length: n, Read: c.readOpts()})
 		return err
 	})
 	return resp, err

@@ -80,8 +80,8 @@ func (c *Client) PutFile(ctx context.Context, local, path string, opts PutOption
 		return nil, err
 	}
 	var resp *pb.StatResponse
-	err = c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.CompleteUpload(ctx, &pb.CompleteUploadRequest{Id: sess.Id, ChunkCount: uint64(count), Parents: opts.Parents})
+	err = c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
+		resp, err = m.data.CompleteUpload(ctx, &pb.CompleteUploadRequest{Id: sess.Id, ChunkCount: uint64(count), Parents: opts.Parents})
 		return err
 	})
 	if err != nil {
@@ -98,8 +98,8 @@ func (c *Client) PutFile(ctx context.Context, local, path string, opts PutOption
 func (c *Client) session(ctx context.Context, p, fingerprint string, size int64, opts PutOptions) (*pb.UploadSession, error) {
 	if opts.Resume {
 		var list *pb.ListUploadsResponse
-		err := c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-			list, err = m.ListUploads(ctx, &pb.ListUploadsRequest{Path: p})
+		err := c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
+			list, err = m.data.ListUploads(ctx, &pb.ListUploadsRequest{Path: p})
 			return err
 		})
 		if err != nil {
@@ -108,8 +108,8 @@ func (c *Client) session(ctx context.Context, p, fingerprint string, size int64,
 		for _, s := range list.Sessions {
 			if s.Fingerprint == fingerprint && s.ChunkSize == opts.ChunkSize {
 				var full *pb.UploadSession
-				err := c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-					full, err = m.GetUpload(ctx, &pb.GetUploadRequest{Id: s.Id})
+				err := c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
+					full, err = m.data.GetUpload(ctx, &pb.GetUploadRequest{Id: s.Id})
 					return err
 				})
 				return full, err
@@ -117,8 +117,8 @@ func (c *Client) session(ctx context.Context, p, fingerprint string, size int64,
 		}
 	}
 	var sess *pb.UploadSession
-	err := c.leader(ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		sess, err = m.CreateUpload(ctx, &pb.CreateUploadRequest{Path: p, Fingerprint: fingerprint, ChunkSize: opts.ChunkSize,
+	err := c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
+		sess, err = m.data.CreateUpload(ctx, &pb.CreateUploadRequest{Path: p, Fingerprint: fingerprint, ChunkSize: opts.ChunkSize,
 			Replication: uint32(opts.Replication), Mode: opts.Mode.commitMode(), Size: size})
 		return err
 	})
@@ -193,8 +193,8 @@ func (u *uploader) chunk(ctx context.Context, i int64, have *pb.StoredChunk) err
 		return cairn.E("put", cairn.PathArg(u.sess.Path), err)
 	}
 	sc.Chunk.Offset = off
-	err = u.c.leader(ctx, func(ctx context.Context, m pb.MetaClient) error {
-		_, err := m.AddUploadChunks(ctx, &pb.AddUploadChunksRequest{Id: u.sess.Id, Chunks: []*pb.StoredChunk{sc}})
+	err = u.c.leader(ctx, func(ctx context.Context, m stubs) error {
+		_, err := m.data.AddUploadChunks(ctx, &pb.AddUploadChunksRequest{Id: u.sess.Id, Chunks: []*pb.StoredChunk{sc}})
 		return err
 	})
 	if err != nil {

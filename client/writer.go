@@ -218,8 +218,8 @@ func (w *Writer) commit() error {
 		ModeBits: w.opts.Perm, Xattrs: w.opts.Xattrs, Replication: uint32(w.opts.Replication), ChunkSize: w.opts.ChunkSize,
 		ReplaceXattrs: w.opts.ReplaceXattrs, ExistingDirs: uint32(w.opts.ExistingDirs)}
 	var resp *pb.StatResponse
-	err := w.c.leader(w.ctx, func(ctx context.Context, m pb.MetaClient) (err error) {
-		resp, err = m.Commit(ctx, req)
+	err := w.c.leader(w.ctx, func(ctx context.Context, m stubs) (err error) {
+		resp, err = m.data.Commit(ctx, req)
 		return err
 	})
 	if err != nil {

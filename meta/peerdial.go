@@ -19,11 +19,13 @@ type peerDialer struct {
 	conns map[string]*grpc.ClientConn
 }
 
-func (d *peerDialer) client(addr string) (pb.MetaClient, error) {
+// conn returns the connection to the peer at addr, for the stubs of the
+// services a peer calls (Cluster, and Operator to record its address).
+func (d *peerDialer) conn(addr string) (grpc.ClientConnInterface, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if cc, ok := d.conns[addr]; ok {
-		return pb.NewMetaClient(cc), nil
+		return cc, nil
 	}
 	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDisableServiceConfig()) // as metarpc: no DNS TXT lookups
@@ -34,16 +36,16 @@ func (d *peerDialer) client(addr string) (pb.MetaClient, error) {
 		d.conns = map[string]*grpc.ClientConn{}
 	}
 	d.conns[addr] = cc
-	return pb.NewMetaClient(cc), nil
+	return cc, nil
 }
 
 // peersOf asks the peer at addr for its view of the cluster.
 func (d *peerDialer) peersOf(ctx context.Context, addr string) (*pb.PeersResponse, error) {
-	mc, err := d.client(addr)
+	cc, err := d.conn(addr)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := mc.Peers(ctx, &pb.PeersRequest{})
+	resp, err := pb.NewClusterClient(cc).Peers(ctx, &pb.PeersRequest{})
 	return resp, rpcerr.FromStatus(err)
 }
 

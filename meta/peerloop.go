@@ -66,9 +66,9 @@ func (m *Members) pollLeader(ctx context.Context) {
 	if self == nil || self.ApiAddr == m.s.cfg.APIAddr || m.s.cfg.APIAddr == "" {
 		return
 	}
-	mc, err := m.peers.client(addr)
+	cc, err := m.peers.conn(addr)
 	if err == nil {
-		_, err = mc.AddPeer(ctx, &pb.AddPeerRequest{Id: m.s.cfg.ID, ApiAddr: m.s.cfg.APIAddr, InfoOnly: true})
+		_, err = pb.NewOperatorClient(cc).AddPeer(ctx, &pb.AddPeerRequest{Id: m.s.cfg.ID, ApiAddr: m.s.cfg.APIAddr, InfoOnly: true})
 	}
 	if err != nil {
 		m.s.cfg.Logger.Debug("recording this peer's API address with the leader", "err", rpcerr.FromStatus(err))

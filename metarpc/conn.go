@@ -1,7 +1,11 @@
 // Package metarpc is the client side of the metadata service's gRPC API,
 // shared by the SDK and the data nodes: it finds the Raft leader among the
-// configured peers, follows leader hints, retries across elections, and maps
-// errors between Cairn kinds and gRPC statuses (one table, errors.go).
+// configured peers, follows leader hints, retries across elections and
+// converts errors with rpcerr. The API is one gRPC service per consumer
+// (proto/cairn.proto); calls hand their callback the connection to the
+// chosen peer, on which each consumer makes the stubs of the services it
+// uses (cairnpb.NewNodesClient, cairnpb.NewNamespaceClient, ...).
+// metarpc itself calls only the Cluster service, for discovery.
 package metarpc
 
 import (
@@ -18,7 +22,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cairnfs/cairn"
-	"github.com/cairnfs/cairn/proto/cairnpb"
 	"github.com/cairnfs/cairn/rpcerr"
 )
 
@@ -82,7 +85,8 @@ func (c *Conn) Addrs() []string {
 	return append([]string(nil), c.addrs...)
 }
 
-func (c *Conn) client(addr string) (cairnpb.MetaClient, error) {
+// conn returns the connection to the peer at addr, dialing it once.
+func (c *Conn) conn(addr string) (grpc.ClientConnInterface, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -103,7 +107,7 @@ func (c *Conn) client(addr string) (cairnpb.MetaClient, error) {
 		}
 		c.conns[addr] = cc
 	}
-	return cairnpb.NewMetaClient(cc), nil
+	return cc, nil
 }
 
 // candidate returns the address to try on the given attempt: the known
@@ -132,7 +136,8 @@ func (c *Conn) setLeader(addr string) {
 	c.addrs = append(c.addrs, addr)
 }
 
-// Leader runs fn against the leader. It retries, with backoff, while the
+// Leader runs fn against the leader: fn gets the connection to it and
+// calls the services it needs on it. It retries, with backoff, while the
 // error says the peer is not the leader or is unreachable, for up to
 // Options.RetryFor. Any other error is returned at once, converted to a
 // *cairn.Error with the server's kind.
@@ -140,27 +145,27 @@ func (c *Conn) setLeader(addr string) {
 // A retried write may have been applied by a leader that failed before
 // answering; Cairn's writes are built so that a repeat is harmless or fails
 // with a clear kind (Exists, NotFound).
-func (c *Conn) Leader(ctx context.Context, fn func(context.Context, cairnpb.MetaClient) error) error {
+func (c *Conn) Leader(ctx context.Context, fn func(context.Context, grpc.ClientConnInterface) error) error {
 	return c.call(ctx, true, fn)
 }
 
 // Any runs fn against any reachable peer (for stale reads), preferring the
 // leader.
-func (c *Conn) Any(ctx context.Context, fn func(context.Context, cairnpb.MetaClient) error) error {
+func (c *Conn) Any(ctx context.Context, fn func(context.Context, grpc.ClientConnInterface) error) error {
 	return c.call(ctx, false, fn)
 }
 
-func (c *Conn) call(ctx context.Context, needLeader bool, fn func(context.Context, cairnpb.MetaClient) error) error {
+func (c *Conn) call(ctx context.Context, needLeader bool, fn func(context.Context, grpc.ClientConnInterface) error) error {
 	deadline := time.Now().Add(c.opts.RetryFor)
 	backoff := 20 * time.Millisecond
 	var last error
 	for attempt := 0; ; attempt++ {
 		addr := c.candidate(attempt)
-		mc, err := c.client(addr)
+		cc, err := c.conn(addr)
 		if err != nil {
 			return err
 		}
-		err = rpcerr.FromStatus(fn(ctx, mc))
+		err = rpcerr.FromStatus(fn(ctx, cc))
 		if err == nil {
 			if needLeader {
 				c.setLeader(addr)

@@ -15,9 +15,9 @@ import (
 	"github.com/cairnfs/cairn/rpcerr"
 )
 
-// fakeMeta answers Stat with stat(), counting calls.
+// fakeMeta answers Namespace.Stat with stat(), counting calls.
 type fakeMeta struct {
-	cairnpb.UnimplementedMetaServer
+	cairnpb.UnimplementedNamespaceServer
 	calls atomic.Int32
 	stat  func() (*cairnpb.StatResponse, error)
 }
@@ -36,7 +36,7 @@ func serve(t *testing.T, f *fakeMeta) string {
 		t.Fatal(err)
 	}
 	s := grpc.NewServer()
-	cairnpb.RegisterMetaServer(s, f)
+	cairnpb.RegisterNamespaceServer(s, f)
 	done := make(chan struct{})
 	go func() { defer close(done); s.Serve(lis) }()
 	t.Cleanup(func() { s.Stop(); <-done })
@@ -53,8 +53,8 @@ func dial(t *testing.T, opts Options, addrs ...string) *Conn {
 	return c
 }
 
-func stat(ctx context.Context, mc cairnpb.MetaClient) error {
-	_, err := mc.Stat(ctx, &cairnpb.StatRequest{Path: "/"})
+func stat(ctx context.Context, cc grpc.ClientConnInterface) error {
+	_, err := cairnpb.NewNamespaceClient(cc).Stat(ctx, &cairnpb.StatRequest{Path: "/"})
 	return err
 }
 
@@ -72,9 +72,9 @@ func TestConnFollowsLeaderHint(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var got *cairnpb.StatResponse
-	err := c.Leader(ctx, func(ctx context.Context, mc cairnpb.MetaClient) error {
+	err := c.Leader(ctx, func(ctx context.Context, cc grpc.ClientConnInterface) error {
 		var err error
-		got, err = mc.Stat(ctx, &cairnpb.StatRequest{Path: "/"})
+		got, err = cairnpb.NewNamespaceClient(cc).Stat(ctx, &cairnpb.StatRequest{Path: "/"})
 		return err
 	})
 	if err != nil {
@@ -193,7 +193,7 @@ func TestClosedConn(t *testing.T) {
 	}
 	c.Close()
 	called := false
-	err = c.Leader(context.Background(), func(context.Context, cairnpb.MetaClient) error { called = true; return nil })
+	err = c.Leader(context.Background(), func(context.Context, grpc.ClientConnInterface) error { called = true; return nil })
 	if !errors.Is(err, cairn.Canceled) || called {
 		t.Errorf("call on closed Conn: err %v, fn called %v", err, called)
 	}

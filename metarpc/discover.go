@@ -116,13 +116,13 @@ func (c *Conn) refresh(ctx context.Context) bool {
 }
 
 func (c *Conn) askPeers(ctx context.Context, addr string) (*cairnpb.PeersResponse, error) {
-	mc, err := c.client(addr)
+	cc, err := c.conn(addr)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	return mc.Peers(ctx, &cairnpb.PeersRequest{})
+	return cairnpb.NewClusterClient(cc).Peers(ctx, &cairnpb.PeersRequest{})
 }
 
 // learn makes the members' API addresses the peers to try, followed by the

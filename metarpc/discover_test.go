@@ -16,10 +16,11 @@ import (
 	"github.com/cairnfs/cairn/proto/cairnpb"
 )
 
-// peersMeta is a fake peer that answers Stat, and Peers with the member
-// list it is given.
+// peersMeta is a fake peer that answers Namespace.Stat, and Cluster.Peers
+// with the member list it is given.
 type peersMeta struct {
-	cairnpb.UnimplementedMetaServer
+	cairnpb.UnimplementedNamespaceServer
+	cairnpb.UnimplementedClusterServer
 	mu      sync.Mutex
 	id      string
 	members []string // API addresses; the first is the leader
@@ -62,7 +63,8 @@ func servePeer(t *testing.T, id string) (p *peersMeta, stop func()) {
 	}
 	p = &peersMeta{id: id, self: lis.Addr().String()}
 	s := grpc.NewServer()
-	cairnpb.RegisterMetaServer(s, p)
+	cairnpb.RegisterNamespaceServer(s, p)
+	cairnpb.RegisterClusterServer(s, p)
 	done := make(chan struct{})
 	go func() { defer close(done); s.Serve(lis) }()
 	var once sync.Once

@@ -7,9 +7,19 @@ import (
 	"syscall"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/cairnfs/cairn"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
+
+// leader runs fn against the metadata leader's Nodes service (see
+// metarpc.Conn.Leader): the only service a data node calls.
+func (n *Node) leader(ctx context.Context, fn func(context.Context, pb.NodesClient) error) error {
+	return n.meta.Leader(ctx, func(ctx context.Context, cc grpc.ClientConnInterface) error {
+		return fn(ctx, pb.NewNodesClient(cc))
+	})
+}
 
 func (n *Node) heartbeatLoop() {
 	defer n.wg.Done()
@@ -57,7 +67,7 @@ func (n *Node) beat() {
 	hb := &pb.HeartbeatRequest{Id: string(n.id), Addr: n.cfg.Advertise, Capacity: total, Used: st.DiskBytes,
 		Chunks: uint64(st.Chunks), Healthy: n.healthy.Load(), HealthDetail: n.healthMsg.Load().(string)}
 	var resp *pb.HeartbeatResponse
-	err := n.meta.Leader(ctx, func(ctx context.Context, c pb.MetaClient) (err error) {
+	err := n.leader(ctx, func(ctx context.Context, c pb.NodesClient) (err error) {
 		resp, err = c.Heartbeat(ctx, hb)
 		return err
 	})
@@ -92,7 +102,7 @@ func (n *Node) Leave(ctx context.Context) error {
 	n.beatMu.Lock() // wait for a heartbeat in flight, which could undo Leave
 	defer n.beatMu.Unlock()
 	req := &pb.LeaveRequest{Id: string(n.id), Addr: n.cfg.Advertise}
-	err := n.meta.Leader(ctx, func(ctx context.Context, c pb.MetaClient) error {
+	err := n.leader(ctx, func(ctx context.Context, c pb.NodesClient) error {
 		_, err := c.Leave(ctx, req)
 		return err
 	})
@@ -106,7 +116,7 @@ func (n *Node) Leave(ctx context.Context) error {
 func (n *Node) register(ctx context.Context) error {
 	total, _ := n.capacity()
 	req := &pb.RegisterNodeRequest{Id: string(n.id), Addr: n.cfg.Advertise, Zone: n.cfg.Zone, Rack: n.cfg.Rack, Capacity: total}
-	err := n.meta.Leader(ctx, func(ctx context.Context, c pb.MetaClient) error {
+	err := n.leader(ctx, func(ctx context.Context, c pb.NodesClient) error {
 		_, err := c.RegisterNode(ctx, req)
 		return err
 	})

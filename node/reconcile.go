@@ -47,7 +47,7 @@ func (n *Node) reconcile(pending map[cairn.ChunkID]time.Time) error {
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
 		var resp *pb.ReconcileResponse
-		err := n.meta.Leader(ctx, func(ctx context.Context, c pb.MetaClient) (err error) {
+		err := n.leader(ctx, func(ctx context.Context, c pb.NodesClient) (err error) {
 			resp, err = c.Reconcile(ctx, req)
 			return err
 		})

@@ -133,7 +133,7 @@ func (n *Node) dropCorrupt(ctx context.Context, id cairn.ChunkID) {
 	n.metrics.corrupt.Inc()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	err := n.meta.Leader(ctx, func(ctx context.Context, c pb.MetaClient) error {
+	err := n.leader(ctx, func(ctx context.Context, c pb.NodesClient) error {
 		_, err := c.ReportCorrupt(ctx, &pb.ReportCorruptRequest{Node: string(n.id), Chunks: [][]byte{id[:]}})
 		return err
 	})

@@ -71,11 +71,17 @@ func (g *Gateway) session(q *request) (*client.Upload, error) {
 	return s, nil
 }
 
+// MaxPartNumber is the highest part number S3 allows. The metadata
+// service takes any part number from 1 to 2^32-1; the gateway enforces
+// S3's limit before it calls the SDK.
+const MaxPartNumber = 10000
+
+// partNumber returns the request's part number, 1..MaxPartNumber.
 func partNumber(q *request) (int, error) {
 	s := q.r.URL.Query().Get("partNumber")
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > 10000 {
-		return 0, errorf("InvalidArgument", "partNumber must be an integer from 1 to 10000, not %q", s)
+	if err != nil || n < 1 || n > MaxPartNumber {
+		return 0, errorf("InvalidArgument", "partNumber must be an integer from 1 to %d, not %q", MaxPartNumber, s)
 	}
 	return n, nil
 }

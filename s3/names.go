@@ -15,7 +15,7 @@ import (
 //   - key "a/b" while "a/b/..." keys exist (so /b/a/b is a directory) is
 //     the file /b/a/b/.cairn.obj. A PUT of "a/b/c" while "a/b" is a file
 //     first turns /b/a/b into a directory holding the old file under that
-//     name, in one metadata step (Nest), so both keys coexist;
+//     name, in one metadata step (WrapInDir), so both keys coexist;
 //   - a "directory marker" key "a/b/" is the file /b/a/b/.cairn.dir;
 //   - directories left empty by deletes are removed, so prefixes vanish
 //     from listings as in S3.

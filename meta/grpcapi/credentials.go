@@ -8,31 +8,35 @@ import (
 	"github.com/cairnfs/cairn/rpcerr"
 )
 
-// credentialsAPI serves the S3 access keys.
-type credentialsAPI struct{ c *core }
+// credentialsAPI serves the Credentials service: access keys and their
+// secrets.
+type credentialsAPI struct {
+	pb.UnimplementedCredentialsServer
+	c *core
+}
 
-func (a credentialsAPI) PutS3User(ctx context.Context, req *pb.PutS3UserRequest) (*pb.Empty, error) {
-	if err := state.CheckS3User(req.User); err != nil {
+func (a credentialsAPI) PutCredential(ctx context.Context, req *pb.PutCredentialRequest) (*pb.Empty, error) {
+	if err := state.CheckCredential(req.Credential); err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
-	return empty(a.c.write(ctx, &pb.Command{Op: &pb.Command_PutS3User{PutS3User: req}}))
+	return empty(a.c.write(ctx, &pb.Command{Op: &pb.Command_PutCredential{PutCredential: req}}))
 }
 
-func (a credentialsAPI) DeleteS3User(ctx context.Context, req *pb.DeleteS3UserRequest) (*pb.Empty, error) {
-	return empty(a.c.write(ctx, &pb.Command{Op: &pb.Command_DeleteS3User{DeleteS3User: req}}))
+func (a credentialsAPI) DeleteCredential(ctx context.Context, req *pb.DeleteCredentialRequest) (*pb.Empty, error) {
+	return empty(a.c.write(ctx, &pb.Command{Op: &pb.Command_DeleteCredential{DeleteCredential: req}}))
 }
 
-func (a credentialsAPI) ListS3Users(ctx context.Context, _ *pb.Empty) (*pb.ListS3UsersResponse, error) {
+func (a credentialsAPI) ListCredentials(ctx context.Context, _ *pb.ListCredentialsRequest) (*pb.ListCredentialsResponse, error) {
 	if err := a.c.prop.Readable(ctx, false); err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
-	users, err := a.c.st.Latest().S3Users()
-	return &pb.ListS3UsersResponse{Users: users}, rpcerr.ToStatus(err)
+	creds, err := a.c.st.Latest().Credentials()
+	return &pb.ListCredentialsResponse{Credentials: creds}, rpcerr.ToStatus(err)
 }
 
-// GetS3Secret may be answered from a follower's state (a gateway verifying
+// GetSecret may be answered from a follower's state (a gateway verifying
 // signatures must not depend on the leader for every request).
-func (a credentialsAPI) GetS3Secret(ctx context.Context, req *pb.GetS3SecretRequest) (*pb.S3User, error) {
-	u, err := a.c.st.Latest().S3User(req.AccessKey)
-	return u, rpcerr.ToStatus(err)
+func (a credentialsAPI) GetSecret(ctx context.Context, req *pb.GetSecretRequest) (*pb.Credential, error) {
+	cred, err := a.c.st.Latest().Credential(req.AccessKey)
+	return cred, rpcerr.ToStatus(err)
 }

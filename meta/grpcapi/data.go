@@ -2,19 +2,24 @@ package grpcapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/meta/registry"
 	"github.com/cairnfs/cairn/meta/state"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 	"github.com/cairnfs/cairn/rpcerr"
 )
 
-// dataAPI serves the data path: chunk allocation, commits, upload sessions
-// and their parts.
-type dataAPI struct{ c *core }
+// dataAPI serves the Data service, the data path: chunk allocation,
+// commits, chunk locations for reads, upload sessions and their parts.
+type dataAPI struct {
+	pb.UnimplementedDataServer
+	c *core
+}
 
 // checkAge refuses chunks allocated longer than MaxWriteAge ago.
 func (a dataAPI) checkAge(chunks []*pb.StoredChunk) error {
@@ -133,9 +138,72 @@ func (a dataAPI) ListUploadParts(ctx context.Context, req *pb.ListUploadPartsReq
 	return &pb.ListUploadPartsResponse{Session: s, Parts: parts}, nil
 }
 
-func (a dataAPI) CompleteMultipart(ctx context.Context, req *pb.CompleteMultipartRequest) (*pb.StatResponse, error) {
+func (a dataAPI) CompleteParts(ctx context.Context, req *pb.CompletePartsRequest) (*pb.StatResponse, error) {
 	if err := state.CheckXattrs(req.Xattrs); err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
-	return statResp(a.c.write(ctx, &pb.Command{Op: &pb.Command_CompleteMultipart{CompleteMultipart: req}}))
+	return statResp(a.c.write(ctx, &pb.Command{Op: &pb.Command_CompleteParts{CompleteParts: req}}))
+}
+
+func (a dataAPI) Lookup(ctx context.Context, req *pb.LookupRequest) (*pb.LookupResponse, error) {
+	path, err := cairn.CleanPath(req.Path)
+	if err == nil {
+		err = a.c.prop.Readable(ctx, req.Read.GetStale())
+	}
+	if err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	v := a.c.st.View()
+	defer v.Close()
+	attr, err := v.Stat(path)
+	if err != nil {
+		return nil, rpcerr.ToStatus(cairn.E("lookup", cairn.PathArg(path), err))
+	}
+	if attr.Dir {
+		return nil, rpcerr.ToStatus(cairn.E("lookup", cairn.PathArg(path), cairn.IsDir, errors.New("a directory has no content to read")))
+	}
+	resp := &pb.LookupResponse{Attr: attr}
+	err = v.Chunks(cairn.InodeID(attr.Inode), req.Offset, req.Length, func(c *pb.ChunkRef) error {
+		id, _ := cairn.ChunkIDFromBytes(c.Id)
+		rec, _, err := v.Chunk(id)
+		if err != nil {
+			return err
+		}
+		resp.Chunks = append(resp.Chunks, &pb.ChunkLocation{Chunk: c, Replicas: replicas(a.c.reg, rec.Nodes)})
+		return nil
+	})
+	if err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	return resp, nil
+}
+
+// replicas orders a chunk's nodes for reading: alive first, then suspect,
+// then leaving (stopping for a restart), then dead (still worth a try),
+// unknown nodes last. Each replica carries its node's state.
+func replicas(reg *registry.Registry, nodes []string) []*pb.Replica {
+	var byState [5][]*pb.Replica
+	for _, n := range nodes {
+		addr, st, ok := reg.Addr(cairn.NodeID(n))
+		rank, state := 4, "unknown"
+		if ok {
+			state = st.String()
+			switch st {
+			case cairn.NodeAlive, cairn.NodeDraining:
+				rank = 0
+			case cairn.NodeSuspect:
+				rank = 1
+			case cairn.NodeLeaving:
+				rank = 2
+			case cairn.NodeDead:
+				rank = 3
+			}
+		}
+		byState[rank] = append(byState[rank], &pb.Replica{Node: n, Addr: addr, State: state})
+	}
+	var out []*pb.Replica
+	for _, r := range byState {
+		out = append(out, r...)
+	}
+	return out
 }

@@ -9,9 +9,12 @@ import (
 	"github.com/cairnfs/cairn/rpcerr"
 )
 
-// nodeAPI serves the data nodes: registration, heartbeats, planned stops,
+// nodeAPI serves the Nodes service, for data nodes: registration, heartbeats, planned stops,
 // corrupt replicas and reconciliation.
-type nodeAPI struct{ c *core }
+type nodeAPI struct {
+	pb.UnimplementedNodesServer
+	c *core
+}
 
 func (a nodeAPI) RegisterNode(ctx context.Context, req *pb.RegisterNodeRequest) (*pb.Empty, error) {
 	if req.Id == "" || req.Addr == "" {

@@ -11,40 +11,30 @@ import (
 	"github.com/cairnfs/cairn/rpcerr"
 )
 
-// opsAPI serves operators: membership changes, discovery, cluster status,
-// draining and fsck.
-type opsAPI struct{ c *core }
+// operatorAPI serves the Operator service: membership changes, draining
+// and fsck.
+type operatorAPI struct {
+	pb.UnimplementedOperatorServer
+	c *core
+}
 
-func (a opsAPI) AddPeer(ctx context.Context, req *pb.AddPeerRequest) (*pb.Empty, error) {
+func (a operatorAPI) AddPeer(ctx context.Context, req *pb.AddPeerRequest) (*pb.Empty, error) {
 	if err := a.c.srv.Members().AddPeer(ctx, req); err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
 	return &pb.Empty{}, nil
 }
 
-func (a opsAPI) RemovePeer(ctx context.Context, req *pb.RemovePeerRequest) (*pb.Empty, error) {
+func (a operatorAPI) RemovePeer(ctx context.Context, req *pb.RemovePeerRequest) (*pb.Empty, error) {
 	if err := a.c.srv.Members().RemovePeer(ctx, req.Id); err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
 	return &pb.Empty{}, nil
 }
 
-func (a opsAPI) Peers(ctx context.Context, req *pb.PeersRequest) (*pb.PeersResponse, error) {
-	resp, err := a.c.srv.Members().Peers()
-	return resp, rpcerr.ToStatus(err)
-}
-
-func (a opsAPI) ClusterStatus(ctx context.Context, req *pb.ClusterStatusRequest) (*pb.ClusterStatusResponse, error) {
-	if err := a.c.prop.RequireLeader(); err != nil {
-		return nil, rpcerr.ToStatus(err)
-	}
-	resp, err := a.c.srv.Members().Status()
-	return resp, rpcerr.ToStatus(err)
-}
-
 // Drain takes a data node out of placement (or puts it back with undo);
 // the healer then moves its chunks to other nodes.
-func (a opsAPI) Drain(ctx context.Context, req *pb.DrainRequest) (*pb.Empty, error) {
+func (a operatorAPI) Drain(ctx context.Context, req *pb.DrainRequest) (*pb.Empty, error) {
 	if req.Node == "" {
 		return nil, rpcerr.ToStatus(cairn.E("drain", cairn.Invalid, errors.New("node id is empty")))
 	}
@@ -57,7 +47,7 @@ func (a opsAPI) Drain(ctx context.Context, req *pb.DrainRequest) (*pb.Empty, err
 
 // Fsck streams every chunk with fewer healthy replicas than its file's
 // replication (see heal.Healer.Fsck).
-func (a opsAPI) Fsck(req *pb.FsckRequest, stream grpc.ServerStreamingServer[pb.FsckResponse]) error {
+func (a operatorAPI) Fsck(req *pb.FsckRequest, stream grpc.ServerStreamingServer[pb.FsckResponse]) error {
 	if err := a.c.prop.RequireLeader(); err != nil {
 		return rpcerr.ToStatus(err)
 	}

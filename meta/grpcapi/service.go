@@ -1,13 +1,16 @@
 // Package grpcapi is the gRPC front end of a metadata peer: it implements
-// the Meta service of proto/cairn.proto over a meta.Server. Each handler
+// the services of proto/cairn.proto over a meta.Server. Each handler
 // checks its request, gates it (the ready leader for writes and
 // linearizable reads), proposes commands or reads the state machine, and
 // converts its error with rpcerr.ToStatus, the one mapping from kinds to
 // gRPC codes.
 //
-// The handlers are grouped by the consumer they serve (namespace, data
-// path, data nodes, operators, credentials); Service joins the groups into
-// the one service the wire protocol has today.
+// The handlers are grouped by the consumer they serve, one group per gRPC
+// service: Namespace (namespaceAPI), Data (dataAPI), Nodes (nodeAPI),
+// Cluster (clusterAPI), Operator (operatorAPI) and Credentials
+// (credentialsAPI). Each group embeds its generated Unimplemented server,
+// which answers RPCs the group does not implement (newer clients' calls);
+// Service registers them all.
 //
 // It imports meta and its subpackages, rpcerr, the generated stubs and
 // gRPC. Only the processes that serve the API (server, cmd, the in-process
@@ -28,29 +31,38 @@ import (
 	"github.com/cairnfs/cairn/rpcerr"
 )
 
-// Service is the gRPC front end of a metadata peer.
+// Service is the gRPC front end of a metadata peer: one handler group per
+// service of the API.
 type Service struct {
-	unimplemented
-	namespaceAPI
-	dataAPI
-	nodeAPI
-	opsAPI
-	credentialsAPI
+	namespace   namespaceAPI
+	data        dataAPI
+	nodes       nodeAPI
+	cluster     clusterAPI
+	operator    operatorAPI
+	credentials credentialsAPI
 }
-
-// unimplemented answers RPCs no group implements (newer clients' calls).
-// Embedded one level deeper than the groups, its methods never shadow
-// theirs.
-type unimplemented struct{ pb.UnimplementedMetaServer }
 
 // NewService returns the gRPC front end for s.
 func NewService(s *meta.Server) *Service {
 	c := &core{srv: s, prop: s.Proposer(), st: s.State(), reg: s.Registry(), heal: s.Healer(), cfg: s.Config()}
-	return &Service{namespaceAPI: namespaceAPI{c}, dataAPI: dataAPI{c}, nodeAPI: nodeAPI{c}, opsAPI: opsAPI{c}, credentialsAPI: credentialsAPI{c}}
+	return newService(c)
 }
 
-// Register adds the service to a gRPC server.
-func (v *Service) Register(g *grpc.Server) { pb.RegisterMetaServer(g, v) }
+// newService builds every handler group over c.
+func newService(c *core) *Service {
+	return &Service{namespace: namespaceAPI{c: c}, data: dataAPI{c: c}, nodes: nodeAPI{c: c}, cluster: clusterAPI{c: c},
+		operator: operatorAPI{c: c}, credentials: credentialsAPI{c: c}}
+}
+
+// Register adds every service of the API to a gRPC server.
+func (v *Service) Register(g grpc.ServiceRegistrar) {
+	pb.RegisterNamespaceServer(g, v.namespace)
+	pb.RegisterDataServer(g, v.data)
+	pb.RegisterNodesServer(g, v.nodes)
+	pb.RegisterClusterServer(g, v.cluster)
+	pb.RegisterOperatorServer(g, v.operator)
+	pb.RegisterCredentialsServer(g, v.credentials)
+}
 
 // core is what every handler group works with.
 type core struct {

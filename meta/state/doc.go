@@ -1,7 +1,7 @@
 // Package state is the metadata service's state machine: the namespace
 // (inodes, directory entries, attributes), each file's chunk list, where
 // every chunk lives, chunks queued for deletion, upload sessions and their
-// parts, S3 credentials, registered data nodes and the metadata peers' API
+// parts, credentials (access keys and secrets), registered data nodes and the metadata peers' API
 // addresses, all in one Pebble database (the key layout is in keys.go).
 //
 // Machine.Apply applies committed commands in log order; each command runs

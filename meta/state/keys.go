@@ -18,7 +18,7 @@ import (
 //	v<upload>\0<idx>  -> StoredChunk          a chunk that landed for a session
 //	                                          (multipart: idx = part<<32 | chunk)
 //	w<upload>\0<part> -> UploadPart           a multipart session's part
-//	s<access key>     -> S3User               an S3 access key
+//	s<access key>     -> Credential           an access key and its secret
 //	n<node>           -> NodeRecord           a registered data node
 //	p<peer>           -> PeerInfo             a metadata peer's API address
 //	m<name>           -> uint64               counters: applied index, next inode
@@ -31,7 +31,7 @@ const (
 	tagUpload  = 'u'
 	tagPart    = 'v'
 	tagPartInf = 'w'
-	tagS3User  = 's'
+	tagCred    = 's' // the byte S3 users had: stored credentials stay readable
 	tagNode    = 'n'
 	tagPeer    = 'p'
 	tagMeta    = 'm'
@@ -99,7 +99,7 @@ func multipartChunkPrefix(id string, number uint32) []byte {
 	return binary.BigEndian.AppendUint32(partPrefix(id), number)
 }
 
-func s3UserKey(accessKey string) []byte { return append([]byte{tagS3User}, accessKey...) }
+func credentialKey(accessKey string) []byte { return append([]byte{tagCred}, accessKey...) }
 
 func nodeKey(id cairn.NodeID) []byte { return append([]byte{tagNode}, id...) }
 

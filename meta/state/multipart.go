@@ -10,14 +10,14 @@ import (
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
-// Multipart sessions (S3) hold numbered parts of any size. A part's chunks
+// Sessions with parts (multipart sessions; the S3 gateway's multipart
+// uploads are one user) hold numbered parts of any size. A part's chunks
 // live in the v table under part<<32|index, so reconciliation and expiry
 // treat them like any session chunk; its size and MD5 live in the w table.
 // Completion links the chosen parts' chunks into the file: nothing is
-// copied.
-
-// MaxPartNumber is the highest part number S3 allows.
-const MaxPartNumber = 10000
+// copied. The key layout holds a part number in 32 bits, so every number
+// from 1 to 2^32-1 is accepted; limits of a protocol built on parts (S3's
+// 10,000) are its front end's to enforce.
 
 // multipart applies the commands of multipart sessions: numbered parts
 // and their completion.
@@ -37,15 +37,15 @@ func (t multipart) multipartSession(op, id string) (*pb.UploadSession, error) {
 	return s, nil
 }
 
-// putUploadPart records part req.Number, releasing the chunks of a part it
+// putPart records part req.Number, releasing the chunks of a part it
 // replaces.
 func (t multipart) putPart(req *pb.PutUploadPartRequest) (*pb.UploadPart, error) {
 	s, err := t.multipartSession("upload.part", req.Id)
 	if err != nil {
 		return nil, err
 	}
-	if req.Number < 1 || req.Number > MaxPartNumber {
-		return nil, cairn.E("upload.part", cairn.PathArg(s.Path), cairn.Invalid, fmt.Errorf("part number %d is outside 1..%d", req.Number, MaxPartNumber))
+	if req.Number == 0 {
+		return nil, cairn.E("upload.part", cairn.PathArg(s.Path), cairn.Invalid, errors.New("part numbers start at 1"))
 	}
 	var size int64
 	for i, sc := range req.Chunks {
@@ -118,8 +118,8 @@ func uploadParts(r reader, id string) ([]*pb.UploadPart, error) {
 	return out, err
 }
 
-// completeMultipart assembles the named parts into the session's file.
-func (t multipart) complete(req *pb.CompleteMultipartRequest) (*pb.Attr, error) {
+// complete assembles the named parts into the session's file.
+func (t multipart) complete(req *pb.CompletePartsRequest) (*pb.Attr, error) {
 	s, err := t.multipartSession("upload.complete", req.Id)
 	if s != nil && s.CompletedInode != 0 {
 		return uploads(t).completedFile(s) // a retry of a completion that landed

@@ -411,8 +411,10 @@ func (t namespace) setAttr(req *pb.SetAttrRequest) (*pb.Attr, error) {
 	return a, t.putAttr(a)
 }
 
-// nest turns the file at req.Path into a directory holding it as req.Name.
-func (t namespace) nest(req *pb.NestRequest) (*pb.Attr, error) {
+// wrapInDir replaces the file at req.Path with a new directory of the
+// same name holding the file as req.Name. A directory at req.Path is
+// answered unchanged (a retry, or a race another writer won).
+func (t namespace) wrapInDir(req *pb.WrapInDirRequest) (*pb.Attr, error) {
 	path, err := cairn.CleanPath(req.Path)
 	if err != nil {
 		return nil, err
@@ -420,7 +422,7 @@ func (t namespace) nest(req *pb.NestRequest) (*pb.Attr, error) {
 	if err := cairn.ValidName(req.Name); err != nil {
 		return nil, err
 	}
-	parent, base, err := t.parentDir("nest", path, false)
+	parent, base, err := t.parentDir("wrap-in-dir", path, false)
 	if err != nil {
 		return nil, err
 	}
@@ -429,10 +431,10 @@ func (t namespace) nest(req *pb.NestRequest) (*pb.Attr, error) {
 		return nil, err
 	}
 	if !ok {
-		return nil, cairn.E("nest", cairn.PathArg(path), cairn.NotFound, errors.New("no such file"))
+		return nil, cairn.E("wrap-in-dir", cairn.PathArg(path), cairn.NotFound, errors.New("no such file"))
 	}
 	if de.Dir {
-		return t.attr(cairn.InodeID(de.Inode)) // already nested: a retry, or a race another writer won
+		return t.attr(cairn.InodeID(de.Inode)) // already a directory
 	}
 	fa, err := t.attr(cairn.InodeID(de.Inode))
 	if err != nil {

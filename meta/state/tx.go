@@ -180,8 +180,8 @@ func (t *tx) apply(cmd *pb.Command) (proto.Message, error) {
 		return namespace{t}.remove(op.Remove)
 	case *pb.Command_SetAttr:
 		return wrapAttr(namespace{t}.setAttr(op.SetAttr))
-	case *pb.Command_Nest:
-		return wrapAttr(namespace{t}.nest(op.Nest))
+	case *pb.Command_WrapInDir:
+		return wrapAttr(namespace{t}.wrapInDir(op.WrapInDir))
 	case *pb.Command_RegisterNode:
 		return &pb.Empty{}, cluster{t}.registerNode(op.RegisterNode)
 	case *pb.Command_Drain:
@@ -198,16 +198,16 @@ func (t *tx) apply(cmd *pb.Command) (proto.Message, error) {
 		return &pb.Empty{}, uploads{t}.abort(op.AbortUpload)
 	case *pb.Command_PutUploadPart:
 		return multipart{t}.putPart(op.PutUploadPart)
-	case *pb.Command_CompleteMultipart:
-		return wrapAttr(multipart{t}.complete(op.CompleteMultipart))
+	case *pb.Command_CompleteParts:
+		return wrapAttr(multipart{t}.complete(op.CompleteParts))
 	case *pb.Command_UpdateLocations:
 		return &pb.Empty{}, locations{t}.update(op.UpdateLocations)
 	case *pb.Command_GarbageDone:
 		return &pb.Empty{}, locations{t}.garbageDone(op.GarbageDone)
-	case *pb.Command_PutS3User:
-		return &pb.Empty{}, credentials{t}.put(op.PutS3User)
-	case *pb.Command_DeleteS3User:
-		return &pb.Empty{}, credentials{t}.remove(op.DeleteS3User)
+	case *pb.Command_PutCredential:
+		return &pb.Empty{}, credentials{t}.put(op.PutCredential)
+	case *pb.Command_DeleteCredential:
+		return &pb.Empty{}, credentials{t}.remove(op.DeleteCredential)
 	}
 	return nil, cairn.E("meta.apply", cairn.Internal, fmt.Errorf("unknown command %T", cmd.Op))
 }

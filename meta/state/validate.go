@@ -19,15 +19,15 @@ var (
 	secretKeyRE = regexp.MustCompile(`^[\x21-\x7e]{8,128}$`)
 )
 
-// CheckS3User validates an access key pair; the front end checks it
-// before it proposes, and the state machine again when it applies. A bad
-// pair is Invalid.
-func CheckS3User(u *pb.S3User) error {
-	if u == nil || !accessKeyRE.MatchString(u.AccessKey) {
-		return cairn.E("s3.user", cairn.Invalid, errors.New("access key must be 3..128 characters of letters, digits and _.-+=@"))
+// CheckCredential validates an access key and its secret; the front end
+// checks it before it proposes, and the state machine again when it
+// applies. A bad pair is Invalid.
+func CheckCredential(c *pb.Credential) error {
+	if c == nil || !accessKeyRE.MatchString(c.AccessKey) {
+		return cairn.E("credential", cairn.Invalid, errors.New("access key must be 3..128 characters of letters, digits and _.-+=@"))
 	}
-	if !secretKeyRE.MatchString(u.SecretKey) {
-		return cairn.E("s3.user", cairn.PathArg(u.AccessKey), cairn.Invalid, errors.New("secret key must be 8..128 printable ASCII characters without spaces"))
+	if !secretKeyRE.MatchString(c.Secret) {
+		return cairn.E("credential", cairn.PathArg(c.AccessKey), cairn.Invalid, errors.New("secret key must be 8..128 printable ASCII characters without spaces"))
 	}
 	return nil
 }

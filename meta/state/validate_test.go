@@ -31,11 +31,11 @@ func TestCheckXattrs(t *testing.T) {
 	wantKind(t, "over 64 KiB", CheckXattrs(map[string]string{"a": strings.Repeat("v", 64<<10)}), cairn.Invalid)
 }
 
-func TestCheckS3User(t *testing.T) {
-	if err := CheckS3User(&pb.S3User{AccessKey: "AKIA1", SecretKey: "secret-one"}); err != nil {
+func TestCheckCredential(t *testing.T) {
+	if err := CheckCredential(&pb.Credential{AccessKey: "AKIA1", Secret: "secret-one"}); err != nil {
 		t.Errorf("good pair: %v", err)
 	}
-	wantKind(t, "nil user", CheckS3User(nil), cairn.Invalid)
-	wantKind(t, "short access key", CheckS3User(&pb.S3User{AccessKey: "ab", SecretKey: "secret-one"}), cairn.Invalid)
-	wantKind(t, "secret with a space", CheckS3User(&pb.S3User{AccessKey: "AKIA1", SecretKey: "secret one"}), cairn.Invalid)
+	wantKind(t, "nil credential", CheckCredential(nil), cairn.Invalid)
+	wantKind(t, "short access key", CheckCredential(&pb.Credential{AccessKey: "ab", Secret: "secret-one"}), cairn.Invalid)
+	wantKind(t, "secret with a space", CheckCredential(&pb.Credential{AccessKey: "AKIA1", Secret: "secret one"}), cairn.Invalid)
 }

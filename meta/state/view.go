@@ -115,11 +115,13 @@ func (v *View) MultipartParts(id string) (*pb.UploadSession, []*pb.UploadPart, e
 // SessionChunks returns the chunks held by open upload sessions.
 func (v *View) SessionChunks() (map[cairn.ChunkID]bool, error) { return sessionChunks(v.r) }
 
-// S3User returns an access key with its secret, or NotFound.
-func (v *View) S3User(accessKey string) (*pb.S3User, error) { return getS3User(v.r, accessKey) }
+// Credential returns an access key with its secret, or NotFound.
+func (v *View) Credential(accessKey string) (*pb.Credential, error) {
+	return getCredential(v.r, accessKey)
+}
 
-// S3Users returns every access key with its secret blanked.
-func (v *View) S3Users() ([]*pb.S3User, error) { return listS3Users(v.r) }
+// Credentials returns every credential with its secret blanked.
+func (v *View) Credentials() ([]*pb.Credential, error) { return listCredentials(v.r) }
 
 // PeerAPI returns the API address a metadata peer recorded ("" if none).
 func (v *View) PeerAPI(id string) string {

@@ -1363,10 +1363,11 @@ type CommitRequest struct {
 	Replication   uint32            `protobuf:"varint,8,opt,name=replication,proto3" json:"replication,omitempty"`
 	ChunkSize     int64             `protobuf:"varint,9,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
 	// replace_xattrs makes xattrs the file's whole attribute set instead of
-	// being merged into the existing one (an S3 PUT replaces all metadata).
+	// being merged into the existing one (as an S3 PUT replaces all metadata).
 	ReplaceXattrs bool `protobuf:"varint,10,opt,name=replace_xattrs,json=replaceXattrs,proto3" json:"replace_xattrs,omitempty"`
 	// with parents, the first existing_dirs components of the path must
-	// already exist (an S3 bucket): only deeper directories are created.
+	// already exist (the S3 gateway's bucket, say): only deeper directories
+	// are created.
 	ExistingDirs  uint32 `protobuf:"varint,11,opt,name=existing_dirs,json=existingDirs,proto3" json:"existing_dirs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1614,8 +1615,9 @@ type UploadSession struct {
 	// so that a repeated CompleteUpload (a retry after a lost reply) answers
 	// with the file instead of NotFound.
 	CompletedInode uint64 `protobuf:"varint,10,opt,name=completed_inode,json=completedInode,proto3" json:"completed_inode,omitempty"`
-	// multipart sessions hold numbered parts of any size (S3), not
-	// fixed-size chunks; xattrs are given to the file on completion.
+	// multipart sessions hold numbered parts of any size (see the Data
+	// service), not fixed-size chunks; xattrs are given to the file on
+	// completion.
 	Multipart     bool              `protobuf:"varint,11,opt,name=multipart,proto3" json:"multipart,omitempty"`
 	Xattrs        map[string]string `protobuf:"bytes,12,rep,name=xattrs,proto3" json:"xattrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
@@ -2124,12 +2126,12 @@ func (x *AbortUploadRequest) GetId() string {
 	return ""
 }
 
-// UploadPart describes one part of a multipart session.
+// UploadPart describes one numbered part of a session with parts.
 type UploadPart struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Number        uint32                 `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"` // 1..10000
+	Number        uint32                 `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"` // 1..4294967295 (the service's limit; callers may set lower ones)
 	Size          int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
-	Md5           []byte                 `protobuf:"bytes,3,opt,name=md5,proto3" json:"md5,omitempty"` // MD5 of the part's bytes (its S3 ETag)
+	Md5           []byte                 `protobuf:"bytes,3,opt,name=md5,proto3" json:"md5,omitempty"` // MD5 of the part's bytes, as the caller gave it
 	MtimeNs       int64                  `protobuf:"varint,4,opt,name=mtime_ns,json=mtimeNs,proto3" json:"mtime_ns,omitempty"`
 	Chunks        uint32                 `protobuf:"varint,5,opt,name=chunks,proto3" json:"chunks,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2427,10 +2429,10 @@ func (x *CompletePart) GetMd5() []byte {
 	return nil
 }
 
-// CompleteMultipartRequest assembles the named parts, in ascending number
+// CompletePartsRequest assembles the named parts, in ascending number
 // order, into the session's file. Every part but the last must be at least
 // min_part_size bytes. Parts not named are released.
-type CompleteMultipartRequest struct {
+type CompletePartsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Parts         []*CompletePart        `protobuf:"bytes,2,rep,name=parts,proto3" json:"parts,omitempty"`
@@ -2443,20 +2445,20 @@ type CompleteMultipartRequest struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *CompleteMultipartRequest) Reset() {
-	*x = CompleteMultipartRequest{}
+func (x *CompletePartsRequest) Reset() {
+	*x = CompletePartsRequest{}
 	mi := &file_cairn_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *CompleteMultipartRequest) String() string {
+func (x *CompletePartsRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*CompleteMultipartRequest) ProtoMessage() {}
+func (*CompletePartsRequest) ProtoMessage() {}
 
-func (x *CompleteMultipartRequest) ProtoReflect() protoreflect.Message {
+func (x *CompletePartsRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_cairn_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -2468,61 +2470,63 @@ func (x *CompleteMultipartRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use CompleteMultipartRequest.ProtoReflect.Descriptor instead.
-func (*CompleteMultipartRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use CompletePartsRequest.ProtoReflect.Descriptor instead.
+func (*CompletePartsRequest) Descriptor() ([]byte, []int) {
 	return file_cairn_proto_rawDescGZIP(), []int{36}
 }
 
-func (x *CompleteMultipartRequest) GetId() string {
+func (x *CompletePartsRequest) GetId() string {
 	if x != nil {
 		return x.Id
 	}
 	return ""
 }
 
-func (x *CompleteMultipartRequest) GetParts() []*CompletePart {
+func (x *CompletePartsRequest) GetParts() []*CompletePart {
 	if x != nil {
 		return x.Parts
 	}
 	return nil
 }
 
-func (x *CompleteMultipartRequest) GetMinPartSize() int64 {
+func (x *CompletePartsRequest) GetMinPartSize() int64 {
 	if x != nil {
 		return x.MinPartSize
 	}
 	return 0
 }
 
-func (x *CompleteMultipartRequest) GetXattrs() map[string]string {
+func (x *CompletePartsRequest) GetXattrs() map[string]string {
 	if x != nil {
 		return x.Xattrs
 	}
 	return nil
 }
 
-func (x *CompleteMultipartRequest) GetParents() bool {
+func (x *CompletePartsRequest) GetParents() bool {
 	if x != nil {
 		return x.Parents
 	}
 	return false
 }
 
-func (x *CompleteMultipartRequest) GetPath() string {
+func (x *CompletePartsRequest) GetPath() string {
 	if x != nil {
 		return x.Path
 	}
 	return ""
 }
 
-func (x *CompleteMultipartRequest) GetExistingDirs() uint32 {
+func (x *CompletePartsRequest) GetExistingDirs() uint32 {
 	if x != nil {
 		return x.ExistingDirs
 	}
 	return 0
 }
 
-type NestRequest struct {
+// WrapInDirRequest: the file at path becomes a directory of the same
+// name holding the file as name.
+type WrapInDirRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
 	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
@@ -2530,20 +2534,20 @@ type NestRequest struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *NestRequest) Reset() {
-	*x = NestRequest{}
+func (x *WrapInDirRequest) Reset() {
+	*x = WrapInDirRequest{}
 	mi := &file_cairn_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *NestRequest) String() string {
+func (x *WrapInDirRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*NestRequest) ProtoMessage() {}
+func (*WrapInDirRequest) ProtoMessage() {}
 
-func (x *NestRequest) ProtoReflect() protoreflect.Message {
+func (x *WrapInDirRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_cairn_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -2555,49 +2559,50 @@ func (x *NestRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use NestRequest.ProtoReflect.Descriptor instead.
-func (*NestRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use WrapInDirRequest.ProtoReflect.Descriptor instead.
+func (*WrapInDirRequest) Descriptor() ([]byte, []int) {
 	return file_cairn_proto_rawDescGZIP(), []int{37}
 }
 
-func (x *NestRequest) GetPath() string {
+func (x *WrapInDirRequest) GetPath() string {
 	if x != nil {
 		return x.Path
 	}
 	return ""
 }
 
-func (x *NestRequest) GetName() string {
+func (x *WrapInDirRequest) GetName() string {
 	if x != nil {
 		return x.Name
 	}
 	return ""
 }
 
-type S3User struct {
+// Credential is an access key and its secret (field numbers as stored).
+type Credential struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	AccessKey     string                 `protobuf:"bytes,1,opt,name=access_key,json=accessKey,proto3" json:"access_key,omitempty"`
-	SecretKey     string                 `protobuf:"bytes,2,opt,name=secret_key,json=secretKey,proto3" json:"secret_key,omitempty"`
-	CreatedNs     int64                  `protobuf:"varint,3,opt,name=created_ns,json=createdNs,proto3" json:"created_ns,omitempty"`
+	Secret        string                 `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	CreatedNs     int64                  `protobuf:"varint,3,opt,name=created_ns,json=createdNs,proto3" json:"created_ns,omitempty"` // set by the service
 	Description   string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *S3User) Reset() {
-	*x = S3User{}
+func (x *Credential) Reset() {
+	*x = Credential{}
 	mi := &file_cairn_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *S3User) String() string {
+func (x *Credential) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*S3User) ProtoMessage() {}
+func (*Credential) ProtoMessage() {}
 
-func (x *S3User) ProtoReflect() protoreflect.Message {
+func (x *Credential) ProtoReflect() protoreflect.Message {
 	mi := &file_cairn_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -2609,61 +2614,61 @@ func (x *S3User) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use S3User.ProtoReflect.Descriptor instead.
-func (*S3User) Descriptor() ([]byte, []int) {
+// Deprecated: Use Credential.ProtoReflect.Descriptor instead.
+func (*Credential) Descriptor() ([]byte, []int) {
 	return file_cairn_proto_rawDescGZIP(), []int{38}
 }
 
-func (x *S3User) GetAccessKey() string {
+func (x *Credential) GetAccessKey() string {
 	if x != nil {
 		return x.AccessKey
 	}
 	return ""
 }
 
-func (x *S3User) GetSecretKey() string {
+func (x *Credential) GetSecret() string {
 	if x != nil {
-		return x.SecretKey
+		return x.Secret
 	}
 	return ""
 }
 
-func (x *S3User) GetCreatedNs() int64 {
+func (x *Credential) GetCreatedNs() int64 {
 	if x != nil {
 		return x.CreatedNs
 	}
 	return 0
 }
 
-func (x *S3User) GetDescription() string {
+func (x *Credential) GetDescription() string {
 	if x != nil {
 		return x.Description
 	}
 	return ""
 }
 
-type PutS3UserRequest struct {
+type PutCredentialRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	User          *S3User                `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Credential    *Credential            `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
 	Exclusive     bool                   `protobuf:"varint,2,opt,name=exclusive,proto3" json:"exclusive,omitempty"` // fail with Exists if the key exists
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *PutS3UserRequest) Reset() {
-	*x = PutS3UserRequest{}
+func (x *PutCredentialRequest) Reset() {
+	*x = PutCredentialRequest{}
 	mi := &file_cairn_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *PutS3UserRequest) String() string {
+func (x *PutCredentialRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*PutS3UserRequest) ProtoMessage() {}
+func (*PutCredentialRequest) ProtoMessage() {}
 
-func (x *PutS3UserRequest) ProtoReflect() protoreflect.Message {
+func (x *PutCredentialRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_cairn_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -2675,46 +2680,46 @@ func (x *PutS3UserRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use PutS3UserRequest.ProtoReflect.Descriptor instead.
-func (*PutS3UserRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use PutCredentialRequest.ProtoReflect.Descriptor instead.
+func (*PutCredentialRequest) Descriptor() ([]byte, []int) {
 	return file_cairn_proto_rawDescGZIP(), []int{39}
 }
 
-func (x *PutS3UserRequest) GetUser() *S3User {
+func (x *PutCredentialRequest) GetCredential() *Credential {
 	if x != nil {
-		return x.User
+		return x.Credential
 	}
 	return nil
 }
 
-func (x *PutS3UserRequest) GetExclusive() bool {
+func (x *PutCredentialRequest) GetExclusive() bool {
 	if x != nil {
 		return x.Exclusive
 	}
 	return false
 }
 
-type DeleteS3UserRequest struct {
+type DeleteCredentialRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	AccessKey     string                 `protobuf:"bytes,1,opt,name=access_key,json=accessKey,proto3" json:"access_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *DeleteS3UserRequest) Reset() {
-	*x = DeleteS3UserRequest{}
+func (x *DeleteCredentialRequest) Reset() {
+	*x = DeleteCredentialRequest{}
 	mi := &file_cairn_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *DeleteS3UserRequest) String() string {
+func (x *DeleteCredentialRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*DeleteS3UserRequest) ProtoMessage() {}
+func (*DeleteCredentialRequest) ProtoMessage() {}
 
-func (x *DeleteS3UserRequest) ProtoReflect() protoreflect.Message {
+func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_cairn_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -2726,39 +2731,38 @@ func (x *DeleteS3UserRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use DeleteS3UserRequest.ProtoReflect.Descriptor instead.
-func (*DeleteS3UserRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use DeleteCredentialRequest.ProtoReflect.Descriptor instead.
+func (*DeleteCredentialRequest) Descriptor() ([]byte, []int) {
 	return file_cairn_proto_rawDescGZIP(), []int{40}
 }
 
-func (x *DeleteS3UserRequest) GetAccessKey() string {
+func (x *DeleteCredentialRequest) GetAccessKey() string {
 	if x != nil {
 		return x.AccessKey
 	}
 	return ""
 }
 
-type ListS3UsersResponse struct {
+type ListCredentialsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Users         []*S3User              `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ListS3UsersResponse) Reset() {
-	*x = ListS3UsersResponse{}
+func (x *ListCredentialsRequest) Reset() {
+	*x = ListCredentialsRequest{}
 	mi := &file_cairn_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListS3UsersResponse) String() string {
+func (x *ListCredentialsRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListS3UsersResponse) ProtoMessage() {}
+func (*ListCredentialsRequest) ProtoMessage() {}
 
-func (x *ListS3UsersResponse) ProtoReflect() protoreflect.Message {
+func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_cairn_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -2770,40 +2774,77 @@ func (x *ListS3UsersResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListS3UsersResponse.ProtoReflect.Descriptor instead.
-func (*ListS3UsersResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use ListCredentialsRequest.ProtoReflect.Descriptor instead.
+func (*ListCredentialsRequest) Descriptor() ([]byte, []int) {
 	return file_cairn_proto_rawDescGZIP(), []int{41}
 }
 
-func (x *ListS3UsersResponse) GetUsers() []*S3User {
+type ListCredentialsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credentials   []*Credential          `protobuf:"bytes,1,rep,name=credentials,proto3" json:"credentials,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCredentialsResponse) Reset() {
+	*x = ListCredentialsResponse{}
+	mi := &file_cairn_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCredentialsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCredentialsResponse) ProtoMessage() {}
+
+func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[42]
 	if x != nil {
-		return x.Users
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCredentialsResponse.ProtoReflect.Descriptor instead.
+func (*ListCredentialsResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListCredentialsResponse) GetCredentials() []*Credential {
+	if x != nil {
+		return x.Credentials
 	}
 	return nil
 }
 
-type GetS3SecretRequest struct {
+type GetSecretRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	AccessKey     string                 `protobuf:"bytes,1,opt,name=access_key,json=accessKey,proto3" json:"access_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *GetS3SecretRequest) Reset() {
-	*x = GetS3SecretRequest{}
-	mi := &file_cairn_proto_msgTypes[42]
+func (x *GetSecretRequest) Reset() {
+	*x = GetSecretRequest{}
+	mi := &file_cairn_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *GetS3SecretRequest) String() string {
+func (x *GetSecretRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*GetS3SecretRequest) ProtoMessage() {}
+func (*GetSecretRequest) ProtoMessage() {}
 
-func (x *GetS3SecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[42]
+func (x *GetSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2814,12 +2855,12 @@ func (x *GetS3SecretRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use GetS3SecretRequest.ProtoReflect.Descriptor instead.
-func (*GetS3SecretRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{42}
+// Deprecated: Use GetSecretRequest.ProtoReflect.Descriptor instead.
+func (*GetSecretRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{43}
 }
 
-func (x *GetS3SecretRequest) GetAccessKey() string {
+func (x *GetSecretRequest) GetAccessKey() string {
 	if x != nil {
 		return x.AccessKey
 	}
@@ -2839,7 +2880,7 @@ type RegisterNodeRequest struct {
 
 func (x *RegisterNodeRequest) Reset() {
 	*x = RegisterNodeRequest{}
-	mi := &file_cairn_proto_msgTypes[43]
+	mi := &file_cairn_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2851,7 +2892,7 @@ func (x *RegisterNodeRequest) String() string {
 func (*RegisterNodeRequest) ProtoMessage() {}
 
 func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[43]
+	mi := &file_cairn_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2864,7 +2905,7 @@ func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeRequest.ProtoReflect.Descriptor instead.
 func (*RegisterNodeRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{43}
+	return file_cairn_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RegisterNodeRequest) GetId() string {
@@ -2917,7 +2958,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_cairn_proto_msgTypes[44]
+	mi := &file_cairn_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2929,7 +2970,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[44]
+	mi := &file_cairn_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2942,7 +2983,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{44}
+	return file_cairn_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *HeartbeatRequest) GetId() string {
@@ -3004,7 +3045,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_cairn_proto_msgTypes[45]
+	mi := &file_cairn_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3016,7 +3057,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[45]
+	mi := &file_cairn_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3029,7 +3070,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{45}
+	return file_cairn_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *HeartbeatResponse) GetRegister() bool {
@@ -3047,7 +3088,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_cairn_proto_msgTypes[46]
+	mi := &file_cairn_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3059,7 +3100,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[46]
+	mi := &file_cairn_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3072,7 +3113,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{46}
+	return file_cairn_proto_rawDescGZIP(), []int{47}
 }
 
 type PeerStatus struct {
@@ -3088,7 +3129,7 @@ type PeerStatus struct {
 
 func (x *PeerStatus) Reset() {
 	*x = PeerStatus{}
-	mi := &file_cairn_proto_msgTypes[47]
+	mi := &file_cairn_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3100,7 +3141,7 @@ func (x *PeerStatus) String() string {
 func (*PeerStatus) ProtoMessage() {}
 
 func (x *PeerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[47]
+	mi := &file_cairn_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3113,7 +3154,7 @@ func (x *PeerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerStatus.ProtoReflect.Descriptor instead.
 func (*PeerStatus) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{47}
+	return file_cairn_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PeerStatus) GetId() string {
@@ -3169,7 +3210,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_cairn_proto_msgTypes[48]
+	mi := &file_cairn_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3181,7 +3222,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[48]
+	mi := &file_cairn_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3194,7 +3235,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{48}
+	return file_cairn_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -3282,7 +3323,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_cairn_proto_msgTypes[49]
+	mi := &file_cairn_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3294,7 +3335,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[49]
+	mi := &file_cairn_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3307,7 +3348,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{49}
+	return file_cairn_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ClusterStatusResponse) GetLeaderId() string {
@@ -3380,7 +3421,7 @@ type RepairStatus struct {
 
 func (x *RepairStatus) Reset() {
 	*x = RepairStatus{}
-	mi := &file_cairn_proto_msgTypes[50]
+	mi := &file_cairn_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3392,7 +3433,7 @@ func (x *RepairStatus) String() string {
 func (*RepairStatus) ProtoMessage() {}
 
 func (x *RepairStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[50]
+	mi := &file_cairn_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3405,7 +3446,7 @@ func (x *RepairStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairStatus.ProtoReflect.Descriptor instead.
 func (*RepairStatus) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{50}
+	return file_cairn_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *RepairStatus) GetQueued() uint64 {
@@ -3500,7 +3541,7 @@ type FsckRequest struct {
 
 func (x *FsckRequest) Reset() {
 	*x = FsckRequest{}
-	mi := &file_cairn_proto_msgTypes[51]
+	mi := &file_cairn_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3512,7 +3553,7 @@ func (x *FsckRequest) String() string {
 func (*FsckRequest) ProtoMessage() {}
 
 func (x *FsckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[51]
+	mi := &file_cairn_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3525,7 +3566,7 @@ func (x *FsckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsckRequest.ProtoReflect.Descriptor instead.
 func (*FsckRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{51}
+	return file_cairn_proto_rawDescGZIP(), []int{52}
 }
 
 type FsckResponse struct {
@@ -3544,7 +3585,7 @@ type FsckResponse struct {
 
 func (x *FsckResponse) Reset() {
 	*x = FsckResponse{}
-	mi := &file_cairn_proto_msgTypes[52]
+	mi := &file_cairn_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3556,7 +3597,7 @@ func (x *FsckResponse) String() string {
 func (*FsckResponse) ProtoMessage() {}
 
 func (x *FsckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[52]
+	mi := &file_cairn_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3569,7 +3610,7 @@ func (x *FsckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsckResponse.ProtoReflect.Descriptor instead.
 func (*FsckResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{52}
+	return file_cairn_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *FsckResponse) GetChunk() []byte {
@@ -3638,7 +3679,7 @@ type ReconcileRequest struct {
 
 func (x *ReconcileRequest) Reset() {
 	*x = ReconcileRequest{}
-	mi := &file_cairn_proto_msgTypes[53]
+	mi := &file_cairn_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3650,7 +3691,7 @@ func (x *ReconcileRequest) String() string {
 func (*ReconcileRequest) ProtoMessage() {}
 
 func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[53]
+	mi := &file_cairn_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3663,7 +3704,7 @@ func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileRequest.ProtoReflect.Descriptor instead.
 func (*ReconcileRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{53}
+	return file_cairn_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ReconcileRequest) GetNode() string {
@@ -3689,7 +3730,7 @@ type ReconcileResponse struct {
 
 func (x *ReconcileResponse) Reset() {
 	*x = ReconcileResponse{}
-	mi := &file_cairn_proto_msgTypes[54]
+	mi := &file_cairn_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3701,7 +3742,7 @@ func (x *ReconcileResponse) String() string {
 func (*ReconcileResponse) ProtoMessage() {}
 
 func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[54]
+	mi := &file_cairn_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3714,7 +3755,7 @@ func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileResponse.ProtoReflect.Descriptor instead.
 func (*ReconcileResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{54}
+	return file_cairn_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ReconcileResponse) GetDelete() [][]byte {
@@ -3734,7 +3775,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_cairn_proto_msgTypes[55]
+	mi := &file_cairn_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3746,7 +3787,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[55]
+	mi := &file_cairn_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3759,7 +3800,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{55}
+	return file_cairn_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *DrainRequest) GetNode() string {
@@ -3788,7 +3829,7 @@ type AddPeerRequest struct {
 
 func (x *AddPeerRequest) Reset() {
 	*x = AddPeerRequest{}
-	mi := &file_cairn_proto_msgTypes[56]
+	mi := &file_cairn_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3800,7 +3841,7 @@ func (x *AddPeerRequest) String() string {
 func (*AddPeerRequest) ProtoMessage() {}
 
 func (x *AddPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[56]
+	mi := &file_cairn_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3813,7 +3854,7 @@ func (x *AddPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPeerRequest.ProtoReflect.Descriptor instead.
 func (*AddPeerRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{56}
+	return file_cairn_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *AddPeerRequest) GetId() string {
@@ -3853,7 +3894,7 @@ type RemovePeerRequest struct {
 
 func (x *RemovePeerRequest) Reset() {
 	*x = RemovePeerRequest{}
-	mi := &file_cairn_proto_msgTypes[57]
+	mi := &file_cairn_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3865,7 +3906,7 @@ func (x *RemovePeerRequest) String() string {
 func (*RemovePeerRequest) ProtoMessage() {}
 
 func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[57]
+	mi := &file_cairn_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3878,7 +3919,7 @@ func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{57}
+	return file_cairn_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *RemovePeerRequest) GetId() string {
@@ -3896,7 +3937,7 @@ type PeersRequest struct {
 
 func (x *PeersRequest) Reset() {
 	*x = PeersRequest{}
-	mi := &file_cairn_proto_msgTypes[58]
+	mi := &file_cairn_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3908,7 +3949,7 @@ func (x *PeersRequest) String() string {
 func (*PeersRequest) ProtoMessage() {}
 
 func (x *PeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[58]
+	mi := &file_cairn_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3921,7 +3962,7 @@ func (x *PeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeersRequest.ProtoReflect.Descriptor instead.
 func (*PeersRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{58}
+	return file_cairn_proto_rawDescGZIP(), []int{59}
 }
 
 type PeersResponse struct {
@@ -3939,7 +3980,7 @@ type PeersResponse struct {
 
 func (x *PeersResponse) Reset() {
 	*x = PeersResponse{}
-	mi := &file_cairn_proto_msgTypes[59]
+	mi := &file_cairn_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3951,7 +3992,7 @@ func (x *PeersResponse) String() string {
 func (*PeersResponse) ProtoMessage() {}
 
 func (x *PeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[59]
+	mi := &file_cairn_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3964,7 +4005,7 @@ func (x *PeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeersResponse.ProtoReflect.Descriptor instead.
 func (*PeersResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{59}
+	return file_cairn_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *PeersResponse) GetPeers() []*PeerStatus {
@@ -4026,7 +4067,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_cairn_proto_msgTypes[60]
+	mi := &file_cairn_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4038,7 +4079,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[60]
+	mi := &file_cairn_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4051,7 +4092,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{60}
+	return file_cairn_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *LeaveRequest) GetId() string {
@@ -4078,7 +4119,7 @@ type ReportCorruptRequest struct {
 
 func (x *ReportCorruptRequest) Reset() {
 	*x = ReportCorruptRequest{}
-	mi := &file_cairn_proto_msgTypes[61]
+	mi := &file_cairn_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4090,7 +4131,7 @@ func (x *ReportCorruptRequest) String() string {
 func (*ReportCorruptRequest) ProtoMessage() {}
 
 func (x *ReportCorruptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[61]
+	mi := &file_cairn_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4103,7 +4144,7 @@ func (x *ReportCorruptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCorruptRequest.ProtoReflect.Descriptor instead.
 func (*ReportCorruptRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{61}
+	return file_cairn_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ReportCorruptRequest) GetNode() string {
@@ -4133,7 +4174,7 @@ type UpdateLocations struct {
 
 func (x *UpdateLocations) Reset() {
 	*x = UpdateLocations{}
-	mi := &file_cairn_proto_msgTypes[62]
+	mi := &file_cairn_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4145,7 +4186,7 @@ func (x *UpdateLocations) String() string {
 func (*UpdateLocations) ProtoMessage() {}
 
 func (x *UpdateLocations) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[62]
+	mi := &file_cairn_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4158,7 +4199,7 @@ func (x *UpdateLocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLocations.ProtoReflect.Descriptor instead.
 func (*UpdateLocations) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{62}
+	return file_cairn_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *UpdateLocations) GetChunk() []byte {
@@ -4193,7 +4234,7 @@ type GarbageDone struct {
 
 func (x *GarbageDone) Reset() {
 	*x = GarbageDone{}
-	mi := &file_cairn_proto_msgTypes[63]
+	mi := &file_cairn_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4205,7 +4246,7 @@ func (x *GarbageDone) String() string {
 func (*GarbageDone) ProtoMessage() {}
 
 func (x *GarbageDone) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[63]
+	mi := &file_cairn_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4218,7 +4259,7 @@ func (x *GarbageDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageDone.ProtoReflect.Descriptor instead.
 func (*GarbageDone) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{63}
+	return file_cairn_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *GarbageDone) GetChunks() [][]byte {
@@ -4250,10 +4291,10 @@ type Command struct {
 	//	*Command_GarbageDone
 	//	*Command_Drain
 	//	*Command_PutUploadPart
-	//	*Command_CompleteMultipart
-	//	*Command_Nest
-	//	*Command_PutS3User
-	//	*Command_DeleteS3User
+	//	*Command_CompleteParts
+	//	*Command_WrapInDir
+	//	*Command_PutCredential
+	//	*Command_DeleteCredential
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// upload_id is chosen by the proposer for CreateUpload.
 	UploadId      string `protobuf:"bytes,13,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
@@ -4263,7 +4304,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_cairn_proto_msgTypes[64]
+	mi := &file_cairn_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4275,7 +4316,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[64]
+	mi := &file_cairn_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4288,7 +4329,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{64}
+	return file_cairn_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *Command) GetNowNs() int64 {
@@ -4440,37 +4481,37 @@ func (x *Command) GetPutUploadPart() *PutUploadPartRequest {
 	return nil
 }
 
-func (x *Command) GetCompleteMultipart() *CompleteMultipartRequest {
+func (x *Command) GetCompleteParts() *CompletePartsRequest {
 	if x != nil {
-		if x, ok := x.Op.(*Command_CompleteMultipart); ok {
-			return x.CompleteMultipart
+		if x, ok := x.Op.(*Command_CompleteParts); ok {
+			return x.CompleteParts
 		}
 	}
 	return nil
 }
 
-func (x *Command) GetNest() *NestRequest {
+func (x *Command) GetWrapInDir() *WrapInDirRequest {
 	if x != nil {
-		if x, ok := x.Op.(*Command_Nest); ok {
-			return x.Nest
+		if x, ok := x.Op.(*Command_WrapInDir); ok {
+			return x.WrapInDir
 		}
 	}
 	return nil
 }
 
-func (x *Command) GetPutS3User() *PutS3UserRequest {
+func (x *Command) GetPutCredential() *PutCredentialRequest {
 	if x != nil {
-		if x, ok := x.Op.(*Command_PutS3User); ok {
-			return x.PutS3User
+		if x, ok := x.Op.(*Command_PutCredential); ok {
+			return x.PutCredential
 		}
 	}
 	return nil
 }
 
-func (x *Command) GetDeleteS3User() *DeleteS3UserRequest {
+func (x *Command) GetDeleteCredential() *DeleteCredentialRequest {
 	if x != nil {
-		if x, ok := x.Op.(*Command_DeleteS3User); ok {
-			return x.DeleteS3User
+		if x, ok := x.Op.(*Command_DeleteCredential); ok {
+			return x.DeleteCredential
 		}
 	}
 	return nil
@@ -4547,20 +4588,20 @@ type Command_PutUploadPart struct {
 	PutUploadPart *PutUploadPartRequest `protobuf:"bytes,17,opt,name=put_upload_part,json=putUploadPart,proto3,oneof"`
 }
 
-type Command_CompleteMultipart struct {
-	CompleteMultipart *CompleteMultipartRequest `protobuf:"bytes,18,opt,name=complete_multipart,json=completeMultipart,proto3,oneof"`
+type Command_CompleteParts struct {
+	CompleteParts *CompletePartsRequest `protobuf:"bytes,18,opt,name=complete_parts,json=completeParts,proto3,oneof"`
 }
 
-type Command_Nest struct {
-	Nest *NestRequest `protobuf:"bytes,19,opt,name=nest,proto3,oneof"`
+type Command_WrapInDir struct {
+	WrapInDir *WrapInDirRequest `protobuf:"bytes,19,opt,name=wrap_in_dir,json=wrapInDir,proto3,oneof"`
 }
 
-type Command_PutS3User struct {
-	PutS3User *PutS3UserRequest `protobuf:"bytes,20,opt,name=put_s3_user,json=putS3User,proto3,oneof"`
+type Command_PutCredential struct {
+	PutCredential *PutCredentialRequest `protobuf:"bytes,20,opt,name=put_credential,json=putCredential,proto3,oneof"`
 }
 
-type Command_DeleteS3User struct {
-	DeleteS3User *DeleteS3UserRequest `protobuf:"bytes,21,opt,name=delete_s3_user,json=deleteS3User,proto3,oneof"`
+type Command_DeleteCredential struct {
+	DeleteCredential *DeleteCredentialRequest `protobuf:"bytes,21,opt,name=delete_credential,json=deleteCredential,proto3,oneof"`
 }
 
 func (*Command_Mkdir) isCommand_Op() {}
@@ -4593,13 +4634,13 @@ func (*Command_Drain) isCommand_Op() {}
 
 func (*Command_PutUploadPart) isCommand_Op() {}
 
-func (*Command_CompleteMultipart) isCommand_Op() {}
+func (*Command_CompleteParts) isCommand_Op() {}
 
-func (*Command_Nest) isCommand_Op() {}
+func (*Command_WrapInDir) isCommand_Op() {}
 
-func (*Command_PutS3User) isCommand_Op() {}
+func (*Command_PutCredential) isCommand_Op() {}
 
-func (*Command_DeleteS3User) isCommand_Op() {}
+func (*Command_DeleteCredential) isCommand_Op() {}
 
 type PeerInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -4613,7 +4654,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_cairn_proto_msgTypes[65]
+	mi := &file_cairn_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4625,7 +4666,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[65]
+	mi := &file_cairn_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4638,7 +4679,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{65}
+	return file_cairn_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *PeerInfo) GetId() string {
@@ -4680,7 +4721,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_cairn_proto_msgTypes[66]
+	mi := &file_cairn_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4692,7 +4733,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[66]
+	mi := &file_cairn_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4705,7 +4746,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{66}
+	return file_cairn_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *Dirent) GetInode() uint64 {
@@ -4733,7 +4774,7 @@ type ChunkRecord struct {
 
 func (x *ChunkRecord) Reset() {
 	*x = ChunkRecord{}
-	mi := &file_cairn_proto_msgTypes[67]
+	mi := &file_cairn_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4745,7 +4786,7 @@ func (x *ChunkRecord) String() string {
 func (*ChunkRecord) ProtoMessage() {}
 
 func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[67]
+	mi := &file_cairn_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4758,7 +4799,7 @@ func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRecord.ProtoReflect.Descriptor instead.
 func (*ChunkRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{67}
+	return file_cairn_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ChunkRecord) GetInode() uint64 {
@@ -4797,7 +4838,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_cairn_proto_msgTypes[68]
+	mi := &file_cairn_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4809,7 +4850,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[68]
+	mi := &file_cairn_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4822,7 +4863,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{68}
+	return file_cairn_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *NodeRecord) GetId() string {
@@ -4884,7 +4925,7 @@ type GarbageRecord struct {
 
 func (x *GarbageRecord) Reset() {
 	*x = GarbageRecord{}
-	mi := &file_cairn_proto_msgTypes[69]
+	mi := &file_cairn_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4896,7 +4937,7 @@ func (x *GarbageRecord) String() string {
 func (*GarbageRecord) ProtoMessage() {}
 
 func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[69]
+	mi := &file_cairn_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4909,7 +4950,7 @@ func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageRecord.ProtoReflect.Descriptor instead.
 func (*GarbageRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{69}
+	return file_cairn_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *GarbageRecord) GetNodes() []string {
@@ -5129,38 +5170,41 @@ const file_cairn_proto_rawDesc = "" +
 	"\x05parts\x18\x02 \x03(\v2\x14.cairn.v1.UploadPartR\x05parts\"8\n" +
 	"\fCompletePart\x12\x16\n" +
 	"\x06number\x18\x01 \x01(\rR\x06number\x12\x10\n" +
-	"\x03md5\x18\x02 \x01(\fR\x03md5\"\xd2\x02\n" +
-	"\x18CompleteMultipartRequest\x12\x0e\n" +
+	"\x03md5\x18\x02 \x01(\fR\x03md5\"\xca\x02\n" +
+	"\x14CompletePartsRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12,\n" +
 	"\x05parts\x18\x02 \x03(\v2\x16.cairn.v1.CompletePartR\x05parts\x12\"\n" +
-	"\rmin_part_size\x18\x03 \x01(\x03R\vminPartSize\x12F\n" +
-	"\x06xattrs\x18\x04 \x03(\v2..cairn.v1.CompleteMultipartRequest.XattrsEntryR\x06xattrs\x12\x18\n" +
+	"\rmin_part_size\x18\x03 \x01(\x03R\vminPartSize\x12B\n" +
+	"\x06xattrs\x18\x04 \x03(\v2*.cairn.v1.CompletePartsRequest.XattrsEntryR\x06xattrs\x12\x18\n" +
 	"\aparents\x18\x05 \x01(\bR\aparents\x12\x12\n" +
 	"\x04path\x18\x06 \x01(\tR\x04path\x12#\n" +
 	"\rexisting_dirs\x18\a \x01(\rR\fexistingDirs\x1a9\n" +
 	"\vXattrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"5\n" +
-	"\vNestRequest\x12\x12\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\":\n" +
+	"\x10WrapInDirRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"\x87\x01\n" +
-	"\x06S3User\x12\x1d\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\x84\x01\n" +
 	"\n" +
-	"access_key\x18\x01 \x01(\tR\taccessKey\x12\x1d\n" +
+	"Credential\x12\x1d\n" +
 	"\n" +
-	"secret_key\x18\x02 \x01(\tR\tsecretKey\x12\x1d\n" +
+	"access_key\x18\x01 \x01(\tR\taccessKey\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\x12\x1d\n" +
 	"\n" +
 	"created_ns\x18\x03 \x01(\x03R\tcreatedNs\x12 \n" +
-	"\vdescription\x18\x04 \x01(\tR\vdescription\"V\n" +
-	"\x10PutS3UserRequest\x12$\n" +
-	"\x04user\x18\x01 \x01(\v2\x10.cairn.v1.S3UserR\x04user\x12\x1c\n" +
-	"\texclusive\x18\x02 \x01(\bR\texclusive\"4\n" +
-	"\x13DeleteS3UserRequest\x12\x1d\n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\"j\n" +
+	"\x14PutCredentialRequest\x124\n" +
 	"\n" +
-	"access_key\x18\x01 \x01(\tR\taccessKey\"=\n" +
-	"\x13ListS3UsersResponse\x12&\n" +
-	"\x05users\x18\x01 \x03(\v2\x10.cairn.v1.S3UserR\x05users\"3\n" +
-	"\x12GetS3SecretRequest\x12\x1d\n" +
+	"credential\x18\x01 \x01(\v2\x14.cairn.v1.CredentialR\n" +
+	"credential\x12\x1c\n" +
+	"\texclusive\x18\x02 \x01(\bR\texclusive\"8\n" +
+	"\x17DeleteCredentialRequest\x12\x1d\n" +
+	"\n" +
+	"access_key\x18\x01 \x01(\tR\taccessKey\"\x18\n" +
+	"\x16ListCredentialsRequest\"Q\n" +
+	"\x17ListCredentialsResponse\x126\n" +
+	"\vcredentials\x18\x01 \x03(\v2\x14.cairn.v1.CredentialR\vcredentials\"1\n" +
+	"\x10GetSecretRequest\x12\x1d\n" +
 	"\n" +
 	"access_key\x18\x01 \x01(\tR\taccessKey\"}\n" +
 	"\x13RegisterNodeRequest\x12\x0e\n" +
@@ -5272,7 +5316,8 @@ const file_cairn_proto_rawDesc = "" +
 	"\x03add\x18\x02 \x03(\tR\x03add\x12\x16\n" +
 	"\x06remove\x18\x03 \x03(\tR\x06remove\"%\n" +
 	"\vGarbageDone\x12\x16\n" +
-	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xe6\t\n" +
+	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\x81\n" +
+	"\n" +
 	"\aCommand\x12\x15\n" +
 	"\x06now_ns\x18\x01 \x01(\x03R\x05nowNs\x12.\n" +
 	"\x05mkdir\x18\x02 \x01(\v2\x16.cairn.v1.MkdirRequestH\x00R\x05mkdir\x121\n" +
@@ -5290,11 +5335,11 @@ const file_cairn_proto_rawDesc = "" +
 	"\x10update_locations\x18\x0e \x01(\v2\x19.cairn.v1.UpdateLocationsH\x00R\x0fupdateLocations\x12:\n" +
 	"\fgarbage_done\x18\x0f \x01(\v2\x15.cairn.v1.GarbageDoneH\x00R\vgarbageDone\x12.\n" +
 	"\x05drain\x18\x10 \x01(\v2\x16.cairn.v1.DrainRequestH\x00R\x05drain\x12H\n" +
-	"\x0fput_upload_part\x18\x11 \x01(\v2\x1e.cairn.v1.PutUploadPartRequestH\x00R\rputUploadPart\x12S\n" +
-	"\x12complete_multipart\x18\x12 \x01(\v2\".cairn.v1.CompleteMultipartRequestH\x00R\x11completeMultipart\x12+\n" +
-	"\x04nest\x18\x13 \x01(\v2\x15.cairn.v1.NestRequestH\x00R\x04nest\x12<\n" +
-	"\vput_s3_user\x18\x14 \x01(\v2\x1a.cairn.v1.PutS3UserRequestH\x00R\tputS3User\x12E\n" +
-	"\x0edelete_s3_user\x18\x15 \x01(\v2\x1d.cairn.v1.DeleteS3UserRequestH\x00R\fdeleteS3User\x12\x1b\n" +
+	"\x0fput_upload_part\x18\x11 \x01(\v2\x1e.cairn.v1.PutUploadPartRequestH\x00R\rputUploadPart\x12G\n" +
+	"\x0ecomplete_parts\x18\x12 \x01(\v2\x1e.cairn.v1.CompletePartsRequestH\x00R\rcompleteParts\x12<\n" +
+	"\vwrap_in_dir\x18\x13 \x01(\v2\x1a.cairn.v1.WrapInDirRequestH\x00R\twrapInDir\x12G\n" +
+	"\x0eput_credential\x18\x14 \x01(\v2\x1e.cairn.v1.PutCredentialRequestH\x00R\rputCredential\x12P\n" +
+	"\x11delete_credential\x18\x15 \x01(\v2!.cairn.v1.DeleteCredentialRequestH\x00R\x10deleteCredential\x12\x1b\n" +
 	"\tupload_id\x18\r \x01(\tR\buploadIdB\x04\n" +
 	"\x02op\"l\n" +
 	"\bPeerInfo\x12\x0e\n" +
@@ -5325,14 +5370,16 @@ const file_cairn_proto_rawDesc = "" +
 	"CommitMode\x12\x11\n" +
 	"\rCOMMIT_CREATE\x10\x00\x12\x14\n" +
 	"\x10COMMIT_OVERWRITE\x10\x01\x12\x11\n" +
-	"\rCOMMIT_APPEND\x10\x022\x8b\x11\n" +
-	"\x04Meta\x127\n" +
+	"\rCOMMIT_APPEND\x10\x022\xa3\x03\n" +
+	"\tNamespace\x127\n" +
 	"\x05Mkdir\x12\x16.cairn.v1.MkdirRequest\x1a\x16.cairn.v1.StatResponse\x125\n" +
 	"\x04Stat\x12\x15.cairn.v1.StatRequest\x1a\x16.cairn.v1.StatResponse\x127\n" +
 	"\x04List\x12\x15.cairn.v1.ListRequest\x1a\x16.cairn.v1.ListResponse0\x01\x122\n" +
 	"\x06Rename\x12\x17.cairn.v1.RenameRequest\x1a\x0f.cairn.v1.Empty\x12;\n" +
 	"\x06Remove\x12\x17.cairn.v1.RemoveRequest\x1a\x18.cairn.v1.RemoveResponse\x12;\n" +
-	"\aSetAttr\x12\x18.cairn.v1.SetAttrRequest\x1a\x16.cairn.v1.StatResponse\x12G\n" +
+	"\aSetAttr\x12\x18.cairn.v1.SetAttrRequest\x1a\x16.cairn.v1.StatResponse\x12?\n" +
+	"\tWrapInDir\x12\x1a.cairn.v1.WrapInDirRequest\x1a\x16.cairn.v1.StatResponse2\xd4\x06\n" +
+	"\x04Data\x12G\n" +
 	"\x0eAllocateChunks\x12\x19.cairn.v1.AllocateRequest\x1a\x1a.cairn.v1.AllocateResponse\x129\n" +
 	"\x06Commit\x12\x17.cairn.v1.CommitRequest\x1a\x16.cairn.v1.StatResponse\x12;\n" +
 	"\x06Lookup\x12\x17.cairn.v1.LookupRequest\x1a\x18.cairn.v1.LookupResponse\x12F\n" +
@@ -5343,25 +5390,28 @@ const file_cairn_proto_rawDesc = "" +
 	"\x0eCompleteUpload\x12\x1f.cairn.v1.CompleteUploadRequest\x1a\x16.cairn.v1.StatResponse\x12<\n" +
 	"\vAbortUpload\x12\x1c.cairn.v1.AbortUploadRequest\x1a\x0f.cairn.v1.Empty\x12E\n" +
 	"\rPutUploadPart\x12\x1e.cairn.v1.PutUploadPartRequest\x1a\x14.cairn.v1.UploadPart\x12V\n" +
-	"\x0fListUploadParts\x12 .cairn.v1.ListUploadPartsRequest\x1a!.cairn.v1.ListUploadPartsResponse\x12O\n" +
-	"\x11CompleteMultipart\x12\".cairn.v1.CompleteMultipartRequest\x1a\x16.cairn.v1.StatResponse\x125\n" +
-	"\x04Nest\x12\x15.cairn.v1.NestRequest\x1a\x16.cairn.v1.StatResponse\x128\n" +
-	"\tPutS3User\x12\x1a.cairn.v1.PutS3UserRequest\x1a\x0f.cairn.v1.Empty\x12>\n" +
-	"\fDeleteS3User\x12\x1d.cairn.v1.DeleteS3UserRequest\x1a\x0f.cairn.v1.Empty\x12=\n" +
-	"\vListS3Users\x12\x0f.cairn.v1.Empty\x1a\x1d.cairn.v1.ListS3UsersResponse\x12=\n" +
-	"\vGetS3Secret\x12\x1c.cairn.v1.GetS3SecretRequest\x1a\x10.cairn.v1.S3User\x12>\n" +
+	"\x0fListUploadParts\x12 .cairn.v1.ListUploadPartsRequest\x1a!.cairn.v1.ListUploadPartsResponse\x12G\n" +
+	"\rCompleteParts\x12\x1e.cairn.v1.CompletePartsRequest\x1a\x16.cairn.v1.StatResponse2\xc7\x02\n" +
+	"\x05Nodes\x12>\n" +
 	"\fRegisterNode\x12\x1d.cairn.v1.RegisterNodeRequest\x1a\x0f.cairn.v1.Empty\x12D\n" +
-	"\tHeartbeat\x12\x1a.cairn.v1.HeartbeatRequest\x1a\x1b.cairn.v1.HeartbeatResponse\x12P\n" +
-	"\rClusterStatus\x12\x1e.cairn.v1.ClusterStatusRequest\x1a\x1f.cairn.v1.ClusterStatusResponse\x127\n" +
-	"\x04Fsck\x12\x15.cairn.v1.FsckRequest\x1a\x16.cairn.v1.FsckResponse0\x01\x12@\n" +
+	"\tHeartbeat\x12\x1a.cairn.v1.HeartbeatRequest\x1a\x1b.cairn.v1.HeartbeatResponse\x12@\n" +
 	"\rReportCorrupt\x12\x1e.cairn.v1.ReportCorruptRequest\x1a\x0f.cairn.v1.Empty\x12D\n" +
 	"\tReconcile\x12\x1a.cairn.v1.ReconcileRequest\x1a\x1b.cairn.v1.ReconcileResponse\x120\n" +
-	"\x05Drain\x12\x16.cairn.v1.DrainRequest\x1a\x0f.cairn.v1.Empty\x124\n" +
+	"\x05Leave\x12\x16.cairn.v1.LeaveRequest\x1a\x0f.cairn.v1.Empty2\x95\x01\n" +
+	"\aCluster\x128\n" +
+	"\x05Peers\x12\x16.cairn.v1.PeersRequest\x1a\x17.cairn.v1.PeersResponse\x12P\n" +
+	"\rClusterStatus\x12\x1e.cairn.v1.ClusterStatusRequest\x1a\x1f.cairn.v1.ClusterStatusResponse2\xe7\x01\n" +
+	"\bOperator\x124\n" +
 	"\aAddPeer\x12\x18.cairn.v1.AddPeerRequest\x1a\x0f.cairn.v1.Empty\x12:\n" +
 	"\n" +
-	"RemovePeer\x12\x1b.cairn.v1.RemovePeerRequest\x1a\x0f.cairn.v1.Empty\x128\n" +
-	"\x05Peers\x12\x16.cairn.v1.PeersRequest\x1a\x17.cairn.v1.PeersResponse\x120\n" +
-	"\x05Leave\x12\x16.cairn.v1.LeaveRequest\x1a\x0f.cairn.v1.EmptyB(Z&github.com/cairnfs/cairn/proto/cairnpbb\x06proto3"
+	"RemovePeer\x12\x1b.cairn.v1.RemovePeerRequest\x1a\x0f.cairn.v1.Empty\x120\n" +
+	"\x05Drain\x12\x16.cairn.v1.DrainRequest\x1a\x0f.cairn.v1.Empty\x127\n" +
+	"\x04Fsck\x12\x15.cairn.v1.FsckRequest\x1a\x16.cairn.v1.FsckResponse0\x012\xae\x02\n" +
+	"\vCredentials\x12@\n" +
+	"\rPutCredential\x12\x1e.cairn.v1.PutCredentialRequest\x1a\x0f.cairn.v1.Empty\x12F\n" +
+	"\x10DeleteCredential\x12!.cairn.v1.DeleteCredentialRequest\x1a\x0f.cairn.v1.Empty\x12V\n" +
+	"\x0fListCredentials\x12 .cairn.v1.ListCredentialsRequest\x1a!.cairn.v1.ListCredentialsResponse\x12=\n" +
+	"\tGetSecret\x12\x1a.cairn.v1.GetSecretRequest\x1a\x14.cairn.v1.CredentialB(Z&github.com/cairnfs/cairn/proto/cairnpbb\x06proto3"
 
 var (
 	file_cairn_proto_rawDescOnce sync.Once
@@ -5376,210 +5426,211 @@ func file_cairn_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 76)
+var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
 var file_cairn_proto_goTypes = []any{
-	(CommitMode)(0),                  // 0: cairn.v1.CommitMode
-	(*Empty)(nil),                    // 1: cairn.v1.Empty
-	(*ErrorDetail)(nil),              // 2: cairn.v1.ErrorDetail
-	(*ReadOptions)(nil),              // 3: cairn.v1.ReadOptions
-	(*Attr)(nil),                     // 4: cairn.v1.Attr
-	(*ChunkRef)(nil),                 // 5: cairn.v1.ChunkRef
-	(*Replica)(nil),                  // 6: cairn.v1.Replica
-	(*ChunkLocation)(nil),            // 7: cairn.v1.ChunkLocation
-	(*MkdirRequest)(nil),             // 8: cairn.v1.MkdirRequest
-	(*StatRequest)(nil),              // 9: cairn.v1.StatRequest
-	(*StatResponse)(nil),             // 10: cairn.v1.StatResponse
-	(*ListRequest)(nil),              // 11: cairn.v1.ListRequest
-	(*ListResponse)(nil),             // 12: cairn.v1.ListResponse
-	(*RenameRequest)(nil),            // 13: cairn.v1.RenameRequest
-	(*RemoveRequest)(nil),            // 14: cairn.v1.RemoveRequest
-	(*RemoveResponse)(nil),           // 15: cairn.v1.RemoveResponse
-	(*SetAttrRequest)(nil),           // 16: cairn.v1.SetAttrRequest
-	(*AllocateRequest)(nil),          // 17: cairn.v1.AllocateRequest
-	(*Allocation)(nil),               // 18: cairn.v1.Allocation
-	(*AllocateResponse)(nil),         // 19: cairn.v1.AllocateResponse
-	(*StoredChunk)(nil),              // 20: cairn.v1.StoredChunk
-	(*CommitRequest)(nil),            // 21: cairn.v1.CommitRequest
-	(*LookupRequest)(nil),            // 22: cairn.v1.LookupRequest
-	(*LookupResponse)(nil),           // 23: cairn.v1.LookupResponse
-	(*UploadSession)(nil),            // 24: cairn.v1.UploadSession
-	(*CreateUploadRequest)(nil),      // 25: cairn.v1.CreateUploadRequest
-	(*AddUploadChunksRequest)(nil),   // 26: cairn.v1.AddUploadChunksRequest
-	(*GetUploadRequest)(nil),         // 27: cairn.v1.GetUploadRequest
-	(*ListUploadsRequest)(nil),       // 28: cairn.v1.ListUploadsRequest
-	(*ListUploadsResponse)(nil),      // 29: cairn.v1.ListUploadsResponse
-	(*CompleteUploadRequest)(nil),    // 30: cairn.v1.CompleteUploadRequest
-	(*AbortUploadRequest)(nil),       // 31: cairn.v1.AbortUploadRequest
-	(*UploadPart)(nil),               // 32: cairn.v1.UploadPart
-	(*PutUploadPartRequest)(nil),     // 33: cairn.v1.PutUploadPartRequest
-	(*ListUploadPartsRequest)(nil),   // 34: cairn.v1.ListUploadPartsRequest
-	(*ListUploadPartsResponse)(nil),  // 35: cairn.v1.ListUploadPartsResponse
-	(*CompletePart)(nil),             // 36: cairn.v1.CompletePart
-	(*CompleteMultipartRequest)(nil), // 37: cairn.v1.CompleteMultipartRequest
-	(*NestRequest)(nil),              // 38: cairn.v1.NestRequest
-	(*S3User)(nil),                   // 39: cairn.v1.S3User
-	(*PutS3UserRequest)(nil),         // 40: cairn.v1.PutS3UserRequest
-	(*DeleteS3UserRequest)(nil),      // 41: cairn.v1.DeleteS3UserRequest
-	(*ListS3UsersResponse)(nil),      // 42: cairn.v1.ListS3UsersResponse
-	(*GetS3SecretRequest)(nil),       // 43: cairn.v1.GetS3SecretRequest
-	(*RegisterNodeRequest)(nil),      // 44: cairn.v1.RegisterNodeRequest
-	(*HeartbeatRequest)(nil),         // 45: cairn.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),        // 46: cairn.v1.HeartbeatResponse
-	(*ClusterStatusRequest)(nil),     // 47: cairn.v1.ClusterStatusRequest
-	(*PeerStatus)(nil),               // 48: cairn.v1.PeerStatus
-	(*NodeStatus)(nil),               // 49: cairn.v1.NodeStatus
-	(*ClusterStatusResponse)(nil),    // 50: cairn.v1.ClusterStatusResponse
-	(*RepairStatus)(nil),             // 51: cairn.v1.RepairStatus
-	(*FsckRequest)(nil),              // 52: cairn.v1.FsckRequest
-	(*FsckResponse)(nil),             // 53: cairn.v1.FsckResponse
-	(*ReconcileRequest)(nil),         // 54: cairn.v1.ReconcileRequest
-	(*ReconcileResponse)(nil),        // 55: cairn.v1.ReconcileResponse
-	(*DrainRequest)(nil),             // 56: cairn.v1.DrainRequest
-	(*AddPeerRequest)(nil),           // 57: cairn.v1.AddPeerRequest
-	(*RemovePeerRequest)(nil),        // 58: cairn.v1.RemovePeerRequest
-	(*PeersRequest)(nil),             // 59: cairn.v1.PeersRequest
-	(*PeersResponse)(nil),            // 60: cairn.v1.PeersResponse
-	(*LeaveRequest)(nil),             // 61: cairn.v1.LeaveRequest
-	(*ReportCorruptRequest)(nil),     // 62: cairn.v1.ReportCorruptRequest
-	(*UpdateLocations)(nil),          // 63: cairn.v1.UpdateLocations
-	(*GarbageDone)(nil),              // 64: cairn.v1.GarbageDone
-	(*Command)(nil),                  // 65: cairn.v1.Command
-	(*PeerInfo)(nil),                 // 66: cairn.v1.PeerInfo
-	(*Dirent)(nil),                   // 67: cairn.v1.Dirent
-	(*ChunkRecord)(nil),              // 68: cairn.v1.ChunkRecord
-	(*NodeRecord)(nil),               // 69: cairn.v1.NodeRecord
-	(*GarbageRecord)(nil),            // 70: cairn.v1.GarbageRecord
-	nil,                              // 71: cairn.v1.Attr.XattrsEntry
-	nil,                              // 72: cairn.v1.SetAttrRequest.SetXattrsEntry
-	nil,                              // 73: cairn.v1.CommitRequest.XattrsEntry
-	nil,                              // 74: cairn.v1.UploadSession.XattrsEntry
-	nil,                              // 75: cairn.v1.CreateUploadRequest.XattrsEntry
-	nil,                              // 76: cairn.v1.CompleteMultipartRequest.XattrsEntry
+	(CommitMode)(0),                 // 0: cairn.v1.CommitMode
+	(*Empty)(nil),                   // 1: cairn.v1.Empty
+	(*ErrorDetail)(nil),             // 2: cairn.v1.ErrorDetail
+	(*ReadOptions)(nil),             // 3: cairn.v1.ReadOptions
+	(*Attr)(nil),                    // 4: cairn.v1.Attr
+	(*ChunkRef)(nil),                // 5: cairn.v1.ChunkRef
+	(*Replica)(nil),                 // 6: cairn.v1.Replica
+	(*ChunkLocation)(nil),           // 7: cairn.v1.ChunkLocation
+	(*MkdirRequest)(nil),            // 8: cairn.v1.MkdirRequest
+	(*StatRequest)(nil),             // 9: cairn.v1.StatRequest
+	(*StatResponse)(nil),            // 10: cairn.v1.StatResponse
+	(*ListRequest)(nil),             // 11: cairn.v1.ListRequest
+	(*ListResponse)(nil),            // 12: cairn.v1.ListResponse
+	(*RenameRequest)(nil),           // 13: cairn.v1.RenameRequest
+	(*RemoveRequest)(nil),           // 14: cairn.v1.RemoveRequest
+	(*RemoveResponse)(nil),          // 15: cairn.v1.RemoveResponse
+	(*SetAttrRequest)(nil),          // 16: cairn.v1.SetAttrRequest
+	(*AllocateRequest)(nil),         // 17: cairn.v1.AllocateRequest
+	(*Allocation)(nil),              // 18: cairn.v1.Allocation
+	(*AllocateResponse)(nil),        // 19: cairn.v1.AllocateResponse
+	(*StoredChunk)(nil),             // 20: cairn.v1.StoredChunk
+	(*CommitRequest)(nil),           // 21: cairn.v1.CommitRequest
+	(*LookupRequest)(nil),           // 22: cairn.v1.LookupRequest
+	(*LookupResponse)(nil),          // 23: cairn.v1.LookupResponse
+	(*UploadSession)(nil),           // 24: cairn.v1.UploadSession
+	(*CreateUploadRequest)(nil),     // 25: cairn.v1.CreateUploadRequest
+	(*AddUploadChunksRequest)(nil),  // 26: cairn.v1.AddUploadChunksRequest
+	(*GetUploadRequest)(nil),        // 27: cairn.v1.GetUploadRequest
+	(*ListUploadsRequest)(nil),      // 28: cairn.v1.ListUploadsRequest
+	(*ListUploadsResponse)(nil),     // 29: cairn.v1.ListUploadsResponse
+	(*CompleteUploadRequest)(nil),   // 30: cairn.v1.CompleteUploadRequest
+	(*AbortUploadRequest)(nil),      // 31: cairn.v1.AbortUploadRequest
+	(*UploadPart)(nil),              // 32: cairn.v1.UploadPart
+	(*PutUploadPartRequest)(nil),    // 33: cairn.v1.PutUploadPartRequest
+	(*ListUploadPartsRequest)(nil),  // 34: cairn.v1.ListUploadPartsRequest
+	(*ListUploadPartsResponse)(nil), // 35: cairn.v1.ListUploadPartsResponse
+	(*CompletePart)(nil),            // 36: cairn.v1.CompletePart
+	(*CompletePartsRequest)(nil),    // 37: cairn.v1.CompletePartsRequest
+	(*WrapInDirRequest)(nil),        // 38: cairn.v1.WrapInDirRequest
+	(*Credential)(nil),              // 39: cairn.v1.Credential
+	(*PutCredentialRequest)(nil),    // 40: cairn.v1.PutCredentialRequest
+	(*DeleteCredentialRequest)(nil), // 41: cairn.v1.DeleteCredentialRequest
+	(*ListCredentialsRequest)(nil),  // 42: cairn.v1.ListCredentialsRequest
+	(*ListCredentialsResponse)(nil), // 43: cairn.v1.ListCredentialsResponse
+	(*GetSecretRequest)(nil),        // 44: cairn.v1.GetSecretRequest
+	(*RegisterNodeRequest)(nil),     // 45: cairn.v1.RegisterNodeRequest
+	(*HeartbeatRequest)(nil),        // 46: cairn.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),       // 47: cairn.v1.HeartbeatResponse
+	(*ClusterStatusRequest)(nil),    // 48: cairn.v1.ClusterStatusRequest
+	(*PeerStatus)(nil),              // 49: cairn.v1.PeerStatus
+	(*NodeStatus)(nil),              // 50: cairn.v1.NodeStatus
+	(*ClusterStatusResponse)(nil),   // 51: cairn.v1.ClusterStatusResponse
+	(*RepairStatus)(nil),            // 52: cairn.v1.RepairStatus
+	(*FsckRequest)(nil),             // 53: cairn.v1.FsckRequest
+	(*FsckResponse)(nil),            // 54: cairn.v1.FsckResponse
+	(*ReconcileRequest)(nil),        // 55: cairn.v1.ReconcileRequest
+	(*ReconcileResponse)(nil),       // 56: cairn.v1.ReconcileResponse
+	(*DrainRequest)(nil),            // 57: cairn.v1.DrainRequest
+	(*AddPeerRequest)(nil),          // 58: cairn.v1.AddPeerRequest
+	(*RemovePeerRequest)(nil),       // 59: cairn.v1.RemovePeerRequest
+	(*PeersRequest)(nil),            // 60: cairn.v1.PeersRequest
+	(*PeersResponse)(nil),           // 61: cairn.v1.PeersResponse
+	(*LeaveRequest)(nil),            // 62: cairn.v1.LeaveRequest
+	(*ReportCorruptRequest)(nil),    // 63: cairn.v1.ReportCorruptRequest
+	(*UpdateLocations)(nil),         // 64: cairn.v1.UpdateLocations
+	(*GarbageDone)(nil),             // 65: cairn.v1.GarbageDone
+	(*Command)(nil),                 // 66: cairn.v1.Command
+	(*PeerInfo)(nil),                // 67: cairn.v1.PeerInfo
+	(*Dirent)(nil),                  // 68: cairn.v1.Dirent
+	(*ChunkRecord)(nil),             // 69: cairn.v1.ChunkRecord
+	(*NodeRecord)(nil),              // 70: cairn.v1.NodeRecord
+	(*GarbageRecord)(nil),           // 71: cairn.v1.GarbageRecord
+	nil,                             // 72: cairn.v1.Attr.XattrsEntry
+	nil,                             // 73: cairn.v1.SetAttrRequest.SetXattrsEntry
+	nil,                             // 74: cairn.v1.CommitRequest.XattrsEntry
+	nil,                             // 75: cairn.v1.UploadSession.XattrsEntry
+	nil,                             // 76: cairn.v1.CreateUploadRequest.XattrsEntry
+	nil,                             // 77: cairn.v1.CompletePartsRequest.XattrsEntry
 }
 var file_cairn_proto_depIdxs = []int32{
-	71, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
+	72, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
 	5,  // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
 	6,  // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
 	3,  // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
 	3,  // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
-	72, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
+	73, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
 	6,  // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
 	18, // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
 	5,  // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
 	0,  // 11: cairn.v1.CommitRequest.mode:type_name -> cairn.v1.CommitMode
 	20, // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
-	73, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
+	74, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
 	3,  // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
 	7,  // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
 	20, // 17: cairn.v1.UploadSession.landed:type_name -> cairn.v1.StoredChunk
 	0,  // 18: cairn.v1.UploadSession.mode:type_name -> cairn.v1.CommitMode
-	74, // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
+	75, // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
 	0,  // 20: cairn.v1.CreateUploadRequest.mode:type_name -> cairn.v1.CommitMode
-	75, // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
+	76, // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
 	20, // 22: cairn.v1.AddUploadChunksRequest.chunks:type_name -> cairn.v1.StoredChunk
 	24, // 23: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
 	20, // 24: cairn.v1.PutUploadPartRequest.chunks:type_name -> cairn.v1.StoredChunk
 	24, // 25: cairn.v1.ListUploadPartsResponse.session:type_name -> cairn.v1.UploadSession
 	32, // 26: cairn.v1.ListUploadPartsResponse.parts:type_name -> cairn.v1.UploadPart
-	36, // 27: cairn.v1.CompleteMultipartRequest.parts:type_name -> cairn.v1.CompletePart
-	76, // 28: cairn.v1.CompleteMultipartRequest.xattrs:type_name -> cairn.v1.CompleteMultipartRequest.XattrsEntry
-	39, // 29: cairn.v1.PutS3UserRequest.user:type_name -> cairn.v1.S3User
-	39, // 30: cairn.v1.ListS3UsersResponse.users:type_name -> cairn.v1.S3User
-	48, // 31: cairn.v1.ClusterStatusResponse.peers:type_name -> cairn.v1.PeerStatus
-	49, // 32: cairn.v1.ClusterStatusResponse.nodes:type_name -> cairn.v1.NodeStatus
-	51, // 33: cairn.v1.ClusterStatusResponse.repair:type_name -> cairn.v1.RepairStatus
+	36, // 27: cairn.v1.CompletePartsRequest.parts:type_name -> cairn.v1.CompletePart
+	77, // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
+	39, // 29: cairn.v1.PutCredentialRequest.credential:type_name -> cairn.v1.Credential
+	39, // 30: cairn.v1.ListCredentialsResponse.credentials:type_name -> cairn.v1.Credential
+	49, // 31: cairn.v1.ClusterStatusResponse.peers:type_name -> cairn.v1.PeerStatus
+	50, // 32: cairn.v1.ClusterStatusResponse.nodes:type_name -> cairn.v1.NodeStatus
+	52, // 33: cairn.v1.ClusterStatusResponse.repair:type_name -> cairn.v1.RepairStatus
 	6,  // 34: cairn.v1.FsckResponse.replicas:type_name -> cairn.v1.Replica
-	48, // 35: cairn.v1.PeersResponse.peers:type_name -> cairn.v1.PeerStatus
+	49, // 35: cairn.v1.PeersResponse.peers:type_name -> cairn.v1.PeerStatus
 	8,  // 36: cairn.v1.Command.mkdir:type_name -> cairn.v1.MkdirRequest
 	21, // 37: cairn.v1.Command.commit:type_name -> cairn.v1.CommitRequest
 	13, // 38: cairn.v1.Command.rename:type_name -> cairn.v1.RenameRequest
 	14, // 39: cairn.v1.Command.remove:type_name -> cairn.v1.RemoveRequest
 	16, // 40: cairn.v1.Command.set_attr:type_name -> cairn.v1.SetAttrRequest
-	44, // 41: cairn.v1.Command.register_node:type_name -> cairn.v1.RegisterNodeRequest
+	45, // 41: cairn.v1.Command.register_node:type_name -> cairn.v1.RegisterNodeRequest
 	25, // 42: cairn.v1.Command.create_upload:type_name -> cairn.v1.CreateUploadRequest
 	26, // 43: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
 	30, // 44: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
 	31, // 45: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
-	66, // 46: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
-	63, // 47: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
-	64, // 48: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
-	56, // 49: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
+	67, // 46: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
+	64, // 47: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
+	65, // 48: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
+	57, // 49: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
 	33, // 50: cairn.v1.Command.put_upload_part:type_name -> cairn.v1.PutUploadPartRequest
-	37, // 51: cairn.v1.Command.complete_multipart:type_name -> cairn.v1.CompleteMultipartRequest
-	38, // 52: cairn.v1.Command.nest:type_name -> cairn.v1.NestRequest
-	40, // 53: cairn.v1.Command.put_s3_user:type_name -> cairn.v1.PutS3UserRequest
-	41, // 54: cairn.v1.Command.delete_s3_user:type_name -> cairn.v1.DeleteS3UserRequest
-	8,  // 55: cairn.v1.Meta.Mkdir:input_type -> cairn.v1.MkdirRequest
-	9,  // 56: cairn.v1.Meta.Stat:input_type -> cairn.v1.StatRequest
-	11, // 57: cairn.v1.Meta.List:input_type -> cairn.v1.ListRequest
-	13, // 58: cairn.v1.Meta.Rename:input_type -> cairn.v1.RenameRequest
-	14, // 59: cairn.v1.Meta.Remove:input_type -> cairn.v1.RemoveRequest
-	16, // 60: cairn.v1.Meta.SetAttr:input_type -> cairn.v1.SetAttrRequest
-	17, // 61: cairn.v1.Meta.AllocateChunks:input_type -> cairn.v1.AllocateRequest
-	21, // 62: cairn.v1.Meta.Commit:input_type -> cairn.v1.CommitRequest
-	22, // 63: cairn.v1.Meta.Lookup:input_type -> cairn.v1.LookupRequest
-	25, // 64: cairn.v1.Meta.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
-	26, // 65: cairn.v1.Meta.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
-	27, // 66: cairn.v1.Meta.GetUpload:input_type -> cairn.v1.GetUploadRequest
-	28, // 67: cairn.v1.Meta.ListUploads:input_type -> cairn.v1.ListUploadsRequest
-	30, // 68: cairn.v1.Meta.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
-	31, // 69: cairn.v1.Meta.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
-	33, // 70: cairn.v1.Meta.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
-	34, // 71: cairn.v1.Meta.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
-	37, // 72: cairn.v1.Meta.CompleteMultipart:input_type -> cairn.v1.CompleteMultipartRequest
-	38, // 73: cairn.v1.Meta.Nest:input_type -> cairn.v1.NestRequest
-	40, // 74: cairn.v1.Meta.PutS3User:input_type -> cairn.v1.PutS3UserRequest
-	41, // 75: cairn.v1.Meta.DeleteS3User:input_type -> cairn.v1.DeleteS3UserRequest
-	1,  // 76: cairn.v1.Meta.ListS3Users:input_type -> cairn.v1.Empty
-	43, // 77: cairn.v1.Meta.GetS3Secret:input_type -> cairn.v1.GetS3SecretRequest
-	44, // 78: cairn.v1.Meta.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
-	45, // 79: cairn.v1.Meta.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
-	47, // 80: cairn.v1.Meta.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
-	52, // 81: cairn.v1.Meta.Fsck:input_type -> cairn.v1.FsckRequest
-	62, // 82: cairn.v1.Meta.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
-	54, // 83: cairn.v1.Meta.Reconcile:input_type -> cairn.v1.ReconcileRequest
-	56, // 84: cairn.v1.Meta.Drain:input_type -> cairn.v1.DrainRequest
-	57, // 85: cairn.v1.Meta.AddPeer:input_type -> cairn.v1.AddPeerRequest
-	58, // 86: cairn.v1.Meta.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
-	59, // 87: cairn.v1.Meta.Peers:input_type -> cairn.v1.PeersRequest
-	61, // 88: cairn.v1.Meta.Leave:input_type -> cairn.v1.LeaveRequest
-	10, // 89: cairn.v1.Meta.Mkdir:output_type -> cairn.v1.StatResponse
-	10, // 90: cairn.v1.Meta.Stat:output_type -> cairn.v1.StatResponse
-	12, // 91: cairn.v1.Meta.List:output_type -> cairn.v1.ListResponse
-	1,  // 92: cairn.v1.Meta.Rename:output_type -> cairn.v1.Empty
-	15, // 93: cairn.v1.Meta.Remove:output_type -> cairn.v1.RemoveResponse
-	10, // 94: cairn.v1.Meta.SetAttr:output_type -> cairn.v1.StatResponse
-	19, // 95: cairn.v1.Meta.AllocateChunks:output_type -> cairn.v1.AllocateResponse
-	10, // 96: cairn.v1.Meta.Commit:output_type -> cairn.v1.StatResponse
-	23, // 97: cairn.v1.Meta.Lookup:output_type -> cairn.v1.LookupResponse
-	24, // 98: cairn.v1.Meta.CreateUpload:output_type -> cairn.v1.UploadSession
-	1,  // 99: cairn.v1.Meta.AddUploadChunks:output_type -> cairn.v1.Empty
-	24, // 100: cairn.v1.Meta.GetUpload:output_type -> cairn.v1.UploadSession
-	29, // 101: cairn.v1.Meta.ListUploads:output_type -> cairn.v1.ListUploadsResponse
-	10, // 102: cairn.v1.Meta.CompleteUpload:output_type -> cairn.v1.StatResponse
-	1,  // 103: cairn.v1.Meta.AbortUpload:output_type -> cairn.v1.Empty
-	32, // 104: cairn.v1.Meta.PutUploadPart:output_type -> cairn.v1.UploadPart
-	35, // 105: cairn.v1.Meta.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
-	10, // 106: cairn.v1.Meta.CompleteMultipart:output_type -> cairn.v1.StatResponse
-	10, // 107: cairn.v1.Meta.Nest:output_type -> cairn.v1.StatResponse
-	1,  // 108: cairn.v1.Meta.PutS3User:output_type -> cairn.v1.Empty
-	1,  // 109: cairn.v1.Meta.DeleteS3User:output_type -> cairn.v1.Empty
-	42, // 110: cairn.v1.Meta.ListS3Users:output_type -> cairn.v1.ListS3UsersResponse
-	39, // 111: cairn.v1.Meta.GetS3Secret:output_type -> cairn.v1.S3User
-	1,  // 112: cairn.v1.Meta.RegisterNode:output_type -> cairn.v1.Empty
-	46, // 113: cairn.v1.Meta.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
-	50, // 114: cairn.v1.Meta.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
-	53, // 115: cairn.v1.Meta.Fsck:output_type -> cairn.v1.FsckResponse
-	1,  // 116: cairn.v1.Meta.ReportCorrupt:output_type -> cairn.v1.Empty
-	55, // 117: cairn.v1.Meta.Reconcile:output_type -> cairn.v1.ReconcileResponse
-	1,  // 118: cairn.v1.Meta.Drain:output_type -> cairn.v1.Empty
-	1,  // 119: cairn.v1.Meta.AddPeer:output_type -> cairn.v1.Empty
-	1,  // 120: cairn.v1.Meta.RemovePeer:output_type -> cairn.v1.Empty
-	60, // 121: cairn.v1.Meta.Peers:output_type -> cairn.v1.PeersResponse
-	1,  // 122: cairn.v1.Meta.Leave:output_type -> cairn.v1.Empty
+	37, // 51: cairn.v1.Command.complete_parts:type_name -> cairn.v1.CompletePartsRequest
+	38, // 52: cairn.v1.Command.wrap_in_dir:type_name -> cairn.v1.WrapInDirRequest
+	40, // 53: cairn.v1.Command.put_credential:type_name -> cairn.v1.PutCredentialRequest
+	41, // 54: cairn.v1.Command.delete_credential:type_name -> cairn.v1.DeleteCredentialRequest
+	8,  // 55: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
+	9,  // 56: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
+	11, // 57: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
+	13, // 58: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
+	14, // 59: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
+	16, // 60: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
+	38, // 61: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
+	17, // 62: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
+	21, // 63: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
+	22, // 64: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
+	25, // 65: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
+	26, // 66: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
+	27, // 67: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
+	28, // 68: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
+	30, // 69: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
+	31, // 70: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
+	33, // 71: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
+	34, // 72: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
+	37, // 73: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
+	45, // 74: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
+	46, // 75: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
+	63, // 76: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
+	55, // 77: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
+	62, // 78: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
+	60, // 79: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
+	48, // 80: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
+	58, // 81: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
+	59, // 82: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
+	57, // 83: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
+	53, // 84: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
+	40, // 85: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
+	41, // 86: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
+	42, // 87: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
+	44, // 88: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
+	10, // 89: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
+	10, // 90: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
+	12, // 91: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
+	1,  // 92: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
+	15, // 93: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
+	10, // 94: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
+	10, // 95: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
+	19, // 96: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
+	10, // 97: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
+	23, // 98: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
+	24, // 99: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
+	1,  // 100: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
+	24, // 101: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
+	29, // 102: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
+	10, // 103: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
+	1,  // 104: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
+	32, // 105: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
+	35, // 106: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
+	10, // 107: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
+	1,  // 108: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.Empty
+	47, // 109: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
+	1,  // 110: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
+	56, // 111: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
+	1,  // 112: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
+	61, // 113: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
+	51, // 114: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
+	1,  // 115: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
+	1,  // 116: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
+	1,  // 117: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
+	54, // 118: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
+	1,  // 119: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
+	1,  // 120: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
+	43, // 121: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
+	39, // 122: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
 	89, // [89:123] is the sub-list for method output_type
 	55, // [55:89] is the sub-list for method input_type
 	55, // [55:55] is the sub-list for extension type_name
@@ -5593,7 +5644,7 @@ func file_cairn_proto_init() {
 		return
 	}
 	file_cairn_proto_msgTypes[15].OneofWrappers = []any{}
-	file_cairn_proto_msgTypes[64].OneofWrappers = []any{
+	file_cairn_proto_msgTypes[65].OneofWrappers = []any{
 		(*Command_Mkdir)(nil),
 		(*Command_Commit)(nil),
 		(*Command_Rename)(nil),
@@ -5609,10 +5660,10 @@ func file_cairn_proto_init() {
 		(*Command_GarbageDone)(nil),
 		(*Command_Drain)(nil),
 		(*Command_PutUploadPart)(nil),
-		(*Command_CompleteMultipart)(nil),
-		(*Command_Nest)(nil),
-		(*Command_PutS3User)(nil),
-		(*Command_DeleteS3User)(nil),
+		(*Command_CompleteParts)(nil),
+		(*Command_WrapInDir)(nil),
+		(*Command_PutCredential)(nil),
+		(*Command_DeleteCredential)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -5620,9 +5671,9 @@ func file_cairn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_proto_rawDesc), len(file_cairn_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   76,
+			NumMessages:   77,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   6,
 		},
 		GoTypes:           file_cairn_proto_goTypes,
 		DependencyIndexes: file_cairn_proto_depIdxs,

@@ -22,154 +22,75 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Meta_Mkdir_FullMethodName             = "/cairn.v1.Meta/Mkdir"
-	Meta_Stat_FullMethodName              = "/cairn.v1.Meta/Stat"
-	Meta_List_FullMethodName              = "/cairn.v1.Meta/List"
-	Meta_Rename_FullMethodName            = "/cairn.v1.Meta/Rename"
-	Meta_Remove_FullMethodName            = "/cairn.v1.Meta/Remove"
-	Meta_SetAttr_FullMethodName           = "/cairn.v1.Meta/SetAttr"
-	Meta_AllocateChunks_FullMethodName    = "/cairn.v1.Meta/AllocateChunks"
-	Meta_Commit_FullMethodName            = "/cairn.v1.Meta/Commit"
-	Meta_Lookup_FullMethodName            = "/cairn.v1.Meta/Lookup"
-	Meta_CreateUpload_FullMethodName      = "/cairn.v1.Meta/CreateUpload"
-	Meta_AddUploadChunks_FullMethodName   = "/cairn.v1.Meta/AddUploadChunks"
-	Meta_GetUpload_FullMethodName         = "/cairn.v1.Meta/GetUpload"
-	Meta_ListUploads_FullMethodName       = "/cairn.v1.Meta/ListUploads"
-	Meta_CompleteUpload_FullMethodName    = "/cairn.v1.Meta/CompleteUpload"
-	Meta_AbortUpload_FullMethodName       = "/cairn.v1.Meta/AbortUpload"
-	Meta_PutUploadPart_FullMethodName     = "/cairn.v1.Meta/PutUploadPart"
-	Meta_ListUploadParts_FullMethodName   = "/cairn.v1.Meta/ListUploadParts"
-	Meta_CompleteMultipart_FullMethodName = "/cairn.v1.Meta/CompleteMultipart"
-	Meta_Nest_FullMethodName              = "/cairn.v1.Meta/Nest"
-	Meta_PutS3User_FullMethodName         = "/cairn.v1.Meta/PutS3User"
-	Meta_DeleteS3User_FullMethodName      = "/cairn.v1.Meta/DeleteS3User"
-	Meta_ListS3Users_FullMethodName       = "/cairn.v1.Meta/ListS3Users"
-	Meta_GetS3Secret_FullMethodName       = "/cairn.v1.Meta/GetS3Secret"
-	Meta_RegisterNode_FullMethodName      = "/cairn.v1.Meta/RegisterNode"
-	Meta_Heartbeat_FullMethodName         = "/cairn.v1.Meta/Heartbeat"
-	Meta_ClusterStatus_FullMethodName     = "/cairn.v1.Meta/ClusterStatus"
-	Meta_Fsck_FullMethodName              = "/cairn.v1.Meta/Fsck"
-	Meta_ReportCorrupt_FullMethodName     = "/cairn.v1.Meta/ReportCorrupt"
-	Meta_Reconcile_FullMethodName         = "/cairn.v1.Meta/Reconcile"
-	Meta_Drain_FullMethodName             = "/cairn.v1.Meta/Drain"
-	Meta_AddPeer_FullMethodName           = "/cairn.v1.Meta/AddPeer"
-	Meta_RemovePeer_FullMethodName        = "/cairn.v1.Meta/RemovePeer"
-	Meta_Peers_FullMethodName             = "/cairn.v1.Meta/Peers"
-	Meta_Leave_FullMethodName             = "/cairn.v1.Meta/Leave"
+	Namespace_Mkdir_FullMethodName     = "/cairn.v1.Namespace/Mkdir"
+	Namespace_Stat_FullMethodName      = "/cairn.v1.Namespace/Stat"
+	Namespace_List_FullMethodName      = "/cairn.v1.Namespace/List"
+	Namespace_Rename_FullMethodName    = "/cairn.v1.Namespace/Rename"
+	Namespace_Remove_FullMethodName    = "/cairn.v1.Namespace/Remove"
+	Namespace_SetAttr_FullMethodName   = "/cairn.v1.Namespace/SetAttr"
+	Namespace_WrapInDir_FullMethodName = "/cairn.v1.Namespace/WrapInDir"
 )
 
-// MetaClient is the client API for Meta service.
+// NamespaceClient is the client API for Namespace service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Meta is served by every metadata peer. Namespace writes and registry changes
-// must reach the Raft leader: a follower answers them with an error of kind
-// NotLeader whose ErrorDetail carries the leader's address when known.
-// Reads are linearizable on the leader unless ReadOptions.stale is set.
-type MetaClient interface {
+// Namespace is the file tree, for the SDK's file operations (and every
+// front end built on the SDK: the CLI, the REST API, the S3 gateway).
+// Mkdir, Rename, Remove, SetAttr and WrapInDir are Raft writes on the
+// leader; Stat and List are linearizable reads (stale reads on any peer).
+// A write that fails has changed nothing, except after Unavailable (see
+// above), when it may have been applied.
+type NamespaceClient interface {
 	Mkdir(ctx context.Context, in *MkdirRequest, opts ...grpc.CallOption) (*StatResponse, error)
 	Stat(ctx context.Context, in *StatRequest, opts ...grpc.CallOption) (*StatResponse, error)
-	// List streams a directory's entries in name order, a page per message.
+	// List streams a directory's entries in name order, a page per message,
+	// from one consistent snapshot.
 	List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListResponse], error)
 	Rename(ctx context.Context, in *RenameRequest, opts ...grpc.CallOption) (*Empty, error)
 	Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error)
 	SetAttr(ctx context.Context, in *SetAttrRequest, opts ...grpc.CallOption) (*StatResponse, error)
-	// AllocateChunks picks fresh chunk IDs and replica sets. Nothing is
-	// recorded: chunks that are never committed are garbage.
-	AllocateChunks(ctx context.Context, in *AllocateRequest, opts ...grpc.CallOption) (*AllocateResponse, error)
-	// Commit atomically replaces (or appends to) a file's chunk list.
-	Commit(ctx context.Context, in *CommitRequest, opts ...grpc.CallOption) (*StatResponse, error)
-	// Lookup returns the chunks overlapping a byte range, with replica addresses.
-	Lookup(ctx context.Context, in *LookupRequest, opts ...grpc.CallOption) (*LookupResponse, error)
-	CreateUpload(ctx context.Context, in *CreateUploadRequest, opts ...grpc.CallOption) (*UploadSession, error)
-	AddUploadChunks(ctx context.Context, in *AddUploadChunksRequest, opts ...grpc.CallOption) (*Empty, error)
-	GetUpload(ctx context.Context, in *GetUploadRequest, opts ...grpc.CallOption) (*UploadSession, error)
-	ListUploads(ctx context.Context, in *ListUploadsRequest, opts ...grpc.CallOption) (*ListUploadsResponse, error)
-	CompleteUpload(ctx context.Context, in *CompleteUploadRequest, opts ...grpc.CallOption) (*StatResponse, error)
-	AbortUpload(ctx context.Context, in *AbortUploadRequest, opts ...grpc.CallOption) (*Empty, error)
-	// Multipart uploads (S3): parts of any size, each one or more chunks,
-	// assembled in the order the completion names them. Parts are never
-	// copied: completion links their chunks into the file.
-	PutUploadPart(ctx context.Context, in *PutUploadPartRequest, opts ...grpc.CallOption) (*UploadPart, error)
-	ListUploadParts(ctx context.Context, in *ListUploadPartsRequest, opts ...grpc.CallOption) (*ListUploadPartsResponse, error)
-	CompleteMultipart(ctx context.Context, in *CompleteMultipartRequest, opts ...grpc.CallOption) (*StatResponse, error)
-	// Nest turns the file at path into a directory holding that file under
-	// name, in one step (the S3 gateway uses it when key "a/b" must become a
-	// prefix of "a/b/c").
-	Nest(ctx context.Context, in *NestRequest, opts ...grpc.CallOption) (*StatResponse, error)
-	// S3 access keys. Secrets are never listed; GetS3Secret serves gateways.
-	PutS3User(ctx context.Context, in *PutS3UserRequest, opts ...grpc.CallOption) (*Empty, error)
-	DeleteS3User(ctx context.Context, in *DeleteS3UserRequest, opts ...grpc.CallOption) (*Empty, error)
-	ListS3Users(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ListS3UsersResponse, error)
-	GetS3Secret(ctx context.Context, in *GetS3SecretRequest, opts ...grpc.CallOption) (*S3User, error)
-	RegisterNode(ctx context.Context, in *RegisterNodeRequest, opts ...grpc.CallOption) (*Empty, error)
-	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
-	ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error)
-	// Fsck streams every chunk with fewer healthy replicas than its file's
-	// replication, and the files they belong to. Leader only.
-	Fsck(ctx context.Context, in *FsckRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FsckResponse], error)
-	// ReportCorrupt tells the leader that a data node found (and dropped)
-	// corrupt copies of chunks; they are repaired from other replicas.
-	ReportCorrupt(ctx context.Context, in *ReportCorruptRequest, opts ...grpc.CallOption) (*Empty, error)
-	// Reconcile takes a batch of the chunk IDs a data node holds and answers
-	// which of them it may delete: chunks no file references on that node
-	// (surplus replicas, chunks of deleted files, orphans of failed writes)
-	// and that are too old to be part of a write still in flight.
-	Reconcile(ctx context.Context, in *ReconcileRequest, opts ...grpc.CallOption) (*ReconcileResponse, error)
-	// Drain sets a node's weight to zero: nothing new is placed on it and its
-	// chunks move to other nodes. undo puts it back in service.
-	Drain(ctx context.Context, in *DrainRequest, opts ...grpc.CallOption) (*Empty, error)
-	// ---- Operations: membership, discovery, planned departures ----
-	// AddPeer adds a metadata peer to the Raft configuration (leader only):
-	// first as a non-voter, promoted to voter once it has caught up. With
-	// info_only it only records an existing member's API address.
-	AddPeer(ctx context.Context, in *AddPeerRequest, opts ...grpc.CallOption) (*Empty, error)
-	// RemovePeer removes a metadata peer from the Raft configuration (leader
-	// only). It refuses to remove the last voter or a peer whose removal
-	// leaves fewer reachable voters than a quorum. Asked to remove itself,
-	// the leader first hands leadership to another peer and answers
-	// NotLeader, so the request is retried at the new leader.
-	RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*Empty, error)
-	// Peers is answered by any peer from its own view: the Raft members with
-	// their API addresses (clients learn the cluster from it).
-	Peers(ctx context.Context, in *PeersRequest, opts ...grpc.CallOption) (*PeersResponse, error)
-	// Leave tells the leader that a data node stops on purpose (a restart):
-	// nothing new is placed on it and its replicas are listed last, but its
-	// chunks are not repaired unless it stays away past the dead timeout.
-	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*Empty, error)
+	// WrapInDir replaces the file at path with a new directory of the same
+	// name (mode 0755) that holds the file as name, in one step: the file
+	// keeps its inode, content and attributes. It is how a file becomes a
+	// prefix of deeper paths without being copied (the S3 gateway uses it
+	// when key "a/b" must become a prefix of "a/b/c"). If path is already a
+	// directory nothing changes and its attributes are answered, so a retry
+	// is harmless. NotFound if nothing is at path, Invalid for a bad name.
+	WrapInDir(ctx context.Context, in *WrapInDirRequest, opts ...grpc.CallOption) (*StatResponse, error)
 }
 
-type metaClient struct {
+type namespaceClient struct {
 	cc grpc.ClientConnInterface
 }
 
-func NewMetaClient(cc grpc.ClientConnInterface) MetaClient {
-	return &metaClient{cc}
+func NewNamespaceClient(cc grpc.ClientConnInterface) NamespaceClient {
+	return &namespaceClient{cc}
 }
 
-func (c *metaClient) Mkdir(ctx context.Context, in *MkdirRequest, opts ...grpc.CallOption) (*StatResponse, error) {
+func (c *namespaceClient) Mkdir(ctx context.Context, in *MkdirRequest, opts ...grpc.CallOption) (*StatResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(StatResponse)
-	err := c.cc.Invoke(ctx, Meta_Mkdir_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Namespace_Mkdir_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) Stat(ctx context.Context, in *StatRequest, opts ...grpc.CallOption) (*StatResponse, error) {
+func (c *namespaceClient) Stat(ctx context.Context, in *StatRequest, opts ...grpc.CallOption) (*StatResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(StatResponse)
-	err := c.cc.Invoke(ctx, Meta_Stat_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Namespace_Stat_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListResponse], error) {
+func (c *namespaceClient) List(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Meta_ServiceDesc.Streams[0], Meta_List_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Namespace_ServiceDesc.Streams[0], Namespace_List_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -184,241 +105,1372 @@ func (c *metaClient) List(ctx context.Context, in *ListRequest, opts ...grpc.Cal
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Meta_ListClient = grpc.ServerStreamingClient[ListResponse]
+type Namespace_ListClient = grpc.ServerStreamingClient[ListResponse]
 
-func (c *metaClient) Rename(ctx context.Context, in *RenameRequest, opts ...grpc.CallOption) (*Empty, error) {
+func (c *namespaceClient) Rename(ctx context.Context, in *RenameRequest, opts ...grpc.CallOption) (*Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Empty)
-	err := c.cc.Invoke(ctx, Meta_Rename_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Namespace_Rename_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error) {
+func (c *namespaceClient) Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RemoveResponse)
-	err := c.cc.Invoke(ctx, Meta_Remove_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Namespace_Remove_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) SetAttr(ctx context.Context, in *SetAttrRequest, opts ...grpc.CallOption) (*StatResponse, error) {
+func (c *namespaceClient) SetAttr(ctx context.Context, in *SetAttrRequest, opts ...grpc.CallOption) (*StatResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(StatResponse)
-	err := c.cc.Invoke(ctx, Meta_SetAttr_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Namespace_SetAttr_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) AllocateChunks(ctx context.Context, in *AllocateRequest, opts ...grpc.CallOption) (*AllocateResponse, error) {
+func (c *namespaceClient) WrapInDir(ctx context.Context, in *WrapInDirRequest, opts ...grpc.CallOption) (*StatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StatResponse)
+	err := c.cc.Invoke(ctx, Namespace_WrapInDir_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// NamespaceServer is the server API for Namespace service.
+// All implementations must embed UnimplementedNamespaceServer
+// for forward compatibility.
+//
+// Namespace is the file tree, for the SDK's file operations (and every
+// front end built on the SDK: the CLI, the REST API, the S3 gateway).
+// Mkdir, Rename, Remove, SetAttr and WrapInDir are Raft writes on the
+// leader; Stat and List are linearizable reads (stale reads on any peer).
+// A write that fails has changed nothing, except after Unavailable (see
+// above), when it may have been applied.
+type NamespaceServer interface {
+	Mkdir(context.Context, *MkdirRequest) (*StatResponse, error)
+	Stat(context.Context, *StatRequest) (*StatResponse, error)
+	// List streams a directory's entries in name order, a page per message,
+	// from one consistent snapshot.
+	List(*ListRequest, grpc.ServerStreamingServer[ListResponse]) error
+	Rename(context.Context, *RenameRequest) (*Empty, error)
+	Remove(context.Context, *RemoveRequest) (*RemoveResponse, error)
+	SetAttr(context.Context, *SetAttrRequest) (*StatResponse, error)
+	// WrapInDir replaces the file at path with a new directory of the same
+	// name (mode 0755) that holds the file as name, in one step: the file
+	// keeps its inode, content and attributes. It is how a file becomes a
+	// prefix of deeper paths without being copied (the S3 gateway uses it
+	// when key "a/b" must become a prefix of "a/b/c"). If path is already a
+	// directory nothing changes and its attributes are answered, so a retry
+	// is harmless. NotFound if nothing is at path, Invalid for a bad name.
+	WrapInDir(context.Context, *WrapInDirRequest) (*StatResponse, error)
+	mustEmbedUnimplementedNamespaceServer()
+}
+
+// UnimplementedNamespaceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedNamespaceServer struct{}
+
+func (UnimplementedNamespaceServer) Mkdir(context.Context, *MkdirRequest) (*StatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Mkdir not implemented")
+}
+func (UnimplementedNamespaceServer) Stat(context.Context, *StatRequest) (*StatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Stat not implemented")
+}
+func (UnimplementedNamespaceServer) List(*ListRequest, grpc.ServerStreamingServer[ListResponse]) error {
+	return status.Error(codes.Unimplemented, "method List not implemented")
+}
+func (UnimplementedNamespaceServer) Rename(context.Context, *RenameRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method Rename not implemented")
+}
+func (UnimplementedNamespaceServer) Remove(context.Context, *RemoveRequest) (*RemoveResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
+}
+func (UnimplementedNamespaceServer) SetAttr(context.Context, *SetAttrRequest) (*StatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetAttr not implemented")
+}
+func (UnimplementedNamespaceServer) WrapInDir(context.Context, *WrapInDirRequest) (*StatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method WrapInDir not implemented")
+}
+func (UnimplementedNamespaceServer) mustEmbedUnimplementedNamespaceServer() {}
+func (UnimplementedNamespaceServer) testEmbeddedByValue()                   {}
+
+// UnsafeNamespaceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to NamespaceServer will
+// result in compilation errors.
+type UnsafeNamespaceServer interface {
+	mustEmbedUnimplementedNamespaceServer()
+}
+
+func RegisterNamespaceServer(s grpc.ServiceRegistrar, srv NamespaceServer) {
+	// If the following call panics, it indicates UnimplementedNamespaceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Namespace_ServiceDesc, srv)
+}
+
+func _Namespace_Mkdir_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MkdirRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NamespaceServer).Mkdir(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Namespace_Mkdir_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NamespaceServer).Mkdir(ctx, req.(*MkdirRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Namespace_Stat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NamespaceServer).Stat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Namespace_Stat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NamespaceServer).Stat(ctx, req.(*StatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Namespace_List_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ListRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(NamespaceServer).List(m, &grpc.GenericServerStream[ListRequest, ListResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Namespace_ListServer = grpc.ServerStreamingServer[ListResponse]
+
+func _Namespace_Rename_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenameRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NamespaceServer).Rename(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Namespace_Rename_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NamespaceServer).Rename(ctx, req.(*RenameRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Namespace_Remove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NamespaceServer).Remove(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Namespace_Remove_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NamespaceServer).Remove(ctx, req.(*RemoveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Namespace_SetAttr_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetAttrRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NamespaceServer).SetAttr(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Namespace_SetAttr_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NamespaceServer).SetAttr(ctx, req.(*SetAttrRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Namespace_WrapInDir_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WrapInDirRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NamespaceServer).WrapInDir(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Namespace_WrapInDir_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NamespaceServer).WrapInDir(ctx, req.(*WrapInDirRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Namespace_ServiceDesc is the grpc.ServiceDesc for Namespace service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Namespace_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "cairn.v1.Namespace",
+	HandlerType: (*NamespaceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Mkdir",
+			Handler:    _Namespace_Mkdir_Handler,
+		},
+		{
+			MethodName: "Stat",
+			Handler:    _Namespace_Stat_Handler,
+		},
+		{
+			MethodName: "Rename",
+			Handler:    _Namespace_Rename_Handler,
+		},
+		{
+			MethodName: "Remove",
+			Handler:    _Namespace_Remove_Handler,
+		},
+		{
+			MethodName: "SetAttr",
+			Handler:    _Namespace_SetAttr_Handler,
+		},
+		{
+			MethodName: "WrapInDir",
+			Handler:    _Namespace_WrapInDir_Handler,
+		},
+	},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "List",
+			Handler:       _Namespace_List_Handler,
+			ServerStreams: true,
+		},
+	},
+	Metadata: "cairn.proto",
+}
+
+const (
+	Data_AllocateChunks_FullMethodName  = "/cairn.v1.Data/AllocateChunks"
+	Data_Commit_FullMethodName          = "/cairn.v1.Data/Commit"
+	Data_Lookup_FullMethodName          = "/cairn.v1.Data/Lookup"
+	Data_CreateUpload_FullMethodName    = "/cairn.v1.Data/CreateUpload"
+	Data_AddUploadChunks_FullMethodName = "/cairn.v1.Data/AddUploadChunks"
+	Data_GetUpload_FullMethodName       = "/cairn.v1.Data/GetUpload"
+	Data_ListUploads_FullMethodName     = "/cairn.v1.Data/ListUploads"
+	Data_CompleteUpload_FullMethodName  = "/cairn.v1.Data/CompleteUpload"
+	Data_AbortUpload_FullMethodName     = "/cairn.v1.Data/AbortUpload"
+	Data_PutUploadPart_FullMethodName   = "/cairn.v1.Data/PutUploadPart"
+	Data_ListUploadParts_FullMethodName = "/cairn.v1.Data/ListUploadParts"
+	Data_CompleteParts_FullMethodName   = "/cairn.v1.Data/CompleteParts"
+)
+
+// DataClient is the client API for Data service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Data is the data path, for the SDK's writers and readers: chunk
+// allocation, commits, the chunk locations reads need, upload sessions and
+// their numbered parts. AllocateChunks is leader-only; Lookup, GetUpload,
+// ListUploads and ListUploadParts are linearizable reads; the rest are Raft
+// writes. Chunks that are allocated but never committed (a writer that
+// failed) become garbage and are collected; Commit, CompleteUpload and
+// CompleteParts are idempotent for the same chunks, so a writer that lost
+// a reply may repeat them.
+type DataClient interface {
+	// AllocateChunks picks fresh chunk IDs and replica sets. Nothing is
+	// recorded: chunks that are never committed are garbage.
+	AllocateChunks(ctx context.Context, in *AllocateRequest, opts ...grpc.CallOption) (*AllocateResponse, error)
+	// Commit atomically replaces (or appends to) a file's chunk list.
+	Commit(ctx context.Context, in *CommitRequest, opts ...grpc.CallOption) (*StatResponse, error)
+	// Lookup returns the chunks overlapping a byte range, with replica
+	// addresses in read order.
+	Lookup(ctx context.Context, in *LookupRequest, opts ...grpc.CallOption) (*LookupResponse, error)
+	CreateUpload(ctx context.Context, in *CreateUploadRequest, opts ...grpc.CallOption) (*UploadSession, error)
+	AddUploadChunks(ctx context.Context, in *AddUploadChunksRequest, opts ...grpc.CallOption) (*Empty, error)
+	GetUpload(ctx context.Context, in *GetUploadRequest, opts ...grpc.CallOption) (*UploadSession, error)
+	ListUploads(ctx context.Context, in *ListUploadsRequest, opts ...grpc.CallOption) (*ListUploadsResponse, error)
+	CompleteUpload(ctx context.Context, in *CompleteUploadRequest, opts ...grpc.CallOption) (*StatResponse, error)
+	AbortUpload(ctx context.Context, in *AbortUploadRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Sessions with parts (UploadSession.multipart) hold numbered parts of
+	// any size, each one or more chunks, assembled in the order the
+	// completion names them. Parts are never copied: completion links their
+	// chunks into the file. The S3 gateway's multipart uploads are one user;
+	// S3's own limits (part numbers up to 10,000) are the gateway's.
+	PutUploadPart(ctx context.Context, in *PutUploadPartRequest, opts ...grpc.CallOption) (*UploadPart, error)
+	ListUploadParts(ctx context.Context, in *ListUploadPartsRequest, opts ...grpc.CallOption) (*ListUploadPartsResponse, error)
+	CompleteParts(ctx context.Context, in *CompletePartsRequest, opts ...grpc.CallOption) (*StatResponse, error)
+}
+
+type dataClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewDataClient(cc grpc.ClientConnInterface) DataClient {
+	return &dataClient{cc}
+}
+
+func (c *dataClient) AllocateChunks(ctx context.Context, in *AllocateRequest, opts ...grpc.CallOption) (*AllocateResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AllocateResponse)
-	err := c.cc.Invoke(ctx, Meta_AllocateChunks_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Data_AllocateChunks_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) Commit(ctx context.Context, in *CommitRequest, opts ...grpc.CallOption) (*StatResponse, error) {
+func (c *dataClient) Commit(ctx context.Context, in *CommitRequest, opts ...grpc.CallOption) (*StatResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(StatResponse)
-	err := c.cc.Invoke(ctx, Meta_Commit_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Data_Commit_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) Lookup(ctx context.Context, in *LookupRequest, opts ...grpc.CallOption) (*LookupResponse, error) {
+func (c *dataClient) Lookup(ctx context.Context, in *LookupRequest, opts ...grpc.CallOption) (*LookupResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(LookupResponse)
-	err := c.cc.Invoke(ctx, Meta_Lookup_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Data_Lookup_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) CreateUpload(ctx context.Context, in *CreateUploadRequest, opts ...grpc.CallOption) (*UploadSession, error) {
+func (c *dataClient) CreateUpload(ctx context.Context, in *CreateUploadRequest, opts ...grpc.CallOption) (*UploadSession, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(UploadSession)
-	err := c.cc.Invoke(ctx, Meta_CreateUpload_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Data_CreateUpload_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) AddUploadChunks(ctx context.Context, in *AddUploadChunksRequest, opts ...grpc.CallOption) (*Empty, error) {
+func (c *dataClient) AddUploadChunks(ctx context.Context, in *AddUploadChunksRequest, opts ...grpc.CallOption) (*Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Empty)
-	err := c.cc.Invoke(ctx, Meta_AddUploadChunks_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Data_AddUploadChunks_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) GetUpload(ctx context.Context, in *GetUploadRequest, opts ...grpc.CallOption) (*UploadSession, error) {
+func (c *dataClient) GetUpload(ctx context.Context, in *GetUploadRequest, opts ...grpc.CallOption) (*UploadSession, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(UploadSession)
-	err := c.cc.Invoke(ctx, Meta_GetUpload_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Data_GetUpload_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) ListUploads(ctx context.Context, in *ListUploadsRequest, opts ...grpc.CallOption) (*ListUploadsResponse, error) {
+func (c *dataClient) ListUploads(ctx context.Context, in *ListUploadsRequest, opts ...grpc.CallOption) (*ListUploadsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListUploadsResponse)
-	err := c.cc.Invoke(ctx, Meta_ListUploads_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Data_ListUploads_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) CompleteUpload(ctx context.Context, in *CompleteUploadRequest, opts ...grpc.CallOption) (*StatResponse, error) {
+func (c *dataClient) CompleteUpload(ctx context.Context, in *CompleteUploadRequest, opts ...grpc.CallOption) (*StatResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(StatResponse)
-	err := c.cc.Invoke(ctx, Meta_CompleteUpload_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Data_CompleteUpload_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) AbortUpload(ctx context.Context, in *AbortUploadRequest, opts ...grpc.CallOption) (*Empty, error) {
+func (c *dataClient) AbortUpload(ctx context.Context, in *AbortUploadRequest, opts ...grpc.CallOption) (*Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Empty)
-	err := c.cc.Invoke(ctx, Meta_AbortUpload_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Data_AbortUpload_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) PutUploadPart(ctx context.Context, in *PutUploadPartRequest, opts ...grpc.CallOption) (*UploadPart, error) {
+func (c *dataClient) PutUploadPart(ctx context.Context, in *PutUploadPartRequest, opts ...grpc.CallOption) (*UploadPart, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(UploadPart)
-	err := c.cc.Invoke(ctx, Meta_PutUploadPart_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Data_PutUploadPart_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) ListUploadParts(ctx context.Context, in *ListUploadPartsRequest, opts ...grpc.CallOption) (*ListUploadPartsResponse, error) {
+func (c *dataClient) ListUploadParts(ctx context.Context, in *ListUploadPartsRequest, opts ...grpc.CallOption) (*ListUploadPartsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListUploadPartsResponse)
-	err := c.cc.Invoke(ctx, Meta_ListUploadParts_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Data_ListUploadParts_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) CompleteMultipart(ctx context.Context, in *CompleteMultipartRequest, opts ...grpc.CallOption) (*StatResponse, error) {
+func (c *dataClient) CompleteParts(ctx context.Context, in *CompletePartsRequest, opts ...grpc.CallOption) (*StatResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(StatResponse)
-	err := c.cc.Invoke(ctx, Meta_CompleteMultipart_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Data_CompleteParts_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) Nest(ctx context.Context, in *NestRequest, opts ...grpc.CallOption) (*StatResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(StatResponse)
-	err := c.cc.Invoke(ctx, Meta_Nest_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+// DataServer is the server API for Data service.
+// All implementations must embed UnimplementedDataServer
+// for forward compatibility.
+//
+// Data is the data path, for the SDK's writers and readers: chunk
+// allocation, commits, the chunk locations reads need, upload sessions and
+// their numbered parts. AllocateChunks is leader-only; Lookup, GetUpload,
+// ListUploads and ListUploadParts are linearizable reads; the rest are Raft
+// writes. Chunks that are allocated but never committed (a writer that
+// failed) become garbage and are collected; Commit, CompleteUpload and
+// CompleteParts are idempotent for the same chunks, so a writer that lost
+// a reply may repeat them.
+type DataServer interface {
+	// AllocateChunks picks fresh chunk IDs and replica sets. Nothing is
+	// recorded: chunks that are never committed are garbage.
+	AllocateChunks(context.Context, *AllocateRequest) (*AllocateResponse, error)
+	// Commit atomically replaces (or appends to) a file's chunk list.
+	Commit(context.Context, *CommitRequest) (*StatResponse, error)
+	// Lookup returns the chunks overlapping a byte range, with replica
+	// addresses in read order.
+	Lookup(context.Context, *LookupRequest) (*LookupResponse, error)
+	CreateUpload(context.Context, *CreateUploadRequest) (*UploadSession, error)
+	AddUploadChunks(context.Context, *AddUploadChunksRequest) (*Empty, error)
+	GetUpload(context.Context, *GetUploadRequest) (*UploadSession, error)
+	ListUploads(context.Context, *ListUploadsRequest) (*ListUploadsResponse, error)
+	CompleteUpload(context.Context, *CompleteUploadRequest) (*StatResponse, error)
+	AbortUpload(context.Context, *AbortUploadRequest) (*Empty, error)
+	// Sessions with parts (UploadSession.multipart) hold numbered parts of
+	// any size, each one or more chunks, assembled in the order the
+	// completion names them. Parts are never copied: completion links their
+	// chunks into the file. The S3 gateway's multipart uploads are one user;
+	// S3's own limits (part numbers up to 10,000) are the gateway's.
+	PutUploadPart(context.Context, *PutUploadPartRequest) (*UploadPart, error)
+	ListUploadParts(context.Context, *ListUploadPartsRequest) (*ListUploadPartsResponse, error)
+	CompleteParts(context.Context, *CompletePartsRequest) (*StatResponse, error)
+	mustEmbedUnimplementedDataServer()
 }
 
-func (c *metaClient) PutS3User(ctx context.Context, in *PutS3UserRequest, opts ...grpc.CallOption) (*Empty, error) {
+// UnimplementedDataServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedDataServer struct{}
+
+func (UnimplementedDataServer) AllocateChunks(context.Context, *AllocateRequest) (*AllocateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AllocateChunks not implemented")
+}
+func (UnimplementedDataServer) Commit(context.Context, *CommitRequest) (*StatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Commit not implemented")
+}
+func (UnimplementedDataServer) Lookup(context.Context, *LookupRequest) (*LookupResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Lookup not implemented")
+}
+func (UnimplementedDataServer) CreateUpload(context.Context, *CreateUploadRequest) (*UploadSession, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateUpload not implemented")
+}
+func (UnimplementedDataServer) AddUploadChunks(context.Context, *AddUploadChunksRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddUploadChunks not implemented")
+}
+func (UnimplementedDataServer) GetUpload(context.Context, *GetUploadRequest) (*UploadSession, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUpload not implemented")
+}
+func (UnimplementedDataServer) ListUploads(context.Context, *ListUploadsRequest) (*ListUploadsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUploads not implemented")
+}
+func (UnimplementedDataServer) CompleteUpload(context.Context, *CompleteUploadRequest) (*StatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CompleteUpload not implemented")
+}
+func (UnimplementedDataServer) AbortUpload(context.Context, *AbortUploadRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method AbortUpload not implemented")
+}
+func (UnimplementedDataServer) PutUploadPart(context.Context, *PutUploadPartRequest) (*UploadPart, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutUploadPart not implemented")
+}
+func (UnimplementedDataServer) ListUploadParts(context.Context, *ListUploadPartsRequest) (*ListUploadPartsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUploadParts not implemented")
+}
+func (UnimplementedDataServer) CompleteParts(context.Context, *CompletePartsRequest) (*StatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CompleteParts not implemented")
+}
+func (UnimplementedDataServer) mustEmbedUnimplementedDataServer() {}
+func (UnimplementedDataServer) testEmbeddedByValue()              {}
+
+// UnsafeDataServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to DataServer will
+// result in compilation errors.
+type UnsafeDataServer interface {
+	mustEmbedUnimplementedDataServer()
+}
+
+func RegisterDataServer(s grpc.ServiceRegistrar, srv DataServer) {
+	// If the following call panics, it indicates UnimplementedDataServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Data_ServiceDesc, srv)
+}
+
+func _Data_AllocateChunks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AllocateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServer).AllocateChunks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Data_AllocateChunks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServer).AllocateChunks(ctx, req.(*AllocateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Data_Commit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CommitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServer).Commit(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Data_Commit_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServer).Commit(ctx, req.(*CommitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Data_Lookup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LookupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServer).Lookup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Data_Lookup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServer).Lookup(ctx, req.(*LookupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Data_CreateUpload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateUploadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServer).CreateUpload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Data_CreateUpload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServer).CreateUpload(ctx, req.(*CreateUploadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Data_AddUploadChunks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddUploadChunksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServer).AddUploadChunks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Data_AddUploadChunks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServer).AddUploadChunks(ctx, req.(*AddUploadChunksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Data_GetUpload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUploadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServer).GetUpload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Data_GetUpload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServer).GetUpload(ctx, req.(*GetUploadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Data_ListUploads_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListUploadsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServer).ListUploads(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Data_ListUploads_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServer).ListUploads(ctx, req.(*ListUploadsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Data_CompleteUpload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompleteUploadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServer).CompleteUpload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Data_CompleteUpload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServer).CompleteUpload(ctx, req.(*CompleteUploadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Data_AbortUpload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AbortUploadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServer).AbortUpload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Data_AbortUpload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServer).AbortUpload(ctx, req.(*AbortUploadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Data_PutUploadPart_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutUploadPartRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServer).PutUploadPart(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Data_PutUploadPart_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServer).PutUploadPart(ctx, req.(*PutUploadPartRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Data_ListUploadParts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListUploadPartsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServer).ListUploadParts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Data_ListUploadParts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServer).ListUploadParts(ctx, req.(*ListUploadPartsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Data_CompleteParts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompletePartsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServer).CompleteParts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Data_CompleteParts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServer).CompleteParts(ctx, req.(*CompletePartsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Data_ServiceDesc is the grpc.ServiceDesc for Data service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Data_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "cairn.v1.Data",
+	HandlerType: (*DataServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "AllocateChunks",
+			Handler:    _Data_AllocateChunks_Handler,
+		},
+		{
+			MethodName: "Commit",
+			Handler:    _Data_Commit_Handler,
+		},
+		{
+			MethodName: "Lookup",
+			Handler:    _Data_Lookup_Handler,
+		},
+		{
+			MethodName: "CreateUpload",
+			Handler:    _Data_CreateUpload_Handler,
+		},
+		{
+			MethodName: "AddUploadChunks",
+			Handler:    _Data_AddUploadChunks_Handler,
+		},
+		{
+			MethodName: "GetUpload",
+			Handler:    _Data_GetUpload_Handler,
+		},
+		{
+			MethodName: "ListUploads",
+			Handler:    _Data_ListUploads_Handler,
+		},
+		{
+			MethodName: "CompleteUpload",
+			Handler:    _Data_CompleteUpload_Handler,
+		},
+		{
+			MethodName: "AbortUpload",
+			Handler:    _Data_AbortUpload_Handler,
+		},
+		{
+			MethodName: "PutUploadPart",
+			Handler:    _Data_PutUploadPart_Handler,
+		},
+		{
+			MethodName: "ListUploadParts",
+			Handler:    _Data_ListUploadParts_Handler,
+		},
+		{
+			MethodName: "CompleteParts",
+			Handler:    _Data_CompleteParts_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "cairn.proto",
+}
+
+const (
+	Nodes_RegisterNode_FullMethodName  = "/cairn.v1.Nodes/RegisterNode"
+	Nodes_Heartbeat_FullMethodName     = "/cairn.v1.Nodes/Heartbeat"
+	Nodes_ReportCorrupt_FullMethodName = "/cairn.v1.Nodes/ReportCorrupt"
+	Nodes_Reconcile_FullMethodName     = "/cairn.v1.Nodes/Reconcile"
+	Nodes_Leave_FullMethodName         = "/cairn.v1.Nodes/Leave"
+)
+
+// NodesClient is the client API for Nodes service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Nodes is for data nodes: registration, heartbeats, corrupt replicas,
+// reconciliation and planned stops. RegisterNode is a Raft write; the
+// others are leader-only (heartbeats live in the leader's memory). A node
+// that cannot reach the leader keeps retrying; the leader sees it suspect,
+// then dead, and repairs its chunks from other replicas.
+type NodesClient interface {
+	RegisterNode(ctx context.Context, in *RegisterNodeRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Heartbeat reports liveness and usage; register in the answer asks the
+	// node to register again (a new leader that does not know it).
+	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
+	// ReportCorrupt tells the leader that a data node found (and dropped)
+	// corrupt copies of chunks; they are repaired from other replicas.
+	ReportCorrupt(ctx context.Context, in *ReportCorruptRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Reconcile takes a batch of the chunk IDs a data node holds and answers
+	// which of them it may delete: chunks no file references on that node
+	// (surplus replicas, chunks of deleted files, orphans of failed writes)
+	// and that are too old to be part of a write still in flight. The leader
+	// confirms its leadership with a quorum first.
+	Reconcile(ctx context.Context, in *ReconcileRequest, opts ...grpc.CallOption) (*ReconcileResponse, error)
+	// Leave tells the leader that a data node stops on purpose (a restart):
+	// nothing new is placed on it and its replicas are listed last, but its
+	// chunks are not repaired unless it stays away past the dead timeout.
+	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*Empty, error)
+}
+
+type nodesClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewNodesClient(cc grpc.ClientConnInterface) NodesClient {
+	return &nodesClient{cc}
+}
+
+func (c *nodesClient) RegisterNode(ctx context.Context, in *RegisterNodeRequest, opts ...grpc.CallOption) (*Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Empty)
-	err := c.cc.Invoke(ctx, Meta_PutS3User_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Nodes_RegisterNode_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) DeleteS3User(ctx context.Context, in *DeleteS3UserRequest, opts ...grpc.CallOption) (*Empty, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Empty)
-	err := c.cc.Invoke(ctx, Meta_DeleteS3User_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *metaClient) ListS3Users(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ListS3UsersResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListS3UsersResponse)
-	err := c.cc.Invoke(ctx, Meta_ListS3Users_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *metaClient) GetS3Secret(ctx context.Context, in *GetS3SecretRequest, opts ...grpc.CallOption) (*S3User, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(S3User)
-	err := c.cc.Invoke(ctx, Meta_GetS3Secret_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *metaClient) RegisterNode(ctx context.Context, in *RegisterNodeRequest, opts ...grpc.CallOption) (*Empty, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Empty)
-	err := c.cc.Invoke(ctx, Meta_RegisterNode_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *metaClient) Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error) {
+func (c *nodesClient) Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(HeartbeatResponse)
-	err := c.cc.Invoke(ctx, Meta_Heartbeat_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Nodes_Heartbeat_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error) {
+func (c *nodesClient) ReportCorrupt(ctx context.Context, in *ReportCorruptRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Nodes_ReportCorrupt_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodesClient) Reconcile(ctx context.Context, in *ReconcileRequest, opts ...grpc.CallOption) (*ReconcileResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReconcileResponse)
+	err := c.cc.Invoke(ctx, Nodes_Reconcile_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodesClient) Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Nodes_Leave_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// NodesServer is the server API for Nodes service.
+// All implementations must embed UnimplementedNodesServer
+// for forward compatibility.
+//
+// Nodes is for data nodes: registration, heartbeats, corrupt replicas,
+// reconciliation and planned stops. RegisterNode is a Raft write; the
+// others are leader-only (heartbeats live in the leader's memory). A node
+// that cannot reach the leader keeps retrying; the leader sees it suspect,
+// then dead, and repairs its chunks from other replicas.
+type NodesServer interface {
+	RegisterNode(context.Context, *RegisterNodeRequest) (*Empty, error)
+	// Heartbeat reports liveness and usage; register in the answer asks the
+	// node to register again (a new leader that does not know it).
+	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
+	// ReportCorrupt tells the leader that a data node found (and dropped)
+	// corrupt copies of chunks; they are repaired from other replicas.
+	ReportCorrupt(context.Context, *ReportCorruptRequest) (*Empty, error)
+	// Reconcile takes a batch of the chunk IDs a data node holds and answers
+	// which of them it may delete: chunks no file references on that node
+	// (surplus replicas, chunks of deleted files, orphans of failed writes)
+	// and that are too old to be part of a write still in flight. The leader
+	// confirms its leadership with a quorum first.
+	Reconcile(context.Context, *ReconcileRequest) (*ReconcileResponse, error)
+	// Leave tells the leader that a data node stops on purpose (a restart):
+	// nothing new is placed on it and its replicas are listed last, but its
+	// chunks are not repaired unless it stays away past the dead timeout.
+	Leave(context.Context, *LeaveRequest) (*Empty, error)
+	mustEmbedUnimplementedNodesServer()
+}
+
+// UnimplementedNodesServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedNodesServer struct{}
+
+func (UnimplementedNodesServer) RegisterNode(context.Context, *RegisterNodeRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method RegisterNode not implemented")
+}
+func (UnimplementedNodesServer) Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Heartbeat not implemented")
+}
+func (UnimplementedNodesServer) ReportCorrupt(context.Context, *ReportCorruptRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportCorrupt not implemented")
+}
+func (UnimplementedNodesServer) Reconcile(context.Context, *ReconcileRequest) (*ReconcileResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reconcile not implemented")
+}
+func (UnimplementedNodesServer) Leave(context.Context, *LeaveRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method Leave not implemented")
+}
+func (UnimplementedNodesServer) mustEmbedUnimplementedNodesServer() {}
+func (UnimplementedNodesServer) testEmbeddedByValue()               {}
+
+// UnsafeNodesServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to NodesServer will
+// result in compilation errors.
+type UnsafeNodesServer interface {
+	mustEmbedUnimplementedNodesServer()
+}
+
+func RegisterNodesServer(s grpc.ServiceRegistrar, srv NodesServer) {
+	// If the following call panics, it indicates UnimplementedNodesServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Nodes_ServiceDesc, srv)
+}
+
+func _Nodes_RegisterNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RegisterNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodesServer).RegisterNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Nodes_RegisterNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodesServer).RegisterNode(ctx, req.(*RegisterNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Nodes_Heartbeat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HeartbeatRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodesServer).Heartbeat(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Nodes_Heartbeat_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodesServer).Heartbeat(ctx, req.(*HeartbeatRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Nodes_ReportCorrupt_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportCorruptRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodesServer).ReportCorrupt(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Nodes_ReportCorrupt_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodesServer).ReportCorrupt(ctx, req.(*ReportCorruptRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Nodes_Reconcile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReconcileRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodesServer).Reconcile(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Nodes_Reconcile_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodesServer).Reconcile(ctx, req.(*ReconcileRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Nodes_Leave_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LeaveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodesServer).Leave(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Nodes_Leave_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodesServer).Leave(ctx, req.(*LeaveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Nodes_ServiceDesc is the grpc.ServiceDesc for Nodes service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Nodes_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "cairn.v1.Nodes",
+	HandlerType: (*NodesServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "RegisterNode",
+			Handler:    _Nodes_RegisterNode_Handler,
+		},
+		{
+			MethodName: "Heartbeat",
+			Handler:    _Nodes_Heartbeat_Handler,
+		},
+		{
+			MethodName: "ReportCorrupt",
+			Handler:    _Nodes_ReportCorrupt_Handler,
+		},
+		{
+			MethodName: "Reconcile",
+			Handler:    _Nodes_Reconcile_Handler,
+		},
+		{
+			MethodName: "Leave",
+			Handler:    _Nodes_Leave_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "cairn.proto",
+}
+
+const (
+	Cluster_Peers_FullMethodName         = "/cairn.v1.Cluster/Peers"
+	Cluster_ClusterStatus_FullMethodName = "/cairn.v1.Cluster/ClusterStatus"
+)
+
+// ClusterClient is the client API for Cluster service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Cluster is read-only and for every caller: clients discover the
+// metadata peers through Peers (metarpc asks it in the background), and
+// readiness checks and `cairn cluster status` read ClusterStatus. Peers is
+// answered by any peer from its own view, which may lag the leader's;
+// ClusterStatus is leader-only.
+type ClusterClient interface {
+	// Peers answers the Raft members with their API addresses, the leader as
+	// this peer knows it, and this peer's indexes.
+	Peers(ctx context.Context, in *PeersRequest, opts ...grpc.CallOption) (*PeersResponse, error)
+	ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error)
+}
+
+type clusterClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewClusterClient(cc grpc.ClientConnInterface) ClusterClient {
+	return &clusterClient{cc}
+}
+
+func (c *clusterClient) Peers(ctx context.Context, in *PeersRequest, opts ...grpc.CallOption) (*PeersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PeersResponse)
+	err := c.cc.Invoke(ctx, Cluster_Peers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *clusterClient) ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ClusterStatusResponse)
-	err := c.cc.Invoke(ctx, Meta_ClusterStatus_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Cluster_ClusterStatus_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *metaClient) Fsck(ctx context.Context, in *FsckRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FsckResponse], error) {
+// ClusterServer is the server API for Cluster service.
+// All implementations must embed UnimplementedClusterServer
+// for forward compatibility.
+//
+// Cluster is read-only and for every caller: clients discover the
+// metadata peers through Peers (metarpc asks it in the background), and
+// readiness checks and `cairn cluster status` read ClusterStatus. Peers is
+// answered by any peer from its own view, which may lag the leader's;
+// ClusterStatus is leader-only.
+type ClusterServer interface {
+	// Peers answers the Raft members with their API addresses, the leader as
+	// this peer knows it, and this peer's indexes.
+	Peers(context.Context, *PeersRequest) (*PeersResponse, error)
+	ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error)
+	mustEmbedUnimplementedClusterServer()
+}
+
+// UnimplementedClusterServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedClusterServer struct{}
+
+func (UnimplementedClusterServer) Peers(context.Context, *PeersRequest) (*PeersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Peers not implemented")
+}
+func (UnimplementedClusterServer) ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClusterStatus not implemented")
+}
+func (UnimplementedClusterServer) mustEmbedUnimplementedClusterServer() {}
+func (UnimplementedClusterServer) testEmbeddedByValue()                 {}
+
+// UnsafeClusterServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to ClusterServer will
+// result in compilation errors.
+type UnsafeClusterServer interface {
+	mustEmbedUnimplementedClusterServer()
+}
+
+func RegisterClusterServer(s grpc.ServiceRegistrar, srv ClusterServer) {
+	// If the following call panics, it indicates UnimplementedClusterServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Cluster_ServiceDesc, srv)
+}
+
+func _Cluster_Peers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PeersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServer).Peers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cluster_Peers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServer).Peers(ctx, req.(*PeersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Cluster_ClusterStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClusterStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServer).ClusterStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cluster_ClusterStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServer).ClusterStatus(ctx, req.(*ClusterStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Cluster_ServiceDesc is the grpc.ServiceDesc for Cluster service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Cluster_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "cairn.v1.Cluster",
+	HandlerType: (*ClusterServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Peers",
+			Handler:    _Cluster_Peers_Handler,
+		},
+		{
+			MethodName: "ClusterStatus",
+			Handler:    _Cluster_ClusterStatus_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "cairn.proto",
+}
+
+const (
+	Operator_AddPeer_FullMethodName    = "/cairn.v1.Operator/AddPeer"
+	Operator_RemovePeer_FullMethodName = "/cairn.v1.Operator/RemovePeer"
+	Operator_Drain_FullMethodName      = "/cairn.v1.Operator/Drain"
+	Operator_Fsck_FullMethodName       = "/cairn.v1.Operator/Fsck"
+)
+
+// OperatorClient is the client API for Operator service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Operator changes the cluster: metadata membership, draining data nodes,
+// fsck. All are for the leader. AddPeer and RemovePeer wait for the Raft
+// configuration change; a failure says what state was left (a non-voter
+// that did not catch up, for instance) and repeating the call is safe.
+// Metadata peers call AddPeer with info_only to record their own API
+// address with the leader; a peer holds the whole state anyway, so it
+// needs no service of its own for that.
+type OperatorClient interface {
+	// AddPeer adds a metadata peer to the Raft configuration: first as a
+	// non-voter, promoted to voter once it has caught up. With info_only it
+	// only records an existing member's API address.
+	AddPeer(ctx context.Context, in *AddPeerRequest, opts ...grpc.CallOption) (*Empty, error)
+	// RemovePeer removes a metadata peer from the Raft configuration. It
+	// refuses to remove the last voter or a peer whose removal leaves fewer
+	// reachable voters than a quorum. Asked to remove itself, the leader
+	// first hands leadership to another peer and answers NotLeader, so the
+	// request is retried at the new leader.
+	RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Drain sets a node's weight to zero (a Raft write): nothing new is
+	// placed on it and its chunks move to other nodes. undo puts it back in
+	// service.
+	Drain(ctx context.Context, in *DrainRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Fsck streams every chunk with fewer healthy replicas than its file's
+	// replication, and the files they belong to. A leader change midway
+	// ends the stream with NotLeader; the listing starts over.
+	Fsck(ctx context.Context, in *FsckRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FsckResponse], error)
+}
+
+type operatorClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewOperatorClient(cc grpc.ClientConnInterface) OperatorClient {
+	return &operatorClient{cc}
+}
+
+func (c *operatorClient) AddPeer(ctx context.Context, in *AddPeerRequest, opts ...grpc.CallOption) (*Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Meta_ServiceDesc.Streams[1], Meta_Fsck_FullMethodName, cOpts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Operator_AddPeer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *operatorClient) RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Operator_RemovePeer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *operatorClient) Drain(ctx context.Context, in *DrainRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Operator_Drain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *operatorClient) Fsck(ctx context.Context, in *FsckRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FsckResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Operator_ServiceDesc.Streams[0], Operator_Fsck_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -433,1035 +1485,406 @@ func (c *metaClient) Fsck(ctx context.Context, in *FsckRequest, opts ...grpc.Cal
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Meta_FsckClient = grpc.ServerStreamingClient[FsckResponse]
+type Operator_FsckClient = grpc.ServerStreamingClient[FsckResponse]
 
-func (c *metaClient) ReportCorrupt(ctx context.Context, in *ReportCorruptRequest, opts ...grpc.CallOption) (*Empty, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Empty)
-	err := c.cc.Invoke(ctx, Meta_ReportCorrupt_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *metaClient) Reconcile(ctx context.Context, in *ReconcileRequest, opts ...grpc.CallOption) (*ReconcileResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ReconcileResponse)
-	err := c.cc.Invoke(ctx, Meta_Reconcile_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *metaClient) Drain(ctx context.Context, in *DrainRequest, opts ...grpc.CallOption) (*Empty, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Empty)
-	err := c.cc.Invoke(ctx, Meta_Drain_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *metaClient) AddPeer(ctx context.Context, in *AddPeerRequest, opts ...grpc.CallOption) (*Empty, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Empty)
-	err := c.cc.Invoke(ctx, Meta_AddPeer_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *metaClient) RemovePeer(ctx context.Context, in *RemovePeerRequest, opts ...grpc.CallOption) (*Empty, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Empty)
-	err := c.cc.Invoke(ctx, Meta_RemovePeer_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *metaClient) Peers(ctx context.Context, in *PeersRequest, opts ...grpc.CallOption) (*PeersResponse, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(PeersResponse)
-	err := c.cc.Invoke(ctx, Meta_Peers_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (c *metaClient) Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*Empty, error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Empty)
-	err := c.cc.Invoke(ctx, Meta_Leave_FullMethodName, in, out, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// MetaServer is the server API for Meta service.
-// All implementations must embed UnimplementedMetaServer
+// OperatorServer is the server API for Operator service.
+// All implementations must embed UnimplementedOperatorServer
 // for forward compatibility.
 //
-// Meta is served by every metadata peer. Namespace writes and registry changes
-// must reach the Raft leader: a follower answers them with an error of kind
-// NotLeader whose ErrorDetail carries the leader's address when known.
-// Reads are linearizable on the leader unless ReadOptions.stale is set.
-type MetaServer interface {
-	Mkdir(context.Context, *MkdirRequest) (*StatResponse, error)
-	Stat(context.Context, *StatRequest) (*StatResponse, error)
-	// List streams a directory's entries in name order, a page per message.
-	List(*ListRequest, grpc.ServerStreamingServer[ListResponse]) error
-	Rename(context.Context, *RenameRequest) (*Empty, error)
-	Remove(context.Context, *RemoveRequest) (*RemoveResponse, error)
-	SetAttr(context.Context, *SetAttrRequest) (*StatResponse, error)
-	// AllocateChunks picks fresh chunk IDs and replica sets. Nothing is
-	// recorded: chunks that are never committed are garbage.
-	AllocateChunks(context.Context, *AllocateRequest) (*AllocateResponse, error)
-	// Commit atomically replaces (or appends to) a file's chunk list.
-	Commit(context.Context, *CommitRequest) (*StatResponse, error)
-	// Lookup returns the chunks overlapping a byte range, with replica addresses.
-	Lookup(context.Context, *LookupRequest) (*LookupResponse, error)
-	CreateUpload(context.Context, *CreateUploadRequest) (*UploadSession, error)
-	AddUploadChunks(context.Context, *AddUploadChunksRequest) (*Empty, error)
-	GetUpload(context.Context, *GetUploadRequest) (*UploadSession, error)
-	ListUploads(context.Context, *ListUploadsRequest) (*ListUploadsResponse, error)
-	CompleteUpload(context.Context, *CompleteUploadRequest) (*StatResponse, error)
-	AbortUpload(context.Context, *AbortUploadRequest) (*Empty, error)
-	// Multipart uploads (S3): parts of any size, each one or more chunks,
-	// assembled in the order the completion names them. Parts are never
-	// copied: completion links their chunks into the file.
-	PutUploadPart(context.Context, *PutUploadPartRequest) (*UploadPart, error)
-	ListUploadParts(context.Context, *ListUploadPartsRequest) (*ListUploadPartsResponse, error)
-	CompleteMultipart(context.Context, *CompleteMultipartRequest) (*StatResponse, error)
-	// Nest turns the file at path into a directory holding that file under
-	// name, in one step (the S3 gateway uses it when key "a/b" must become a
-	// prefix of "a/b/c").
-	Nest(context.Context, *NestRequest) (*StatResponse, error)
-	// S3 access keys. Secrets are never listed; GetS3Secret serves gateways.
-	PutS3User(context.Context, *PutS3UserRequest) (*Empty, error)
-	DeleteS3User(context.Context, *DeleteS3UserRequest) (*Empty, error)
-	ListS3Users(context.Context, *Empty) (*ListS3UsersResponse, error)
-	GetS3Secret(context.Context, *GetS3SecretRequest) (*S3User, error)
-	RegisterNode(context.Context, *RegisterNodeRequest) (*Empty, error)
-	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
-	ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error)
-	// Fsck streams every chunk with fewer healthy replicas than its file's
-	// replication, and the files they belong to. Leader only.
-	Fsck(*FsckRequest, grpc.ServerStreamingServer[FsckResponse]) error
-	// ReportCorrupt tells the leader that a data node found (and dropped)
-	// corrupt copies of chunks; they are repaired from other replicas.
-	ReportCorrupt(context.Context, *ReportCorruptRequest) (*Empty, error)
-	// Reconcile takes a batch of the chunk IDs a data node holds and answers
-	// which of them it may delete: chunks no file references on that node
-	// (surplus replicas, chunks of deleted files, orphans of failed writes)
-	// and that are too old to be part of a write still in flight.
-	Reconcile(context.Context, *ReconcileRequest) (*ReconcileResponse, error)
-	// Drain sets a node's weight to zero: nothing new is placed on it and its
-	// chunks move to other nodes. undo puts it back in service.
-	Drain(context.Context, *DrainRequest) (*Empty, error)
-	// ---- Operations: membership, discovery, planned departures ----
-	// AddPeer adds a metadata peer to the Raft configuration (leader only):
-	// first as a non-voter, promoted to voter once it has caught up. With
-	// info_only it only records an existing member's API address.
+// Operator changes the cluster: metadata membership, draining data nodes,
+// fsck. All are for the leader. AddPeer and RemovePeer wait for the Raft
+// configuration change; a failure says what state was left (a non-voter
+// that did not catch up, for instance) and repeating the call is safe.
+// Metadata peers call AddPeer with info_only to record their own API
+// address with the leader; a peer holds the whole state anyway, so it
+// needs no service of its own for that.
+type OperatorServer interface {
+	// AddPeer adds a metadata peer to the Raft configuration: first as a
+	// non-voter, promoted to voter once it has caught up. With info_only it
+	// only records an existing member's API address.
 	AddPeer(context.Context, *AddPeerRequest) (*Empty, error)
-	// RemovePeer removes a metadata peer from the Raft configuration (leader
-	// only). It refuses to remove the last voter or a peer whose removal
-	// leaves fewer reachable voters than a quorum. Asked to remove itself,
-	// the leader first hands leadership to another peer and answers
-	// NotLeader, so the request is retried at the new leader.
+	// RemovePeer removes a metadata peer from the Raft configuration. It
+	// refuses to remove the last voter or a peer whose removal leaves fewer
+	// reachable voters than a quorum. Asked to remove itself, the leader
+	// first hands leadership to another peer and answers NotLeader, so the
+	// request is retried at the new leader.
 	RemovePeer(context.Context, *RemovePeerRequest) (*Empty, error)
-	// Peers is answered by any peer from its own view: the Raft members with
-	// their API addresses (clients learn the cluster from it).
-	Peers(context.Context, *PeersRequest) (*PeersResponse, error)
-	// Leave tells the leader that a data node stops on purpose (a restart):
-	// nothing new is placed on it and its replicas are listed last, but its
-	// chunks are not repaired unless it stays away past the dead timeout.
-	Leave(context.Context, *LeaveRequest) (*Empty, error)
-	mustEmbedUnimplementedMetaServer()
+	// Drain sets a node's weight to zero (a Raft write): nothing new is
+	// placed on it and its chunks move to other nodes. undo puts it back in
+	// service.
+	Drain(context.Context, *DrainRequest) (*Empty, error)
+	// Fsck streams every chunk with fewer healthy replicas than its file's
+	// replication, and the files they belong to. A leader change midway
+	// ends the stream with NotLeader; the listing starts over.
+	Fsck(*FsckRequest, grpc.ServerStreamingServer[FsckResponse]) error
+	mustEmbedUnimplementedOperatorServer()
 }
 
-// UnimplementedMetaServer must be embedded to have
+// UnimplementedOperatorServer must be embedded to have
 // forward compatible implementations.
 //
 // NOTE: this should be embedded by value instead of pointer to avoid a nil
 // pointer dereference when methods are called.
-type UnimplementedMetaServer struct{}
+type UnimplementedOperatorServer struct{}
 
-func (UnimplementedMetaServer) Mkdir(context.Context, *MkdirRequest) (*StatResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Mkdir not implemented")
-}
-func (UnimplementedMetaServer) Stat(context.Context, *StatRequest) (*StatResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Stat not implemented")
-}
-func (UnimplementedMetaServer) List(*ListRequest, grpc.ServerStreamingServer[ListResponse]) error {
-	return status.Error(codes.Unimplemented, "method List not implemented")
-}
-func (UnimplementedMetaServer) Rename(context.Context, *RenameRequest) (*Empty, error) {
-	return nil, status.Error(codes.Unimplemented, "method Rename not implemented")
-}
-func (UnimplementedMetaServer) Remove(context.Context, *RemoveRequest) (*RemoveResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
-}
-func (UnimplementedMetaServer) SetAttr(context.Context, *SetAttrRequest) (*StatResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method SetAttr not implemented")
-}
-func (UnimplementedMetaServer) AllocateChunks(context.Context, *AllocateRequest) (*AllocateResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method AllocateChunks not implemented")
-}
-func (UnimplementedMetaServer) Commit(context.Context, *CommitRequest) (*StatResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Commit not implemented")
-}
-func (UnimplementedMetaServer) Lookup(context.Context, *LookupRequest) (*LookupResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Lookup not implemented")
-}
-func (UnimplementedMetaServer) CreateUpload(context.Context, *CreateUploadRequest) (*UploadSession, error) {
-	return nil, status.Error(codes.Unimplemented, "method CreateUpload not implemented")
-}
-func (UnimplementedMetaServer) AddUploadChunks(context.Context, *AddUploadChunksRequest) (*Empty, error) {
-	return nil, status.Error(codes.Unimplemented, "method AddUploadChunks not implemented")
-}
-func (UnimplementedMetaServer) GetUpload(context.Context, *GetUploadRequest) (*UploadSession, error) {
-	return nil, status.Error(codes.Unimplemented, "method GetUpload not implemented")
-}
-func (UnimplementedMetaServer) ListUploads(context.Context, *ListUploadsRequest) (*ListUploadsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ListUploads not implemented")
-}
-func (UnimplementedMetaServer) CompleteUpload(context.Context, *CompleteUploadRequest) (*StatResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method CompleteUpload not implemented")
-}
-func (UnimplementedMetaServer) AbortUpload(context.Context, *AbortUploadRequest) (*Empty, error) {
-	return nil, status.Error(codes.Unimplemented, "method AbortUpload not implemented")
-}
-func (UnimplementedMetaServer) PutUploadPart(context.Context, *PutUploadPartRequest) (*UploadPart, error) {
-	return nil, status.Error(codes.Unimplemented, "method PutUploadPart not implemented")
-}
-func (UnimplementedMetaServer) ListUploadParts(context.Context, *ListUploadPartsRequest) (*ListUploadPartsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ListUploadParts not implemented")
-}
-func (UnimplementedMetaServer) CompleteMultipart(context.Context, *CompleteMultipartRequest) (*StatResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method CompleteMultipart not implemented")
-}
-func (UnimplementedMetaServer) Nest(context.Context, *NestRequest) (*StatResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Nest not implemented")
-}
-func (UnimplementedMetaServer) PutS3User(context.Context, *PutS3UserRequest) (*Empty, error) {
-	return nil, status.Error(codes.Unimplemented, "method PutS3User not implemented")
-}
-func (UnimplementedMetaServer) DeleteS3User(context.Context, *DeleteS3UserRequest) (*Empty, error) {
-	return nil, status.Error(codes.Unimplemented, "method DeleteS3User not implemented")
-}
-func (UnimplementedMetaServer) ListS3Users(context.Context, *Empty) (*ListS3UsersResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ListS3Users not implemented")
-}
-func (UnimplementedMetaServer) GetS3Secret(context.Context, *GetS3SecretRequest) (*S3User, error) {
-	return nil, status.Error(codes.Unimplemented, "method GetS3Secret not implemented")
-}
-func (UnimplementedMetaServer) RegisterNode(context.Context, *RegisterNodeRequest) (*Empty, error) {
-	return nil, status.Error(codes.Unimplemented, "method RegisterNode not implemented")
-}
-func (UnimplementedMetaServer) Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Heartbeat not implemented")
-}
-func (UnimplementedMetaServer) ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ClusterStatus not implemented")
-}
-func (UnimplementedMetaServer) Fsck(*FsckRequest, grpc.ServerStreamingServer[FsckResponse]) error {
-	return status.Error(codes.Unimplemented, "method Fsck not implemented")
-}
-func (UnimplementedMetaServer) ReportCorrupt(context.Context, *ReportCorruptRequest) (*Empty, error) {
-	return nil, status.Error(codes.Unimplemented, "method ReportCorrupt not implemented")
-}
-func (UnimplementedMetaServer) Reconcile(context.Context, *ReconcileRequest) (*ReconcileResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Reconcile not implemented")
-}
-func (UnimplementedMetaServer) Drain(context.Context, *DrainRequest) (*Empty, error) {
-	return nil, status.Error(codes.Unimplemented, "method Drain not implemented")
-}
-func (UnimplementedMetaServer) AddPeer(context.Context, *AddPeerRequest) (*Empty, error) {
+func (UnimplementedOperatorServer) AddPeer(context.Context, *AddPeerRequest) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method AddPeer not implemented")
 }
-func (UnimplementedMetaServer) RemovePeer(context.Context, *RemovePeerRequest) (*Empty, error) {
+func (UnimplementedOperatorServer) RemovePeer(context.Context, *RemovePeerRequest) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemovePeer not implemented")
 }
-func (UnimplementedMetaServer) Peers(context.Context, *PeersRequest) (*PeersResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method Peers not implemented")
+func (UnimplementedOperatorServer) Drain(context.Context, *DrainRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method Drain not implemented")
 }
-func (UnimplementedMetaServer) Leave(context.Context, *LeaveRequest) (*Empty, error) {
-	return nil, status.Error(codes.Unimplemented, "method Leave not implemented")
+func (UnimplementedOperatorServer) Fsck(*FsckRequest, grpc.ServerStreamingServer[FsckResponse]) error {
+	return status.Error(codes.Unimplemented, "method Fsck not implemented")
 }
-func (UnimplementedMetaServer) mustEmbedUnimplementedMetaServer() {}
-func (UnimplementedMetaServer) testEmbeddedByValue()              {}
+func (UnimplementedOperatorServer) mustEmbedUnimplementedOperatorServer() {}
+func (UnimplementedOperatorServer) testEmbeddedByValue()                  {}
 
-// UnsafeMetaServer may be embedded to opt out of forward compatibility for this service.
-// Use of this interface is not recommended, as added methods to MetaServer will
+// UnsafeOperatorServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to OperatorServer will
 // result in compilation errors.
-type UnsafeMetaServer interface {
-	mustEmbedUnimplementedMetaServer()
+type UnsafeOperatorServer interface {
+	mustEmbedUnimplementedOperatorServer()
 }
 
-func RegisterMetaServer(s grpc.ServiceRegistrar, srv MetaServer) {
-	// If the following call panics, it indicates UnimplementedMetaServer was
+func RegisterOperatorServer(s grpc.ServiceRegistrar, srv OperatorServer) {
+	// If the following call panics, it indicates UnimplementedOperatorServer was
 	// embedded by pointer and is nil.  This will cause panics if an
 	// unimplemented method is ever invoked, so we test this at initialization
 	// time to prevent it from happening at runtime later due to I/O.
 	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
 		t.testEmbeddedByValue()
 	}
-	s.RegisterService(&Meta_ServiceDesc, srv)
+	s.RegisterService(&Operator_ServiceDesc, srv)
 }
 
-func _Meta_Mkdir_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(MkdirRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).Mkdir(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_Mkdir_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).Mkdir(ctx, req.(*MkdirRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_Stat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(StatRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).Stat(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_Stat_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).Stat(ctx, req.(*StatRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_List_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(ListRequest)
-	if err := stream.RecvMsg(m); err != nil {
-		return err
-	}
-	return srv.(MetaServer).List(m, &grpc.GenericServerStream[ListRequest, ListResponse]{ServerStream: stream})
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Meta_ListServer = grpc.ServerStreamingServer[ListResponse]
-
-func _Meta_Rename_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RenameRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).Rename(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_Rename_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).Rename(ctx, req.(*RenameRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_Remove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RemoveRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).Remove(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_Remove_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).Remove(ctx, req.(*RemoveRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_SetAttr_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(SetAttrRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).SetAttr(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_SetAttr_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).SetAttr(ctx, req.(*SetAttrRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_AllocateChunks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(AllocateRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).AllocateChunks(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_AllocateChunks_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).AllocateChunks(ctx, req.(*AllocateRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_Commit_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CommitRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).Commit(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_Commit_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).Commit(ctx, req.(*CommitRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_Lookup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(LookupRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).Lookup(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_Lookup_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).Lookup(ctx, req.(*LookupRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_CreateUpload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CreateUploadRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).CreateUpload(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_CreateUpload_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).CreateUpload(ctx, req.(*CreateUploadRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_AddUploadChunks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(AddUploadChunksRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).AddUploadChunks(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_AddUploadChunks_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).AddUploadChunks(ctx, req.(*AddUploadChunksRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_GetUpload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetUploadRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).GetUpload(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_GetUpload_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).GetUpload(ctx, req.(*GetUploadRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_ListUploads_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListUploadsRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).ListUploads(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_ListUploads_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).ListUploads(ctx, req.(*ListUploadsRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_CompleteUpload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CompleteUploadRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).CompleteUpload(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_CompleteUpload_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).CompleteUpload(ctx, req.(*CompleteUploadRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_AbortUpload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(AbortUploadRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).AbortUpload(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_AbortUpload_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).AbortUpload(ctx, req.(*AbortUploadRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_PutUploadPart_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(PutUploadPartRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).PutUploadPart(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_PutUploadPart_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).PutUploadPart(ctx, req.(*PutUploadPartRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_ListUploadParts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListUploadPartsRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).ListUploadParts(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_ListUploadParts_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).ListUploadParts(ctx, req.(*ListUploadPartsRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_CompleteMultipart_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CompleteMultipartRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).CompleteMultipart(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_CompleteMultipart_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).CompleteMultipart(ctx, req.(*CompleteMultipartRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_Nest_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(NestRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).Nest(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_Nest_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).Nest(ctx, req.(*NestRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_PutS3User_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(PutS3UserRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).PutS3User(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_PutS3User_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).PutS3User(ctx, req.(*PutS3UserRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_DeleteS3User_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(DeleteS3UserRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).DeleteS3User(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_DeleteS3User_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).DeleteS3User(ctx, req.(*DeleteS3UserRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_ListS3Users_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(Empty)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).ListS3Users(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_ListS3Users_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).ListS3Users(ctx, req.(*Empty))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_GetS3Secret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(GetS3SecretRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).GetS3Secret(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_GetS3Secret_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).GetS3Secret(ctx, req.(*GetS3SecretRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_RegisterNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RegisterNodeRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).RegisterNode(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_RegisterNode_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).RegisterNode(ctx, req.(*RegisterNodeRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_Heartbeat_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(HeartbeatRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).Heartbeat(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_Heartbeat_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).Heartbeat(ctx, req.(*HeartbeatRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_ClusterStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ClusterStatusRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).ClusterStatus(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_ClusterStatus_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).ClusterStatus(ctx, req.(*ClusterStatusRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_Fsck_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(FsckRequest)
-	if err := stream.RecvMsg(m); err != nil {
-		return err
-	}
-	return srv.(MetaServer).Fsck(m, &grpc.GenericServerStream[FsckRequest, FsckResponse]{ServerStream: stream})
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Meta_FsckServer = grpc.ServerStreamingServer[FsckResponse]
-
-func _Meta_ReportCorrupt_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ReportCorruptRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).ReportCorrupt(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_ReportCorrupt_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).ReportCorrupt(ctx, req.(*ReportCorruptRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_Reconcile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ReconcileRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).Reconcile(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_Reconcile_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).Reconcile(ctx, req.(*ReconcileRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_Drain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(DrainRequest)
-	if err := dec(in); err != nil {
-		return nil, err
-	}
-	if interceptor == nil {
-		return srv.(MetaServer).Drain(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_Drain_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).Drain(ctx, req.(*DrainRequest))
-	}
-	return interceptor(ctx, in, info, handler)
-}
-
-func _Meta_AddPeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _Operator_AddPeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AddPeerRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(MetaServer).AddPeer(ctx, in)
+		return srv.(OperatorServer).AddPeer(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: Meta_AddPeer_FullMethodName,
+		FullMethod: Operator_AddPeer_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).AddPeer(ctx, req.(*AddPeerRequest))
+		return srv.(OperatorServer).AddPeer(ctx, req.(*AddPeerRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Meta_RemovePeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _Operator_RemovePeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(RemovePeerRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(MetaServer).RemovePeer(ctx, in)
+		return srv.(OperatorServer).RemovePeer(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: Meta_RemovePeer_FullMethodName,
+		FullMethod: Operator_RemovePeer_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).RemovePeer(ctx, req.(*RemovePeerRequest))
+		return srv.(OperatorServer).RemovePeer(ctx, req.(*RemovePeerRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Meta_Peers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(PeersRequest)
+func _Operator_Drain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DrainRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(MetaServer).Peers(ctx, in)
+		return srv.(OperatorServer).Drain(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: Meta_Peers_FullMethodName,
+		FullMethod: Operator_Drain_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).Peers(ctx, req.(*PeersRequest))
+		return srv.(OperatorServer).Drain(ctx, req.(*DrainRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Meta_Leave_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(LeaveRequest)
-	if err := dec(in); err != nil {
-		return nil, err
+func _Operator_Fsck_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(FsckRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
 	}
-	if interceptor == nil {
-		return srv.(MetaServer).Leave(ctx, in)
-	}
-	info := &grpc.UnaryServerInfo{
-		Server:     srv,
-		FullMethod: Meta_Leave_FullMethodName,
-	}
-	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(MetaServer).Leave(ctx, req.(*LeaveRequest))
-	}
-	return interceptor(ctx, in, info, handler)
+	return srv.(OperatorServer).Fsck(m, &grpc.GenericServerStream[FsckRequest, FsckResponse]{ServerStream: stream})
 }
 
-// Meta_ServiceDesc is the grpc.ServiceDesc for Meta service.
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Operator_FsckServer = grpc.ServerStreamingServer[FsckResponse]
+
+// Operator_ServiceDesc is the grpc.ServiceDesc for Operator service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
-var Meta_ServiceDesc = grpc.ServiceDesc{
-	ServiceName: "cairn.v1.Meta",
-	HandlerType: (*MetaServer)(nil),
+var Operator_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "cairn.v1.Operator",
+	HandlerType: (*OperatorServer)(nil),
 	Methods: []grpc.MethodDesc{
 		{
-			MethodName: "Mkdir",
-			Handler:    _Meta_Mkdir_Handler,
-		},
-		{
-			MethodName: "Stat",
-			Handler:    _Meta_Stat_Handler,
-		},
-		{
-			MethodName: "Rename",
-			Handler:    _Meta_Rename_Handler,
-		},
-		{
-			MethodName: "Remove",
-			Handler:    _Meta_Remove_Handler,
-		},
-		{
-			MethodName: "SetAttr",
-			Handler:    _Meta_SetAttr_Handler,
-		},
-		{
-			MethodName: "AllocateChunks",
-			Handler:    _Meta_AllocateChunks_Handler,
-		},
-		{
-			MethodName: "Commit",
-			Handler:    _Meta_Commit_Handler,
-		},
-		{
-			MethodName: "Lookup",
-			Handler:    _Meta_Lookup_Handler,
-		},
-		{
-			MethodName: "CreateUpload",
-			Handler:    _Meta_CreateUpload_Handler,
-		},
-		{
-			MethodName: "AddUploadChunks",
-			Handler:    _Meta_AddUploadChunks_Handler,
-		},
-		{
-			MethodName: "GetUpload",
-			Handler:    _Meta_GetUpload_Handler,
-		},
-		{
-			MethodName: "ListUploads",
-			Handler:    _Meta_ListUploads_Handler,
-		},
-		{
-			MethodName: "CompleteUpload",
-			Handler:    _Meta_CompleteUpload_Handler,
-		},
-		{
-			MethodName: "AbortUpload",
-			Handler:    _Meta_AbortUpload_Handler,
-		},
-		{
-			MethodName: "PutUploadPart",
-			Handler:    _Meta_PutUploadPart_Handler,
-		},
-		{
-			MethodName: "ListUploadParts",
-			Handler:    _Meta_ListUploadParts_Handler,
-		},
-		{
-			MethodName: "CompleteMultipart",
-			Handler:    _Meta_CompleteMultipart_Handler,
-		},
-		{
-			MethodName: "Nest",
-			Handler:    _Meta_Nest_Handler,
-		},
-		{
-			MethodName: "PutS3User",
-			Handler:    _Meta_PutS3User_Handler,
-		},
-		{
-			MethodName: "DeleteS3User",
-			Handler:    _Meta_DeleteS3User_Handler,
-		},
-		{
-			MethodName: "ListS3Users",
-			Handler:    _Meta_ListS3Users_Handler,
-		},
-		{
-			MethodName: "GetS3Secret",
-			Handler:    _Meta_GetS3Secret_Handler,
-		},
-		{
-			MethodName: "RegisterNode",
-			Handler:    _Meta_RegisterNode_Handler,
-		},
-		{
-			MethodName: "Heartbeat",
-			Handler:    _Meta_Heartbeat_Handler,
-		},
-		{
-			MethodName: "ClusterStatus",
-			Handler:    _Meta_ClusterStatus_Handler,
-		},
-		{
-			MethodName: "ReportCorrupt",
-			Handler:    _Meta_ReportCorrupt_Handler,
-		},
-		{
-			MethodName: "Reconcile",
-			Handler:    _Meta_Reconcile_Handler,
-		},
-		{
-			MethodName: "Drain",
-			Handler:    _Meta_Drain_Handler,
-		},
-		{
 			MethodName: "AddPeer",
-			Handler:    _Meta_AddPeer_Handler,
+			Handler:    _Operator_AddPeer_Handler,
 		},
 		{
 			MethodName: "RemovePeer",
-			Handler:    _Meta_RemovePeer_Handler,
+			Handler:    _Operator_RemovePeer_Handler,
 		},
 		{
-			MethodName: "Peers",
-			Handler:    _Meta_Peers_Handler,
-		},
-		{
-			MethodName: "Leave",
-			Handler:    _Meta_Leave_Handler,
+			MethodName: "Drain",
+			Handler:    _Operator_Drain_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
-			StreamName:    "List",
-			Handler:       _Meta_List_Handler,
-			ServerStreams: true,
-		},
-		{
 			StreamName:    "Fsck",
-			Handler:       _Meta_Fsck_Handler,
+			Handler:       _Operator_Fsck_Handler,
 			ServerStreams: true,
 		},
 	},
+	Metadata: "cairn.proto",
+}
+
+const (
+	Credentials_PutCredential_FullMethodName    = "/cairn.v1.Credentials/PutCredential"
+	Credentials_DeleteCredential_FullMethodName = "/cairn.v1.Credentials/DeleteCredential"
+	Credentials_ListCredentials_FullMethodName  = "/cairn.v1.Credentials/ListCredentials"
+	Credentials_GetSecret_FullMethodName        = "/cairn.v1.Credentials/GetSecret"
+)
+
+// CredentialsClient is the client API for Credentials service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Credentials are access keys with secrets, stored in the replicated state
+// so that every service in front of Cairn that verifies signed requests
+// sees the same set (the S3 gateway is one: it reads secrets to verify
+// signatures and stores its root key; operators add and remove keys).
+// PutCredential and DeleteCredential are Raft writes; ListCredentials is a
+// linearizable read and never returns secrets; GetSecret is answered by
+// any peer from its own state (a gateway must not depend on the leader for
+// every request), so a key added a moment ago may not be found yet.
+type CredentialsClient interface {
+	PutCredential(ctx context.Context, in *PutCredentialRequest, opts ...grpc.CallOption) (*Empty, error)
+	DeleteCredential(ctx context.Context, in *DeleteCredentialRequest, opts ...grpc.CallOption) (*Empty, error)
+	ListCredentials(ctx context.Context, in *ListCredentialsRequest, opts ...grpc.CallOption) (*ListCredentialsResponse, error)
+	GetSecret(ctx context.Context, in *GetSecretRequest, opts ...grpc.CallOption) (*Credential, error)
+}
+
+type credentialsClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewCredentialsClient(cc grpc.ClientConnInterface) CredentialsClient {
+	return &credentialsClient{cc}
+}
+
+func (c *credentialsClient) PutCredential(ctx context.Context, in *PutCredentialRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Credentials_PutCredential_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *credentialsClient) DeleteCredential(ctx context.Context, in *DeleteCredentialRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Credentials_DeleteCredential_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *credentialsClient) ListCredentials(ctx context.Context, in *ListCredentialsRequest, opts ...grpc.CallOption) (*ListCredentialsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCredentialsResponse)
+	err := c.cc.Invoke(ctx, Credentials_ListCredentials_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *credentialsClient) GetSecret(ctx context.Context, in *GetSecretRequest, opts ...grpc.CallOption) (*Credential, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Credential)
+	err := c.cc.Invoke(ctx, Credentials_GetSecret_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// CredentialsServer is the server API for Credentials service.
+// All implementations must embed UnimplementedCredentialsServer
+// for forward compatibility.
+//
+// Credentials are access keys with secrets, stored in the replicated state
+// so that every service in front of Cairn that verifies signed requests
+// sees the same set (the S3 gateway is one: it reads secrets to verify
+// signatures and stores its root key; operators add and remove keys).
+// PutCredential and DeleteCredential are Raft writes; ListCredentials is a
+// linearizable read and never returns secrets; GetSecret is answered by
+// any peer from its own state (a gateway must not depend on the leader for
+// every request), so a key added a moment ago may not be found yet.
+type CredentialsServer interface {
+	PutCredential(context.Context, *PutCredentialRequest) (*Empty, error)
+	DeleteCredential(context.Context, *DeleteCredentialRequest) (*Empty, error)
+	ListCredentials(context.Context, *ListCredentialsRequest) (*ListCredentialsResponse, error)
+	GetSecret(context.Context, *GetSecretRequest) (*Credential, error)
+	mustEmbedUnimplementedCredentialsServer()
+}
+
+// UnimplementedCredentialsServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedCredentialsServer struct{}
+
+func (UnimplementedCredentialsServer) PutCredential(context.Context, *PutCredentialRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutCredential not implemented")
+}
+func (UnimplementedCredentialsServer) DeleteCredential(context.Context, *DeleteCredentialRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteCredential not implemented")
+}
+func (UnimplementedCredentialsServer) ListCredentials(context.Context, *ListCredentialsRequest) (*ListCredentialsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCredentials not implemented")
+}
+func (UnimplementedCredentialsServer) GetSecret(context.Context, *GetSecretRequest) (*Credential, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSecret not implemented")
+}
+func (UnimplementedCredentialsServer) mustEmbedUnimplementedCredentialsServer() {}
+func (UnimplementedCredentialsServer) testEmbeddedByValue()                     {}
+
+// UnsafeCredentialsServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to CredentialsServer will
+// result in compilation errors.
+type UnsafeCredentialsServer interface {
+	mustEmbedUnimplementedCredentialsServer()
+}
+
+func RegisterCredentialsServer(s grpc.ServiceRegistrar, srv CredentialsServer) {
+	// If the following call panics, it indicates UnimplementedCredentialsServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Credentials_ServiceDesc, srv)
+}
+
+func _Credentials_PutCredential_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutCredentialRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CredentialsServer).PutCredential(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Credentials_PutCredential_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CredentialsServer).PutCredential(ctx, req.(*PutCredentialRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Credentials_DeleteCredential_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteCredentialRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CredentialsServer).DeleteCredential(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Credentials_DeleteCredential_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CredentialsServer).DeleteCredential(ctx, req.(*DeleteCredentialRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Credentials_ListCredentials_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCredentialsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CredentialsServer).ListCredentials(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Credentials_ListCredentials_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CredentialsServer).ListCredentials(ctx, req.(*ListCredentialsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Credentials_GetSecret_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSecretRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CredentialsServer).GetSecret(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Credentials_GetSecret_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CredentialsServer).GetSecret(ctx, req.(*GetSecretRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Credentials_ServiceDesc is the grpc.ServiceDesc for Credentials service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Credentials_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "cairn.v1.Credentials",
+	HandlerType: (*CredentialsServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "PutCredential",
+			Handler:    _Credentials_PutCredential_Handler,
+		},
+		{
+			MethodName: "DeleteCredential",
+			Handler:    _Credentials_DeleteCredential_Handler,
+		},
+		{
+			MethodName: "ListCredentials",
+			Handler:    _Credentials_ListCredentials_Handler,
+		},
+		{
+			MethodName: "GetSecret",
+			Handler:    _Credentials_GetSecret_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
 	Metadata: "cairn.proto",
 }
