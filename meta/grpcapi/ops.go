@@ -16,21 +16,21 @@ import (
 type opsAPI struct{ c *core }
 
 func (a opsAPI) AddPeer(ctx context.Context, req *pb.AddPeerRequest) (*pb.Empty, error) {
-	if err := a.c.srv.Members().AddPeer(ctx, req); err != nil {
+	if err := a.c.members.AddPeer(ctx, req); err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
 	return &pb.Empty{}, nil
 }
 
 func (a opsAPI) RemovePeer(ctx context.Context, req *pb.RemovePeerRequest) (*pb.Empty, error) {
-	if err := a.c.srv.Members().RemovePeer(ctx, req.Id); err != nil {
+	if err := a.c.members.RemovePeer(ctx, req.Id); err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
 	return &pb.Empty{}, nil
 }
 
 func (a opsAPI) Peers(ctx context.Context, req *pb.PeersRequest) (*pb.PeersResponse, error) {
-	resp, err := a.c.srv.Members().Peers()
+	resp, err := a.c.members.Peers()
 	return resp, rpcerr.ToStatus(err)
 }
 
@@ -38,7 +38,7 @@ func (a opsAPI) ClusterStatus(ctx context.Context, req *pb.ClusterStatusRequest)
 	if err := a.c.prop.RequireLeader(); err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
-	resp, err := a.c.srv.Members().Status()
+	resp, err := a.c.members.Status()
 	return resp, rpcerr.ToStatus(err)
 }
 
