@@ -83,6 +83,7 @@ func (c *Cluster) Voters() []string {
 // ShutdownMeta stops peer i gracefully, as SIGTERM does: a leader hands
 // over leadership first.
 func (c *Cluster) ShutdownMeta(i int) error {
+	c.needRaft("ShutdownMeta")
 	p := c.Metas[i].Proc
 	if p == nil {
 		return nil

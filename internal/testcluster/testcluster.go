@@ -273,6 +273,7 @@ func (c *Cluster) StartMeta(i int) {
 // StopMeta stops peer i (a clean shutdown of the process's servers; the
 // peer's on-disk state stays, as after kill -9 with synced Raft log).
 func (c *Cluster) StopMeta(i int) {
+	c.needRaft("StopMeta")
 	if p := c.Metas[i].Proc; p != nil {
 		p.Close()
 		c.Metas[i].Proc = nil

@@ -8,12 +8,15 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/internal/testcluster"
+	"github.com/cairnfs/cairn/meta/heal"
 	"github.com/cairnfs/cairn/meta/inprocess"
 )
 
@@ -21,11 +24,18 @@ import (
 // of the test.
 func start(t *testing.T, dir string) *inprocess.Server {
 	t.Helper()
+	return startWith(t, inprocess.Config{Dir: dir, DefaultReplication: 1})
+}
+
+// startWith runs a service configured by cfg on a loopback listener.
+func startWith(t *testing.T, cfg inprocess.Config) *inprocess.Server {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := inprocess.New(inprocess.Config{Dir: dir, Listener: l, DefaultReplication: 1})
+	cfg.Listener = l
+	s, err := inprocess.New(cfg)
 	if err != nil {
 		l.Close()
 		t.Fatal(err)
@@ -275,4 +285,30 @@ func TestLifecycle(t *testing.T) {
 	if _, err := net.Dial("tcp", s.Addr()); err == nil {
 		t.Errorf("the closed service still accepts connections at %s", s.Addr())
 	}
+}
+
+// TestHealRounds: with Config.Heal the healer's rounds run, on the
+// service's clock: an upload session is expired once that clock passes
+// its expiry.
+func TestHealRounds(t *testing.T) {
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	s := startWith(t, inprocess.Config{Dir: t.TempDir(), DefaultReplication: 1, Now: now,
+		Heal: &heal.Config{GCInterval: 10 * time.Millisecond, RepairInterval: time.Hour, UploadExpiry: time.Hour}})
+	c := dial(t, s)
+	ctx := testCtx(t)
+	up, err := c.CreateMultipart(ctx, "/upload", client.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetUpload(ctx, up.ID); err != nil {
+		t.Fatalf("a fresh session: %v", err)
+	}
+	skew.Store(int64(2 * time.Hour))
+	await.Until(t, 30*time.Second, func() error {
+		if _, err := c.GetUpload(ctx, up.ID); !errors.Is(err, cairn.NotFound) {
+			return fmt.Errorf("session %s two hours later: %v, want NotFound", up.ID, err)
+		}
+		return nil
+	})
 }
