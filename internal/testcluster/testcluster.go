@@ -285,8 +285,9 @@ func (c *Cluster) StartNode(i int) {
 	c.t.Helper()
 	dn := c.Nodes[i]
 	vo := c.opts.Volume
-	lis := dn.lis
-	if dn.lis = nil; lis == nil {
+	lis := dn.lis // the harness's, on the first start of a light cluster's node
+	dn.lis = nil
+	if lis == nil {
 		lis = listen(c.t, dn.Addr)
 	}
 	proc, err := server.NewNode(server.NodeConfig{Listener: lis, Node: node.Config{
