@@ -13,7 +13,7 @@ import (
 // TestFSConformance runs the standard library's io/fs conformance checks
 // against the namespace.
 func TestFSConformance(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{ChunkSize: 1 << 10})
+	c := testcluster.NewInProcess(t, testcluster.Options{ChunkSize: 1 << 10})
 	cl := c.Client()
 	ctx := context.Background()
 	files := map[string][]byte{

@@ -18,7 +18,7 @@ import (
 // TestNamespaceOptions: what each option of Mkdir, Rename and Remove
 // changes, what Remove reports, and WrapInDir.
 func TestNamespaceOptions(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{})
+	c := testcluster.NewInProcess(t, testcluster.Options{})
 	cl := c.Client()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -104,7 +104,7 @@ func testWrapInDir(ctx context.Context, t *testing.T, cl *client.Client) {
 // TestMultipartTypes: a multipart session and its parts as the SDK's
 // Upload and Part, through completion.
 func TestMultipartTypes(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{ChunkSize: 64 << 10})
+	c := testcluster.NewInProcess(t, testcluster.Options{ChunkSize: 64 << 10})
 	cl := c.Client()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -11,7 +11,7 @@ import (
 )
 
 func TestSmokeSingle(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{})
+	c := testcluster.NewInProcess(t, testcluster.Options{})
 	cl := c.Client()
 	ctx := context.Background()
 	data := testcluster.RandBytes(1, 3<<20+17)
@@ -38,7 +38,7 @@ func TestSmokeSingle(t *testing.T) {
 // TestSmallReadsAndMD5: byte-by-byte reads go through the read-ahead window
 // and return the same bytes; with MD5 on, chunks carry and verify an MD5.
 func TestSmallReadsAndMD5(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{ChunkSize: 64 << 10})
+	c := testcluster.NewInProcess(t, testcluster.Options{ChunkSize: 64 << 10})
 	cl := c.NewClient(client.Options{MD5: true})
 	ctx := context.Background()
 	data := testcluster.RandBytes(9, 300<<10+5)

@@ -56,6 +56,11 @@ type gateway struct {
 	tls     *httptest.Server
 }
 
+// startGateway starts a gateway on a light cluster (testcluster.NewInProcess:
+// the metadata service without Raft, and real data nodes), three data
+// nodes unless opts says otherwise. The gateway sees the metadata API as
+// on a Raft cluster; the tests that must show it works on one use
+// startGatewayRaft.
 func startGateway(t testing.TB, opts testcluster.Options) *gateway {
 	t.Helper()
 	return startGatewayWith(t, opts, nil)
@@ -64,14 +69,26 @@ func startGateway(t testing.TB, opts testcluster.Options) *gateway {
 // startGatewayWith lets a test adjust the gateway's configuration.
 func startGatewayWith(t testing.TB, opts testcluster.Options, configure func(*s3.Config)) *gateway {
 	t.Helper()
-	if opts.Metas == 0 {
-		opts.Metas = 1
-	}
 	if opts.Nodes == 0 {
 		opts.Nodes = 3
 	}
-	cl := testcluster.New(t, opts)
-	cl.WaitNodes(opts.Nodes)
+	return serveGateway(t, testcluster.NewInProcess(t, opts), configure)
+}
+
+// startGatewayRaft starts a gateway on a cluster with a Raft metadata
+// peer (testcluster.New), three data nodes unless opts says otherwise.
+func startGatewayRaft(t testing.TB, opts testcluster.Options) *gateway {
+	t.Helper()
+	if opts.Nodes == 0 {
+		opts.Nodes = 3
+	}
+	return serveGateway(t, testcluster.New(t, opts), nil)
+}
+
+// serveGateway serves a gateway on cl, which is ready (its data nodes
+// are alive).
+func serveGateway(t testing.TB, cl *testcluster.Cluster, configure func(*s3.Config)) *gateway {
+	t.Helper()
 	c := cl.NewClient(client.Options{})
 	cfg := s3.Config{Store: c, Cluster: c.Admin()}
 	if configure != nil {

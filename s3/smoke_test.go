@@ -13,8 +13,11 @@ import (
 	"github.com/cairnfs/cairn/internal/testcluster"
 )
 
+// TestSmokeMinioAndAWS: both SDKs store, read and list objects through
+// the gateway on a cluster with a Raft metadata peer, the one S3 test
+// that does not run on the light cluster.
 func TestSmokeMinioAndAWS(t *testing.T) {
-	g := startGateway(t, testcluster.Options{})
+	g := startGatewayRaft(t, testcluster.Options{})
 	ctx := context.Background()
 	mc := g.minio(t)
 	if err := mc.MakeBucket(ctx, "smoke", minio.MakeBucketOptions{}); err != nil {

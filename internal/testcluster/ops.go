@@ -26,6 +26,7 @@ func (c *Cluster) nodeSeeds() []string {
 // starts empty and waits until AddPeer adds it. It returns its index.
 func (c *Cluster) AddMeta() int {
 	c.t.Helper()
+	c.needRaft("AddMeta")
 	i := len(c.Metas)
 	mp := &MetaPeer{ID: fmt.Sprintf("m%d", i+1), Dir: filepath.Join(c.dir, fmt.Sprintf("meta%d", i+1)), Join: true}
 	mp.RaftAddr, mp.GRPCAddr, mp.HTTPAddr = freeAddr(c.t), freeAddr(c.t), freeAddr(c.t)
@@ -82,6 +83,7 @@ func (c *Cluster) Voters() []string {
 // ShutdownMeta stops peer i gracefully, as SIGTERM does: a leader hands
 // over leadership first.
 func (c *Cluster) ShutdownMeta(i int) error {
+	c.needRaft("ShutdownMeta")
 	p := c.Metas[i].Proc
 	if p == nil {
 		return nil

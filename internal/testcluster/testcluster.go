@@ -3,6 +3,11 @@
 // helpers to kill, restart and partition them and to corrupt stored chunks.
 // Every network link between metadata peers goes through a Bridge that a
 // test can cut.
+//
+// New starts metadata peers with Raft; NewInProcess starts a light
+// cluster whose metadata service is meta/inprocess (no Raft), for the
+// tests of what is built on the metadata API rather than of the metadata
+// cluster itself.
 package testcluster
 
 import (
@@ -23,6 +28,7 @@ import (
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/meta"
+	"github.com/cairnfs/cairn/meta/inprocess"
 	"github.com/cairnfs/cairn/node"
 	"github.com/cairnfs/cairn/server"
 	"github.com/cairnfs/cairn/volume"
@@ -68,6 +74,9 @@ type Cluster struct {
 	Nodes  []*DataNode
 	mu     sync.Mutex
 	client *client.Client
+	// inproc is the metadata service of a cluster from NewInProcess
+	// (Metas is empty then).
+	inproc *inprocess.Server
 }
 
 // MetaPeer is one metadata peer and its fixed addresses.
@@ -90,6 +99,7 @@ type DataNode struct {
 	Dir  string
 	Addr string
 	Proc *server.Node // nil while stopped
+	lis  net.Listener // held for its first start, if the harness opened it
 }
 
 func (c *Cluster) reconcileEvery() time.Duration {
@@ -120,23 +130,8 @@ func testMetaConfig() meta.Config {
 // at the end of the test.
 func New(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	if opts.Metas <= 0 {
-		opts.Metas = 1
-	}
-	if opts.Nodes <= 0 {
-		opts.Nodes = 1
-	}
-	if opts.Replication <= 0 {
-		opts.Replication = min(3, opts.Nodes)
-	}
-	if opts.ChunkSize <= 0 {
-		opts.ChunkSize = 1 << 20
-	}
-	lvl := slog.LevelWarn
-	if os.Getenv("CAIRN_TEST_LOG") != "" {
-		lvl = slog.LevelDebug
-	}
-	c := &Cluster{t: t, opts: opts, dir: t.TempDir(), log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))}
+	c := newCluster(t, opts)
+	opts = c.opts
 	for i := range opts.Metas {
 		mp := &MetaPeer{ID: fmt.Sprintf("m%d", i+1), Dir: filepath.Join(c.dir, fmt.Sprintf("meta%d", i+1))}
 		mp.RaftAddr, mp.GRPCAddr, mp.HTTPAddr = freeAddr(t), freeAddr(t), freeAddr(t)
@@ -159,6 +154,28 @@ func New(t testing.TB, opts Options) *Cluster {
 	}
 	c.WaitNodes(opts.Nodes)
 	return c
+}
+
+// newCluster fills in the defaults of opts and returns a cluster with
+// nothing started.
+func newCluster(t testing.TB, opts Options) *Cluster {
+	if opts.Metas <= 0 {
+		opts.Metas = 1
+	}
+	if opts.Nodes <= 0 {
+		opts.Nodes = 1
+	}
+	if opts.Replication <= 0 {
+		opts.Replication = min(3, opts.Nodes)
+	}
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = 1 << 20
+	}
+	lvl := slog.LevelWarn
+	if os.Getenv("CAIRN_TEST_LOG") != "" {
+		lvl = slog.LevelDebug
+	}
+	return &Cluster{t: t, opts: opts, dir: t.TempDir(), log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))}
 }
 
 // loopbackHost is this test process's own loopback address (all of
@@ -197,8 +214,12 @@ func listen(t testing.TB, addr string) net.Listener {
 	return nil
 }
 
-// MetaAddrs are the gRPC addresses of the peers not removed.
+// MetaAddrs are the gRPC addresses of the peers not removed (of the
+// in-process metadata service in a cluster from NewInProcess).
 func (c *Cluster) MetaAddrs() []string {
+	if c.inproc != nil {
+		return []string{c.inproc.Addr()}
+	}
 	var out []string
 	for _, m := range c.Metas {
 		if !m.Removed {
@@ -211,6 +232,7 @@ func (c *Cluster) MetaAddrs() []string {
 // StartMeta (re)starts metadata peer i with its directory and addresses.
 func (c *Cluster) StartMeta(i int) {
 	c.t.Helper()
+	c.needRaft("StartMeta")
 	mp := c.Metas[i]
 	cfg := testMetaConfig()
 	if c.opts.Calm {
@@ -251,6 +273,7 @@ func (c *Cluster) StartMeta(i int) {
 // StopMeta stops peer i (a clean shutdown of the process's servers; the
 // peer's on-disk state stays, as after kill -9 with synced Raft log).
 func (c *Cluster) StopMeta(i int) {
+	c.needRaft("StopMeta")
 	if p := c.Metas[i].Proc; p != nil {
 		p.Close()
 		c.Metas[i].Proc = nil
@@ -262,7 +285,12 @@ func (c *Cluster) StartNode(i int) {
 	c.t.Helper()
 	dn := c.Nodes[i]
 	vo := c.opts.Volume
-	proc, err := server.NewNode(server.NodeConfig{Listener: listen(c.t, dn.Addr), Node: node.Config{
+	lis := dn.lis // the harness's, on the first start of a light cluster's node
+	dn.lis = nil
+	if lis == nil {
+		lis = listen(c.t, dn.Addr)
+	}
+	proc, err := server.NewNode(server.NodeConfig{Listener: lis, Node: node.Config{
 		Dir: dn.Dir, Advertise: dn.Addr, Meta: c.nodeSeeds(), Logger: c.log, Volume: vo,
 		HeartbeatInterval: 200 * time.Millisecond, Zone: c.zone(i),
 		ScrubBytesPerSec: c.opts.ScrubBytesPerSec, ScrubInterval: time.Second,
@@ -324,6 +352,7 @@ func (c *Cluster) NodeIndex(id string) int {
 // Leader returns the index of the leading metadata peer, waiting for one.
 func (c *Cluster) Leader() int {
 	c.t.Helper()
+	c.needRaft("Leader")
 	leader := -1
 	await.Until(c.t, 40*time.Second, func() error {
 		for i, m := range c.Metas {
@@ -404,11 +433,20 @@ func (c *Cluster) NewClient(o client.Options) *client.Client {
 
 // Stop stops every member.
 func (c *Cluster) Stop() {
-	for i := range c.Nodes {
+	for i, n := range c.Nodes {
 		c.StopNode(i)
+		if n.lis != nil { // never started
+			n.lis.Close()
+			n.lis = nil
+		}
 	}
 	for i := range c.Metas {
 		c.StopMeta(i)
+	}
+	if c.inproc != nil {
+		if err := c.inproc.Close(); err != nil {
+			c.t.Errorf("closing the in-process metadata service: %v", err)
+		}
 	}
 }
 

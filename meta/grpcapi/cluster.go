@@ -15,7 +15,7 @@ type clusterAPI struct {
 
 // Peers is answered by any peer from its own view.
 func (a clusterAPI) Peers(ctx context.Context, req *pb.PeersRequest) (*pb.PeersResponse, error) {
-	resp, err := a.c.srv.Members().Peers()
+	resp, err := a.c.members.Peers()
 	return resp, rpcerr.ToStatus(err)
 }
 
@@ -23,6 +23,6 @@ func (a clusterAPI) ClusterStatus(ctx context.Context, req *pb.ClusterStatusRequ
 	if err := a.c.prop.RequireLeader(); err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
-	resp, err := a.c.srv.Members().Status()
+	resp, err := a.c.members.Status()
 	return resp, rpcerr.ToStatus(err)
 }

@@ -19,14 +19,14 @@ type operatorAPI struct {
 }
 
 func (a operatorAPI) AddPeer(ctx context.Context, req *pb.AddPeerRequest) (*pb.Empty, error) {
-	if err := a.c.srv.Members().AddPeer(ctx, req); err != nil {
+	if err := a.c.members.AddPeer(ctx, req); err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
 	return &pb.Empty{}, nil
 }
 
 func (a operatorAPI) RemovePeer(ctx context.Context, req *pb.RemovePeerRequest) (*pb.Empty, error) {
-	if err := a.c.srv.Members().RemovePeer(ctx, req.Id); err != nil {
+	if err := a.c.members.RemovePeer(ctx, req.Id); err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
 	return &pb.Empty{}, nil

@@ -1,9 +1,12 @@
 // Package grpcapi is the gRPC front end of a metadata peer: it implements
-// the services of proto/cairn.proto over a meta.Server. Each handler
-// checks its request, gates it (the ready leader for writes and
-// linearizable reads), proposes commands or reads the state machine, and
-// converts its error with rpcerr.ToStatus, the one mapping from kinds to
-// gRPC codes.
+// the services of proto/cairn.proto over a Backend, the small
+// interfaces it needs of the peer (Proposer, Members) with the peer's
+// state machine, registry and healer. NewService builds the Backend of a
+// Raft server (meta.Server); New takes any, such as the one package
+// meta/inprocess runs without Raft for tests. Each handler checks its
+// request, gates it (the ready leader for writes and linearizable reads),
+// proposes commands or reads the state machine, and converts its error
+// with rpcerr.ToStatus, the one mapping from kinds to gRPC codes.
 //
 // The handlers are grouped by the consumer they serve, one group per gRPC
 // service: Namespace (namespaceAPI), Data (dataAPI), Nodes (nodeAPI),
@@ -14,7 +17,7 @@
 //
 // It imports meta and its subpackages, rpcerr, the generated stubs and
 // gRPC. Only the processes that serve the API (server, cmd, the in-process
-// test cluster) import it.
+// test cluster, meta/inprocess) import it.
 package grpcapi
 
 import (
@@ -42,10 +45,13 @@ type Service struct {
 	credentials credentialsAPI
 }
 
-// NewService returns the gRPC front end for s.
+// NewService returns the gRPC front end for s, a started Raft server.
 func NewService(s *meta.Server) *Service {
-	c := &core{srv: s, prop: s.Proposer(), st: s.State(), reg: s.Registry(), heal: s.Healer(), cfg: s.Config()}
-	return newService(c)
+	cfg := s.Config()
+	return New(Backend{
+		Config:   Config{DefaultReplication: cfg.DefaultReplication, MaxWriteAge: cfg.MaxWriteAge, NodeDeadAfter: cfg.NodeDeadAfter, Logger: cfg.Logger},
+		Proposer: s.Proposer(), Members: s.Members(), State: s.State(), Registry: s.Registry(), Healer: s.Healer(),
+	})
 }
 
 // newService builds every handler group over c.
@@ -66,12 +72,12 @@ func (v *Service) Register(g grpc.ServiceRegistrar) {
 
 // core is what every handler group works with.
 type core struct {
-	srv  *meta.Server
-	prop *meta.Proposer
-	st   *state.Machine
-	reg  *registry.Registry
-	heal *heal.Healer
-	cfg  meta.Config
+	prop    Proposer
+	members Members
+	st      *state.Machine
+	reg     *registry.Registry
+	heal    *heal.Healer
+	cfg     Config
 }
 
 // write proposes cmd and returns its result, the error as a gRPC status.
