@@ -22,6 +22,7 @@ import (
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/await"
+	"github.com/cairnfs/cairn/internal/testclock"
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/node"
 	"github.com/cairnfs/cairn/server"
@@ -40,6 +41,9 @@ type Options struct {
 	// SnapshotEntries, if set, makes metadata peers snapshot (and truncate
 	// their logs) after this many entries, checked every 200ms.
 	SnapshotEntries uint64
+	// NodeDeadAfter, if set, replaces the 5 s after which a silent data
+	// node is dead (and its chunks repaired).
+	NodeDeadAfter time.Duration
 	// UploadExpiry, if set, is how long upload sessions may stay open.
 	UploadExpiry time.Duration
 	// RepairBytesPerSec throttles the leader's repairs (default unlimited).
@@ -56,6 +60,10 @@ type Options struct {
 	// rebalance scans, garbage collection, reconciliation) instead of the
 	// fast ones tests use, so benchmarks measure the foreground path.
 	Calm bool
+	// Clock is the metadata peers' clock (failure detection, GC grace,
+	// upload expiry, write age); nil = a fresh testclock.Clock. Move it
+	// with Cluster.Advance.
+	Clock *testclock.Clock
 }
 
 // Cluster is a running in-process cluster.
@@ -66,6 +74,7 @@ type Cluster struct {
 	log    *slog.Logger
 	Metas  []*MetaPeer
 	Nodes  []*DataNode
+	Clock  *testclock.Clock // every metadata peer's Config.Now
 	mu     sync.Mutex
 	client *client.Client
 }
@@ -136,7 +145,10 @@ func New(t testing.TB, opts Options) *Cluster {
 	if os.Getenv("CAIRN_TEST_LOG") != "" {
 		lvl = slog.LevelDebug
 	}
-	c := &Cluster{t: t, opts: opts, dir: t.TempDir(), log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))}
+	if opts.Clock == nil {
+		opts.Clock = testclock.New()
+	}
+	c := &Cluster{t: t, opts: opts, dir: t.TempDir(), log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})), Clock: opts.Clock}
 	for i := range opts.Metas {
 		mp := &MetaPeer{ID: fmt.Sprintf("m%d", i+1), Dir: filepath.Join(c.dir, fmt.Sprintf("meta%d", i+1))}
 		mp.RaftAddr, mp.GRPCAddr, mp.HTTPAddr = freeAddr(t), freeAddr(t), freeAddr(t)
@@ -217,12 +229,13 @@ func (c *Cluster) StartMeta(i int) {
 		def := meta.DefaultConfig()
 		cfg.RepairInterval, cfg.GCInterval = def.RepairInterval, def.GCInterval
 	}
-	cfg.ID, cfg.Dir, cfg.Logger = mp.ID, mp.Dir, c.log
+	cfg.ID, cfg.Dir, cfg.Logger, cfg.Now = mp.ID, mp.Dir, c.log, c.Clock.Now
 	cfg.RaftListener = listen(c.t, mp.RaftAddr)
 	cfg.RaftAdvertise = mp.RaftAddr
 	cfg.RaftDial = mp.Bridge.Dial
 	cfg.DefaultReplication = c.opts.Replication
 	cfg.RepairBytesPerSec = c.opts.RepairBytesPerSec
+	cfg.NodeDeadAfter = c.NodeDeadAfter()
 	if c.opts.UploadExpiry > 0 {
 		cfg.UploadExpiry = c.opts.UploadExpiry
 	}
