@@ -196,17 +196,16 @@ func freeAddr(t testing.TB) string {
 	return ""
 }
 
+// listen listens on a member's fixed address, which a member that just
+// stopped may hold for a moment longer.
 func listen(t testing.TB, addr string) net.Listener {
-	var err error
-	for i := 0; i < 50; i++ {
-		var l net.Listener
-		if l, err = net.Listen("tcp", addr); err == nil {
-			return l
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("listen %s: %v", addr, err)
-	return nil
+	t.Helper()
+	var l net.Listener
+	await.Until(t, 5*time.Second, func() (err error) {
+		l, err = net.Listen("tcp", addr)
+		return err
+	})
+	return l
 }
 
 // MetaAddrs are the gRPC addresses of the peers not removed.
