@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/cairnfs/cairn/deploy/kubernetes/render"
+	"github.com/cairnfs/cairn/internal/await"
 )
 
 // This file runs the pods of Cairn's Kubernetes manifests as processes on
@@ -482,24 +483,23 @@ func httpProbe(url string) (int, string) {
 	return resp.StatusCode, strings.TrimSpace(string(b))
 }
 
-// waitProbe polls url until it answers 200, failing the test after timeout
-// or if the process exits.
+// waitProbe polls url (every 100 ms at most, as a kubelet would not poll
+// faster) until it answers 200, failing the test after timeout or if the
+// process exits. It returns how long that took, for the log.
 func (p *kubePod) waitProbe(t *testing.T, url string, timeout time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
-	var code int
-	var body string
-	for time.Since(start) < timeout {
-		if code, body = httpProbe(url); code == http.StatusOK {
-			return time.Since(start)
+	await.UntilEvery(t, timeout, 100*time.Millisecond, func() error {
+		code, body := httpProbe(url)
+		if code == http.StatusOK {
+			return nil
 		}
 		if !p.running() {
 			t.Fatalf("%s exited (%v) while waiting for %s", p.name, p.cmd.ProcessState, url)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: %s not 200 after %v: %d %s", p.name, url, timeout, code, body)
-	return 0
+		return fmt.Errorf("%s: %s answers %d %s", p.name, url, code, body)
+	})
+	return time.Since(start)
 }
 
 // cli runs a client command as `kubectl exec <pod> -- /cairn ...` would:

@@ -19,6 +19,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/internal/await"
 )
 
 // rollingKustomization is the configuration TestRollingRestartAndMembership
@@ -345,6 +346,8 @@ func (w *rollingWorkload) worker(k int) {
 				w.reads.Add(1)
 			}
 		}
+		// Pacing: the workload leaves the cluster some room between
+		// operations; nothing waits for a timeout here.
 		time.Sleep(10 * time.Millisecond)
 	}
 }
@@ -412,14 +415,13 @@ func (w *rollingWorkload) logTimeline(t *testing.T) {
 func (w *rollingWorkload) progress(t *testing.T, n int64, timeout time.Duration) {
 	t.Helper()
 	wantW, wantR := w.writes.Load()+n, w.reads.Load()+n
-	deadline := time.Now().Add(timeout)
-	for w.writes.Load() < wantW || w.reads.Load() < wantR {
-		if time.Now().After(deadline) {
-			t.Fatalf("workload stalled: %d writes, %d reads after %v (want %d, %d); %d failed:\n%s",
-				w.writes.Load(), w.reads.Load(), timeout, wantW, wantR, w.failed.Load(), strings.Join(w.failureList(20), "\n"))
+	await.Until(t, timeout, func() error {
+		if w.writes.Load() < wantW || w.reads.Load() < wantR {
+			return fmt.Errorf("workload stalled: %d writes, %d reads (want %d, %d); %d failed:\n%s",
+				w.writes.Load(), w.reads.Load(), wantW, wantR, w.failed.Load(), strings.Join(w.failureList(20), "\n"))
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func (w *rollingWorkload) failureList(max int) []string {

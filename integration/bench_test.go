@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/internal/testcluster"
 )
 
@@ -24,16 +25,18 @@ func BenchmarkHealAfterNodeLoss(b *testing.B) {
 				writeConcurrently(b, cl, 128, 8, func(i int) (string, []byte) { return fmt.Sprintf("/b/%03d", i), randBytes(uint64(i), 4<<20) })
 				lost := c.Nodes[3].Proc.Node.Store().Stats().LiveBytes
 				c.KillNode(3)
-				// The node is declared dead after 5s; time the repair from then.
-				time.Sleep(5 * time.Second)
+				// Time the repair from the step of the clock that makes
+				// the node dead.
+				c.Advance(c.NodeDeadAfter() - time.Second)
 				start := time.Now()
-				for {
+				c.Advance(2 * time.Second)
+				await.UntilEvery(b, 10*time.Minute, 20*time.Millisecond, func() error {
 					entries, err := cl.Admin().Fsck(context.Background())
-					if err == nil && len(entries) == 0 {
-						break
+					if err != nil || len(entries) > 0 {
+						return fmt.Errorf("%d chunks under-replicated (err %v)", len(entries), err)
 					}
-					time.Sleep(20 * time.Millisecond)
-				}
+					return nil
+				})
 				secs := time.Since(start).Seconds()
 				b.ReportMetric(float64(lost)/1e6, "MB_lost")
 				b.ReportMetric(secs, "s_to_heal")

@@ -50,9 +50,9 @@ func TestHealAfterNodeKills(t *testing.T) {
 	for round, victim := range []int{1, 3} {
 		dead := string(c.Nodes[victim].Proc.Node.ID())
 		c.KillNode(victim)
-		start := time.Now()
-		// fsck counts the dead node's replicas as unhealthy once it is
-		// suspect; wait for that, then for the repair.
+		// Past the suspect timeout, short of the dead one: fsck counts
+		// the node's replicas as unhealthy, repair leaves them alone.
+		c.Advance(c.NodeSuspectAfter() + time.Second)
 		await.Until(t, time.Minute, func() error {
 			entries, err := cl.Admin().Fsck(context.Background())
 			if len(entries) == 0 {
@@ -61,8 +61,11 @@ func TestHealAfterNodeKills(t *testing.T) {
 			t.Logf("round %d: fsck sees %d under-replicated chunks", round+1, len(entries))
 			return nil
 		})
+		// Past the dead timeout: repair re-replicates.
+		c.Advance(c.NodeDeadAfter() - c.NodeSuspectAfter())
+		start := time.Now()
 		waitHealed(t, cl, 2*time.Minute)
-		t.Logf("round %d: healed after killing %s in %v (dead timeout 5s)", round+1, dead, time.Since(start).Round(time.Millisecond))
+		t.Logf("round %d: healed %v after the clock passed %s's dead timeout", round+1, time.Since(start).Round(time.Millisecond), dead)
 		readConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/h/%04d", i), data(i) })
 		for i := 0; i < files; i += 7 {
 			blocks, err := cl.Locations(context.Background(), fmt.Sprintf("/h/%04d", i), 0, -1)
@@ -111,8 +114,7 @@ func TestCorruptReplicaRepaired(t *testing.T) {
 					mustMatch(t, cl, "/c", data) // never the corrupt bytes
 				}
 			}
-			deadline := time.Now().Add(30 * time.Second)
-			for {
+			await.Until(t, 30*time.Second, func() error {
 				locs, err := cl.Locations(context.Background(), "/c", 0, -1)
 				if err != nil {
 					t.Fatal(err)
@@ -124,13 +126,10 @@ func TestCorruptReplicaRepaired(t *testing.T) {
 					onBad = onBad || string(n) == bad
 				}
 				if len(locs[0].Nodes) == 3 && (!onBad || c.Nodes[c.NodeIndex(bad)].Proc.Node.Store().Verify(first.ID) == nil) {
-					break
+					return nil
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("corrupt replica on %s not replaced: %v", bad, locs[0].Nodes)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+				return fmt.Errorf("corrupt replica on %s not replaced: %v", bad, locs[0].Nodes)
+			})
 			waitHealed(t, cl, 90*time.Second)
 			mustMatch(t, cl, "/c", data)
 			// Every listed replica verifies on disk.
@@ -216,14 +215,14 @@ func TestDrainEmptiesNode(t *testing.T) {
 	if err := cl.Admin().Drain(context.Background(), victim.ID(), client.DrainOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for victim.Store().Stats().Chunks > 0 {
-		readConcurrently(t, cl, 120, 4, func(i int) (string, []byte) { return fmt.Sprintf("/d/%03d", i), data(i) })
-		if time.Now().After(deadline) {
-			t.Fatalf("drained node still holds %d chunks", victim.Store().Stats().Chunks)
+	// Every file stays readable while the node empties.
+	await.UntilEvery(t, 60*time.Second, 200*time.Millisecond, func() error {
+		if n := victim.Store().Stats().Chunks; n > 0 {
+			readConcurrently(t, cl, 120, 4, func(i int) (string, []byte) { return fmt.Sprintf("/d/%03d", i), data(i) })
+			return fmt.Errorf("drained node still holds %d chunks", n)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	waitHealed(t, cl, 90*time.Second)
 	// New writes avoid the draining node (a fresh client: the old one may
 	// hold allocations made before the drain, which is harmless).
@@ -250,7 +249,9 @@ func TestReturningNodeReconciles(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustWrite(t, cl, "/other", randBytes(5, 1000))
-	time.Sleep(6 * time.Second) // past the dead timeout: repair re-replicated /other elsewhere
+	// Past the dead timeout: repair re-replicates /other elsewhere.
+	c.Advance(c.NodeDeadAfter() + time.Second)
+	waitHealed(t, cl, 90*time.Second)
 	c.StartNode(0)
 	n := c.Nodes[0].Proc.Node
 	// The only chunk the node may hold afterwards is /other's, if the
@@ -311,18 +312,17 @@ func TestRebalanceOnJoin(t *testing.T) {
 		}
 		return sum == int64(files*2*(4<<10)) // surplus copies are gone too
 	}
-	deadline := time.Now().Add(90 * time.Second)
-	for !balanced(usage()) {
-		// Readable throughout, and never below two replicas.
-		readConcurrently(t, cl, 300, 4, func(i int) (string, []byte) { return fmt.Sprintf("/b/%03d", i*10), data(i * 10) })
-		if entries, err := cl.Admin().Fsck(context.Background()); err == nil && len(entries) > 0 {
-			t.Fatalf("%d chunks under-replicated during the rebalance", len(entries))
+	await.UntilEvery(t, 90*time.Second, 200*time.Millisecond, func() error {
+		if u := usage(); !balanced(u) {
+			// Readable throughout, and never below two replicas.
+			readConcurrently(t, cl, 300, 4, func(i int) (string, []byte) { return fmt.Sprintf("/b/%03d", i*10), data(i * 10) })
+			if entries, err := cl.Admin().Fsck(context.Background()); err == nil && len(entries) > 0 {
+				t.Fatalf("%d chunks under-replicated during the rebalance", len(entries))
+			}
+			return fmt.Errorf("not balanced: usage %v", u)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not balanced within 90s: usage %v", usage())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	t.Logf("balanced: usage per node %v", usage())
 	readConcurrently(t, cl, files, 4, func(i int) (string, []byte) { return fmt.Sprintf("/b/%03d", i), data(i) })
 }
@@ -337,6 +337,7 @@ func TestLeaderKilledDuringRepair(t *testing.T) {
 	data := func(i int) []byte { return randBytes(uint64(i), 40<<10) }
 	writeConcurrently(t, cl, files, 8, func(i int) (string, []byte) { return fmt.Sprintf("/k/%03d", i), data(i) })
 	c.KillNode(4)
+	c.Advance(c.NodeDeadAfter() + time.Second)
 	// Wait until the leader has started repairing, then stop it.
 	await.Until(t, time.Minute, func() error {
 		st, err := cl.Admin().Status(context.Background())
@@ -347,6 +348,9 @@ func TestLeaderKilledDuringRepair(t *testing.T) {
 		return nil
 	})
 	c.StopMeta(c.Leader())
+	// The new leader gives every node a fresh grace period (it has not
+	// heard from them yet): past it, node 4 is dead to it as well.
+	c.Advance(c.NodeDeadAfter() + time.Second)
 	waitHealed(t, cl, 2*time.Minute)
 	// Progress is visible to Prometheus and the REST API on the new leader.
 	leader := c.Metas[c.Leader()]
@@ -433,11 +437,13 @@ func TestWorkloadThroughHealAndRebalance(t *testing.T) {
 		}()
 	}
 	c.KillNode(0)
-	time.Sleep(time.Second)
+	c.Advance(c.NodeDeadAfter() + time.Second) // node 0 is dead: repair runs under the workload
 	waitHealed(t, cl, 2*time.Minute)
 	c.AddNode()
 	c.AddNode()
-	time.Sleep(3 * time.Second) // rebalancing runs under the workload
+	// Pacing, not a timeout: the workload keeps running for a while as
+	// the rebalancer moves replicas to the new nodes.
+	time.Sleep(3 * time.Second)
 	close(stop)
 	wg.Wait()
 	close(errs)
@@ -536,7 +542,8 @@ func dirBytes(t *testing.T, dir string) int64 {
 // TestAbandonedUploadCollected: an upload whose client gave up halfway is
 // expired and its chunks are deleted from the data nodes.
 func TestAbandonedUploadCollected(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{Metas: 1, Nodes: 2, Replication: 2, ChunkSize: 64 << 10, UploadExpiry: 2 * time.Second})
+	const expiry = 2 * time.Second
+	c := testcluster.New(t, testcluster.Options{Metas: 1, Nodes: 2, Replication: 2, ChunkSize: 64 << 10, UploadExpiry: expiry})
 	cl := c.NewClient(client.Options{Concurrency: 1})
 	src := filepath.Join(t.TempDir(), "big")
 	if err := os.WriteFile(src, randBytes(3, 4<<20), 0o644); err != nil {
@@ -557,6 +564,7 @@ func TestAbandonedUploadCollected(t *testing.T) {
 	if stored() == 0 {
 		t.Fatal("no chunk landed before the client gave up")
 	}
+	c.Advance(expiry)
 	await.Until(t, 90*time.Second, func() error {
 		if n := stored(); n > 0 {
 			return fmt.Errorf("%d chunks of the abandoned upload are still stored", n)

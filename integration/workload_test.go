@@ -77,6 +77,8 @@ func (w *workload) worker(k int) {
 				w.fail(err)
 			}
 		}
+		// Pacing: the workload leaves the cluster some room between
+		// operations; nothing waits for a timeout here.
 		time.Sleep(5 * time.Millisecond)
 	}
 }

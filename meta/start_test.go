@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/meta"
 )
 
@@ -48,13 +49,7 @@ func TestNewStartsNothingStartRunsOnce(t *testing.T) {
 	if err := s.Start(context.Background()); cairn.KindOf(err) != cairn.Invalid {
 		t.Errorf("second Start: %v, want an Invalid error", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatal("a single peer did not lead within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	await.True(t, 10*time.Second, "a single peer leads", s.IsLeader)
 	// A lone voter has nobody to hand leadership to: not an error.
 	if err := s.TransferLeadership(context.Background()); err != nil {
 		t.Errorf("TransferLeadership of the only voter: %v", err)

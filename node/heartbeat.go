@@ -54,7 +54,7 @@ func (n *Node) beat() {
 	if n.stopping.Load() {
 		return // a heartbeat now would undo Leave
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.MetaTimeout)
 	defer cancel()
 	if !n.registered.Load() {
 		if err := n.register(ctx); err != nil {

@@ -39,6 +39,10 @@ type Config struct {
 	Capacity  int64 // bytes offered; 0 = the file system's size
 
 	HeartbeatInterval time.Duration // default 1s
+	// MetaTimeout bounds one registration or heartbeat, retries included,
+	// and how long the node keeps retrying a metadata call before it gives
+	// up (a planned stop's Leave too); default 5s.
+	MetaTimeout time.Duration
 	// ReadyAfterBeat is how recent the last successful heartbeat must be
 	// for the node to report ready; default 10 heartbeats, at least 10s.
 	ReadyAfterBeat time.Duration
@@ -79,6 +83,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HeartbeatInterval <= 0 {
 		c.HeartbeatInterval = time.Second
+	}
+	if c.MetaTimeout <= 0 {
+		c.MetaTimeout = 5 * time.Second
 	}
 	if c.ReadyAfterBeat <= 0 {
 		c.ReadyAfterBeat = max(10*c.HeartbeatInterval, 10*time.Second)
@@ -214,7 +221,7 @@ func (n *Node) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	meta, err := metarpc.Dial(n.cfg.Meta, metarpc.Options{RetryFor: 5 * time.Second})
+	meta, err := metarpc.Dial(n.cfg.Meta, metarpc.Options{RetryFor: n.cfg.MetaTimeout})
 	if err != nil {
 		store.Close()
 		return err
@@ -249,6 +256,15 @@ func loadID(dir string) (cairn.NodeID, error) {
 
 // ID returns the node's identity ("" before Start).
 func (n *Node) ID() cairn.NodeID { return n.id }
+
+// MetaAddrs returns the metadata addresses the node currently knows (it
+// follows the cluster's membership); nil before Start.
+func (n *Node) MetaAddrs() []string {
+	if n.meta == nil {
+		return nil
+	}
+	return n.meta.Addrs()
+}
 
 // Store exposes the chunk store (tests corrupt and inspect it); nil
 // before Start.

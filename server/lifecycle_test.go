@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/node"
 	"github.com/cairnfs/cairn/server"
@@ -63,17 +65,12 @@ func newSince(before map[string]string) []string {
 // before still run after wait (goroutines that are ending get that long).
 func noNewGoroutines(t *testing.T, before map[string]string, wait time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		extra := newSince(before)
-		if len(extra) == 0 {
-			return
+	await.Until(t, wait, func() error {
+		if extra := newSince(before); len(extra) > 0 {
+			return fmt.Errorf("%d goroutines left running:\n%s", len(extra), strings.Join(extra, "\n\n"))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d goroutines left running:\n%s", len(extra), strings.Join(extra, "\n\n"))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // openFiles counts this process's open file descriptors (sockets

@@ -107,15 +107,15 @@ func (s *Node) Kill() error {
 }
 
 // Shutdown stops the node for a planned stop (SIGTERM): readiness fails
-// and the metadata leader is told the node is leaving (bounded to a few
-// seconds; if the leader cannot be reached the node stops anyway and is
+// and the metadata leader is told the node is leaving (bounded by the node's
+// MetaTimeout; if the leader cannot be reached the node stops anyway and is
 // seen as suspect), then the data port stops accepting and in-flight
 // requests finish until ctx ends (what still runs then is cut), and the
 // store closes. Clients whose requests are refused retry on other
 // replicas. It waits for every goroutine Start started.
 func (s *Node) Shutdown(ctx context.Context) error {
 	return s.life.end(func() error {
-		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		lctx, cancel := context.WithTimeout(ctx, s.cfg.Node.MetaTimeout)
 		if err := s.Node.Leave(lctx); err != nil {
 			s.cfg.Node.Logger.Warn("stopping without telling the metadata leader", "err", err)
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/await"
+	"github.com/cairnfs/cairn/internal/testclock"
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/meta/inprocess"
 	"github.com/cairnfs/cairn/node"
@@ -46,6 +47,9 @@ type Options struct {
 	// SnapshotEntries, if set, makes metadata peers snapshot (and truncate
 	// their logs) after this many entries, checked every 200ms.
 	SnapshotEntries uint64
+	// NodeDeadAfter, if set, replaces the 5 s after which a silent data
+	// node is dead (and its chunks repaired).
+	NodeDeadAfter time.Duration
 	// UploadExpiry, if set, is how long upload sessions may stay open.
 	UploadExpiry time.Duration
 	// RepairBytesPerSec throttles the leader's repairs (default unlimited).
@@ -62,6 +66,10 @@ type Options struct {
 	// rebalance scans, garbage collection, reconciliation) instead of the
 	// fast ones tests use, so benchmarks measure the foreground path.
 	Calm bool
+	// Clock is the metadata peers' clock (failure detection, GC grace,
+	// upload expiry, write age); nil = a fresh testclock.Clock. Move it
+	// with Cluster.Advance.
+	Clock *testclock.Clock
 }
 
 // Cluster is a running in-process cluster.
@@ -72,6 +80,7 @@ type Cluster struct {
 	log    *slog.Logger
 	Metas  []*MetaPeer
 	Nodes  []*DataNode
+	Clock  *testclock.Clock // every metadata peer's Config.Now
 	mu     sync.Mutex
 	client *client.Client
 	// inproc is the metadata service of a cluster from NewInProcess
@@ -175,7 +184,10 @@ func newCluster(t testing.TB, opts Options) *Cluster {
 	if os.Getenv("CAIRN_TEST_LOG") != "" {
 		lvl = slog.LevelDebug
 	}
-	return &Cluster{t: t, opts: opts, dir: t.TempDir(), log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))}
+	if opts.Clock == nil {
+		opts.Clock = testclock.New()
+	}
+	return &Cluster{t: t, opts: opts, dir: t.TempDir(), log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})), Clock: opts.Clock}
 }
 
 // loopbackHost is this test process's own loopback address (all of
@@ -201,17 +213,16 @@ func freeAddr(t testing.TB) string {
 	return ""
 }
 
+// listen listens on a member's fixed address, which a member that just
+// stopped may hold for a moment longer.
 func listen(t testing.TB, addr string) net.Listener {
-	var err error
-	for i := 0; i < 50; i++ {
-		var l net.Listener
-		if l, err = net.Listen("tcp", addr); err == nil {
-			return l
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("listen %s: %v", addr, err)
-	return nil
+	t.Helper()
+	var l net.Listener
+	await.Until(t, 5*time.Second, func() (err error) {
+		l, err = net.Listen("tcp", addr)
+		return err
+	})
+	return l
 }
 
 // MetaAddrs are the gRPC addresses of the peers not removed (of the
@@ -239,12 +250,13 @@ func (c *Cluster) StartMeta(i int) {
 		def := meta.DefaultConfig()
 		cfg.RepairInterval, cfg.GCInterval = def.RepairInterval, def.GCInterval
 	}
-	cfg.ID, cfg.Dir, cfg.Logger = mp.ID, mp.Dir, c.log
+	cfg.ID, cfg.Dir, cfg.Logger, cfg.Now = mp.ID, mp.Dir, c.log, c.Clock.Now
 	cfg.RaftListener = listen(c.t, mp.RaftAddr)
 	cfg.RaftAdvertise = mp.RaftAddr
 	cfg.RaftDial = mp.Bridge.Dial
 	cfg.DefaultReplication = c.opts.Replication
 	cfg.RepairBytesPerSec = c.opts.RepairBytesPerSec
+	cfg.NodeDeadAfter = c.NodeDeadAfter()
 	if c.opts.UploadExpiry > 0 {
 		cfg.UploadExpiry = c.opts.UploadExpiry
 	}
