@@ -25,7 +25,7 @@ type forward struct {
 	failed []FailedNode
 }
 
-func (n *Node) startForward(ctx context.Context, id cairn.ChunkID, crc uint32, size int64, next hop, rest string) *forward {
+func (d *dataServer) startForward(ctx context.Context, id cairn.ChunkID, crc uint32, size int64, next hop, rest string) *forward {
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(ctx)
 	f := &forward{next: next, pw: pw, cancel: cancel, done: make(chan struct{})}
@@ -43,7 +43,7 @@ func (n *Node) startForward(ctx context.Context, id cairn.ChunkID, crc uint32, s
 	go func() {
 		defer close(f.done)
 		defer pr.Close()
-		resp, err := n.client.Do(req)
+		resp, err := d.client.Do(req)
 		if err != nil {
 			f.fail(err, cairn.Unavailable)
 			return

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -9,45 +10,43 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/cairnhttp"
+	"github.com/cairnfs/cairn/volume"
 )
 
-// Handler returns the data port's HTTP handler:
-//
-//	PUT    /v1/chunks/{id}   store a chunk and forward it down the chain
-//	GET    /v1/chunks/{id}   read a range: CRCs of the covered sub-blocks, then the raw bytes
-//	HEAD   /v1/chunks/{id}   stat
-//	DELETE /v1/chunks/{id}   delete (tombstone)
-//	GET    /healthz /readyz /metrics
-func (n *Node) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("PUT /v1/chunks/{id}", n.handlePut)
-	mux.HandleFunc("GET /v1/chunks/{id}", n.handleGet)
-	mux.HandleFunc("HEAD /v1/chunks/{id}", n.handleHead)
-	mux.HandleFunc("DELETE /v1/chunks/{id}", n.handleDelete)
-	mux.HandleFunc("POST /v1/chunks/{id}/replicate", n.handleReplicate)
-	mux.HandleFunc("POST /v1/chunks/{id}/verify", n.handleVerify)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if !n.healthy.Load() {
-			http.Error(w, "disk unhealthy: "+n.healthMsg.Load().(string), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if ok, why := n.ReadyStatus(); !ok {
-			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.cfg.Registry, promhttp.HandlerOpts{}))
-	return mux
+// dataServer serves the data protocol: chunk reads and writes on the data
+// port, forwarding down the replication chain, repair copies, verification
+// on a client's request, and the scrubber. Node makes it in New and fills
+// in id and store in Start.
+type dataServer struct {
+	cfg         *Config
+	client      *http.Client
+	metrics     *metrics
+	health      *diskHealth
+	repairLimit *rate.Limiter
+	scrubLimit  *rate.Limiter
+	bufs        sync.Pool // chunk bodies being received (handlePut)
+	// reportCorrupt tells the metadata leader a replica here is corrupt.
+	reportCorrupt func(context.Context, cairn.ChunkID) error
+
+	id    cairn.NodeID
+	store *volume.Store
+}
+
+// routes adds the chunk endpoints to mux (see Node.Handler).
+func (d *dataServer) routes(mux *http.ServeMux) {
+	mux.HandleFunc("PUT /v1/chunks/{id}", d.handlePut)
+	mux.HandleFunc("GET /v1/chunks/{id}", d.handleGet)
+	mux.HandleFunc("HEAD /v1/chunks/{id}", d.handleHead)
+	mux.HandleFunc("DELETE /v1/chunks/{id}", d.handleDelete)
+	mux.HandleFunc("POST /v1/chunks/{id}/replicate", d.handleReplicate)
+	mux.HandleFunc("POST /v1/chunks/{id}/verify", d.handleVerify)
 }
 
 // PutResult is the JSON body of a successful PUT: the nodes that stored the
@@ -65,39 +64,39 @@ type FailedNode struct {
 	Kind  uint8  `json:"kind"`
 }
 
-// getBuf returns a buffer of n bytes for a chunk body, from the node's
+// getBuf returns a buffer of size bytes for a chunk body, from the node's
 // own pool (each node in a process keeps its own).
-func (n *Node) getBuf(size int64) []byte {
-	if b, ok := n.bufs.Get().(*[]byte); ok && int64(cap(*b)) >= size {
+func (d *dataServer) getBuf(size int64) []byte {
+	if b, ok := d.bufs.Get().(*[]byte); ok && int64(cap(*b)) >= size {
 		return (*b)[:size]
 	}
 	return make([]byte, size, max(size, 4<<10))
 }
 
 // putBuf returns b to the pool unless it is too big to keep.
-func (n *Node) putBuf(b []byte) {
+func (d *dataServer) putBuf(b []byte) {
 	if cap(b) <= 16<<20 {
-		n.bufs.Put(&b)
+		d.bufs.Put(&b)
 	}
 }
 
-func (n *Node) handlePut(w http.ResponseWriter, r *http.Request) {
+func (d *dataServer) handlePut(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	res, err := n.put(r)
+	res, err := d.put(r)
 	if err != nil {
-		n.metrics.writes.WithLabelValues(cairn.KindOf(err).String()).Inc()
+		d.metrics.writes.WithLabelValues(cairn.KindOf(err).String()).Inc()
 		cairnhttp.WriteError(w, err)
 		return
 	}
-	n.metrics.writes.WithLabelValues("ok").Inc()
-	n.metrics.writeSecond.Observe(time.Since(start).Seconds())
+	d.metrics.writes.WithLabelValues("ok").Inc()
+	d.metrics.writeSecond.Observe(time.Since(start).Seconds())
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(res)
 }
 
 // put receives a chunk, streams it to the next replica while it arrives,
 // verifies and stores it durably, then waits for the rest of the chain.
-func (n *Node) put(r *http.Request) (*PutResult, error) {
+func (d *dataServer) put(r *http.Request) (*PutResult, error) {
 	const op = "node.put"
 	id, err := cairn.ParseChunkID(r.PathValue("id"))
 	if err != nil {
@@ -108,20 +107,20 @@ func (n *Node) put(r *http.Request) (*PutResult, error) {
 		return nil, cairn.E(op, cairn.PathArg(id.String()), cairn.Invalid, fmt.Errorf("missing or bad %s header: the sender must give the chunk's CRC32C", cairnhttp.HeaderCRC))
 	}
 	size := r.ContentLength
-	if size < 0 || size > n.cfg.MaxChunkSize {
-		return nil, cairn.E(op, cairn.PathArg(id.String()), cairn.Invalid, fmt.Errorf("chunk length %d: need Content-Length between 0 and %d", size, n.cfg.MaxChunkSize))
+	if size < 0 || size > d.cfg.MaxChunkSize {
+		return nil, cairn.E(op, cairn.PathArg(id.String()), cairn.Invalid, fmt.Errorf("chunk length %d: need Content-Length between 0 and %d", size, d.cfg.MaxChunkSize))
 	}
 	next, rest, err := parseChain(r.Header.Get(cairnhttp.HeaderChain))
 	if err != nil {
 		return nil, cairn.E(op, err)
 	}
-	buf := n.getBuf(size)
-	defer n.putBuf(buf)
+	buf := d.getBuf(size)
+	defer d.putBuf(buf)
 
 	var fwd *forward
 	body := io.Reader(r.Body)
 	if next != nil {
-		fwd = n.startForward(r.Context(), id, uint32(crc64), size, *next, rest)
+		fwd = d.startForward(r.Context(), id, uint32(crc64), size, *next, rest)
 		body = io.TeeReader(r.Body, fwd)
 	}
 	if _, err := io.ReadFull(body, buf); err != nil {
@@ -133,18 +132,17 @@ func (n *Node) put(r *http.Request) (*PutResult, error) {
 	if fwd != nil {
 		fwd.finish()
 	}
-	if err := n.store.Put(r.Context(), id, buf, uint32(crc64)); err != nil {
+	if err := d.store.Put(r.Context(), id, buf, uint32(crc64)); err != nil {
 		if k := cairn.KindOf(err); k != cairn.Corrupt && k != cairn.Exists && k != cairn.Canceled && k != cairn.NoSpace && k != cairn.Invalid {
-			n.diskFailed.Store(true)
-			n.markUnhealthy(err)
+			d.health.writeFailed(err)
 		}
 		if fwd != nil {
 			fwd.wait()
 		}
 		return nil, err
 	}
-	n.metrics.writeBytes.Add(float64(size))
-	res := &PutResult{Stored: []string{string(n.id)}}
+	d.metrics.writeBytes.Add(float64(size))
+	res := &PutResult{Stored: []string{string(d.id)}}
 	if fwd != nil {
 		down, failed := fwd.wait()
 		res.Stored = append(res.Stored, down...)
@@ -168,19 +166,19 @@ func parseChain(h string) (*hop, string, error) {
 	return &hop{node, addr}, rest, nil
 }
 
-func (n *Node) handleGet(w http.ResponseWriter, r *http.Request) {
-	err := n.get(w, r)
+func (d *dataServer) handleGet(w http.ResponseWriter, r *http.Request) {
+	err := d.get(w, r)
 	if err != nil {
-		n.metrics.reads.WithLabelValues(cairn.KindOf(err).String()).Inc()
+		d.metrics.reads.WithLabelValues(cairn.KindOf(err).String()).Inc()
 		if w.Header().Get(cairnhttp.HeaderBlocks) == "" {
 			cairnhttp.WriteError(w, err)
 		}
 		return
 	}
-	n.metrics.reads.WithLabelValues("ok").Inc()
+	d.metrics.reads.WithLabelValues("ok").Inc()
 }
 
-func (n *Node) get(w http.ResponseWriter, r *http.Request) error {
+func (d *dataServer) get(w http.ResponseWriter, r *http.Request) error {
 	const op = "node.get"
 	id, err := cairn.ParseChunkID(r.PathValue("id"))
 	if err != nil {
@@ -190,7 +188,7 @@ func (n *Node) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return cairn.E(op, cairn.PathArg(id.String()), err)
 	}
-	info, err := n.store.Stat(id)
+	info, err := d.store.Stat(id)
 	if err != nil {
 		return err
 	}
@@ -206,7 +204,7 @@ func (n *Node) get(w http.ResponseWriter, r *http.Request) error {
 		h.Set("Content-Length", "0")
 		return nil
 	}
-	rg, err := n.store.OpenRange(id, off, n1)
+	rg, err := d.store.OpenRange(id, off, n1)
 	if err != nil {
 		return err
 	}
@@ -225,7 +223,7 @@ func (n *Node) get(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	sent, err := rg.WriteTo(w)
-	n.metrics.readBytes.Add(float64(sent))
+	d.metrics.readBytes.Add(float64(sent))
 	return err
 }
 
@@ -245,10 +243,10 @@ func rangeParams(r *http.Request) (off, n int64, err error) {
 	return off, n, nil
 }
 
-func (n *Node) handleHead(w http.ResponseWriter, r *http.Request) {
+func (d *dataServer) handleHead(w http.ResponseWriter, r *http.Request) {
 	id, err := cairn.ParseChunkID(r.PathValue("id"))
 	if err == nil {
-		st, serr := n.store.Stat(id)
+		st, serr := d.store.Stat(id)
 		if serr == nil {
 			w.Header().Set(cairnhttp.HeaderChunkLength, strconv.FormatInt(st.Length, 10))
 			w.Header().Set(cairnhttp.HeaderCRC, fmt.Sprintf("%08x", st.CRC))
@@ -261,10 +259,10 @@ func (n *Node) handleHead(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(cairnhttp.Status(err))
 }
 
-func (n *Node) handleDelete(w http.ResponseWriter, r *http.Request) {
+func (d *dataServer) handleDelete(w http.ResponseWriter, r *http.Request) {
 	id, err := cairn.ParseChunkID(r.PathValue("id"))
 	if err == nil {
-		err = n.store.Delete(r.Context(), id)
+		err = d.store.Delete(r.Context(), id)
 	}
 	if err != nil && !errors.Is(err, cairn.NotFound) {
 		cairnhttp.WriteError(w, err)

@@ -4,41 +4,64 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/metarpc"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/volume"
 )
+
+// metaLink is the node's link to the metadata service: registration,
+// heartbeats, a planned stop's Leave, reconciliation and corrupt-replica
+// reports. Node makes it in New and fills in id, store and meta in Start.
+type metaLink struct {
+	cfg    *Config
+	health *diskHealth
+	ctx    context.Context // ends at Close, cutting off metadata calls in flight
+
+	id    cairn.NodeID
+	store *volume.Store
+	meta  *metarpc.Conn
+
+	registered atomic.Bool
+	lastBeat   atomic.Int64 // unix ns of the last heartbeat or registration the leader accepted
+	stopping   atomic.Bool  // a planned stop began (Leave): not ready, no more heartbeats
+	beatMu     sync.Mutex   // one heartbeat or Leave at a time
+}
 
 // leader runs fn against the metadata leader's Nodes service (see
 // metarpc.Conn.Leader): the only service a data node calls.
-func (n *Node) leader(ctx context.Context, fn func(context.Context, pb.NodesClient) error) error {
-	return n.meta.Leader(ctx, func(ctx context.Context, cc grpc.ClientConnInterface) error {
+func (l *metaLink) leader(ctx context.Context, fn func(context.Context, pb.NodesClient) error) error {
+	return l.meta.Leader(ctx, func(ctx context.Context, cc grpc.ClientConnInterface) error {
 		return fn(ctx, pb.NewNodesClient(cc))
 	})
 }
 
-func (n *Node) heartbeatLoop() {
-	defer n.wg.Done()
-	t := time.NewTicker(n.cfg.HeartbeatInterval)
+// heartbeatLoop probes the disk and beats every HeartbeatInterval until
+// stop is closed.
+func (l *metaLink) heartbeatLoop(stop <-chan struct{}) {
+	t := time.NewTicker(l.cfg.HeartbeatInterval)
 	defer t.Stop()
 	probeEvery := 10
 	for i := 0; ; i++ {
 		if i%probeEvery == 0 {
 			// A full disk is not a failing disk: the node still serves reads.
-			if err := n.probeDisk(); err != nil && !errors.Is(err, syscall.ENOSPC) {
-				n.markUnhealthy(err)
-			} else if err == nil && !n.healthy.Load() && !n.diskFailed.Load() {
-				n.healthy.Store(true)
-				n.healthMsg.Store("")
+			if err := probeDisk(l.cfg.Dir); err != nil && !errors.Is(err, syscall.ENOSPC) {
+				l.health.markUnhealthy(err)
+			} else if err == nil {
+				l.health.probeOK()
 			}
 		}
-		n.beat()
+		l.beat()
 		select {
-		case <-n.stop:
+		case <-stop:
 			return
 		case <-t.C:
 		}
@@ -48,83 +71,97 @@ func (n *Node) heartbeatLoop() {
 // beat registers if needed and sends one heartbeat. Failures are logged and
 // retried at the next tick: a node keeps serving reads and writes while the
 // metadata service elects a leader.
-func (n *Node) beat() {
-	n.beatMu.Lock()
-	defer n.beatMu.Unlock()
-	if n.stopping.Load() {
+func (l *metaLink) beat() {
+	l.beatMu.Lock()
+	defer l.beatMu.Unlock()
+	if l.stopping.Load() {
 		return // a heartbeat now would undo Leave
 	}
-	ctx, cancel := context.WithTimeout(n.ctx, n.cfg.MetaTimeout)
+	ctx, cancel := context.WithTimeout(l.ctx, l.cfg.MetaTimeout)
 	defer cancel()
-	if !n.registered.Load() {
-		if err := n.register(ctx); err != nil {
-			n.cfg.Logger.Warn("registering with the metadata service", "err", err)
+	if !l.registered.Load() {
+		if err := l.register(ctx); err != nil {
+			l.cfg.Logger.Warn("registering with the metadata service", "err", err)
 			return
 		}
 	}
-	total, _ := n.capacity()
-	st := n.store.Stats()
-	hb := &pb.HeartbeatRequest{Id: string(n.id), Addr: n.cfg.Advertise, Capacity: total, Used: st.DiskBytes,
-		Chunks: uint64(st.Chunks), Healthy: n.healthy.Load(), HealthDetail: n.healthMsg.Load().(string)}
+	total, _ := capacity(l.cfg)
+	st := l.store.Stats()
+	healthy, detail := l.health.status()
+	hb := &pb.HeartbeatRequest{Id: string(l.id), Addr: l.cfg.Advertise, Capacity: total, Used: st.DiskBytes,
+		Chunks: uint64(st.Chunks), Healthy: healthy, HealthDetail: detail}
 	var resp *pb.HeartbeatResponse
-	err := n.leader(ctx, func(ctx context.Context, c pb.NodesClient) (err error) {
+	err := l.leader(ctx, func(ctx context.Context, c pb.NodesClient) (err error) {
 		resp, err = c.Heartbeat(ctx, hb)
 		return err
 	})
 	if err != nil {
 		if cairn.KindOf(err) != cairn.Canceled {
-			n.cfg.Logger.Debug("heartbeat failed", "err", err)
+			l.cfg.Logger.Debug("heartbeat failed", "err", err)
 		}
 		return
 	}
 	if resp.Register {
-		n.registered.Store(false)
-		if err := n.register(ctx); err != nil {
-			n.cfg.Logger.Warn("re-registering with the metadata service", "err", err)
+		l.registered.Store(false)
+		if err := l.register(ctx); err != nil {
+			l.cfg.Logger.Warn("re-registering with the metadata service", "err", err)
 		}
 		return
 	}
-	n.lastBeat.Store(time.Now().UnixNano())
+	l.lastBeat.Store(time.Now().UnixNano())
 }
 
-// Leave prepares a planned stop (a restart or a rolling update):
-// readiness fails, heartbeats stop, and the metadata leader is told that
-// the node is leaving, so it places no new chunks here, lists this node's
-// replicas last, and does not repair its chunks unless it stays away past
-// the dead timeout. If the leader cannot be reached the error is returned
-// and the node still stops heartbeating: the leader then sees it as
-// suspect, later dead, as after a crash. The caller stops serving next.
-func (n *Node) Leave(ctx context.Context) error {
-	n.stopping.Store(true)
-	if !n.started.Load() {
-		return nil // never registered: nobody to tell
-	}
-	n.beatMu.Lock() // wait for a heartbeat in flight, which could undo Leave
-	defer n.beatMu.Unlock()
-	req := &pb.LeaveRequest{Id: string(n.id), Addr: n.cfg.Advertise}
-	err := n.leader(ctx, func(ctx context.Context, c pb.NodesClient) error {
+// leave tells the metadata leader the node is leaving (see Node.Leave);
+// stopping is already set, so no heartbeat follows.
+func (l *metaLink) leave(ctx context.Context) error {
+	l.beatMu.Lock() // wait for a heartbeat in flight, which could undo Leave
+	defer l.beatMu.Unlock()
+	req := &pb.LeaveRequest{Id: string(l.id), Addr: l.cfg.Advertise}
+	err := l.leader(ctx, func(ctx context.Context, c pb.NodesClient) error {
 		_, err := c.Leave(ctx, req)
 		return err
 	})
 	if err != nil {
 		return cairn.E("node.leave", fmt.Errorf("telling the metadata leader this node is leaving: %w", err))
 	}
-	n.cfg.Logger.Info("told the metadata leader this node is leaving for a planned stop", "node", n.id)
+	l.cfg.Logger.Info("told the metadata leader this node is leaving for a planned stop", "node", l.id)
 	return nil
 }
 
-func (n *Node) register(ctx context.Context) error {
-	total, _ := n.capacity()
-	req := &pb.RegisterNodeRequest{Id: string(n.id), Addr: n.cfg.Advertise, Zone: n.cfg.Zone, Rack: n.cfg.Rack, Capacity: total}
-	err := n.leader(ctx, func(ctx context.Context, c pb.NodesClient) error {
+func (l *metaLink) register(ctx context.Context) error {
+	total, _ := capacity(l.cfg)
+	req := &pb.RegisterNodeRequest{Id: string(l.id), Addr: l.cfg.Advertise, Zone: l.cfg.Zone, Rack: l.cfg.Rack, Capacity: total}
+	err := l.leader(ctx, func(ctx context.Context, c pb.NodesClient) error {
 		_, err := c.RegisterNode(ctx, req)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	n.registered.Store(true)
-	n.lastBeat.Store(time.Now().UnixNano())
-	n.cfg.Logger.Info("registered with the metadata service", "node", n.id, "addr", n.cfg.Advertise)
+	l.registered.Store(true)
+	l.lastBeat.Store(time.Now().UnixNano())
+	l.cfg.Logger.Info("registered with the metadata service", "node", l.id, "addr", l.cfg.Advertise)
 	return nil
+}
+
+// reportCorrupt tells the metadata leader that this node's replica of id
+// is corrupt.
+func (l *metaLink) reportCorrupt(ctx context.Context, id cairn.ChunkID) error {
+	return l.leader(ctx, func(ctx context.Context, c pb.NodesClient) error {
+		_, err := c.ReportCorrupt(ctx, &pb.ReportCorruptRequest{Node: string(l.id), Chunks: [][]byte{id[:]}})
+		return err
+	})
+}
+
+// capacity returns the configured capacity or the file system's size.
+func capacity(cfg *Config) (total, free int64) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(cfg.Dir, &st); err == nil {
+		total = int64(st.Blocks) * int64(st.Bsize)
+		free = int64(st.Bavail) * int64(st.Bsize)
+	}
+	if cfg.Capacity > 0 {
+		total = cfg.Capacity
+	}
+	return total, free
 }

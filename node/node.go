@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,8 +21,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sys/unix"
-	"golang.org/x/time/rate"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/internal/bwlimit"
@@ -118,7 +118,9 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Node is a running data node.
+// Node is a running data node. It owns the lifecycle, identity, readiness
+// and the store, and wires two parts: data serves the data port, link
+// talks to the metadata service.
 type Node struct {
 	cfg     Config
 	id      cairn.NodeID
@@ -126,18 +128,9 @@ type Node struct {
 	meta    *metarpc.Conn
 	client  *http.Client
 	metrics *metrics
-
-	scrubLimit  *rate.Limiter
-	repairLimit *rate.Limiter
-	bufs        sync.Pool // chunk bodies being received (handlePut)
-
-	registered atomic.Bool
-	lastBeat   atomic.Int64 // unix ns of the last heartbeat or registration the leader accepted
-	stopping   atomic.Bool  // a planned stop began (Leave): not ready, no more heartbeats
-	beatMu     sync.Mutex   // one heartbeat or Leave at a time
-	healthy    atomic.Bool
-	diskFailed atomic.Bool  // a write failed with an I/O error: stays unhealthy until restart
-	healthMsg  atomic.Value // string
+	health  *diskHealth
+	data    *dataServer
+	link    *metaLink
 
 	ctx    context.Context // ends at Close, cutting off metadata calls in flight
 	cancel context.CancelFunc
@@ -159,12 +152,13 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, stop: make(chan struct{}),
 		client:  &http.Client{Transport: cfg.Transport},
-		metrics: newMetrics(cfg.Registry)}
+		metrics: newMetrics(cfg.Registry),
+		health:  newDiskHealth(cfg.Logger)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.scrubLimit = bwlimit.New(cfg.ScrubBytesPerSec)
-	n.repairLimit = bwlimit.New(cfg.RepairBytesPerSec)
-	n.healthy.Store(true)
-	n.healthMsg.Store("")
+	n.link = &metaLink{cfg: &n.cfg, health: n.health, ctx: n.ctx}
+	n.data = &dataServer{cfg: &n.cfg, client: n.client, metrics: n.metrics, health: n.health,
+		repairLimit: bwlimit.New(cfg.RepairBytesPerSec), scrubLimit: bwlimit.New(cfg.ScrubBytesPerSec),
+		reportCorrupt: n.link.reportCorrupt}
 	return n, nil
 }
 
@@ -194,9 +188,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.started.Store(true)
 	n.wg.Add(3)
-	go n.heartbeatLoop()
-	go n.scrubLoop()
-	go n.reconcileLoop()
+	go func() { defer n.wg.Done(); n.link.heartbeatLoop(n.stop) }()
+	go func() { defer n.wg.Done(); n.data.scrubLoop(n.ctx) }()
+	go func() { defer n.wg.Done(); n.link.reconcileLoop() }()
 	return nil
 }
 
@@ -227,6 +221,8 @@ func (n *Node) open(ctx context.Context) error {
 		return err
 	}
 	n.id, n.store, n.meta = id, store, meta
+	n.link.id, n.link.store, n.link.meta = id, store, meta
+	n.data.id, n.data.store = id, store
 	n.metrics.registerStore(n.cfg.Registry, store)
 	return nil
 }
@@ -284,14 +280,15 @@ func (n *Node) ReadyStatus() (bool, string) {
 	switch {
 	case !n.started.Load():
 		return false, "not started"
-	case n.stopping.Load():
+	case n.link.stopping.Load():
 		return false, "shutting down"
-	case !n.registered.Load():
+	case !n.link.registered.Load():
 		return false, "not registered with the metadata leader yet (check that --meta " + strings.Join(n.cfg.Meta, ",") + " is reachable)"
-	case !n.healthy.Load():
-		return false, "disk unhealthy: " + n.healthMsg.Load().(string)
 	}
-	if age := time.Since(time.Unix(0, n.lastBeat.Load())); age > n.cfg.ReadyAfterBeat {
+	if ok, why := n.health.status(); !ok {
+		return false, "disk unhealthy: " + why
+	}
+	if age := time.Since(time.Unix(0, n.link.lastBeat.Load())); age > n.cfg.ReadyAfterBeat {
 		return false, "no heartbeat accepted by the metadata leader for " + age.Round(time.Second).String()
 	}
 	return true, "ok"
@@ -321,40 +318,45 @@ func (n *Node) Close() error {
 	return n.closeErr
 }
 
-// capacity returns the configured capacity or the file system's size.
-func (n *Node) capacity() (total, free int64) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(n.cfg.Dir, &st); err == nil {
-		total = int64(st.Blocks) * int64(st.Bsize)
-		free = int64(st.Bavail) * int64(st.Bsize)
+// Leave prepares a planned stop (a restart or a rolling update):
+// readiness fails, heartbeats stop, and the metadata leader is told that
+// the node is leaving, so it places no new chunks here, lists this node's
+// replicas last, and does not repair its chunks unless it stays away past
+// the dead timeout. If the leader cannot be reached the error is returned
+// and the node still stops heartbeating: the leader then sees it as
+// suspect, later dead, as after a crash. The caller stops serving next.
+func (n *Node) Leave(ctx context.Context) error {
+	n.link.stopping.Store(true)
+	if !n.started.Load() {
+		return nil // never registered: nobody to tell
 	}
-	if n.cfg.Capacity > 0 {
-		total = n.cfg.Capacity
-	}
-	return total, free
+	return n.link.leave(ctx)
 }
 
-// markUnhealthy records a disk failure; the next heartbeat reports it.
-// A failed chunk write makes it permanent until restart (the store refuses
-// writes after a failed fsync); a failed probe clears when a probe works.
-func (n *Node) markUnhealthy(err error) {
-	if n.healthy.Swap(false) {
-		n.cfg.Logger.Error("data node disk is failing; reporting unhealthy", "err", err)
-	}
-	n.healthMsg.Store(err.Error())
-}
-
-// probeDisk writes and syncs a small file to check the disk still accepts
-// writes.
-func (n *Node) probeDisk() error {
-	path := filepath.Join(n.cfg.Dir, ".probe")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := f.Write([]byte(time.Now().String())); err != nil {
-		return err
-	}
-	return f.Sync()
+// Handler returns the data port's HTTP handler:
+//
+//	PUT    /v1/chunks/{id}   store a chunk and forward it down the chain
+//	GET    /v1/chunks/{id}   read a range: CRCs of the covered sub-blocks, then the raw bytes
+//	HEAD   /v1/chunks/{id}   stat
+//	DELETE /v1/chunks/{id}   delete (tombstone)
+//	GET    /healthz /readyz /metrics
+func (n *Node) Handler() http.Handler {
+	mux := http.NewServeMux()
+	n.data.routes(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if ok, why := n.health.status(); !ok {
+			http.Error(w, "disk unhealthy: "+why, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if ok, why := n.ReadyStatus(); !ok {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(n.cfg.Registry, promhttp.HandlerOpts{}))
+	return mux
 }

@@ -15,39 +15,38 @@ import (
 // replicas left by repair or drain, chunks of files deleted while the node
 // was down, orphans of failed writes. A chunk is deleted only if two
 // answers at least ReconcileGrace apart both say so.
-func (n *Node) reconcileLoop() {
-	defer n.wg.Done()
+func (l *metaLink) reconcileLoop() {
 	pending := map[cairn.ChunkID]time.Time{} // first "delete" answer
-	t := time.NewTicker(n.cfg.ReconcileInterval)
+	t := time.NewTicker(l.cfg.ReconcileInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-n.ctx.Done():
+		case <-l.ctx.Done():
 			return
 		case <-t.C:
 		}
-		if !n.registered.Load() {
+		if !l.registered.Load() {
 			continue
 		}
-		if err := n.reconcile(pending); err != nil && n.ctx.Err() == nil {
-			n.cfg.Logger.Warn("reconciling chunks with the metadata service failed; will retry", "err", err)
+		if err := l.reconcile(pending); err != nil && l.ctx.Err() == nil {
+			l.cfg.Logger.Warn("reconciling chunks with the metadata service failed; will retry", "err", err)
 		}
 	}
 }
 
-func (n *Node) reconcile(pending map[cairn.ChunkID]time.Time) error {
+func (l *metaLink) reconcile(pending map[cairn.ChunkID]time.Time) error {
 	var all []cairn.ChunkID
-	n.store.Walk(func(ci volume.ChunkInfo) bool { all = append(all, ci.ID); return true })
+	l.store.Walk(func(ci volume.ChunkInfo) bool { all = append(all, ci.ID); return true })
 	answer := map[cairn.ChunkID]bool{}
 	for start := 0; start < len(all); start += 10000 {
 		batch := all[start:min(start+10000, len(all))]
-		req := &pb.ReconcileRequest{Node: string(n.id), Chunks: make([][]byte, len(batch))}
+		req := &pb.ReconcileRequest{Node: string(l.id), Chunks: make([][]byte, len(batch))}
 		for i := range batch {
 			req.Chunks[i] = batch[i][:]
 		}
-		ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+		ctx, cancel := context.WithTimeout(l.ctx, 30*time.Second)
 		var resp *pb.ReconcileResponse
-		err := n.leader(ctx, func(ctx context.Context, c pb.NodesClient) (err error) {
+		err := l.leader(ctx, func(ctx context.Context, c pb.NodesClient) (err error) {
 			resp, err = c.Reconcile(ctx, req)
 			return err
 		})
@@ -74,17 +73,17 @@ func (n *Node) reconcile(pending map[cairn.ChunkID]time.Time) error {
 			pending[id] = now
 			continue
 		}
-		if now.Sub(first) < n.cfg.ReconcileGrace {
+		if now.Sub(first) < l.cfg.ReconcileGrace {
 			continue
 		}
-		if err := n.store.Delete(n.ctx, id); err != nil && !errors.Is(err, cairn.NotFound) {
+		if err := l.store.Delete(l.ctx, id); err != nil && !errors.Is(err, cairn.NotFound) {
 			return err
 		}
 		delete(pending, id)
 		deleted++
 	}
 	if deleted > 0 {
-		n.cfg.Logger.Info("deleted chunks no file needs on this node", "chunks", deleted)
+		l.cfg.Logger.Info("deleted chunks no file needs on this node", "chunks", deleted)
 	}
 	return nil
 }

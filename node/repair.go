@@ -15,7 +15,6 @@ import (
 	"github.com/cairnfs/cairn/cairnhttp"
 	"github.com/cairnfs/cairn/checksum"
 	"github.com/cairnfs/cairn/internal/bwlimit"
-	pb "github.com/cairnfs/cairn/proto/cairnpb"
 	"github.com/cairnfs/cairn/volume"
 )
 
@@ -28,8 +27,8 @@ type replicateRequest struct {
 
 // handleReplicate pulls a chunk from another node, verifies every sub-block
 // and the whole-chunk CRC, and stores it durably before answering 200.
-func (n *Node) handleReplicate(w http.ResponseWriter, r *http.Request) {
-	err := n.replicate(r)
+func (d *dataServer) handleReplicate(w http.ResponseWriter, r *http.Request) {
+	err := d.replicate(r)
 	if err != nil {
 		cairnhttp.WriteError(w, err)
 		return
@@ -37,7 +36,7 @@ func (n *Node) handleReplicate(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func (n *Node) replicate(r *http.Request) error {
+func (d *dataServer) replicate(r *http.Request) error {
 	const op = "node.replicate"
 	id, err := cairn.ParseChunkID(r.PathValue("id"))
 	if err != nil {
@@ -47,32 +46,32 @@ func (n *Node) replicate(r *http.Request) error {
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil || req.Source == "" {
 		return cairn.E(op, cairn.Invalid, fmt.Errorf("want a JSON body {source, length}: %v", err))
 	}
-	if req.Length < 0 || req.Length > n.cfg.MaxChunkSize {
+	if req.Length < 0 || req.Length > d.cfg.MaxChunkSize {
 		return cairn.E(op, cairn.Invalid, fmt.Errorf("length %d out of range", req.Length))
 	}
-	if _, err := n.store.Stat(id); err == nil {
+	if _, err := d.store.Stat(id); err == nil {
 		return nil // already here
 	}
-	data, crc, err := n.fetch(r.Context(), req.Source, id)
+	data, crc, err := d.fetch(r.Context(), req.Source, id)
 	if err != nil {
 		return cairn.E(op, cairn.PathArg(id.String()), err)
 	}
 	if int64(len(data)) != req.Length {
 		return cairn.E(op, cairn.PathArg(id.String()), cairn.Corrupt, fmt.Errorf("source sent %d bytes, metadata says %d", len(data), req.Length))
 	}
-	if err := bwlimit.Wait(r.Context(), n.repairLimit, int64(len(data))); err != nil {
+	if err := bwlimit.Wait(r.Context(), d.repairLimit, int64(len(data))); err != nil {
 		return cairn.E(op, cairn.Canceled, err)
 	}
-	return n.store.Put(r.Context(), id, data, crc)
+	return d.store.Put(r.Context(), id, data, crc)
 }
 
 // fetch reads a whole chunk from another data node and verifies it.
-func (n *Node) fetch(ctx context.Context, source string, id cairn.ChunkID) ([]byte, uint32, error) {
+func (d *dataServer) fetch(ctx context.Context, source string, id cairn.ChunkID) ([]byte, uint32, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+source+"/v1/chunks/"+id.String(), nil)
 	if err != nil {
 		return nil, 0, cairn.E(cairn.Invalid, err)
 	}
-	resp, err := n.client.Do(req)
+	resp, err := d.client.Do(req)
 	if err != nil {
 		return nil, 0, cairn.E(cairn.Unavailable, err)
 	}
@@ -86,7 +85,7 @@ func (n *Node) fetch(ctx context.Context, source string, id cairn.ChunkID) ([]by
 	if err := errors.Join(err1, err2, err3); err != nil && length != 0 {
 		return nil, 0, cairn.E(cairn.Unavailable, fmt.Errorf("malformed reply from %s: %v", source, err))
 	}
-	if length < 0 || length > n.cfg.MaxChunkSize || blocks < 0 || blocks > int(length/max(int64(bs), 1))+1 {
+	if length < 0 || length > d.cfg.MaxChunkSize || blocks < 0 || blocks > int(length/max(int64(bs), 1))+1 {
 		return nil, 0, cairn.E(cairn.Unavailable, fmt.Errorf("malformed reply from %s", source))
 	}
 	raw := make([]byte, 4*blocks)
@@ -111,15 +110,15 @@ func (n *Node) fetch(ctx context.Context, source string, id cairn.ChunkID) ([]by
 
 // handleVerify re-reads a chunk (a client saw a bad checksum from this
 // node); if it is corrupt the replica is reported and dropped.
-func (n *Node) handleVerify(w http.ResponseWriter, r *http.Request) {
+func (d *dataServer) handleVerify(w http.ResponseWriter, r *http.Request) {
 	id, err := cairn.ParseChunkID(r.PathValue("id"))
 	if err != nil {
 		cairnhttp.WriteError(w, err)
 		return
 	}
-	if err := n.store.Verify(id); err != nil {
+	if err := d.store.Verify(id); err != nil {
 		if cairn.KindOf(err) == cairn.Corrupt {
-			n.dropCorrupt(r.Context(), id)
+			d.dropCorrupt(r.Context(), id)
 		}
 		cairnhttp.WriteError(w, err)
 		return
@@ -129,53 +128,18 @@ func (n *Node) handleVerify(w http.ResponseWriter, r *http.Request) {
 
 // dropCorrupt reports a corrupt replica to the leader and, unless it is the
 // only replica, deletes it so it is repaired from a good one.
-func (n *Node) dropCorrupt(ctx context.Context, id cairn.ChunkID) {
-	n.metrics.corrupt.Inc()
+func (d *dataServer) dropCorrupt(ctx context.Context, id cairn.ChunkID) {
+	d.metrics.corrupt.Inc()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	err := n.leader(ctx, func(ctx context.Context, c pb.NodesClient) error {
-		_, err := c.ReportCorrupt(ctx, &pb.ReportCorruptRequest{Node: string(n.id), Chunks: [][]byte{id[:]}})
-		return err
-	})
+	err := d.reportCorrupt(ctx, id)
 	if err != nil {
-		n.cfg.Logger.Error("corrupt replica kept", "chunk", id, "err", err)
+		d.cfg.Logger.Error("corrupt replica kept", "chunk", id, "err", err)
 		return
 	}
-	if err := n.store.Delete(ctx, id); err != nil && !errors.Is(err, cairn.NotFound) {
-		n.cfg.Logger.Error("deleting a corrupt replica", "chunk", id, "err", err)
+	if err := d.store.Delete(ctx, id); err != nil && !errors.Is(err, cairn.NotFound) {
+		d.cfg.Logger.Error("deleting a corrupt replica", "chunk", id, "err", err)
 		return
 	}
-	n.cfg.Logger.Warn("dropped a corrupt replica; the metadata leader repairs it from another", "chunk", id)
-}
-
-// scrubLoop re-reads and verifies every chunk continuously, at most
-// ScrubBytesPerSec, so that bit rot is found before a reader needs the
-// chunk.
-func (n *Node) scrubLoop() {
-	defer n.wg.Done()
-	if n.cfg.ScrubBytesPerSec <= 0 {
-		return
-	}
-	for {
-		start := time.Now()
-		var ids []volume.ChunkInfo
-		n.store.Walk(func(ci volume.ChunkInfo) bool { ids = append(ids, ci); return true })
-		for _, ci := range ids {
-			if err := bwlimit.Wait(n.ctx, n.scrubLimit, max(ci.Length, 1)); err != nil {
-				return // closing
-			}
-			err := n.store.Verify(ci.ID)
-			n.metrics.scrubbed.Add(float64(ci.Length))
-			if cairn.KindOf(err) == cairn.Corrupt {
-				n.cfg.Logger.Error("scrubber found a corrupt replica", "chunk", ci.ID, "err", err)
-				n.dropCorrupt(n.ctx, ci.ID)
-			}
-		}
-		// Pace full passes at ScrubInterval at most once per interval.
-		select {
-		case <-n.ctx.Done():
-			return
-		case <-time.After(max(n.cfg.ScrubInterval-time.Since(start), time.Second)):
-		}
-	}
+	d.cfg.Logger.Warn("dropped a corrupt replica; the metadata leader repairs it from another", "chunk", id)
 }
