@@ -136,7 +136,7 @@ func (c *Client) sendChain(ctx context.Context, a *pb.Allocation, data []byte, c
 	for _, r := range a.Replicas[1:] {
 		chain = append(chain, r.Node+"@"+r.Addr)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+first.Addr+"/v1/chunks/"+id.String(), bytes.NewReader(data))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.scheme+"://"+first.Addr+"/v1/chunks/"+id.String(), bytes.NewReader(data))
 	if err != nil {
 		return nil, nil, cairn.E("write", cairn.Invalid, err)
 	}
@@ -226,7 +226,7 @@ func (c *Client) reportCorrupt(addr string, rawID []byte) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/v1/chunks/"+id.String()+"/verify", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.scheme+"://"+addr+"/v1/chunks/"+id.String()+"/verify", nil)
 	if err != nil {
 		return
 	}
@@ -237,7 +237,7 @@ func (c *Client) reportCorrupt(addr string, rawID []byte) {
 
 func (c *Client) readReplica(ctx context.Context, addr string, ref *pb.ChunkRef, off int64, p []byte) error {
 	id, _ := cairn.ChunkIDFromBytes(ref.Id)
-	url := "http://" + addr + "/v1/chunks/" + id.String() + "?offset=" + strconv.FormatInt(off, 10) + "&length=" + strconv.Itoa(len(p))
+	url := c.scheme + "://" + addr + "/v1/chunks/" + id.String() + "?offset=" + strconv.FormatInt(off, 10) + "&length=" + strconv.Itoa(len(p))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return cairn.E(cairn.Invalid, err)

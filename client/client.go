@@ -29,6 +29,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/metarpc"
+	"github.com/cairnfs/cairn/pki"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
@@ -62,6 +63,11 @@ type Options struct {
 	// metadata peers (it also asks after a peer fails); default 2s,
 	// negative turns discovery off.
 	RefreshEvery time.Duration
+	// TLS is the client's certificate directory (pki.Load; the CLI finds
+	// it through --certs-dir). It secures the calls to the metadata peers
+	// and, unless Transport is given, to the data nodes. Nil connects
+	// without TLS, to a cluster run with --insecure.
+	TLS *pki.Source
 }
 
 // Client is a connection to a cluster for file operations; Admin gives
@@ -74,6 +80,8 @@ type Client struct {
 	alloc *allocPool
 	bufs  *bufPool
 	load  *nodeLoad
+	// scheme is the data ports' URL scheme: https with TLS.
+	scheme string
 }
 
 // EnvMeta is the environment variable that names the metadata peers when
@@ -114,15 +122,16 @@ func Dial(addrs []string, opts Options) (*Client, error) {
 			ReadBufferSize:     256 << 10,
 			DisableCompression: true,
 		}
+		opts.TLS.Transport(opts.Transport.(*http.Transport))
 	}
 	if opts.AvoidFor == 0 {
 		opts.AvoidFor = 5 * time.Second
 	}
-	m, err := metarpc.Dial(addrs, metarpc.Options{RetryFor: opts.RetryFor, RefreshEvery: opts.RefreshEvery})
+	m, err := metarpc.Dial(addrs, metarpc.Options{RetryFor: opts.RetryFor, RefreshEvery: opts.RefreshEvery, TLS: opts.TLS})
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{opts: opts, meta: m, http: &http.Client{Transport: opts.Transport}, load: newNodeLoad(opts.AvoidFor)}
+	c := &Client{opts: opts, meta: m, http: &http.Client{Transport: opts.Transport}, load: newNodeLoad(opts.AvoidFor), scheme: pki.Scheme(opts.TLS)}
 	c.alloc = &allocPool{c: c}
 	c.bufs = &bufPool{size: opts.ChunkSize}
 	return c, nil

@@ -29,7 +29,7 @@ import (
 // given only m1's address: they must follow the membership themselves.
 func TestMembershipThreeFiveThree(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Metas: 3, Nodes: 3, Replication: 2, ChunkSize: 128 << 10, NodeSeeds: 1})
-	cl, err := client.Dial([]string{c.Metas[0].GRPCAddr}, client.Options{ChunkSize: 128 << 10})
+	cl, err := client.Dial([]string{c.Metas[0].GRPCAddr}, client.Options{ChunkSize: 128 << 10, TLS: c.AdminCert()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestMetaLeaderGracefulStop(t *testing.T) {
 // removed and stopped.
 func TestClientLearnsPeers(t *testing.T) {
 	c := testcluster.New(t, testcluster.Options{Metas: 3, Nodes: 2, Replication: 2})
-	cl, err := client.Dial([]string{c.Metas[0].GRPCAddr}, client.Options{RefreshEvery: 100 * time.Millisecond, ChunkSize: 64 << 10})
+	cl, err := client.Dial([]string{c.Metas[0].GRPCAddr}, client.Options{RefreshEvery: 100 * time.Millisecond, ChunkSize: 64 << 10, TLS: c.AdminCert()})
 	if err != nil {
 		t.Fatal(err)
 	}

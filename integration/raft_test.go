@@ -46,7 +46,7 @@ func TestLaggingPeerCatchesUp(t *testing.T) {
 	})
 	stats := fs.Raft().Stats()
 	t.Logf("follower caught up: applied %d, last snapshot index %s", fs.AppliedIndex(), stats["last_snapshot_index"])
-	stale, err := client.Dial([]string{c.Metas[follower].GRPCAddr}, client.Options{StaleReads: true})
+	stale, err := client.Dial([]string{c.Metas[follower].GRPCAddr}, client.Options{StaleReads: true, TLS: c.AdminCert()})
 	if err != nil {
 		t.Fatal(err)
 	}

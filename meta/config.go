@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/pki"
 )
 
 // Peer is one member of the initial Raft configuration.
@@ -48,6 +49,12 @@ type Config struct {
 	RaftAdvertise string       // address other peers dial; default the listener's
 	RaftDial      Dialer       // optional: how to reach other peers; default TCP
 	APIAddr       string       // this peer's gRPC address as clients reach it (for leader hints)
+
+	// TLS is the peer's certificate directory: Raft traffic, the calls it
+	// makes to other peers and to data nodes are mutual TLS, and only
+	// identities with the meta role may speak Raft to it. Nil runs
+	// without TLS (--insecure).
+	TLS *pki.Source
 
 	// Peers is the initial cluster. A peer with no Raft state bootstraps
 	// with it if its own ID is among them; a peer that already has state

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/cairnfs/cairn/pki"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 	"github.com/cairnfs/cairn/rpcerr"
 )
@@ -15,6 +16,7 @@ import (
 // joining peers; followers poll the leader). Addresses are resolved at
 // every connection attempt, so a DNS name that appears late works.
 type peerDialer struct {
+	tls   *pki.Source // nil: plain connections (--insecure)
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 }
@@ -27,7 +29,11 @@ func (d *peerDialer) conn(addr string) (grpc.ClientConnInterface, error) {
 	if cc, ok := d.conns[addr]; ok {
 		return cc, nil
 	}
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	creds := insecure.NewCredentials()
+	if d.tls != nil {
+		creds = d.tls.GRPCClient()
+	}
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds),
 		grpc.WithDisableServiceConfig()) // as metarpc: no DNS TXT lookups
 	if err != nil {
 		return nil, err

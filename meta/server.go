@@ -20,6 +20,7 @@ import (
 	"github.com/cairnfs/cairn/meta/heal"
 	"github.com/cairnfs/cairn/meta/registry"
 	"github.com/cairnfs/cairn/meta/state"
+	"github.com/cairnfs/cairn/pki"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
@@ -124,7 +125,9 @@ func (s *Server) open(ctx context.Context) error {
 	}
 	s.prop = &Proposer{raft: s.raft, st: s.st, met: s.met, check: newLeaderCheck(s.raft), stop: s.stop}
 	s.members = &Members{s: s}
-	s.transfer = heal.HTTPTransfer{Client: &http.Client{Timeout: 5 * time.Minute}}
+	s.members.peers.tls = cfg.TLS
+	s.transfer = heal.HTTPTransfer{Scheme: pki.Scheme(cfg.TLS),
+		Client: &http.Client{Timeout: 5 * time.Minute, Transport: cfg.TLS.Transport(http.DefaultTransport.(*http.Transport).Clone())}}
 	s.heal = heal.New(heal.Config{DefaultReplication: cfg.DefaultReplication, RepairInterval: cfg.RepairInterval,
 		RepairConcurrency: cfg.RepairConcurrency, RepairBytesPerSec: cfg.RepairBytesPerSec, GCInterval: cfg.GCInterval,
 		GCGrace: cfg.GCGrace, MaxWriteAge: cfg.MaxWriteAge, UploadExpiry: cfg.UploadExpiry, Logger: cfg.Logger, Now: cfg.Now},
@@ -161,8 +164,12 @@ func (s *Server) startRaft() error {
 			return cairn.E("meta.raft", cairn.Unavailable, fmt.Errorf("listening for Raft on %s: %w", cfg.RaftBind, err))
 		}
 	}
+	var stream raft.StreamLayer = &streamLayer{Listener: lis, advertise: adv, dial: cfg.RaftDial}
+	if cfg.TLS != nil {
+		stream = &tlsStream{streamLayer: stream.(*streamLayer), src: cfg.TLS}
+	}
 	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream: &streamLayer{Listener: lis, advertise: adv, dial: cfg.RaftDial}, MaxPool: 4, Timeout: 10 * time.Second, Logger: hlog})
+		Stream: stream, MaxPool: 4, Timeout: 10 * time.Second, Logger: hlog})
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.ID)
 	rc.Logger = hlog

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/rpcerr"
 )
 
@@ -35,6 +36,9 @@ type Options struct {
 	// metadata peers (see discover.go); it also asks soon after a peer
 	// fails. Default 2s; negative turns discovery off.
 	RefreshEvery time.Duration
+	// TLS is the caller's certificate directory; nil dials without TLS
+	// (a cluster run with --insecure).
+	TLS *pki.Source
 }
 
 // Conn talks to a metadata cluster through whichever peer leads.
@@ -95,8 +99,12 @@ func (c *Conn) conn(addr string) (grpc.ClientConnInterface, error) {
 	cc, ok := c.conns[addr]
 	if !ok {
 		var err error
+		creds := insecure.NewCredentials()
+		if c.opts.TLS != nil {
+			creds = c.opts.TLS.GRPCClient()
+		}
 		cc, err = grpc.NewClient(addr,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(creds),
 			// No service config from DNS TXT records: Cairn has none, and
 			// resolvers that never answer TXT queries (Docker's) would
 			// stall every new connection for seconds.

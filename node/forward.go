@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/cairnhttp"
+	"github.com/cairnfs/cairn/pki"
 )
 
 // forward streams a chunk to the next replica of the chain while this node
@@ -29,7 +30,7 @@ func (d *dataServer) startForward(ctx context.Context, id cairn.ChunkID, crc uin
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(ctx)
 	f := &forward{next: next, pw: pw, cancel: cancel, done: make(chan struct{})}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+next.addr+"/v1/chunks/"+id.String(), pr)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, pki.Scheme(d.cfg.TLS)+"://"+next.addr+"/v1/chunks/"+id.String(), pr)
 	if err != nil {
 		f.fail(err, cairn.Invalid)
 		close(f.done)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/cairnhttp"
+	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/volume"
 )
 
@@ -41,12 +42,35 @@ type dataServer struct {
 
 // routes adds the chunk endpoints to mux (see Node.Handler).
 func (d *dataServer) routes(mux *http.ServeMux) {
-	mux.HandleFunc("PUT /v1/chunks/{id}", d.handlePut)
-	mux.HandleFunc("GET /v1/chunks/{id}", d.handleGet)
-	mux.HandleFunc("HEAD /v1/chunks/{id}", d.handleHead)
-	mux.HandleFunc("DELETE /v1/chunks/{id}", d.handleDelete)
-	mux.HandleFunc("POST /v1/chunks/{id}/replicate", d.handleReplicate)
-	mux.HandleFunc("POST /v1/chunks/{id}/verify", d.handleVerify)
+	anyone, internal := d.allow(), d.allow(pki.Meta, pki.Node)
+	mux.HandleFunc("PUT /v1/chunks/{id}", anyone(d.handlePut))
+	mux.HandleFunc("GET /v1/chunks/{id}", anyone(d.handleGet))
+	mux.HandleFunc("HEAD /v1/chunks/{id}", anyone(d.handleHead))
+	mux.HandleFunc("DELETE /v1/chunks/{id}", internal(d.handleDelete))
+	mux.HandleFunc("POST /v1/chunks/{id}/replicate", internal(d.handleReplicate))
+	mux.HandleFunc("POST /v1/chunks/{id}/verify", anyone(d.handleVerify))
+}
+
+// allow returns a wrapper that lets a request through only when the
+// caller's verified certificate holds one of roles (any identity when
+// roles is empty). Without TLS (--insecure) everything is let through.
+func (d *dataServer) allow(roles ...pki.Role) func(http.HandlerFunc) http.HandlerFunc {
+	return func(h http.HandlerFunc) http.HandlerFunc {
+		if d.cfg.TLS == nil {
+			return h
+		}
+		return func(w http.ResponseWriter, r *http.Request) {
+			id, err := pki.PeerIdentity(r.TLS)
+			if err == nil && len(roles) > 0 && !id.HasAny(roles...) {
+				err = fmt.Errorf("%s may not %s chunks on a data node: only metadata peers and data nodes may", id, r.Method)
+			}
+			if err != nil {
+				cairnhttp.WriteError(w, cairn.E("node.authorize", cairn.Permission, err))
+				return
+			}
+			h(w, r)
+		}
+	}
 }
 
 // PutResult is the JSON body of a successful PUT: the nodes that stored the

@@ -26,6 +26,7 @@ import (
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/internal/bwlimit"
 	"github.com/cairnfs/cairn/metarpc"
+	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/volume"
 )
 
@@ -65,6 +66,12 @@ type Config struct {
 	// Transport carries forwarded writes to the next replica; default a
 	// tuned http.Transport. Tests wrap it to inject faults.
 	Transport http.RoundTripper
+	// TLS is the node's certificate directory: its calls to the metadata
+	// peers and to other nodes are mutual TLS (the data port's listener is
+	// secured by package server with the same source), and its handler
+	// refuses repair and delete requests from identities other than
+	// metadata peers and nodes. Nil runs without TLS (--insecure).
+	TLS *pki.Source
 }
 
 // Validate checks the configuration and fills in its defaults. New calls
@@ -111,6 +118,7 @@ func (c *Config) Validate() error {
 	if c.Transport == nil {
 		c.Transport = &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute,
 			DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
+		c.TLS.Transport(c.Transport.(*http.Transport))
 	}
 	if len(errs) > 0 {
 		return cairn.E("node.config", cairn.Invalid, errors.Join(errs...))
@@ -215,7 +223,7 @@ func (n *Node) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	meta, err := metarpc.Dial(n.cfg.Meta, metarpc.Options{RetryFor: n.cfg.MetaTimeout})
+	meta, err := metarpc.Dial(n.cfg.Meta, metarpc.Options{RetryFor: n.cfg.MetaTimeout, TLS: n.cfg.TLS})
 	if err != nil {
 		store.Close()
 		return err

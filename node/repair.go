@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/cairnhttp"
+	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/checksum"
 	"github.com/cairnfs/cairn/internal/bwlimit"
 	"github.com/cairnfs/cairn/volume"
@@ -67,7 +68,7 @@ func (d *dataServer) replicate(r *http.Request) error {
 
 // fetch reads a whole chunk from another data node and verifies it.
 func (d *dataServer) fetch(ctx context.Context, source string, id cairn.ChunkID) ([]byte, uint32, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+source+"/v1/chunks/"+id.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, pki.Scheme(d.cfg.TLS)+"://"+source+"/v1/chunks/"+id.String(), nil)
 	if err != nil {
 		return nil, 0, cairn.E(cairn.Invalid, err)
 	}

@@ -3,6 +3,7 @@ package pki
 import (
 	"context"
 	"net"
+	"net/http"
 
 	"google.golang.org/grpc/credentials"
 )
@@ -32,4 +33,22 @@ func (g grpcClient) ClientHandshake(ctx context.Context, authority string, raw n
 
 func (g grpcClient) Clone() credentials.TransportCredentials {
 	return grpcClient{s: g.s, TransportCredentials: g.TransportCredentials.Clone()}
+}
+
+// Scheme is the URL scheme of Cairn's HTTP ports for a process with
+// source s: https with TLS material, http without (s nil, --insecure).
+func Scheme(s *Source) string {
+	if s == nil {
+		return "http"
+	}
+	return "https"
+}
+
+// Transport makes t dial https connections with s's certificates; with s
+// nil it returns t unchanged.
+func (s *Source) Transport(t *http.Transport) *http.Transport {
+	if s != nil {
+		t.DialTLSContext = s.DialTLS
+	}
+	return t
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/s3"
 )
 
@@ -28,6 +29,10 @@ type GatewayConfig struct {
 	// e.g. the root credentials. Give both or neither.
 	AccessKey, SecretKey string
 	Logger               *slog.Logger // default: slog.Default()
+	// TLS is the gateway's certificate directory for its calls into the
+	// cluster (an identity with the gateway role; creating AccessKey needs
+	// the admin role too). Nil dials without TLS (--insecure).
+	TLS *pki.Source
 }
 
 // Gateway is an S3 gateway process: an SDK client, the S3 API
@@ -94,7 +99,7 @@ func (g *Gateway) start(ctx context.Context) error {
 	defer g.mu.Unlock()
 	cfg := &g.cfg
 	var err error
-	if g.client, err = client.Dial(cfg.Meta, client.Options{Logger: cfg.Logger}); err != nil {
+	if g.client, err = client.Dial(cfg.Meta, client.Options{Logger: cfg.Logger, TLS: cfg.TLS}); err != nil {
 		return err
 	}
 	l, err := listen(ctx, cfg.Listener, "s3", cfg.Addr)

@@ -126,7 +126,12 @@ func (m *Meta) start(ctx context.Context) error {
 	}
 	m.Server = srv
 	log := cfg.Meta.Logger
-	m.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(metarpc.MaxMessageSize), grpc.MaxSendMsgSize(metarpc.MaxMessageSize))
+	gopts := []grpc.ServerOption{grpc.MaxRecvMsgSize(metarpc.MaxMessageSize), grpc.MaxSendMsgSize(metarpc.MaxMessageSize)}
+	if src := cfg.Meta.TLS; src != nil {
+		gopts = append(gopts, grpc.Creds(src.GRPCServer()))
+		gopts = append(gopts, grpcapi.Authorization()...)
+	}
+	m.grpc = grpc.NewServer(gopts...)
 	grpcapi.NewService(srv).Register(m.grpc)
 	grpcLis := cfg.GRPC
 	m.life.run(func() {
@@ -138,14 +143,14 @@ func (m *Meta) start(ctx context.Context) error {
 	if cfg.HTTP == nil {
 		return nil
 	}
-	if m.api, err = client.Dial(cfg.Peers, client.Options{Logger: log}); err != nil {
+	if m.api, err = client.Dial(cfg.Peers, client.Options{Logger: log, TLS: cfg.Meta.TLS}); err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", httpapi.New(m.api, httpapi.Options{Logger: log}))
+	mux.Handle("/v1/", requireIdentity(cfg.Meta.TLS, httpapi.New(m.api, httpapi.Options{Logger: log})))
 	healthStatus(mux, m.reg, srv.ReadyStatus)
 	m.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	httpLis := cfg.HTTP
+	httpLis := secureListener(cfg.HTTP, cfg.Meta.TLS, false)
 	m.life.run(func() {
 		if err := m.http.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metadata HTTP server stopped", "err", err)

@@ -15,6 +15,8 @@ type clientFlags struct {
 	chunkSize   sizeFlag
 	replication int
 	concurrency int
+	certsDir    string
+	insecure    bool
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
@@ -23,6 +25,8 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	fs.Var(&cf.chunkSize, "chunk-size", "chunk size for new files, e.g. 8M")
 	fs.IntVar(&cf.replication, "replication", 0, "replicas per chunk (0 = the cluster's default)")
 	fs.IntVar(&cf.concurrency, "concurrency", 4, "chunks transferred in parallel")
+	fs.StringVar(&cf.certsDir, certsDirFlag, "", "client certificate directory from `cairn cert create-client` (env CAIRN_CERTS_DIR; default ./cairn-data/certs/admin, then ~/.cairn/certs)")
+	fs.BoolVar(&cf.insecure, insecureFlag, false, "connect without TLS, to a cluster run with --insecure (env CAIRN_INSECURE)")
 	return cf
 }
 
@@ -31,7 +35,11 @@ func (cf *clientFlags) dial() (*client.Client, error) {
 	if cf.meta != "" {
 		addrs = strings.Split(cf.meta, ",")
 	}
-	return client.Dial(addrs, client.Options{ChunkSize: int64(cf.chunkSize), Replication: cf.replication, Concurrency: cf.concurrency})
+	src, err := clientTLS(cf.certsDir, cf.insecure)
+	if err != nil {
+		return nil, err
+	}
+	return client.Dial(addrs, client.Options{ChunkSize: int64(cf.chunkSize), Replication: cf.replication, Concurrency: cf.concurrency, TLS: src})
 }
 
 // sizeFlag parses sizes like 4096, 64K, 8M, 1G (powers of 1024).

@@ -35,10 +35,12 @@ func (a app) runGateway(ctx context.Context, args []string) error {
 	metaAddrs := fs.String("meta", "127.0.0.1:9090", "metadata peers host:port[,host:port...]")
 	gf := addGatewayFlags(fs)
 	verbose := fs.Bool("v", false, "debug logging")
-	sf, err := a.parseServer(fs, args, map[string]string{"meta": "METADATA_SERVER_ADDR"})
+	aliases := map[string]string{"meta": "METADATA_SERVER_ADDR"}
+	sf, err := a.parseServer(fs, args, aliases)
 	if err != nil {
 		return err
 	}
+	sf.insecureListen(aliases, map[string]*string{"addr": addr})
 	if (*gf.accessKey == "") != (*gf.secretKey == "") {
 		return usagef("give both --access-key and --secret-key, or neither")
 	}
@@ -49,7 +51,11 @@ func (a app) runGateway(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(*verbose)
-	g, err := server.NewGateway(gf.config(*addr, strings.Split(*metaAddrs, ","), log))
+	gc := gf.config(*addr, strings.Split(*metaAddrs, ","), log)
+	if gc.TLS, err = sf.tls(log); err != nil {
+		return err
+	}
+	g, err := server.NewGateway(gc)
 	if err != nil {
 		return err
 	}

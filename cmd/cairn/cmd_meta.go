@@ -98,6 +98,7 @@ func (a app) runMeta(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	sf.insecureListen(metaAliases(), map[string]*string{"grpc-addr": f.grpcAddr, "http-addr": f.httpAddr, "raft-addr": f.raftAddr})
 	hostname, _ := os.Hostname()
 	set, err := deriveMeta(f.inputs(hostname))
 	if err != nil {
@@ -107,6 +108,9 @@ func (a app) runMeta(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg := f.config(set)
+	if cfg.TLS, err = sf.tls(cfg.Logger); err != nil {
+		return err
+	}
 	cfg.RaftBind = set.RaftListen
 	ls, err := inheritedListeners(set.GRPCListen, set.HTTPListen, set.RaftListen)
 	if err != nil {

@@ -35,10 +35,12 @@ func (a app) runNode(ctx context.Context, args []string) error {
 	reconcileGrace := fs.Duration("reconcile-grace", 15*time.Minute, "an unneeded chunk is deleted when two checks this far apart agree")
 	shutdown := fs.Duration("shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight transfers may take to finish")
 	verbose := fs.Bool("v", false, "debug logging")
-	sf, err := a.parseServer(fs, args, map[string]string{"meta": "METADATA_SERVER_ADDR", "port": "DATA_NODE_PORT"})
+	aliases := map[string]string{"meta": "METADATA_SERVER_ADDR", "port": "DATA_NODE_PORT"}
+	sf, err := a.parseServer(fs, args, aliases)
 	if err != nil {
 		return err
 	}
+	sf.insecureListen(aliases, map[string]*string{"addr": addr})
 	set, err := deriveNode(nodeInputs{Addr: *addr, Port: *port, Advertise: *advertise, Meta: *metaAddrs})
 	if err != nil {
 		return err
@@ -47,6 +49,10 @@ func (a app) runNode(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(*verbose)
+	src, err := sf.tls(log)
+	if err != nil {
+		return err
+	}
 	ls, err := inheritedListeners(set.Listen)
 	if err != nil {
 		return err
@@ -55,7 +61,7 @@ func (a app) runNode(ctx context.Context, args []string) error {
 		Dir: *dir, Advertise: set.Advertise, Meta: set.Meta, Zone: *zone, Rack: *rack,
 		Capacity: int64(capacity), Logger: log, HeartbeatInterval: *heartbeat,
 		ScrubBytesPerSec: int64(scrubBW), ScrubInterval: *scrubEvery, RepairBytesPerSec: int64(repairBW),
-		ReconcileInterval: *reconcileEvery, ReconcileGrace: *reconcileGrace}})
+		ReconcileInterval: *reconcileEvery, ReconcileGrace: *reconcileGrace, TLS: src}})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/node"
+	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/server"
 )
 
@@ -47,7 +48,32 @@ func (a app) runServer(ctx context.Context, args []string) error {
 	if done, err := sf.printConfig(serverSettings{Advertise: host, GRPC: adv(*grpcPort), HTTP: addr(*httpPort), Raft: adv(*raftPort), Data: adv(*dataPort)}); done {
 		return err
 	}
+	var src *pki.Source
+	certLine := "  security      INSECURE (--insecure): no TLS, no authentication\n"
+	if !sf.insecure() {
+		if sf.given(certsDirFlag, nil) {
+			return usagef("cairn server makes and keeps its own certificates in %s; --certs-dir is for the other roles", filepath.Join(*dir, "certs"))
+		}
+		hosts := []string{host, "localhost", "127.0.0.1", "::1"}
+		if b := *bind; b != "" && b != "0.0.0.0" && b != "::" && b != host {
+			hosts = append(hosts, b)
+		}
+		var adminDir string
+		var created bool
+		if src, adminDir, created, err = serverCerts(*dir, hosts, log); err != nil {
+			return err
+		}
+		abs, _ := filepath.Abs(adminDir)
+		made := ""
+		if created {
+			made = " (created now)"
+		}
+		certLine = fmt.Sprintf("  security      mutual TLS on gRPC, HTTP and data ports; admin certificate%s in\n                %s  (the CLI finds it from this folder; elsewhere: export CAIRN_CERTS_DIR=%s)\n", made, abs, abs)
+	} else if _, err := sf.tls(log); err != nil {
+		return err
+	}
 	mc := meta.DefaultConfig()
+	mc.TLS = src
 	mc.ID, mc.Dir, mc.Logger = "meta1", filepath.Join(*dir, "meta"), log
 	mc.RaftBind, mc.DefaultReplication = addr(*raftPort), 1
 	mc.RaftAdvertise, mc.APIAddr = adv(*raftPort), adv(*grpcPort)
@@ -56,7 +82,7 @@ func (a app) runServer(ctx context.Context, args []string) error {
 	cfg := server.Config{
 		Meta: server.MetaConfig{Meta: mc, GRPCAddr: addr(*grpcPort), HTTPAddr: addr(*httpPort)},
 		Node: server.NodeConfig{Addr: addr(*dataPort), Node: node.Config{
-			Dir: filepath.Join(*dir, "node"), Meta: []string{adv(*grpcPort)}, Advertise: adv(*dataPort), Logger: log}},
+			Dir: filepath.Join(*dir, "node"), Meta: []string{adv(*grpcPort)}, Advertise: adv(*dataPort), Logger: log, TLS: src}},
 	}
 	s3Line := ""
 	if *s3Port != 0 {
@@ -66,6 +92,7 @@ func (a app) runServer(ctx context.Context, args []string) error {
 			}
 		}
 		g := gf.config(addr(*s3Port), []string{adv(*grpcPort)}, log)
+		g.TLS = src
 		cfg.Gateway = &g
 		s3Line = fmt.Sprintf("  S3 gateway    http://%s   access key %s  secret key %s\n", addr(*s3Port), *gf.accessKey, *gf.secretKey)
 	}
@@ -78,11 +105,11 @@ func (a app) runServer(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stderr, `Cairn is running (single node, replication 1: every chunk has ONE copy).
   data folder   %s
   metadata API  %s   (gRPC; clients use --meta %s or CAIRN_META)
-  HTTP          http://%s   (REST /v1/files/..., /healthz, /readyz, /metrics)
+  HTTP          %s://%s   (REST /v1/files/..., /healthz, /readyz, /metrics)
   data node     %s
-%sTry:  cairn put somefile /  &&  cairn ls -l /
+%s%sTry:  cairn put somefile /  &&  cairn ls -l /
 Stop with Ctrl-C.
-`, abs, addr(*grpcPort), adv(*grpcPort), addr(*httpPort), addr(*dataPort), s3Line)
+`, abs, addr(*grpcPort), adv(*grpcPort), pki.Scheme(src), addr(*httpPort), addr(*dataPort), s3Line, certLine)
 	}
 	err = sf.serve(ctx, srv, 25*time.Second, log, started, "shutting down")
 	if le := (*server.ListenError)(nil); errors.As(err, &le) {

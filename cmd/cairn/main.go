@@ -39,6 +39,7 @@ func (a app) commands() []command {
 		{"meta", "run a metadata peer", a.runMeta},
 		{"node", "run a data node; `cairn node drain <id>` empties one", a.runNode},
 		{"gateway", "run an S3-compatible gateway (port 9000)", a.runGateway},
+		{"cert", "create a CA and certificates for a secured cluster: cairn cert create-ca|create-node|create-client|show", a.runCert},
 		{"s3", "manage S3 access keys: cairn s3 user add|list|remove", runS3},
 		{"put", "upload a local file (--resume continues an interrupted upload)", runPut},
 		{"get", "download a file", runGet},
@@ -129,7 +130,7 @@ func newFlags(name string) *flag.FlagSet {
 // read only these, so that e.g. CAIRN_R never turns `rm` recursive.
 func envFlag(name string) bool {
 	switch name {
-	case "meta", "chunk-size", "replication", "concurrency":
+	case "meta", "chunk-size", "replication", "concurrency", certsDirFlag, insecureFlag:
 		return true
 	}
 	return false
@@ -155,6 +156,7 @@ type serverFlags struct {
 // after computing its derived settings, a role calls printConfig, which
 // prints them and tells the role to return without starting.
 func (a app) parseServer(fs *flag.FlagSet, args []string, aliases map[string]string) (*serverFlags, error) {
+	addSecurityFlags(fs, strings.TrimPrefix(fs.Name(), "cairn "))
 	if fs.Lookup(printConfigFlag) == nil {
 		fs.Bool(printConfigFlag, false, "print the configuration (flags, environment and derived settings) as JSON and exit without starting")
 	}

@@ -26,7 +26,7 @@ import (
 // the light cluster's state changes only when a test acts. The methods
 // that act on metadata peers (StartMeta, StopMeta, Leader, AddMeta, …)
 // fail the test; AddPeer and RemovePeer return the service's Invalid
-// error.
+// error. Like New, it is secured unless opts.Insecure.
 func NewInProcess(t testing.TB, opts Options) *Cluster {
 	t.Helper()
 	if opts.Metas > 1 || opts.SnapshotEntries > 0 || opts.NodeSeeds > 0 || opts.UploadExpiry > 0 || opts.RepairBytesPerSec > 0 {
@@ -46,7 +46,7 @@ func NewInProcess(t testing.TB, opts Options) *Cluster {
 	lis := listen(t, net.JoinHostPort(loopbackHost, "0"))
 	srv, err := inprocess.New(inprocess.Config{Dir: filepath.Join(c.dir, "meta"), Listener: lis,
 		DefaultReplication: c.opts.Replication, NodeSuspectAfter: mc.NodeSuspectAfter, NodeDeadAfter: mc.NodeDeadAfter,
-		MaxWriteAge: mc.MaxWriteAge, Logger: c.log})
+		MaxWriteAge: mc.MaxWriteAge, Logger: c.log, TLS: c.metaCert()})
 	if err != nil {
 		lis.Close()
 		t.Fatalf("configuring the in-process metadata service: %v", err)

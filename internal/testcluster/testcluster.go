@@ -31,6 +31,7 @@ import (
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/meta/inprocess"
 	"github.com/cairnfs/cairn/node"
+	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/server"
 	"github.com/cairnfs/cairn/volume"
 )
@@ -70,6 +71,12 @@ type Options struct {
 	// upload expiry, write age); nil = a fresh testclock.Clock. Move it
 	// with Cluster.Advance.
 	Clock *testclock.Clock
+	// Insecure runs every member and client without TLS (--insecure).
+	// By default a cluster from New is secured: a CA of its own, one
+	// certificate per role, mutual TLS on every link, and clients from
+	// Client and NewClient act as an admin. A cluster from NewInProcess
+	// is always insecure (its metadata service has no TLS).
+	Insecure bool
 }
 
 // Cluster is a running in-process cluster.
@@ -86,6 +93,11 @@ type Cluster struct {
 	// inproc is the metadata service of a cluster from NewInProcess
 	// (Metas is empty then).
 	inproc *inprocess.Server
+	// CA signs the cluster's certificates; nil when Insecure.
+	CA *pki.CA
+	// certs are the cluster's certificate directories by principal.
+	certMu sync.Mutex
+	certs  map[string]*pki.Source
 }
 
 // MetaPeer is one metadata peer and its fixed addresses.
@@ -187,8 +199,48 @@ func newCluster(t testing.TB, opts Options) *Cluster {
 	if opts.Clock == nil {
 		opts.Clock = testclock.New()
 	}
-	return &Cluster{t: t, opts: opts, dir: t.TempDir(), log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})), Clock: opts.Clock}
+	c := &Cluster{t: t, opts: opts, dir: t.TempDir(), log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})), Clock: opts.Clock,
+		certs: map[string]*pki.Source{}}
+	if !opts.Insecure {
+		var err error
+		if c.CA, err = pki.CreateCA("test cluster CA", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
 }
+
+// Cert returns the certificate directory of principal name with roles,
+// issued by the cluster's CA for its loopback host once and reused; nil
+// for an insecure cluster.
+func (c *Cluster) Cert(name string, roles ...pki.Role) *pki.Source {
+	c.t.Helper()
+	if c.CA == nil {
+		return nil
+	}
+	c.certMu.Lock()
+	defer c.certMu.Unlock()
+	if s, ok := c.certs[name]; ok {
+		return s
+	}
+	dir := filepath.Join(c.dir, "certs", name)
+	if err := c.CA.WriteCertDir(dir, pki.CertSpec{Name: name, Roles: roles, Hosts: []string{loopbackHost, "127.0.0.1", "localhost"}}); err != nil {
+		c.t.Fatal(err)
+	}
+	s, err := pki.Load(dir, c.log)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.certs[name] = s
+	return s
+}
+
+// The certificates members and clients use.
+func (c *Cluster) metaCert() *pki.Source { return c.Cert("meta", pki.Meta) }
+func (c *Cluster) nodeCert() *pki.Source { return c.Cert("node", pki.Node) }
+
+// AdminCert is the certificate of the admin that Client and NewClient act as.
+func (c *Cluster) AdminCert() *pki.Source { return c.Cert("admin", pki.Admin) }
 
 // loopbackHost is this test process's own loopback address (all of
 // 127.0.0.0/8 is loopback on Linux), derived from its PID, so that test
@@ -251,6 +303,7 @@ func (c *Cluster) StartMeta(i int) {
 		cfg.RepairInterval, cfg.GCInterval = def.RepairInterval, def.GCInterval
 	}
 	cfg.ID, cfg.Dir, cfg.Logger, cfg.Now = mp.ID, mp.Dir, c.log, c.Clock.Now
+	cfg.TLS = c.metaCert()
 	cfg.RaftListener = listen(c.t, mp.RaftAddr)
 	cfg.RaftAdvertise = mp.RaftAddr
 	cfg.RaftDial = mp.Bridge.Dial
@@ -307,6 +360,7 @@ func (c *Cluster) StartNode(i int) {
 		HeartbeatInterval: 200 * time.Millisecond, Zone: c.zone(i),
 		ScrubBytesPerSec: c.opts.ScrubBytesPerSec, ScrubInterval: time.Second,
 		ReconcileInterval: c.reconcileEvery(), ReconcileGrace: 500 * time.Millisecond,
+		TLS: c.nodeCert(),
 	}})
 	if err == nil {
 		err = proc.Start(context.Background())
@@ -434,6 +488,9 @@ func (c *Cluster) NewClient(o client.Options) *client.Client {
 	}
 	if o.Logger == nil {
 		o.Logger = c.log
+	}
+	if o.TLS == nil {
+		o.TLS = c.AdminCert()
 	}
 	cl, err := client.Dial(c.MetaAddrs(), o)
 	if err != nil {

@@ -14,6 +14,15 @@ import (
 // (docs/protocol.md).
 type HTTPTransfer struct {
 	Client *http.Client
+	Scheme string // "https" on a secured cluster; default "http"
+}
+
+func (t HTTPTransfer) chunkURL(addr string, id cairn.ChunkID) string {
+	scheme := t.Scheme
+	if scheme == "" {
+		scheme = "http"
+	}
+	return scheme + "://" + addr + "/v1/chunks/" + id.String()
 }
 
 // ReplicateRequest is the JSON body of POST /v1/chunks/{id}/replicate on a
@@ -27,7 +36,7 @@ type ReplicateRequest struct {
 // reached is Unavailable; a refusal carries the node's error kind.
 func (t HTTPTransfer) Copy(ctx context.Context, id cairn.ChunkID, length int64, target, source string) error {
 	body, _ := json.Marshal(ReplicateRequest{Source: source, Length: length})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+target+"/v1/chunks/"+id.String()+"/replicate", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.chunkURL(target, id)+"/replicate", bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -46,7 +55,7 @@ func (t HTTPTransfer) Copy(ctx context.Context, id cairn.ChunkID, length int64, 
 // Delete removes the chunk from the node at addr; 404 counts as done. Any
 // other failure is reported (Unavailable for a refusal).
 func (t HTTPTransfer) Delete(ctx context.Context, addr string, id cairn.ChunkID) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, "http://"+addr+"/v1/chunks/"+id.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, t.chunkURL(addr, id), nil)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/cairnfs/cairn/meta/heal"
 	"github.com/cairnfs/cairn/meta/registry"
 	"github.com/cairnfs/cairn/meta/state"
+	"github.com/cairnfs/cairn/pki"
 )
 
 // maxMessageSize bounds one gRPC message in either direction, as on a
@@ -49,6 +50,10 @@ type Config struct {
 
 	Now    func() time.Time // the clock of failure detection and healing; default time.Now
 	Logger *slog.Logger     // default slog.Default()
+	// TLS, if set, serves the API with mutual TLS and the same
+	// authorization as a metadata peer, and secures the healer's calls
+	// to data nodes; nil serves without TLS.
+	TLS *pki.Source
 }
 
 // validate checks cfg and fills in its defaults.
@@ -195,9 +200,14 @@ func (s *Server) open(ctx context.Context) error {
 		hc = *cfg.Heal
 	}
 	hc.DefaultReplication, hc.MaxWriteAge, hc.Logger, hc.Now = cfg.DefaultReplication, cfg.MaxWriteAge, cfg.Logger, cfg.Now
-	s.transfer = heal.HTTPTransfer{Client: &http.Client{Timeout: 5 * time.Minute}}
+	s.transfer = heal.HTTPTransfer{Scheme: pki.Scheme(cfg.TLS),
+		Client: &http.Client{Timeout: 5 * time.Minute, Transport: cfg.TLS.Transport(http.DefaultTransport.(*http.Transport).Clone())}}
 	s.heal = heal.New(hc, heal.Deps{Proposer: s.log, Leader: s.log, Nodes: s.reg, State: st, Transfer: s.transfer})
-	s.grpc = grpc.NewServer(grpc.MaxRecvMsgSize(maxMessageSize), grpc.MaxSendMsgSize(maxMessageSize))
+	gopts := []grpc.ServerOption{grpc.MaxRecvMsgSize(maxMessageSize), grpc.MaxSendMsgSize(maxMessageSize)}
+	if cfg.TLS != nil {
+		gopts = append(append(gopts, grpc.Creds(cfg.TLS.GRPCServer())), grpcapi.Authorization()...)
+	}
+	s.grpc = grpc.NewServer(gopts...)
 	grpcapi.New(grpcapi.Backend{
 		Config:   grpcapi.Config{DefaultReplication: cfg.DefaultReplication, MaxWriteAge: cfg.MaxWriteAge, NodeDeadAfter: cfg.NodeDeadAfter, Logger: cfg.Logger},
 		Proposer: s.log, Members: members{s}, State: st, Registry: s.reg, Healer: s.heal,
