@@ -12,12 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/internal/leakcheck"
+	"github.com/cairnfs/cairn/pki"
 )
 
 var binary string
@@ -135,19 +137,28 @@ func tail(s string, n int) string {
 	return s
 }
 
-// cli runs a client command and returns its output.
+// adminCerts maps a cluster's metadata addresses (as given to cli) to
+// the admin certificate directory its CLI commands use.
+var adminCerts sync.Map
+
+// cli runs a client command and returns its output. Against a cluster
+// from startClusterN it acts as the cluster's admin.
 func cli(t *testing.T, meta string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := command(ctx, args...)
 	cmd.Env = append(os.Environ(), "CAIRN_META="+meta)
+	if d, ok := adminCerts.Load(meta); ok {
+		cmd.Env = append(cmd.Env, "CAIRN_CERTS_DIR="+d.(string))
+	}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
 
 type cluster struct {
 	dir   string
+	certs string // certificate directories: ca, meta, node, admin
 	meta  string // comma-separated gRPC addresses
 	nodes []*proc
 	ndirs []string
@@ -175,6 +186,9 @@ func startClusterN(t *testing.T, n, r int) *cluster {
 		grpcs = append(grpcs, p.grpc.Addr().String())
 	}
 	c.meta = strings.Join(grpcs, ",")
+	c.certs = makeCerts(t, dir)
+	adminCerts.Store(c.meta, filepath.Join(c.certs, "admin"))
+	t.Cleanup(func() { adminCerts.Delete(c.meta) })
 	for _, p := range peers {
 		if c.metas == nil {
 			c.metas = map[string]*proc{}
@@ -184,7 +198,7 @@ func startClusterN(t *testing.T, n, r int) *cluster {
 			"--grpc-addr", p.grpc.Addr().String(), "--http-addr", p.http.Addr().String(), "--peers", strings.Join(initial, ","),
 			"--api-peers", c.meta, "--replication", fmt.Sprint(r), "--election-timeout", "500ms",
 			"--node-suspect-after", "2s", "--node-dead-after", "6s", "--repair-interval", "500ms",
-			"--gc-interval", "500ms", "--gc-grace", "0s")
+			"--gc-interval", "500ms", "--gc-grace", "0s", "--certs-dir", filepath.Join(c.certs, "meta"))
 	}
 	for i := 1; i <= n; i++ {
 		d := filepath.Join(dir, fmt.Sprintf("node%d", i))
@@ -192,7 +206,7 @@ func startClusterN(t *testing.T, n, r int) *cluster {
 		l := listener(t)
 		c.nodes = append(c.nodes, start(t, dir, fmt.Sprintf("node%d", i), []net.Listener{l}, "node", "--dir", d, "--addr", l.Addr().String(),
 			"--meta", c.meta, "--zone", fmt.Sprintf("z%d", i), "--heartbeat-interval", "300ms",
-			"--reconcile-interval", "1s", "--reconcile-grace", "2s"))
+			"--reconcile-interval", "1s", "--reconcile-grace", "2s", "--certs-dir", filepath.Join(c.certs, "node")))
 	}
 	// Wait until the CLI sees every node alive.
 	await.Until(t, 2*time.Minute, func() error {
@@ -203,6 +217,38 @@ func startClusterN(t *testing.T, n, r int) *cluster {
 		return fmt.Errorf("cluster not up (want %d alive nodes): %v\n%s", n, err, out)
 	})
 	return c
+}
+
+// makeCerts makes a cluster's CA and certificates under dir/certs with
+// `cairn cert`, as an operator would: one for the metadata peers, one for
+// the data nodes (both for 127.0.0.1), one for a gateway and one for the
+// admin. It returns dir/certs.
+func makeCerts(t *testing.T, dir string) string {
+	t.Helper()
+	base := filepath.Join(dir, "certs")
+	ca := filepath.Join(base, "ca")
+	for _, args := range [][]string{
+		{"create-ca", "--ca-dir", ca},
+		{"create-node", "--ca-dir", ca, "--out", filepath.Join(base, "meta"), "--name", "meta", "--roles", "meta", "--host", "127.0.0.1,localhost"},
+		{"create-node", "--ca-dir", ca, "--out", filepath.Join(base, "node"), "--name", "node", "--roles", "node", "--host", "127.0.0.1,localhost"},
+		{"create-node", "--ca-dir", ca, "--out", filepath.Join(base, "gateway"), "--name", "gateway", "--roles", "gateway", "--host", "127.0.0.1,localhost"},
+		{"create-client", "--ca-dir", ca, "--out", filepath.Join(base, "admin"), "--name", "root", "--admin"},
+	} {
+		if out, err := command(t.Context(), append([]string{"cert"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("cairn cert %v: %v\n%s", args, err, out)
+		}
+	}
+	return base
+}
+
+// adminTLS loads the cluster's admin certificate for an SDK client.
+func (c *cluster) adminTLS(t *testing.T) *pki.Source {
+	t.Helper()
+	src, err := pki.Load(filepath.Join(c.certs, "admin"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
 }
 
 // dirSize sums the sizes of files below dir.

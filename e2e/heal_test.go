@@ -24,7 +24,7 @@ import (
 // is killed after the first heal, with the same result.
 func TestHealAfterKill9(t *testing.T) {
 	c := startClusterN(t, 5, 3)
-	cl, err := client.Dial(strings.Split(c.meta, ","), client.Options{})
+	cl, err := client.Dial(strings.Split(c.meta, ","), client.Options{TLS: c.adminTLS(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestHealAfterKill9(t *testing.T) {
 // zero and every file is intact.
 func TestKillMetaLeaderDuringRepair(t *testing.T) {
 	c := startClusterN(t, 4, 3)
-	cl, err := client.Dial(strings.Split(c.meta, ","), client.Options{RetryFor: time.Minute})
+	cl, err := client.Dial(strings.Split(c.meta, ","), client.Options{RetryFor: time.Minute, TLS: c.adminTLS(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,7 +102,7 @@ func TestHelperParent(t *testing.T) {
 	// A data node whose metadata service never answers keeps running and
 	// retrying registration until it is stopped.
 	p := start(t, dir, "orphan", []net.Listener{l}, "node", "--dir", filepath.Join(dir, "n"),
-		"--addr", l.Addr().String(), "--meta", l.Addr().String())
+		"--addr", l.Addr().String(), "--meta", l.Addr().String(), "--insecure")
 	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(p.cmd.Process.Pid)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

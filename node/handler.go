@@ -53,7 +53,10 @@ func (d *dataServer) routes(mux *http.ServeMux) {
 
 // allow returns a wrapper that lets a request through only when the
 // caller's verified certificate holds one of roles (any identity when
-// roles is empty). Without TLS (--insecure) everything is let through.
+// roles is empty). The data port verifies client certificates when given
+// but does not require them, so that health probes (/healthz, /readyz,
+// /metrics) work without one; every chunk route is wrapped. Without TLS
+// (--insecure) everything is let through.
 func (d *dataServer) allow(roles ...pki.Role) func(http.HandlerFunc) http.HandlerFunc {
 	return func(h http.HandlerFunc) http.HandlerFunc {
 		if d.cfg.TLS == nil {

@@ -150,7 +150,7 @@ func (m *Meta) start(ctx context.Context) error {
 	mux.Handle("/v1/", requireIdentity(cfg.Meta.TLS, httpapi.New(m.api, httpapi.Options{Logger: log})))
 	healthStatus(mux, m.reg, srv.ReadyStatus)
 	m.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	httpLis := secureListener(cfg.HTTP, cfg.Meta.TLS, false)
+	httpLis := secureListener(cfg.HTTP, cfg.Meta.TLS)
 	m.life.run(func() {
 		if err := m.http.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metadata HTTP server stopped", "err", err)

@@ -88,7 +88,7 @@ func (s *Node) start(ctx context.Context) error {
 	s.http = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	log := s.cfg.Node.Logger
 	s.life.run(func() {
-		if err := s.http.Serve(secureListener(l, s.cfg.Node.TLS, true)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(secureListener(l, s.cfg.Node.TLS)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("data port stopped", "err", err)
 		}
 	})

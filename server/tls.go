@@ -10,15 +10,17 @@ import (
 	"github.com/cairnfs/cairn/pki"
 )
 
-// secureListener serves TLS on l with src's certificates, requiring a
-// client certificate when requireClient (internal ports) and verifying
-// one if given otherwise (ports that health probes reach). With src nil
-// (--insecure) it returns l.
-func secureListener(l net.Listener, src *pki.Source, requireClient bool) net.Listener {
+// secureListener serves TLS on l with src's certificates. A client
+// certificate is verified when given but not required at the handshake,
+// because health probes reach these ports without one; the handlers
+// behind it (requireIdentity, the data node's chunk routes) refuse
+// requests without a verified identity. With src nil (--insecure) it
+// returns l.
+func secureListener(l net.Listener, src *pki.Source) net.Listener {
 	if src == nil {
 		return l
 	}
-	return tls.NewListener(l, src.ServerTLS(requireClient))
+	return tls.NewListener(l, src.ServerTLS(false))
 }
 
 // requireIdentity lets a request through only when it came with a

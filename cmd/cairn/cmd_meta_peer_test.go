@@ -19,6 +19,7 @@ func TestMetaPeerCommands(t *testing.T) {
 	}
 	c := testcluster.New(t, testcluster.Options{Metas: 3, Nodes: 1})
 	metas := strings.Join(c.MetaAddrs(), ",")
+	t.Setenv("CAIRN_CERTS_DIR", c.AdminCert().Dir()) // the CLI acts as the cluster's admin
 	j := c.AddMeta()
 	mp := c.Metas[j]
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
