@@ -13,9 +13,9 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/cairnhttp"
-	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/checksum"
 	"github.com/cairnfs/cairn/internal/bwlimit"
+	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/volume"
 )
 
