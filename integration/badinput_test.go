@@ -122,10 +122,10 @@ func TestChunkWithWrongChecksum(t *testing.T) {
 	id := cairn.NewChunkID()
 	data := []byte("the bytes that were meant")
 	second := c.Nodes[1]
-	req, _ := http.NewRequest(http.MethodPut, "http://"+c.Nodes[0].Addr+"/v1/chunks/"+id.String(), bytes.NewReader(data))
+	req, _ := http.NewRequest(http.MethodPut, c.URL(c.Nodes[0].Addr, "/v1/chunks/"+id.String()), bytes.NewReader(data))
 	req.Header.Set(cairnhttp.HeaderCRC, "deadbeef")
 	req.Header.Set(cairnhttp.HeaderChain, string(second.Proc.Node.ID())+"@"+second.Addr)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.HTTPClient(nil).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -391,8 +390,8 @@ func TestLeaderKilledDuringRepair(t *testing.T) {
 	waitHealed(t, cl, 2*time.Minute)
 	// Progress is visible to Prometheus and the REST API on the new leader.
 	leader := c.Metas[c.Leader()]
-	for _, url := range []string{"http://" + leader.HTTPAddr + "/metrics", "http://" + leader.HTTPAddr + "/v1/cluster"} {
-		resp, err := http.Get(url)
+	for _, url := range []string{c.URL(leader.HTTPAddr, "/metrics"), c.URL(leader.HTTPAddr, "/v1/cluster")} {
+		resp, err := c.HTTPClient(nil).Get(url)
 		if err != nil {
 			t.Fatal(err)
 		}

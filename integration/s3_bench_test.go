@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/testcluster"
+	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/s3"
 )
 
@@ -34,7 +35,7 @@ type s3Bench struct {
 func newS3Bench(b *testing.B) *s3Bench {
 	cl := testcluster.New(b, testcluster.Options{Metas: 1, Nodes: 1, Replication: 1, ChunkSize: client.DefaultChunkSize, Calm: true})
 	cl.WaitNodes(1)
-	c := cl.NewClient(client.Options{Concurrency: 8})
+	c := cl.NewClient(client.Options{Concurrency: 8, TLS: cl.Cert("gateway", pki.Gateway, pki.Admin)})
 	gw := s3.New(s3.Config{Store: c, Cluster: c.Admin()})
 	ctx := context.Background()
 	if err := gw.EnsureUser(ctx, "BENCHKEY", "bench-secret-key"); err != nil {

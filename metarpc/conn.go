@@ -167,6 +167,7 @@ func (c *Conn) call(ctx context.Context, needLeader bool, fn func(context.Contex
 	deadline := time.Now().Add(c.opts.RetryFor)
 	backoff := 20 * time.Millisecond
 	var last error
+	tlsFailures := 0 // consecutive failures to agree on TLS with a peer
 	for attempt := 0; ; attempt++ {
 		addr := c.candidate(attempt)
 		cc, err := c.conn(addr)
@@ -183,6 +184,15 @@ func (c *Conn) call(ctx context.Context, needLeader bool, fn func(context.Contex
 		}
 		if cairn.KindOf(err) != cairn.NotLeader && !rpcerr.IsRetryable(err) {
 			return err
+		}
+		// A peer that cannot agree on TLS with us will not change its mind
+		// in an election: once every peer refused, say why at once.
+		if terr := c.tlsMismatch(addr, err); terr != nil {
+			if tlsFailures++; tlsFailures >= len(c.Addrs()) {
+				return terr
+			}
+		} else {
+			tlsFailures = 0
 		}
 		c.maybeRefresh(true)
 		last = err
@@ -225,4 +235,20 @@ func (c *Conn) Close() error {
 	}
 	c.conns = nil
 	return first
+}
+
+// tlsMismatch explains an error that says this client and the peer at
+// addr do not agree on TLS (one side runs --insecure, or the handshake
+// failed); nil for any other error.
+func (c *Conn) tlsMismatch(addr string, err error) error {
+	msg := err.Error()
+	switch {
+	case c.opts.TLS == nil && strings.Contains(msg, "error reading server preface"):
+		return cairn.E("metarpc", cairn.Permission, fmt.Errorf("the metadata peer at %s closed the connection without speaking gRPC: it requires TLS; give a client certificate directory (--certs-dir or CAIRN_CERTS_DIR): %w", addr, err))
+	case c.opts.TLS != nil && strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return cairn.E("metarpc", cairn.Permission, fmt.Errorf("the metadata peer at %s does not speak TLS (it runs with --insecure); connect with --insecure: %w", addr, err))
+	case strings.Contains(msg, "authentication handshake failed"):
+		return cairn.E("metarpc", cairn.Permission, fmt.Errorf("TLS with the metadata peer at %s failed: %w; check the certificate directory (signed by the cluster's CA, not expired, naming the host dialed)", addr, err))
+	}
+	return nil
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/testcluster"
+	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/s3"
 )
 
@@ -89,7 +90,9 @@ func startGatewayRaft(t testing.TB, opts testcluster.Options) *gateway {
 // are alive).
 func serveGateway(t testing.TB, cl *testcluster.Cluster, configure func(*s3.Config)) *gateway {
 	t.Helper()
-	c := cl.NewClient(client.Options{})
+	// A gateway that creates its root key at start: the gateway and admin
+	// roles, as `cairn server` has.
+	c := cl.NewClient(client.Options{TLS: cl.Cert("gateway", pki.Gateway, pki.Admin)})
 	cfg := s3.Config{Store: c, Cluster: c.Admin()}
 	if configure != nil {
 		configure(&cfg)

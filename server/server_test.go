@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,12 +13,19 @@ import (
 	"github.com/cairnfs/cairn/internal/testcluster"
 )
 
-var httpClient = &http.Client{Timeout: 5 * time.Second}
+// probeClient probes health endpoints as a kubelet does: over HTTPS
+// without checking the server's certificate and without one of its own.
+var probeClient = &http.Client{Timeout: 5 * time.Second,
+	Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 
-// get returns the status and body of GET http://addr+path, or status 0 and
-// the error text if the request fails.
+// get returns the status and body of GET https://addr+path (http:// for a
+// role run without TLS), or status 0 and the error text if the request
+// fails.
 func get(addr, path string) (int, string) {
-	resp, err := httpClient.Get("http://" + addr + path)
+	resp, err := probeClient.Get("https://" + addr + path)
+	if err != nil && strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
+		resp, err = probeClient.Get("http://" + addr + path)
+	}
 	if err != nil {
 		return 0, err.Error()
 	}

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -233,6 +234,24 @@ func (c *Cluster) Cert(name string, roles ...pki.Role) *pki.Source {
 	}
 	c.certs[name] = s
 	return s
+}
+
+// URL is the URL of path on a member's HTTP or data port at addr: https
+// on a secured cluster.
+func (c *Cluster) URL(addr, path string) string {
+	if c.CA == nil {
+		return "http://" + addr + path
+	}
+	return "https://" + addr + path
+}
+
+// HTTPClient is an HTTP client for the members' HTTP and data ports that
+// presents src's certificate (the admin's when nil) on a secured cluster.
+func (c *Cluster) HTTPClient(src *pki.Source) *http.Client {
+	if src == nil {
+		src = c.AdminCert()
+	}
+	return &http.Client{Timeout: time.Minute, Transport: src.Transport(&http.Transport{})}
 }
 
 // The certificates members and clients use.
