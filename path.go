@@ -3,6 +3,7 @@ package cairn
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Limits on names and paths, as POSIX file systems have them.
@@ -13,9 +14,10 @@ const (
 
 // CleanPath validates a namespace path and returns it in canonical form:
 // absolute, no trailing slash (except "/"), no empty, "." or ".." components,
-// no NUL bytes, each name at most MaxNameLen bytes and the whole at most
-// MaxPathLen. Repeated slashes are folded. Anything else is an Invalid error
-// that says what is wrong.
+// valid UTF-8 (paths travel in protobuf strings) without NUL bytes, each
+// name at most MaxNameLen bytes and the whole at most MaxPathLen. Repeated
+// slashes are folded. Anything else is an Invalid error that says what is
+// wrong.
 func CleanPath(p string) (string, error) {
 	if p == "" {
 		return "", E("path", Invalid, fmt.Errorf("empty path; paths start with /"))
@@ -25,6 +27,9 @@ func CleanPath(p string) (string, error) {
 	}
 	if strings.IndexByte(p, 0) >= 0 {
 		return "", E("path", Invalid, fmt.Errorf("path %q contains a NUL byte", p))
+	}
+	if !utf8.ValidString(p) {
+		return "", E("path", Invalid, fmt.Errorf("path %q is not valid UTF-8", p))
 	}
 	if p[0] != '/' {
 		return "", E("path", Invalid, fmt.Errorf("path %q is not absolute; paths start with /", p))
@@ -61,6 +66,8 @@ func ValidName(name string) error {
 		return E(Invalid, fmt.Errorf("name of %d bytes is longer than the %d-byte limit", len(name), MaxNameLen))
 	case strings.ContainsAny(name, "/\x00"):
 		return E(Invalid, fmt.Errorf("name %q contains / or NUL", name))
+	case !utf8.ValidString(name):
+		return E(Invalid, fmt.Errorf("name %q is not valid UTF-8", name))
 	}
 	return nil
 }

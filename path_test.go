@@ -38,6 +38,8 @@ func TestCleanPath(t *testing.T) {
 		{in: "//a///b//", want: "/a/b"},
 		{in: "/a/./b", bad: true},
 		{in: "/.", bad: true},
+		{in: "/a/\xff\xfe", bad: true}, // not UTF-8
+		{in: "/caf\xc3\xa9/日本", want: "/caf\xc3\xa9/日本"},
 		{in: "/..", bad: true},
 		{in: "/a/..", bad: true},
 		{in: "/a/../b", bad: true},
@@ -94,7 +96,7 @@ func TestValidName(t *testing.T) {
 			t.Errorf("ValidName(%q) = %v, want nil", ok, err)
 		}
 	}
-	for _, bad := range []string{"", ".", "..", "a/b", "a\x00", strings.Repeat("z", MaxNameLen+1)} {
+	for _, bad := range []string{"", ".", "..", "a/b", "a\x00", "\xc3", strings.Repeat("z", MaxNameLen+1)} {
 		if err := ValidName(bad); !errors.Is(err, Invalid) {
 			t.Errorf("ValidName(%q) = %v, want Invalid", bad, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
@@ -31,7 +32,7 @@ func (a *api) getFile(w http.ResponseWriter, r *http.Request) {
 	fi, _ := f.Stat()
 	setFileHeaders(w, fi)
 	ra := newReadAhead(f, fi.Size())
-	http.ServeContent(w, r, "", fi.ModTime(), ra)
+	http.ServeContent(w, zeroSuffixRange(r, fi.Size()), "", fi.ModTime(), ra)
 	if ra.err != nil {
 		a.log.Warn("http api: download cut short", "path", p, "err", ra.err)
 	}
@@ -59,7 +60,39 @@ func (a *api) headFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	setFileHeaders(w, fi)
-	http.ServeContent(w, r, "", fi.ModTime(), io.NewSectionReader(noContent{}, 0, fi.Size()))
+	http.ServeContent(w, zeroSuffixRange(r, fi.Size()), "", fi.ModTime(), io.NewSectionReader(noContent{}, 0, fi.Size()))
+}
+
+// zeroSuffixRange works around net/http's answer to a suffix range of
+// length zero ("bytes=-0"): RFC 9110 makes it unsatisfiable, but
+// ServeContent answers 206 with an empty body. It returns r with such
+// ranges left out of its Range header or, when none is left, with a
+// range past the end, which ServeContent answers with 416 and
+// "Content-Range: bytes */size". Other requests are returned as they are.
+func zeroSuffixRange(r *http.Request, size int64) *http.Request {
+	h := r.Header.Get("Range")
+	spec, ok := strings.CutPrefix(h, "bytes=")
+	if !ok || !strings.Contains(spec, "-") {
+		return r
+	}
+	var keep []string
+	for _, rg := range strings.Split(spec, ",") {
+		rg = strings.TrimSpace(rg)
+		if digits, ok := strings.CutPrefix(rg, "-"); ok && digits != "" && strings.Trim(digits, "0") == "" {
+			continue
+		}
+		keep = append(keep, rg)
+	}
+	if len(keep) == len(strings.Split(spec, ",")) {
+		return r
+	}
+	r = r.Clone(r.Context())
+	if len(keep) == 0 {
+		r.Header.Set("Range", "bytes="+strconv.FormatInt(size, 10)+"-")
+	} else {
+		r.Header.Set("Range", "bytes="+strings.Join(keep, ","))
+	}
+	return r
 }
 
 func setFileHeaders(w http.ResponseWriter, fi *client.FileInfo) {

@@ -48,13 +48,25 @@ type Options struct {
 	// MaxUploadSize bounds a request body in bytes; 0 means no limit. A
 	// larger body is refused with 400 and nothing is committed.
 	MaxUploadSize int64
+	// AllowedHosts are the Host names (a port is ignored) the API answers
+	// besides localhost and IP literals; "*" allows every name. Requests
+	// for any other name get 403: a web page whose DNS name is rebound to
+	// the API's address must not reach it. The server adds its own names.
+	AllowedHosts []string
+	// AllowedOrigins are the origins (scheme://host[:port]) whose
+	// cross-origin browser requests the API answers; "*" allows every
+	// origin. A request with another Origin than the API's own, or with
+	// Sec-Fetch-Site: cross-site, gets 403. Requests without Origin (the
+	// CLI, curl, SDKs) are not affected.
+	AllowedOrigins []string
 }
 
 // api holds the handler's dependencies.
 type api struct {
-	c    *client.Client
-	opts Options
-	log  *slog.Logger
+	c      *client.Client
+	opts   Options
+	log    *slog.Logger
+	access access
 }
 
 // New returns the REST API as an http.Handler serving the /v1/ routes. c
@@ -64,7 +76,7 @@ func New(c *client.Client, opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	a := &api{c: c, opts: opts, log: opts.Logger}
+	a := &api{c: c, opts: opts, log: opts.Logger, access: newAccess(opts.AllowedHosts, opts.AllowedOrigins)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/files/{path...}", a.getFile)
 	mux.HandleFunc("HEAD /v1/files/{path...}", a.headFile)
@@ -74,7 +86,7 @@ func New(c *client.Client, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/stat/{path...}", a.stat)
 	mux.HandleFunc("GET /v1/locations/{path...}", a.locations)
 	mux.HandleFunc("GET /v1/cluster", a.cluster)
-	return a.guard(mux)
+	return a.guardAccess(a.guard(mux))
 }
 
 // guard answers what ServeMux would otherwise redirect. The mux sends a

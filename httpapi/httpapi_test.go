@@ -520,6 +520,7 @@ func TestHostilePaths(t *testing.T) {
 		"./a",
 		"a%00b",
 		"a/%2e",
+		"%ff%fe", // not UTF-8: a 400, not the 500 of a string gRPC cannot carry
 		long,
 		deep.String()[1:],
 	} {
@@ -547,6 +548,12 @@ func TestHostilePaths(t *testing.T) {
 	if !bytes.Contains(r.body, []byte("NUL")) {
 		t.Fatalf("NUL error %q does not say NUL", r.body)
 	}
+	r = do(t, srv, "GET", "/v1/files/%ff%fe", nil)
+	if !bytes.Contains(r.body, []byte("UTF-8")) {
+		t.Fatalf("invalid UTF-8 error %q does not say UTF-8", r.body)
+	}
+	r = do(t, srv, "POST", "/v1/files/x?op=rename&to=/%ff", nil)
+	r.wantErr(t, cairn.Invalid)
 	// Nothing was created by any of it.
 	r = do(t, srv, "GET", "/v1/files/", nil).want(t, http.StatusOK)
 	if !bytes.Contains(r.body, []byte(`"entries":[]`)) {
@@ -631,4 +638,21 @@ func TestUploadLimit(t *testing.T) {
 	if _, err := c.Stat(context.Background(), "/big"); !errors.Is(err, cairn.NotFound) {
 		t.Fatalf("oversized upload created the file: %v", err)
 	}
+}
+
+func TestEmptySuffixRange(t *testing.T) {
+	srv, _ := newTestServer(t)
+	do(t, srv, "PUT", "/v1/files/r", strings.NewReader("0123456789")).want(t, http.StatusCreated)
+	for _, method := range []string{"GET", "HEAD"} {
+		r := do(t, srv, method, "/v1/files/r", nil, "Range", "bytes=-0").want(t, http.StatusRequestedRangeNotSatisfiable)
+		if got := r.header.Get("Content-Range"); got != "bytes */10" {
+			t.Errorf("%s bytes=-0: Content-Range %q, want bytes */10", method, got)
+		}
+	}
+	// With a satisfiable range beside it, that one is served.
+	r := do(t, srv, "GET", "/v1/files/r", nil, "Range", "bytes=-0, 2-4").want(t, http.StatusPartialContent)
+	if string(r.body) != "234" || r.header.Get("Content-Range") != "bytes 2-4/10" {
+		t.Errorf("bytes=-0,2-4: %q, Content-Range %q, want 234 and bytes 2-4/10", r.body, r.header.Get("Content-Range"))
+	}
+	do(t, srv, "GET", "/v1/files/r", nil, "Range", "bytes=-3").want(t, http.StatusPartialContent)
 }

@@ -33,6 +33,8 @@ type GatewayConfig struct {
 	// cluster (an identity with the gateway role; creating AccessKey needs
 	// the admin role too). Nil dials without TLS (--insecure).
 	TLS *pki.Source
+	// HTTPLimits bound the S3 port; zero fields take the defaults.
+	HTTPLimits HTTPLimits
 }
 
 // Gateway is an S3 gateway process: an SDK client, the S3 API
@@ -64,6 +66,10 @@ func NewGateway(cfg GatewayConfig) (*Gateway, error) {
 	}
 	if len(errs) > 0 {
 		return nil, cairn.E("server.gateway", cairn.Invalid, errors.Join(errs...))
+	}
+	var err error
+	if cfg.HTTPLimits, err = cfg.HTTPLimits.withDefaults("server.gateway"); err != nil {
+		return nil, err
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
@@ -112,10 +118,11 @@ func (g *Gateway) start(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("/-/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", g.S3)
-	g.http = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	g.http = newHTTPServer(mux, cfg.HTTPLimits)
 	log := cfg.Logger
+	served := limitListener(l, cfg.HTTPLimits)
 	g.life.run(func() {
-		if err := g.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := g.http.Serve(served); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("S3 gateway stopped", "err", err)
 		}
 	})

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,7 +18,6 @@ import (
 	"github.com/cairnfs/cairn/httpapi"
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/meta/grpcapi"
-	"github.com/cairnfs/cairn/metarpc"
 )
 
 // MetaConfig configures a metadata peer process. Each port is served on
@@ -35,6 +36,18 @@ type MetaConfig struct {
 	// Peers are the gRPC addresses of all metadata peers, for the REST
 	// API's client; default this peer's own.
 	Peers []string
+
+	// API configures the REST API. Its Logger defaults to Meta.Logger;
+	// Start adds this peer's own host names (advertised and listen
+	// addresses, the machine's host name) to API.AllowedHosts.
+	API httpapi.Options
+	// Pprof serves /debug/pprof/ on the HTTP port. Off by default: a
+	// profile exposes memory contents and costs CPU.
+	Pprof bool
+	// HTTPLimits bound the HTTP port, GRPCLimits the gRPC port; zero
+	// fields take the defaults.
+	HTTPLimits HTTPLimits
+	GRPCLimits GRPCLimits
 }
 
 // Meta is a metadata peer process: the Raft peer (meta.Server), its gRPC
@@ -68,6 +81,13 @@ func NewMeta(cfg MetaConfig) (*Meta, error) {
 	}
 	if len(cfg.Peers) == 0 && cfg.Meta.APIAddr != "" {
 		cfg.Peers = []string{cfg.Meta.APIAddr}
+	}
+	var err error
+	if cfg.HTTPLimits, err = cfg.HTTPLimits.withDefaults("server.meta"); err != nil {
+		return nil, err
+	}
+	if cfg.GRPCLimits, err = cfg.GRPCLimits.withDefaults("server.meta"); err != nil {
+		return nil, err
 	}
 	m := &Meta{cfg: cfg, reg: reg}
 	m.life.init("metadata peer")
@@ -126,7 +146,7 @@ func (m *Meta) start(ctx context.Context) error {
 	}
 	m.Server = srv
 	log := cfg.Meta.Logger
-	gopts := []grpc.ServerOption{grpc.MaxRecvMsgSize(metarpc.MaxMessageSize), grpc.MaxSendMsgSize(metarpc.MaxMessageSize)}
+	gopts := grpcOptions(cfg.GRPCLimits)
 	if src := cfg.Meta.TLS; src != nil {
 		gopts = append(gopts, grpc.Creds(src.GRPCServer()))
 		gopts = append(gopts, grpcapi.Authorization()...)
@@ -146,17 +166,54 @@ func (m *Meta) start(ctx context.Context) error {
 	if m.api, err = client.Dial(cfg.Peers, client.Options{Logger: log, TLS: cfg.Meta.TLS}); err != nil {
 		return err
 	}
+	opts := cfg.API
+	if opts.Logger == nil {
+		opts.Logger = log
+	}
+	opts.AllowedHosts = append(ownHosts(cfg), opts.AllowedHosts...)
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", requireIdentity(cfg.Meta.TLS, httpapi.New(m.api, httpapi.Options{Logger: log})))
-	healthStatus(mux, m.reg, srv.ReadyStatus)
-	m.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	httpLis := secureListener(cfg.HTTP, cfg.Meta.TLS)
+	healthStatus(mux, m.reg, srv.ReadyStatus, cfg.Pprof)
+	m.http = newHTTPServer(withAPI(requireIdentity(cfg.Meta.TLS, httpapi.New(m.api, opts)), mux), cfg.HTTPLimits)
+	httpLis := secureListener(limitListener(cfg.HTTP, cfg.HTTPLimits), cfg.Meta.TLS)
 	m.life.run(func() {
 		if err := m.http.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metadata HTTP server stopped", "err", err)
 		}
 	})
 	return nil
+}
+
+// withAPI serves the REST API's paths with api and the rest with mux.
+// The API sees its paths as they came: ServeMux would redirect a path
+// with ".." segments to its cleaned form (losing a PUT's body), where the
+// API answers 400.
+func withAPI(api, mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			api.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// ownHosts returns the names this peer is reached by: the hosts of its
+// advertised and listen addresses and the machine's host name.
+func ownHosts(cfg *MetaConfig) []string {
+	addrs := []string{cfg.Meta.APIAddr, cfg.Meta.RaftAdvertise, cfg.HTTPAddr}
+	if cfg.HTTP != nil {
+		addrs = append(addrs, cfg.HTTP.Addr().String())
+	}
+	var hosts []string
+	for _, a := range addrs {
+		if h, _, err := net.SplitHostPort(a); err == nil && h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	if h, err := os.Hostname(); err == nil {
+		hosts = append(hosts, h)
+	}
+	return hosts
 }
 
 // closeListeners closes the listeners Start holds before anything serves

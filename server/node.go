@@ -19,6 +19,8 @@ type NodeConfig struct {
 	Node     node.Config
 	Listener net.Listener // the data port
 	Addr     string       // where to listen for it when Listener is nil
+	// HTTPLimits bound the data port; zero fields take the defaults.
+	HTTPLimits HTTPLimits
 }
 
 // Node is a data node process: the node and its data port. Ready closes
@@ -43,6 +45,10 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		cfg.Node.Advertise = cfg.Listener.Addr().String()
 	}
 	if err := cfg.Node.Validate(); err != nil {
+		return nil, err
+	}
+	var err error
+	if cfg.HTTPLimits, err = cfg.HTTPLimits.withDefaults("server.node"); err != nil {
 		return nil, err
 	}
 	s := &Node{cfg: cfg}
@@ -85,10 +91,11 @@ func (s *Node) start(ctx context.Context) error {
 		return err
 	}
 	s.Node = n
-	s.http = &http.Server{Handler: n.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.http = newHTTPServer(n.Handler(), s.cfg.HTTPLimits)
 	log := s.cfg.Node.Logger
+	served := secureListener(limitListener(l, s.cfg.HTTPLimits), s.cfg.Node.TLS)
 	s.life.run(func() {
-		if err := s.http.Serve(secureListener(l, s.cfg.Node.TLS)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(served); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("data port stopped", "err", err)
 		}
 	})

@@ -231,8 +231,8 @@ func newRegistry() *prometheus.Registry {
 }
 
 // healthStatus adds /healthz (the process runs), /readyz (200 "ok", or
-// 503 "not ready: <why>") and /metrics.
-func healthStatus(mux *http.ServeMux, reg *prometheus.Registry, ready func() (bool, string)) {
+// 503 "not ready: <why>"), /metrics and, if pprof is set, /debug/pprof/.
+func healthStatus(mux *http.ServeMux, reg *prometheus.Registry, ready func() (bool, string), withPprof bool) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if ok, why := ready(); !ok {
@@ -242,6 +242,9 @@ func healthStatus(mux *http.ServeMux, reg *prometheus.Registry, ready func() (bo
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if !withPprof {
+		return
+	}
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

@@ -24,6 +24,7 @@ type metaFlags struct {
 	suspect, dead, election, repairEvery, gcEvery, gcGrace                        *time.Duration
 	uploadExpiry, maxWriteAge, shutdown                                           *time.Duration
 	repairBW                                                                      *sizeFlag
+	api                                                                           apiFlags
 }
 
 func addMetaFlags(fs *flag.FlagSet) *metaFlags {
@@ -56,6 +57,7 @@ func addMetaFlags(fs *flag.FlagSet) *metaFlags {
 	f.maxWriteAge = fs.Duration("max-write-age", def.MaxWriteAge, "longest time from chunk allocation to commit; older unreferenced chunks are orphans")
 	f.shutdown = fs.Duration("shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 	f.verbose = fs.Bool("v", false, "debug logging")
+	f.api = addAPIFlags(fs)
 	return f
 }
 
@@ -117,7 +119,9 @@ func (a app) runMeta(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.RaftListener = ls[2]
-	m, err := server.NewMeta(server.MetaConfig{Meta: cfg, GRPC: ls[0], GRPCAddr: set.GRPCListen, HTTP: ls[1], HTTPAddr: set.HTTPListen, Peers: set.APIPeers})
+	mc := server.MetaConfig{Meta: cfg, GRPC: ls[0], GRPCAddr: set.GRPCListen, HTTP: ls[1], HTTPAddr: set.HTTPListen, Peers: set.APIPeers}
+	f.api.apply(&mc)
+	m, err := server.NewMeta(mc)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ func (a app) runServer(ctx context.Context, args []string) error {
 	dataPort := fs.Int("data-port", 7070, "data node port")
 	s3Port := fs.Int("s3-port", 9000, "S3 gateway port (0 = no gateway)")
 	gf := addGatewayFlags(fs)
+	af := addAPIFlags(fs)
 	verbose := fs.Bool("v", false, "debug logging")
 	sf, err := a.parseServer(fs, args, map[string]string{"data-port": "DATA_NODE_PORT"})
 	if err != nil {
@@ -84,6 +85,7 @@ func (a app) runServer(ctx context.Context, args []string) error {
 		Node: server.NodeConfig{Addr: addr(*dataPort), Node: node.Config{
 			Dir: filepath.Join(*dir, "node"), Meta: []string{adv(*grpcPort)}, Advertise: adv(*dataPort), Logger: log, TLS: src}},
 	}
+	af.apply(&cfg.Meta)
 	s3Line := ""
 	if *s3Port != 0 {
 		if *gf.accessKey == "" {
