@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -105,8 +104,10 @@ func (s *Server) open(ctx context.Context) error {
 		return cairn.E("meta.start", err)
 	}
 	cfg := s.cfg
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if tightened, err := pki.PrivateDir(cfg.Dir); err != nil {
 		return cairn.E("meta.start", cairn.Internal, err)
+	} else if tightened {
+		cfg.Logger.Warn("the metadata folder was readable by other users; made it private (0700)", "dir", cfg.Dir)
 	}
 	s.reg = registry.New(registry.Config{SuspectAfter: cfg.NodeSuspectAfter, DeadAfter: cfg.NodeDeadAfter, Now: cfg.Now})
 	s.met = newMetrics(cfg.Registry, s)

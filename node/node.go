@@ -207,8 +207,10 @@ func (n *Node) open(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return cairn.E("node.start", err)
 	}
-	if err := os.MkdirAll(n.cfg.Dir, 0o755); err != nil {
+	if tightened, err := pki.PrivateDir(n.cfg.Dir); err != nil {
 		return cairn.E("node.start", cairn.Internal, err)
+	} else if tightened {
+		n.cfg.Logger.Warn("the data node's folder was readable by other users; made it private (0700)", "dir", n.cfg.Dir)
 	}
 	id, err := loadID(n.cfg.Dir)
 	if err != nil {

@@ -315,3 +315,21 @@ func parseKey(data []byte) (crypto.Signer, error) {
 		return s, nil
 	}
 }
+
+// PrivateDir creates dir if needed and makes it private to its owner
+// (0700): data folders hold secrets and file contents, whatever modes
+// the files inside are created with. It reports whether it had to
+// tighten an existing folder's mode.
+func PrivateDir(dir string) (tightened bool, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return false, err
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return false, nil
+	}
+	return true, os.Chmod(dir, fi.Mode().Perm()&0o700)
+}

@@ -233,3 +233,19 @@ func TestLoadErrors(t *testing.T) {
 		t.Fatal("a certificate without roles was issued")
 	}
 }
+
+func TestPrivateDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if tightened, err := PrivateDir(dir); err != nil || tightened {
+		t.Fatalf("new folder: tightened=%v, %v", tightened, err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if tightened, err := PrivateDir(dir); err != nil || !tightened {
+		t.Fatalf("open folder: tightened=%v, %v", tightened, err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("mode %v, %v; want 0700", fi.Mode(), err)
+	}
+}

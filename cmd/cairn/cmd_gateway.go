@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/server"
 )
 
@@ -80,7 +81,7 @@ func localCredentials(dir string) (ak, sk string, err error) {
 		}
 	}
 	ak, sk = "CAIRN"+randomString(15, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"), randomString(40, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if _, err := pki.PrivateDir(dir); err != nil {
 		return "", "", err
 	}
 	return ak, sk, os.WriteFile(file, []byte(ak+":"+sk+"\n"), 0o600)
