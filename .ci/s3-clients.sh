@@ -49,10 +49,14 @@ same_file() { # same_file A B WHAT
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cairn-s3-clients.XXXXXX")
 server_pid=""
+tls_pid=""
 cleanup() {
   local rc=$?
   set +e
   trap - ERR
+  if [ -n "$tls_pid" ] && kill -0 "$tls_pid" 2>/dev/null; then
+    kill "$tls_pid"; wait "$tls_pid" 2>/dev/null
+  fi
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill "$server_pid"
     for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.2; done
@@ -407,4 +411,101 @@ step "server still healthy"
 kill -0 "$server_pid" 2>/dev/null || die "cairn server died"
 curl -fsS --max-time 5 "$EP/-/readyz" >/dev/null || die "readyz failed"
 if grep -E 'level=(ERROR|error)|panic' "$tmp/server.log"; then die "the server logged errors (above)"; fi
+pass
+
+# ---------------------------------------------------------------- over TLS
+# A second `cairn server` serves S3 over HTTPS with the certificate it made
+# for itself; every client trusts only the server's CA (DIR/certs/ca/ca.crt).
+step "start cairn server --s3-tls; the CLI finds the admin certificate it made"
+read -r T_GRPC T_HTTP T_RAFT T_DATA T_S3 < <("$PY" -c '
+import socket
+ss = [socket.socket() for _ in range(5)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])
+for s in ss: s.close()')
+mkdir -p "$tmp/tls"
+(cd "$tmp/tls" && exec "$tmp/cairn" server --grpc-port "$T_GRPC" --http-port "$T_HTTP" --raft-port "$T_RAFT" \
+  --data-port "$T_DATA" --s3-port "$T_S3" --s3-tls --access-key "$AK" --secret-key "$SK" >"$tmp/tls.log" 2>&1) &
+tls_pid=$!
+CA="$tmp/tls/cairn-data/certs/ca/ca.crt"
+TEP="https://127.0.0.1:$T_S3"
+for i in $(seq 120); do
+  kill -0 "$tls_pid" 2>/dev/null || die "cairn server --s3-tls exited: $(tail -5 "$tmp/tls.log")"
+  if [ -f "$CA" ] && curl -fsS --max-time 2 --cacert "$CA" "$TEP/-/readyz" >/dev/null 2>&1; then break; fi
+  [ "$i" -lt 120 ] || die "$TEP/-/readyz not ready after 60s"
+  sleep 0.5
+done
+if curl -fsS --max-time 5 "http://127.0.0.1:$T_S3/-/readyz" >/dev/null 2>&1; then die "the TLS port answered plain HTTP"; fi
+grep -q "S3 gateway    https://" "$tmp/tls.log" || die "the server did not announce an https S3 endpoint"
+# The CLI, run from the server's folder, finds the admin certificate; one
+# without a certificate is told why it is refused.
+(cd "$tmp/tls" && "$tmp/cairn" put --meta "127.0.0.1:$T_GRPC" "$tmp/meta.bin" /cli.bin >/dev/null) ||
+  die "cairn put with the server's admin certificate"
+if out=$(cd "$tmp" && "$tmp/cairn" ls --insecure --meta "127.0.0.1:$T_GRPC" / 2>&1); then
+  die "an insecure CLI listed a secured cluster: $out"
+fi
+grep -q "requires TLS" <<<"$out" || die "an insecure CLI got an unclear error: $out"
+pass
+
+step "awscli over TLS: mb, cp up and back (20 MiB multipart), ls"
+taws() { timeout "$T" env "${aws_env[@]}" "$AWS" --endpoint-url "$TEP" --ca-bundle "$CA" "$@"; }
+head -c 20M /dev/urandom >"$tmp/tls.bin"
+taws s3 mb s3://tls-aws >/dev/null
+taws s3 cp --only-show-errors "$tmp/tls.bin" "s3://tls-aws/x/tls file.bin"
+taws s3 cp --only-show-errors "s3://tls-aws/x/tls file.bin" "$tmp/tls.down"
+same_file "$tmp/tls.bin" "$tmp/tls.down" "awscli over TLS"
+grep -q "tls file.bin" <<<"$(taws s3 ls --recursive s3://tls-aws)" || die "awscli ls over TLS"
+if out=$(timeout "$T" env "${aws_env[@]}" "$AWS" --endpoint-url "$TEP" s3 ls 2>&1); then
+  die "awscli trusted the server without its CA: $out"
+fi
+pass
+
+step "rclone over TLS: copy and check a tree"
+cat >"$tmp/rclone-tls.conf" <<EOF
+[tls]
+type = s3
+provider = Other
+access_key_id = $AK
+secret_access_key = $SK
+endpoint = $TEP
+region = us-east-1
+force_path_style = true
+EOF
+trclone() { timeout "$T" "$RCLONE" --config "$tmp/rclone-tls.conf" --ca-cert "$CA" --retries 1 --low-level-retries 2 "$@"; }
+trclone mkdir tls:tls-rclone
+trclone copy "$tmp/tree" tls:tls-rclone/tree
+trclone check "$tmp/tree" tls:tls-rclone/tree 2>"$tmp/check.log" || die "rclone check over TLS: $(cat "$tmp/check.log")"
+pass
+
+step "s3cmd over TLS: put, get, compare"
+cat >"$tmp/s3cmd-tls.cfg" <<EOF
+[default]
+access_key = $AK
+secret_key = $SK
+host_base = 127.0.0.1:$T_S3
+host_bucket = 127.0.0.1:$T_S3
+use_https = True
+ca_certs_file = $CA
+check_ssl_certificate = True
+check_ssl_hostname = True
+signature_v2 = False
+bucket_location = us-east-1
+progress_meter = False
+EOF
+ts3cmd() { timeout "$T" "$S3CMD" --config "$tmp/s3cmd-tls.cfg" "$@"; }
+ts3cmd mb s3://tls-s3cmd >/dev/null
+ts3cmd put "$tmp/meta.bin" "s3://tls-s3cmd/a b.bin" >/dev/null
+ts3cmd get --force "s3://tls-s3cmd/a b.bin" "$tmp/tls.s3cmd" >/dev/null
+same_file "$tmp/meta.bin" "$tmp/tls.s3cmd" "s3cmd over TLS"
+pass
+
+step "boto3 over TLS (.ci/s3clients/boto3_check.py, AWS_CA_BUNDLE)"
+timeout 600 env AWS_CONFIG_FILE="$tmp/boto3.config" AWS_SHARED_CREDENTIALS_FILE="$tmp/boto3.credentials" \
+  AWS_EC2_METADATA_DISABLED=true AWS_CA_BUNDLE="$CA" "$PY" .ci/s3clients/boto3_check.py "$TEP" "$AK" "$SK" boto3-tls ||
+  die "see the boto3 FAIL line above"
+pass
+
+step "TLS server still healthy"
+kill -0 "$tls_pid" 2>/dev/null || die "cairn server --s3-tls died"
+if grep -E 'level=(ERROR|error)|panic' "$tmp/tls.log"; then die "the TLS server logged errors (above)"; fi
 pass

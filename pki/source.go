@@ -23,6 +23,9 @@ import (
 type Source struct {
 	dir string
 	log *slog.Logger
+	// public: a certificate for a user-facing port (LoadPublic): no
+	// Cairn identity and no CA bundle needed.
+	public bool
 
 	mu      sync.Mutex
 	cur     *material
@@ -48,11 +51,13 @@ const recheckEvery = time.Second
 
 // Load reads the certificate directory dir (ca.crt, tls.crt, tls.key).
 // log receives reload messages; nil discards them.
-func Load(dir string, log *slog.Logger) (*Source, error) {
+func Load(dir string, log *slog.Logger) (*Source, error) { return load(dir, log, false) }
+
+func load(dir string, log *slog.Logger, public bool) (*Source, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Source{dir: dir, log: log}
+	s := &Source{dir: dir, log: log, public: public}
 	m, stamp, err := s.read()
 	if err != nil {
 		return nil, err
@@ -60,6 +65,12 @@ func Load(dir string, log *slog.Logger) (*Source, error) {
 	s.cur, s.stamp, s.checked = m, stamp, time.Now()
 	return s, nil
 }
+
+// LoadPublic reads the certificate of a user-facing port (the S3 or REST
+// port) from dir: tls.crt and tls.key, in the layout of Load, from any
+// CA (a public one, the company's, cert-manager's); ca.crt is not needed.
+// It reloads like Load. Use ServerTLS(false) for the listener.
+func LoadPublic(dir string, log *slog.Logger) (*Source, error) { return load(dir, log, true) }
 
 // Dir is the directory the source reads.
 func (s *Source) Dir() string { return s.dir }
@@ -82,6 +93,9 @@ func (s *Source) read() (*material, [3]fileStamp, error) {
 		if err == nil {
 			data[i], err = os.ReadFile(p)
 		}
+		if i == 0 && s.public && errors.Is(err, os.ErrNotExist) {
+			continue // a public certificate needs no CA bundle
+		}
 		if err != nil {
 			return nil, stamp, fmt.Errorf("TLS material: %w; create the directory with `cairn cert`, or run with --insecure on a trusted network", err)
 		}
@@ -90,13 +104,15 @@ func (s *Source) read() (*material, [3]fileStamp, error) {
 	if fi, err := os.Stat(s.paths()[2]); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		s.log.Warn("TLS private key is readable by other users; chmod 600 it", "file", s.paths()[2], "mode", fi.Mode().Perm().String())
 	}
-	cas, err := parseCerts(data[0])
-	if err != nil {
-		return nil, stamp, fmt.Errorf("%s: %w", s.paths()[0], err)
-	}
 	roots := x509.NewCertPool()
-	for _, c := range cas {
-		roots.AddCert(c)
+	if data[0] != nil || !s.public {
+		cas, err := parseCerts(data[0])
+		if err != nil {
+			return nil, stamp, fmt.Errorf("%s: %w", s.paths()[0], err)
+		}
+		for _, c := range cas {
+			roots.AddCert(c)
+		}
 	}
 	cert, err := tls.X509KeyPair(data[1], data[2])
 	if err != nil {
@@ -108,9 +124,11 @@ func (s *Source) read() (*material, [3]fileStamp, error) {
 			return nil, stamp, err
 		}
 	}
-	id, err := IdentityOf(leaf)
-	if err != nil {
-		return nil, stamp, fmt.Errorf("%s: %w", s.paths()[1], err)
+	var id Identity
+	if !s.public {
+		if id, err = IdentityOf(leaf); err != nil {
+			return nil, stamp, fmt.Errorf("%s: %w", s.paths()[1], err)
+		}
 	}
 	return &material{cert: cert, leaf: leaf, roots: roots, identity: id}, stamp, nil
 }
@@ -127,7 +145,10 @@ func (s *Source) material() *material {
 	changed := false
 	for i, p := range s.paths() {
 		fi, err := os.Stat(p)
-		if err != nil || fi.ModTime() != s.stamp[i].mod || fi.Size() != s.stamp[i].size {
+		switch {
+		case err != nil:
+			changed = changed || s.stamp[i] != fileStamp{} // gone, unless it never was
+		case fi.ModTime() != s.stamp[i].mod || fi.Size() != s.stamp[i].size:
 			changed = true
 		}
 	}
@@ -158,8 +179,11 @@ func (s *Source) Reload() {
 // credentials, and health probes).
 func (s *Source) ServerTLS(requireClient bool) *tls.Config {
 	auth := tls.VerifyClientCertIfGiven
-	if requireClient {
+	switch {
+	case requireClient:
 		auth = tls.RequireAndVerifyClientCert
+	case s.public:
+		auth = tls.NoClientCert
 	}
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,

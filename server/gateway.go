@@ -33,6 +33,11 @@ type GatewayConfig struct {
 	// cluster (an identity with the gateway role; creating AccessKey needs
 	// the admin role too). Nil dials without TLS (--insecure).
 	TLS *pki.Source
+	// ServeTLS, if set, serves the S3 port over HTTPS with this
+	// certificate (pki.LoadPublic, or the cluster certificate of a
+	// `cairn server`); nil serves plain HTTP, where SigV4 still
+	// authenticates every request but nothing is encrypted.
+	ServeTLS *pki.Source
 	// HTTPLimits bound the S3 port; zero fields take the defaults.
 	HTTPLimits HTTPLimits
 }
@@ -120,7 +125,7 @@ func (g *Gateway) start(ctx context.Context) error {
 	mux.Handle("/", g.S3)
 	g.http = newHTTPServer(mux, cfg.HTTPLimits)
 	log := cfg.Logger
-	served := limitListener(l, cfg.HTTPLimits)
+	served := secureListener(limitListener(l, cfg.HTTPLimits), cfg.ServeTLS)
 	g.life.run(func() {
 		if err := g.http.Serve(served); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("S3 gateway stopped", "err", err)

@@ -16,17 +16,18 @@ import (
 // gatewayFlags are the S3 gateway's settings, shared by `cairn gateway`
 // and `cairn server`.
 type gatewayFlags struct {
-	accessKey, secretKey, region, domain *string
+	accessKey, secretKey, region, domain, publicCerts *string
 }
 
 func addGatewayFlags(fs interface {
 	String(name, value, usage string) *string
 }) gatewayFlags {
 	return gatewayFlags{
-		accessKey: fs.String("access-key", "", "S3 access key to create (or keep) at start, e.g. the root credentials (env CAIRN_ACCESS_KEY)"),
-		secretKey: fs.String("secret-key", "", "its secret key, 8 or more characters (env CAIRN_SECRET_KEY)"),
-		region:    fs.String("region", "us-east-1", "region the gateway reports"),
-		domain:    fs.String("domain", "", "domain for virtual-host-style requests (bucket.domain); empty = path style only"),
+		accessKey:   fs.String("access-key", "", "S3 access key to create (or keep) at start, e.g. the root credentials (env CAIRN_ACCESS_KEY)"),
+		secretKey:   fs.String("secret-key", "", "its secret key, 8 or more characters (env CAIRN_SECRET_KEY)"),
+		region:      fs.String("region", "us-east-1", "region the gateway reports"),
+		domain:      fs.String("domain", "", "domain for virtual-host-style requests (bucket.domain); empty = path style only"),
+		publicCerts: fs.String("s3-certs-dir", "", "serve S3 over HTTPS with the certificate in this directory (tls.crt, tls.key from any CA, e.g. a cert-manager Secret); reloaded when the files change. Empty = plain HTTP (SigV4 still authenticates)"),
 	}
 }
 
@@ -56,6 +57,9 @@ func (a app) runGateway(ctx context.Context, args []string) error {
 	if gc.TLS, err = sf.tls(log); err != nil {
 		return err
 	}
+	if gc.ServeTLS, err = gf.serveTLS(log); err != nil {
+		return err
+	}
 	g, err := server.NewGateway(gc)
 	if err != nil {
 		return err
@@ -69,6 +73,14 @@ func (a app) runGateway(ctx context.Context, args []string) error {
 func (gf gatewayFlags) config(addr string, meta []string, log *slog.Logger) server.GatewayConfig {
 	return server.GatewayConfig{Meta: meta, Addr: addr, Region: *gf.region, Domain: *gf.domain,
 		AccessKey: *gf.accessKey, SecretKey: *gf.secretKey, Logger: log}
+}
+
+// serveTLS loads --s3-certs-dir, if given.
+func (gf gatewayFlags) serveTLS(log *slog.Logger) (*pki.Source, error) {
+	if *gf.publicCerts == "" {
+		return nil, nil
+	}
+	return pki.LoadPublic(*gf.publicCerts, log)
 }
 
 // localCredentials returns the quick start's S3 key pair: the one saved in

@@ -29,6 +29,7 @@ func (a app) runServer(ctx context.Context, args []string) error {
 	raftPort := fs.Int("raft-port", 9091, "Raft port")
 	dataPort := fs.Int("data-port", 7070, "data node port")
 	s3Port := fs.Int("s3-port", 9000, "S3 gateway port (0 = no gateway)")
+	s3TLS := fs.Bool("s3-tls", false, "serve S3 over HTTPS with the server's own certificate (clients trust DIR/certs/ca/ca.crt, e.g. aws --ca-bundle)")
 	gf := addGatewayFlags(fs)
 	af := addAPIFlags(fs)
 	verbose := fs.Bool("v", false, "debug logging")
@@ -95,8 +96,17 @@ func (a app) runServer(ctx context.Context, args []string) error {
 		}
 		g := gf.config(addr(*s3Port), []string{adv(*grpcPort)}, log)
 		g.TLS = src
+		if g.ServeTLS, err = gf.serveTLS(log); err != nil {
+			return err
+		}
+		if *s3TLS {
+			if src == nil || g.ServeTLS != nil {
+				return usagef("--s3-tls serves S3 with the server's own certificate: not with --insecure, and not with --s3-certs-dir")
+			}
+			g.ServeTLS = src
+		}
 		cfg.Gateway = &g
-		s3Line = fmt.Sprintf("  S3 gateway    http://%s   access key %s  secret key %s\n", addr(*s3Port), *gf.accessKey, *gf.secretKey)
+		s3Line = fmt.Sprintf("  S3 gateway    %s://%s   access key %s  secret key %s\n", pki.Scheme(g.ServeTLS), addr(*s3Port), *gf.accessKey, *gf.secretKey)
 	}
 	srv, err := server.New(cfg)
 	if err != nil {
