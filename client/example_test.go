@@ -11,12 +11,17 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/pki"
 )
 
 // The example of the README: write a file, read it back, remove the tree.
 func Example() {
 	ctx := context.Background()
-	c, err := client.Dial(nil, client.Options{}) // $CAIRN_META, else 127.0.0.1:9090
+	certs, err := pki.Load("cairn-data/certs/admin", nil) // a certificate directory (docs/security.md)
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := client.Dial(nil, client.Options{TLS: certs}) // $CAIRN_META, else 127.0.0.1:9090
 	if err != nil {
 		log.Fatal(err)
 	}
