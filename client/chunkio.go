@@ -285,7 +285,7 @@ func (c *Client) readReplica(ctx context.Context, addr string, ref *pb.ChunkRef,
 		if got != want {
 			return cairn.E(cairn.Corrupt, fmt.Errorf("sub-block %d of chunk %s from %s: crc %08x, want %08x", int(aoff/int64(bs))+i, id, addr, got, want))
 		}
-		whole = checksum.Combine(whole, got, hi-lo)
+		whole = checksum.CombineCRC32C(whole, got, hi-lo)
 	}
 	if aoff == 0 && alen == ref.Length {
 		if whole != ref.Crc32C {
