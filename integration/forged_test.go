@@ -103,6 +103,9 @@ func testForged(t *testing.T, cl *testcluster.Cluster, healthyLeft bool) {
 				for i := 0; i < tries; i++ {
 					got, err := path.read(t, rg)
 					fs.check(t, got, err, want, rg, healthyLeft)
+					if !healthyLeft && path.failStatus != 0 && statusOf(err) != path.failStatus {
+						t.Fatalf("read %+v failed with status %d (%v), want %d", rg, statusOf(err), err, path.failStatus)
+					}
 					if healthyLeft && i >= 3 && fs.forgedReads(t) > before {
 						break
 					}
@@ -248,21 +251,34 @@ func (fs *forgeSetup) forgedReads(t *testing.T) int {
 	return total
 }
 
-// readPath is one way to read the file.
+// readPath is one way to read the file. failStatus, for the HTTP front
+// ends, is the status a read must fail with when no replica is good: an
+// error status, not a success status and a cut body.
 type readPath struct {
-	name string
-	read func(t *testing.T, rg forgedRange) ([]byte, error)
+	name       string
+	read       func(t *testing.T, rg forgedRange) ([]byte, error)
+	failStatus int
 }
 
 func (fs *forgeSetup) paths() []readPath {
 	return []readPath{
-		{"sdk-ReadRange", fs.sdkReadRange},
-		{"sdk-ReadAt", fs.sdkReadAt},
-		{"sdk-WriteRangeTo", fs.sdkWriteRangeTo},
-		{"sdk-Read-readahead", fs.sdkReadAhead},
-		{"rest", fs.restGet},
-		{"s3", fs.s3Get},
+		{"sdk-ReadRange", fs.sdkReadRange, 0},
+		{"sdk-ReadAt", fs.sdkReadAt, 0},
+		{"sdk-WriteRangeTo", fs.sdkWriteRangeTo, 0},
+		{"sdk-Read-readahead", fs.sdkReadAhead, 0},
+		{"rest", fs.restGet, http.StatusUnprocessableEntity}, // Corrupt
+		{"s3", fs.s3Get, http.StatusInternalServerError},     // InternalError
 	}
+}
+
+// statusOf is the HTTP status of a failed REST or S3 read, 0 if the
+// request did not end with an error status.
+func statusOf(err error) int {
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.code
+	}
+	return minio.ToErrorResponse(err).StatusCode
 }
 
 func (fs *forgeSetup) size(rg forgedRange) int64 {
@@ -353,10 +369,18 @@ func readResponse(req *http.Request, want int) ([]byte, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if resp.StatusCode != want {
-		return nil, fmt.Errorf("status %s: %s", resp.Status, body)
+		return nil, &statusError{code: resp.StatusCode, body: string(body)}
 	}
 	return body, err
 }
+
+// statusError is an HTTP response with an unexpected status.
+type statusError struct {
+	code int
+	body string
+}
+
+func (e *statusError) Error() string { return fmt.Sprintf("status %d: %s", e.code, e.body) }
 
 func (fs *forgeSetup) s3Get(t *testing.T, rg forgedRange) ([]byte, error) {
 	opts := minio.GetObjectOptions{}
