@@ -88,3 +88,46 @@ func ReadError(resp *http.Response) error {
 	}
 	return &cairn.Error{Kind: kind, Err: errors.New(msg)}
 }
+
+// HeldStatus is an http.ResponseWriter that holds back the status line
+// until the first byte of the body, so a handler whose body fails before
+// that byte (a read of the content failing its checksum, say) can still
+// answer with an error status instead of a success status and a body cut
+// short. Headers set before the first byte can likewise still be changed.
+// A handler that may write no body calls Release at the end.
+type HeldStatus struct {
+	http.ResponseWriter
+	status int
+	sent   bool
+}
+
+// WriteHeader holds code until the first Write or Release; only the first
+// code counts, as with net/http.
+func (h *HeldStatus) WriteHeader(code int) {
+	if h.status == 0 {
+		h.status = code
+	}
+}
+
+// Write sends the held status, then p.
+func (h *HeldStatus) Write(p []byte) (int, error) {
+	h.Release()
+	return h.ResponseWriter.Write(p)
+}
+
+// Release sends the held status now, if there is one and it was not sent.
+func (h *HeldStatus) Release() {
+	if h.sent {
+		return
+	}
+	h.sent = true
+	if h.status != 0 {
+		h.ResponseWriter.WriteHeader(h.status)
+	}
+}
+
+// Sent reports whether the status line (and maybe body bytes) went out.
+func (h *HeldStatus) Sent() bool { return h.sent }
+
+// Unwrap returns the underlying writer, for http.ResponseController.
+func (h *HeldStatus) Unwrap() http.ResponseWriter { return h.ResponseWriter }

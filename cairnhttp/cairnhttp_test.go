@@ -119,3 +119,43 @@ func TestReadErrorWithoutKindHeaderIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestHeldStatus(t *testing.T) {
+	// Nothing written: the status can still change, and headers too.
+	rec := httptest.NewRecorder()
+	h := &HeldStatus{ResponseWriter: rec}
+	h.Header().Set("Content-Length", "100")
+	h.WriteHeader(http.StatusPartialContent)
+	if h.Sent() || rec.Code != http.StatusOK || rec.Flushed {
+		t.Fatalf("status went out before the body: sent %v, recorder %d", h.Sent(), rec.Code)
+	}
+	clear(h.Header())
+	WriteError(rec, cairn.E(cairn.Corrupt, errors.New("bad bytes")))
+	if rec.Code != http.StatusUnprocessableEntity || rec.Header().Get("Content-Length") != "" {
+		t.Fatalf("error after a held status: %d, Content-Length %q", rec.Code, rec.Header().Get("Content-Length"))
+	}
+
+	// The first Write sends the first status held.
+	rec = httptest.NewRecorder()
+	h = &HeldStatus{ResponseWriter: rec}
+	h.WriteHeader(http.StatusPartialContent)
+	h.WriteHeader(http.StatusTeapot)
+	if _, err := h.Write([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	if !h.Sent() || rec.Code != http.StatusPartialContent || rec.Body.String() != "abc" {
+		t.Fatalf("after Write: sent %v, status %d, body %q", h.Sent(), rec.Code, rec.Body)
+	}
+
+	// Release sends a status without a body (304, say).
+	rec = httptest.NewRecorder()
+	h = &HeldStatus{ResponseWriter: rec}
+	h.WriteHeader(http.StatusNotModified)
+	h.Release()
+	if !h.Sent() || rec.Code != http.StatusNotModified || rec.Body.Len() != 0 {
+		t.Fatalf("after Release: sent %v, status %d, body %q", h.Sent(), rec.Code, rec.Body)
+	}
+	if h.Unwrap() != rec {
+		t.Error("Unwrap does not return the underlying writer")
+	}
+}

@@ -177,11 +177,15 @@ func (c *Client) sendChain(ctx context.Context, a *pb.Allocation, data []byte, c
 	return res.Stored, res.Failed, nil
 }
 
-// readChunk reads [off, off+n) of a chunk into p (len(p) == n), verifying
-// the CRC of every sub-block received and, for a whole-chunk read, the
-// chunk's CRC from metadata. It tries the replicas in nodeLoad.order
-// (healthy and least busy first) and falls over on any error; only when all fail does it return an error (Corrupt if a
-// replica returned bad bytes, else Unavailable or NotFound).
+// readChunk reads [off, off+n) of a chunk into p (len(p) == n). Every
+// byte is checked against the chunk's CRC in metadata: the replica sends
+// the CRCs of all the chunk's sub-blocks, which must combine to that CRC,
+// and the bytes must match the CRCs of the sub-blocks they fall in (see
+// readReplica). It tries the replicas in nodeLoad.order (healthy and least
+// busy first) and falls over on any error; only when all fail does it
+// return an error (Corrupt if a replica returned bad bytes or could not
+// prove its bytes, else Unavailable). A replica that sent bytes failing
+// their CRCs is asked to verify its copy.
 func (c *Client) readChunk(ctx context.Context, loc *pb.ChunkLocation, off int64, p []byte) error {
 	var errs []error
 	corrupt := false
@@ -201,7 +205,9 @@ func (c *Client) readChunk(ctx context.Context, loc *pb.ChunkLocation, off int64
 		c.load.failed(r.Node, r.Addr, err)
 		if cairn.KindOf(err) == cairn.Corrupt {
 			corrupt = true
-			go c.reportCorrupt(r.Addr, loc.Chunk.Id)
+			if !errors.Is(err, errNoChunkCRCs) {
+				go c.reportCorrupt(r.Addr, loc.Chunk.Id)
+			}
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", r.Node, err))
 		c.opts.Logger.Warn("chunk read failed; trying another replica", "node", r.Node, "err", err)
@@ -235,9 +241,62 @@ func (c *Client) reportCorrupt(addr string, rawID []byte) {
 	}
 }
 
+// errNoChunkCRCs marks a ranged read whose reply carried the CRCs of only
+// the sub-blocks it covers (a data node from before crcs=all): its bytes
+// cannot be checked against metadata, so the read fails (Corrupt), but the
+// node's copy is not suspect and is not reported.
+var errNoChunkCRCs = errors.New("the reply lacks the CRCs of the chunk's other sub-blocks")
+
+// chunkReply is the framing of a chunk GET reply, from its headers
+// (docs/protocol.md).
+type chunkReply struct {
+	blocks    int   // CRCs before the data
+	blockSize int64 // sub-block size
+	off, n    int64 // the aligned range of the data
+	chunkLen  int64 // the chunk's length on the node
+}
+
+// parseChunkReply reads the headers of a reply to a read of [off, off+n)
+// of a chunk of ref.Length bytes and checks they frame a crcs=all reply of
+// that chunk: a length other than ref's is Corrupt, fewer CRCs than the
+// chunk has sub-blocks Corrupt wrapping errNoChunkCRCs, headers that do
+// not frame a covering aligned range Unavailable.
+func parseChunkReply(h http.Header, ref *pb.ChunkRef, off, n int64) (chunkReply, error) {
+	blocks, err1 := strconv.Atoi(h.Get(cairnhttp.HeaderBlocks))
+	bs, err2 := strconv.ParseInt(h.Get(cairnhttp.HeaderBlockSize), 10, 64)
+	aoff, err3 := strconv.ParseInt(h.Get(cairnhttp.HeaderRangeOffset), 10, 64)
+	alen, err4 := strconv.ParseInt(h.Get(cairnhttp.HeaderRangeLength), 10, 64)
+	chunkLen, err5 := strconv.ParseInt(h.Get(cairnhttp.HeaderChunkLength), 10, 64)
+	r := chunkReply{blocks: blocks, blockSize: bs, off: aoff, n: alen, chunkLen: chunkLen}
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+		return r, cairn.E(cairn.Unavailable, fmt.Errorf("malformed headers: %w", err))
+	}
+	if chunkLen != ref.Length {
+		return r, cairn.E(cairn.Corrupt, fmt.Errorf("chunk of %d bytes, metadata says %d", chunkLen, ref.Length))
+	}
+	if bs < 512 || bs&(bs-1) != 0 || blocks < 0 || aoff < 0 || aoff%bs != 0 || aoff > off || aoff+alen < off+n || aoff+alen > chunkLen ||
+		(alen%bs != 0 && aoff+alen != chunkLen) {
+		return r, cairn.E(cairn.Unavailable, fmt.Errorf("malformed reply: range %d+%d in sub-blocks of %d does not frame the %d bytes asked for at %d of a %d-byte chunk",
+			aoff, alen, bs, n, off, chunkLen))
+	}
+	if want := (chunkLen + bs - 1) / bs; int64(blocks) != want {
+		return r, cairn.E(cairn.Corrupt, fmt.Errorf("%w: %d CRCs for a chunk of %d sub-blocks; the data node must answer crcs=all (docs/protocol.md)", errNoChunkCRCs, blocks, want))
+	}
+	return r, nil
+}
+
+// readReplica reads [off, off+len(p)) of chunk ref from the data node at
+// addr into p, asking for the CRCs of all the chunk's sub-blocks
+// (crcs=all). Before the data is used it checks that those CRCs combine
+// to ref.Crc32C, the CRC the writer recorded in metadata, and then each
+// returned sub-block against its CRC; a whole-chunk read also checks
+// ref.Md5 when the client computes MD5s. So a node cannot pass off other
+// bytes even when its own CRCs agree with them. Errors: Corrupt for bytes
+// or CRCs that fail a check (p then holds nothing worth using), Unavailable
+// for a failed or malformed reply, the node's error otherwise.
 func (c *Client) readReplica(ctx context.Context, addr string, ref *pb.ChunkRef, off int64, p []byte) error {
 	id, _ := cairn.ChunkIDFromBytes(ref.Id)
-	url := c.scheme + "://" + addr + "/v1/chunks/" + id.String() + "?offset=" + strconv.FormatInt(off, 10) + "&length=" + strconv.Itoa(len(p))
+	url := c.scheme + "://" + addr + "/v1/chunks/" + id.String() + "?offset=" + strconv.FormatInt(off, 10) + "&length=" + strconv.Itoa(len(p)) + "&crcs=all"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return cairn.E(cairn.Invalid, err)
@@ -250,55 +309,46 @@ func (c *Client) readReplica(ctx context.Context, addr string, ref *pb.ChunkRef,
 	if resp.StatusCode != http.StatusOK {
 		return cairnhttp.ReadError(resp)
 	}
-	h := resp.Header
-	blocks, err1 := strconv.Atoi(h.Get(cairnhttp.HeaderBlocks))
-	bs, err2 := strconv.Atoi(h.Get(cairnhttp.HeaderBlockSize))
-	aoff, err3 := strconv.ParseInt(h.Get(cairnhttp.HeaderRangeOffset), 10, 64)
-	alen, err4 := strconv.ParseInt(h.Get(cairnhttp.HeaderRangeLength), 10, 64)
 	if len(p) == 0 {
 		return nil
 	}
-	if err := errors.Join(err1, err2, err3, err4); err != nil || bs <= 0 || blocks <= 0 || aoff > off || aoff+alen < off+int64(len(p)) || alen > 1<<31 {
-		return cairn.E(cairn.Unavailable, fmt.Errorf("malformed chunk response from %s", addr))
+	rr, err := parseChunkReply(resp.Header, ref, off, int64(len(p)))
+	if err != nil {
+		return cairn.E(fmt.Errorf("reading chunk %s from %s: %w", id, addr, err))
 	}
-	raw := make([]byte, 4*blocks)
+	raw := make([]byte, 4*rr.blocks)
 	if _, err := io.ReadFull(resp.Body, raw); err != nil {
 		return cairn.E(cairn.Unavailable, fmt.Errorf("reading CRCs: %w", err))
 	}
+	crcs := make([]uint32, rr.blocks)
+	for i := range crcs {
+		crcs[i] = binary.LittleEndian.Uint32(raw[4*i:])
+	}
+	if whole, ok := checksum.CombineBlocks(crcs, rr.blockSize, rr.chunkLen); !ok || whole != ref.Crc32C {
+		return cairn.E(cairn.Corrupt, fmt.Errorf("chunk %s from %s: sub-block CRCs combine to %08x, metadata says %08x", id, addr, whole, ref.Crc32C))
+	}
 	// Read straight into p when the aligned range is exactly what was asked.
 	buf := p
-	if aoff != off || alen != int64(len(p)) {
-		buf = make([]byte, alen)
+	if rr.off != off || rr.n != int64(len(p)) {
+		buf = make([]byte, rr.n)
 	}
 	if _, err := io.ReadFull(resp.Body, buf); err != nil {
 		return cairn.E(cairn.Unavailable, fmt.Errorf("reading chunk data: %w", err))
 	}
-	whole := uint32(0)
-	for i := 0; i < blocks; i++ {
-		lo := int64(i) * int64(bs)
-		if lo >= alen {
-			return cairn.E(cairn.Unavailable, fmt.Errorf("malformed chunk response from %s: too many CRCs", addr))
+	first := rr.off / rr.blockSize
+	for lo := int64(0); lo < rr.n; lo += rr.blockSize {
+		b := first + lo/rr.blockSize
+		if got, want := checksum.CRC32C(buf[lo:min(lo+rr.blockSize, rr.n)]), crcs[b]; got != want {
+			return cairn.E(cairn.Corrupt, fmt.Errorf("sub-block %d of chunk %s from %s: crc %08x, want %08x", b, id, addr, got, want))
 		}
-		hi := min(lo+int64(bs), alen)
-		got := checksum.CRC32C(buf[lo:hi])
-		want := binary.LittleEndian.Uint32(raw[4*i:])
-		if got != want {
-			return cairn.E(cairn.Corrupt, fmt.Errorf("sub-block %d of chunk %s from %s: crc %08x, want %08x", int(aoff/int64(bs))+i, id, addr, got, want))
-		}
-		whole = checksum.Combine(whole, got, hi-lo)
 	}
-	if aoff == 0 && alen == ref.Length {
-		if whole != ref.Crc32C {
-			return cairn.E(cairn.Corrupt, fmt.Errorf("chunk %s from %s: crc %08x, metadata says %08x", id, addr, whole, ref.Crc32C))
-		}
-		if c.opts.MD5 && len(ref.Md5) == md5.Size {
-			if sum := md5.Sum(buf); !bytes.Equal(sum[:], ref.Md5) {
-				return cairn.E(cairn.Corrupt, fmt.Errorf("chunk %s from %s: md5 %x, metadata says %x", id, addr, sum, ref.Md5))
-			}
+	if rr.off == 0 && rr.n == ref.Length && c.opts.MD5 && len(ref.Md5) == md5.Size {
+		if sum := md5.Sum(buf); !bytes.Equal(sum[:], ref.Md5) {
+			return cairn.E(cairn.Corrupt, fmt.Errorf("chunk %s from %s: md5 %x, metadata says %x", id, addr, sum, ref.Md5))
 		}
 	}
 	if &buf[0] != &p[0] {
-		copy(p, buf[off-aoff:])
+		copy(p, buf[off-rr.off:])
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/cairnhttp"
 	"github.com/cairnfs/cairn/client"
 )
 
@@ -32,7 +33,17 @@ func (a *api) getFile(w http.ResponseWriter, r *http.Request) {
 	fi, _ := f.Stat()
 	setFileHeaders(w, fi)
 	ra := newReadAhead(f, fi.Size())
-	http.ServeContent(w, zeroSuffixRange(r, fi.Size()), "", fi.ModTime(), ra)
+	hw := &cairnhttp.HeldStatus{ResponseWriter: w}
+	http.ServeContent(hw, zeroSuffixRange(r, fi.Size()), "", fi.ModTime(), ra)
+	if ra.err != nil && !hw.Sent() {
+		// Not a byte went out: answer with the error (Corrupt when no
+		// replica's bytes match the checksum in metadata) rather than a
+		// success status and a body cut short.
+		clear(w.Header())
+		a.fail(w, r, ra.err)
+		return
+	}
+	hw.Release()
 	if ra.err != nil {
 		a.log.Warn("http api: download cut short", "path", p, "err", ra.err)
 	}

@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/checksum"
 	"github.com/cairnfs/cairn/volume"
 )
 
@@ -71,6 +73,7 @@ func TestGetRanges(t *testing.T) {
 			if !bytes.Equal(r.Data, data[r.Off:r.Off+r.Length]) {
 				t.Errorf("returned bytes differ from the chunk's bytes %d..%d", r.Off, r.Off+r.Length)
 			}
+			checkAllCRCs(t, getRange(t, tn.Addr, id, q+"&crcs=all"), r, data)
 		})
 	}
 
@@ -83,7 +86,7 @@ func TestGetRanges(t *testing.T) {
 		})
 	}
 
-	for _, q := range []string{"offset=-1", "offset=abc", "offset=1.5", "length=-5", "length=x", "offset=1&length=-1"} {
+	for _, q := range []string{"offset=-1", "offset=abc", "offset=1.5", "length=-5", "length=x", "offset=1&length=-1", "crcs=some", "offset=1&crcs=ALL"} {
 		t.Run("bad "+q, func(t *testing.T) {
 			resp, err := httpClient.Get(chunkURL(tn.Addr, id) + "?" + q)
 			if err != nil {
@@ -102,6 +105,27 @@ func TestGetRanges(t *testing.T) {
 		defer resp.Body.Close()
 		wantError(t, resp, http.StatusBadRequest, cairn.Invalid)
 	})
+}
+
+// checkAllCRCs checks a reply to a crcs=all read: the range and bytes of
+// the plain read r, preceded by the CRCs of all the chunk's sub-blocks,
+// which combine to the chunk's CRC and hold r's CRCs at the range's place.
+func checkAllCRCs(t *testing.T, all, r rangeReply, data []byte) {
+	t.Helper()
+	if all.Off != r.Off || all.Length != r.Length || all.BlockSize != r.BlockSize || !bytes.Equal(all.Data, r.Data) {
+		t.Fatalf("crcs=all: range %d+%d (block %d), want %d+%d (block %d) with the same bytes", all.Off, all.Length, all.BlockSize, r.Off, r.Length, r.BlockSize)
+	}
+	bs := int64(all.BlockSize)
+	if n := (int64(len(data)) + bs - 1) / bs; int64(len(all.CRCs)) != n {
+		t.Fatalf("crcs=all: %d CRCs, want all %d", len(all.CRCs), n)
+	}
+	if crc, ok := checksum.CombineBlocks(all.CRCs, bs, int64(len(data))); !ok || crc != checksum.CRC32C(data) {
+		t.Errorf("crcs=all: CRCs combine to %08x (%v), want the chunk's %08x", crc, ok, checksum.CRC32C(data))
+	}
+	first := all.Off / bs
+	if !slices.Equal(all.CRCs[first:first+int64(len(r.CRCs))], r.CRCs) {
+		t.Errorf("crcs=all: CRCs from block %d differ from the plain read's", first)
+	}
 }
 
 // TestGetPastEndHugeLength reads at the end of a chunk with a length so

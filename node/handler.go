@@ -215,6 +215,14 @@ func (d *dataServer) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return cairn.E(op, cairn.PathArg(id.String()), err)
 	}
+	var all bool
+	switch v := r.URL.Query().Get("crcs"); v {
+	case "":
+	case "all":
+		all = true
+	default:
+		return cairn.E(op, cairn.PathArg(id.String()), cairn.Invalid, fmt.Errorf("bad crcs %q: want all, or no crcs parameter", v))
+	}
 	info, err := d.store.Stat(id)
 	if err != nil {
 		return err
@@ -231,19 +239,30 @@ func (d *dataServer) get(w http.ResponseWriter, r *http.Request) error {
 		h.Set("Content-Length", "0")
 		return nil
 	}
-	rg, err := d.store.OpenRange(id, off, n1)
+	// With crcs=all the reader gets the CRCs of every sub-block of the
+	// chunk, to check them against the whole-chunk CRC it trusts, and
+	// then the range's blocks against their CRCs.
+	open := d.store.OpenRange
+	if all {
+		open = d.store.OpenChunkRange
+	}
+	rg, err := open(id, off, n1)
 	if err != nil {
 		return err
 	}
 	defer rg.Close()
-	crcs := make([]byte, 4*len(rg.CRCs))
-	for i, c := range rg.CRCs {
+	blockCRCs := rg.CRCs
+	if all {
+		blockCRCs = rg.ChunkCRCs
+	}
+	crcs := make([]byte, 4*len(blockCRCs))
+	for i, c := range blockCRCs {
 		binary.LittleEndian.PutUint32(crcs[4*i:], c)
 	}
 	h.Set(cairnhttp.HeaderBlockSize, strconv.Itoa(rg.BlockSize))
 	h.Set(cairnhttp.HeaderRangeOffset, strconv.FormatInt(rg.Off, 10))
 	h.Set(cairnhttp.HeaderRangeLength, strconv.FormatInt(rg.Length, 10))
-	h.Set(cairnhttp.HeaderBlocks, strconv.Itoa(len(rg.CRCs)))
+	h.Set(cairnhttp.HeaderBlocks, strconv.Itoa(len(blockCRCs)))
 	h.Set("Content-Length", strconv.FormatInt(int64(len(crcs))+rg.Length, 10))
 	h.Set("Content-Type", "application/octet-stream")
 	if _, err := w.Write(crcs); err != nil {

@@ -346,7 +346,7 @@ func (n *Node) Leave(ctx context.Context) error {
 // Handler returns the data port's HTTP handler:
 //
 //	PUT    /v1/chunks/{id}   store a chunk and forward it down the chain
-//	GET    /v1/chunks/{id}   read a range: CRCs of the covered sub-blocks, then the raw bytes
+//	GET    /v1/chunks/{id}   read a range: CRCs of the covered sub-blocks (with crcs=all: of all), then the raw bytes
 //	HEAD   /v1/chunks/{id}   stat
 //	DELETE /v1/chunks/{id}   delete (tombstone)
 //	GET    /healthz /readyz /metrics

@@ -245,7 +245,7 @@ func TestPutGetHeadDelete(t *testing.T) {
 	}
 	whole := uint32(0)
 	for i, c := range r.CRCs {
-		whole = checksum.Combine(whole, c, int64(min(r.BlockSize, len(r.Data)-i*r.BlockSize)))
+		whole = checksum.CombineCRC32C(whole, c, int64(min(r.BlockSize, len(r.Data)-i*r.BlockSize)))
 	}
 	if whole != checksum.CRC32C(data) {
 		t.Errorf("combined block CRCs %08x, want whole-chunk CRC %08x", whole, checksum.CRC32C(data))

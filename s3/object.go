@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"io"
+	"maps"
 	"net/http"
 	"path"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/cairnhttp"
 	"github.com/cairnfs/cairn/client"
 )
 
@@ -167,6 +169,7 @@ func (g *Gateway) getObject(q *request) error {
 		return err
 	}
 	h := q.w.Header()
+	before := h.Clone()
 	setObjectHeaders(h, fi)
 	overrideHeaders(h, q.r.URL.Query())
 	h.Set("Content-Length", strconv.FormatInt(n, 10))
@@ -175,11 +178,21 @@ func (g *Gateway) getObject(q *request) error {
 		h.Set("Content-Range", "bytes "+strconv.FormatInt(off, 10)+"-"+strconv.FormatInt(off+n-1, 10)+"/"+strconv.FormatInt(size, 10))
 		status = http.StatusPartialContent
 	}
-	q.w.WriteHeader(status)
 	if q.r.Method == http.MethodHead || n == 0 {
+		q.w.WriteHeader(status)
 		return nil
 	}
-	if _, err := f.WriteRangeTo(q.w, off, n); err != nil {
+	hw := &cairnhttp.HeldStatus{ResponseWriter: q.w}
+	hw.WriteHeader(status)
+	if _, err := f.WriteRangeTo(hw, off, n); err != nil {
+		if !hw.Sent() {
+			// Not a byte went out: answer with the error (Corrupt
+			// when no replica's bytes match the checksum in metadata)
+			// and the headers as they were before the object's.
+			clear(h)
+			maps.Copy(h, before)
+			return err
+		}
 		// The status is sent: cut the connection so the client sees a
 		// short body rather than a silently truncated object.
 		g.log.Warn("s3 GET failed mid-stream", "bucket", q.bucket, "key", q.key, "err", err)

@@ -168,6 +168,9 @@ type Range struct {
 	Length      int64    // bytes in the range: whole sub-blocks, the last one possibly short
 	BlockSize   int      // sub-block size
 	CRCs        []uint32 // CRC32C of each sub-block in the range
+	// ChunkCRCs, only from OpenChunkRange, is the CRC32C of every
+	// sub-block of the chunk; CRCs is the part of it the range covers.
+	ChunkCRCs []uint32
 
 	f      File
 	osf    *os.File // f as an *os.File, for sendfile; nil for other FS
@@ -182,6 +185,18 @@ type Range struct {
 // chunk or n <= 0 is cairn.Invalid (an empty chunk has no ranges); failing to
 // read the CRCs or open the volume is an I/O error.
 func (s *Store) OpenRange(id cairn.ChunkID, off, n int64) (*Range, error) {
+	return s.openRange(id, off, n, false)
+}
+
+// OpenChunkRange is OpenRange, and also fills in the Range's ChunkCRCs with
+// the CRCs of all the chunk's sub-blocks (one more read of the CRC array,
+// 4 bytes per sub-block): what a reader that trusts only the whole-chunk
+// CRC needs to check a part of the chunk. Errors are those of OpenRange.
+func (s *Store) OpenChunkRange(id cairn.ChunkID, off, n int64) (*Range, error) {
+	return s.openRange(id, off, n, true)
+}
+
+func (s *Store) openRange(id cairn.ChunkID, off, n int64, all bool) (*Range, error) {
 	const op = "volume.openrange"
 	if !s.enter() {
 		return nil, errClosed(op)
@@ -200,7 +215,16 @@ func (s *Store) OpenRange(id cairn.ChunkID, off, n int64) (*Range, error) {
 	}
 	n = min(n, e.length-off)
 	first, last := off>>e.blockLog, (off+n-1)>>e.blockLog
-	crcs, err := s.readCRCs(v, e, id, first, last)
+	var crcs, chunkCRCs []uint32
+	var err error
+	if all {
+		chunkCRCs, err = s.readCRCs(v, e, id, 0, (e.length-1)>>e.blockLog)
+		if err == nil {
+			crcs = chunkCRCs[first : last+1]
+		}
+	} else {
+		crcs, err = s.readCRCs(v, e, id, first, last)
+	}
 	if err != nil {
 		return nil, cairn.E(op, pathOf(id), err)
 	}
@@ -212,7 +236,7 @@ func (s *Store) OpenRange(id cairn.ChunkID, off, n int64) (*Range, error) {
 	r := &Range{
 		ID: id, ChunkLength: e.length, Off: aStart,
 		Length:    min((last+1)<<e.blockLog, e.length) - aStart,
-		BlockSize: 1 << e.blockLog, CRCs: crcs,
+		BlockSize: 1 << e.blockLog, CRCs: crcs, ChunkCRCs: chunkCRCs,
 		f: f, fileOf: e.off + headerSize + aStart,
 	}
 	r.osf, _ = osFileOf(f)

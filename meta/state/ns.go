@@ -206,7 +206,7 @@ func (t namespace) addChunks(a *pb.Attr, base int64, chunks []*pb.StoredChunk) e
 		if err := putProto(t.b, locKey(id), &pb.ChunkRecord{Inode: a.Inode, Nodes: sc.Nodes, Length: c.Length}); err != nil {
 			return err
 		}
-		a.Crc32C = checksum.Combine(a.Crc32C, c.Crc32C, c.Length)
+		a.Crc32C = checksum.CombineCRC32C(a.Crc32C, c.Crc32C, c.Length)
 		off += c.Length
 		a.Chunks++
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 
@@ -192,14 +193,61 @@ func testOpenRange(t *testing.T, open OpenFunc) {
 		bad := bytes.Clone(buf.Bytes())
 		bad[len(bad)/2] ^= 1
 		wantKind(t, volume.VerifyBlocks(bad, r.BlockSize, r.CRCs), cairn.Corrupt, "VerifyBlocks of flipped bytes")
+		if r.ChunkCRCs != nil {
+			t.Fatalf("OpenRange(%d, %d) filled in ChunkCRCs", c.off, c.n)
+		}
 		if err := r.Close(); err != nil {
 			t.Fatal(err)
 		}
+		checkChunkRange(t, s, ID(5), data, r, c.off, c.n)
 	}
 	_, err := s.OpenRange(ID(5), 500_000, 1)
 	wantKind(t, err, cairn.Invalid, "OpenRange past the end")
 	_, err = s.OpenRange(ID(6), 0, 1)
 	wantKind(t, err, cairn.NotFound, "OpenRange of a missing chunk")
+	_, err = s.OpenChunkRange(ID(5), 500_000, 1)
+	wantKind(t, err, cairn.Invalid, "OpenChunkRange past the end")
+	_, err = s.OpenChunkRange(ID(6), 0, 1)
+	wantKind(t, err, cairn.NotFound, "OpenChunkRange of a missing chunk")
+
+	// A chunk of one sub-block has one CRC, its whole CRC.
+	small := Data(7, 100)
+	put(t, s, ID(7), small)
+	r, err := s.OpenChunkRange(ID(7), 10, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if len(r.ChunkCRCs) != 1 || r.ChunkCRCs[0] != checksum.CRC32C(small) {
+		t.Fatalf("OpenChunkRange of a one-block chunk: ChunkCRCs %x, want [%08x]", r.ChunkCRCs, checksum.CRC32C(small))
+	}
+}
+
+// checkChunkRange opens [off, off+n) of chunk id (holding data) with
+// OpenChunkRange and checks it is the range OpenRange gave as want, with
+// the CRCs of all the chunk's sub-blocks, which combine to its CRC.
+func checkChunkRange(t *testing.T, s *volume.Store, id cairn.ChunkID, data []byte, want *volume.Range, off, n int64) {
+	t.Helper()
+	r, err := s.OpenChunkRange(id, off, n)
+	if err != nil {
+		t.Fatalf("OpenChunkRange(%d, %d): %v", off, n, err)
+	}
+	defer r.Close()
+	if r.Off != want.Off || r.Length != want.Length || r.BlockSize != want.BlockSize || !slices.Equal(r.CRCs, want.CRCs) {
+		t.Fatalf("OpenChunkRange(%d, %d) = [%d,+%d) with %d CRCs, OpenRange [%d,+%d) with %d", off, n, r.Off, r.Length, len(r.CRCs), want.Off, want.Length, len(want.CRCs))
+	}
+	bs := int64(r.BlockSize)
+	first := int(r.Off / bs)
+	if !slices.Equal(r.ChunkCRCs[first:first+len(r.CRCs)], r.CRCs) {
+		t.Fatalf("OpenChunkRange(%d, %d): CRCs are not ChunkCRCs[%d:]", off, n, first)
+	}
+	if crc, ok := checksum.CombineBlocks(r.ChunkCRCs, bs, int64(len(data))); !ok || crc != checksum.CRC32C(data) {
+		t.Fatalf("OpenChunkRange(%d, %d): %d ChunkCRCs combine to %08x (%v), want the chunk's %08x", off, n, len(r.ChunkCRCs), crc, ok, checksum.CRC32C(data))
+	}
+	var buf bytes.Buffer
+	if _, err := r.WriteTo(&buf); err != nil || !bytes.Equal(buf.Bytes(), data[r.Off:r.Off+r.Length]) {
+		t.Fatalf("OpenChunkRange(%d, %d): WriteTo wrong bytes (%v)", off, n, err)
+	}
 }
 
 func testDelete(t *testing.T, open OpenFunc) {
