@@ -159,6 +159,8 @@ func cli(t *testing.T, meta string, args ...string) (string, error) {
 type cluster struct {
 	dir   string
 	certs string // certificate directories: ca, meta, node, admin
+	// httpAddrs maps each peer's gRPC address to its HTTP address.
+	httpAddrs map[string]string
 	meta  string // comma-separated gRPC addresses
 	nodes []*proc
 	ndirs []string
@@ -187,6 +189,10 @@ func startClusterN(t *testing.T, n, r int) *cluster {
 	}
 	c.meta = strings.Join(grpcs, ",")
 	c.certs = makeCerts(t, dir)
+	c.httpAddrs = map[string]string{}
+	for _, p := range peers {
+		c.httpAddrs[p.grpc.Addr().String()] = p.http.Addr().String()
+	}
 	adminCerts.Store(c.meta, filepath.Join(c.certs, "admin"))
 	t.Cleanup(func() { adminCerts.Delete(c.meta) })
 	for _, p := range peers {

@@ -242,12 +242,17 @@ func (c *Conn) Close() error {
 // failed); nil for any other error.
 func (c *Conn) tlsMismatch(addr string, err error) error {
 	msg := err.Error()
+	if c.opts.TLS != nil && cairn.KindOf(err) == cairn.Unavailable {
+		if verr := c.opts.TLS.CheckValid(time.Now()); verr != nil {
+			return cairn.E("metarpc", cairn.Permission, fmt.Errorf("the metadata peer at %s refused the connection: %w", addr, verr))
+		}
+	}
 	switch {
 	case c.opts.TLS == nil && strings.Contains(msg, "error reading server preface"):
 		return cairn.E("metarpc", cairn.Permission, fmt.Errorf("the metadata peer at %s closed the connection without speaking gRPC: it requires TLS; give a client certificate directory (--certs-dir or CAIRN_CERTS_DIR): %w", addr, err))
 	case c.opts.TLS != nil && strings.Contains(msg, "first record does not look like a TLS handshake"):
 		return cairn.E("metarpc", cairn.Permission, fmt.Errorf("the metadata peer at %s does not speak TLS (it runs with --insecure); connect with --insecure: %w", addr, err))
-	case strings.Contains(msg, "authentication handshake failed"):
+	case strings.Contains(msg, "authentication handshake failed"), strings.Contains(msg, "remote error: tls:"):
 		return cairn.E("metarpc", cairn.Permission, fmt.Errorf("TLS with the metadata peer at %s failed: %w; check the certificate directory (signed by the cluster's CA, not expired, naming the host dialed)", addr, err))
 	}
 	return nil

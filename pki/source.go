@@ -249,3 +249,18 @@ func explainTLS(addr string, err error) error {
 	}
 	return err
 }
+
+// CheckValid reports an error when this process's own certificate is not
+// valid at now (expired, or not yet valid): peers will refuse it, and
+// with TLS 1.3 a client learns that only as a connection closed after the
+// handshake, so callers check their own side to say why.
+func (s *Source) CheckValid(now time.Time) error {
+	leaf := s.Leaf()
+	switch {
+	case now.After(leaf.NotAfter):
+		return fmt.Errorf("this process's certificate (%s in %s) expired at %s; issue a new one (cairn cert)", s.Identity(), s.dir, leaf.NotAfter.UTC().Format(time.RFC3339))
+	case now.Before(leaf.NotBefore):
+		return fmt.Errorf("this process's certificate (%s in %s) is not valid before %s; check the clock", s.Identity(), s.dir, leaf.NotBefore.UTC().Format(time.RFC3339))
+	}
+	return nil
+}

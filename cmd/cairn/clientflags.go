@@ -25,7 +25,7 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	fs.Var(&cf.chunkSize, "chunk-size", "chunk size for new files, e.g. 8M")
 	fs.IntVar(&cf.replication, "replication", 0, "replicas per chunk (0 = the cluster's default)")
 	fs.IntVar(&cf.concurrency, "concurrency", 4, "chunks transferred in parallel")
-	fs.StringVar(&cf.certsDir, certsDirFlag, "", "client certificate directory from `cairn cert create-client` (env CAIRN_CERTS_DIR; default ./cairn-data/certs/admin, then ~/.cairn/certs)")
+	fs.StringVar(&cf.certsDir, certsDirFlag, "", "client certificate `DIR` made by cairn cert create-client (env CAIRN_CERTS_DIR; default ./cairn-data/certs/admin, then ~/.cairn/certs)")
 	fs.BoolVar(&cf.insecure, insecureFlag, false, "connect without TLS, to a cluster run with --insecure (env CAIRN_INSECURE)")
 	return cf
 }

@@ -60,6 +60,11 @@ func (a app) runGateway(ctx context.Context, args []string) error {
 	if gc.ServeTLS, err = gf.serveTLS(log); err != nil {
 		return err
 	}
+	ls, err := inheritedListeners(*addr)
+	if err != nil {
+		return err
+	}
+	gc.Listener = ls[0]
 	g, err := server.NewGateway(gc)
 	if err != nil {
 		return err

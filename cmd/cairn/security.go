@@ -27,7 +27,7 @@ const (
 // them.
 func addSecurityFlags(fs *flag.FlagSet, role string) {
 	if fs.Lookup(certsDirFlag) == nil {
-		fs.String(certsDirFlag, "", "certificate directory with ca.crt, tls.crt and tls.key (create with `cairn cert`; a cert-manager Secret has this layout); reloaded when its files change")
+		fs.String(certsDirFlag, "", "certificate `DIR` with ca.crt, tls.crt and tls.key (made by cairn cert, or a cert-manager Secret); reloaded when its files change")
 	}
 	if fs.Lookup(insecureFlag) == nil {
 		fs.Bool(insecureFlag, false, "run "+role+" without TLS or authentication: anyone who reaches a port can do anything. Only on a trusted network; listens on loopback unless an address is given")
