@@ -161,10 +161,10 @@ type cluster struct {
 	certs string // certificate directories: ca, meta, node, admin
 	// httpAddrs maps each peer's gRPC address to its HTTP address.
 	httpAddrs map[string]string
-	meta  string // comma-separated gRPC addresses
-	nodes []*proc
-	ndirs []string
-	metas map[string]*proc // by peer ID
+	meta      string // comma-separated gRPC addresses
+	nodes     []*proc
+	ndirs     []string
+	metas     map[string]*proc // by peer ID
 }
 
 func startCluster(t *testing.T) *cluster { return startClusterN(t, 3, 2) }
