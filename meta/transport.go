@@ -109,7 +109,7 @@ type serverConn struct {
 func (c *serverConn) Read(p []byte) (int, error) {
 	c.once.Do(func() {
 		if c.err = handshakeAs(c.Conn, handshakeTimeout, pki.Meta); c.err != nil {
-			c.Conn.Close()
+			c.Close()
 		}
 	})
 	if c.err != nil {
@@ -124,9 +124,13 @@ func handshakeAs(c *tls.Conn, timeout time.Duration, role pki.Role) error {
 	if timeout <= 0 {
 		timeout = handshakeTimeout
 	}
-	c.SetDeadline(time.Now().Add(timeout))
-	defer c.SetDeadline(time.Time{})
+	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
 	if err := c.Handshake(); err != nil {
+		return err
+	}
+	if err := c.SetDeadline(time.Time{}); err != nil {
 		return err
 	}
 	cs := c.ConnectionState()
