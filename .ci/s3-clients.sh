@@ -504,9 +504,11 @@ ts3cmd get --force "s3://tls-s3cmd/a b.bin" "$tmp/tls.s3cmd" >/dev/null
 same_file "$tmp/meta.bin" "$tmp/tls.s3cmd" "s3cmd over TLS"
 pass
 
+# boto3 trusts the CA through AWS_CA_BUNDLE, the script's urllib fetches of
+# presigned URLs through SSL_CERT_FILE.
 step "boto3 over TLS (.ci/s3clients/boto3_check.py, AWS_CA_BUNDLE)"
 timeout 600 env AWS_CONFIG_FILE="$tmp/boto3.config" AWS_SHARED_CREDENTIALS_FILE="$tmp/boto3.credentials" \
-  AWS_EC2_METADATA_DISABLED=true AWS_CA_BUNDLE="$CA" "$PY" .ci/s3clients/boto3_check.py "$TEP" "$AK" "$SK" boto3-tls ||
+  AWS_EC2_METADATA_DISABLED=true AWS_CA_BUNDLE="$CA" SSL_CERT_FILE="$CA" "$PY" .ci/s3clients/boto3_check.py "$TEP" "$AK" "$SK" boto3-tls ||
   die "see the boto3 FAIL line above"
 pass
 
