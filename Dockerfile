@@ -9,10 +9,15 @@
 #
 # One entrypoint serves every role: `docker run IMAGE meta|node|gateway|server
 # ...` and the CLI (`docker run IMAGE ls /`). The process runs as UID/GID
-# 65532 with no shell, no package manager and no CA bundle (Cairn speaks plain
-# gRPC/HTTP inside the cluster). Data belongs on a mounted volume: /data is
-# the working directory, owned by 65532, so a fresh Docker named volume or a
-# Kubernetes PersistentVolume (with fsGroup 65532) mounted there is writable.
+# 65532 with no shell, no package manager and no system CA bundle: Cairn's
+# roles trust only the CA of their certificate directory (--certs-dir, env
+# CAIRN_CERTS_DIR: ca.crt, tls.crt, tls.key). Mount it read-only, for example
+# at /etc/cairn/tls; 65532 must be able to read tls.key: own it, or have its
+# group with mode 0440 (Kubernetes does that with the pod's fsGroup 65532
+# and a Secret's defaultMode 0440, Docker with --group-add GID). Data belongs
+# on a mounted volume: /data is the working directory, owned by 65532, so a
+# fresh Docker named volume or a Kubernetes PersistentVolume (with fsGroup
+# 65532) mounted there is writable.
 # The image declares no VOLUME on purpose: anonymous volumes would pile up
 # with every `docker run` of a CLI command.
 FROM scratch

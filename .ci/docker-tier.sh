@@ -4,21 +4,33 @@
 #
 #   1. build the image (deploy/docker/build-image.sh, i.e. `make image`);
 #   2. have the manifest tests write what the kubelet would give each pod of
-#      deploy/kubernetes/base (arguments, resolved environment, DNS name);
-#   3. on a private, internal Docker network, start 3 metadata peers and 3
+#      deploy/kubernetes/base (arguments, resolved environment, DNS name,
+#      the Secret with its certificate directory and where it is mounted)
+#      and what each certificate must name (render.CertRecipeFor);
+#   3. issue the certificate Secrets as folders on the host with the image's
+#      own binary (`cairn cert`, as docs/kubernetes.md does by hand): a CA,
+#      one certificate per role, an admin client certificate; their files
+#      get the mode and group the kubelet gives a Secret's (0440, group
+#      65532 as the pods' fsGroup; without root: our group, which the
+#      containers get with --group-add);
+#   4. on a private, internal Docker network, start 3 metadata peers and 3
 #      data nodes from the image with exactly that configuration: each
 #      container answers to its pod's DNS name
 #      (cairn-meta-0.cairn-meta.<ns>.svc.cluster.local, ...), runs as the
 #      image's non-root user with a read-only root file system and no
-#      capabilities, and keeps its data on its own Docker volume;
-#   4. wait until the metadata peers have a leader and all data nodes are
-#      alive (the CLI runs in a container on the same network);
-#   5. write 20 files of assorted sizes (made on the host, mounted read-only
+#      capabilities, keeps its data on its own Docker volume and mounts its
+#      role's certificate folder read-only where the pod mounts the Secret;
+#   5. wait until the metadata peers have a leader and all data nodes are
+#      alive (the CLI runs in a container on the same network, with the
+#      admin certificate);
+#   6. check that the peers refuse a client without a certificate, and that
+#      the probes' HTTPS endpoints answer one;
+#   7. write 20 files of assorted sizes (made on the host, mounted read-only
 #      into the client containers), `docker kill` one data node, read every
 #      file back and compare SHA-256 sums on the host;
-#   6. if the image has `cairn gateway`, start an S3 gateway as the base's
+#   8. if the image has `cairn gateway`, start an S3 gateway as the base's
 #      Deployment configures it and check that it stored its root key;
-#   7. remove every container, volume and network it made (and the image,
+#   9. remove every container, volume and network it made (and the image,
 #      unless IMAGE was given), on success, failure or Ctrl-C.
 #
 # Without a Docker engine it prints "docker tier: SKIPPED (no Docker
@@ -91,7 +103,26 @@ mkdir -p "$work/pods"
 CAIRN_POD_CONFIG_DIR="$work/pods" go test -count=1 -run '^TestWritePodConfigs$' ./deploy/kubernetes >"$work/pods.log" 2>&1 ||
   { cat "$work/pods.log" >&2; fail "writing pod configurations"; }
 for p in cairn-meta-0 cairn-meta-1 cairn-meta-2 cairn-node-0 cairn-node-1 cairn-node-2; do
-  [ -s "$work/pods/$p.env" ] || fail "no configuration for pod $p"
+  [ -s "$work/pods/$p.env" ] && [ -s "$work/pods/$p.tls" ] || fail "no configuration for pod $p"
+done
+
+say "issuing the certificate Secrets with the image's cairn cert"
+certs=$work/certs
+bin/image/cairn cert create-ca --ca-dir "$certs/ca" >/dev/null
+for f in "$work/pods"/*.cert; do
+  secret=$(basename "$f" .cert)
+  mapfile -t certargs <"$f"
+  bin/image/cairn cert create-node --ca-dir "$certs/ca" --out "$certs/$secret" "${certargs[@]}" | sed 's/^/  /'
+done
+bin/image/cairn cert create-client --ca-dir "$certs/ca" --out "$certs/admin" --name operator --admin | sed 's/^/  /'
+# As the kubelet mounts a Secret: root's files (here the host user's), the
+# pods' fsGroup as their group, mode 0440. The CA's key stays in $certs/ca,
+# which no container mounts.
+if [ "$(id -u)" = 0 ]; then cert_gid=65532; else cert_gid=$(id -g); fi
+for d in "$certs"/cairn-*-tls "$certs/admin"; do
+  chgrp -R "$cert_gid" "$d"
+  chmod 0750 "$d"
+  chmod 0440 "$d"/*
 done
 
 # --internal: no route out of the network. Containers reach each other by
@@ -104,8 +135,18 @@ docker network create --internal --label "$label" "$net" >/dev/null
 # up a TXT record for every target, and Docker's DNS on an internal network
 # never answers names it does not know, so each lookup would stall 10 s
 # (cluster DNS answers NXDOMAIN at once).
+# --group-add: the certificates' group, as Kubernetes adds the fsGroup.
 common=(--label "$label" --network "$net" --read-only --tmpfs /tmp:rw,size=64m,mode=1777
-  --cap-drop ALL --security-opt no-new-privileges -e GRPC_ENABLE_TXT_SERVICE_CONFIG=false)
+  --cap-drop ALL --security-opt no-new-privileges -e GRPC_ENABLE_TXT_SERVICE_CONFIG=false
+  --group-add "$cert_gid")
+
+# tls_mount <pod>: the -v option mounting the pod's certificate Secret.
+tls_mount() {
+  local secret path
+  read -r secret path <"$work/pods/$1.tls"
+  [ -d "$certs/$secret" ] || fail "pod $1 mounts the Secret $secret, which was not issued"
+  echo "$certs/$secret:$path:ro"
+}
 
 # start_pod <pod>: one container configured like the Kubernetes pod.
 start_pod() {
@@ -114,7 +155,7 @@ start_pod() {
   fqdn=$(cat "$work/pods/$pod.fqdn")
   docker volume create --label "$label" "$run-$pod" >/dev/null
   docker run -d --name "$run-$pod" --hostname "$pod" --network-alias "$fqdn" "${common[@]}" \
-    -v "$run-$pod:/data" --env-file "$work/pods/$pod.env" "$IMAGE" "${args[@]}" >/dev/null
+    -v "$run-$pod:/data" -v "$(tls_mount "$pod")" --env-file "$work/pods/$pod.env" "$IMAGE" "${args[@]}" >/dev/null
 }
 
 say "starting 3 metadata peers and 3 data nodes on network $net"
@@ -130,12 +171,13 @@ chmod 0755 "$work/in"
 chmod 0777 "$work/out" # the client containers run as UID 65532
 
 # cli <cairn args...>: the CLI in a throw-away container on the network,
-# with the test files at /in (read-only) and /out. A script, so that xargs
-# can run it too.
+# with the admin certificate at /etc/cairn/admin and the test files at /in
+# (read-only) and /out. A script, so that xargs can run it too.
 {
   echo '#!/usr/bin/env bash'
   printf 'exec timeout 120 docker run --rm'
   printf ' %q' "${common[@]}" -e "CAIRN_META=$meta" -e CAIRN_CHUNK_SIZE=1M \
+    -v "$certs/admin:/etc/cairn/admin:ro" -e CAIRN_CERTS_DIR=/etc/cairn/admin \
     -v "$work/in:/in:ro" -v "$work/out:/out" "$IMAGE"
   echo ' "$@"'
 } >"$work/cli"
@@ -163,6 +205,27 @@ while :; do
   sleep 2
 done
 sed 's/^/  /' "$work/status"
+
+say "checking that the cluster wants certificates, and the right ones"
+# Plain gRPC (a client of a cluster run with --insecure) gets no answer from
+# a TLS port: the CLI would retry for 30 s, so 15 s without the status (the
+# admin's CLI had it at once) will do. A user's certificate may not list the
+# S3 keys (admin only).
+if timeout 15 docker run --rm "${common[@]}" -e "CAIRN_META=$meta" -e CAIRN_INSECURE=1 "$IMAGE" \
+  cluster status >"$work/insecure" 2>&1; then
+  cat "$work/insecure" >&2
+  fail "a client without TLS got the cluster status"
+fi
+echo "  without TLS: no cluster status within 15 s"
+bin/image/cairn cert create-client --ca-dir "$certs/ca" --out "$certs/user" --name ci-user >/dev/null
+chgrp -R "$cert_gid" "$certs/user" && chmod 0750 "$certs/user" && chmod 0440 "$certs/user"/*
+if timeout 90 docker run --rm "${common[@]}" -e "CAIRN_META=$meta" -v "$certs/user:/etc/cairn/user:ro" \
+  -e CAIRN_CERTS_DIR=/etc/cairn/user "$IMAGE" s3 user list >"$work/user" 2>&1; then
+  cat "$work/user" >&2
+  fail "a user's certificate listed the S3 keys"
+fi
+grep -qi 'permission\|may not' "$work/user" || { cat "$work/user" >&2; fail "a user's certificate was refused for another reason than permission"; }
+echo "  with a user's certificate, s3 user list: $(tail -1 "$work/user" | cut -c1-160)"
 
 # 20 files from empty to 6 MiB: chunk-sized (1 MiB chunks) and off by one,
 # unaligned, many chunks.
@@ -208,7 +271,7 @@ if docker run --rm --network none "$IMAGE" help | grep -q '^  gateway '; then
   gw=$(basename "$(ls "$work/pods"/cairn-gateway-*.args)" .args)
   mapfile -t args <"$work/pods/$gw.args"
   docker run -d --name "$run-$gw" --hostname "$gw" "${common[@]}" \
-    --env-file "$work/pods/$gw.env" "$IMAGE" "${args[@]}" >/dev/null
+    -v "$(tls_mount "$gw")" --env-file "$work/pods/$gw.env" "$IMAGE" "${args[@]}" >/dev/null
   key=$(sed -n 's/^CAIRN_ACCESS_KEY=//p' "$work/pods/$gw.env")
   deadline=$(( $(date +%s) + 60 ))
   until cli s3 user list 2>/dev/null | grep -q "^$key "; do

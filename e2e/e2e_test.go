@@ -250,7 +250,13 @@ func makeCerts(t *testing.T, dir string) string {
 // adminTLS loads the cluster's admin certificate for an SDK client.
 func (c *cluster) adminTLS(t *testing.T) *pki.Source {
 	t.Helper()
-	src, err := pki.Load(filepath.Join(c.certs, "admin"), nil)
+	return loadCertDir(t, filepath.Join(c.certs, "admin"))
+}
+
+// loadCertDir loads a certificate directory.
+func loadCertDir(t *testing.T, dir string) *pki.Source {
+	t.Helper()
+	src, err := pki.Load(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/cairnfs/cairn/deploy/kubernetes/render"
 	"github.com/cairnfs/cairn/internal/await"
+	"github.com/cairnfs/cairn/pki"
 )
 
 // This file runs the pods of Cairn's Kubernetes manifests as processes on
@@ -49,6 +51,18 @@ import (
 //   - the persistent volume's mount path (/data) in the arguments, and the
 //     working directory (the image's WORKDIR, /data), become a folder per
 //     pod;
+//   - the certificate Secrets (cairn-meta-tls, ...) are certificate
+//     directories the test issues with the binary's `cairn cert`, from a CA
+//     of its own, with what render.CertRecipeFor says the role needs (the
+//     identity, the DNS names; docs/kubernetes.md issues the same) plus the
+//     pods' loopback addresses, which the pods dial here in place of the
+//     DNS names; a Secret's mount path (/etc/cairn/tls), wherever it
+//     appears in the arguments and the environment (CAIRN_CERTS_DIR),
+//     becomes the Secret's folder, shared by the pods of the workload as a
+//     Secret is;
+//   - the probes use the scheme the manifests give them (HTTPS on the
+//     metadata and data ports) and, like the kubelet, neither verify the
+//     server's certificate nor present one;
 //   - HOSTNAME is the pod name, as the container runtime sets it.
 //
 // Every pod's configuration is then checked with the binary's own
@@ -80,6 +94,7 @@ type kubeCluster struct {
 	meta, node render.Workload
 	hosts      *strings.Replacer // pod DNS name -> loopback address
 	root       string            // per-pod folders and logs
+	certs      string            // the CA, a folder per Secret, admin
 }
 
 // loadKube renders a kustomization and maps the DNS names of its metadata
@@ -107,7 +122,48 @@ func loadKube(t *testing.T, dir string, extraMetas int) *kubeCluster {
 		pairs = append(pairs, c.FQDN(k.node, stsPodName(k.node, i)), kubeNodeNet+strconv.Itoa(10+i))
 	}
 	k.hosts = strings.NewReplacer(pairs...)
+	k.makeCerts(t, metas, nodes)
 	return k
+}
+
+// makeCerts issues the certificate Secrets of the workloads as folders
+// under k.certs/<Secret> with `cairn cert`, as docs/kubernetes.md does by
+// hand: the names render.CertRecipeFor gives for the role, plus the
+// loopback addresses of the metas and nodes pods; and an admin client
+// certificate in k.certs/admin.
+func (k *kubeCluster) makeCerts(t *testing.T, metas, nodes int) {
+	t.Helper()
+	k.certs = filepath.Join(k.root, "certs")
+	ca := filepath.Join(k.certs, "ca")
+	run := func(args ...string) {
+		if out, err := command(t.Context(), append([]string{"cert"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("cairn cert %v: %v\n%s", args, err, out)
+		}
+	}
+	run("create-ca", "--ca-dir", ca)
+	for _, w := range k.c.Workloads {
+		r := k.c.CertRecipeFor(w)
+		hosts := slices.Clone(r.Hosts)
+		switch w.Role() {
+		case "meta":
+			for i := range metas {
+				hosts = append(hosts, kubeMetaNet+strconv.Itoa(10+i))
+			}
+		case "node":
+			for i := range nodes {
+				hosts = append(hosts, kubeNodeNet+strconv.Itoa(10+i))
+			}
+		}
+		run("create-node", "--ca-dir", ca, "--out", filepath.Join(k.certs, r.Secret), "--name", r.Name,
+			"--roles", strings.Join(r.Roles, ","), "--host", strings.Join(hosts, ","))
+	}
+	run("create-client", "--ca-dir", ca, "--out", filepath.Join(k.certs, "admin"), "--name", "operator", "--admin")
+}
+
+// adminTLS is the operators' client certificate, for the SDK.
+func (k *kubeCluster) adminTLS(t *testing.T) *pki.Source {
+	t.Helper()
+	return loadCertDir(t, filepath.Join(k.certs, "admin"))
 }
 
 func stsPodName(w render.Workload, ordinal int) string { return fmt.Sprintf("%s-%d", w.Name, ordinal) }
@@ -162,7 +218,8 @@ func (k *kubeCluster) pod(t *testing.T, w render.Workload, ordinal int) *kubePod
 	// The manifest's configuration, as the binary reads it.
 	want := printPodConfig(t, r.Args, r.Env)
 
-	// The persistent volume's mount path becomes the pod's folder.
+	// The persistent volume's mount path becomes the pod's folder, a
+	// Secret's mount path the Secret's folder.
 	mounts := map[string]string{}
 	if w.STS != nil {
 		for _, pvc := range w.STS.Spec.VolumeClaimTemplates {
@@ -171,6 +228,21 @@ func (k *kubeCluster) pod(t *testing.T, w render.Workload, ordinal int) *kubePod
 					mounts[strings.TrimSuffix(m.MountPath, "/")] = filepath.Join(p.dir, pvc.Name)
 				}
 			}
+		}
+	}
+	for _, v := range w.Template.Spec.Volumes {
+		if v.Secret == nil {
+			continue
+		}
+		for _, m := range ctr.VolumeMounts {
+			if m.Name != v.Name {
+				continue
+			}
+			host := filepath.Join(k.certs, v.Secret.SecretName)
+			if _, err := os.Stat(host); err != nil {
+				t.Fatalf("%s mounts the Secret %s, which the test did not make: %v", p.name, v.Secret.SecretName, err)
+			}
+			mounts[strings.TrimSuffix(m.MountPath, "/")] = host
 		}
 	}
 	onHost := func(v string) string {
@@ -190,6 +262,9 @@ func (k *kubeCluster) pod(t *testing.T, w render.Workload, ordinal int) *kubePod
 		p.args = append(p.args, k.hosts.Replace(a))
 	}
 	for _, host := range mounts {
+		if strings.HasPrefix(host, k.certs) {
+			continue
+		}
 		if err := os.MkdirAll(host, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -209,7 +284,7 @@ func (k *kubeCluster) pod(t *testing.T, w render.Workload, ordinal int) *kubePod
 		if role == "meta" && name == "CLUSTER_SIZE" {
 			continue
 		}
-		env = append(env, name+"="+k.hosts.Replace(val))
+		env = append(env, name+"="+onHost(k.hosts.Replace(val)))
 	}
 	for key, flag := range listenFlags[role] {
 		listen := jsonStr(t, want.Derived, key)
@@ -256,7 +331,7 @@ func (k *kubeCluster) pod(t *testing.T, w render.Workload, ordinal int) *kubePod
 		}
 	}
 	for key, v := range want.Derived {
-		wv := mapStrings(v, k.hosts.Replace)
+		wv := mapStrings(v, func(s string) string { return onHost(k.hosts.Replace(s)) })
 		gv := got.Derived[key]
 		switch {
 		case listenFlags[role][key] != "":
@@ -298,7 +373,11 @@ func (k *kubeCluster) probeURL(t *testing.T, p *kubePod, w render.Workload, pr *
 	if !ok {
 		t.Fatalf("%s: probe port %s", p.name, pr.HTTPGet.Port.String())
 	}
-	return fmt.Sprintf("http://%s%s", net.JoinHostPort(p.ip, strconv.Itoa(int(port))), pr.HTTPGet.Path)
+	scheme := strings.ToLower(string(pr.HTTPGet.Scheme))
+	if scheme == "" {
+		scheme = "http"
+	}
+	return fmt.Sprintf("%s://%s%s", scheme, net.JoinHostPort(p.ip, strconv.Itoa(int(port))), pr.HTTPGet.Path)
 }
 
 // containerPorts lists a pod's listen addresses.
@@ -469,7 +548,11 @@ func (p *kubePod) stop(t *testing.T) (int, time.Duration) {
 	}
 }
 
-var probeClient = &http.Client{Timeout: 3 * time.Second}
+// probeClient probes as the kubelet does: HTTPS probes verify no
+// certificate and present none.
+var probeClient = &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{
+	TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // the kubelet's probes do not verify
+}}
 
 // httpProbe GETs a probe URL and returns the status code and body (0 if the
 // request failed).
@@ -504,7 +587,9 @@ func (p *kubePod) waitProbe(t *testing.T, url string, timeout time.Duration) tim
 
 // cli runs a client command as `kubectl exec <pod> -- /cairn ...` would:
 // in the pod's environment, where the CLI's default metadata address
-// 127.0.0.1:9090 is the pod's own peer (here: the pod's address).
+// 127.0.0.1:9090 is the pod's own peer (here: the pod's address), and
+// CAIRN_CERTS_DIR its own certificate, with which a metadata peer may
+// change the membership and run fsck (docs/kubernetes.md).
 func (p *kubePod) cli(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -20,6 +20,7 @@ import (
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/await"
+	"github.com/cairnfs/cairn/pki"
 )
 
 // rollingKustomization is the configuration TestRollingRestartAndMembership
@@ -45,6 +46,10 @@ const rollingKustomization = "base"
 //     as the StatefulSet scaled to 5 configures them, added with `cairn
 //     meta add-peer`) and shrinks back to 3 (`cairn meta remove-peer`, then
 //     SIGTERM).
+//
+// The pods run with TLS (kubepods_test.go); the workload's SDK client has
+// an admin client certificate, and the `kubectl exec` commands use the
+// metadata pod's own certificate, as they would in the cluster.
 //
 // It requires zero failed client operations, an exit status 0 on every
 // SIGTERM, every acknowledged file readable with its content at the end,
@@ -106,7 +111,8 @@ func TestRollingRestartAndMembership(t *testing.T) {
 		t.Fatal(err)
 	}
 	metaAddrs := strings.Split(k.hosts.Replace(gwPod.Vals["METADATA_SERVER_ADDR"]), ",")
-	w := startRollingWorkload(t, metaAddrs, filepath.Join(k.root, "client.log"), 4)
+	admin := k.adminTLS(t)
+	w := startRollingWorkload(t, metaAddrs, admin, filepath.Join(k.root, "client.log"), 4)
 	w.progress(t, 10, time.Minute)
 
 	// 1. Rolling restart: data nodes, then metadata peers, highest ordinal
@@ -182,7 +188,7 @@ func TestRollingRestartAndMembership(t *testing.T) {
 	// The end: no failed operation, every acknowledged file intact, fsck
 	// clean, no repair triggered by the planned restarts.
 	w.finish(t)
-	w.verifyAll(t, metaAddrs)
+	w.verifyAll(t, metaAddrs, admin)
 	out, err := exec0.cli(t, "fsck")
 	if err != nil || !strings.HasPrefix(out, "ok") {
 		t.Errorf("cairn fsck: %v\n%.3000s", err, out)
@@ -272,13 +278,13 @@ type rollingFile struct {
 	size int
 }
 
-func startRollingWorkload(t *testing.T, metaAddrs []string, logPath string, workers int) *rollingWorkload {
+func startRollingWorkload(t *testing.T, metaAddrs []string, tlsSrc *pki.Source, logPath string, workers int) *rollingWorkload {
 	t.Helper()
 	logf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := client.Dial(metaAddrs, client.Options{Logger: slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	cl, err := client.Dial(metaAddrs, client.Options{TLS: tlsSrc, Logger: slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,9 +460,9 @@ func (w *rollingWorkload) finish(t *testing.T) {
 
 // verifyAll reads every acknowledged file with a new client and compares
 // its content.
-func (w *rollingWorkload) verifyAll(t *testing.T, metaAddrs []string) {
+func (w *rollingWorkload) verifyAll(t *testing.T, metaAddrs []string, tlsSrc *pki.Source) {
 	t.Helper()
-	cl, err := client.Dial(metaAddrs, client.Options{})
+	cl, err := client.Dial(metaAddrs, client.Options{TLS: tlsSrc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,8 +101,11 @@ func (s *Source) read() (*material, [3]fileStamp, error) {
 		}
 		stamp[i] = fileStamp{fi.ModTime(), fi.Size()}
 	}
-	if fi, err := os.Stat(s.paths()[2]); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		s.log.Warn("TLS private key is readable by other users; chmod 600 it", "file", s.paths()[2], "mode", fi.Mode().Perm().String())
+	// Group read is allowed: it is how a Secret reaches a non-root pod on
+	// Kubernetes (root's file, the pod's fsGroup, mode 0440) and a
+	// container of another user on Docker (--group-add).
+	if fi, err := os.Stat(s.paths()[2]); err == nil && fi.Mode().Perm()&0o027 != 0 {
+		s.log.Warn("TLS private key is writable by its group or readable by other users; chmod 600 (or 440) it", "file", s.paths()[2], "mode", fi.Mode().Perm().String())
 	}
 	roots := x509.NewCertPool()
 	if data[0] != nil || !s.public {

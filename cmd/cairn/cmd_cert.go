@@ -16,7 +16,7 @@ import (
 func (a app) runCert(_ context.Context, args []string) error {
 	const usage = `usage:
   cairn cert create-ca     --ca-dir DIR
-  cairn cert create-node   --ca-dir DIR --out DIR --name NAME --roles meta,node,gateway --host HOST[,HOST...]
+  cairn cert create-node   --ca-dir DIR --out DIR --name NAME --roles meta,node,gateway[,admin] --host HOST[,HOST...]
   cairn cert create-client --ca-dir DIR --out DIR --name NAME [--admin]
   cairn cert show          DIR`
 	if len(args) == 0 {
@@ -26,7 +26,7 @@ func (a app) runCert(_ context.Context, args []string) error {
 	caDir := fs.String("ca-dir", "", "directory of the CA's certificate and key (ca.crt, ca.key; keep it off the servers)")
 	out := fs.String("out", "", "certificate directory to write (ca.crt, tls.crt, tls.key)")
 	name := fs.String("name", "", "the principal's name: a peer or node name, or a user name")
-	roles := fs.String("roles", "", "create-node: comma-separated roles among meta, node, gateway")
+	roles := fs.String("roles", "", "create-node: comma-separated roles among meta, node, gateway, plus admin for a gateway that creates S3 credentials at start")
 	hosts := fs.String("host", "", "create-node: comma-separated DNS names and IPs the server answers on (wildcards like *.cairn-node.ns.svc.cluster.local allowed)")
 	admin := fs.Bool("admin", false, "create-client: an administrator (cluster membership, credentials, fsck; superuser)")
 	lifetime := fs.Duration("lifetime", 0, "validity (default 10 years for a CA, 1 year otherwise)")
@@ -78,10 +78,13 @@ func (a app) runCert(_ context.Context, args []string) error {
 				if err != nil {
 					return usagef("--roles: %v", err)
 				}
-				if role == pki.User || role == pki.Admin {
-					return usagef("--roles %s: users and admins get client certificates (cairn cert create-client)", r)
+				if role == pki.User {
+					return usagef("--roles %s: users get client certificates (cairn cert create-client)", r)
 				}
 				spec.Roles = append(spec.Roles, role)
+			}
+			if len(spec.Roles) == 1 && spec.Roles[0] == pki.Admin {
+				return usagef("--roles admin: an admin alone gets a client certificate (cairn cert create-client --admin); a server may add admin to its roles")
 			}
 		}
 		if err := ca.WriteCertDir(*out, spec); err != nil {

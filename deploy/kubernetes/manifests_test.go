@@ -74,15 +74,19 @@ const testZone = render.DefaultZone
 // it (docs/architecture.md, docs/cli.md).
 type roleSpec struct {
 	health, ready, metrics string // HTTP paths
+	scheme                 corev1.URIScheme
 }
 
 var roleSpecs = map[string]roleSpec{
-	"meta":    {"/healthz", "/readyz", "/metrics"},       // on the HTTP port (--http-addr)
-	"node":    {"/healthz", "/readyz", "/metrics"},       // on the data port
-	"gateway": {"/-/healthz", "/-/readyz", "/-/metrics"}, // on the S3 port
+	"meta":    {"/healthz", "/readyz", "/metrics", corev1.URISchemeHTTPS},      // on the HTTP port (--http-addr), TLS
+	"node":    {"/healthz", "/readyz", "/metrics", corev1.URISchemeHTTPS},      // on the data port, TLS
+	"gateway": {"/-/healthz", "/-/readyz", "/-/metrics", corev1.URISchemeHTTP}, // on the S3 port, plain HTTP (SigV4)
 }
 
-// Secrets the overlays expect the operator to create (docs/kubernetes.md);
+// certManagerOverlay is the overlay whose certificates cert-manager
+// issues; it is the only one that names a namespace (its certificates
+// name the pods' DNS names).
+const certManagerOverlay = "overlays/cert-manager"
 
 // ---------------------------------------------------------------------------
 // Rendering and strict decoding
@@ -224,6 +228,9 @@ func TestStructure(t *testing.T) {
 	for _, dir := range kustomizations(t) {
 		t.Run(dir, func(t *testing.T) {
 			c := load(t, dir)
+			if (c.Namespace != "") != (dir == certManagerOverlay) {
+				t.Errorf("namespace %q: only %s names one", c.Namespace, certManagerOverlay)
+			}
 			checkStructure(t, c)
 		})
 	}
@@ -486,6 +493,7 @@ func checkWorkload(t *testing.T, c *cluster, w workload) {
 	if !mounted["tmp"] {
 		t.Errorf("%s: want a writable /tmp (emptyDir) next to the read-only root", what)
 	}
+	checkTLSVolume(t, c, w)
 
 	// A StatefulSet's governing Service is headless, selects exactly its
 	// pods and publishes them before they are ready.
@@ -851,6 +859,13 @@ func checkServes(t *testing.T, w workload, servePort int32) {
 		if pr.probe.HTTPGet.Path != pr.path || got != servePort {
 			t.Errorf("%v: %s probe GET %s on port %d; `cairn %s` serves %s on port %d", w, pr.name, pr.probe.HTTPGet.Path, got, w.Role(), pr.path, servePort)
 		}
+		scheme := pr.probe.HTTPGet.Scheme
+		if scheme == "" {
+			scheme = corev1.URISchemeHTTP
+		}
+		if scheme != spec.scheme {
+			t.Errorf("%v: %s probe uses %s; `cairn %s` serves %s there", w, pr.name, scheme, w.Role(), spec.scheme)
+		}
 	}
 	ann := w.Template.Annotations
 	if ann["prometheus.io/path"] != spec.metrics || ann["prometheus.io/port"] != strconv.Itoa(int(servePort)) {
@@ -931,6 +946,9 @@ func checkPod(t *testing.T, c *cluster, w workload, p pod) {
 		t.Errorf("--print-config role %q, want %q", pc.Role, w.Role())
 	}
 	metaAddrs := metaGRPCAddrs(t, c)
+	if dir := pc.str(t, "certs-dir"); dir != render.TLSMountPath || pc.str(t, "insecure") != "false" {
+		t.Errorf("certs-dir %q, insecure %s; want the Secret's mount path %s, secure", dir, pc.str(t, "insecure"), render.TLSMountPath)
+	}
 	switch w.Role() {
 	case "meta":
 		if id := pc.str(t, "id"); id != p.Name {
@@ -1012,10 +1030,14 @@ func checkPod(t *testing.T, c *cluster, w workload, p pod) {
 // TestWritePodConfigs writes, for .ci/docker-tier.sh, what the kubelet
 // would give each pod of the base: <pod>.args (the container's arguments,
 // one per line), <pod>.env (its resolved environment, for `docker run
-// --env-file`) and, for StatefulSet pods, <pod>.fqdn (the pod's DNS name
-// under its headless Service). The docker tier runs its containers with
-// exactly these, so it tests the manifests' configuration, not a copy of
-// it. It runs only when CAIRN_POD_CONFIG_DIR names the output directory.
+// --env-file`), <pod>.tls (the Secret holding its certificate directory
+// and where it is mounted: "SECRET PATH") and, for StatefulSet pods,
+// <pod>.fqdn (the pod's DNS name under its headless Service); and for each
+// certificate Secret <secret>.cert, the arguments of `cairn cert
+// create-node` that issue it (render.CertRecipeFor), one per line. The
+// docker tier runs its containers with exactly these, so it tests the
+// manifests' configuration, not a copy of it. It runs only when
+// CAIRN_POD_CONFIG_DIR names the output directory.
 func TestWritePodConfigs(t *testing.T) {
 	out := os.Getenv("CAIRN_POD_CONFIG_DIR")
 	if out == "" {
@@ -1050,10 +1072,17 @@ func TestWritePodConfigs(t *testing.T) {
 			}
 			write(p.Name+".args", args)
 			write(p.Name+".env", env)
+			v, m, err := render.TLSVolumeOf(w)
+			if err != nil || v.Secret == nil {
+				t.Fatalf("%s: no certificate Secret (%v)", p.Name, err)
+			}
+			write(p.Name+".tls", []string{v.Secret.SecretName + " " + m.MountPath})
 			if w.STS != nil {
 				write(p.Name+".fqdn", []string{c.FQDN(w, p.Name)})
 			}
 		}
+		r := c.CertRecipeFor(w)
+		write(r.Secret+".cert", []string{"--name", r.Name, "--roles", strings.Join(r.Roles, ","), "--host", strings.Join(r.Hosts, ",")})
 	}
 }
 

@@ -43,11 +43,15 @@ const (
 	DefaultDomain    = "cluster.local" // the cluster's DNS domain
 )
 
-// ExternalSecrets are the Secrets the overlays expect the operator to
-// create (docs/kubernetes.md), with their keys; every other secretKeyRef
-// must name a Secret in the rendered output.
+// ExternalSecrets are the Secrets the overlays expect the operator (or
+// cert-manager, see the cert-manager overlay) to create
+// (docs/kubernetes.md), with their keys; every other Secret a pod uses
+// must be in the rendered output.
 var ExternalSecrets = map[string][]string{
-	"cairn-s3-credentials": {"access-key", "secret-key"},
+	"cairn-s3-credentials":   {"access-key", "secret-key"},
+	TLSSecretName("meta"):    TLSSecretKeys,
+	TLSSecretName("node"):    TLSSecretKeys,
+	TLSSecretName("gateway"): TLSSecretKeys,
 }
 
 // ---------------------------------------------------------------------------
@@ -79,6 +83,10 @@ func NewTyped(apiVersion, kind string) any {
 		return &appsv1.Deployment{}
 	case "policy/v1 PodDisruptionBudget":
 		return &policyv1.PodDisruptionBudget{}
+	case CertManagerAPI + " Issuer":
+		return &Issuer{}
+	case CertManagerAPI + " Certificate":
+		return &Certificate{}
 	}
 	return nil
 }
@@ -192,6 +200,9 @@ type Cluster struct {
 	Services  map[string]*corev1.Service
 	Secrets   map[string]*corev1.Secret
 	PDBs      []*policyv1.PodDisruptionBudget
+	// cert-manager resources, by name.
+	Issuers      map[string]*Issuer
+	Certificates map[string]*Certificate
 }
 
 // Load builds a kustomization and sorts its objects.
@@ -207,8 +218,13 @@ func Load(dir string) (*Cluster, error) {
 // zone.
 func New(dir string, objs []Object) *Cluster {
 	c := &Cluster{Dir: dir, Domain: DefaultDomain, Zone: DefaultZone, Objects: objs,
-		Services: map[string]*corev1.Service{}, Secrets: map[string]*corev1.Secret{}}
-	for _, o := range objs {
+		Services: map[string]*corev1.Service{}, Secrets: map[string]*corev1.Secret{},
+		Issuers: map[string]*Issuer{}, Certificates: map[string]*Certificate{}}
+	for i, o := range objs {
+		// An overlay that names a namespace puts it on every object.
+		if i == 0 {
+			c.Namespace = o.Obj.(metav1.ObjectMetaAccessor).GetObjectMeta().GetNamespace()
+		}
 		switch v := o.Obj.(type) {
 		case *appsv1.StatefulSet:
 			c.Workloads = append(c.Workloads, Workload{Object: o, Replicas: Deref(v.Spec.Replicas, 1), Selector: v.Spec.Selector, Template: v.Spec.Template, STS: v, ServiceName: v.Spec.ServiceName})
@@ -220,6 +236,10 @@ func New(dir string, objs []Object) *Cluster {
 			c.Secrets[v.Name] = v
 		case *policyv1.PodDisruptionBudget:
 			c.PDBs = append(c.PDBs, v)
+		case *Issuer:
+			c.Issuers[v.Name] = v
+		case *Certificate:
+			c.Certificates[v.Name] = v
 		}
 	}
 	return c
