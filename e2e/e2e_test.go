@@ -247,6 +247,12 @@ func makeCerts(t *testing.T, dir string) string {
 	return base
 }
 
+// clientEnv is the environment of a CLI command against the cluster, as
+// its admin.
+func (c *cluster) clientEnv() []string {
+	return append(os.Environ(), "CAIRN_META="+c.meta, "CAIRN_CERTS_DIR="+filepath.Join(c.certs, "admin"))
+}
+
 // adminTLS loads the cluster's admin certificate for an SDK client.
 func (c *cluster) adminTLS(t *testing.T) *pki.Source {
 	t.Helper()
@@ -291,7 +297,7 @@ func TestKillDataNodeDuringPut(t *testing.T) {
 		t.Fatalf("mkdir: %v\n%s", err, out)
 	}
 	put := command(context.Background(), "put", "--chunk-size", "1M", "--concurrency", "2", "--replication", "2", src, "/e2e/big.bin")
-	put.Env = append(os.Environ(), "CAIRN_META="+c.meta)
+	put.Env = c.clientEnv()
 	var putOut bytes.Buffer
 	put.Stdout, put.Stderr = &putOut, &putOut
 	if err := put.Start(); err != nil {
@@ -361,7 +367,7 @@ func TestPutResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	put := command(context.Background(), "put", "--chunk-size", "1M", "--concurrency", "1", src, "/r/resume.bin")
-	put.Env = append(os.Environ(), "CAIRN_META="+c.meta)
+	put.Env = c.clientEnv()
 	if err := put.Start(); err != nil {
 		t.Fatal(err)
 	}
