@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/meta/secrets"
 	"github.com/cairnfs/cairn/pki"
 )
 
@@ -55,6 +56,9 @@ type Config struct {
 	// identities with the meta role may speak Raft to it. Nil runs
 	// without TLS (--insecure).
 	TLS *pki.Source
+	// Secrets seals the S3 secrets the peer stores (meta/secrets); every
+	// peer needs the same key. Nil stores new secrets in clear.
+	Secrets *secrets.Sealer
 
 	// Peers is the initial cluster. A peer with no Raft state bootstraps
 	// with it if its own ID is among them; a peer that already has state

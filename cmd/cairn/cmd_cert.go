@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cairnfs/cairn/meta/secrets"
 	"github.com/cairnfs/cairn/pki"
 )
 
@@ -18,6 +19,7 @@ func (a app) runCert(_ context.Context, args []string) error {
   cairn cert create-ca     --ca-dir DIR
   cairn cert create-node   --ca-dir DIR --out DIR --name NAME --roles meta,node,gateway[,admin] --host HOST[,HOST...]
   cairn cert create-client --ca-dir DIR --out DIR --name NAME [--admin]
+  cairn cert create-key    --out FILE      (the cluster key that seals stored secrets: meta --secrets-key-file)
   cairn cert show          DIR`
 	if len(args) == 0 {
 		return usagef("%s", usage)
@@ -95,6 +97,15 @@ func (a app) runCert(_ context.Context, args []string) error {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "wrote %s: %s\n", *out, describe(src))
+		return nil
+	case "create-key":
+		if err := need("out", *out); err != nil {
+			return err
+		}
+		if err := secrets.NewKeyFile(*out); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "wrote %s (secret: give the same file to every metadata peer, e.g. as a Kubernetes Secret)\n", *out)
 		return nil
 	case "show":
 		if fs.NArg() != 1 {

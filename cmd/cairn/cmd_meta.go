@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cairnfs/cairn/meta"
+	"github.com/cairnfs/cairn/meta/secrets"
 	"github.com/cairnfs/cairn/server"
 )
 
@@ -19,6 +20,7 @@ func metaAliases() map[string]string {
 // metaFlags are `cairn meta`'s flags.
 type metaFlags struct {
 	id, dir, grpcAddr, httpAddr, raftAddr, advertise, peers, apiPeers, peerDomain *string
+	secretsKey                                                                    *string
 	grpcPort, clusterSize, repl, repairConc                                       *int
 	join, verbose                                                                 *bool
 	suspect, dead, election, repairEvery, gcEvery, gcGrace                        *time.Duration
@@ -56,6 +58,7 @@ func addMetaFlags(fs *flag.FlagSet) *metaFlags {
 	f.uploadExpiry = fs.Duration("upload-expiry", def.UploadExpiry, "abort upload sessions left open this long and collect their chunks")
 	f.maxWriteAge = fs.Duration("max-write-age", def.MaxWriteAge, "longest time from chunk allocation to commit; older unreferenced chunks are orphans")
 	f.shutdown = fs.Duration("shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
+	f.secretsKey = fs.String("secrets-key-file", "", "file with the cluster key (64 hex digits; cairn cert create-key) that seals stored S3 secrets; the same on every peer")
 	f.verbose = fs.Bool("v", false, "debug logging")
 	f.api = addAPIFlags(fs)
 	return f
@@ -112,6 +115,13 @@ func (a app) runMeta(ctx context.Context, args []string) error {
 	cfg := f.config(set)
 	if cfg.TLS, err = sf.tls(cfg.Logger); err != nil {
 		return err
+	}
+	if *f.secretsKey != "" {
+		if cfg.Secrets, err = secrets.Load(*f.secretsKey); err != nil {
+			return err
+		}
+	} else if cfg.TLS != nil {
+		cfg.Logger.Warn("no --secrets-key-file: S3 secrets are stored unsealed in the Raft log and the state (protected only by the data folder's mode)")
 	}
 	cfg.RaftBind = set.RaftListen
 	ls, err := inheritedListeners(set.GRPCListen, set.HTTPListen, set.RaftListen)

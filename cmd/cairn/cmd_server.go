@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairnfs/cairn/meta"
+	"github.com/cairnfs/cairn/meta/secrets"
 	"github.com/cairnfs/cairn/node"
 	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/server"
@@ -76,6 +77,11 @@ func (a app) runServer(ctx context.Context, args []string) error {
 	}
 	mc := meta.DefaultConfig()
 	mc.TLS = src
+	if src != nil {
+		if mc.Secrets, err = serverSecretsKey(*dir); err != nil {
+			return err
+		}
+	}
 	mc.ID, mc.Dir, mc.Logger = "meta1", filepath.Join(*dir, "meta"), log
 	mc.RaftBind, mc.DefaultReplication = addr(*raftPort), 1
 	mc.RaftAdvertise, mc.APIAddr = adv(*raftPort), adv(*grpcPort)
@@ -136,4 +142,16 @@ func newLogger(verbose bool) *slog.Logger {
 		lvl = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+// serverSecretsKey is `cairn server`'s cluster key for sealing stored
+// secrets: DIR/certs/secrets.key, created on first start.
+func serverSecretsKey(dir string) (*secrets.Sealer, error) {
+	path := filepath.Join(dir, "certs", "secrets.key")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := secrets.NewKeyFile(path); err != nil {
+			return nil, err
+		}
+	}
+	return secrets.Load(path)
 }

@@ -12,6 +12,7 @@ package testcluster
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +32,7 @@ import (
 	"github.com/cairnfs/cairn/internal/testclock"
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/meta/inprocess"
+	"github.com/cairnfs/cairn/meta/secrets"
 	"github.com/cairnfs/cairn/node"
 	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/server"
@@ -96,6 +98,9 @@ type Cluster struct {
 	inproc *inprocess.Server
 	// CA signs the cluster's certificates; nil when Insecure.
 	CA *pki.CA
+	// Secrets seals the S3 secrets the metadata peers store; nil when
+	// Insecure.
+	Secrets *secrets.Sealer
 	// certs are the cluster's certificate directories by principal.
 	certMu sync.Mutex
 	certs  map[string]*pki.Source
@@ -205,6 +210,11 @@ func newCluster(t testing.TB, opts Options) *Cluster {
 	if !opts.Insecure {
 		var err error
 		if c.CA, err = pki.CreateCA("test cluster CA", 0); err != nil {
+			t.Fatal(err)
+		}
+		key := make([]byte, secrets.KeySize)
+		crand.Read(key)
+		if c.Secrets, err = secrets.New(key); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -322,7 +332,7 @@ func (c *Cluster) StartMeta(i int) {
 		cfg.RepairInterval, cfg.GCInterval = def.RepairInterval, def.GCInterval
 	}
 	cfg.ID, cfg.Dir, cfg.Logger, cfg.Now = mp.ID, mp.Dir, c.log, c.Clock.Now
-	cfg.TLS = c.metaCert()
+	cfg.TLS, cfg.Secrets = c.metaCert(), c.Secrets
 	cfg.RaftListener = listen(c.t, mp.RaftAddr)
 	cfg.RaftAdvertise = mp.RaftAddr
 	cfg.RaftDial = mp.Bridge.Dial

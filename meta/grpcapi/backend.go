@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairnfs/cairn/meta/heal"
 	"github.com/cairnfs/cairn/meta/registry"
+	"github.com/cairnfs/cairn/meta/secrets"
 	"github.com/cairnfs/cairn/meta/state"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
@@ -33,6 +34,10 @@ type Config struct {
 	MaxWriteAge        time.Duration // chunks allocated longer ago are refused
 	NodeDeadAfter      time.Duration // how long a leaving node may stay away before repair (logged)
 	Logger             *slog.Logger  // default slog.Default()
+	// Secrets seals S3 secrets before they are proposed (so the Raft log
+	// and the state hold them sealed) and opens them for GetSecret; nil
+	// stores new secrets in clear (meta/secrets).
+	Secrets *secrets.Sealer
 }
 
 // Proposer proposes commands and gates the work that needs the ready

@@ -2,7 +2,12 @@ package grpcapi
 
 import (
 	"context"
+	"errors"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/meta/secrets"
 	"github.com/cairnfs/cairn/meta/state"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 	"github.com/cairnfs/cairn/rpcerr"
@@ -18,6 +23,14 @@ type credentialsAPI struct {
 func (a credentialsAPI) PutCredential(ctx context.Context, req *pb.PutCredentialRequest) (*pb.Empty, error) {
 	if err := state.CheckCredential(req.Credential); err != nil {
 		return nil, rpcerr.ToStatus(err)
+	}
+	if secrets.IsSealed(req.Credential.Secret) {
+		return nil, rpcerr.ToStatus(cairn.E("credentials.put", cairn.PathArg(req.Credential.AccessKey), cairn.Invalid,
+			errors.New("a secret key may not begin with \"sealed:\"")))
+	}
+	if s := a.c.cfg.Secrets; s != nil {
+		req = proto.Clone(req).(*pb.PutCredentialRequest)
+		req.Credential.Secret = s.Seal(req.Credential.AccessKey, req.Credential.Secret)
 	}
 	return empty(a.c.write(ctx, &pb.Command{Op: &pb.Command_PutCredential{PutCredential: req}}))
 }
@@ -38,5 +51,11 @@ func (a credentialsAPI) ListCredentials(ctx context.Context, _ *pb.ListCredentia
 // signatures must not depend on the leader for every request).
 func (a credentialsAPI) GetSecret(ctx context.Context, req *pb.GetSecretRequest) (*pb.Credential, error) {
 	cred, err := a.c.st.Latest().Credential(req.AccessKey)
-	return cred, rpcerr.ToStatus(err)
+	if err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	if cred.Secret, err = secrets.Open(a.c.cfg.Secrets, cred.AccessKey, cred.Secret); err != nil {
+		return nil, rpcerr.ToStatus(cairn.E("credentials.secret", cairn.PathArg(req.AccessKey), cairn.Internal, err))
+	}
+	return cred, nil
 }

@@ -49,7 +49,8 @@ type Service struct {
 func NewService(s *meta.Server) *Service {
 	cfg := s.Config()
 	return New(Backend{
-		Config:   Config{DefaultReplication: cfg.DefaultReplication, MaxWriteAge: cfg.MaxWriteAge, NodeDeadAfter: cfg.NodeDeadAfter, Logger: cfg.Logger},
+		Config: Config{DefaultReplication: cfg.DefaultReplication, MaxWriteAge: cfg.MaxWriteAge, NodeDeadAfter: cfg.NodeDeadAfter, Logger: cfg.Logger,
+			Secrets: cfg.Secrets},
 		Proposer: s.Proposer(), Members: s.Members(), State: s.State(), Registry: s.Registry(), Healer: s.Healer(),
 	})
 }

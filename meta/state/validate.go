@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/meta/secrets"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
@@ -26,7 +27,7 @@ func CheckCredential(c *pb.Credential) error {
 	if c == nil || !accessKeyRE.MatchString(c.AccessKey) {
 		return cairn.E("credential", cairn.Invalid, errors.New("access key must be 3..128 characters of letters, digits and _.-+=@"))
 	}
-	if !secretKeyRE.MatchString(c.Secret) {
+	if !secretKeyRE.MatchString(c.Secret) && !(secrets.IsSealed(c.Secret) && len(c.Secret) <= secrets.MaxSealedLen) {
 		return cairn.E("credential", cairn.PathArg(c.AccessKey), cairn.Invalid, errors.New("secret key must be 8..128 printable ASCII characters without spaces"))
 	}
 	return nil

@@ -1,0 +1,142 @@
+// Package secrets seals the secrets the metadata service keeps (S3 secret
+// keys) under a cluster key that every metadata peer loads from a file
+// (a Kubernetes Secret, or `cairn cert create-key`), so that neither the
+// Raft log, nor the state store, nor a snapshot holds them in clear.
+//
+// A sealed secret is the text
+//
+//	sealed:v1:<key id>:<base64url(nonce || AES-256-GCM ciphertext)>
+//
+// where the key id is the first 8 bytes of the key's SHA-256 in hex (so
+// a peer with the wrong key says so instead of failing to decrypt) and
+// the additional data is the access key, so a sealed secret cannot be
+// moved to another key. Text without the prefix is a secret stored before
+// the cluster had a key; Open returns it unchanged.
+package secrets
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+const prefix = "sealed:v1:"
+
+// KeySize is the cluster key's length in bytes (AES-256).
+const KeySize = 32
+
+// Sealer seals and opens secrets under one cluster key.
+type Sealer struct {
+	aead cipher.AEAD
+	id   string
+}
+
+// New returns a sealer for a KeySize-byte key.
+func New(key []byte) (*Sealer, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("the secrets key must be %d bytes, got %d", KeySize, len(key))
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(key)
+	return &Sealer{aead: aead, id: hex.EncodeToString(sum[:8])}, nil
+}
+
+// Load reads a key file: 64 hex digits (surrounding white space ignored).
+func Load(path string) (*Sealer, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the secrets key: %w (create one with `cairn cert create-key --out FILE`)", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: the secrets key must be %d hex digits: %w", path, 2*KeySize, err)
+	}
+	return New(key)
+}
+
+// NewKeyFile writes a new random key to path (mode 0600), refusing to
+// replace one.
+func NewKeyFile(path string) error {
+	key := make([]byte, KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s exists already; refusing to replace a secrets key (the secrets sealed with it would be lost)", path)
+		}
+		return err
+	}
+	if _, err := fmt.Fprintln(f, hex.EncodeToString(key)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// ID identifies the key (not secret).
+func (s *Sealer) ID() string { return s.id }
+
+// Seal seals secret, bound to the access key it belongs to.
+func (s *Sealer) Seal(accessKey, secret string) string {
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	out := s.aead.Seal(nonce, nonce, []byte(secret), []byte(accessKey))
+	return prefix + s.id + ":" + base64.RawURLEncoding.EncodeToString(out)
+}
+
+// IsSealed reports whether text is in the sealed form (it does not check
+// that it opens).
+func IsSealed(text string) bool { return strings.HasPrefix(text, prefix) }
+
+// MaxSealedLen bounds a sealed secret of up to 128 bytes.
+const MaxSealedLen = 256
+
+// Open returns the secret text seals for accessKey. Text that is not
+// sealed is returned as it is. A sealed text needs the key it was sealed
+// with: s nil, another key, or altered text are errors that say which.
+func Open(s *Sealer, accessKey, text string) (string, error) {
+	if !IsSealed(text) {
+		return text, nil
+	}
+	id, body, ok := strings.Cut(strings.TrimPrefix(text, prefix), ":")
+	if !ok {
+		return "", errors.New("malformed sealed secret")
+	}
+	if s == nil {
+		return "", fmt.Errorf("the secret is sealed with key %s and this metadata peer has no secrets key; start it with --secrets-key-file", id)
+	}
+	if id != s.id {
+		return "", fmt.Errorf("the secret is sealed with key %s, this metadata peer has key %s; give every peer the same --secrets-key-file", id, s.id)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(body)
+	if err != nil || len(raw) < s.aead.NonceSize() {
+		return "", errors.New("malformed sealed secret")
+	}
+	plain, err := s.aead.Open(nil, raw[:s.aead.NonceSize()], raw[s.aead.NonceSize():], []byte(accessKey))
+	if err != nil {
+		return "", fmt.Errorf("the sealed secret of %s does not open with key %s: it was altered", accessKey, s.id)
+	}
+	return string(plain), nil
+}

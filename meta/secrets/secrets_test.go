@@ -1,0 +1,72 @@
+package secrets
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cairnfs/cairn/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m, nil) }
+
+func TestSealOpen(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "secrets.key")
+	if err := NewKeyFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := NewKeyFile(path); err == nil {
+		t.Fatal("an existing key was replaced")
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, %v", fi.Mode(), err)
+	}
+	s, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := s.Seal("AKEY", "the-secret-key")
+	if !IsSealed(sealed) || strings.Contains(sealed, "the-secret-key") || len(sealed) > MaxSealedLen {
+		t.Fatalf("sealed form %q", sealed)
+	}
+	if s.Seal("AKEY", "the-secret-key") == sealed {
+		t.Error("two seals of one secret are equal: the nonce is not fresh")
+	}
+	if got, err := Open(s, "AKEY", sealed); err != nil || got != "the-secret-key" {
+		t.Fatalf("Open = %q, %v", got, err)
+	}
+	if long := s.Seal("K", strings.Repeat("x", 128)); len(long) > MaxSealedLen {
+		t.Errorf("a 128-byte secret seals to %d bytes, above MaxSealedLen", len(long))
+	}
+	// Plain text from before the cluster had a key passes through.
+	if got, err := Open(nil, "AKEY", "plain-old-secret"); err != nil || got != "plain-old-secret" {
+		t.Fatalf("legacy = %q, %v", got, err)
+	}
+	// Refusals: no key, another key, another access key, altered text.
+	if _, err := Open(nil, "AKEY", sealed); err == nil || !strings.Contains(err.Error(), "--secrets-key-file") {
+		t.Errorf("no key: %v", err)
+	}
+	other, _ := New(make([]byte, KeySize))
+	if _, err := Open(other, "AKEY", sealed); err == nil || !strings.Contains(err.Error(), "same --secrets-key-file") {
+		t.Errorf("another key: %v", err)
+	}
+	if _, err := Open(s, "OTHER", sealed); err == nil || !strings.Contains(err.Error(), "altered") {
+		t.Errorf("moved to another access key: %v", err)
+	}
+	b := []byte(sealed)
+	b[len(b)-3] ^= 1
+	if _, err := Open(s, "AKEY", string(b)); err == nil {
+		t.Error("altered text opened")
+	}
+	if _, err := New([]byte("short")); err == nil {
+		t.Error("a short key was accepted")
+	}
+	if err := os.WriteFile(path, []byte("not hex"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "hex digits") {
+		t.Errorf("a bad key file: %v", err)
+	}
+}
