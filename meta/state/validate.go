@@ -27,7 +27,8 @@ func CheckCredential(c *pb.Credential) error {
 	if c == nil || !accessKeyRE.MatchString(c.AccessKey) {
 		return cairn.E("credential", cairn.Invalid, errors.New("access key must be 3..128 characters of letters, digits and _.-+=@"))
 	}
-	if !secretKeyRE.MatchString(c.Secret) && !(secrets.IsSealed(c.Secret) && len(c.Secret) <= secrets.MaxSealedLen) {
+	sealed := secrets.IsSealed(c.Secret) && len(c.Secret) <= secrets.MaxSealedLen // put by a peer with a secrets key
+	if !sealed && !secretKeyRE.MatchString(c.Secret) {
 		return cairn.E("credential", cairn.PathArg(c.AccessKey), cairn.Invalid, errors.New("secret key must be 8..128 printable ASCII characters without spaces"))
 	}
 	return nil
