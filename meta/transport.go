@@ -109,7 +109,7 @@ type serverConn struct {
 func (c *serverConn) Read(p []byte) (int, error) {
 	c.once.Do(func() {
 		if c.err = handshakeAs(c.Conn, handshakeTimeout, pki.Meta); c.err != nil {
-			c.Conn.Close()
+			c.Close()
 		}
 	})
 	if c.err != nil {
@@ -124,8 +124,8 @@ func handshakeAs(c *tls.Conn, timeout time.Duration, role pki.Role) error {
 	if timeout <= 0 {
 		timeout = handshakeTimeout
 	}
-	c.SetDeadline(time.Now().Add(timeout))
-	defer c.SetDeadline(time.Time{})
+	_ = c.SetDeadline(time.Now().Add(timeout)) // fails only on a closed connection, which the handshake reports
+	defer func() { _ = c.SetDeadline(time.Time{}) }()
 	if err := c.Handshake(); err != nil {
 		return err
 	}
