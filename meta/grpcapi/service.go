@@ -28,6 +28,7 @@ import (
 
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/meta/heal"
+	"github.com/cairnfs/cairn/meta/keyring"
 	"github.com/cairnfs/cairn/meta/registry"
 	"github.com/cairnfs/cairn/meta/state"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
@@ -50,7 +51,7 @@ func NewService(s *meta.Server) *Service {
 	cfg := s.Config()
 	return New(Backend{
 		Config:   Config{DefaultReplication: cfg.DefaultReplication, MaxWriteAge: cfg.MaxWriteAge, NodeDeadAfter: cfg.NodeDeadAfter, Logger: cfg.Logger},
-		Proposer: s.Proposer(), Members: s.Members(), State: s.State(), Registry: s.Registry(), Healer: s.Healer(),
+		Proposer: s.Proposer(), Members: s.Members(), State: s.State(), Registry: s.Registry(), Healer: s.Healer(), Keyring: s.Keyring(),
 	})
 }
 
@@ -77,6 +78,7 @@ type core struct {
 	st      *state.Machine
 	reg     *registry.Registry
 	heal    *heal.Healer
+	keys    *keyring.Keyring // nil: no tokens (--insecure)
 	cfg     Config
 }
 
