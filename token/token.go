@@ -2,8 +2,8 @@
 // for user-facing chunk requests (HDFS's block access tokens, signed with
 // Ed25519 instead of a shared secret): the metadata leader mints them with
 // Mint, data nodes check them with a Verifier against the public keys the
-// leader hands out. It imports only the standard library and the root
-// package's vocabulary.
+// leader hands out. It imports the root package's vocabulary and
+// internal/lru.
 //
 // A token is compact binary, sent base64url-encoded (no padding) in the
 // Cairn-Token header (docs/protocol.md):

@@ -2,7 +2,6 @@ package token
 
 import (
 	"bytes"
-	"container/list"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/internal/lru"
 )
 
 // Key is a public key tokens are verified with.
@@ -32,18 +32,15 @@ var ErrNoKeys = errors.New("this data node has not yet learned the token keys fr
 // of the token) so that repeated requests with one token cost a hash and a
 // map lookup. It is safe for concurrent use.
 type Verifier struct {
-	skew time.Duration
+	skew  time.Duration
+	cache *lru.Cache[[sha256.Size]byte, *entry]
 
-	mu    sync.Mutex
-	keys  map[uint32]Key // nil until SetKeys
-	size  int
-	lru   *list.List // of *entry, most recent first
-	byKey map[[sha256.Size]byte]*list.Element
+	mu   sync.Mutex
+	keys map[uint32]Key // nil until SetKeys
 }
 
 // entry is a token whose signature verified.
 type entry struct {
-	hash   [sha256.Size]byte
 	keyID  uint32
 	op     Op
 	expiry time.Time
@@ -53,7 +50,7 @@ type entry struct {
 // NewVerifier returns a Verifier that remembers up to cacheSize verified
 // tokens and accepts a token up to skew after its expiry (clocks differ).
 func NewVerifier(cacheSize int, skew time.Duration) *Verifier {
-	return &Verifier{skew: skew, size: max(cacheSize, 1), lru: list.New(), byKey: map[[sha256.Size]byte]*list.Element{}}
+	return &Verifier{skew: skew, cache: lru.New[[sha256.Size]byte, *entry](cacheSize)}
 }
 
 // SetKeys replaces the known keys. Tokens of keys no longer among them
@@ -85,25 +82,20 @@ func (v *Verifier) Verify(tok []byte, op Op, chunk cairn.ChunkID, now time.Time)
 	if len(tok) == 0 {
 		return cairn.E(opName, cairn.Permission, &Error{Reason: Missing, Detail: "user requests to data nodes need the token the metadata service handed out with the chunk's locations (header Cairn-Token)"})
 	}
-	h := sha256.Sum256(tok)
 	v.mu.Lock()
 	keys := v.keys
-	var e *entry
-	if el, ok := v.byKey[h]; ok {
-		v.lru.MoveToFront(el)
-		e = el.Value.(*entry)
-	}
 	v.mu.Unlock()
 	if keys == nil {
 		return cairn.E(opName, cairn.Unavailable, ErrNoKeys)
 	}
-	if e == nil {
+	h := sha256.Sum256(tok)
+	e, ok := v.cache.Get(h)
+	if !ok {
 		var err error
 		if e, err = check(tok, keys); err != nil {
 			return err
 		}
-		e.hash = h
-		v.remember(e)
+		v.cache.Add(h, e)
 	}
 	return e.allows(keys, op, chunk, now, v.skew)
 }
@@ -150,19 +142,4 @@ func (e *entry) allows(keys map[uint32]Key, op Op, chunk cairn.ChunkID, now time
 
 func refuse(r Reason, detail string) error {
 	return cairn.E("token.verify", cairn.Permission, &Error{Reason: r, Detail: detail})
-}
-
-// remember caches a verified token, evicting the least recently used.
-func (v *Verifier) remember(e *entry) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if _, ok := v.byKey[e.hash]; ok {
-		return
-	}
-	v.byKey[e.hash] = v.lru.PushFront(e)
-	for v.lru.Len() > v.size {
-		old := v.lru.Back()
-		v.lru.Remove(old)
-		delete(v.byKey, old.Value.(*entry).hash)
-	}
 }

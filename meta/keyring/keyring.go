@@ -105,9 +105,10 @@ type Keyring struct {
 	cfg Config
 	d   Deps
 
-	mu   sync.Mutex
-	priv map[uint32]ed25519.PrivateKey // opened keys by ID
-	rmu  sync.Mutex                    // one round (Ensure or step) at a time
+	mu     sync.Mutex
+	priv   map[uint32]ed25519.PrivateKey // opened keys by ID
+	rmu    sync.Mutex                    // one round (Ensure or step) at a time
+	recent *recent                       // tokens minted lately, for reuse
 }
 
 // New returns a Keyring; it starts nothing.
@@ -127,37 +128,66 @@ func New(cfg Config, d Deps) *Keyring {
 	if d.Sealer == nil {
 		d.Sealer = Plain{}
 	}
-	return &Keyring{cfg: cfg, d: d, priv: map[uint32]ed25519.PrivateKey{}}
+	return &Keyring{cfg: cfg, d: d, priv: map[uint32]ed25519.PrivateKey{}, recent: newRecent(recentTokens)}
 }
 
 // Config returns the configuration with defaults filled in.
 func (k *Keyring) Config() Config { return k.cfg }
 
 // Mint returns a token allowing op on chunks for TokenLifetime from now,
-// signed with the current key. Without a key (a new cluster's leader
-// has not made one yet) it fails with Unavailable.
+// signed with the current key. A token minted lately for the same
+// operation, user and chunks, with the current key and at least half its
+// lifetime left, is handed out again instead: a file read over and over
+// costs one signature here and one verification on each node. Without a
+// key (a new cluster's leader has not made one yet) it fails with
+// Unavailable.
 func (k *Keyring) Mint(op token.Op, user string, chunks []cairn.ChunkID) ([]byte, error) {
-	return k.Sign(token.Claims{Op: op, User: user, Chunks: chunks, Expiry: time.Now().Add(k.cfg.TokenLifetime)})
+	id, priv, err := k.current()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	key := reuseKey(op, user, chunks)
+	if tok := k.recent.get(key, id, now.Add(k.cfg.TokenLifetime/2)); tok != nil {
+		return tok, nil
+	}
+	exp := now.Add(k.cfg.TokenLifetime)
+	tok, err := token.Mint(token.Claims{Op: op, KeyID: id, Expiry: exp, User: user, Chunks: chunks}, priv)
+	if err != nil {
+		return nil, err
+	}
+	k.recent.put(key, id, exp, tok)
+	return tok, nil
 }
 
 // Sign signs claims as they are (their KeyID is set to the current key's)
-// with the current key: Mint with a chosen expiry, for tests. Errors as
-// Mint's, and Invalid for claims the format cannot carry.
+// with the current key: Mint with a chosen expiry and no reuse, for
+// tests. Errors as Mint's, and Invalid for claims the format cannot carry.
 func (k *Keyring) Sign(c token.Claims) ([]byte, error) {
+	id, priv, err := k.current()
+	if err != nil {
+		return nil, err
+	}
+	c.KeyID = id
+	return token.Mint(c, priv)
+}
+
+// current returns the current signing key: Unavailable when there is
+// none, Internal when it cannot be opened.
+func (k *Keyring) current() (uint32, ed25519.PrivateKey, error) {
 	const op = "token.mint"
 	keys, err := k.d.State.Latest().SigningKeys()
 	if err != nil {
-		return nil, cairn.E(op, err)
+		return 0, nil, cairn.E(op, err)
 	}
 	if len(keys) == 0 || keys[0].ExpiresNs != 0 {
-		return nil, cairn.E(op, cairn.Unavailable, errors.New("the metadata leader has no token signing key yet; retry shortly"))
+		return 0, nil, cairn.E(op, cairn.Unavailable, errors.New("the metadata leader has no token signing key yet; retry shortly"))
 	}
 	priv, err := k.open(keys[0])
 	if err != nil {
-		return nil, cairn.E(op, cairn.Internal, err)
+		return 0, nil, cairn.E(op, cairn.Internal, err)
 	}
-	c.KeyID = keys[0].Id
-	return token.Mint(c, priv)
+	return keys[0].Id, priv, nil
 }
 
 // open returns the private key of sk, opening it the first time.

@@ -106,3 +106,70 @@ func TestPlainRefusesSealedKeys(t *testing.T) {
 		t.Error("Plain opened a sealed key")
 	}
 }
+
+func TestMintReusesRecentTokens(t *testing.T) {
+	ctx := context.Background()
+	k := newKeyring(t, Config{TokenLifetime: 300 * time.Millisecond})
+	if err := k.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ids := []cairn.ChunkID{cairn.NewChunkID(), cairn.NewChunkID()}
+	mint := func(op token.Op, user string, ids ...cairn.ChunkID) string {
+		tok, err := k.Mint(op, user, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(tok)
+	}
+	first := mint(token.Read, "alice", ids...)
+	if mint(token.Read, "alice", ids...) != first {
+		t.Error("the same request got a new token")
+	}
+	for name, other := range map[string]string{
+		"another user": mint(token.Read, "bob", ids...), "another op": mint(token.Write, "alice", ids...),
+		"other chunks": mint(token.Read, "alice", ids[0]),
+	} {
+		if other == first {
+			t.Errorf("%s got the same token", name)
+		}
+	}
+	time.Sleep(160 * time.Millisecond) // less than half its lifetime left
+	if mint(token.Read, "alice", ids...) == first {
+		t.Error("a token with less than half its lifetime left was handed out again")
+	}
+	again := mint(token.Read, "alice", ids...)
+	if err := k.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if mint(token.Read, "alice", ids...) == again {
+		t.Error("a token of the retired key was handed out after a rotation")
+	}
+}
+
+func BenchmarkMint(b *testing.B) {
+	st, err := state.Open(b.TempDir(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	a := applier{st}
+	k := New(Config{}, Deps{Proposer: a, Leader: a, State: st})
+	if err := k.Ensure(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	ids := []cairn.ChunkID{cairn.NewChunkID()}
+	b.Run("fresh", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := k.Sign(token.Claims{Op: token.Read, Expiry: time.Now().Add(time.Hour), Chunks: ids}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reused", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := k.Mint(token.Read, "alice", ids); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
