@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -182,17 +183,14 @@ func TestTokensOutliveRotationAndLeaderChange(t *testing.T) {
 	if err := c.Keyring().Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	after := signer(t, c)(token.Read, hour, ch.ID)
-	keyOf := func(tok []byte) uint32 {
-		cl, _, _, err := token.Parse(tok)
-		if err != nil {
-			t.Fatal(err)
+	// The new key signs once the nodes have had time to learn it.
+	var after []byte
+	await.Until(t, 10*time.Second, func() error {
+		if after = signer(t, c)(token.Read, hour, ch.ID); keyOf(t, after) == keyOf(t, before) {
+			return errors.New("the old key still signs")
 		}
-		return cl.KeyID
-	}
-	if keyOf(before) == keyOf(after) {
-		t.Fatal("the rotation did not change the signing key")
-	}
+		return nil
+	})
 	// readable checks that every replica serves the chunk against tok.
 	readable := func(tok []byte) error {
 		for _, r := range ch.Replicas {
@@ -202,7 +200,9 @@ func TestTokensOutliveRotationAndLeaderChange(t *testing.T) {
 		}
 		return nil
 	}
-	await.Until(t, 10*time.Second, func() error { return readable(after) }) // the nodes learn the new key
+	if err := readable(after); err != nil {
+		t.Fatalf("token of the new key the moment it signs: %v", err)
+	}
 	if err := readable(before); err != nil {
 		t.Fatalf("token minted before the rotation: %v", err)
 	}
@@ -222,10 +222,9 @@ func TestTokensOutliveRotationAndLeaderChange(t *testing.T) {
 		return nil
 	})
 	byNew := signer(t, c)(token.Read, hour, ch.ID)
-	if keyOf(byNew) != keyOf(after) {
-		t.Errorf("the new leader signs with key %d, the old one signed with %d", keyOf(byNew), keyOf(after))
+	if keyOf(t, byNew) != keyOf(t, after) {
+		t.Errorf("the new leader signs with key %d, the old one signed with %d", keyOf(t, byNew), keyOf(t, after))
 	}
-	await.Until(t, 10*time.Second, func() error { return readable(byNew) })
 	for name, tok := range map[string][]byte{"before the rotation": before, "by the old leader": after} {
 		if err := readable(tok); err != nil {
 			t.Errorf("token minted %s, after the leader changed: %v", name, err)
@@ -277,4 +276,59 @@ func expiredRefusals(t *testing.T, c *testcluster.Cluster) int {
 		}
 	}
 	return total
+}
+
+// TestKeysRotateOnSchedule: with a short rotation interval the leader
+// replaces its key on its own while the SDK reads and writes.
+func TestKeysRotateOnSchedule(t *testing.T) {
+	c := testcluster.NewInProcess(t, testcluster.Options{Nodes: 1, KeyRotation: 300 * time.Millisecond})
+	signing := func() uint32 {
+		tok, err := c.Keyring().Sign(token.Claims{Op: token.Read, Expiry: time.Now().Add(time.Minute), Chunks: []cairn.ChunkID{{}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return keyOf(t, tok)
+	}
+	start := signing()
+	cl := c.Client()
+	keys := func() map[uint32]bool {
+		ks, err := c.Keyring().PublicKeys()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[uint32]bool{}
+		for _, k := range ks {
+			out[k.Id] = true
+		}
+		return out
+	}
+	first := keys()
+	// A new key signs 300ms after the last became active, once the
+	// nodes have had 2s (their suspect timeout) to learn it.
+	deadline := time.Now().Add(3 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		data := randBytes(uint64(100+i), 4<<10)
+		p := fmt.Sprintf("/rot/%d", i)
+		mustWrite(t, cl, p, data)
+		mustMatch(t, cl, p, data)
+	}
+	now := keys()
+	if len(now) < 2 || signing() == start {
+		t.Errorf("after 3s of rotating every 300ms: %d keys, signing with the first one: %v", len(now), signing() == start)
+	}
+	for id := range first {
+		if !now[id] {
+			t.Errorf("key %d was removed while its tokens may live", id)
+		}
+	}
+}
+
+// keyOf is the ID of the key that signed tok.
+func keyOf(t *testing.T, tok []byte) uint32 {
+	t.Helper()
+	c, _, _, err := token.Parse(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.KeyID
 }

@@ -147,7 +147,9 @@ func (s *Server) open(ctx context.Context) error {
 		GCGrace: cfg.GCGrace, MaxWriteAge: cfg.MaxWriteAge, UploadExpiry: cfg.UploadExpiry, Logger: cfg.Logger, Now: cfg.Now},
 		heal.Deps{Proposer: s.prop, Leader: s.prop, Nodes: s.reg, State: s.st, Transfer: s.transfer})
 	if cfg.TLS != nil {
-		s.keys = keyring.New(keyring.Config{RotateEvery: cfg.KeyRotation, TokenLifetime: cfg.TokenLifetime, Logger: cfg.Logger},
+		// A node that has not heartbeated for NodeSuspectAfter is suspect:
+		// by then every live node has learned a new key.
+		s.keys = keyring.New(keyring.Config{RotateEvery: cfg.KeyRotation, TokenLifetime: cfg.TokenLifetime, PublishDelay: cfg.NodeSuspectAfter, Logger: cfg.Logger},
 			keyring.Deps{Proposer: s.prop, Leader: s, State: s.st})
 	}
 	return nil

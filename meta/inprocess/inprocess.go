@@ -218,7 +218,7 @@ func (s *Server) open(ctx context.Context) error {
 		Client: &http.Client{Timeout: 5 * time.Minute, Transport: cfg.TLS.Transport(http.DefaultTransport.(*http.Transport).Clone())}}
 	s.heal = heal.New(hc, heal.Deps{Proposer: s.log, Leader: s.log, Nodes: s.reg, State: st, Transfer: s.transfer})
 	if cfg.TLS != nil {
-		s.keys = keyring.New(keyring.Config{RotateEvery: cfg.KeyRotation, TokenLifetime: cfg.TokenLifetime, Logger: cfg.Logger},
+		s.keys = keyring.New(keyring.Config{RotateEvery: cfg.KeyRotation, TokenLifetime: cfg.TokenLifetime, PublishDelay: cfg.NodeSuspectAfter, Logger: cfg.Logger},
 			keyring.Deps{Proposer: s.log, Leader: s.log, State: st})
 		if err := s.keys.Ensure(ctx); err != nil {
 			st.Close()

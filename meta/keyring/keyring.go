@@ -7,9 +7,12 @@
 //
 // While its peer leads, a Keyring creates the first key when there is
 // none, rotates the key every Config.RotateEvery, and removes retired keys
-// once every token they signed has expired. A retired key stays valid for
-// the longest token lifetime plus the clock skew data nodes allow, so a
-// rotation never breaks a token a client holds.
+// once every token they signed has expired. A new key is published (data
+// nodes learn it from their heartbeats) Config.PublishDelay before it
+// signs, so no node sees a token of a key it does not know yet; the key it
+// replaces signs until then and stays valid for the longest token
+// lifetime plus the clock skew data nodes allow, so a rotation never
+// breaks a token a client holds.
 //
 // It imports the state machine's package for its views, never the Raft
 // server (meta), gRPC or the front end.
@@ -23,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,7 +45,10 @@ type Config struct {
 	// ClockSkew is how far clocks of metadata peers and data nodes may
 	// differ; a retired key is kept this much longer. Default 30s.
 	ClockSkew time.Duration
-	Logger    *slog.Logger
+	// PublishDelay is how long a new key is handed to data nodes before it
+	// signs: long enough for every live node to heartbeat. Default 10s.
+	PublishDelay time.Duration
+	Logger       *slog.Logger
 }
 
 // The defaults.
@@ -49,6 +56,7 @@ const (
 	DefaultRotateEvery   = 24 * time.Hour
 	DefaultTokenLifetime = time.Hour
 	DefaultClockSkew     = 30 * time.Second
+	DefaultPublishDelay  = 10 * time.Second
 )
 
 // Proposer replicates a command through the log (meta.Proposer).
@@ -122,6 +130,9 @@ func New(cfg Config, d Deps) *Keyring {
 	if cfg.ClockSkew <= 0 {
 		cfg.ClockSkew = DefaultClockSkew
 	}
+	if cfg.PublishDelay <= 0 {
+		cfg.PublishDelay = DefaultPublishDelay
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -172,22 +183,24 @@ func (k *Keyring) Sign(c token.Claims) ([]byte, error) {
 	return token.Mint(c, priv)
 }
 
-// current returns the current signing key: Unavailable when there is
-// none, Internal when it cannot be opened.
+// current returns the key that signs now, the newest already active:
+// Unavailable when there is none, Internal when it cannot be opened.
 func (k *Keyring) current() (uint32, ed25519.PrivateKey, error) {
 	const op = "token.mint"
 	keys, err := k.d.State.Latest().SigningKeys()
 	if err != nil {
 		return 0, nil, cairn.E(op, err)
 	}
-	if len(keys) == 0 || keys[0].ExpiresNs != 0 {
+	now := time.Now().UnixNano()
+	i := slices.IndexFunc(keys, func(sk *pb.SigningKey) bool { return sk.ActiveNs <= now })
+	if i < 0 {
 		return 0, nil, cairn.E(op, cairn.Unavailable, errors.New("the metadata leader has no token signing key yet; retry shortly"))
 	}
-	priv, err := k.open(keys[0])
+	priv, err := k.open(keys[i])
 	if err != nil {
 		return 0, nil, cairn.E(op, cairn.Internal, err)
 	}
-	return keys[0].Id, priv, nil
+	return keys[i].Id, priv, nil
 }
 
 // open returns the private key of sk, opening it the first time.
@@ -222,30 +235,31 @@ func (k *Keyring) PublicKeys() ([]*pb.TokenKey, error) {
 	return out, nil
 }
 
-// Ensure proposes a first signing key if there is none. The leader calls
-// it as it takes office, so it can mint at once. An error means no key
-// may have been made; Run tries again.
+// Ensure proposes a first signing key, active at once, if there is none.
+// The leader calls it as it takes office, so it can mint at once. An error
+// means no key may have been made; Run tries again.
 func (k *Keyring) Ensure(ctx context.Context) error {
 	k.rmu.Lock()
 	defer k.rmu.Unlock()
 	keys, err := k.d.State.Latest().SigningKeys()
-	if err != nil || (len(keys) > 0 && keys[0].ExpiresNs == 0) {
+	if err != nil || len(keys) > 0 {
 		return err
 	}
-	return k.rotate(ctx, true)
+	return k.rotate(ctx, true, 0)
 }
 
-// Rotate makes a new current key now, whatever the age of the old one.
+// Rotate adds a new key, which signs from PublishDelay on, whatever the
+// age of the current one.
 func (k *Keyring) Rotate(ctx context.Context) error {
 	k.rmu.Lock()
 	defer k.rmu.Unlock()
-	return k.rotate(ctx, true)
+	return k.rotate(ctx, true, k.cfg.PublishDelay)
 }
 
-// rotate proposes a rotation: to a fresh key, or (withKey false) only
-// the removal of expired keys.
-func (k *Keyring) rotate(ctx context.Context, withKey bool) error {
-	req := &pb.RotateSigningKey{KeepNs: int64(k.cfg.TokenLifetime + k.cfg.ClockSkew)}
+// rotate proposes a rotation: to a fresh key that signs from publish on,
+// or (withKey false) only the removal of expired keys.
+func (k *Keyring) rotate(ctx context.Context, withKey bool, publish time.Duration) error {
+	req := &pb.RotateSigningKey{KeepNs: int64(k.cfg.TokenLifetime + k.cfg.ClockSkew), PublishNs: int64(publish)}
 	if withKey {
 		pub, priv, err := ed25519.GenerateKey(rand.Reader)
 		if err != nil {
@@ -265,7 +279,7 @@ func (k *Keyring) rotate(ctx context.Context, withKey bool) error {
 		return err
 	}
 	if withKey {
-		k.cfg.Logger.Info("new token signing key", "key", req.Key.Id)
+		k.cfg.Logger.Info("new token signing key", "key", req.Key.Id, "signs_in", publish)
 	}
 	return nil
 }
@@ -300,12 +314,15 @@ func (k *Keyring) step(ctx context.Context) error {
 		return err
 	}
 	now := time.Now().UnixNano()
-	if len(keys) == 0 || keys[0].ExpiresNs != 0 || now-keys[0].CreatedNs >= int64(k.cfg.RotateEvery) {
-		return k.rotate(ctx, true)
+	if len(keys) == 0 {
+		return k.rotate(ctx, true, 0)
+	}
+	if now-keys[0].ActiveNs >= int64(k.cfg.RotateEvery) {
+		return k.rotate(ctx, true, k.cfg.PublishDelay)
 	}
 	for _, sk := range keys[1:] {
 		if sk.ExpiresNs < now {
-			return k.rotate(ctx, false)
+			return k.rotate(ctx, false, 0)
 		}
 	}
 	return nil

@@ -57,7 +57,7 @@ func verifier(t *testing.T, k *Keyring) *token.Verifier {
 
 func TestKeyringMintsAndRotates(t *testing.T) {
 	ctx := context.Background()
-	k := newKeyring(t, Config{TokenLifetime: 200 * time.Millisecond, ClockSkew: 10 * time.Millisecond, RotateEvery: time.Hour})
+	k := newKeyring(t, Config{TokenLifetime: 200 * time.Millisecond, ClockSkew: 10 * time.Millisecond, RotateEvery: time.Hour, PublishDelay: 50 * time.Millisecond})
 	id := cairn.NewChunkID()
 	if _, err := k.Mint(token.Read, "alice", []cairn.ChunkID{id}); cairn.KindOf(err) != cairn.Unavailable {
 		t.Fatalf("minting without a key: %v, want Unavailable", err)
@@ -78,18 +78,32 @@ func TestKeyringMintsAndRotates(t *testing.T) {
 	if err := k.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	v := verifier(t, k) // published before it signs
+	keyOf := func(tok []byte) uint32 {
+		c, _, _, err := token.Parse(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.KeyID
+	}
+	if signed, err := k.Sign(token.Claims{Op: token.Read, Expiry: time.Now().Add(time.Second), Chunks: []cairn.ChunkID{id}}); err != nil || keyOf(signed) != keyOf(old) {
+		t.Fatalf("the new key signed before it was published (%v)", err)
+	}
+	time.Sleep(60 * time.Millisecond)
 	fresh, err := k.Mint(token.Read, "alice", []cairn.ChunkID{id})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := verifier(t, k)
+	if keyOf(fresh) == keyOf(old) {
+		t.Fatal("the new key does not sign once published")
+	}
 	for name, tok := range map[string][]byte{"before the rotation": old, "after it": fresh} {
 		if err := v.Verify(tok, token.Read, id, time.Now()); err != nil {
 			t.Errorf("token minted %s: %v", name, err)
 		}
 	}
 	// Once the old key's tokens have expired, a round removes it.
-	time.Sleep(250 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	if err := k.step(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +123,7 @@ func TestPlainRefusesSealedKeys(t *testing.T) {
 
 func TestMintReusesRecentTokens(t *testing.T) {
 	ctx := context.Background()
-	k := newKeyring(t, Config{TokenLifetime: 300 * time.Millisecond})
+	k := newKeyring(t, Config{TokenLifetime: 300 * time.Millisecond, PublishDelay: time.Millisecond})
 	if err := k.Ensure(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +155,7 @@ func TestMintReusesRecentTokens(t *testing.T) {
 	if err := k.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(2 * time.Millisecond)
 	if mint(token.Read, "alice", ids...) == again {
 		t.Error("a token of the retired key was handed out after a rotation")
 	}

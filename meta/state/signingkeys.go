@@ -1,9 +1,11 @@
 package state
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -21,9 +23,11 @@ import (
 // signingKeys applies the command that rotates the signing key.
 type signingKeys struct{ *tx }
 
-// rotate retires the current key (it expires keep_ns from now), makes
-// req.Key current and removes retired keys that have expired. Without a
-// key it only removes. A key whose ID is taken is refused (Exists).
+// rotate adds req.Key, active publish_ns from now, retires the key that
+// was the newest (it expires keep_ns after the new one becomes active, the
+// last moment it signs) and removes retired keys that have expired.
+// Without a key it only removes. A key whose ID is taken is refused
+// (Exists).
 func (t signingKeys) rotate(req *pb.RotateSigningKey) error {
 	keys, err := listSigningKeys(t.b)
 	if err != nil {
@@ -33,8 +37,8 @@ func (t signingKeys) rotate(req *pb.RotateSigningKey) error {
 		if len(k.PublicKey) != ed25519.PublicKeySize || len(k.PrivateKey) == 0 {
 			return cairn.E("signing-key.rotate", cairn.Invalid, errors.New("a signing key needs an Ed25519 public key and its private half"))
 		}
-		if req.KeepNs <= 0 {
-			return cairn.E("signing-key.rotate", cairn.Invalid, fmt.Errorf("keep %dns: retired keys must be kept while their tokens live", req.KeepNs))
+		if req.KeepNs <= 0 || req.PublishNs < 0 {
+			return cairn.E("signing-key.rotate", cairn.Invalid, fmt.Errorf("keep %dns, publish %dns: retired keys must be kept while their tokens live", req.KeepNs, req.PublishNs))
 		}
 		for _, old := range keys {
 			if old.Id == k.Id {
@@ -45,7 +49,7 @@ func (t signingKeys) rotate(req *pb.RotateSigningKey) error {
 	for _, old := range keys {
 		switch {
 		case old.ExpiresNs == 0 && req.Key != nil:
-			old.ExpiresNs = t.now + req.KeepNs
+			old.ExpiresNs = t.now + req.PublishNs + req.KeepNs
 			if err := putProto(t.b, signingKeyKey(old.Id), old); err != nil {
 				return err
 			}
@@ -59,20 +63,18 @@ func (t signingKeys) rotate(req *pb.RotateSigningKey) error {
 		return nil
 	}
 	k := proto.Clone(req.Key).(*pb.SigningKey)
-	k.CreatedNs, k.ExpiresNs = t.now, 0
+	k.CreatedNs, k.ExpiresNs, k.ActiveNs = t.now, 0, t.now+req.PublishNs
 	return putProto(t.b, signingKeyKey(k.Id), k)
 }
 
-// listSigningKeys returns every signing key, the current one first.
+// listSigningKeys returns every signing key, the newest (latest to become
+// active) first.
 func listSigningKeys(r reader) ([]*pb.SigningKey, error) {
 	var out []*pb.SigningKey
 	err := eachProto(r, []byte{tagSignKey}, "signing-key.list", func() *pb.SigningKey { return &pb.SigningKey{} }, func(_ []byte, k *pb.SigningKey) bool {
-		if k.ExpiresNs == 0 {
-			out = append([]*pb.SigningKey{k}, out...)
-		} else {
-			out = append(out, k)
-		}
+		out = append(out, k)
 		return true
 	})
+	slices.SortFunc(out, func(a, b *pb.SigningKey) int { return cmp.Compare(b.ActiveNs, a.ActiveNs) })
 	return out, err
 }

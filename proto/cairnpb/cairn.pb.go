@@ -4815,14 +4815,16 @@ func (*Command_DeleteCredential) isCommand_Op() {}
 
 func (*Command_RotateSigningKey) isCommand_Op() {}
 
-// RotateSigningKey makes key the key capability tokens are signed with
-// (the one it replaces is kept, retired, for keep_ns more), and removes
-// retired keys whose tokens have all expired. Without a key it only
-// removes.
+// RotateSigningKey adds key, which signs capability tokens from
+// publish_ns after the command (time for every data node to learn it from
+// a heartbeat); the key it replaces signs until then and is kept, retired,
+// for keep_ns more. It also removes retired keys whose tokens have all
+// expired; without a key it only removes.
 type RotateSigningKey struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           *SigningKey            `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	KeepNs        int64                  `protobuf:"varint,2,opt,name=keep_ns,json=keepNs,proto3" json:"keep_ns,omitempty"` // the longest token lifetime plus clock skew
+	KeepNs        int64                  `protobuf:"varint,2,opt,name=keep_ns,json=keepNs,proto3" json:"keep_ns,omitempty"`          // the longest token lifetime plus clock skew
+	PublishNs     int64                  `protobuf:"varint,3,opt,name=publish_ns,json=publishNs,proto3" json:"publish_ns,omitempty"` // 0: the key signs at once (the first key)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4871,6 +4873,13 @@ func (x *RotateSigningKey) GetKeepNs() int64 {
 	return 0
 }
 
+func (x *RotateSigningKey) GetPublishNs() int64 {
+	if x != nil {
+		return x.PublishNs
+	}
+	return 0
+}
+
 // SigningKey is a token signing key as stored (the k table).
 type SigningKey struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -4882,7 +4891,8 @@ type SigningKey struct {
 	PrivateKey    []byte `protobuf:"bytes,3,opt,name=private_key,json=privateKey,proto3" json:"private_key,omitempty"`
 	Sealing       string `protobuf:"bytes,4,opt,name=sealing,proto3" json:"sealing,omitempty"`
 	CreatedNs     int64  `protobuf:"varint,5,opt,name=created_ns,json=createdNs,proto3" json:"created_ns,omitempty"`
-	ExpiresNs     int64  `protobuf:"varint,6,opt,name=expires_ns,json=expiresNs,proto3" json:"expires_ns,omitempty"` // 0 while current; set when retired
+	ExpiresNs     int64  `protobuf:"varint,6,opt,name=expires_ns,json=expiresNs,proto3" json:"expires_ns,omitempty"` // 0 for the newest key; set when a newer one is added
+	ActiveNs      int64  `protobuf:"varint,7,opt,name=active_ns,json=activeNs,proto3" json:"active_ns,omitempty"`    // when it starts signing
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4955,6 +4965,13 @@ func (x *SigningKey) GetCreatedNs() int64 {
 func (x *SigningKey) GetExpiresNs() int64 {
 	if x != nil {
 		return x.ExpiresNs
+	}
+	return 0
+}
+
+func (x *SigningKey) GetActiveNs() int64 {
+	if x != nil {
+		return x.ActiveNs
 	}
 	return 0
 }
@@ -5674,10 +5691,12 @@ const file_cairn_proto_rawDesc = "" +
 	"\x11delete_credential\x18\x15 \x01(\v2!.cairn.v1.DeleteCredentialRequestH\x00R\x10deleteCredential\x12J\n" +
 	"\x12rotate_signing_key\x18\x16 \x01(\v2\x1a.cairn.v1.RotateSigningKeyH\x00R\x10rotateSigningKey\x12\x1b\n" +
 	"\tupload_id\x18\r \x01(\tR\buploadIdB\x04\n" +
-	"\x02op\"S\n" +
+	"\x02op\"r\n" +
 	"\x10RotateSigningKey\x12&\n" +
 	"\x03key\x18\x01 \x01(\v2\x14.cairn.v1.SigningKeyR\x03key\x12\x17\n" +
-	"\akeep_ns\x18\x02 \x01(\x03R\x06keepNs\"\xb4\x01\n" +
+	"\akeep_ns\x18\x02 \x01(\x03R\x06keepNs\x12\x1d\n" +
+	"\n" +
+	"publish_ns\x18\x03 \x01(\x03R\tpublishNs\"\xd1\x01\n" +
 	"\n" +
 	"SigningKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
@@ -5689,7 +5708,8 @@ const file_cairn_proto_rawDesc = "" +
 	"\n" +
 	"created_ns\x18\x05 \x01(\x03R\tcreatedNs\x12\x1d\n" +
 	"\n" +
-	"expires_ns\x18\x06 \x01(\x03R\texpiresNs\"l\n" +
+	"expires_ns\x18\x06 \x01(\x03R\texpiresNs\x12\x1b\n" +
+	"\tactive_ns\x18\a \x01(\x03R\bactiveNs\"l\n" +
 	"\bPeerInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bapi_addr\x18\x02 \x01(\tR\aapiAddr\x12\x1b\n" +
