@@ -279,7 +279,7 @@ func TestKillDataNodeDuringPut(t *testing.T) {
 		t.Fatalf("mkdir: %v\n%s", err, out)
 	}
 	put := command(context.Background(), "put", "--chunk-size", "1M", "--concurrency", "2", "--replication", "2", src, "/e2e/big.bin")
-	put.Env = append(os.Environ(), "CAIRN_META="+c.meta)
+	put.Env = append(os.Environ(), "CAIRN_META="+c.meta, "CAIRN_CERTS_DIR="+filepath.Join(c.certs, "admin"))
 	var putOut bytes.Buffer
 	put.Stdout, put.Stderr = &putOut, &putOut
 	if err := put.Start(); err != nil {
@@ -349,7 +349,7 @@ func TestPutResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	put := command(context.Background(), "put", "--chunk-size", "1M", "--concurrency", "1", src, "/r/resume.bin")
-	put.Env = append(os.Environ(), "CAIRN_META="+c.meta)
+	put.Env = append(os.Environ(), "CAIRN_META="+c.meta, "CAIRN_CERTS_DIR="+filepath.Join(c.certs, "admin"))
 	if err := put.Start(); err != nil {
 		t.Fatal(err)
 	}
