@@ -137,7 +137,7 @@ func (s *Server) open(ctx context.Context) error {
 		s.st.Close()
 		return err
 	}
-	s.prop = &Proposer{raft: s.raft, st: s.st, met: s.met, check: newLeaderCheck(s.raft), stop: s.stop}
+	s.prop = &Proposer{raft: s.raft, st: s.st, met: s.met, check: newLeaderCheck(s.raft, s.stop), stop: s.stop}
 	s.members = &Members{s: s}
 	s.members.peers.tls = cfg.TLS
 	s.transfer = heal.HTTPTransfer{Scheme: pki.Scheme(cfg.TLS),
