@@ -294,8 +294,8 @@ func (n *Node) Ready() bool {
 
 // ReadyStatus reports whether the node can serve and, if not, why: it
 // must be registered with the metadata leader, which must have accepted a
-// heartbeat recently, its disk probe must pass, and it must not be
-// stopping.
+// heartbeat recently, know the token keys (with TLS), its disk probe must
+// pass, and it must not be stopping.
 func (n *Node) ReadyStatus() (bool, string) {
 	switch {
 	case !n.started.Load():
@@ -304,6 +304,8 @@ func (n *Node) ReadyStatus() (bool, string) {
 		return false, "shutting down"
 	case !n.link.registered.Load():
 		return false, "not registered with the metadata leader yet (check that --meta " + strings.Join(n.cfg.Meta, ",") + " is reachable)"
+	case n.data.tokens != nil && n.data.tokens.Keys() == 0:
+		return false, "no capability token keys from the metadata leader yet: users' chunk requests are refused"
 	}
 	if ok, why := n.health.status(); !ok {
 		return false, "disk unhealthy: " + why
