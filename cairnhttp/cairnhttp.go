@@ -24,6 +24,7 @@ const (
 	HeaderRangeOffset = "Cairn-Range-Offset" // aligned start of the returned bytes in the chunk
 	HeaderRangeLength = "Cairn-Range-Length" // number of returned data bytes
 	HeaderBlocks      = "Cairn-Blocks"       // number of CRCs that precede the data
+	HeaderToken       = "Cairn-Token"        // capability token, base64url without padding
 )
 
 // statusOf is the one table from kinds to HTTP statuses.

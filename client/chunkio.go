@@ -24,6 +24,11 @@ import (
 // set after replicas fail.
 const maxChunkAttempts = 6
 
+// maxTokenRefreshes bounds how often one chunk write or read fetches a
+// fresh token after a data node refused the one it had (it expired, or
+// the node does not know its key yet).
+const maxTokenRefreshes = 2
+
 // putChunk stores data as one chunk on a full replica set and returns the
 // record to commit. When a replica fails, the chunk is sent again to a
 // fresh replica set that avoids it; the copies that did land are orphans the
@@ -37,6 +42,7 @@ func (c *Client) putChunk(ctx context.Context, data []byte, repl int) (*pb.Store
 	}
 	var exclude []string
 	var last error
+	refreshes := 0
 	waitUntil, backoff := time.Now().Add(c.opts.RetryFor), 100*time.Millisecond
 	for attempt := 0; attempt < maxChunkAttempts; attempt++ {
 		alloc, err := c.alloc.get(ctx, repl, exclude)
@@ -74,8 +80,17 @@ func (c *Client) putChunk(ctx context.Context, data []byte, repl int) (*pb.Store
 			ref.Id = alloc.Id
 			return &pb.StoredChunk{Chunk: ref, Nodes: stored}, nil
 		}
+		if err != nil && cairn.KindOf(err) == cairn.Permission && refreshes < maxTokenRefreshes {
+			// The first replica refused the write token: fetch a fresh
+			// allocation (and token) without counting an attempt.
+			refreshes++
+			c.alloc.flush()
+			c.opts.Logger.Debug("data node refused the write token; allocating again", "err", err)
+			attempt--
+			continue
+		}
 		if err != nil {
-			if k := cairn.KindOf(err); k == cairn.Invalid || k == cairn.Canceled {
+			if k := cairn.KindOf(err); k == cairn.Invalid || k == cairn.Canceled || k == cairn.Permission {
 				return nil, err
 			}
 			last = err
@@ -95,7 +110,7 @@ func (c *Client) putChunk(ctx context.Context, data []byte, repl int) (*pb.Store
 // avoiding (it just refused a connection or answered 503) with one that
 // leaves every avoided node out, if the cluster has enough other nodes;
 // else the allocation stays as it was.
-func (c *Client) avoidAvoided(ctx context.Context, alloc *pb.Allocation, repl int) *pb.Allocation {
+func (c *Client) avoidAvoided(ctx context.Context, alloc *allocation, repl int) *allocation {
 	ex := c.load.avoided(alloc.Replicas)
 	if len(ex) == 0 {
 		return alloc
@@ -123,7 +138,8 @@ func failedString(f []failedNode) string {
 
 // sendChain PUTs the chunk to the first replica, which forwards it down the
 // chain. It returns the nodes that stored it durably and those that failed.
-func (c *Client) sendChain(ctx context.Context, a *pb.Allocation, data []byte, crc uint32) ([]string, []failedNode, error) {
+// A Permission error means the first replica refused the write token.
+func (c *Client) sendChain(ctx context.Context, a *allocation, data []byte, crc uint32) ([]string, []failedNode, error) {
 	if len(a.Replicas) == 0 {
 		return nil, nil, cairn.E("write", cairn.Unavailable, errors.New("no replicas allocated"))
 	}
@@ -141,6 +157,7 @@ func (c *Client) sendChain(ctx context.Context, a *pb.Allocation, data []byte, c
 		return nil, nil, cairn.E("write", cairn.Invalid, err)
 	}
 	req.Header.Set(cairnhttp.HeaderCRC, fmt.Sprintf("%08x", crc))
+	setToken(req, a.token)
 	if len(chain) > 0 {
 		req.Header.Set(cairnhttp.HeaderChain, strings.Join(chain, ","))
 	}
@@ -158,7 +175,7 @@ func (c *Client) sendChain(ctx context.Context, a *pb.Allocation, data []byte, c
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		err := cairnhttp.ReadError(resp)
-		if k := cairn.KindOf(err); k == cairn.Invalid {
+		if k := cairn.KindOf(err); k == cairn.Invalid || k == cairn.Permission {
 			return nil, nil, err
 		}
 		c.load.failed(first.Node, first.Addr, err)
@@ -184,17 +201,30 @@ func (c *Client) sendChain(ctx context.Context, a *pb.Allocation, data []byte, c
 // readReplica). It tries the replicas in nodeLoad.order (healthy and least
 // busy first) and falls over on any error; only when all fail does it
 // return an error (Corrupt if a replica returned bad bytes or could not
-// prove its bytes, else Unavailable). A replica that sent bytes failing
-// their CRCs is asked to verify its copy.
-func (c *Client) readChunk(ctx context.Context, loc *pb.ChunkLocation, off int64, p []byte) error {
+// prove its bytes, else Unavailable, NotFound or Permission). A replica
+// that sent bytes failing their CRCs is asked to verify its copy; one
+// that refuses the read token is asked again with a fresh one
+// (toks.refresh).
+func (c *Client) readChunk(ctx context.Context, loc *pb.ChunkLocation, toks *readTokens, off int64, p []byte) error {
 	var errs []error
-	corrupt := false
+	corrupt, refreshes, refused := false, 0, 0
+	id, _ := cairn.ChunkIDFromBytes(loc.Chunk.Id)
 	for _, r := range c.load.order(loc.Replicas) {
 		if r.Addr == "" {
 			continue
 		}
 		done := c.load.start(r.Addr)
-		err := c.readReplica(ctx, r.Addr, loc.Chunk, off, p)
+		tok := toks.get(id)
+		err := c.readReplica(ctx, r.Addr, loc.Chunk, tok, off, p)
+		for cairn.KindOf(err) == cairn.Permission && refreshes < maxTokenRefreshes && ctx.Err() == nil {
+			refreshes++
+			if rerr := toks.refresh(ctx, id, tok); rerr != nil {
+				err = fmt.Errorf("%w; fetching a fresh token failed: %w", err, rerr)
+				break
+			}
+			tok = toks.get(id)
+			err = c.readReplica(ctx, r.Addr, loc.Chunk, tok, off, p)
+		}
 		done()
 		if err == nil {
 			return nil
@@ -202,20 +232,27 @@ func (c *Client) readChunk(ctx context.Context, loc *pb.ChunkLocation, off int64
 		if ctx.Err() != nil {
 			return cairn.E("read", cairn.Canceled, ctx.Err())
 		}
-		c.load.failed(r.Node, r.Addr, err)
-		if cairn.KindOf(err) == cairn.Corrupt {
+		kind := cairn.KindOf(err)
+		if kind == cairn.Permission {
+			refused++ // the token, not the node: no reason to avoid it
+		} else {
+			c.load.failed(r.Node, r.Addr, err)
+		}
+		if kind == cairn.Corrupt {
 			corrupt = true
 			if !errors.Is(err, errNoChunkCRCs) {
-				go c.reportCorrupt(r.Addr, loc.Chunk.Id)
+				go c.reportCorrupt(r.Addr, loc.Chunk.Id, tok)
 			}
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", r.Node, err))
 		c.opts.Logger.Warn("chunk read failed; trying another replica", "node", r.Node, "err", err)
 	}
-	id, _ := cairn.ChunkIDFromBytes(loc.Chunk.Id)
 	kind := cairn.Unavailable
-	if corrupt {
+	switch {
+	case corrupt:
 		kind = cairn.Corrupt
+	case len(errs) > 0 && refused == len(errs):
+		kind = cairn.Permission
 	}
 	if len(errs) == 0 {
 		errs = append(errs, errors.New("no replica has an address"))
@@ -225,7 +262,7 @@ func (c *Client) readChunk(ctx context.Context, loc *pb.ChunkLocation, off int64
 
 // reportCorrupt asks the node that sent bad bytes to verify its copy; a
 // corrupt replica is then dropped and repaired from a good one. Best effort.
-func (c *Client) reportCorrupt(addr string, rawID []byte) {
+func (c *Client) reportCorrupt(addr string, rawID, tok []byte) {
 	id, err := cairn.ChunkIDFromBytes(rawID)
 	if err != nil {
 		return
@@ -236,6 +273,7 @@ func (c *Client) reportCorrupt(addr string, rawID []byte) {
 	if err != nil {
 		return
 	}
+	setToken(req, tok)
 	if resp, err := c.http.Do(req); err == nil {
 		resp.Body.Close()
 	}
@@ -294,13 +332,14 @@ func parseChunkReply(h http.Header, ref *pb.ChunkRef, off, n int64) (chunkReply,
 // bytes even when its own CRCs agree with them. Errors: Corrupt for bytes
 // or CRCs that fail a check (p then holds nothing worth using), Unavailable
 // for a failed or malformed reply, the node's error otherwise.
-func (c *Client) readReplica(ctx context.Context, addr string, ref *pb.ChunkRef, off int64, p []byte) error {
+func (c *Client) readReplica(ctx context.Context, addr string, ref *pb.ChunkRef, tok []byte, off int64, p []byte) error {
 	id, _ := cairn.ChunkIDFromBytes(ref.Id)
 	url := c.scheme + "://" + addr + "/v1/chunks/" + id.String() + "?offset=" + strconv.FormatInt(off, 10) + "&length=" + strconv.Itoa(len(p)) + "&crcs=all"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return cairn.E(cairn.Invalid, err)
 	}
+	setToken(req, tok)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return cairn.E(cairn.Unavailable, err)

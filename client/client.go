@@ -381,14 +381,21 @@ func (b *bufPool) put(buf []byte) {
 type allocPool struct {
 	c       *Client
 	mu      sync.Mutex
-	batch   []*pb.Allocation
+	batch   []*allocation
 	fetched time.Time
+}
+
+// allocation is a fresh chunk ID with its replica set and the write token
+// its first replica wants (nil when the cluster runs --insecure).
+type allocation struct {
+	*pb.Allocation
+	token []byte
 }
 
 const allocBatch = 64
 const allocTTL = 2 * time.Second
 
-func (p *allocPool) get(ctx context.Context, repl int, exclude []string) (*pb.Allocation, error) {
+func (p *allocPool) get(ctx context.Context, repl int, exclude []string) (*allocation, error) {
 	if len(exclude) > 0 || repl != p.c.opts.Replication {
 		a, err := p.c.allocate(ctx, 1, repl, exclude)
 		if err != nil {
@@ -416,7 +423,7 @@ func (p *allocPool) flush() {
 	p.mu.Unlock()
 }
 
-func (c *Client) allocate(ctx context.Context, n, repl int, exclude []string) ([]*pb.Allocation, error) {
+func (c *Client) allocate(ctx context.Context, n, repl int, exclude []string) ([]*allocation, error) {
 	var resp *pb.AllocateResponse
 	err := c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
 		resp, err = m.data.AllocateChunks(ctx, &pb.AllocateRequest{Count: uint32(n), Replication: uint32(repl), Exclude: exclude})
@@ -428,5 +435,12 @@ func (c *Client) allocate(ctx context.Context, n, repl int, exclude []string) ([
 	if len(resp.Chunks) != n {
 		return nil, cairn.E("allocate", cairn.Internal, errors.New("metadata service returned the wrong number of chunks"))
 	}
-	return resp.Chunks, nil
+	out := make([]*allocation, n)
+	for i, a := range resp.Chunks {
+		out[i] = &allocation{Allocation: a}
+		if int(a.Token) < len(resp.Tokens) {
+			out[i].token = resp.Tokens[a.Token]
+		}
+	}
+	return out, nil
 }

@@ -21,6 +21,7 @@ type File struct {
 	ctx    context.Context
 	info   *FileInfo
 	chunks []*pb.ChunkLocation
+	tokens *readTokens
 	pos    int64
 	mu     sync.Mutex
 
@@ -42,7 +43,7 @@ func (c *Client) Open(ctx context.Context, path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &File{c: c, ctx: ctx, info: newInfo(p, resp.Attr), chunks: resp.Chunks}, nil
+	return &File{c: c, ctx: ctx, info: newInfo(p, resp.Attr), chunks: resp.Chunks, tokens: c.newReadTokens(p, 0, -1, resp)}, nil
 }
 
 func (c *Client) lookup(ctx context.Context, p string, off, n int64) (*pb.LookupResponse, error) {
@@ -170,7 +171,7 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	want := min(int64(len(p)), f.info.size-off)
-	if err := f.c.readSpans(f.ctx, f.chunks, p[:want], off); err != nil {
+	if err := f.c.readSpans(f.ctx, f.chunks, f.tokens, p[:want], off); err != nil {
 		return 0, cairn.E("read", cairn.PathArg(f.info.Path), err)
 	}
 	if want < int64(len(p)) {
@@ -203,7 +204,7 @@ func spans(chunks []*pb.ChunkLocation, p []byte, off int64) []span {
 }
 
 // readSpans reads every span, at most Concurrency at a time.
-func (c *Client) readSpans(ctx context.Context, chunks []*pb.ChunkLocation, p []byte, off int64) error {
+func (c *Client) readSpans(ctx context.Context, chunks []*pb.ChunkLocation, toks *readTokens, p []byte, off int64) error {
 	ss := spans(chunks, p, off)
 	covered := int64(0)
 	for _, s := range ss {
@@ -213,7 +214,7 @@ func (c *Client) readSpans(ctx context.Context, chunks []*pb.ChunkLocation, p []
 		return cairn.E(cairn.Internal, fmt.Errorf("file map has a hole: %d of %d bytes covered", covered, len(p)))
 	}
 	if len(ss) == 1 {
-		return c.readChunk(ctx, ss[0].loc, ss[0].chunkOff, ss[0].dst)
+		return c.readChunk(ctx, ss[0].loc, toks, ss[0].chunkOff, ss[0].dst)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -226,7 +227,7 @@ func (c *Client) readSpans(ctx context.Context, chunks []*pb.ChunkLocation, p []
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := c.readChunk(ctx, s.loc, s.chunkOff, s.dst); err != nil {
+			if err := c.readChunk(ctx, s.loc, toks, s.chunkOff, s.dst); err != nil {
 				once.Do(func() { first = err; cancel() })
 			}
 		}()
@@ -276,7 +277,7 @@ func (f *File) writeRange(w io.Writer, start, end int64) (int64, error) {
 			n = min(c.Offset+c.Length-off, max(c.Length, n), end-off)
 		}
 		pc := &piece{buf: f.c.bufs.get(n), done: make(chan error, 1)}
-		go func() { pc.done <- f.c.readSpans(ctx, f.chunks, pc.buf, off) }()
+		go func() { pc.done <- f.c.readSpans(ctx, f.chunks, f.tokens, pc.buf, off) }()
 		return pc
 	}
 	next := start
@@ -322,7 +323,7 @@ func (c *Client) ReadRange(ctx context.Context, path string, off, n int64) ([]by
 		return []byte{}, nil
 	}
 	buf := make([]byte, min(n, size-off))
-	if err := c.readSpans(ctx, resp.Chunks, buf, off); err != nil {
+	if err := c.readSpans(ctx, resp.Chunks, c.newReadTokens(p, off, n, resp), buf, off); err != nil {
 		return nil, cairn.E("read", cairn.PathArg(p), err)
 	}
 	return buf, nil

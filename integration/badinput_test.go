@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -13,11 +14,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/cairnhttp"
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/testcluster"
+	"github.com/cairnfs/cairn/token"
 )
 
 // TestHostilePaths: every malformed path is refused with Invalid before it
@@ -125,6 +128,7 @@ func TestChunkWithWrongChecksum(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPut, c.URL(c.Nodes[0].Addr, "/v1/chunks/"+id.String()), bytes.NewReader(data))
 	req.Header.Set(cairnhttp.HeaderCRC, "deadbeef")
 	req.Header.Set(cairnhttp.HeaderChain, string(second.Proc.Node.ID())+"@"+second.Addr)
+	req.Header.Set(cairnhttp.HeaderToken, base64.RawURLEncoding.EncodeToString(signer(t, c)(token.Write, time.Now().Add(time.Hour), id)))
 	resp, err := c.HTTPClient(nil).Do(req)
 	if err != nil {
 		t.Fatal(err)

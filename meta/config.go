@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/meta/keyring"
 	"github.com/cairnfs/cairn/meta/secrets"
 	"github.com/cairnfs/cairn/pki"
 )
@@ -96,6 +97,12 @@ type Config struct {
 	// collected. Default 7 days.
 	UploadExpiry time.Duration
 
+	// Capability tokens for data nodes (secured clusters only; see
+	// meta/keyring): the leader signs them with a key it replaces every
+	// KeyRotation, and each is valid for TokenLifetime.
+	KeyRotation   time.Duration // default 24h
+	TokenLifetime time.Duration // default 1h
+
 	// Now is the clock of failure detection and self-healing (heartbeat
 	// ages, grace periods, expiry); default time.Now.
 	Now func() time.Time
@@ -123,6 +130,8 @@ func DefaultConfig() Config {
 		GCGrace:            5 * time.Minute,
 		MaxWriteAge:        time.Hour,
 		UploadExpiry:       7 * 24 * time.Hour,
+		KeyRotation:        keyring.DefaultRotateEvery,
+		TokenLifetime:      keyring.DefaultTokenLifetime,
 	}
 }
 
@@ -190,6 +199,12 @@ func (c *Config) Validate() error {
 	}
 	if c.GCInterval <= 0 {
 		c.GCInterval = def.GCInterval
+	}
+	if c.KeyRotation <= 0 {
+		c.KeyRotation = def.KeyRotation
+	}
+	if c.TokenLifetime <= 0 {
+		c.TokenLifetime = def.TokenLifetime
 	}
 	if c.RepairConcurrency <= 0 {
 		c.RepairConcurrency = def.RepairConcurrency

@@ -14,6 +14,7 @@ import (
 // all reads that arrive while one round runs share the next one.
 type leaderCheck struct {
 	r       *raft.Raft
+	stop    <-chan struct{} // closed when the peer shuts down
 	mu      sync.Mutex
 	pending *round
 	running bool
@@ -25,7 +26,9 @@ type round struct {
 	err  error
 }
 
-func newLeaderCheck(r *raft.Raft) *leaderCheck { return &leaderCheck{r: r} }
+func newLeaderCheck(r *raft.Raft, stop <-chan struct{}) *leaderCheck {
+	return &leaderCheck{r: r, stop: stop}
+}
 
 func (c *leaderCheck) wait(ctx context.Context) error {
 	c.mu.Lock()
@@ -59,8 +62,24 @@ func (c *leaderCheck) loop() {
 			return
 		}
 		c.mu.Unlock()
-		r.err = c.r.VerifyLeader().Error()
+		r.err = c.verify()
 		close(r.done)
+	}
+}
+
+// verify runs one VerifyLeader round. Raft answers a verification it
+// queued just before it shut down never (its future has no shutdown
+// channel), so the wait ends at the peer's shutdown too; the goroutine
+// left waiting on such a future is the price of not hanging Close.
+func (c *leaderCheck) verify() error {
+	f := c.r.VerifyLeader()
+	errc := make(chan error, 1)
+	go func() { errc <- f.Error() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-c.stop:
+		return raft.ErrRaftShutdown
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/meta/heal"
+	"github.com/cairnfs/cairn/meta/keyring"
 	"github.com/cairnfs/cairn/meta/registry"
 	"github.com/cairnfs/cairn/meta/state"
 	"github.com/cairnfs/cairn/pki"
@@ -41,6 +42,7 @@ type Server struct {
 	met      *metrics
 	heal     *heal.Healer
 	transfer heal.HTTPTransfer
+	keys     *keyring.Keyring // nil without TLS
 
 	notify chan bool
 	stop   chan struct{}
@@ -94,6 +96,13 @@ func (s *Server) Start(ctx context.Context) error {
 	go s.watchLeadership()
 	go s.maintain()
 	go s.members.loop()
+	if s.keys != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.keys.Run(s.ctx)
+		}()
+	}
 	return nil
 }
 
@@ -124,7 +133,7 @@ func (s *Server) open(ctx context.Context) error {
 		s.st.Close()
 		return err
 	}
-	s.prop = &Proposer{raft: s.raft, st: s.st, met: s.met, check: newLeaderCheck(s.raft), stop: s.stop}
+	s.prop = &Proposer{raft: s.raft, st: s.st, met: s.met, check: newLeaderCheck(s.raft, s.stop), stop: s.stop}
 	s.members = &Members{s: s}
 	s.members.peers.tls = cfg.TLS
 	s.transfer = heal.HTTPTransfer{Scheme: pki.Scheme(cfg.TLS),
@@ -133,6 +142,12 @@ func (s *Server) open(ctx context.Context) error {
 		RepairConcurrency: cfg.RepairConcurrency, RepairBytesPerSec: cfg.RepairBytesPerSec, GCInterval: cfg.GCInterval,
 		GCGrace: cfg.GCGrace, MaxWriteAge: cfg.MaxWriteAge, UploadExpiry: cfg.UploadExpiry, Logger: cfg.Logger, Now: cfg.Now},
 		heal.Deps{Proposer: s.prop, Leader: s.prop, Nodes: s.reg, State: s.st, Transfer: s.transfer})
+	if cfg.TLS != nil {
+		// A node that has not heartbeated for NodeSuspectAfter is suspect:
+		// by then every live node has learned a new key.
+		s.keys = keyring.New(keyring.Config{RotateEvery: cfg.KeyRotation, TokenLifetime: cfg.TokenLifetime, PublishDelay: cfg.NodeSuspectAfter, Logger: cfg.Logger},
+			keyring.Deps{Proposer: s.prop, Leader: s, State: s.st})
+	}
 	return nil
 }
 
@@ -254,7 +269,8 @@ func (s *Server) reloadRegistry() {
 
 // watchLeadership marks the peer ready to serve linearizable reads once, as
 // a new leader, it has applied an entry of its own term (which makes every
-// earlier entry applied), and records its API address for leader hints.
+// earlier entry applied), records its API address for leader hints and,
+// on a secured cluster, makes sure a token signing key exists.
 func (s *Server) watchLeadership() {
 	defer s.wg.Done()
 	for {
@@ -271,6 +287,9 @@ func (s *Server) watchLeadership() {
 			info := &pb.PeerInfo{Id: s.cfg.ID, ApiAddr: s.cfg.APIAddr}
 			for s.raft.State() == raft.Leader {
 				_, err := s.prop.Propose(context.Background(), &pb.Command{Op: &pb.Command_PeerInfo{PeerInfo: info}})
+				if err == nil && s.keys != nil {
+					err = s.keys.Ensure(s.ctx)
+				}
 				if err == nil {
 					s.prop.ready.Store(true)
 					s.cfg.Logger.Info("this metadata peer is the leader", "id", s.cfg.ID)
@@ -324,6 +343,10 @@ func (s *Server) Registry() *registry.Registry { return s.reg }
 // Healer runs repair, rebalancing and garbage collection while this peer
 // leads.
 func (s *Server) Healer() *heal.Healer { return s.heal }
+
+// Keyring keeps the token signing keys and mints tokens; nil when the
+// peer runs without TLS (then nothing is minted).
+func (s *Server) Keyring() *keyring.Keyring { return s.keys }
 
 // Proposer proposes commands and gates leader-only work.
 func (s *Server) Proposer() *Proposer { return s.prop }

@@ -18,6 +18,7 @@ import (
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/cairnhttp"
 	"github.com/cairnfs/cairn/pki"
+	"github.com/cairnfs/cairn/token"
 	"github.com/cairnfs/cairn/volume"
 )
 
@@ -35,6 +36,8 @@ type dataServer struct {
 	bufs        sync.Pool // chunk bodies being received (handlePut)
 	// reportCorrupt tells the metadata leader a replica here is corrupt.
 	reportCorrupt func(context.Context, cairn.ChunkID) error
+	// tokens checks capability tokens; nil without TLS.
+	tokens *token.Verifier
 
 	id    cairn.NodeID
 	store *volume.Store
@@ -42,21 +45,21 @@ type dataServer struct {
 
 // routes adds the chunk endpoints to mux (see Node.Handler).
 func (d *dataServer) routes(mux *http.ServeMux) {
-	anyone, internal := d.allow(), d.allow(pki.Meta, pki.Node)
-	mux.HandleFunc("PUT /v1/chunks/{id}", anyone(d.handlePut))
-	mux.HandleFunc("GET /v1/chunks/{id}", anyone(d.handleGet))
-	mux.HandleFunc("HEAD /v1/chunks/{id}", anyone(d.handleHead))
+	read, write, internal := d.tokened(token.Read), d.tokened(token.Write), d.allow(pki.Meta, pki.Node)
+	mux.HandleFunc("PUT /v1/chunks/{id}", write(d.handlePut))
+	mux.HandleFunc("GET /v1/chunks/{id}", read(d.handleGet))
+	mux.HandleFunc("HEAD /v1/chunks/{id}", read(d.handleHead))
 	mux.HandleFunc("DELETE /v1/chunks/{id}", internal(d.handleDelete))
 	mux.HandleFunc("POST /v1/chunks/{id}/replicate", internal(d.handleReplicate))
-	mux.HandleFunc("POST /v1/chunks/{id}/verify", anyone(d.handleVerify))
+	mux.HandleFunc("POST /v1/chunks/{id}/verify", read(d.handleVerify))
 }
 
 // allow returns a wrapper that lets a request through only when the
-// caller's verified certificate holds one of roles (any identity when
-// roles is empty). The data port verifies client certificates when given
-// but does not require them, so that health probes (/healthz, /readyz,
-// /metrics) work without one; every chunk route is wrapped. Without TLS
-// (--insecure) everything is let through.
+// caller's verified certificate holds one of roles. The data port
+// verifies client certificates when given but does not require them, so
+// that health probes (/healthz, /readyz, /metrics) work without one; every
+// chunk route is wrapped (by this or by tokened). Without TLS (--insecure)
+// everything is let through.
 func (d *dataServer) allow(roles ...pki.Role) func(http.HandlerFunc) http.HandlerFunc {
 	return func(h http.HandlerFunc) http.HandlerFunc {
 		if d.cfg.TLS == nil {
@@ -64,7 +67,7 @@ func (d *dataServer) allow(roles ...pki.Role) func(http.HandlerFunc) http.Handle
 		}
 		return func(w http.ResponseWriter, r *http.Request) {
 			id, err := pki.PeerIdentity(r.TLS)
-			if err == nil && len(roles) > 0 && !id.HasAny(roles...) {
+			if err == nil && !id.HasAny(roles...) {
 				err = fmt.Errorf("%s may not %s chunks on a data node: only metadata peers and data nodes may", id, r.Method)
 			}
 			if err != nil {

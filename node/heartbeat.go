@@ -15,6 +15,7 @@ import (
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/metarpc"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/token"
 	"github.com/cairnfs/cairn/volume"
 )
 
@@ -29,6 +30,9 @@ type metaLink struct {
 	id    cairn.NodeID
 	store *volume.Store
 	meta  *metarpc.Conn
+	// tokens learns the token keys from the leader's answers; nil
+	// without TLS.
+	tokens *token.Verifier
 
 	registered atomic.Bool
 	lastBeat   atomic.Int64 // unix ns of the last heartbeat or registration the leader accepted
@@ -108,6 +112,7 @@ func (l *metaLink) beat() {
 		}
 		return
 	}
+	setTokenKeys(l.tokens, resp.TokenKeys)
 	l.lastBeat.Store(time.Now().UnixNano())
 }
 
@@ -131,13 +136,15 @@ func (l *metaLink) leave(ctx context.Context) error {
 func (l *metaLink) register(ctx context.Context) error {
 	total, _ := capacity(l.cfg)
 	req := &pb.RegisterNodeRequest{Id: string(l.id), Addr: l.cfg.Advertise, Zone: l.cfg.Zone, Rack: l.cfg.Rack, Capacity: total}
-	err := l.leader(ctx, func(ctx context.Context, c pb.NodesClient) error {
-		_, err := c.RegisterNode(ctx, req)
+	var resp *pb.RegisterNodeResponse
+	err := l.leader(ctx, func(ctx context.Context, c pb.NodesClient) (err error) {
+		resp, err = c.RegisterNode(ctx, req)
 		return err
 	})
 	if err != nil {
 		return err
 	}
+	setTokenKeys(l.tokens, resp.TokenKeys)
 	l.registered.Store(true)
 	l.lastBeat.Store(time.Now().UnixNano())
 	l.cfg.Logger.Info("registered with the metadata service", "node", l.id, "addr", l.cfg.Advertise)

@@ -14,6 +14,8 @@ type metrics struct {
 	writeSecond prometheus.Histogram
 	scrubbed    prometheus.Counter
 	corrupt     prometheus.Counter
+	// tokenRefusals counts user chunk requests refused, by reason.
+	tokenRefusals *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -33,7 +35,9 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		Help: "Chunk bytes re-read and verified by the scrubber."})
 	m.corrupt = prometheus.NewCounter(prometheus.CounterOpts{Name: "cairn_node_corrupt_replicas_total",
 		Help: "Replicas found corrupt (by the scrubber or on a client's request) and reported."})
-	reg.MustRegister(m.writes, m.writeBytes, m.reads, m.readBytes, m.writeSecond, m.scrubbed, m.corrupt)
+	m.tokenRefusals = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cairn_node_token_refusals_total",
+		Help: "Chunk requests refused for want of a valid capability token (or certificate), by reason."}, []string{"reason"})
+	reg.MustRegister(m.writes, m.writeBytes, m.reads, m.readBytes, m.writeSecond, m.scrubbed, m.corrupt, m.tokenRefusals)
 	return m
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/cairnfs/cairn/internal/bwlimit"
 	"github.com/cairnfs/cairn/metarpc"
 	"github.com/cairnfs/cairn/pki"
+	"github.com/cairnfs/cairn/token"
 	"github.com/cairnfs/cairn/volume"
 )
 
@@ -70,8 +71,12 @@ type Config struct {
 	// peers and to other nodes are mutual TLS (the data port's listener is
 	// secured by package server with the same source), and its handler
 	// refuses repair and delete requests from identities other than
-	// metadata peers and nodes. Nil runs without TLS (--insecure).
+	// metadata peers and nodes, and user requests without a capability
+	// token from the metadata leader. Nil runs without TLS (--insecure).
 	TLS *pki.Source
+	// TokenSkew is how long after its expiry a token is still accepted,
+	// for clocks that differ; default 30s.
+	TokenSkew time.Duration
 }
 
 // Validate checks the configuration and fills in its defaults. New calls
@@ -108,6 +113,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxChunkSize <= 0 {
 		c.MaxChunkSize = 64 << 20
+	}
+	if c.TokenSkew <= 0 {
+		c.TokenSkew = 30 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -163,10 +171,14 @@ func New(cfg Config) (*Node, error) {
 		metrics: newMetrics(cfg.Registry),
 		health:  newDiskHealth(cfg.Logger)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.link = &metaLink{cfg: &n.cfg, health: n.health, ctx: n.ctx}
+	var tokens *token.Verifier
+	if cfg.TLS != nil {
+		tokens = token.NewVerifier(tokenCache, cfg.TokenSkew)
+	}
+	n.link = &metaLink{cfg: &n.cfg, health: n.health, ctx: n.ctx, tokens: tokens}
 	n.data = &dataServer{cfg: &n.cfg, client: n.client, metrics: n.metrics, health: n.health,
 		repairLimit: bwlimit.New(cfg.RepairBytesPerSec), scrubLimit: bwlimit.New(cfg.ScrubBytesPerSec),
-		reportCorrupt: n.link.reportCorrupt}
+		reportCorrupt: n.link.reportCorrupt, tokens: tokens}
 	return n, nil
 }
 
@@ -284,8 +296,8 @@ func (n *Node) Ready() bool {
 
 // ReadyStatus reports whether the node can serve and, if not, why: it
 // must be registered with the metadata leader, which must have accepted a
-// heartbeat recently, its disk probe must pass, and it must not be
-// stopping.
+// heartbeat recently, know the token keys (with TLS), its disk probe must
+// pass, and it must not be stopping.
 func (n *Node) ReadyStatus() (bool, string) {
 	switch {
 	case !n.started.Load():
@@ -294,6 +306,8 @@ func (n *Node) ReadyStatus() (bool, string) {
 		return false, "shutting down"
 	case !n.link.registered.Load():
 		return false, "not registered with the metadata leader yet (check that --meta " + strings.Join(n.cfg.Meta, ",") + " is reachable)"
+	case n.data.tokens != nil && n.data.tokens.Keys() == 0:
+		return false, "no capability token keys from the metadata leader yet: users' chunk requests are refused"
 	}
 	if ok, why := n.health.status(); !ok {
 		return false, "disk unhealthy: " + why
@@ -349,7 +363,12 @@ func (n *Node) Leave(ctx context.Context) error {
 //	GET    /v1/chunks/{id}   read a range: CRCs of the covered sub-blocks (with crcs=all: of all), then the raw bytes
 //	HEAD   /v1/chunks/{id}   stat
 //	DELETE /v1/chunks/{id}   delete (tombstone)
+//	POST   /v1/chunks/{id}/replicate  pull a repair copy from another node
+//	POST   /v1/chunks/{id}/verify     re-read and check a replica
 //	GET    /healthz /readyz /metrics
+//
+// With TLS, PUT, GET, HEAD and verify from users need a capability token
+// (see tokened); DELETE and replicate are for metadata peers and nodes.
 func (n *Node) Handler() http.Handler {
 	mux := http.NewServeMux()
 	n.data.routes(mux)

@@ -24,7 +24,7 @@ type metaFlags struct {
 	grpcPort, clusterSize, repl, repairConc                                       *int
 	join, verbose                                                                 *bool
 	suspect, dead, election, repairEvery, gcEvery, gcGrace                        *time.Duration
-	uploadExpiry, maxWriteAge, shutdown                                           *time.Duration
+	uploadExpiry, maxWriteAge, shutdown, keyRotation, tokenLifetime               *time.Duration
 	repairBW                                                                      *sizeFlag
 	api                                                                           apiFlags
 }
@@ -57,6 +57,8 @@ func addMetaFlags(fs *flag.FlagSet) *metaFlags {
 	f.gcGrace = fs.Duration("gc-grace", def.GCGrace, "how long a released chunk is kept before it is deleted")
 	f.uploadExpiry = fs.Duration("upload-expiry", def.UploadExpiry, "abort upload sessions left open this long and collect their chunks")
 	f.maxWriteAge = fs.Duration("max-write-age", def.MaxWriteAge, "longest time from chunk allocation to commit; older unreferenced chunks are orphans")
+	f.keyRotation = fs.Duration("token-key-rotation", def.KeyRotation, "how often the leader replaces the key it signs data-node capability tokens with")
+	f.tokenLifetime = fs.Duration("token-lifetime", def.TokenLifetime, "how long a capability token for data nodes is valid (clients fetch a new one when it expires)")
 	f.shutdown = fs.Duration("shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 	f.secretsKey = fs.String("secrets-key-file", "", "file with the cluster key (64 hex digits; cairn cert create-key) that seals stored S3 secrets; the same on every peer")
 	f.verbose = fs.Bool("v", false, "debug logging")
@@ -79,6 +81,7 @@ func (f *metaFlags) config(s metaSettings) meta.Config {
 	cfg.LeaderLease = *f.election / 2
 	cfg.RepairInterval, cfg.RepairConcurrency, cfg.RepairBytesPerSec = *f.repairEvery, *f.repairConc, int64(*f.repairBW)
 	cfg.GCInterval, cfg.GCGrace, cfg.MaxWriteAge, cfg.UploadExpiry = *f.gcEvery, *f.gcGrace, *f.maxWriteAge, *f.uploadExpiry
+	cfg.KeyRotation, cfg.TokenLifetime = *f.keyRotation, *f.tokenLifetime
 	cfg.RaftAdvertise, cfg.APIAddr, cfg.Join = s.RaftAdvertise, s.APIAddr, s.Join
 	for _, p := range s.InitialPeers {
 		cfg.Peers = append(cfg.Peers, meta.Peer{ID: p.ID, RaftAddr: p.RaftAddr})

@@ -46,7 +46,7 @@ func NewInProcess(t testing.TB, opts Options) *Cluster {
 	lis := listen(t, net.JoinHostPort(loopbackHost, "0"))
 	srv, err := inprocess.New(inprocess.Config{Dir: filepath.Join(c.dir, "meta"), Listener: lis,
 		DefaultReplication: c.opts.Replication, NodeSuspectAfter: mc.NodeSuspectAfter, NodeDeadAfter: mc.NodeDeadAfter,
-		MaxWriteAge: mc.MaxWriteAge, Logger: c.log, TLS: c.metaCert()})
+		MaxWriteAge: mc.MaxWriteAge, Logger: c.log, TLS: c.metaCert(), TokenLifetime: opts.TokenLifetime, KeyRotation: opts.KeyRotation})
 	if err != nil {
 		lis.Close()
 		t.Fatalf("configuring the in-process metadata service: %v", err)

@@ -32,6 +32,7 @@ import (
 	"github.com/cairnfs/cairn/internal/testclock"
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/meta/inprocess"
+	"github.com/cairnfs/cairn/meta/keyring"
 	"github.com/cairnfs/cairn/meta/secrets"
 	"github.com/cairnfs/cairn/node"
 	"github.com/cairnfs/cairn/pki"
@@ -74,6 +75,12 @@ type Options struct {
 	// upload expiry, write age); nil = a fresh testclock.Clock. Move it
 	// with Cluster.Advance.
 	Clock *testclock.Clock
+	// TokenLifetime, if set, is how long capability tokens live (default
+	// 1h); data nodes then allow a tenth of it for clock skew instead of
+	// 30s, so that tests see tokens expire. KeyRotation, if set, is how
+	// often the leader replaces its signing key (default 24h).
+	TokenLifetime time.Duration
+	KeyRotation   time.Duration
 	// Insecure runs every member and client without TLS (--insecure).
 	// By default a cluster from New is secured: a CA of its own, one
 	// certificate per role, mutual TLS on every link, and clients from
@@ -342,6 +349,7 @@ func (c *Cluster) StartMeta(i int) {
 	if c.opts.UploadExpiry > 0 {
 		cfg.UploadExpiry = c.opts.UploadExpiry
 	}
+	cfg.TokenLifetime, cfg.KeyRotation = c.opts.TokenLifetime, c.opts.KeyRotation
 	if c.opts.SnapshotEntries > 0 {
 		cfg.SnapshotEntries, cfg.SnapshotInterval = c.opts.SnapshotEntries, 200*time.Millisecond
 	}
@@ -389,7 +397,7 @@ func (c *Cluster) StartNode(i int) {
 		HeartbeatInterval: 200 * time.Millisecond, Zone: c.zone(i),
 		ScrubBytesPerSec: c.opts.ScrubBytesPerSec, ScrubInterval: time.Second,
 		ReconcileInterval: c.reconcileEvery(), ReconcileGrace: 500 * time.Millisecond,
-		TLS: c.nodeCert(),
+		TLS: c.nodeCert(), TokenSkew: c.opts.TokenLifetime / 10,
 	}})
 	if err == nil {
 		err = proc.Start(context.Background())
@@ -459,6 +467,16 @@ func (c *Cluster) Leader() int {
 		return errors.New("no metadata peer leads")
 	})
 	return leader
+}
+
+// Keyring is the token keyring of the leading metadata peer (of the
+// in-process metadata service); nil on an insecure cluster.
+func (c *Cluster) Keyring() *keyring.Keyring {
+	c.t.Helper()
+	if c.inproc != nil {
+		return c.inproc.Keyring()
+	}
+	return c.Metas[c.Leader()].Proc.Server.Keyring()
 }
 
 // WaitNodes waits until the leader sees n alive data nodes.

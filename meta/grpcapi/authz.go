@@ -53,15 +53,7 @@ func rolesFor(method string) []pki.Role {
 // that may call method.
 func authorize(ctx context.Context, method string) error {
 	const op = "authorize"
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return cairn.E(op, cairn.Permission, errors.New("no peer information on the call"))
-	}
-	info, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok {
-		return cairn.E(op, cairn.Permission, pki.ErrNoCertificate)
-	}
-	id, err := pki.PeerIdentity(&info.State)
+	id, err := callerIdentity(ctx)
 	if err != nil {
 		return cairn.E(op, cairn.Permission, err)
 	}
@@ -70,6 +62,20 @@ func authorize(ctx context.Context, method string) error {
 		return cairn.E(op, cairn.Permission, fmt.Errorf("%s may not call %s: it needs one of the roles %v", id, method, want))
 	}
 	return nil
+}
+
+// callerIdentity returns the identity of the caller's verified
+// certificate.
+func callerIdentity(ctx context.Context) (pki.Identity, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return pki.Identity{}, errors.New("no peer information on the call")
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok {
+		return pki.Identity{}, pki.ErrNoCertificate
+	}
+	return pki.PeerIdentity(&info.State)
 }
 
 // Authorization returns the server options that check every call against

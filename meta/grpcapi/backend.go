@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairnfs/cairn/meta/heal"
+	"github.com/cairnfs/cairn/meta/keyring"
 	"github.com/cairnfs/cairn/meta/registry"
 	"github.com/cairnfs/cairn/meta/secrets"
 	"github.com/cairnfs/cairn/meta/state"
@@ -16,7 +17,8 @@ import (
 
 // Backend is what the front end serves: the door to the log and the
 // leader gate (Proposer), the membership (Members), and the peer's real
-// state machine, node registry and healer. A metadata peer's Backend
+// state machine, node registry, healer and token keyring (nil when the
+// peer runs without TLS: no tokens are minted). A metadata peer's Backend
 // comes from its Raft server (NewService); package meta/inprocess builds
 // one without Raft for tests.
 type Backend struct {
@@ -26,6 +28,7 @@ type Backend struct {
 	State    *state.Machine
 	Registry *registry.Registry
 	Healer   *heal.Healer
+	Keyring  *keyring.Keyring
 }
 
 // Config is what the handlers need of the peer's configuration.
@@ -77,11 +80,11 @@ type Members interface {
 }
 
 // New returns the gRPC front end over b. Every field of b must be set
-// (Config.Logger may be nil).
+// (Config.Logger and Keyring may be nil).
 func New(b Backend) *Service {
 	if b.Config.Logger == nil {
 		b.Config.Logger = slog.Default()
 	}
-	c := &core{prop: b.Proposer, members: b.Members, st: b.State, reg: b.Registry, heal: b.Healer, cfg: b.Config}
+	c := &core{prop: b.Proposer, members: b.Members, st: b.State, reg: b.Registry, heal: b.Healer, keys: b.Keyring, cfg: b.Config}
 	return newService(c)
 }

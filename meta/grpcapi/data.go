@@ -50,6 +50,9 @@ func (a dataAPI) AllocateChunks(ctx context.Context, req *pb.AllocateRequest) (*
 		}
 		resp.Chunks[i] = &pb.Allocation{Id: id[:], Replicas: reps}
 	}
+	if err := a.c.mintAllocations(ctx, resp); err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
 	return resp, nil
 }
 
@@ -172,6 +175,9 @@ func (a dataAPI) Lookup(ctx context.Context, req *pb.LookupRequest) (*pb.LookupR
 		resp.Chunks = append(resp.Chunks, &pb.ChunkLocation{Chunk: c, Replicas: replicas(a.c.reg, rec.Nodes)})
 		return nil
 	})
+	if err == nil {
+		err = a.c.mintLookup(ctx, resp)
+	}
 	if err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}

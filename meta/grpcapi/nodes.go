@@ -16,18 +16,30 @@ type nodeAPI struct {
 	c *core
 }
 
-func (a nodeAPI) RegisterNode(ctx context.Context, req *pb.RegisterNodeRequest) (*pb.Empty, error) {
+func (a nodeAPI) RegisterNode(ctx context.Context, req *pb.RegisterNodeRequest) (*pb.RegisterNodeResponse, error) {
 	if req.Id == "" || req.Addr == "" {
 		return nil, rpcerr.ToStatus(cairn.E("register", cairn.Invalid, errors.New("node id and address are required")))
 	}
-	return empty(a.c.write(ctx, &pb.Command{Op: &pb.Command_RegisterNode{RegisterNode: req}}))
+	if _, err := a.c.write(ctx, &pb.Command{Op: &pb.Command_RegisterNode{RegisterNode: req}}); err != nil {
+		return nil, err
+	}
+	keys, err := a.c.tokenKeys()
+	if err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	return &pb.RegisterNodeResponse{TokenKeys: keys}, nil
 }
 
 func (a nodeAPI) Heartbeat(ctx context.Context, req *pb.HeartbeatRequest) (*pb.HeartbeatResponse, error) {
 	if err := a.c.prop.RequireLeader(); err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
-	return &pb.HeartbeatResponse{Register: !a.c.reg.Heartbeat(req)}, nil
+	known := a.c.reg.Heartbeat(req)
+	keys, err := a.c.tokenKeys()
+	if err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	return &pb.HeartbeatResponse{Register: !known, TokenKeys: keys}, nil
 }
 
 // Leave records that a data node stops on purpose (see registry.Leave).

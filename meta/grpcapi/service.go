@@ -28,6 +28,7 @@ import (
 
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/meta/heal"
+	"github.com/cairnfs/cairn/meta/keyring"
 	"github.com/cairnfs/cairn/meta/registry"
 	"github.com/cairnfs/cairn/meta/state"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
@@ -51,7 +52,7 @@ func NewService(s *meta.Server) *Service {
 	return New(Backend{
 		Config: Config{DefaultReplication: cfg.DefaultReplication, MaxWriteAge: cfg.MaxWriteAge, NodeDeadAfter: cfg.NodeDeadAfter, Logger: cfg.Logger,
 			Secrets: cfg.Secrets},
-		Proposer: s.Proposer(), Members: s.Members(), State: s.State(), Registry: s.Registry(), Healer: s.Healer(),
+		Proposer: s.Proposer(), Members: s.Members(), State: s.State(), Registry: s.Registry(), Healer: s.Healer(), Keyring: s.Keyring(),
 	})
 }
 
@@ -78,6 +79,7 @@ type core struct {
 	st      *state.Machine
 	reg     *registry.Registry
 	heal    *heal.Healer
+	keys    *keyring.Keyring // nil: no tokens (--insecure)
 	cfg     Config
 }
 

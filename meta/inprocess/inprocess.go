@@ -18,6 +18,7 @@ import (
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/meta/grpcapi"
 	"github.com/cairnfs/cairn/meta/heal"
+	"github.com/cairnfs/cairn/meta/keyring"
 	"github.com/cairnfs/cairn/meta/registry"
 	"github.com/cairnfs/cairn/meta/state"
 	"github.com/cairnfs/cairn/pki"
@@ -51,9 +52,14 @@ type Config struct {
 	Now    func() time.Time // the clock of failure detection and healing; default time.Now
 	Logger *slog.Logger     // default slog.Default()
 	// TLS, if set, serves the API with mutual TLS and the same
-	// authorization as a metadata peer, and secures the healer's calls
-	// to data nodes; nil serves without TLS.
+	// authorization as a metadata peer, secures the healer's calls to
+	// data nodes, and mints capability tokens for them; nil serves
+	// without TLS.
 	TLS *pki.Source
+	// With TLS: the signing key is replaced every KeyRotation and tokens
+	// are valid for TokenLifetime (defaults of meta/keyring).
+	KeyRotation   time.Duration
+	TokenLifetime time.Duration
 }
 
 // validate checks cfg and fills in its defaults.
@@ -109,6 +115,7 @@ type Server struct {
 	reg      *registry.Registry
 	heal     *heal.Healer
 	transfer heal.HTTPTransfer
+	keys     *keyring.Keyring // nil without TLS
 	grpc     *grpc.Server
 
 	lifeMu   sync.Mutex
@@ -165,6 +172,13 @@ func (s *Server) Start(ctx context.Context) error {
 			s.cfg.Logger.Error("in-process metadata gRPC server stopped", "err", err)
 		}
 	}()
+	if s.keys != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.keys.Run(hctx)
+		}()
+	}
 	if s.cfg.Heal != nil {
 		s.wg.Add(1)
 		go func() {
@@ -181,7 +195,7 @@ func (s *Server) open(ctx context.Context) error {
 		return cairn.E("inprocess.start", err)
 	}
 	cfg := s.cfg
-	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return cairn.E("inprocess.start", cairn.Internal, err)
 	}
 	st, err := state.Open(filepath.Join(cfg.Dir, "state"), cfg.Logger)
@@ -203,6 +217,14 @@ func (s *Server) open(ctx context.Context) error {
 	s.transfer = heal.HTTPTransfer{Scheme: pki.Scheme(cfg.TLS),
 		Client: &http.Client{Timeout: 5 * time.Minute, Transport: cfg.TLS.Transport(http.DefaultTransport.(*http.Transport).Clone())}}
 	s.heal = heal.New(hc, heal.Deps{Proposer: s.log, Leader: s.log, Nodes: s.reg, State: st, Transfer: s.transfer})
+	if cfg.TLS != nil {
+		s.keys = keyring.New(keyring.Config{RotateEvery: cfg.KeyRotation, TokenLifetime: cfg.TokenLifetime, PublishDelay: cfg.NodeSuspectAfter, Logger: cfg.Logger},
+			keyring.Deps{Proposer: s.log, Leader: s.log, State: st})
+		if err := s.keys.Ensure(ctx); err != nil {
+			st.Close()
+			return err
+		}
+	}
 	gopts := []grpc.ServerOption{grpc.MaxRecvMsgSize(maxMessageSize), grpc.MaxSendMsgSize(maxMessageSize)}
 	if cfg.TLS != nil {
 		gopts = append(append(gopts, grpc.Creds(cfg.TLS.GRPCServer())), grpcapi.Authorization()...)
@@ -210,7 +232,7 @@ func (s *Server) open(ctx context.Context) error {
 	s.grpc = grpc.NewServer(gopts...)
 	grpcapi.New(grpcapi.Backend{
 		Config:   grpcapi.Config{DefaultReplication: cfg.DefaultReplication, MaxWriteAge: cfg.MaxWriteAge, NodeDeadAfter: cfg.NodeDeadAfter, Logger: cfg.Logger},
-		Proposer: s.log, Members: members{s}, State: st, Registry: s.reg, Healer: s.heal,
+		Proposer: s.log, Members: members{s}, State: st, Registry: s.reg, Healer: s.heal, Keyring: s.keys,
 	}).Register(s.grpc)
 	return nil
 }
@@ -245,6 +267,9 @@ func (s *Server) Close() error {
 	s.transfer.Client.CloseIdleConnections() // repair connections and their goroutines
 	return s.closeErr
 }
+
+// Keyring keeps the token signing keys and mints tokens; nil without TLS.
+func (s *Server) Keyring() *keyring.Keyring { return s.keys }
 
 // TransferLeadership fails with Invalid: there is no other peer to lead.
 func (s *Server) TransferLeadership(context.Context) error {

@@ -19,6 +19,7 @@ import (
 //	                                          (multipart: idx = part<<32 | chunk)
 //	w<upload>\0<part> -> UploadPart           a multipart session's part
 //	s<access key>     -> Credential           an access key and its secret
+//	k<key id>         -> SigningKey           a capability token signing key
 //	n<node>           -> NodeRecord           a registered data node
 //	p<peer>           -> PeerInfo             a metadata peer's API address
 //	m<name>           -> uint64               counters: applied index, next inode
@@ -32,6 +33,7 @@ const (
 	tagPart    = 'v'
 	tagPartInf = 'w'
 	tagCred    = 's' // the byte S3 users had: stored credentials stay readable
+	tagSignKey = 'k'
 	tagNode    = 'n'
 	tagPeer    = 'p'
 	tagMeta    = 'm'
@@ -116,3 +118,5 @@ func prefixEnd(p []byte) []byte {
 	}
 	return nil
 }
+
+func signingKeyKey(id uint32) []byte { return binary.BigEndian.AppendUint32([]byte{tagSignKey}, id) }

@@ -208,6 +208,8 @@ func (t *tx) apply(cmd *pb.Command) (proto.Message, error) {
 		return &pb.Empty{}, credentials{t}.put(op.PutCredential)
 	case *pb.Command_DeleteCredential:
 		return &pb.Empty{}, credentials{t}.remove(op.DeleteCredential)
+	case *pb.Command_RotateSigningKey:
+		return &pb.Empty{}, signingKeys{t}.rotate(op.RotateSigningKey)
 	}
 	return nil, cairn.E("meta.apply", cairn.Internal, fmt.Errorf("unknown command %T", cmd.Op))
 }

@@ -123,6 +123,12 @@ func (v *View) Credential(accessKey string) (*pb.Credential, error) {
 // Credentials returns every credential with its secret blanked.
 func (v *View) Credentials() ([]*pb.Credential, error) { return listCredentials(v.r) }
 
+// SigningKeys returns the capability token signing keys, the newest
+// (latest ActiveNs) first: the one that signs is the first already
+// active. A cluster that never
+// made one (or runs --insecure) has none.
+func (v *View) SigningKeys() ([]*pb.SigningKey, error) { return listSigningKeys(v.r) }
+
 // PeerAPI returns the API address a metadata peer recorded ("" if none).
 func (v *View) PeerAPI(id string) string {
 	info := &pb.PeerInfo{}

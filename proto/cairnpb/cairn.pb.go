@@ -557,9 +557,12 @@ func (x *Replica) GetState() string {
 }
 
 type ChunkLocation struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Chunk         *ChunkRef              `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
-	Replicas      []*Replica             `protobuf:"bytes,2,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Chunk    *ChunkRef              `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	Replicas []*Replica             `protobuf:"bytes,2,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	// token is the index in LookupResponse.tokens of the read token that
+	// covers this chunk (secured clusters only).
+	Token         uint32 `protobuf:"varint,3,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -606,6 +609,13 @@ func (x *ChunkLocation) GetReplicas() []*Replica {
 		return x.Replicas
 	}
 	return nil
+}
+
+func (x *ChunkLocation) GetToken() uint32 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
 }
 
 type MkdirRequest struct {
@@ -1201,9 +1211,12 @@ func (x *AllocateRequest) GetExclude() []string {
 }
 
 type Allocation struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Replicas      []*Replica             `protobuf:"bytes,2,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Replicas []*Replica             `protobuf:"bytes,2,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	// token is the index in AllocateResponse.tokens of the write token
+	// that covers this chunk (secured clusters only).
+	Token         uint32 `protobuf:"varint,3,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1252,9 +1265,19 @@ func (x *Allocation) GetReplicas() []*Replica {
 	return nil
 }
 
+func (x *Allocation) GetToken() uint32 {
+	if x != nil {
+		return x.Token
+	}
+	return 0
+}
+
 type AllocateResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Chunks        []*Allocation          `protobuf:"bytes,1,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Chunks []*Allocation          `protobuf:"bytes,1,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	// tokens are write tokens, each covering a run of the chunks (see
+	// Allocation.token); none when the cluster runs --insecure.
+	Tokens        [][]byte `protobuf:"bytes,2,rep,name=tokens,proto3" json:"tokens,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1292,6 +1315,13 @@ func (*AllocateResponse) Descriptor() ([]byte, []int) {
 func (x *AllocateResponse) GetChunks() []*Allocation {
 	if x != nil {
 		return x.Chunks
+	}
+	return nil
+}
+
+func (x *AllocateResponse) GetTokens() [][]byte {
+	if x != nil {
+		return x.Tokens
 	}
 	return nil
 }
@@ -1549,9 +1579,12 @@ func (x *LookupRequest) GetRead() *ReadOptions {
 }
 
 type LookupResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Attr          *Attr                  `protobuf:"bytes,1,opt,name=attr,proto3" json:"attr,omitempty"`
-	Chunks        []*ChunkLocation       `protobuf:"bytes,2,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Attr   *Attr                  `protobuf:"bytes,1,opt,name=attr,proto3" json:"attr,omitempty"`
+	Chunks []*ChunkLocation       `protobuf:"bytes,2,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	// tokens are read tokens, each covering a run of the chunks (see
+	// ChunkLocation.token); none when the cluster runs --insecure.
+	Tokens        [][]byte `protobuf:"bytes,3,rep,name=tokens,proto3" json:"tokens,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1596,6 +1629,13 @@ func (x *LookupResponse) GetAttr() *Attr {
 func (x *LookupResponse) GetChunks() []*ChunkLocation {
 	if x != nil {
 		return x.Chunks
+	}
+	return nil
+}
+
+func (x *LookupResponse) GetTokens() [][]byte {
+	if x != nil {
+		return x.Tokens
 	}
 	return nil
 }
@@ -3038,7 +3078,10 @@ func (x *HeartbeatRequest) GetHealthDetail() string {
 type HeartbeatResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// register is set when the leader does not know this node.
-	Register      bool `protobuf:"varint,1,opt,name=register,proto3" json:"register,omitempty"`
+	Register bool `protobuf:"varint,1,opt,name=register,proto3" json:"register,omitempty"`
+	// token_keys are the keys capability tokens are signed with; the node
+	// replaces the set it knows with them.
+	TokenKeys     []*TokenKey `protobuf:"bytes,2,rep,name=token_keys,json=tokenKeys,proto3" json:"token_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3080,6 +3123,120 @@ func (x *HeartbeatResponse) GetRegister() bool {
 	return false
 }
 
+func (x *HeartbeatResponse) GetTokenKeys() []*TokenKey {
+	if x != nil {
+		return x.TokenKeys
+	}
+	return nil
+}
+
+type RegisterNodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TokenKeys     []*TokenKey            `protobuf:"bytes,1,rep,name=token_keys,json=tokenKeys,proto3" json:"token_keys,omitempty"` // as in HeartbeatResponse
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RegisterNodeResponse) Reset() {
+	*x = RegisterNodeResponse{}
+	mi := &file_cairn_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterNodeResponse) ProtoMessage() {}
+
+func (x *RegisterNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterNodeResponse.ProtoReflect.Descriptor instead.
+func (*RegisterNodeResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *RegisterNodeResponse) GetTokenKeys() []*TokenKey {
+	if x != nil {
+		return x.TokenKeys
+	}
+	return nil
+}
+
+// TokenKey is a public key data nodes verify capability tokens with.
+type TokenKey struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	PublicKey []byte                 `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"` // Ed25519, 32 bytes
+	// expires_ns is when the last token the key signed expires; 0 while the
+	// key is the one the leader signs with.
+	ExpiresNs     int64 `protobuf:"varint,3,opt,name=expires_ns,json=expiresNs,proto3" json:"expires_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenKey) Reset() {
+	*x = TokenKey{}
+	mi := &file_cairn_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenKey) ProtoMessage() {}
+
+func (x *TokenKey) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenKey.ProtoReflect.Descriptor instead.
+func (*TokenKey) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *TokenKey) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *TokenKey) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *TokenKey) GetExpiresNs() int64 {
+	if x != nil {
+		return x.ExpiresNs
+	}
+	return 0
+}
+
 type ClusterStatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -3088,7 +3245,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_cairn_proto_msgTypes[47]
+	mi := &file_cairn_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3100,7 +3257,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[47]
+	mi := &file_cairn_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3113,7 +3270,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{47}
+	return file_cairn_proto_rawDescGZIP(), []int{49}
 }
 
 type PeerStatus struct {
@@ -3129,7 +3286,7 @@ type PeerStatus struct {
 
 func (x *PeerStatus) Reset() {
 	*x = PeerStatus{}
-	mi := &file_cairn_proto_msgTypes[48]
+	mi := &file_cairn_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3141,7 +3298,7 @@ func (x *PeerStatus) String() string {
 func (*PeerStatus) ProtoMessage() {}
 
 func (x *PeerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[48]
+	mi := &file_cairn_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3154,7 +3311,7 @@ func (x *PeerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerStatus.ProtoReflect.Descriptor instead.
 func (*PeerStatus) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{48}
+	return file_cairn_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *PeerStatus) GetId() string {
@@ -3210,7 +3367,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_cairn_proto_msgTypes[49]
+	mi := &file_cairn_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3222,7 +3379,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[49]
+	mi := &file_cairn_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3235,7 +3392,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{49}
+	return file_cairn_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -3323,7 +3480,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_cairn_proto_msgTypes[50]
+	mi := &file_cairn_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3335,7 +3492,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[50]
+	mi := &file_cairn_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3348,7 +3505,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{50}
+	return file_cairn_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ClusterStatusResponse) GetLeaderId() string {
@@ -3421,7 +3578,7 @@ type RepairStatus struct {
 
 func (x *RepairStatus) Reset() {
 	*x = RepairStatus{}
-	mi := &file_cairn_proto_msgTypes[51]
+	mi := &file_cairn_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3433,7 +3590,7 @@ func (x *RepairStatus) String() string {
 func (*RepairStatus) ProtoMessage() {}
 
 func (x *RepairStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[51]
+	mi := &file_cairn_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3446,7 +3603,7 @@ func (x *RepairStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairStatus.ProtoReflect.Descriptor instead.
 func (*RepairStatus) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{51}
+	return file_cairn_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *RepairStatus) GetQueued() uint64 {
@@ -3541,7 +3698,7 @@ type FsckRequest struct {
 
 func (x *FsckRequest) Reset() {
 	*x = FsckRequest{}
-	mi := &file_cairn_proto_msgTypes[52]
+	mi := &file_cairn_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3553,7 +3710,7 @@ func (x *FsckRequest) String() string {
 func (*FsckRequest) ProtoMessage() {}
 
 func (x *FsckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[52]
+	mi := &file_cairn_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3566,7 +3723,7 @@ func (x *FsckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsckRequest.ProtoReflect.Descriptor instead.
 func (*FsckRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{52}
+	return file_cairn_proto_rawDescGZIP(), []int{54}
 }
 
 type FsckResponse struct {
@@ -3585,7 +3742,7 @@ type FsckResponse struct {
 
 func (x *FsckResponse) Reset() {
 	*x = FsckResponse{}
-	mi := &file_cairn_proto_msgTypes[53]
+	mi := &file_cairn_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3597,7 +3754,7 @@ func (x *FsckResponse) String() string {
 func (*FsckResponse) ProtoMessage() {}
 
 func (x *FsckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[53]
+	mi := &file_cairn_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3610,7 +3767,7 @@ func (x *FsckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsckResponse.ProtoReflect.Descriptor instead.
 func (*FsckResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{53}
+	return file_cairn_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *FsckResponse) GetChunk() []byte {
@@ -3679,7 +3836,7 @@ type ReconcileRequest struct {
 
 func (x *ReconcileRequest) Reset() {
 	*x = ReconcileRequest{}
-	mi := &file_cairn_proto_msgTypes[54]
+	mi := &file_cairn_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3691,7 +3848,7 @@ func (x *ReconcileRequest) String() string {
 func (*ReconcileRequest) ProtoMessage() {}
 
 func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[54]
+	mi := &file_cairn_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3704,7 +3861,7 @@ func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileRequest.ProtoReflect.Descriptor instead.
 func (*ReconcileRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{54}
+	return file_cairn_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ReconcileRequest) GetNode() string {
@@ -3730,7 +3887,7 @@ type ReconcileResponse struct {
 
 func (x *ReconcileResponse) Reset() {
 	*x = ReconcileResponse{}
-	mi := &file_cairn_proto_msgTypes[55]
+	mi := &file_cairn_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3742,7 +3899,7 @@ func (x *ReconcileResponse) String() string {
 func (*ReconcileResponse) ProtoMessage() {}
 
 func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[55]
+	mi := &file_cairn_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3755,7 +3912,7 @@ func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileResponse.ProtoReflect.Descriptor instead.
 func (*ReconcileResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{55}
+	return file_cairn_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ReconcileResponse) GetDelete() [][]byte {
@@ -3775,7 +3932,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_cairn_proto_msgTypes[56]
+	mi := &file_cairn_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3787,7 +3944,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[56]
+	mi := &file_cairn_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3800,7 +3957,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{56}
+	return file_cairn_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *DrainRequest) GetNode() string {
@@ -3829,7 +3986,7 @@ type AddPeerRequest struct {
 
 func (x *AddPeerRequest) Reset() {
 	*x = AddPeerRequest{}
-	mi := &file_cairn_proto_msgTypes[57]
+	mi := &file_cairn_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3841,7 +3998,7 @@ func (x *AddPeerRequest) String() string {
 func (*AddPeerRequest) ProtoMessage() {}
 
 func (x *AddPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[57]
+	mi := &file_cairn_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3854,7 +4011,7 @@ func (x *AddPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPeerRequest.ProtoReflect.Descriptor instead.
 func (*AddPeerRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{57}
+	return file_cairn_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *AddPeerRequest) GetId() string {
@@ -3894,7 +4051,7 @@ type RemovePeerRequest struct {
 
 func (x *RemovePeerRequest) Reset() {
 	*x = RemovePeerRequest{}
-	mi := &file_cairn_proto_msgTypes[58]
+	mi := &file_cairn_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3906,7 +4063,7 @@ func (x *RemovePeerRequest) String() string {
 func (*RemovePeerRequest) ProtoMessage() {}
 
 func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[58]
+	mi := &file_cairn_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3919,7 +4076,7 @@ func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{58}
+	return file_cairn_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *RemovePeerRequest) GetId() string {
@@ -3937,7 +4094,7 @@ type PeersRequest struct {
 
 func (x *PeersRequest) Reset() {
 	*x = PeersRequest{}
-	mi := &file_cairn_proto_msgTypes[59]
+	mi := &file_cairn_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3949,7 +4106,7 @@ func (x *PeersRequest) String() string {
 func (*PeersRequest) ProtoMessage() {}
 
 func (x *PeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[59]
+	mi := &file_cairn_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3962,7 +4119,7 @@ func (x *PeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeersRequest.ProtoReflect.Descriptor instead.
 func (*PeersRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{59}
+	return file_cairn_proto_rawDescGZIP(), []int{61}
 }
 
 type PeersResponse struct {
@@ -3980,7 +4137,7 @@ type PeersResponse struct {
 
 func (x *PeersResponse) Reset() {
 	*x = PeersResponse{}
-	mi := &file_cairn_proto_msgTypes[60]
+	mi := &file_cairn_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3992,7 +4149,7 @@ func (x *PeersResponse) String() string {
 func (*PeersResponse) ProtoMessage() {}
 
 func (x *PeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[60]
+	mi := &file_cairn_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4005,7 +4162,7 @@ func (x *PeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeersResponse.ProtoReflect.Descriptor instead.
 func (*PeersResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{60}
+	return file_cairn_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *PeersResponse) GetPeers() []*PeerStatus {
@@ -4067,7 +4224,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_cairn_proto_msgTypes[61]
+	mi := &file_cairn_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4079,7 +4236,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[61]
+	mi := &file_cairn_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4092,7 +4249,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{61}
+	return file_cairn_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *LeaveRequest) GetId() string {
@@ -4119,7 +4276,7 @@ type ReportCorruptRequest struct {
 
 func (x *ReportCorruptRequest) Reset() {
 	*x = ReportCorruptRequest{}
-	mi := &file_cairn_proto_msgTypes[62]
+	mi := &file_cairn_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4131,7 +4288,7 @@ func (x *ReportCorruptRequest) String() string {
 func (*ReportCorruptRequest) ProtoMessage() {}
 
 func (x *ReportCorruptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[62]
+	mi := &file_cairn_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4144,7 +4301,7 @@ func (x *ReportCorruptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCorruptRequest.ProtoReflect.Descriptor instead.
 func (*ReportCorruptRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{62}
+	return file_cairn_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ReportCorruptRequest) GetNode() string {
@@ -4174,7 +4331,7 @@ type UpdateLocations struct {
 
 func (x *UpdateLocations) Reset() {
 	*x = UpdateLocations{}
-	mi := &file_cairn_proto_msgTypes[63]
+	mi := &file_cairn_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4186,7 +4343,7 @@ func (x *UpdateLocations) String() string {
 func (*UpdateLocations) ProtoMessage() {}
 
 func (x *UpdateLocations) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[63]
+	mi := &file_cairn_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4199,7 +4356,7 @@ func (x *UpdateLocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLocations.ProtoReflect.Descriptor instead.
 func (*UpdateLocations) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{63}
+	return file_cairn_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *UpdateLocations) GetChunk() []byte {
@@ -4234,7 +4391,7 @@ type GarbageDone struct {
 
 func (x *GarbageDone) Reset() {
 	*x = GarbageDone{}
-	mi := &file_cairn_proto_msgTypes[64]
+	mi := &file_cairn_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4246,7 +4403,7 @@ func (x *GarbageDone) String() string {
 func (*GarbageDone) ProtoMessage() {}
 
 func (x *GarbageDone) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[64]
+	mi := &file_cairn_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4259,7 +4416,7 @@ func (x *GarbageDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageDone.ProtoReflect.Descriptor instead.
 func (*GarbageDone) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{64}
+	return file_cairn_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *GarbageDone) GetChunks() [][]byte {
@@ -4295,6 +4452,7 @@ type Command struct {
 	//	*Command_WrapInDir
 	//	*Command_PutCredential
 	//	*Command_DeleteCredential
+	//	*Command_RotateSigningKey
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// upload_id is chosen by the proposer for CreateUpload.
 	UploadId      string `protobuf:"bytes,13,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
@@ -4304,7 +4462,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_cairn_proto_msgTypes[65]
+	mi := &file_cairn_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4316,7 +4474,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[65]
+	mi := &file_cairn_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4329,7 +4487,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{65}
+	return file_cairn_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *Command) GetNowNs() int64 {
@@ -4517,6 +4675,15 @@ func (x *Command) GetDeleteCredential() *DeleteCredentialRequest {
 	return nil
 }
 
+func (x *Command) GetRotateSigningKey() *RotateSigningKey {
+	if x != nil {
+		if x, ok := x.Op.(*Command_RotateSigningKey); ok {
+			return x.RotateSigningKey
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetUploadId() string {
 	if x != nil {
 		return x.UploadId
@@ -4604,6 +4771,10 @@ type Command_DeleteCredential struct {
 	DeleteCredential *DeleteCredentialRequest `protobuf:"bytes,21,opt,name=delete_credential,json=deleteCredential,proto3,oneof"`
 }
 
+type Command_RotateSigningKey struct {
+	RotateSigningKey *RotateSigningKey `protobuf:"bytes,22,opt,name=rotate_signing_key,json=rotateSigningKey,proto3,oneof"`
+}
+
 func (*Command_Mkdir) isCommand_Op() {}
 
 func (*Command_Commit) isCommand_Op() {}
@@ -4642,6 +4813,169 @@ func (*Command_PutCredential) isCommand_Op() {}
 
 func (*Command_DeleteCredential) isCommand_Op() {}
 
+func (*Command_RotateSigningKey) isCommand_Op() {}
+
+// RotateSigningKey adds key, which signs capability tokens from
+// publish_ns after the command (time for every data node to learn it from
+// a heartbeat); the key it replaces signs until then and is kept, retired,
+// for keep_ns more. It also removes retired keys whose tokens have all
+// expired; without a key it only removes.
+type RotateSigningKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *SigningKey            `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	KeepNs        int64                  `protobuf:"varint,2,opt,name=keep_ns,json=keepNs,proto3" json:"keep_ns,omitempty"`          // the longest token lifetime plus clock skew
+	PublishNs     int64                  `protobuf:"varint,3,opt,name=publish_ns,json=publishNs,proto3" json:"publish_ns,omitempty"` // 0: the key signs at once (the first key)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateSigningKey) Reset() {
+	*x = RotateSigningKey{}
+	mi := &file_cairn_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateSigningKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateSigningKey) ProtoMessage() {}
+
+func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateSigningKey.ProtoReflect.Descriptor instead.
+func (*RotateSigningKey) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *RotateSigningKey) GetKey() *SigningKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *RotateSigningKey) GetKeepNs() int64 {
+	if x != nil {
+		return x.KeepNs
+	}
+	return 0
+}
+
+func (x *RotateSigningKey) GetPublishNs() int64 {
+	if x != nil {
+		return x.PublishNs
+	}
+	return 0
+}
+
+// SigningKey is a token signing key as stored (the k table).
+type SigningKey struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	PublicKey []byte                 `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"` // Ed25519
+	// private_key is the Ed25519 seed (32 bytes), sealed as sealing says:
+	// "" is not sealed at all. Sealing with a cluster key is future work;
+	// the state directory (0700) is what protects it today.
+	PrivateKey    []byte `protobuf:"bytes,3,opt,name=private_key,json=privateKey,proto3" json:"private_key,omitempty"`
+	Sealing       string `protobuf:"bytes,4,opt,name=sealing,proto3" json:"sealing,omitempty"`
+	CreatedNs     int64  `protobuf:"varint,5,opt,name=created_ns,json=createdNs,proto3" json:"created_ns,omitempty"`
+	ExpiresNs     int64  `protobuf:"varint,6,opt,name=expires_ns,json=expiresNs,proto3" json:"expires_ns,omitempty"` // 0 for the newest key; set when a newer one is added
+	ActiveNs      int64  `protobuf:"varint,7,opt,name=active_ns,json=activeNs,proto3" json:"active_ns,omitempty"`    // when it starts signing
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SigningKey) Reset() {
+	*x = SigningKey{}
+	mi := &file_cairn_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SigningKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SigningKey) ProtoMessage() {}
+
+func (x *SigningKey) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
+func (*SigningKey) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *SigningKey) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *SigningKey) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *SigningKey) GetPrivateKey() []byte {
+	if x != nil {
+		return x.PrivateKey
+	}
+	return nil
+}
+
+func (x *SigningKey) GetSealing() string {
+	if x != nil {
+		return x.Sealing
+	}
+	return ""
+}
+
+func (x *SigningKey) GetCreatedNs() int64 {
+	if x != nil {
+		return x.CreatedNs
+	}
+	return 0
+}
+
+func (x *SigningKey) GetExpiresNs() int64 {
+	if x != nil {
+		return x.ExpiresNs
+	}
+	return 0
+}
+
+func (x *SigningKey) GetActiveNs() int64 {
+	if x != nil {
+		return x.ActiveNs
+	}
+	return 0
+}
+
 type PeerInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -4654,7 +4988,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_cairn_proto_msgTypes[66]
+	mi := &file_cairn_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4666,7 +5000,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[66]
+	mi := &file_cairn_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4679,7 +5013,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{66}
+	return file_cairn_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *PeerInfo) GetId() string {
@@ -4721,7 +5055,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_cairn_proto_msgTypes[67]
+	mi := &file_cairn_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4733,7 +5067,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[67]
+	mi := &file_cairn_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4746,7 +5080,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{67}
+	return file_cairn_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *Dirent) GetInode() uint64 {
@@ -4774,7 +5108,7 @@ type ChunkRecord struct {
 
 func (x *ChunkRecord) Reset() {
 	*x = ChunkRecord{}
-	mi := &file_cairn_proto_msgTypes[68]
+	mi := &file_cairn_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4786,7 +5120,7 @@ func (x *ChunkRecord) String() string {
 func (*ChunkRecord) ProtoMessage() {}
 
 func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[68]
+	mi := &file_cairn_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4799,7 +5133,7 @@ func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRecord.ProtoReflect.Descriptor instead.
 func (*ChunkRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{68}
+	return file_cairn_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ChunkRecord) GetInode() uint64 {
@@ -4838,7 +5172,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_cairn_proto_msgTypes[69]
+	mi := &file_cairn_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4850,7 +5184,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[69]
+	mi := &file_cairn_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4863,7 +5197,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{69}
+	return file_cairn_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *NodeRecord) GetId() string {
@@ -4925,7 +5259,7 @@ type GarbageRecord struct {
 
 func (x *GarbageRecord) Reset() {
 	*x = GarbageRecord{}
-	mi := &file_cairn_proto_msgTypes[70]
+	mi := &file_cairn_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4937,7 +5271,7 @@ func (x *GarbageRecord) String() string {
 func (*GarbageRecord) ProtoMessage() {}
 
 func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[70]
+	mi := &file_cairn_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4950,7 +5284,7 @@ func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageRecord.ProtoReflect.Descriptor instead.
 func (*GarbageRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{70}
+	return file_cairn_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *GarbageRecord) GetNodes() []string {
@@ -5015,10 +5349,11 @@ const file_cairn_proto_rawDesc = "" +
 	"\aReplica\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x14\n" +
-	"\x05state\x18\x03 \x01(\tR\x05state\"h\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\"~\n" +
 	"\rChunkLocation\x12(\n" +
 	"\x05chunk\x18\x01 \x01(\v2\x12.cairn.v1.ChunkRefR\x05chunk\x12-\n" +
-	"\breplicas\x18\x02 \x03(\v2\x11.cairn.v1.ReplicaR\breplicas\"P\n" +
+	"\breplicas\x18\x02 \x03(\v2\x11.cairn.v1.ReplicaR\breplicas\x12\x14\n" +
+	"\x05token\x18\x03 \x01(\rR\x05token\"P\n" +
 	"\fMkdirRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x18\n" +
 	"\aparents\x18\x02 \x01(\bR\aparents\x12\x12\n" +
@@ -5067,13 +5402,15 @@ const file_cairn_proto_rawDesc = "" +
 	"\x0fAllocateRequest\x12\x14\n" +
 	"\x05count\x18\x01 \x01(\rR\x05count\x12 \n" +
 	"\vreplication\x18\x02 \x01(\rR\vreplication\x12\x18\n" +
-	"\aexclude\x18\x03 \x03(\tR\aexclude\"K\n" +
+	"\aexclude\x18\x03 \x03(\tR\aexclude\"a\n" +
 	"\n" +
 	"Allocation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12-\n" +
-	"\breplicas\x18\x02 \x03(\v2\x11.cairn.v1.ReplicaR\breplicas\"@\n" +
+	"\breplicas\x18\x02 \x03(\v2\x11.cairn.v1.ReplicaR\breplicas\x12\x14\n" +
+	"\x05token\x18\x03 \x01(\rR\x05token\"X\n" +
 	"\x10AllocateResponse\x12,\n" +
-	"\x06chunks\x18\x01 \x03(\v2\x14.cairn.v1.AllocationR\x06chunks\"M\n" +
+	"\x06chunks\x18\x01 \x03(\v2\x14.cairn.v1.AllocationR\x06chunks\x12\x16\n" +
+	"\x06tokens\x18\x02 \x03(\fR\x06tokens\"M\n" +
 	"\vStoredChunk\x12(\n" +
 	"\x05chunk\x18\x01 \x01(\v2\x12.cairn.v1.ChunkRefR\x05chunk\x12\x14\n" +
 	"\x05nodes\x18\x02 \x03(\tR\x05nodes\"\xdf\x03\n" +
@@ -5098,10 +5435,11 @@ const file_cairn_proto_rawDesc = "" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\x12\x16\n" +
 	"\x06length\x18\x03 \x01(\x03R\x06length\x12)\n" +
-	"\x04read\x18\x04 \x01(\v2\x15.cairn.v1.ReadOptionsR\x04read\"e\n" +
+	"\x04read\x18\x04 \x01(\v2\x15.cairn.v1.ReadOptionsR\x04read\"}\n" +
 	"\x0eLookupResponse\x12\"\n" +
 	"\x04attr\x18\x01 \x01(\v2\x0e.cairn.v1.AttrR\x04attr\x12/\n" +
-	"\x06chunks\x18\x02 \x03(\v2\x17.cairn.v1.ChunkLocationR\x06chunks\"\xe1\x03\n" +
+	"\x06chunks\x18\x02 \x03(\v2\x17.cairn.v1.ChunkLocationR\x06chunks\x12\x16\n" +
+	"\x06tokens\x18\x03 \x03(\fR\x06tokens\"\xe1\x03\n" +
 	"\rUploadSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12 \n" +
@@ -5220,9 +5558,20 @@ const file_cairn_proto_rawDesc = "" +
 	"\x04used\x18\x04 \x01(\x03R\x04used\x12\x16\n" +
 	"\x06chunks\x18\x05 \x01(\x04R\x06chunks\x12\x18\n" +
 	"\ahealthy\x18\x06 \x01(\bR\ahealthy\x12#\n" +
-	"\rhealth_detail\x18\a \x01(\tR\fhealthDetail\"/\n" +
+	"\rhealth_detail\x18\a \x01(\tR\fhealthDetail\"b\n" +
 	"\x11HeartbeatResponse\x12\x1a\n" +
-	"\bregister\x18\x01 \x01(\bR\bregister\"\x16\n" +
+	"\bregister\x18\x01 \x01(\bR\bregister\x121\n" +
+	"\n" +
+	"token_keys\x18\x02 \x03(\v2\x12.cairn.v1.TokenKeyR\ttokenKeys\"I\n" +
+	"\x14RegisterNodeResponse\x121\n" +
+	"\n" +
+	"token_keys\x18\x01 \x03(\v2\x12.cairn.v1.TokenKeyR\ttokenKeys\"X\n" +
+	"\bTokenKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\x12\x1d\n" +
+	"\n" +
+	"expires_ns\x18\x03 \x01(\x03R\texpiresNs\"\x16\n" +
 	"\x14ClusterStatusRequest\"\x82\x01\n" +
 	"\n" +
 	"PeerStatus\x12\x0e\n" +
@@ -5316,7 +5665,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x03add\x18\x02 \x03(\tR\x03add\x12\x16\n" +
 	"\x06remove\x18\x03 \x03(\tR\x06remove\"%\n" +
 	"\vGarbageDone\x12\x16\n" +
-	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\x81\n" +
+	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xcd\n" +
 	"\n" +
 	"\aCommand\x12\x15\n" +
 	"\x06now_ns\x18\x01 \x01(\x03R\x05nowNs\x12.\n" +
@@ -5339,9 +5688,28 @@ const file_cairn_proto_rawDesc = "" +
 	"\x0ecomplete_parts\x18\x12 \x01(\v2\x1e.cairn.v1.CompletePartsRequestH\x00R\rcompleteParts\x12<\n" +
 	"\vwrap_in_dir\x18\x13 \x01(\v2\x1a.cairn.v1.WrapInDirRequestH\x00R\twrapInDir\x12G\n" +
 	"\x0eput_credential\x18\x14 \x01(\v2\x1e.cairn.v1.PutCredentialRequestH\x00R\rputCredential\x12P\n" +
-	"\x11delete_credential\x18\x15 \x01(\v2!.cairn.v1.DeleteCredentialRequestH\x00R\x10deleteCredential\x12\x1b\n" +
+	"\x11delete_credential\x18\x15 \x01(\v2!.cairn.v1.DeleteCredentialRequestH\x00R\x10deleteCredential\x12J\n" +
+	"\x12rotate_signing_key\x18\x16 \x01(\v2\x1a.cairn.v1.RotateSigningKeyH\x00R\x10rotateSigningKey\x12\x1b\n" +
 	"\tupload_id\x18\r \x01(\tR\buploadIdB\x04\n" +
-	"\x02op\"l\n" +
+	"\x02op\"r\n" +
+	"\x10RotateSigningKey\x12&\n" +
+	"\x03key\x18\x01 \x01(\v2\x14.cairn.v1.SigningKeyR\x03key\x12\x17\n" +
+	"\akeep_ns\x18\x02 \x01(\x03R\x06keepNs\x12\x1d\n" +
+	"\n" +
+	"publish_ns\x18\x03 \x01(\x03R\tpublishNs\"\xd1\x01\n" +
+	"\n" +
+	"SigningKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\x12\x1f\n" +
+	"\vprivate_key\x18\x03 \x01(\fR\n" +
+	"privateKey\x12\x18\n" +
+	"\asealing\x18\x04 \x01(\tR\asealing\x12\x1d\n" +
+	"\n" +
+	"created_ns\x18\x05 \x01(\x03R\tcreatedNs\x12\x1d\n" +
+	"\n" +
+	"expires_ns\x18\x06 \x01(\x03R\texpiresNs\x12\x1b\n" +
+	"\tactive_ns\x18\a \x01(\x03R\bactiveNs\"l\n" +
 	"\bPeerInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bapi_addr\x18\x02 \x01(\tR\aapiAddr\x12\x1b\n" +
@@ -5391,9 +5759,9 @@ const file_cairn_proto_rawDesc = "" +
 	"\vAbortUpload\x12\x1c.cairn.v1.AbortUploadRequest\x1a\x0f.cairn.v1.Empty\x12E\n" +
 	"\rPutUploadPart\x12\x1e.cairn.v1.PutUploadPartRequest\x1a\x14.cairn.v1.UploadPart\x12V\n" +
 	"\x0fListUploadParts\x12 .cairn.v1.ListUploadPartsRequest\x1a!.cairn.v1.ListUploadPartsResponse\x12G\n" +
-	"\rCompleteParts\x12\x1e.cairn.v1.CompletePartsRequest\x1a\x16.cairn.v1.StatResponse2\xc7\x02\n" +
-	"\x05Nodes\x12>\n" +
-	"\fRegisterNode\x12\x1d.cairn.v1.RegisterNodeRequest\x1a\x0f.cairn.v1.Empty\x12D\n" +
+	"\rCompleteParts\x12\x1e.cairn.v1.CompletePartsRequest\x1a\x16.cairn.v1.StatResponse2\xd6\x02\n" +
+	"\x05Nodes\x12M\n" +
+	"\fRegisterNode\x12\x1d.cairn.v1.RegisterNodeRequest\x1a\x1e.cairn.v1.RegisterNodeResponse\x12D\n" +
 	"\tHeartbeat\x12\x1a.cairn.v1.HeartbeatRequest\x1a\x1b.cairn.v1.HeartbeatResponse\x12@\n" +
 	"\rReportCorrupt\x12\x1e.cairn.v1.ReportCorruptRequest\x1a\x0f.cairn.v1.Empty\x12D\n" +
 	"\tReconcile\x12\x1a.cairn.v1.ReconcileRequest\x1a\x1b.cairn.v1.ReconcileResponse\x120\n" +
@@ -5426,7 +5794,7 @@ func file_cairn_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
+var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_cairn_proto_goTypes = []any{
 	(CommitMode)(0),                 // 0: cairn.v1.CommitMode
 	(*Empty)(nil),                   // 1: cairn.v1.Empty
@@ -5476,166 +5844,174 @@ var file_cairn_proto_goTypes = []any{
 	(*RegisterNodeRequest)(nil),     // 45: cairn.v1.RegisterNodeRequest
 	(*HeartbeatRequest)(nil),        // 46: cairn.v1.HeartbeatRequest
 	(*HeartbeatResponse)(nil),       // 47: cairn.v1.HeartbeatResponse
-	(*ClusterStatusRequest)(nil),    // 48: cairn.v1.ClusterStatusRequest
-	(*PeerStatus)(nil),              // 49: cairn.v1.PeerStatus
-	(*NodeStatus)(nil),              // 50: cairn.v1.NodeStatus
-	(*ClusterStatusResponse)(nil),   // 51: cairn.v1.ClusterStatusResponse
-	(*RepairStatus)(nil),            // 52: cairn.v1.RepairStatus
-	(*FsckRequest)(nil),             // 53: cairn.v1.FsckRequest
-	(*FsckResponse)(nil),            // 54: cairn.v1.FsckResponse
-	(*ReconcileRequest)(nil),        // 55: cairn.v1.ReconcileRequest
-	(*ReconcileResponse)(nil),       // 56: cairn.v1.ReconcileResponse
-	(*DrainRequest)(nil),            // 57: cairn.v1.DrainRequest
-	(*AddPeerRequest)(nil),          // 58: cairn.v1.AddPeerRequest
-	(*RemovePeerRequest)(nil),       // 59: cairn.v1.RemovePeerRequest
-	(*PeersRequest)(nil),            // 60: cairn.v1.PeersRequest
-	(*PeersResponse)(nil),           // 61: cairn.v1.PeersResponse
-	(*LeaveRequest)(nil),            // 62: cairn.v1.LeaveRequest
-	(*ReportCorruptRequest)(nil),    // 63: cairn.v1.ReportCorruptRequest
-	(*UpdateLocations)(nil),         // 64: cairn.v1.UpdateLocations
-	(*GarbageDone)(nil),             // 65: cairn.v1.GarbageDone
-	(*Command)(nil),                 // 66: cairn.v1.Command
-	(*PeerInfo)(nil),                // 67: cairn.v1.PeerInfo
-	(*Dirent)(nil),                  // 68: cairn.v1.Dirent
-	(*ChunkRecord)(nil),             // 69: cairn.v1.ChunkRecord
-	(*NodeRecord)(nil),              // 70: cairn.v1.NodeRecord
-	(*GarbageRecord)(nil),           // 71: cairn.v1.GarbageRecord
-	nil,                             // 72: cairn.v1.Attr.XattrsEntry
-	nil,                             // 73: cairn.v1.SetAttrRequest.SetXattrsEntry
-	nil,                             // 74: cairn.v1.CommitRequest.XattrsEntry
-	nil,                             // 75: cairn.v1.UploadSession.XattrsEntry
-	nil,                             // 76: cairn.v1.CreateUploadRequest.XattrsEntry
-	nil,                             // 77: cairn.v1.CompletePartsRequest.XattrsEntry
+	(*RegisterNodeResponse)(nil),    // 48: cairn.v1.RegisterNodeResponse
+	(*TokenKey)(nil),                // 49: cairn.v1.TokenKey
+	(*ClusterStatusRequest)(nil),    // 50: cairn.v1.ClusterStatusRequest
+	(*PeerStatus)(nil),              // 51: cairn.v1.PeerStatus
+	(*NodeStatus)(nil),              // 52: cairn.v1.NodeStatus
+	(*ClusterStatusResponse)(nil),   // 53: cairn.v1.ClusterStatusResponse
+	(*RepairStatus)(nil),            // 54: cairn.v1.RepairStatus
+	(*FsckRequest)(nil),             // 55: cairn.v1.FsckRequest
+	(*FsckResponse)(nil),            // 56: cairn.v1.FsckResponse
+	(*ReconcileRequest)(nil),        // 57: cairn.v1.ReconcileRequest
+	(*ReconcileResponse)(nil),       // 58: cairn.v1.ReconcileResponse
+	(*DrainRequest)(nil),            // 59: cairn.v1.DrainRequest
+	(*AddPeerRequest)(nil),          // 60: cairn.v1.AddPeerRequest
+	(*RemovePeerRequest)(nil),       // 61: cairn.v1.RemovePeerRequest
+	(*PeersRequest)(nil),            // 62: cairn.v1.PeersRequest
+	(*PeersResponse)(nil),           // 63: cairn.v1.PeersResponse
+	(*LeaveRequest)(nil),            // 64: cairn.v1.LeaveRequest
+	(*ReportCorruptRequest)(nil),    // 65: cairn.v1.ReportCorruptRequest
+	(*UpdateLocations)(nil),         // 66: cairn.v1.UpdateLocations
+	(*GarbageDone)(nil),             // 67: cairn.v1.GarbageDone
+	(*Command)(nil),                 // 68: cairn.v1.Command
+	(*RotateSigningKey)(nil),        // 69: cairn.v1.RotateSigningKey
+	(*SigningKey)(nil),              // 70: cairn.v1.SigningKey
+	(*PeerInfo)(nil),                // 71: cairn.v1.PeerInfo
+	(*Dirent)(nil),                  // 72: cairn.v1.Dirent
+	(*ChunkRecord)(nil),             // 73: cairn.v1.ChunkRecord
+	(*NodeRecord)(nil),              // 74: cairn.v1.NodeRecord
+	(*GarbageRecord)(nil),           // 75: cairn.v1.GarbageRecord
+	nil,                             // 76: cairn.v1.Attr.XattrsEntry
+	nil,                             // 77: cairn.v1.SetAttrRequest.SetXattrsEntry
+	nil,                             // 78: cairn.v1.CommitRequest.XattrsEntry
+	nil,                             // 79: cairn.v1.UploadSession.XattrsEntry
+	nil,                             // 80: cairn.v1.CreateUploadRequest.XattrsEntry
+	nil,                             // 81: cairn.v1.CompletePartsRequest.XattrsEntry
 }
 var file_cairn_proto_depIdxs = []int32{
-	72, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
+	76, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
 	5,  // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
 	6,  // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
 	3,  // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
 	3,  // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
-	73, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
+	77, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
 	6,  // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
 	18, // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
 	5,  // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
 	0,  // 11: cairn.v1.CommitRequest.mode:type_name -> cairn.v1.CommitMode
 	20, // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
-	74, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
+	78, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
 	3,  // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
 	7,  // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
 	20, // 17: cairn.v1.UploadSession.landed:type_name -> cairn.v1.StoredChunk
 	0,  // 18: cairn.v1.UploadSession.mode:type_name -> cairn.v1.CommitMode
-	75, // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
+	79, // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
 	0,  // 20: cairn.v1.CreateUploadRequest.mode:type_name -> cairn.v1.CommitMode
-	76, // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
+	80, // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
 	20, // 22: cairn.v1.AddUploadChunksRequest.chunks:type_name -> cairn.v1.StoredChunk
 	24, // 23: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
 	20, // 24: cairn.v1.PutUploadPartRequest.chunks:type_name -> cairn.v1.StoredChunk
 	24, // 25: cairn.v1.ListUploadPartsResponse.session:type_name -> cairn.v1.UploadSession
 	32, // 26: cairn.v1.ListUploadPartsResponse.parts:type_name -> cairn.v1.UploadPart
 	36, // 27: cairn.v1.CompletePartsRequest.parts:type_name -> cairn.v1.CompletePart
-	77, // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
+	81, // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
 	39, // 29: cairn.v1.PutCredentialRequest.credential:type_name -> cairn.v1.Credential
 	39, // 30: cairn.v1.ListCredentialsResponse.credentials:type_name -> cairn.v1.Credential
-	49, // 31: cairn.v1.ClusterStatusResponse.peers:type_name -> cairn.v1.PeerStatus
-	50, // 32: cairn.v1.ClusterStatusResponse.nodes:type_name -> cairn.v1.NodeStatus
-	52, // 33: cairn.v1.ClusterStatusResponse.repair:type_name -> cairn.v1.RepairStatus
-	6,  // 34: cairn.v1.FsckResponse.replicas:type_name -> cairn.v1.Replica
-	49, // 35: cairn.v1.PeersResponse.peers:type_name -> cairn.v1.PeerStatus
-	8,  // 36: cairn.v1.Command.mkdir:type_name -> cairn.v1.MkdirRequest
-	21, // 37: cairn.v1.Command.commit:type_name -> cairn.v1.CommitRequest
-	13, // 38: cairn.v1.Command.rename:type_name -> cairn.v1.RenameRequest
-	14, // 39: cairn.v1.Command.remove:type_name -> cairn.v1.RemoveRequest
-	16, // 40: cairn.v1.Command.set_attr:type_name -> cairn.v1.SetAttrRequest
-	45, // 41: cairn.v1.Command.register_node:type_name -> cairn.v1.RegisterNodeRequest
-	25, // 42: cairn.v1.Command.create_upload:type_name -> cairn.v1.CreateUploadRequest
-	26, // 43: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
-	30, // 44: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
-	31, // 45: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
-	67, // 46: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
-	64, // 47: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
-	65, // 48: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
-	57, // 49: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
-	33, // 50: cairn.v1.Command.put_upload_part:type_name -> cairn.v1.PutUploadPartRequest
-	37, // 51: cairn.v1.Command.complete_parts:type_name -> cairn.v1.CompletePartsRequest
-	38, // 52: cairn.v1.Command.wrap_in_dir:type_name -> cairn.v1.WrapInDirRequest
-	40, // 53: cairn.v1.Command.put_credential:type_name -> cairn.v1.PutCredentialRequest
-	41, // 54: cairn.v1.Command.delete_credential:type_name -> cairn.v1.DeleteCredentialRequest
-	8,  // 55: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
-	9,  // 56: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
-	11, // 57: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
-	13, // 58: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
-	14, // 59: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
-	16, // 60: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
-	38, // 61: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
-	17, // 62: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
-	21, // 63: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
-	22, // 64: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
-	25, // 65: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
-	26, // 66: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
-	27, // 67: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
-	28, // 68: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
-	30, // 69: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
-	31, // 70: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
-	33, // 71: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
-	34, // 72: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
-	37, // 73: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
-	45, // 74: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
-	46, // 75: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
-	63, // 76: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
-	55, // 77: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
-	62, // 78: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
-	60, // 79: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
-	48, // 80: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
-	58, // 81: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
-	59, // 82: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
-	57, // 83: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
-	53, // 84: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
-	40, // 85: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
-	41, // 86: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
-	42, // 87: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
-	44, // 88: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
-	10, // 89: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
-	10, // 90: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
-	12, // 91: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
-	1,  // 92: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
-	15, // 93: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
-	10, // 94: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
-	10, // 95: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
-	19, // 96: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
-	10, // 97: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
-	23, // 98: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
-	24, // 99: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
-	1,  // 100: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
-	24, // 101: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
-	29, // 102: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
-	10, // 103: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
-	1,  // 104: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
-	32, // 105: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
-	35, // 106: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
-	10, // 107: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
-	1,  // 108: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.Empty
-	47, // 109: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
-	1,  // 110: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
-	56, // 111: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
-	1,  // 112: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
-	61, // 113: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
-	51, // 114: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
-	1,  // 115: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
-	1,  // 116: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
-	1,  // 117: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
-	54, // 118: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
-	1,  // 119: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
-	1,  // 120: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
-	43, // 121: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
-	39, // 122: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
-	89, // [89:123] is the sub-list for method output_type
-	55, // [55:89] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	49, // 31: cairn.v1.HeartbeatResponse.token_keys:type_name -> cairn.v1.TokenKey
+	49, // 32: cairn.v1.RegisterNodeResponse.token_keys:type_name -> cairn.v1.TokenKey
+	51, // 33: cairn.v1.ClusterStatusResponse.peers:type_name -> cairn.v1.PeerStatus
+	52, // 34: cairn.v1.ClusterStatusResponse.nodes:type_name -> cairn.v1.NodeStatus
+	54, // 35: cairn.v1.ClusterStatusResponse.repair:type_name -> cairn.v1.RepairStatus
+	6,  // 36: cairn.v1.FsckResponse.replicas:type_name -> cairn.v1.Replica
+	51, // 37: cairn.v1.PeersResponse.peers:type_name -> cairn.v1.PeerStatus
+	8,  // 38: cairn.v1.Command.mkdir:type_name -> cairn.v1.MkdirRequest
+	21, // 39: cairn.v1.Command.commit:type_name -> cairn.v1.CommitRequest
+	13, // 40: cairn.v1.Command.rename:type_name -> cairn.v1.RenameRequest
+	14, // 41: cairn.v1.Command.remove:type_name -> cairn.v1.RemoveRequest
+	16, // 42: cairn.v1.Command.set_attr:type_name -> cairn.v1.SetAttrRequest
+	45, // 43: cairn.v1.Command.register_node:type_name -> cairn.v1.RegisterNodeRequest
+	25, // 44: cairn.v1.Command.create_upload:type_name -> cairn.v1.CreateUploadRequest
+	26, // 45: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
+	30, // 46: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
+	31, // 47: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
+	71, // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
+	66, // 49: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
+	67, // 50: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
+	59, // 51: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
+	33, // 52: cairn.v1.Command.put_upload_part:type_name -> cairn.v1.PutUploadPartRequest
+	37, // 53: cairn.v1.Command.complete_parts:type_name -> cairn.v1.CompletePartsRequest
+	38, // 54: cairn.v1.Command.wrap_in_dir:type_name -> cairn.v1.WrapInDirRequest
+	40, // 55: cairn.v1.Command.put_credential:type_name -> cairn.v1.PutCredentialRequest
+	41, // 56: cairn.v1.Command.delete_credential:type_name -> cairn.v1.DeleteCredentialRequest
+	69, // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
+	70, // 58: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
+	8,  // 59: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
+	9,  // 60: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
+	11, // 61: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
+	13, // 62: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
+	14, // 63: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
+	16, // 64: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
+	38, // 65: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
+	17, // 66: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
+	21, // 67: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
+	22, // 68: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
+	25, // 69: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
+	26, // 70: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
+	27, // 71: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
+	28, // 72: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
+	30, // 73: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
+	31, // 74: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
+	33, // 75: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
+	34, // 76: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
+	37, // 77: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
+	45, // 78: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
+	46, // 79: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
+	65, // 80: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
+	57, // 81: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
+	64, // 82: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
+	62, // 83: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
+	50, // 84: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
+	60, // 85: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
+	61, // 86: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
+	59, // 87: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
+	55, // 88: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
+	40, // 89: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
+	41, // 90: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
+	42, // 91: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
+	44, // 92: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
+	10, // 93: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
+	10, // 94: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
+	12, // 95: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
+	1,  // 96: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
+	15, // 97: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
+	10, // 98: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
+	10, // 99: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
+	19, // 100: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
+	10, // 101: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
+	23, // 102: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
+	24, // 103: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
+	1,  // 104: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
+	24, // 105: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
+	29, // 106: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
+	10, // 107: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
+	1,  // 108: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
+	32, // 109: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
+	35, // 110: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
+	10, // 111: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
+	48, // 112: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
+	47, // 113: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
+	1,  // 114: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
+	58, // 115: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
+	1,  // 116: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
+	63, // 117: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
+	53, // 118: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
+	1,  // 119: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
+	1,  // 120: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
+	1,  // 121: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
+	56, // 122: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
+	1,  // 123: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
+	1,  // 124: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
+	43, // 125: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
+	39, // 126: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
+	93, // [93:127] is the sub-list for method output_type
+	59, // [59:93] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_cairn_proto_init() }
@@ -5644,7 +6020,7 @@ func file_cairn_proto_init() {
 		return
 	}
 	file_cairn_proto_msgTypes[15].OneofWrappers = []any{}
-	file_cairn_proto_msgTypes[65].OneofWrappers = []any{
+	file_cairn_proto_msgTypes[67].OneofWrappers = []any{
 		(*Command_Mkdir)(nil),
 		(*Command_Commit)(nil),
 		(*Command_Rename)(nil),
@@ -5664,6 +6040,7 @@ func file_cairn_proto_init() {
 		(*Command_WrapInDir)(nil),
 		(*Command_PutCredential)(nil),
 		(*Command_DeleteCredential)(nil),
+		(*Command_RotateSigningKey)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -5671,7 +6048,7 @@ func file_cairn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_proto_rawDesc), len(file_cairn_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   77,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   6,
 		},

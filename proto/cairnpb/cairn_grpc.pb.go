@@ -963,7 +963,7 @@ const (
 // that cannot reach the leader keeps retrying; the leader sees it suspect,
 // then dead, and repairs its chunks from other replicas.
 type NodesClient interface {
-	RegisterNode(ctx context.Context, in *RegisterNodeRequest, opts ...grpc.CallOption) (*Empty, error)
+	RegisterNode(ctx context.Context, in *RegisterNodeRequest, opts ...grpc.CallOption) (*RegisterNodeResponse, error)
 	// Heartbeat reports liveness and usage; register in the answer asks the
 	// node to register again (a new leader that does not know it).
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
@@ -990,9 +990,9 @@ func NewNodesClient(cc grpc.ClientConnInterface) NodesClient {
 	return &nodesClient{cc}
 }
 
-func (c *nodesClient) RegisterNode(ctx context.Context, in *RegisterNodeRequest, opts ...grpc.CallOption) (*Empty, error) {
+func (c *nodesClient) RegisterNode(ctx context.Context, in *RegisterNodeRequest, opts ...grpc.CallOption) (*RegisterNodeResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(Empty)
+	out := new(RegisterNodeResponse)
 	err := c.cc.Invoke(ctx, Nodes_RegisterNode_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -1050,7 +1050,7 @@ func (c *nodesClient) Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.
 // that cannot reach the leader keeps retrying; the leader sees it suspect,
 // then dead, and repairs its chunks from other replicas.
 type NodesServer interface {
-	RegisterNode(context.Context, *RegisterNodeRequest) (*Empty, error)
+	RegisterNode(context.Context, *RegisterNodeRequest) (*RegisterNodeResponse, error)
 	// Heartbeat reports liveness and usage; register in the answer asks the
 	// node to register again (a new leader that does not know it).
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
@@ -1077,7 +1077,7 @@ type NodesServer interface {
 // pointer dereference when methods are called.
 type UnimplementedNodesServer struct{}
 
-func (UnimplementedNodesServer) RegisterNode(context.Context, *RegisterNodeRequest) (*Empty, error) {
+func (UnimplementedNodesServer) RegisterNode(context.Context, *RegisterNodeRequest) (*RegisterNodeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RegisterNode not implemented")
 }
 func (UnimplementedNodesServer) Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error) {
