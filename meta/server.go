@@ -19,6 +19,7 @@ import (
 	"github.com/cairnfs/cairn/meta/heal"
 	"github.com/cairnfs/cairn/meta/keyring"
 	"github.com/cairnfs/cairn/meta/registry"
+	"github.com/cairnfs/cairn/meta/secrets"
 	"github.com/cairnfs/cairn/meta/state"
 	"github.com/cairnfs/cairn/pki"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
@@ -146,7 +147,7 @@ func (s *Server) open(ctx context.Context) error {
 		// A node that has not heartbeated for NodeSuspectAfter is suspect:
 		// by then every live node has learned a new key.
 		s.keys = keyring.New(keyring.Config{RotateEvery: cfg.KeyRotation, TokenLifetime: cfg.TokenLifetime, PublishDelay: cfg.NodeSuspectAfter, Logger: cfg.Logger},
-			keyring.Deps{Proposer: s.prop, Leader: s, State: s.st})
+			keyring.Deps{Proposer: s.prop, Leader: s, State: s.st, Sealer: keySealer(cfg.Secrets)})
 	}
 	return nil
 }
@@ -384,4 +385,13 @@ func (s *Server) Close() error {
 	}
 	s.closeErr = err
 	return err
+}
+
+// keySealer seals the token signing keys with the secrets key, if the
+// peer has one.
+func keySealer(s *secrets.Sealer) keyring.Sealer {
+	if s == nil {
+		return nil
+	}
+	return secrets.Keys{S: s}
 }

@@ -140,3 +140,31 @@ func Open(s *Sealer, accessKey, text string) (string, error) {
 	}
 	return string(plain), nil
 }
+
+// Keys seals the metadata service's token signing keys with the same
+// cluster key (it is a keyring.Sealer). Keys stored before the cluster
+// had a secrets key (sealing "") still open.
+type Keys struct{ S *Sealer }
+
+// keysSealing names this sealing in a stored signing key.
+const keysSealing = "secrets-v1"
+
+// keysAAD binds a sealed signing key to its use.
+const keysAAD = "token-signing-key"
+
+// Seal seals a signing key's seed.
+func (k Keys) Seal(seed []byte) ([]byte, string, error) {
+	return []byte(k.S.Seal(keysAAD, string(seed))), keysSealing, nil
+}
+
+// Open returns a signing key's seed.
+func (k Keys) Open(sealed []byte, sealing string) ([]byte, error) {
+	switch sealing {
+	case "":
+		return sealed, nil
+	case keysSealing:
+		seed, err := Open(k.S, keysAAD, string(sealed))
+		return []byte(seed), err
+	}
+	return nil, fmt.Errorf("the signing key is sealed with %q, which this peer cannot open", sealing)
+}

@@ -70,3 +70,28 @@ func TestSealOpen(t *testing.T) {
 		t.Errorf("a bad key file: %v", err)
 	}
 }
+
+func TestKeys(t *testing.T) {
+	s, err := New(make([]byte, KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := []byte{0, 1, 2, 255, 254, 10, 13}
+	sealed, sealing, err := Keys{s}.Seal(seed)
+	if err != nil || sealing == "" || strings.Contains(string(sealed), string(seed)) {
+		t.Fatalf("Seal = %q, %q, %v", sealed, sealing, err)
+	}
+	if got, err := (Keys{s}).Open(sealed, sealing); err != nil || string(got) != string(seed) {
+		t.Fatalf("Open = %v, %v", got, err)
+	}
+	if got, err := (Keys{s}).Open(seed, ""); err != nil || string(got) != string(seed) {
+		t.Fatalf("an unsealed key from before: %v, %v", got, err)
+	}
+	if _, err := (Keys{s}).Open(sealed, "rot13"); err == nil {
+		t.Error("an unknown sealing opened")
+	}
+	other, _ := New(append(make([]byte, KeySize-1), 1))
+	if _, err := (Keys{other}).Open(sealed, sealing); err == nil {
+		t.Error("another key opened a sealed signing key")
+	}
+}
