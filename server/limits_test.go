@@ -7,11 +7,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/server"
 )
 
@@ -141,5 +143,55 @@ func TestHTTPPortPathsAndPprof(t *testing.T) {
 				t.Errorf("a PUT to a/../b created /b: stat %d", code)
 			}
 		})
+	}
+}
+
+// TestPprofOnlyForAdmins: on a secured server, /debug/pprof/ (with
+// --pprof) answers admin certificates only; health and metrics need none.
+func TestPprofOnlyForAdmins(t *testing.T) {
+	ca, err := pki.CreateCA("pprof test", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs := map[string]*pki.Source{}
+	for name, roles := range map[string][]pki.Role{
+		"server": {pki.Meta, pki.Node, pki.Gateway, pki.Admin}, "root": {pki.Admin}, "alice": {pki.User},
+	} {
+		dir := filepath.Join(t.TempDir(), name)
+		if err := ca.WriteCertDir(dir, pki.CertSpec{Name: name, Roles: roles, Hosts: []string{"127.0.0.1"}}); err != nil {
+			t.Fatal(err)
+		}
+		if certs[name], err = pki.Load(dir, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := startServer(t, func(c *server.Config) {
+		c.Meta.Pprof = true
+		c.Meta.Meta.TLS, c.Node.Node.TLS = certs["server"], certs["server"]
+	})
+	url := "https://" + cfg.Meta.HTTP.Addr().String()
+	for _, tc := range []struct {
+		who  string
+		path string
+		want int
+	}{
+		{"", "/debug/pprof/", http.StatusForbidden},
+		{"alice", "/debug/pprof/", http.StatusForbidden},
+		{"root", "/debug/pprof/", http.StatusOK},
+		{"", "/healthz", http.StatusOK},
+		{"", "/metrics", http.StatusOK},
+	} {
+		c := probeClient
+		if tc.who != "" {
+			c = &http.Client{Timeout: 10 * time.Second, Transport: certs[tc.who].Transport(&http.Transport{})}
+		}
+		resp, err := c.Get(url + tc.path)
+		if err != nil {
+			t.Fatalf("%s as %q: %v", tc.path, tc.who, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s as %q: %d, want %d", tc.path, tc.who, resp.StatusCode, tc.want)
+		}
 	}
 }

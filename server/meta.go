@@ -41,8 +41,9 @@ type MetaConfig struct {
 	// Start adds this peer's own host names (advertised and listen
 	// addresses, the machine's host name) to API.AllowedHosts.
 	API httpapi.Options
-	// Pprof serves /debug/pprof/ on the HTTP port. Off by default: a
-	// profile exposes memory contents and costs CPU.
+	// Pprof serves /debug/pprof/ on the HTTP port, to admin certificates
+	// only when the peer has TLS. Off by default: a profile exposes memory
+	// contents and costs CPU.
 	Pprof bool
 	// HTTPLimits bound the HTTP port, GRPCLimits the gRPC port; zero
 	// fields take the defaults.
@@ -172,7 +173,7 @@ func (m *Meta) start(ctx context.Context) error {
 	}
 	opts.AllowedHosts = append(ownHosts(cfg), opts.AllowedHosts...)
 	mux := http.NewServeMux()
-	healthStatus(mux, m.reg, srv.ReadyStatus, cfg.Pprof)
+	healthStatus(mux, m.reg, srv.ReadyStatus, cfg.Pprof, cfg.Meta.TLS)
 	m.http = newHTTPServer(withAPI(requireIdentity(cfg.Meta.TLS, httpapi.New(m.api, opts)), mux), cfg.HTTPLimits)
 	httpLis := secureListener(limitListener(cfg.HTTP, cfg.HTTPLimits), cfg.Meta.TLS)
 	m.life.run(func() {

@@ -38,6 +38,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/pki"
 )
 
 // Role is the lifecycle every server role shares (see the package
@@ -231,8 +232,9 @@ func newRegistry() *prometheus.Registry {
 }
 
 // healthStatus adds /healthz (the process runs), /readyz (200 "ok", or
-// 503 "not ready: <why>"), /metrics and, if pprof is set, /debug/pprof/.
-func healthStatus(mux *http.ServeMux, reg *prometheus.Registry, ready func() (bool, string), withPprof bool) {
+// 503 "not ready: <why>"), /metrics and, if pprof is set, /debug/pprof/
+// (for admins only on a secured port: src is its TLS source).
+func healthStatus(mux *http.ServeMux, reg *prometheus.Registry, ready func() (bool, string), withPprof bool, src *pki.Source) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if ok, why := ready(); !ok {
@@ -245,9 +247,9 @@ func healthStatus(mux *http.ServeMux, reg *prometheus.Registry, ready func() (bo
 	if !withPprof {
 		return
 	}
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/debug/pprof/", requireRoles(src, http.HandlerFunc(pprof.Index), pki.Admin))
+	mux.Handle("/debug/pprof/profile", requireRoles(src, http.HandlerFunc(pprof.Profile), pki.Admin))
+	mux.Handle("/debug/pprof/trace", requireRoles(src, http.HandlerFunc(pprof.Trace), pki.Admin))
 }
 
 // stopHTTP lets in-flight requests of srv finish until ctx ends, then cuts

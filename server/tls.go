@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/http"
 
@@ -27,6 +28,13 @@ func secureListener(l net.Listener, src *pki.Source) net.Listener {
 // verified client certificate of a user, an admin or a gateway. With src
 // nil (--insecure) it returns h.
 func requireIdentity(src *pki.Source, h http.Handler) http.Handler {
+	return requireRoles(src, h, pki.User, pki.Admin, pki.Gateway)
+}
+
+// requireRoles lets a request through only when it came with a verified
+// client certificate holding one of roles. With src nil (--insecure) it
+// returns h.
+func requireRoles(src *pki.Source, h http.Handler, roles ...pki.Role) http.Handler {
 	if src == nil {
 		return h
 	}
@@ -37,16 +45,10 @@ func requireIdentity(src *pki.Source, h http.Handler) http.Handler {
 			cairnhttp.WriteError(w, cairn.E("rest.authenticate", cairn.Permission, err))
 			return
 		}
-		if !id.HasAny(pki.User, pki.Admin, pki.Gateway) {
-			cairnhttp.WriteError(w, cairn.E("rest.authorize", cairn.Permission, errNotUser(id)))
+		if !id.HasAny(roles...) {
+			cairnhttp.WriteError(w, cairn.E("http.authorize", cairn.Permission, fmt.Errorf("%s may not use %s: it needs one of the roles %v", id, r.URL.Path, roles)))
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-type errNotUser pki.Identity
-
-func (e errNotUser) Error() string {
-	return pki.Identity(e).String() + " may not use the REST API: it needs the user, admin or gateway role"
 }
