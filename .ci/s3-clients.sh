@@ -43,6 +43,14 @@ expect() { # expect GOT WANT WHAT
   [ "$1" = "$2" ] || die "$3: got '$1', want '$2'"
 }
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
+free_ports() { # five free 127.0.0.1 ports, all held open while chosen so they differ
+  "$PY" -c '
+import socket
+ss = [socket.socket() for _ in range(5)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])
+for s in ss: s.close()'
+}
 same_file() { # same_file A B WHAT
   [ "$(sha "$1")" = "$(sha "$2")" ] || die "$3: content differs ($1 vs $2)"
 }
@@ -102,13 +110,7 @@ go build -o "$tmp/cairn" ./cmd/cairn
 pass
 
 step "start cairn server"
-# Five free ports, all held open while chosen so they differ.
-read -r P_GRPC P_HTTP P_RAFT P_DATA P_S3 < <("$PY" -c '
-import socket
-ss = [socket.socket() for _ in range(5)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])
-for s in ss: s.close()')
+read -r P_GRPC P_HTTP P_RAFT P_DATA P_S3 < <(free_ports)
 AK=CAIRNCITESTACCESSKEY
 SK=cairn-ci-test-secret-key-0123456789abcdef
 EP="http://127.0.0.1:$P_S3"
@@ -417,12 +419,7 @@ pass
 # A second `cairn server` serves S3 over HTTPS with the certificate it made
 # for itself; every client trusts only the server's CA (DIR/certs/ca/ca.crt).
 step "start cairn server --s3-tls; the CLI finds the admin certificate it made"
-read -r T_GRPC T_HTTP T_RAFT T_DATA T_S3 < <("$PY" -c '
-import socket
-ss = [socket.socket() for _ in range(5)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])
-for s in ss: s.close()')
+read -r T_GRPC T_HTTP T_RAFT T_DATA T_S3 < <(free_ports)
 mkdir -p "$tmp/tls"
 (cd "$tmp/tls" && exec "$tmp/cairn" server --grpc-port "$T_GRPC" --http-port "$T_HTTP" --raft-port "$T_RAFT" \
   --data-port "$T_DATA" --s3-port "$T_S3" --s3-tls --access-key "$AK" --secret-key "$SK" >"$tmp/tls.log" 2>&1) &
