@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/proto/cairnpb"
 	"github.com/cairnfs/cairn/rpcerr"
 )
@@ -196,5 +199,40 @@ func TestClosedConn(t *testing.T) {
 	err = c.Leader(context.Background(), func(context.Context, grpc.ClientConnInterface) error { called = true; return nil })
 	if !errors.Is(err, cairn.Canceled) || called {
 		t.Errorf("call on closed Conn: err %v, fn called %v", err, called)
+	}
+}
+
+// TestTLSMismatchIsExplainedAtOnce: a client with certificates against a
+// peer run with --insecure, and a client whose own certificate expired,
+// are told why at once instead of retrying for RetryFor.
+func TestTLSMismatchIsExplainedAtOnce(t *testing.T) {
+	addr := serve(t, &fakeMeta{stat: func() (*cairnpb.StatResponse, error) { return &cairnpb.StatResponse{}, nil }})
+	ca, err := pki.CreateCA("metarpc test", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		notAfter time.Time
+		want     string
+	}{
+		{"valid certificate, insecure peer", time.Time{}, "does not speak TLS"},
+		{"expired certificate", time.Now().Add(-time.Hour), "expired at"},
+	} {
+		dir := filepath.Join(t.TempDir(), "c")
+		if err := ca.WriteCertDir(dir, pki.CertSpec{Name: "c", Roles: []pki.Role{pki.User}, NotAfter: tc.notAfter}); err != nil {
+			t.Fatal(err)
+		}
+		src, err := pki.Load(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := dial(t, Options{RetryFor: 20 * time.Second, TLS: src}, addr)
+		// Retrying would end, after RetryFor, in an Unavailable "no
+		// metadata leader reachable"; the explanation is a Permission error.
+		err = c.Leader(context.Background(), stat)
+		if !errors.Is(err, cairn.Permission) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want a Permission error saying %q", tc.name, err, tc.want)
+		}
 	}
 }
