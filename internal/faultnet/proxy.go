@@ -1,8 +1,9 @@
 // Package faultnet injects network faults between a client and a server on
 // loopback: a TCP proxy whose two directions can each pass, delay, drop
 // (a black hole: the connection stays open and nothing arrives, as with a
-// frozen peer or a one-way partition) or be cut (connections reset, new ones
-// refused). Tests put one in front of any listener, so partitions and slow
+// one-way partition), hold (nothing arrives until the fault is lifted, then
+// everything does, as with a frozen process) or be cut (connections reset,
+// new ones refused). Tests put one in front of any listener, so partitions and slow
 // links come from the harness, never from routing.
 package faultnet
 
@@ -21,6 +22,10 @@ const (
 	Pass Mode = iota // forward (after Delay)
 	Drop             // read and discard: the sender sees nothing wrong, the receiver nothing at all
 	Cut              // close every connection; refuse new ones
+	// Hold keeps the bytes until the direction passes again: the sender's
+	// buffers fill and it blocks, as with a process stopped by SIGSTOP;
+	// nothing is lost, so the connection works again after Heal.
+	Hold
 )
 
 // Fault is one direction's behaviour.
@@ -49,12 +54,14 @@ type Proxy struct {
 	down   Fault
 	conns  map[*link]struct{}
 	closed bool
-	wg     sync.WaitGroup
+	// changed is closed and replaced by every Set.
+	changed chan struct{}
+	wg      sync.WaitGroup
 }
 
 // NewProxy serves ln, forwarding to target, until Close.
 func NewProxy(ln net.Listener, target string) *Proxy {
-	p := &Proxy{ln: ln, target: target, conns: map[*link]struct{}{}}
+	p := &Proxy{ln: ln, target: target, conns: map[*link]struct{}{}, changed: make(chan struct{})}
 	p.wg.Add(1)
 	go p.serve()
 	return p
@@ -73,6 +80,8 @@ func (p *Proxy) Set(d Direction, f Fault) {
 	if d&Down != 0 {
 		p.down = f
 	}
+	close(p.changed)
+	p.changed = make(chan struct{})
 	var cut []*link
 	if f.Mode == Cut {
 		for l := range p.conns {
@@ -138,14 +147,37 @@ func (p *Proxy) serve() {
 	}
 }
 
+// held waits while direction d holds its bytes; it reports false if the
+// link closed meanwhile.
+func (p *Proxy) held(d Direction, l *link) bool {
+	for {
+		p.mu.Lock()
+		f, ch := p.down, p.changed
+		if d == Up {
+			f = p.up
+		}
+		p.mu.Unlock()
+		if f.Mode != Hold {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-l.closed:
+			return false
+		}
+	}
+}
+
 // link is one proxied connection.
 type link struct {
 	client, server net.Conn
 	once           sync.Once
+	closed         chan struct{}
 }
 
 func (l *link) close() {
 	l.once.Do(func() {
+		close(l.closed)
 		if tc, ok := l.client.(*net.TCPConn); ok {
 			_ = tc.SetLinger(0) // a reset, as a broken link gives
 		}
@@ -161,7 +193,7 @@ func (p *Proxy) handle(c net.Conn) {
 		c.Close()
 		return
 	}
-	l := &link{client: c, server: s}
+	l := &link{client: c, server: s, closed: make(chan struct{})}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -208,6 +240,9 @@ func (p *Proxy) pump(l *link, src, dst net.Conn, d Direction) {
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
+			if !p.held(d, l) {
+				break
+			}
 			f := p.fault(d)
 			switch f.Mode {
 			case Pass:

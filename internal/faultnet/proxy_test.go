@@ -137,3 +137,23 @@ func TestCutResetsAndRefuses(t *testing.T) {
 		t.Fatalf("after healing: %q, %v", got, err)
 	}
 }
+
+func TestHoldDeliversAfterHeal(t *testing.T) {
+	p := proxy(t)
+	c := dial(t, p)
+	if _, err := c.roundTrip("before", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	p.Set(Both, Fault{Mode: Hold})
+	if _, err := c.roundTrip("held", 300*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read across a hold: %v, want a timeout", err)
+	}
+	p.Heal()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if got, err := c.r.ReadString('\n'); err != nil || got != "held\n" {
+		t.Fatalf("after the hold: %q, %v; want the held line delivered", got, err)
+	}
+	if got, err := c.roundTrip("after", 5*time.Second); err != nil || got != "after" {
+		t.Fatalf("after healing: %q, %v", got, err)
+	}
+}
