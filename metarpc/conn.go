@@ -19,10 +19,12 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/pki"
+	"github.com/cairnfs/cairn/proto/cairnpb"
 	"github.com/cairnfs/cairn/rpcerr"
 )
 
@@ -52,10 +54,44 @@ type Conn struct {
 	leader string
 	closed bool
 	disc   discovery
+	// suspect holds peers that failed a probe, until when to avoid them.
+	suspect map[string]time.Time
 }
 
 // MaxMessageSize bounds one gRPC message in either direction.
 const MaxMessageSize = 64 << 20
+
+// ConnectTimeout bounds a connection attempt, TLS handshake included.
+const ConnectTimeout = 3 * time.Second
+
+// A frozen peer (SIGSTOP, a hung kernel or disk, a one-way partition)
+// keeps its connections open and answers nothing, and gRPC's own
+// keepalive pings cannot come more often than every 10 s. So a call that
+// has waited ProbeAfter for its answer probes the peer with a cheap call
+// (Peers, answered from memory) on the same connection, every ProbeAfter;
+// a probe unanswered within ProbeTimeout gives the peer up: the call is
+// canceled and retried at another peer (retries apply once; package
+// requestid), and the peer is skipped, its leader hints ignored, for
+// SuspectFor. A slow but live peer answers its probes, and its long calls
+// (an fsck, a large listing) go on.
+const (
+	ProbeAfter   = time.Second
+	ProbeTimeout = 2 * time.Second
+	SuspectFor   = 3 * time.Second
+)
+
+// errSilent is the cause of an attempt canceled because its peer stopped
+// answering probes.
+var errSilent = errors.New("the metadata peer stopped answering")
+
+// silentError marks a silent peer's failure as worth retrying elsewhere.
+type silentError struct{ error }
+
+func (e silentError) Unwrap() error   { return e.error }
+func (e silentError) Retryable() bool { return true }
+
+// connectBackoff spaces reconnection attempts to a peer that failed.
+var connectBackoff = backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second}
 
 // Dial prepares connections to the given metadata peers (host:port of their
 // gRPC API). It does not block; the first call finds the leader.
@@ -109,6 +145,10 @@ func (c *Conn) conn(addr string) (grpc.ClientConnInterface, error) {
 			// resolvers that never answer TXT queries (Docker's) would
 			// stall every new connection for seconds.
 			grpc.WithDisableServiceConfig(),
+			// A connection attempt that does not complete its handshake
+			// soon is given up (a frozen peer accepts connections and says
+			// nothing); calls in flight are watched by probes (below).
+			grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: ConnectTimeout, Backoff: connectBackoff}),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)))
 		if err != nil {
 			return nil, cairn.E("metarpc.dial", cairn.Invalid, fmt.Errorf("metadata address %q: %w", addr, err))
@@ -119,14 +159,89 @@ func (c *Conn) conn(addr string) (grpc.ClientConnInterface, error) {
 }
 
 // candidate returns the address to try on the given attempt: the known
-// leader first, then the peers in turn.
+// leader first, then the peers in turn, passing over suspect peers while
+// others remain.
 func (c *Conn) candidate(attempt int) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.leader != "" {
 		return c.leader
 	}
+	for i := range c.addrs {
+		a := c.addrs[(attempt+i)%len(c.addrs)]
+		if !c.suspectLocked(a) {
+			return a
+		}
+	}
 	return c.addrs[attempt%len(c.addrs)]
+}
+
+// suspectLocked reports whether addr failed a probe within SuspectFor.
+func (c *Conn) suspectLocked(addr string) bool {
+	until, ok := c.suspect[addr]
+	if ok && time.Now().After(until) {
+		delete(c.suspect, addr)
+		return false
+	}
+	return ok
+}
+
+// markSilent records that addr stopped answering.
+func (c *Conn) markSilent(addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.suspect == nil {
+		c.suspect = map[string]time.Time{}
+	}
+	c.suspect[addr] = time.Now().Add(SuspectFor)
+	if c.leader == addr {
+		c.leader = ""
+	}
+}
+
+func (c *Conn) isSuspect(addr string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.suspectLocked(addr)
+}
+
+// attempt runs fn against the peer at addr, probing the peer while fn
+// waits (see ProbeAfter).
+func (c *Conn) attempt(ctx context.Context, addr string, cc grpc.ClientConnInterface, fn func(context.Context, grpc.ClientConnInterface) error) error {
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var mu sync.Mutex
+	finished := false
+	var probe func()
+	var timer *time.Timer
+	probe = func() {
+		pctx, pcancel := context.WithTimeout(actx, ProbeTimeout)
+		_, err := cairnpb.NewClusterClient(cc).Peers(pctx, &cairnpb.PeersRequest{})
+		pcancel()
+		mu.Lock()
+		defer mu.Unlock()
+		if finished || actx.Err() != nil {
+			return
+		}
+		if err != nil && ctx.Err() == nil {
+			cancel(fmt.Errorf("%w at %s: no answer to a probe within %v (%v)", errSilent, addr, ProbeTimeout, err))
+			return
+		}
+		timer = time.AfterFunc(ProbeAfter, probe)
+	}
+	mu.Lock()
+	timer = time.AfterFunc(ProbeAfter, probe)
+	mu.Unlock()
+	err := fn(actx, cc)
+	mu.Lock()
+	finished = true
+	timer.Stop()
+	mu.Unlock()
+	if cause := context.Cause(actx); errors.Is(cause, errSilent) && ctx.Err() == nil {
+		c.markSilent(addr)
+		return cairn.E("metarpc", cairn.Unavailable, silentError{cause})
+	}
+	return err
 }
 
 func (c *Conn) setLeader(addr string) {
@@ -174,7 +289,7 @@ func (c *Conn) call(ctx context.Context, needLeader bool, fn func(context.Contex
 		if err != nil {
 			return err
 		}
-		err = rpcerr.FromStatus(fn(ctx, cc))
+		err = rpcerr.FromStatus(c.attempt(ctx, addr, cc, fn))
 		if err == nil {
 			if needLeader {
 				c.setLeader(addr)
@@ -197,7 +312,7 @@ func (c *Conn) call(ctx context.Context, needLeader bool, fn func(context.Contex
 		c.maybeRefresh(true)
 		last = err
 		var hint *rpcerr.LeaderHint
-		if errors.As(err, &hint) && hint.Addr != "" && hint.Addr != addr {
+		if errors.As(err, &hint) && hint.Addr != "" && hint.Addr != addr && !c.isSuspect(hint.Addr) {
 			c.setLeader(hint.Addr)
 			continue // follow the hint without sleeping
 		}
