@@ -90,15 +90,23 @@ func (t *tx) applyQuota(op string, path func() string, chain []quotaDir, d usage
 	if d == (usage{}) {
 		return nil
 	}
-	for _, q := range chain {
-		if err := t.fits(op, path, q, d); err != nil {
-			return err
-		}
+	if err := t.fitsAll(op, path, chain, d); err != nil {
+		return err
 	}
 	for _, q := range chain {
 		q.rec.UsedBytes += d.bytes
 		q.rec.UsedFiles += d.files
 		if err := putProto(t.b, quotaKey(q.ino), q.rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fitsAll is fits for every record of chain.
+func (t *tx) fitsAll(op string, path func() string, chain []quotaDir, d usage) error {
+	for _, q := range chain {
+		if err := t.fits(op, path, q, d); err != nil {
 			return err
 		}
 	}
@@ -138,12 +146,7 @@ func (t *tx) checkQuota(op, path string, d usage) error {
 	if err != nil {
 		return err
 	}
-	for _, q := range chain {
-		if err := t.fits(op, constPath(path), q, d); err != nil {
-			return err
-		}
-	}
-	return nil
+	return t.fitsAll(op, constPath(path), chain, d)
 }
 
 // nearestDir returns the deepest existing directory on path's way to its
