@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 
@@ -23,7 +22,7 @@ func (a app) runQuota(ctx context.Context, args []string) error {
 	var bytes sizeFlag
 	fs.Var(&bytes, "bytes", "set: the most bytes of file content below PATH, e.g. 10GiB (0 = no limit)")
 	files := fs.Int64("files", 0, "set: the most files and directories below PATH (0 = no limit)")
-	pos, err := parseMixed(fs, args[1:])
+	pos, err := parseInterleaved(fs, args[1:])
 	if err != nil {
 		return err
 	}
@@ -82,7 +81,7 @@ func (a app) runDu(ctx context.Context, args []string) error {
 	fs := newFlags("du")
 	cf := addClientFlags(fs)
 	h := fs.Bool("h", false, "print sizes in powers of 1024 (KiB, MiB, ...)")
-	paths, err := parseMixed(fs, args)
+	paths, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
@@ -106,20 +105,4 @@ func (a app) runDu(ctx context.Context, args []string) error {
 		fmt.Fprintf(a.stdout, "%s\t%d\t%s\n", size, u.Files, p)
 	}
 	return nil
-}
-
-// parseMixed parses flags given before or after the positional arguments
-// (cairn quota set PATH --bytes 10G) and returns the positionals.
-func parseMixed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := parse(fs, args, nil); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
 }
