@@ -62,7 +62,7 @@ func (t multipart) putPart(req *pb.PutUploadPartRequest) (*pb.UploadPart, error)
 	}
 	// A part that alone would not fit the quota is refused now rather
 	// than at completion (quota.go).
-	if err := t.checkQuota("upload.part", s.Path, usage{bytes: size}); err != nil {
+	if err := t.checkQuota("upload.part", s.Path, usage{bytes: size}, true); err != nil {
 		return nil, err
 	}
 	if err := t.dropPart(req.Id, req.Number, req.Chunks); err != nil {

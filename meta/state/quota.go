@@ -130,13 +130,18 @@ func (t *tx) fits(op string, path func() string, q quotaDir, d usage) error {
 		fmt.Errorf("over the quota of %s (%s); remove entries below it or raise its quota (cairn quota set)", orRoot(pathOf(t.b, q.ino)), what))
 }
 
-// checkQuota is chargeQuota without the charge: whether d would fit
-// below the nearest existing directory of path. A missing path is left to
-// the command that creates it.
-func (t *tx) checkQuota(op, path string, d usage) error {
+// checkQuota is chargeQuota without the charge, for writes announced
+// before their commit: whether d, the bytes about to be written to path,
+// would fit below the nearest existing directory of path. When the write
+// replaces, a file already at path is credited with its size. A missing
+// path is left to the command that creates it.
+func (t *tx) checkQuota(op, path string, d usage, replaces bool) error {
 	n, err := t.quotaCount()
 	if err != nil || n == 0 {
 		return err
+	}
+	if old, err := resolve(t.b, path); replaces && err == nil && !old.Dir {
+		d.bytes -= old.Size
 	}
 	dir, err := t.nearestDir(path)
 	if err != nil {

@@ -271,6 +271,19 @@ func TestQuotaMultipart(t *testing.T) {
 	_, err = h.completeMultipart(&pb.CompletePartsRequest{Id: "m1", Parts: []*pb.CompletePart{{Number: 1}}})
 	h.mustOK(err)
 	h.wantUsage("/b", 60, 1)
+
+	// Replacing the object credits its size: a 90-byte part fits.
+	h.mustOK(h.apply(&pb.Command{UploadId: "m2", Op: &pb.Command_CreateUpload{CreateUpload: &pb.CreateUploadRequest{Path: "/b/obj", Multipart: true}}}).Err)
+	h.mustOK(h.putPart("m2", 1, "c", newChunk(t, 90)))
+
+	// A resumable upload that announces its size is refused at once.
+	err = h.apply(&pb.Command{UploadId: "u1", Op: &pb.Command_CreateUpload{CreateUpload: &pb.CreateUploadRequest{Path: "/b/new", ChunkSize: 64, Size: 41}}}).Err
+	wantQuotaError(t, "an announced upload past the quota", err, "/b")
+	err = h.apply(&pb.Command{UploadId: "u2", Op: &pb.Command_CreateUpload{CreateUpload: &pb.CreateUploadRequest{Path: "/b/obj", ChunkSize: 64, Size: 41,
+		Mode: pb.CommitMode_COMMIT_APPEND}}}).Err
+	wantQuotaError(t, "an announced append past the quota", err, "/b")
+	h.mustOK(h.apply(&pb.Command{UploadId: "u3", Op: &pb.Command_CreateUpload{CreateUpload: &pb.CreateUploadRequest{Path: "/b/obj", ChunkSize: 64, Size: 100,
+		Mode: pb.CommitMode_COMMIT_OVERWRITE}}}).Err)
 	h.checkQuotas()
 }
 
