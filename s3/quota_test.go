@@ -14,9 +14,9 @@ import (
 )
 
 // TestQuotaExceeded: a bucket is a directory, so a quota set on it limits
-// what S3 clients store there. PutObject, UploadPart and
-// CompleteMultipartUpload past it answer QuotaExceeded (403), which the
-// SDKs do not retry, and nothing is stored.
+// what S3 clients store there. PutObject, UploadPart,
+// CompleteMultipartUpload and CopyObject past it answer QuotaExceeded
+// (403), which the SDKs do not retry, and nothing is stored.
 func TestQuotaExceeded(t *testing.T) {
 	g := startGateway(t, testcluster.Options{Nodes: 1, Replication: 1})
 	ac := g.aws(t, testSK)
@@ -70,4 +70,6 @@ func TestQuotaExceeded(t *testing.T) {
 		UploadId: cu.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: done}}); err != nil {
 		t.Fatalf("completing after a delete freed space: %v", err)
 	}
+	_, err = ac.CopyObject(ctx, &awss3.CopyObjectInput{Bucket: aws.String("quota"), Key: aws.String("copy"), CopySource: aws.String("quota/mp")})
+	wantAWSErr(t, "CopyObject past the quota", err, "QuotaExceeded", 403)
 }
