@@ -24,6 +24,8 @@ import (
 //	p<peer>           -> PeerInfo             a metadata peer's API address
 //	q<ino>            -> QuotaRecord          a directory's quota and usage
 //	m<name>           -> uint64               counters: applied index, next inode
+//	r<client><seq>    -> RequestRecord        a client call's result, for its retries
+//	x<at><client><seq> -> (empty)             the r table in expiry order
 const (
 	tagInode   = 'i'
 	tagDirent  = 'd'
@@ -38,7 +40,10 @@ const (
 	tagNode    = 'n'
 	tagPeer    = 'p'
 	tagMeta    = 'm'
-	tagQuota   = 'q'
+	tagQuota   = 'q' // quota.go
+	// requests.go
+	tagRequest    = 'r'
+	tagRequestExp = 'x'
 )
 
 // The counters in the m table.
