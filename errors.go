@@ -12,21 +12,22 @@ import (
 type Kind uint8
 
 const (
-	Other       Kind = iota // unclassified
-	Invalid                 // the request is malformed: bad path, bad argument
-	NotFound                // no such file, directory, chunk or session
-	Exists                  // the target already exists
-	NotDir                  // a path component, or the target, is not a directory
-	IsDir                   // the target is a directory where a file was needed
-	NotEmpty                // the directory is not empty
-	Corrupt                 // stored or transmitted bytes fail their checksum
-	NoSpace                 // a disk is full, or no node has room
-	Unavailable             // a peer or enough replicas cannot be reached; retry
-	NotLeader               // this metadata peer is not the Raft leader; retry at the leader
-	Conflict                // a concurrent change won (version mismatch); re-read and retry
-	Permission              // the caller may not do this
-	Canceled                // the caller gave up (context canceled or deadline passed)
-	Internal                // a bug or an unexpected state: report it
+	Other         Kind = iota // unclassified
+	Invalid                   // the request is malformed: bad path, bad argument
+	NotFound                  // no such file, directory, chunk or session
+	Exists                    // the target already exists
+	NotDir                    // a path component, or the target, is not a directory
+	IsDir                     // the target is a directory where a file was needed
+	NotEmpty                  // the directory is not empty
+	Corrupt                   // stored or transmitted bytes fail their checksum
+	NoSpace                   // a disk is full, or no node has room
+	Unavailable               // a peer or enough replicas cannot be reached; retry
+	NotLeader                 // this metadata peer is not the Raft leader; retry at the leader
+	Conflict                  // a concurrent change won (version mismatch); re-read and retry
+	Permission                // the caller may not do this
+	Canceled                  // the caller gave up (context canceled or deadline passed)
+	Internal                  // a bug or an unexpected state: report it
+	QuotaExceeded             // a directory's quota (bytes or entries) would be exceeded; free space or raise the quota
 )
 
 var kindNames = [...]string{
@@ -35,6 +36,7 @@ var kindNames = [...]string{
 	NotEmpty: "directory not empty", Corrupt: "checksum mismatch", NoSpace: "no space",
 	Unavailable: "unavailable", NotLeader: "not the metadata leader", Conflict: "conflict",
 	Permission: "permission denied", Canceled: "canceled", Internal: "internal error",
+	QuotaExceeded: "quota exceeded",
 }
 
 func (k Kind) String() string {

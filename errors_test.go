@@ -10,7 +10,7 @@ import (
 )
 
 var allKinds = []Kind{Other, Invalid, NotFound, Exists, NotDir, IsDir, NotEmpty, Corrupt,
-	NoSpace, Unavailable, NotLeader, Conflict, Permission, Canceled, Internal}
+	NoSpace, Unavailable, NotLeader, Conflict, Permission, Canceled, Internal, QuotaExceeded}
 
 func TestKindStrings(t *testing.T) {
 	seen := map[string]Kind{}

@@ -44,6 +44,9 @@ var statusOf = map[cairn.Kind]int{
 	cairn.Permission:  http.StatusForbidden,
 	cairn.Canceled:    499,
 	cairn.Internal:    http.StatusInternalServerError,
+	// A quota is a storage limit: 507 as WebDAV answers it (RFC 4918), not
+	// 403, so that clients do not take it for a credential problem.
+	cairn.QuotaExceeded: http.StatusInsufficientStorage,
 }
 
 // Status returns the HTTP status for an error's kind.

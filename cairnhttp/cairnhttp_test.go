@@ -14,7 +14,7 @@ import (
 
 var allKinds = []cairn.Kind{cairn.Other, cairn.Invalid, cairn.NotFound, cairn.Exists, cairn.NotDir,
 	cairn.IsDir, cairn.NotEmpty, cairn.Corrupt, cairn.NoSpace, cairn.Unavailable, cairn.NotLeader,
-	cairn.Conflict, cairn.Permission, cairn.Canceled, cairn.Internal}
+	cairn.Conflict, cairn.Permission, cairn.Canceled, cairn.Internal, cairn.QuotaExceeded}
 
 func TestErrorRoundTripEveryKind(t *testing.T) {
 	if len(statusOf) != len(allKinds) {

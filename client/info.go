@@ -23,6 +23,10 @@ type FileInfo struct {
 	ChunkSize   int64
 	Replication int
 	Xattrs      map[string]string
+	// Quota and Usage are set for a directory with a quota: its limits
+	// and what lies below it now. Both are nil otherwise.
+	Quota *Quota
+	Usage *Usage
 }
 
 func newInfo(p string, a *pb.Attr) *FileInfo {
@@ -30,9 +34,11 @@ func newInfo(p string, a *pb.Attr) *FileInfo {
 	if a.Dir {
 		mode |= fs.ModeDir
 	}
-	return &FileInfo{Path: p, Inode: cairn.InodeID(a.Inode), size: a.Size, mode: mode, modTime: time.Unix(0, a.MtimeNs),
+	fi := &FileInfo{Path: p, Inode: cairn.InodeID(a.Inode), size: a.Size, mode: mode, modTime: time.Unix(0, a.MtimeNs),
 		UID: a.Uid, GID: a.Gid, CRC32C: a.Crc32C, Version: a.Version, Chunks: a.Chunks, ChunkSize: a.ChunkSize,
 		Replication: int(a.Replication), Xattrs: a.Xattrs}
+	fi.Quota, fi.Usage = quotaOf(a)
+	return fi
 }
 
 // Name is the base name.

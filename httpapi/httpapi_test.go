@@ -656,3 +656,26 @@ func TestEmptySuffixRange(t *testing.T) {
 	}
 	do(t, srv, "GET", "/v1/files/r", nil, "Range", "bytes=-3").want(t, http.StatusPartialContent)
 }
+
+// TestQuotaExceeded: a PUT past a directory's quota is answered 507 with
+// a JSON error of kind "quota exceeded" that names the directory, stores
+// nothing, and the directory's stat shows its quota and usage.
+func TestQuotaExceeded(t *testing.T) {
+	srv, c := newTestServer(t)
+	ctx := context.Background()
+	do(t, srv, "PUT", "/v1/files/lim/a", bytes.NewReader(make([]byte, 600))).want(t, http.StatusCreated)
+	if _, err := c.Admin().SetQuota(ctx, "/lim", client.Quota{Bytes: 1000, Files: 5}); err != nil {
+		t.Fatal(err)
+	}
+	r := do(t, srv, "PUT", "/v1/files/lim/b", bytes.NewReader(make([]byte, 401)))
+	r.wantErr(t, cairn.QuotaExceeded)
+	if r.status != http.StatusInsufficientStorage || !bytes.Contains(r.body, []byte("quota of /lim ")) {
+		t.Errorf("PUT past the quota: %d %q", r.status, r.body)
+	}
+	do(t, srv, "GET", "/v1/files/lim/b", nil).wantErr(t, cairn.NotFound)
+	do(t, srv, "PUT", "/v1/files/lim/b", bytes.NewReader(make([]byte, 400))).want(t, http.StatusCreated)
+	st := do(t, srv, "GET", "/v1/stat/lim", nil).want(t, http.StatusOK).stat(t)
+	if st.Quota == nil || *st.Quota != (Quota{Bytes: 1000, Files: 5, UsedBytes: 1000, UsedFiles: 2}) {
+		t.Errorf("stat of a directory with a quota: %+v", st.Quota)
+	}
+}

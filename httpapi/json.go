@@ -25,6 +25,16 @@ type Stat struct {
 	ChunkSize   int64             `json:"chunk_size"`
 	Replication int               `json:"replication"`
 	Xattrs      map[string]string `json:"xattrs,omitempty"`
+	Quota       *Quota            `json:"quota,omitempty"` // directories with a quota only
+}
+
+// Quota is a directory's quota: its limits (0 = none) and what lies below
+// it now (logical bytes; files and directories).
+type Quota struct {
+	Bytes     int64 `json:"bytes"`
+	Files     int64 `json:"files"`
+	UsedBytes int64 `json:"used_bytes"`
+	UsedFiles int64 `json:"used_files"`
 }
 
 func newStat(fi *client.FileInfo) *Stat {
@@ -37,6 +47,9 @@ func newStat(fi *client.FileInfo) *Stat {
 	}
 	if !s.Dir {
 		s.CRC32C = crcHex(fi.CRC32C)
+	}
+	if fi.Quota != nil {
+		s.Quota = &Quota{Bytes: fi.Quota.Bytes, Files: fi.Quota.Files, UsedBytes: fi.Usage.Bytes, UsedFiles: fi.Usage.Files}
 	}
 	return s
 }

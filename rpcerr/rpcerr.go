@@ -24,21 +24,22 @@ import (
 // codeOf is the one table from Cairn error kinds to gRPC codes. The kind
 // itself also travels in an ErrorDetail, so the mapping back is exact.
 var codeOf = map[cairn.Kind]codes.Code{
-	cairn.Other:       codes.Unknown,
-	cairn.Invalid:     codes.InvalidArgument,
-	cairn.NotFound:    codes.NotFound,
-	cairn.Exists:      codes.AlreadyExists,
-	cairn.NotDir:      codes.FailedPrecondition,
-	cairn.IsDir:       codes.FailedPrecondition,
-	cairn.NotEmpty:    codes.FailedPrecondition,
-	cairn.Corrupt:     codes.DataLoss,
-	cairn.NoSpace:     codes.ResourceExhausted,
-	cairn.Unavailable: codes.Unavailable,
-	cairn.NotLeader:   codes.Unavailable,
-	cairn.Conflict:    codes.Aborted,
-	cairn.Permission:  codes.PermissionDenied,
-	cairn.Canceled:    codes.Canceled,
-	cairn.Internal:    codes.Internal,
+	cairn.Other:         codes.Unknown,
+	cairn.Invalid:       codes.InvalidArgument,
+	cairn.NotFound:      codes.NotFound,
+	cairn.Exists:        codes.AlreadyExists,
+	cairn.NotDir:        codes.FailedPrecondition,
+	cairn.IsDir:         codes.FailedPrecondition,
+	cairn.NotEmpty:      codes.FailedPrecondition,
+	cairn.Corrupt:       codes.DataLoss,
+	cairn.NoSpace:       codes.ResourceExhausted,
+	cairn.Unavailable:   codes.Unavailable,
+	cairn.NotLeader:     codes.Unavailable,
+	cairn.Conflict:      codes.Aborted,
+	cairn.Permission:    codes.PermissionDenied,
+	cairn.Canceled:      codes.Canceled,
+	cairn.Internal:      codes.Internal,
+	cairn.QuotaExceeded: codes.ResourceExhausted,
 }
 
 // LeaderHint is attached to NotLeader errors by the server.

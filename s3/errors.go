@@ -47,6 +47,7 @@ var codes = map[string]struct {
 	"NotImplemented":                    {501, "A header or query you provided implies functionality that is not implemented."},
 	"NotModified":                       {304, "Not Modified."},
 	"OperationAborted":                  {409, "A conflicting operation is in progress against this resource. Please try again."},
+	"QuotaExceeded":                     {403, "The upload would exceed a directory quota of the bucket."},
 	"PreconditionFailed":                {412, "At least one of the preconditions you specified did not hold."},
 	"RequestTimeTooSkewed":              {403, "The difference between the request time and the server's time is too large."},
 	"RequestTimeout":                    {400, "Your socket connection to the server was not read from or written to within the timeout period."},
@@ -97,6 +98,8 @@ func toAPI(err error, notFound string) *apiError {
 		code = "OperationAborted"
 	case cairn.Permission:
 		code = "AccessDenied"
+	case cairn.QuotaExceeded:
+		code = "QuotaExceeded"
 	case cairn.Canceled:
 		code = "RequestTimeout"
 	}

@@ -112,6 +112,9 @@ func runStat(ctx context.Context, args []string) error {
 		for k, v := range fi.Xattrs {
 			fmt.Printf("xattr:       %s=%s\n", k, v)
 		}
+		if fi.Quota != nil {
+			printQuota(os.Stdout, fi)
+		}
 	}
 	return nil
 }

@@ -33,6 +33,8 @@ var (
 	methodRoles = map[string][]pki.Role{
 		// Secrets go only to gateways, which verify signatures with them.
 		"/cairn.v1.Credentials/GetSecret": {pki.Gateway},
+		// Quotas limit users; only an administrator sets them.
+		"/cairn.v1.Operator/SetQuota": {pki.Admin},
 	}
 )
 

@@ -86,6 +86,9 @@ func TestAuthorize(t *testing.T) {
 		{"/cairn.v1.Operator/RemovePeer", []pki.Role{pki.User}, false},
 		{"/cairn.v1.Operator/Drain", []pki.Role{pki.Gateway}, false},
 		{"/cairn.v1.Operator/Fsck", []pki.Role{pki.Admin}, true},
+		{"/cairn.v1.Operator/SetQuota", []pki.Role{pki.Admin}, true},
+		{"/cairn.v1.Operator/SetQuota", []pki.Role{pki.Meta}, false},
+		{"/cairn.v1.Operator/SetQuota", []pki.Role{pki.User}, false},
 		{"/cairn.v1.Credentials/PutCredential", []pki.Role{pki.Gateway}, false}, // gateways do not mint keys
 		{"/cairn.v1.Credentials/PutCredential", []pki.Role{pki.Admin}, true},
 		{"/cairn.v1.Credentials/GetSecret", []pki.Role{pki.Admin}, false}, // secrets only to gateways

@@ -11,8 +11,8 @@ import (
 	"github.com/cairnfs/cairn/rpcerr"
 )
 
-// operatorAPI serves the Operator service: membership changes, draining
-// and fsck.
+// operatorAPI serves the Operator service: membership changes, draining,
+// fsck and quotas.
 type operatorAPI struct {
 	pb.UnimplementedOperatorServer
 	c *core
@@ -43,6 +43,11 @@ func (a operatorAPI) Drain(ctx context.Context, req *pb.DrainRequest) (*pb.Empty
 	}
 	a.c.heal.Kick()
 	return &pb.Empty{}, nil
+}
+
+// SetQuota sets, changes or clears a directory's quota (a Raft write).
+func (a operatorAPI) SetQuota(ctx context.Context, req *pb.SetQuotaRequest) (*pb.StatResponse, error) {
+	return statResp(a.c.write(ctx, &pb.Command{Op: &pb.Command_SetQuota{SetQuota: req}}))
 }
 
 // Fsck streams every chunk with fewer healthy replicas than its file's

@@ -22,6 +22,7 @@ import (
 //	k<key id>         -> SigningKey           a capability token signing key
 //	n<node>           -> NodeRecord           a registered data node
 //	p<peer>           -> PeerInfo             a metadata peer's API address
+//	q<ino>            -> QuotaRecord          a directory's quota and usage
 //	m<name>           -> uint64               counters: applied index, next inode
 //	r<client><seq>    -> RequestRecord        a client call's result, for its retries
 //	x<at><client><seq> -> (empty)             the r table in expiry order
@@ -39,6 +40,7 @@ const (
 	tagNode    = 'n'
 	tagPeer    = 'p'
 	tagMeta    = 'm'
+	tagQuota   = 'q' // quota.go
 	// requests.go
 	tagRequest    = 'r'
 	tagRequestExp = 'x'
@@ -48,6 +50,7 @@ const (
 const (
 	keyApplied = "mapplied" // the last log index applied
 	keyNextIno = "mnextino" // the next inode number to hand out
+	keyQuotas  = "mquotas"  // how many directories have a quota
 )
 
 func inodeKey(ino cairn.InodeID) []byte {
@@ -104,6 +107,12 @@ func partInfoKey(id string, number uint32) []byte {
 // multipartChunkPrefix is where part number's chunks live in the v table.
 func multipartChunkPrefix(id string, number uint32) []byte {
 	return binary.BigEndian.AppendUint32(partPrefix(id), number)
+}
+
+func quotaKey(ino cairn.InodeID) []byte {
+	k := inodeKey(ino)
+	k[0] = tagQuota
+	return k
 }
 
 func credentialKey(accessKey string) []byte { return append([]byte{tagCred}, accessKey...) }

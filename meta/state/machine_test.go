@@ -20,7 +20,7 @@ import (
 // fsmHarness drives a Machine with hand-built log entries; no network, no
 // Raft.
 type fsmHarness struct {
-	t   *testing.T
+	t   testing.TB
 	f   *Machine
 	dir string
 	idx uint64
@@ -196,7 +196,7 @@ type testChunk struct {
 	data []byte
 }
 
-func newChunk(t *testing.T, n int) testChunk {
+func newChunk(t testing.TB, n int) testChunk {
 	t.Helper()
 	c := testChunk{id: cairn.NewChunkID(), data: make([]byte, n)}
 	rand.Read(c.data)

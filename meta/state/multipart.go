@@ -60,6 +60,11 @@ func (t multipart) putPart(req *pb.PutUploadPartRequest) (*pb.UploadPart, error)
 	if size != req.Size {
 		return nil, cairn.E("upload.part", cairn.Invalid, fmt.Errorf("part %d: chunks hold %d bytes, the part says %d", req.Number, size, req.Size))
 	}
+	// A part that alone would not fit the quota is refused now rather
+	// than at completion (quota.go).
+	if err := t.checkQuota("upload.part", s.Path, usage{bytes: size}, true); err != nil {
+		return nil, err
+	}
 	if err := t.dropPart(req.Id, req.Number, req.Chunks); err != nil {
 		return nil, err
 	}

@@ -87,6 +87,9 @@ func (t namespace) commit(req *pb.CommitRequest) (*pb.Attr, error) {
 	if err := t.checkNewChunks(req.Chunks); err != nil {
 		return nil, cairn.E("commit", cairn.PathArg(path), err)
 	}
+	if err := t.chargeCommit(parent, base, a, req); err != nil { // quota.go
+		return nil, err
+	}
 	if a == nil {
 		ino, err := t.newInode()
 		if err != nil {
@@ -253,17 +256,20 @@ func (t namespace) rename(req *pb.RenameRequest) error {
 	if err != nil {
 		return err
 	}
+	var replaced *pb.Attr
 	if exists {
 		if err := t.replaceable(req, sa, de, dst); err != nil {
 			return err
 		}
-		da, err := t.attr(cairn.InodeID(de.Inode))
-		if err != nil {
+		if replaced, err = t.attr(cairn.InodeID(de.Inode)); err != nil {
 			return err
 		}
-		if err := t.removeInode(da); err != nil {
+		if err := t.removeInode(replaced); err != nil {
 			return err
 		}
+	}
+	if err := t.quotaRename(dst, sa, dparent, replaced); err != nil { // quota.go
+		return err
 	}
 	sparent, err := t.attr(cairn.InodeID(sa.Parent))
 	if err != nil {
@@ -333,6 +339,9 @@ func (t namespace) remove(req *pb.RemoveRequest) (*pb.RemoveResponse, error) {
 		if !empty {
 			return nil, cairn.E("remove", cairn.PathArg(path), cairn.NotEmpty, errors.New("it still has entries; remove recursively (rm -r) to delete its contents"))
 		}
+	}
+	if err := t.releaseQuota(a); err != nil { // quota.go
+		return nil, err
 	}
 	resp := &pb.RemoveResponse{}
 	if err := t.removeTree(a, resp); err != nil {

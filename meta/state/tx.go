@@ -97,6 +97,9 @@ func (t *tx) parentDirKeep(op, path string, parents bool, keep int) (*pb.Attr, s
 }
 
 func (t *tx) createDir(parent *pb.Attr, name string, mode uint32) (*pb.Attr, error) {
+	if err := t.chargeQuota("mkdir", parent, name, usage{files: 1}); err != nil {
+		return nil, err
+	}
 	ino, err := t.newInode()
 	if err != nil {
 		return nil, err
@@ -163,6 +166,8 @@ func (t *tx) removeInode(a *pb.Attr) error {
 		if err := t.dropChunks(cairn.InodeID(a.Inode)); err != nil {
 			return err
 		}
+	} else if err := t.dropQuota(cairn.InodeID(a.Inode)); err != nil {
+		return err
 	}
 	return t.b.Delete(inodeKey(cairn.InodeID(a.Inode)), nil)
 }
@@ -210,6 +215,8 @@ func (t *tx) apply(cmd *pb.Command) (proto.Message, error) {
 		return &pb.Empty{}, credentials{t}.remove(op.DeleteCredential)
 	case *pb.Command_RotateSigningKey:
 		return &pb.Empty{}, signingKeys{t}.rotate(op.RotateSigningKey)
+	case *pb.Command_SetQuota:
+		return wrapAttr(quotas{t}.set(op.SetQuota))
 	}
 	return nil, cairn.E("meta.apply", cairn.Internal, fmt.Errorf("unknown command %T", cmd.Op))
 }

@@ -27,6 +27,11 @@ func (t uploads) create(id string, req *pb.CreateUploadRequest) (*pb.UploadSessi
 	if req.ChunkSize <= 0 && !req.Multipart {
 		return nil, cairn.E("upload.create", cairn.Invalid, fmt.Errorf("chunk size %d must be positive", req.ChunkSize))
 	}
+	if req.Size > 0 && !req.Multipart { // an announced size past a quota is refused now (quota.go)
+		if err := t.checkQuota("upload.create", path, usage{bytes: req.Size}, req.Mode != pb.CommitMode_COMMIT_APPEND); err != nil {
+			return nil, err
+		}
+	}
 	s := &pb.UploadSession{Id: id, Path: path, Fingerprint: req.Fingerprint, ChunkSize: req.ChunkSize,
 		Replication: req.Replication, CreatedNs: t.now, Mode: req.Mode, Size: req.Size,
 		Multipart: req.Multipart, Xattrs: req.Xattrs}

@@ -27,10 +27,18 @@ func (v *View) Close() {
 
 // Stat resolves a clean absolute path from the root: the attributes of its
 // final component, or NotFound / NotDir naming the component that failed.
-func (v *View) Stat(path string) (*pb.Attr, error) { return resolve(v.r, path) }
+// A directory with a quota comes with its limits and usage.
+func (v *View) Stat(path string) (*pb.Attr, error) {
+	a, err := resolve(v.r, path)
+	return addQuota(v.r, a, err)
+}
 
-// Attr returns the attributes of inode ino, or NotFound.
-func (v *View) Attr(ino cairn.InodeID) (*pb.Attr, error) { return getAttr(v.r, ino) }
+// Attr returns the attributes of inode ino (with its quota and usage, for
+// a directory that has a quota), or NotFound.
+func (v *View) Attr(ino cairn.InodeID) (*pb.Attr, error) {
+	a, err := getAttr(v.r, ino)
+	return addQuota(v.r, a, err)
+}
 
 // List calls fn for each entry of directory ino in name order, starting
 // after startAfter, until fn returns false or an error (which List returns).

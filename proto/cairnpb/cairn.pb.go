@@ -73,6 +73,139 @@ func (CommitMode) EnumDescriptor() ([]byte, []int) {
 	return file_cairn_proto_rawDescGZIP(), []int{0}
 }
 
+// SetQuotaRequest sets the limits of a directory's quota; 0 means no limit
+// of that kind, and both 0 removes the quota.
+type SetQuotaRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Bytes         int64                  `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Files         int64                  `protobuf:"varint,3,opt,name=files,proto3" json:"files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetQuotaRequest) Reset() {
+	*x = SetQuotaRequest{}
+	mi := &file_cairn_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetQuotaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetQuotaRequest) ProtoMessage() {}
+
+func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
+func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SetQuotaRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *SetQuotaRequest) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *SetQuotaRequest) GetFiles() int64 {
+	if x != nil {
+		return x.Files
+	}
+	return 0
+}
+
+// QuotaRecord is a directory's quota as stored (the q table): its limits
+// and the usage of everything below it, kept up to date by every command
+// that changes the tree.
+type QuotaRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LimitBytes    int64                  `protobuf:"varint,1,opt,name=limit_bytes,json=limitBytes,proto3" json:"limit_bytes,omitempty"`
+	LimitFiles    int64                  `protobuf:"varint,2,opt,name=limit_files,json=limitFiles,proto3" json:"limit_files,omitempty"`
+	UsedBytes     int64                  `protobuf:"varint,3,opt,name=used_bytes,json=usedBytes,proto3" json:"used_bytes,omitempty"`
+	UsedFiles     int64                  `protobuf:"varint,4,opt,name=used_files,json=usedFiles,proto3" json:"used_files,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuotaRecord) Reset() {
+	*x = QuotaRecord{}
+	mi := &file_cairn_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuotaRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuotaRecord) ProtoMessage() {}
+
+func (x *QuotaRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuotaRecord.ProtoReflect.Descriptor instead.
+func (*QuotaRecord) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *QuotaRecord) GetLimitBytes() int64 {
+	if x != nil {
+		return x.LimitBytes
+	}
+	return 0
+}
+
+func (x *QuotaRecord) GetLimitFiles() int64 {
+	if x != nil {
+		return x.LimitFiles
+	}
+	return 0
+}
+
+func (x *QuotaRecord) GetUsedBytes() int64 {
+	if x != nil {
+		return x.UsedBytes
+	}
+	return 0
+}
+
+func (x *QuotaRecord) GetUsedFiles() int64 {
+	if x != nil {
+		return x.UsedFiles
+	}
+	return 0
+}
+
 type Empty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -81,7 +214,7 @@ type Empty struct {
 
 func (x *Empty) Reset() {
 	*x = Empty{}
-	mi := &file_cairn_proto_msgTypes[0]
+	mi := &file_cairn_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -93,7 +226,7 @@ func (x *Empty) String() string {
 func (*Empty) ProtoMessage() {}
 
 func (x *Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[0]
+	mi := &file_cairn_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -106,7 +239,7 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{0}
+	return file_cairn_proto_rawDescGZIP(), []int{2}
 }
 
 // ErrorDetail rides in every error status: the Cairn error kind (see
@@ -128,7 +261,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_cairn_proto_msgTypes[1]
+	mi := &file_cairn_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -140,7 +273,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[1]
+	mi := &file_cairn_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -153,7 +286,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{1}
+	return file_cairn_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ErrorDetail) GetKind() uint32 {
@@ -215,7 +348,7 @@ type ReadOptions struct {
 
 func (x *ReadOptions) Reset() {
 	*x = ReadOptions{}
-	mi := &file_cairn_proto_msgTypes[2]
+	mi := &file_cairn_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -227,7 +360,7 @@ func (x *ReadOptions) String() string {
 func (*ReadOptions) ProtoMessage() {}
 
 func (x *ReadOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[2]
+	mi := &file_cairn_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -240,7 +373,7 @@ func (x *ReadOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadOptions.ProtoReflect.Descriptor instead.
 func (*ReadOptions) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{2}
+	return file_cairn_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ReadOptions) GetStale() bool {
@@ -266,18 +399,25 @@ type Attr struct {
 	Crc32C uint32            `protobuf:"varint,10,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
 	Xattrs map[string]string `protobuf:"bytes,11,rep,name=xattrs,proto3" json:"xattrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// version grows with every content change; Commit can require it.
-	Version       uint64 `protobuf:"varint,12,opt,name=version,proto3" json:"version,omitempty"`
-	Replication   uint32 `protobuf:"varint,13,opt,name=replication,proto3" json:"replication,omitempty"`
-	ChunkSize     int64  `protobuf:"varint,14,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
-	Chunks        uint64 `protobuf:"varint,15,opt,name=chunks,proto3" json:"chunks,omitempty"`
-	Name          string `protobuf:"bytes,16,opt,name=name,proto3" json:"name,omitempty"`
+	Version     uint64 `protobuf:"varint,12,opt,name=version,proto3" json:"version,omitempty"`
+	Replication uint32 `protobuf:"varint,13,opt,name=replication,proto3" json:"replication,omitempty"`
+	ChunkSize   int64  `protobuf:"varint,14,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
+	Chunks      uint64 `protobuf:"varint,15,opt,name=chunks,proto3" json:"chunks,omitempty"`
+	Name        string `protobuf:"bytes,16,opt,name=name,proto3" json:"name,omitempty"`
+	// A directory with a quota (SetQuota) carries its limits (0 = none) and
+	// its usage below it: logical bytes of the files, and the number of
+	// files and directories. Set by Stat; never stored in the inode record.
+	QuotaBytes    int64 `protobuf:"varint,19,opt,name=quota_bytes,json=quotaBytes,proto3" json:"quota_bytes,omitempty"`
+	QuotaFiles    int64 `protobuf:"varint,20,opt,name=quota_files,json=quotaFiles,proto3" json:"quota_files,omitempty"`
+	UsedBytes     int64 `protobuf:"varint,21,opt,name=used_bytes,json=usedBytes,proto3" json:"used_bytes,omitempty"`
+	UsedFiles     int64 `protobuf:"varint,22,opt,name=used_files,json=usedFiles,proto3" json:"used_files,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Attr) Reset() {
 	*x = Attr{}
-	mi := &file_cairn_proto_msgTypes[3]
+	mi := &file_cairn_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -289,7 +429,7 @@ func (x *Attr) String() string {
 func (*Attr) ProtoMessage() {}
 
 func (x *Attr) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[3]
+	mi := &file_cairn_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -302,7 +442,7 @@ func (x *Attr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attr.ProtoReflect.Descriptor instead.
 func (*Attr) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{3}
+	return file_cairn_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Attr) GetInode() uint64 {
@@ -417,6 +557,34 @@ func (x *Attr) GetName() string {
 	return ""
 }
 
+func (x *Attr) GetQuotaBytes() int64 {
+	if x != nil {
+		return x.QuotaBytes
+	}
+	return 0
+}
+
+func (x *Attr) GetQuotaFiles() int64 {
+	if x != nil {
+		return x.QuotaFiles
+	}
+	return 0
+}
+
+func (x *Attr) GetUsedBytes() int64 {
+	if x != nil {
+		return x.UsedBytes
+	}
+	return 0
+}
+
+func (x *Attr) GetUsedFiles() int64 {
+	if x != nil {
+		return x.UsedFiles
+	}
+	return 0
+}
+
 // ChunkRef is one chunk of a file.
 type ChunkRef struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -431,7 +599,7 @@ type ChunkRef struct {
 
 func (x *ChunkRef) Reset() {
 	*x = ChunkRef{}
-	mi := &file_cairn_proto_msgTypes[4]
+	mi := &file_cairn_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +611,7 @@ func (x *ChunkRef) String() string {
 func (*ChunkRef) ProtoMessage() {}
 
 func (x *ChunkRef) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[4]
+	mi := &file_cairn_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +624,7 @@ func (x *ChunkRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRef.ProtoReflect.Descriptor instead.
 func (*ChunkRef) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{4}
+	return file_cairn_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ChunkRef) GetId() []byte {
@@ -507,7 +675,7 @@ type Replica struct {
 
 func (x *Replica) Reset() {
 	*x = Replica{}
-	mi := &file_cairn_proto_msgTypes[5]
+	mi := &file_cairn_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -519,7 +687,7 @@ func (x *Replica) String() string {
 func (*Replica) ProtoMessage() {}
 
 func (x *Replica) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[5]
+	mi := &file_cairn_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -532,7 +700,7 @@ func (x *Replica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replica.ProtoReflect.Descriptor instead.
 func (*Replica) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{5}
+	return file_cairn_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Replica) GetNode() string {
@@ -569,7 +737,7 @@ type ChunkLocation struct {
 
 func (x *ChunkLocation) Reset() {
 	*x = ChunkLocation{}
-	mi := &file_cairn_proto_msgTypes[6]
+	mi := &file_cairn_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +749,7 @@ func (x *ChunkLocation) String() string {
 func (*ChunkLocation) ProtoMessage() {}
 
 func (x *ChunkLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[6]
+	mi := &file_cairn_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +762,7 @@ func (x *ChunkLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkLocation.ProtoReflect.Descriptor instead.
 func (*ChunkLocation) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{6}
+	return file_cairn_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ChunkLocation) GetChunk() *ChunkRef {
@@ -629,7 +797,7 @@ type MkdirRequest struct {
 
 func (x *MkdirRequest) Reset() {
 	*x = MkdirRequest{}
-	mi := &file_cairn_proto_msgTypes[7]
+	mi := &file_cairn_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +809,7 @@ func (x *MkdirRequest) String() string {
 func (*MkdirRequest) ProtoMessage() {}
 
 func (x *MkdirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[7]
+	mi := &file_cairn_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +822,7 @@ func (x *MkdirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MkdirRequest.ProtoReflect.Descriptor instead.
 func (*MkdirRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{7}
+	return file_cairn_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *MkdirRequest) GetPath() string {
@@ -688,7 +856,7 @@ type StatRequest struct {
 
 func (x *StatRequest) Reset() {
 	*x = StatRequest{}
-	mi := &file_cairn_proto_msgTypes[8]
+	mi := &file_cairn_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +868,7 @@ func (x *StatRequest) String() string {
 func (*StatRequest) ProtoMessage() {}
 
 func (x *StatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[8]
+	mi := &file_cairn_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +881,7 @@ func (x *StatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatRequest.ProtoReflect.Descriptor instead.
 func (*StatRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{8}
+	return file_cairn_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StatRequest) GetPath() string {
@@ -739,7 +907,7 @@ type StatResponse struct {
 
 func (x *StatResponse) Reset() {
 	*x = StatResponse{}
-	mi := &file_cairn_proto_msgTypes[9]
+	mi := &file_cairn_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +919,7 @@ func (x *StatResponse) String() string {
 func (*StatResponse) ProtoMessage() {}
 
 func (x *StatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[9]
+	mi := &file_cairn_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +932,7 @@ func (x *StatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatResponse.ProtoReflect.Descriptor instead.
 func (*StatResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{9}
+	return file_cairn_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StatResponse) GetAttr() *Attr {
@@ -787,7 +955,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_cairn_proto_msgTypes[10]
+	mi := &file_cairn_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -799,7 +967,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[10]
+	mi := &file_cairn_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -812,7 +980,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{10}
+	return file_cairn_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListRequest) GetPath() string {
@@ -859,7 +1027,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_cairn_proto_msgTypes[11]
+	mi := &file_cairn_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +1039,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[11]
+	mi := &file_cairn_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,7 +1052,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{11}
+	return file_cairn_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListResponse) GetEntries() []*Attr {
@@ -905,7 +1073,7 @@ type RenameRequest struct {
 
 func (x *RenameRequest) Reset() {
 	*x = RenameRequest{}
-	mi := &file_cairn_proto_msgTypes[12]
+	mi := &file_cairn_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -917,7 +1085,7 @@ func (x *RenameRequest) String() string {
 func (*RenameRequest) ProtoMessage() {}
 
 func (x *RenameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[12]
+	mi := &file_cairn_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -930,7 +1098,7 @@ func (x *RenameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameRequest.ProtoReflect.Descriptor instead.
 func (*RenameRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{12}
+	return file_cairn_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RenameRequest) GetSrc() string {
@@ -964,7 +1132,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_cairn_proto_msgTypes[13]
+	mi := &file_cairn_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +1144,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[13]
+	mi := &file_cairn_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1157,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{13}
+	return file_cairn_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RemoveRequest) GetPath() string {
@@ -1016,7 +1184,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_cairn_proto_msgTypes[14]
+	mi := &file_cairn_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1028,7 +1196,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[14]
+	mi := &file_cairn_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1041,7 +1209,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{14}
+	return file_cairn_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RemoveResponse) GetFiles() uint64 {
@@ -1073,7 +1241,7 @@ type SetAttrRequest struct {
 
 func (x *SetAttrRequest) Reset() {
 	*x = SetAttrRequest{}
-	mi := &file_cairn_proto_msgTypes[15]
+	mi := &file_cairn_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1253,7 @@ func (x *SetAttrRequest) String() string {
 func (*SetAttrRequest) ProtoMessage() {}
 
 func (x *SetAttrRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[15]
+	mi := &file_cairn_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1266,7 @@ func (x *SetAttrRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAttrRequest.ProtoReflect.Descriptor instead.
 func (*SetAttrRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{15}
+	return file_cairn_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetAttrRequest) GetPath() string {
@@ -1161,7 +1329,7 @@ type AllocateRequest struct {
 
 func (x *AllocateRequest) Reset() {
 	*x = AllocateRequest{}
-	mi := &file_cairn_proto_msgTypes[16]
+	mi := &file_cairn_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1341,7 @@ func (x *AllocateRequest) String() string {
 func (*AllocateRequest) ProtoMessage() {}
 
 func (x *AllocateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[16]
+	mi := &file_cairn_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1354,7 @@ func (x *AllocateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateRequest.ProtoReflect.Descriptor instead.
 func (*AllocateRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{16}
+	return file_cairn_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AllocateRequest) GetCount() uint32 {
@@ -1223,7 +1391,7 @@ type Allocation struct {
 
 func (x *Allocation) Reset() {
 	*x = Allocation{}
-	mi := &file_cairn_proto_msgTypes[17]
+	mi := &file_cairn_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1235,7 +1403,7 @@ func (x *Allocation) String() string {
 func (*Allocation) ProtoMessage() {}
 
 func (x *Allocation) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[17]
+	mi := &file_cairn_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1248,7 +1416,7 @@ func (x *Allocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allocation.ProtoReflect.Descriptor instead.
 func (*Allocation) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{17}
+	return file_cairn_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Allocation) GetId() []byte {
@@ -1284,7 +1452,7 @@ type AllocateResponse struct {
 
 func (x *AllocateResponse) Reset() {
 	*x = AllocateResponse{}
-	mi := &file_cairn_proto_msgTypes[18]
+	mi := &file_cairn_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1464,7 @@ func (x *AllocateResponse) String() string {
 func (*AllocateResponse) ProtoMessage() {}
 
 func (x *AllocateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[18]
+	mi := &file_cairn_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1477,7 @@ func (x *AllocateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateResponse.ProtoReflect.Descriptor instead.
 func (*AllocateResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{18}
+	return file_cairn_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AllocateResponse) GetChunks() []*Allocation {
@@ -1337,7 +1505,7 @@ type StoredChunk struct {
 
 func (x *StoredChunk) Reset() {
 	*x = StoredChunk{}
-	mi := &file_cairn_proto_msgTypes[19]
+	mi := &file_cairn_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1517,7 @@ func (x *StoredChunk) String() string {
 func (*StoredChunk) ProtoMessage() {}
 
 func (x *StoredChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[19]
+	mi := &file_cairn_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1530,7 @@ func (x *StoredChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredChunk.ProtoReflect.Descriptor instead.
 func (*StoredChunk) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{19}
+	return file_cairn_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StoredChunk) GetChunk() *ChunkRef {
@@ -1405,7 +1573,7 @@ type CommitRequest struct {
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_cairn_proto_msgTypes[20]
+	mi := &file_cairn_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1585,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[20]
+	mi := &file_cairn_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1598,7 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{20}
+	return file_cairn_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CommitRequest) GetPath() string {
@@ -1522,7 +1690,7 @@ type LookupRequest struct {
 
 func (x *LookupRequest) Reset() {
 	*x = LookupRequest{}
-	mi := &file_cairn_proto_msgTypes[21]
+	mi := &file_cairn_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1534,7 +1702,7 @@ func (x *LookupRequest) String() string {
 func (*LookupRequest) ProtoMessage() {}
 
 func (x *LookupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[21]
+	mi := &file_cairn_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1547,7 +1715,7 @@ func (x *LookupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupRequest.ProtoReflect.Descriptor instead.
 func (*LookupRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{21}
+	return file_cairn_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *LookupRequest) GetPath() string {
@@ -1591,7 +1759,7 @@ type LookupResponse struct {
 
 func (x *LookupResponse) Reset() {
 	*x = LookupResponse{}
-	mi := &file_cairn_proto_msgTypes[22]
+	mi := &file_cairn_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +1771,7 @@ func (x *LookupResponse) String() string {
 func (*LookupResponse) ProtoMessage() {}
 
 func (x *LookupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[22]
+	mi := &file_cairn_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +1784,7 @@ func (x *LookupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupResponse.ProtoReflect.Descriptor instead.
 func (*LookupResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{22}
+	return file_cairn_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LookupResponse) GetAttr() *Attr {
@@ -1666,7 +1834,7 @@ type UploadSession struct {
 
 func (x *UploadSession) Reset() {
 	*x = UploadSession{}
-	mi := &file_cairn_proto_msgTypes[23]
+	mi := &file_cairn_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +1846,7 @@ func (x *UploadSession) String() string {
 func (*UploadSession) ProtoMessage() {}
 
 func (x *UploadSession) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[23]
+	mi := &file_cairn_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +1859,7 @@ func (x *UploadSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadSession.ProtoReflect.Descriptor instead.
 func (*UploadSession) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{23}
+	return file_cairn_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UploadSession) GetId() string {
@@ -1794,7 +1962,7 @@ type CreateUploadRequest struct {
 
 func (x *CreateUploadRequest) Reset() {
 	*x = CreateUploadRequest{}
-	mi := &file_cairn_proto_msgTypes[24]
+	mi := &file_cairn_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1806,7 +1974,7 @@ func (x *CreateUploadRequest) String() string {
 func (*CreateUploadRequest) ProtoMessage() {}
 
 func (x *CreateUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[24]
+	mi := &file_cairn_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1819,7 +1987,7 @@ func (x *CreateUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUploadRequest.ProtoReflect.Descriptor instead.
 func (*CreateUploadRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{24}
+	return file_cairn_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateUploadRequest) GetPath() string {
@@ -1888,7 +2056,7 @@ type AddUploadChunksRequest struct {
 
 func (x *AddUploadChunksRequest) Reset() {
 	*x = AddUploadChunksRequest{}
-	mi := &file_cairn_proto_msgTypes[25]
+	mi := &file_cairn_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +2068,7 @@ func (x *AddUploadChunksRequest) String() string {
 func (*AddUploadChunksRequest) ProtoMessage() {}
 
 func (x *AddUploadChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[25]
+	mi := &file_cairn_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +2081,7 @@ func (x *AddUploadChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddUploadChunksRequest.ProtoReflect.Descriptor instead.
 func (*AddUploadChunksRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{25}
+	return file_cairn_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AddUploadChunksRequest) GetId() string {
@@ -1939,7 +2107,7 @@ type GetUploadRequest struct {
 
 func (x *GetUploadRequest) Reset() {
 	*x = GetUploadRequest{}
-	mi := &file_cairn_proto_msgTypes[26]
+	mi := &file_cairn_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1951,7 +2119,7 @@ func (x *GetUploadRequest) String() string {
 func (*GetUploadRequest) ProtoMessage() {}
 
 func (x *GetUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[26]
+	mi := &file_cairn_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1964,7 +2132,7 @@ func (x *GetUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUploadRequest.ProtoReflect.Descriptor instead.
 func (*GetUploadRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{26}
+	return file_cairn_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetUploadRequest) GetId() string {
@@ -1983,7 +2151,7 @@ type ListUploadsRequest struct {
 
 func (x *ListUploadsRequest) Reset() {
 	*x = ListUploadsRequest{}
-	mi := &file_cairn_proto_msgTypes[27]
+	mi := &file_cairn_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1995,7 +2163,7 @@ func (x *ListUploadsRequest) String() string {
 func (*ListUploadsRequest) ProtoMessage() {}
 
 func (x *ListUploadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[27]
+	mi := &file_cairn_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2008,7 +2176,7 @@ func (x *ListUploadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUploadsRequest.ProtoReflect.Descriptor instead.
 func (*ListUploadsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{27}
+	return file_cairn_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListUploadsRequest) GetPath() string {
@@ -2027,7 +2195,7 @@ type ListUploadsResponse struct {
 
 func (x *ListUploadsResponse) Reset() {
 	*x = ListUploadsResponse{}
-	mi := &file_cairn_proto_msgTypes[28]
+	mi := &file_cairn_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2039,7 +2207,7 @@ func (x *ListUploadsResponse) String() string {
 func (*ListUploadsResponse) ProtoMessage() {}
 
 func (x *ListUploadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[28]
+	mi := &file_cairn_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2052,7 +2220,7 @@ func (x *ListUploadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUploadsResponse.ProtoReflect.Descriptor instead.
 func (*ListUploadsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{28}
+	return file_cairn_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListUploadsResponse) GetSessions() []*UploadSession {
@@ -2073,7 +2241,7 @@ type CompleteUploadRequest struct {
 
 func (x *CompleteUploadRequest) Reset() {
 	*x = CompleteUploadRequest{}
-	mi := &file_cairn_proto_msgTypes[29]
+	mi := &file_cairn_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2085,7 +2253,7 @@ func (x *CompleteUploadRequest) String() string {
 func (*CompleteUploadRequest) ProtoMessage() {}
 
 func (x *CompleteUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[29]
+	mi := &file_cairn_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2098,7 +2266,7 @@ func (x *CompleteUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteUploadRequest.ProtoReflect.Descriptor instead.
 func (*CompleteUploadRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{29}
+	return file_cairn_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CompleteUploadRequest) GetId() string {
@@ -2131,7 +2299,7 @@ type AbortUploadRequest struct {
 
 func (x *AbortUploadRequest) Reset() {
 	*x = AbortUploadRequest{}
-	mi := &file_cairn_proto_msgTypes[30]
+	mi := &file_cairn_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2143,7 +2311,7 @@ func (x *AbortUploadRequest) String() string {
 func (*AbortUploadRequest) ProtoMessage() {}
 
 func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[30]
+	mi := &file_cairn_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2156,7 +2324,7 @@ func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortUploadRequest.ProtoReflect.Descriptor instead.
 func (*AbortUploadRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{30}
+	return file_cairn_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AbortUploadRequest) GetId() string {
@@ -2180,7 +2348,7 @@ type UploadPart struct {
 
 func (x *UploadPart) Reset() {
 	*x = UploadPart{}
-	mi := &file_cairn_proto_msgTypes[31]
+	mi := &file_cairn_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2192,7 +2360,7 @@ func (x *UploadPart) String() string {
 func (*UploadPart) ProtoMessage() {}
 
 func (x *UploadPart) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[31]
+	mi := &file_cairn_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2205,7 +2373,7 @@ func (x *UploadPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadPart.ProtoReflect.Descriptor instead.
 func (*UploadPart) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{31}
+	return file_cairn_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UploadPart) GetNumber() uint32 {
@@ -2258,7 +2426,7 @@ type PutUploadPartRequest struct {
 
 func (x *PutUploadPartRequest) Reset() {
 	*x = PutUploadPartRequest{}
-	mi := &file_cairn_proto_msgTypes[32]
+	mi := &file_cairn_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2270,7 +2438,7 @@ func (x *PutUploadPartRequest) String() string {
 func (*PutUploadPartRequest) ProtoMessage() {}
 
 func (x *PutUploadPartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[32]
+	mi := &file_cairn_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2283,7 +2451,7 @@ func (x *PutUploadPartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutUploadPartRequest.ProtoReflect.Descriptor instead.
 func (*PutUploadPartRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{32}
+	return file_cairn_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PutUploadPartRequest) GetId() string {
@@ -2330,7 +2498,7 @@ type ListUploadPartsRequest struct {
 
 func (x *ListUploadPartsRequest) Reset() {
 	*x = ListUploadPartsRequest{}
-	mi := &file_cairn_proto_msgTypes[33]
+	mi := &file_cairn_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2342,7 +2510,7 @@ func (x *ListUploadPartsRequest) String() string {
 func (*ListUploadPartsRequest) ProtoMessage() {}
 
 func (x *ListUploadPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[33]
+	mi := &file_cairn_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2355,7 +2523,7 @@ func (x *ListUploadPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUploadPartsRequest.ProtoReflect.Descriptor instead.
 func (*ListUploadPartsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{33}
+	return file_cairn_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListUploadPartsRequest) GetId() string {
@@ -2375,7 +2543,7 @@ type ListUploadPartsResponse struct {
 
 func (x *ListUploadPartsResponse) Reset() {
 	*x = ListUploadPartsResponse{}
-	mi := &file_cairn_proto_msgTypes[34]
+	mi := &file_cairn_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2387,7 +2555,7 @@ func (x *ListUploadPartsResponse) String() string {
 func (*ListUploadPartsResponse) ProtoMessage() {}
 
 func (x *ListUploadPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[34]
+	mi := &file_cairn_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2400,7 +2568,7 @@ func (x *ListUploadPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUploadPartsResponse.ProtoReflect.Descriptor instead.
 func (*ListUploadPartsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{34}
+	return file_cairn_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListUploadPartsResponse) GetSession() *UploadSession {
@@ -2427,7 +2595,7 @@ type CompletePart struct {
 
 func (x *CompletePart) Reset() {
 	*x = CompletePart{}
-	mi := &file_cairn_proto_msgTypes[35]
+	mi := &file_cairn_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2439,7 +2607,7 @@ func (x *CompletePart) String() string {
 func (*CompletePart) ProtoMessage() {}
 
 func (x *CompletePart) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[35]
+	mi := &file_cairn_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2452,7 +2620,7 @@ func (x *CompletePart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompletePart.ProtoReflect.Descriptor instead.
 func (*CompletePart) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{35}
+	return file_cairn_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CompletePart) GetNumber() uint32 {
@@ -2487,7 +2655,7 @@ type CompletePartsRequest struct {
 
 func (x *CompletePartsRequest) Reset() {
 	*x = CompletePartsRequest{}
-	mi := &file_cairn_proto_msgTypes[36]
+	mi := &file_cairn_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2499,7 +2667,7 @@ func (x *CompletePartsRequest) String() string {
 func (*CompletePartsRequest) ProtoMessage() {}
 
 func (x *CompletePartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[36]
+	mi := &file_cairn_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2512,7 +2680,7 @@ func (x *CompletePartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompletePartsRequest.ProtoReflect.Descriptor instead.
 func (*CompletePartsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{36}
+	return file_cairn_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CompletePartsRequest) GetId() string {
@@ -2576,7 +2744,7 @@ type WrapInDirRequest struct {
 
 func (x *WrapInDirRequest) Reset() {
 	*x = WrapInDirRequest{}
-	mi := &file_cairn_proto_msgTypes[37]
+	mi := &file_cairn_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2588,7 +2756,7 @@ func (x *WrapInDirRequest) String() string {
 func (*WrapInDirRequest) ProtoMessage() {}
 
 func (x *WrapInDirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[37]
+	mi := &file_cairn_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2601,7 +2769,7 @@ func (x *WrapInDirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WrapInDirRequest.ProtoReflect.Descriptor instead.
 func (*WrapInDirRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{37}
+	return file_cairn_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *WrapInDirRequest) GetPath() string {
@@ -2631,7 +2799,7 @@ type Credential struct {
 
 func (x *Credential) Reset() {
 	*x = Credential{}
-	mi := &file_cairn_proto_msgTypes[38]
+	mi := &file_cairn_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2643,7 +2811,7 @@ func (x *Credential) String() string {
 func (*Credential) ProtoMessage() {}
 
 func (x *Credential) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[38]
+	mi := &file_cairn_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2656,7 +2824,7 @@ func (x *Credential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credential.ProtoReflect.Descriptor instead.
 func (*Credential) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{38}
+	return file_cairn_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Credential) GetAccessKey() string {
@@ -2697,7 +2865,7 @@ type PutCredentialRequest struct {
 
 func (x *PutCredentialRequest) Reset() {
 	*x = PutCredentialRequest{}
-	mi := &file_cairn_proto_msgTypes[39]
+	mi := &file_cairn_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2709,7 +2877,7 @@ func (x *PutCredentialRequest) String() string {
 func (*PutCredentialRequest) ProtoMessage() {}
 
 func (x *PutCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[39]
+	mi := &file_cairn_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2722,7 +2890,7 @@ func (x *PutCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCredentialRequest.ProtoReflect.Descriptor instead.
 func (*PutCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{39}
+	return file_cairn_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PutCredentialRequest) GetCredential() *Credential {
@@ -2748,7 +2916,7 @@ type DeleteCredentialRequest struct {
 
 func (x *DeleteCredentialRequest) Reset() {
 	*x = DeleteCredentialRequest{}
-	mi := &file_cairn_proto_msgTypes[40]
+	mi := &file_cairn_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2760,7 +2928,7 @@ func (x *DeleteCredentialRequest) String() string {
 func (*DeleteCredentialRequest) ProtoMessage() {}
 
 func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[40]
+	mi := &file_cairn_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2773,7 +2941,7 @@ func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCredentialRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{40}
+	return file_cairn_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DeleteCredentialRequest) GetAccessKey() string {
@@ -2791,7 +2959,7 @@ type ListCredentialsRequest struct {
 
 func (x *ListCredentialsRequest) Reset() {
 	*x = ListCredentialsRequest{}
-	mi := &file_cairn_proto_msgTypes[41]
+	mi := &file_cairn_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2803,7 +2971,7 @@ func (x *ListCredentialsRequest) String() string {
 func (*ListCredentialsRequest) ProtoMessage() {}
 
 func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[41]
+	mi := &file_cairn_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2816,7 +2984,7 @@ func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*ListCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{41}
+	return file_cairn_proto_rawDescGZIP(), []int{43}
 }
 
 type ListCredentialsResponse struct {
@@ -2828,7 +2996,7 @@ type ListCredentialsResponse struct {
 
 func (x *ListCredentialsResponse) Reset() {
 	*x = ListCredentialsResponse{}
-	mi := &file_cairn_proto_msgTypes[42]
+	mi := &file_cairn_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2840,7 +3008,7 @@ func (x *ListCredentialsResponse) String() string {
 func (*ListCredentialsResponse) ProtoMessage() {}
 
 func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[42]
+	mi := &file_cairn_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2853,7 +3021,7 @@ func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*ListCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{42}
+	return file_cairn_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListCredentialsResponse) GetCredentials() []*Credential {
@@ -2872,7 +3040,7 @@ type GetSecretRequest struct {
 
 func (x *GetSecretRequest) Reset() {
 	*x = GetSecretRequest{}
-	mi := &file_cairn_proto_msgTypes[43]
+	mi := &file_cairn_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2884,7 +3052,7 @@ func (x *GetSecretRequest) String() string {
 func (*GetSecretRequest) ProtoMessage() {}
 
 func (x *GetSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[43]
+	mi := &file_cairn_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2897,7 +3065,7 @@ func (x *GetSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSecretRequest.ProtoReflect.Descriptor instead.
 func (*GetSecretRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{43}
+	return file_cairn_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetSecretRequest) GetAccessKey() string {
@@ -2920,7 +3088,7 @@ type RegisterNodeRequest struct {
 
 func (x *RegisterNodeRequest) Reset() {
 	*x = RegisterNodeRequest{}
-	mi := &file_cairn_proto_msgTypes[44]
+	mi := &file_cairn_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2932,7 +3100,7 @@ func (x *RegisterNodeRequest) String() string {
 func (*RegisterNodeRequest) ProtoMessage() {}
 
 func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[44]
+	mi := &file_cairn_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2945,7 +3113,7 @@ func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeRequest.ProtoReflect.Descriptor instead.
 func (*RegisterNodeRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{44}
+	return file_cairn_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RegisterNodeRequest) GetId() string {
@@ -2998,7 +3166,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_cairn_proto_msgTypes[45]
+	mi := &file_cairn_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3010,7 +3178,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[45]
+	mi := &file_cairn_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3023,7 +3191,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{45}
+	return file_cairn_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *HeartbeatRequest) GetId() string {
@@ -3088,7 +3256,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_cairn_proto_msgTypes[46]
+	mi := &file_cairn_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3100,7 +3268,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[46]
+	mi := &file_cairn_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3113,7 +3281,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{46}
+	return file_cairn_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *HeartbeatResponse) GetRegister() bool {
@@ -3139,7 +3307,7 @@ type RegisterNodeResponse struct {
 
 func (x *RegisterNodeResponse) Reset() {
 	*x = RegisterNodeResponse{}
-	mi := &file_cairn_proto_msgTypes[47]
+	mi := &file_cairn_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3151,7 +3319,7 @@ func (x *RegisterNodeResponse) String() string {
 func (*RegisterNodeResponse) ProtoMessage() {}
 
 func (x *RegisterNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[47]
+	mi := &file_cairn_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3164,7 +3332,7 @@ func (x *RegisterNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeResponse.ProtoReflect.Descriptor instead.
 func (*RegisterNodeResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{47}
+	return file_cairn_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RegisterNodeResponse) GetTokenKeys() []*TokenKey {
@@ -3188,7 +3356,7 @@ type TokenKey struct {
 
 func (x *TokenKey) Reset() {
 	*x = TokenKey{}
-	mi := &file_cairn_proto_msgTypes[48]
+	mi := &file_cairn_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3200,7 +3368,7 @@ func (x *TokenKey) String() string {
 func (*TokenKey) ProtoMessage() {}
 
 func (x *TokenKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[48]
+	mi := &file_cairn_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3213,7 +3381,7 @@ func (x *TokenKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenKey.ProtoReflect.Descriptor instead.
 func (*TokenKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{48}
+	return file_cairn_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *TokenKey) GetId() uint32 {
@@ -3245,7 +3413,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_cairn_proto_msgTypes[49]
+	mi := &file_cairn_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3257,7 +3425,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[49]
+	mi := &file_cairn_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3270,7 +3438,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{49}
+	return file_cairn_proto_rawDescGZIP(), []int{51}
 }
 
 type PeerStatus struct {
@@ -3286,7 +3454,7 @@ type PeerStatus struct {
 
 func (x *PeerStatus) Reset() {
 	*x = PeerStatus{}
-	mi := &file_cairn_proto_msgTypes[50]
+	mi := &file_cairn_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3298,7 +3466,7 @@ func (x *PeerStatus) String() string {
 func (*PeerStatus) ProtoMessage() {}
 
 func (x *PeerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[50]
+	mi := &file_cairn_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3311,7 +3479,7 @@ func (x *PeerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerStatus.ProtoReflect.Descriptor instead.
 func (*PeerStatus) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{50}
+	return file_cairn_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *PeerStatus) GetId() string {
@@ -3367,7 +3535,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_cairn_proto_msgTypes[51]
+	mi := &file_cairn_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3379,7 +3547,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[51]
+	mi := &file_cairn_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3392,7 +3560,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{51}
+	return file_cairn_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -3480,7 +3648,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_cairn_proto_msgTypes[52]
+	mi := &file_cairn_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3492,7 +3660,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[52]
+	mi := &file_cairn_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3505,7 +3673,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{52}
+	return file_cairn_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ClusterStatusResponse) GetLeaderId() string {
@@ -3578,7 +3746,7 @@ type RepairStatus struct {
 
 func (x *RepairStatus) Reset() {
 	*x = RepairStatus{}
-	mi := &file_cairn_proto_msgTypes[53]
+	mi := &file_cairn_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3590,7 +3758,7 @@ func (x *RepairStatus) String() string {
 func (*RepairStatus) ProtoMessage() {}
 
 func (x *RepairStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[53]
+	mi := &file_cairn_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3603,7 +3771,7 @@ func (x *RepairStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairStatus.ProtoReflect.Descriptor instead.
 func (*RepairStatus) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{53}
+	return file_cairn_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *RepairStatus) GetQueued() uint64 {
@@ -3698,7 +3866,7 @@ type FsckRequest struct {
 
 func (x *FsckRequest) Reset() {
 	*x = FsckRequest{}
-	mi := &file_cairn_proto_msgTypes[54]
+	mi := &file_cairn_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3710,7 +3878,7 @@ func (x *FsckRequest) String() string {
 func (*FsckRequest) ProtoMessage() {}
 
 func (x *FsckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[54]
+	mi := &file_cairn_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3723,7 +3891,7 @@ func (x *FsckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsckRequest.ProtoReflect.Descriptor instead.
 func (*FsckRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{54}
+	return file_cairn_proto_rawDescGZIP(), []int{56}
 }
 
 type FsckResponse struct {
@@ -3742,7 +3910,7 @@ type FsckResponse struct {
 
 func (x *FsckResponse) Reset() {
 	*x = FsckResponse{}
-	mi := &file_cairn_proto_msgTypes[55]
+	mi := &file_cairn_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3754,7 +3922,7 @@ func (x *FsckResponse) String() string {
 func (*FsckResponse) ProtoMessage() {}
 
 func (x *FsckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[55]
+	mi := &file_cairn_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3767,7 +3935,7 @@ func (x *FsckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsckResponse.ProtoReflect.Descriptor instead.
 func (*FsckResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{55}
+	return file_cairn_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *FsckResponse) GetChunk() []byte {
@@ -3836,7 +4004,7 @@ type ReconcileRequest struct {
 
 func (x *ReconcileRequest) Reset() {
 	*x = ReconcileRequest{}
-	mi := &file_cairn_proto_msgTypes[56]
+	mi := &file_cairn_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3848,7 +4016,7 @@ func (x *ReconcileRequest) String() string {
 func (*ReconcileRequest) ProtoMessage() {}
 
 func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[56]
+	mi := &file_cairn_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3861,7 +4029,7 @@ func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileRequest.ProtoReflect.Descriptor instead.
 func (*ReconcileRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{56}
+	return file_cairn_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ReconcileRequest) GetNode() string {
@@ -3887,7 +4055,7 @@ type ReconcileResponse struct {
 
 func (x *ReconcileResponse) Reset() {
 	*x = ReconcileResponse{}
-	mi := &file_cairn_proto_msgTypes[57]
+	mi := &file_cairn_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3899,7 +4067,7 @@ func (x *ReconcileResponse) String() string {
 func (*ReconcileResponse) ProtoMessage() {}
 
 func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[57]
+	mi := &file_cairn_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3912,7 +4080,7 @@ func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileResponse.ProtoReflect.Descriptor instead.
 func (*ReconcileResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{57}
+	return file_cairn_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ReconcileResponse) GetDelete() [][]byte {
@@ -3932,7 +4100,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_cairn_proto_msgTypes[58]
+	mi := &file_cairn_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3944,7 +4112,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[58]
+	mi := &file_cairn_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3957,7 +4125,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{58}
+	return file_cairn_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DrainRequest) GetNode() string {
@@ -3986,7 +4154,7 @@ type AddPeerRequest struct {
 
 func (x *AddPeerRequest) Reset() {
 	*x = AddPeerRequest{}
-	mi := &file_cairn_proto_msgTypes[59]
+	mi := &file_cairn_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3998,7 +4166,7 @@ func (x *AddPeerRequest) String() string {
 func (*AddPeerRequest) ProtoMessage() {}
 
 func (x *AddPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[59]
+	mi := &file_cairn_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4011,7 +4179,7 @@ func (x *AddPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPeerRequest.ProtoReflect.Descriptor instead.
 func (*AddPeerRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{59}
+	return file_cairn_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *AddPeerRequest) GetId() string {
@@ -4051,7 +4219,7 @@ type RemovePeerRequest struct {
 
 func (x *RemovePeerRequest) Reset() {
 	*x = RemovePeerRequest{}
-	mi := &file_cairn_proto_msgTypes[60]
+	mi := &file_cairn_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4063,7 +4231,7 @@ func (x *RemovePeerRequest) String() string {
 func (*RemovePeerRequest) ProtoMessage() {}
 
 func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[60]
+	mi := &file_cairn_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4076,7 +4244,7 @@ func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{60}
+	return file_cairn_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RemovePeerRequest) GetId() string {
@@ -4094,7 +4262,7 @@ type PeersRequest struct {
 
 func (x *PeersRequest) Reset() {
 	*x = PeersRequest{}
-	mi := &file_cairn_proto_msgTypes[61]
+	mi := &file_cairn_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4106,7 +4274,7 @@ func (x *PeersRequest) String() string {
 func (*PeersRequest) ProtoMessage() {}
 
 func (x *PeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[61]
+	mi := &file_cairn_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4119,7 +4287,7 @@ func (x *PeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeersRequest.ProtoReflect.Descriptor instead.
 func (*PeersRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{61}
+	return file_cairn_proto_rawDescGZIP(), []int{63}
 }
 
 type PeersResponse struct {
@@ -4137,7 +4305,7 @@ type PeersResponse struct {
 
 func (x *PeersResponse) Reset() {
 	*x = PeersResponse{}
-	mi := &file_cairn_proto_msgTypes[62]
+	mi := &file_cairn_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4149,7 +4317,7 @@ func (x *PeersResponse) String() string {
 func (*PeersResponse) ProtoMessage() {}
 
 func (x *PeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[62]
+	mi := &file_cairn_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4162,7 +4330,7 @@ func (x *PeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeersResponse.ProtoReflect.Descriptor instead.
 func (*PeersResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{62}
+	return file_cairn_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *PeersResponse) GetPeers() []*PeerStatus {
@@ -4224,7 +4392,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_cairn_proto_msgTypes[63]
+	mi := &file_cairn_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4236,7 +4404,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[63]
+	mi := &file_cairn_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4249,7 +4417,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{63}
+	return file_cairn_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *LeaveRequest) GetId() string {
@@ -4276,7 +4444,7 @@ type ReportCorruptRequest struct {
 
 func (x *ReportCorruptRequest) Reset() {
 	*x = ReportCorruptRequest{}
-	mi := &file_cairn_proto_msgTypes[64]
+	mi := &file_cairn_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4288,7 +4456,7 @@ func (x *ReportCorruptRequest) String() string {
 func (*ReportCorruptRequest) ProtoMessage() {}
 
 func (x *ReportCorruptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[64]
+	mi := &file_cairn_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4301,7 +4469,7 @@ func (x *ReportCorruptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCorruptRequest.ProtoReflect.Descriptor instead.
 func (*ReportCorruptRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{64}
+	return file_cairn_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ReportCorruptRequest) GetNode() string {
@@ -4331,7 +4499,7 @@ type UpdateLocations struct {
 
 func (x *UpdateLocations) Reset() {
 	*x = UpdateLocations{}
-	mi := &file_cairn_proto_msgTypes[65]
+	mi := &file_cairn_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4343,7 +4511,7 @@ func (x *UpdateLocations) String() string {
 func (*UpdateLocations) ProtoMessage() {}
 
 func (x *UpdateLocations) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[65]
+	mi := &file_cairn_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4356,7 +4524,7 @@ func (x *UpdateLocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLocations.ProtoReflect.Descriptor instead.
 func (*UpdateLocations) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{65}
+	return file_cairn_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *UpdateLocations) GetChunk() []byte {
@@ -4391,7 +4559,7 @@ type GarbageDone struct {
 
 func (x *GarbageDone) Reset() {
 	*x = GarbageDone{}
-	mi := &file_cairn_proto_msgTypes[66]
+	mi := &file_cairn_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4403,7 +4571,7 @@ func (x *GarbageDone) String() string {
 func (*GarbageDone) ProtoMessage() {}
 
 func (x *GarbageDone) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[66]
+	mi := &file_cairn_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4416,7 +4584,7 @@ func (x *GarbageDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageDone.ProtoReflect.Descriptor instead.
 func (*GarbageDone) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{66}
+	return file_cairn_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *GarbageDone) GetChunks() [][]byte {
@@ -4453,6 +4621,7 @@ type Command struct {
 	//	*Command_PutCredential
 	//	*Command_DeleteCredential
 	//	*Command_RotateSigningKey
+	//	*Command_SetQuota
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// upload_id is chosen by the proposer for CreateUpload.
 	UploadId string `protobuf:"bytes,13,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
@@ -4466,7 +4635,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_cairn_proto_msgTypes[67]
+	mi := &file_cairn_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4478,7 +4647,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[67]
+	mi := &file_cairn_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4491,7 +4660,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{67}
+	return file_cairn_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *Command) GetNowNs() int64 {
@@ -4688,6 +4857,15 @@ func (x *Command) GetRotateSigningKey() *RotateSigningKey {
 	return nil
 }
 
+func (x *Command) GetSetQuota() *SetQuotaRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetQuota); ok {
+			return x.SetQuota
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetUploadId() string {
 	if x != nil {
 		return x.UploadId
@@ -4786,6 +4964,10 @@ type Command_RotateSigningKey struct {
 	RotateSigningKey *RotateSigningKey `protobuf:"bytes,22,opt,name=rotate_signing_key,json=rotateSigningKey,proto3,oneof"`
 }
 
+type Command_SetQuota struct {
+	SetQuota *SetQuotaRequest `protobuf:"bytes,24,opt,name=set_quota,json=setQuota,proto3,oneof"`
+}
+
 func (*Command_Mkdir) isCommand_Op() {}
 
 func (*Command_Commit) isCommand_Op() {}
@@ -4826,6 +5008,8 @@ func (*Command_DeleteCredential) isCommand_Op() {}
 
 func (*Command_RotateSigningKey) isCommand_Op() {}
 
+func (*Command_SetQuota) isCommand_Op() {}
+
 // RequestID names one mutation of one client: client is random per SDK
 // client, seq counts its calls; retries of a call reuse both.
 type RequestID struct {
@@ -4838,7 +5022,7 @@ type RequestID struct {
 
 func (x *RequestID) Reset() {
 	*x = RequestID{}
-	mi := &file_cairn_proto_msgTypes[68]
+	mi := &file_cairn_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4850,7 +5034,7 @@ func (x *RequestID) String() string {
 func (*RequestID) ProtoMessage() {}
 
 func (x *RequestID) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[68]
+	mi := &file_cairn_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4863,7 +5047,7 @@ func (x *RequestID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestID.ProtoReflect.Descriptor instead.
 func (*RequestID) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{68}
+	return file_cairn_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *RequestID) GetClient() []byte {
@@ -4896,7 +5080,7 @@ type RequestRecord struct {
 
 func (x *RequestRecord) Reset() {
 	*x = RequestRecord{}
-	mi := &file_cairn_proto_msgTypes[69]
+	mi := &file_cairn_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4908,7 +5092,7 @@ func (x *RequestRecord) String() string {
 func (*RequestRecord) ProtoMessage() {}
 
 func (x *RequestRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[69]
+	mi := &file_cairn_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4921,7 +5105,7 @@ func (x *RequestRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
 func (*RequestRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{69}
+	return file_cairn_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *RequestRecord) GetAtNs() int64 {
@@ -4982,7 +5166,7 @@ type RotateSigningKey struct {
 
 func (x *RotateSigningKey) Reset() {
 	*x = RotateSigningKey{}
-	mi := &file_cairn_proto_msgTypes[70]
+	mi := &file_cairn_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4994,7 +5178,7 @@ func (x *RotateSigningKey) String() string {
 func (*RotateSigningKey) ProtoMessage() {}
 
 func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[70]
+	mi := &file_cairn_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5007,7 +5191,7 @@ func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSigningKey.ProtoReflect.Descriptor instead.
 func (*RotateSigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{70}
+	return file_cairn_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *RotateSigningKey) GetKey() *SigningKey {
@@ -5050,7 +5234,7 @@ type SigningKey struct {
 
 func (x *SigningKey) Reset() {
 	*x = SigningKey{}
-	mi := &file_cairn_proto_msgTypes[71]
+	mi := &file_cairn_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5062,7 +5246,7 @@ func (x *SigningKey) String() string {
 func (*SigningKey) ProtoMessage() {}
 
 func (x *SigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[71]
+	mi := &file_cairn_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5075,7 +5259,7 @@ func (x *SigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
 func (*SigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{71}
+	return file_cairn_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *SigningKey) GetId() uint32 {
@@ -5139,7 +5323,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_cairn_proto_msgTypes[72]
+	mi := &file_cairn_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5151,7 +5335,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[72]
+	mi := &file_cairn_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5164,7 +5348,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{72}
+	return file_cairn_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *PeerInfo) GetId() string {
@@ -5206,7 +5390,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_cairn_proto_msgTypes[73]
+	mi := &file_cairn_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5218,7 +5402,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[73]
+	mi := &file_cairn_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5231,7 +5415,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{73}
+	return file_cairn_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *Dirent) GetInode() uint64 {
@@ -5259,7 +5443,7 @@ type ChunkRecord struct {
 
 func (x *ChunkRecord) Reset() {
 	*x = ChunkRecord{}
-	mi := &file_cairn_proto_msgTypes[74]
+	mi := &file_cairn_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5271,7 +5455,7 @@ func (x *ChunkRecord) String() string {
 func (*ChunkRecord) ProtoMessage() {}
 
 func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[74]
+	mi := &file_cairn_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5284,7 +5468,7 @@ func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRecord.ProtoReflect.Descriptor instead.
 func (*ChunkRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{74}
+	return file_cairn_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ChunkRecord) GetInode() uint64 {
@@ -5323,7 +5507,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_cairn_proto_msgTypes[75]
+	mi := &file_cairn_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5335,7 +5519,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[75]
+	mi := &file_cairn_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5348,7 +5532,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{75}
+	return file_cairn_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *NodeRecord) GetId() string {
@@ -5410,7 +5594,7 @@ type GarbageRecord struct {
 
 func (x *GarbageRecord) Reset() {
 	*x = GarbageRecord{}
-	mi := &file_cairn_proto_msgTypes[76]
+	mi := &file_cairn_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5422,7 +5606,7 @@ func (x *GarbageRecord) String() string {
 func (*GarbageRecord) ProtoMessage() {}
 
 func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[76]
+	mi := &file_cairn_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5435,7 +5619,7 @@ func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageRecord.ProtoReflect.Descriptor instead.
 func (*GarbageRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{76}
+	return file_cairn_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *GarbageRecord) GetNodes() []string {
@@ -5456,7 +5640,20 @@ var File_cairn_proto protoreflect.FileDescriptor
 
 const file_cairn_proto_rawDesc = "" +
 	"\n" +
-	"\vcairn.proto\x12\bcairn.v1\"\a\n" +
+	"\vcairn.proto\x12\bcairn.v1\"Q\n" +
+	"\x0fSetQuotaRequest\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12\x14\n" +
+	"\x05files\x18\x03 \x01(\x03R\x05files\"\x8d\x01\n" +
+	"\vQuotaRecord\x12\x1f\n" +
+	"\vlimit_bytes\x18\x01 \x01(\x03R\n" +
+	"limitBytes\x12\x1f\n" +
+	"\vlimit_files\x18\x02 \x01(\x03R\n" +
+	"limitFiles\x12\x1d\n" +
+	"\n" +
+	"used_bytes\x18\x03 \x01(\x03R\tusedBytes\x12\x1d\n" +
+	"\n" +
+	"used_files\x18\x04 \x01(\x03R\tusedFiles\"\a\n" +
 	"\x05Empty\"\xbb\x01\n" +
 	"\vErrorDetail\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\rR\x04kind\x12\x0e\n" +
@@ -5468,7 +5665,7 @@ const file_cairn_proto_rawDesc = "" +
 	"leaderAddr\x12\x1c\n" +
 	"\tretryable\x18\a \x01(\bR\tretryable\"#\n" +
 	"\vReadOptions\x12\x14\n" +
-	"\x05stale\x18\x01 \x01(\bR\x05stale\"\xd6\x03\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\"\xd6\x04\n" +
 	"\x04Attr\x12\x14\n" +
 	"\x05inode\x18\x01 \x01(\x04R\x05inode\x12\x16\n" +
 	"\x06parent\x18\x02 \x01(\x04R\x06parent\x12\x10\n" +
@@ -5487,7 +5684,15 @@ const file_cairn_proto_rawDesc = "" +
 	"\n" +
 	"chunk_size\x18\x0e \x01(\x03R\tchunkSize\x12\x16\n" +
 	"\x06chunks\x18\x0f \x01(\x04R\x06chunks\x12\x12\n" +
-	"\x04name\x18\x10 \x01(\tR\x04name\x1a9\n" +
+	"\x04name\x18\x10 \x01(\tR\x04name\x12\x1f\n" +
+	"\vquota_bytes\x18\x13 \x01(\x03R\n" +
+	"quotaBytes\x12\x1f\n" +
+	"\vquota_files\x18\x14 \x01(\x03R\n" +
+	"quotaFiles\x12\x1d\n" +
+	"\n" +
+	"used_bytes\x18\x15 \x01(\x03R\tusedBytes\x12\x1d\n" +
+	"\n" +
+	"used_files\x18\x16 \x01(\x03R\tusedFiles\x1a9\n" +
 	"\vXattrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"t\n" +
@@ -5816,8 +6021,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x03add\x18\x02 \x03(\tR\x03add\x12\x16\n" +
 	"\x06remove\x18\x03 \x03(\tR\x06remove\"%\n" +
 	"\vGarbageDone\x12\x16\n" +
-	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xfc\n" +
-	"\n" +
+	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xb6\v\n" +
 	"\aCommand\x12\x15\n" +
 	"\x06now_ns\x18\x01 \x01(\x03R\x05nowNs\x12.\n" +
 	"\x05mkdir\x18\x02 \x01(\v2\x16.cairn.v1.MkdirRequestH\x00R\x05mkdir\x121\n" +
@@ -5840,7 +6044,8 @@ const file_cairn_proto_rawDesc = "" +
 	"\vwrap_in_dir\x18\x13 \x01(\v2\x1a.cairn.v1.WrapInDirRequestH\x00R\twrapInDir\x12G\n" +
 	"\x0eput_credential\x18\x14 \x01(\v2\x1e.cairn.v1.PutCredentialRequestH\x00R\rputCredential\x12P\n" +
 	"\x11delete_credential\x18\x15 \x01(\v2!.cairn.v1.DeleteCredentialRequestH\x00R\x10deleteCredential\x12J\n" +
-	"\x12rotate_signing_key\x18\x16 \x01(\v2\x1a.cairn.v1.RotateSigningKeyH\x00R\x10rotateSigningKey\x12\x1b\n" +
+	"\x12rotate_signing_key\x18\x16 \x01(\v2\x1a.cairn.v1.RotateSigningKeyH\x00R\x10rotateSigningKey\x128\n" +
+	"\tset_quota\x18\x18 \x01(\v2\x19.cairn.v1.SetQuotaRequestH\x00R\bsetQuota\x12\x1b\n" +
 	"\tupload_id\x18\r \x01(\tR\buploadId\x12-\n" +
 	"\arequest\x18\x1e \x01(\v2\x13.cairn.v1.RequestIDR\arequestB\x04\n" +
 	"\x02op\"5\n" +
@@ -5930,13 +6135,14 @@ const file_cairn_proto_rawDesc = "" +
 	"\x05Leave\x12\x16.cairn.v1.LeaveRequest\x1a\x0f.cairn.v1.Empty2\x95\x01\n" +
 	"\aCluster\x128\n" +
 	"\x05Peers\x12\x16.cairn.v1.PeersRequest\x1a\x17.cairn.v1.PeersResponse\x12P\n" +
-	"\rClusterStatus\x12\x1e.cairn.v1.ClusterStatusRequest\x1a\x1f.cairn.v1.ClusterStatusResponse2\xe7\x01\n" +
+	"\rClusterStatus\x12\x1e.cairn.v1.ClusterStatusRequest\x1a\x1f.cairn.v1.ClusterStatusResponse2\xa6\x02\n" +
 	"\bOperator\x124\n" +
 	"\aAddPeer\x12\x18.cairn.v1.AddPeerRequest\x1a\x0f.cairn.v1.Empty\x12:\n" +
 	"\n" +
 	"RemovePeer\x12\x1b.cairn.v1.RemovePeerRequest\x1a\x0f.cairn.v1.Empty\x120\n" +
 	"\x05Drain\x12\x16.cairn.v1.DrainRequest\x1a\x0f.cairn.v1.Empty\x127\n" +
-	"\x04Fsck\x12\x15.cairn.v1.FsckRequest\x1a\x16.cairn.v1.FsckResponse0\x012\xae\x02\n" +
+	"\x04Fsck\x12\x15.cairn.v1.FsckRequest\x1a\x16.cairn.v1.FsckResponse0\x01\x12=\n" +
+	"\bSetQuota\x12\x19.cairn.v1.SetQuotaRequest\x1a\x16.cairn.v1.StatResponse2\xae\x02\n" +
 	"\vCredentials\x12@\n" +
 	"\rPutCredential\x12\x1e.cairn.v1.PutCredentialRequest\x1a\x0f.cairn.v1.Empty\x12F\n" +
 	"\x10DeleteCredential\x12!.cairn.v1.DeleteCredentialRequest\x1a\x0f.cairn.v1.Empty\x12V\n" +
@@ -5956,227 +6162,232 @@ func file_cairn_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
+var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
 var file_cairn_proto_goTypes = []any{
 	(CommitMode)(0),                 // 0: cairn.v1.CommitMode
-	(*Empty)(nil),                   // 1: cairn.v1.Empty
-	(*ErrorDetail)(nil),             // 2: cairn.v1.ErrorDetail
-	(*ReadOptions)(nil),             // 3: cairn.v1.ReadOptions
-	(*Attr)(nil),                    // 4: cairn.v1.Attr
-	(*ChunkRef)(nil),                // 5: cairn.v1.ChunkRef
-	(*Replica)(nil),                 // 6: cairn.v1.Replica
-	(*ChunkLocation)(nil),           // 7: cairn.v1.ChunkLocation
-	(*MkdirRequest)(nil),            // 8: cairn.v1.MkdirRequest
-	(*StatRequest)(nil),             // 9: cairn.v1.StatRequest
-	(*StatResponse)(nil),            // 10: cairn.v1.StatResponse
-	(*ListRequest)(nil),             // 11: cairn.v1.ListRequest
-	(*ListResponse)(nil),            // 12: cairn.v1.ListResponse
-	(*RenameRequest)(nil),           // 13: cairn.v1.RenameRequest
-	(*RemoveRequest)(nil),           // 14: cairn.v1.RemoveRequest
-	(*RemoveResponse)(nil),          // 15: cairn.v1.RemoveResponse
-	(*SetAttrRequest)(nil),          // 16: cairn.v1.SetAttrRequest
-	(*AllocateRequest)(nil),         // 17: cairn.v1.AllocateRequest
-	(*Allocation)(nil),              // 18: cairn.v1.Allocation
-	(*AllocateResponse)(nil),        // 19: cairn.v1.AllocateResponse
-	(*StoredChunk)(nil),             // 20: cairn.v1.StoredChunk
-	(*CommitRequest)(nil),           // 21: cairn.v1.CommitRequest
-	(*LookupRequest)(nil),           // 22: cairn.v1.LookupRequest
-	(*LookupResponse)(nil),          // 23: cairn.v1.LookupResponse
-	(*UploadSession)(nil),           // 24: cairn.v1.UploadSession
-	(*CreateUploadRequest)(nil),     // 25: cairn.v1.CreateUploadRequest
-	(*AddUploadChunksRequest)(nil),  // 26: cairn.v1.AddUploadChunksRequest
-	(*GetUploadRequest)(nil),        // 27: cairn.v1.GetUploadRequest
-	(*ListUploadsRequest)(nil),      // 28: cairn.v1.ListUploadsRequest
-	(*ListUploadsResponse)(nil),     // 29: cairn.v1.ListUploadsResponse
-	(*CompleteUploadRequest)(nil),   // 30: cairn.v1.CompleteUploadRequest
-	(*AbortUploadRequest)(nil),      // 31: cairn.v1.AbortUploadRequest
-	(*UploadPart)(nil),              // 32: cairn.v1.UploadPart
-	(*PutUploadPartRequest)(nil),    // 33: cairn.v1.PutUploadPartRequest
-	(*ListUploadPartsRequest)(nil),  // 34: cairn.v1.ListUploadPartsRequest
-	(*ListUploadPartsResponse)(nil), // 35: cairn.v1.ListUploadPartsResponse
-	(*CompletePart)(nil),            // 36: cairn.v1.CompletePart
-	(*CompletePartsRequest)(nil),    // 37: cairn.v1.CompletePartsRequest
-	(*WrapInDirRequest)(nil),        // 38: cairn.v1.WrapInDirRequest
-	(*Credential)(nil),              // 39: cairn.v1.Credential
-	(*PutCredentialRequest)(nil),    // 40: cairn.v1.PutCredentialRequest
-	(*DeleteCredentialRequest)(nil), // 41: cairn.v1.DeleteCredentialRequest
-	(*ListCredentialsRequest)(nil),  // 42: cairn.v1.ListCredentialsRequest
-	(*ListCredentialsResponse)(nil), // 43: cairn.v1.ListCredentialsResponse
-	(*GetSecretRequest)(nil),        // 44: cairn.v1.GetSecretRequest
-	(*RegisterNodeRequest)(nil),     // 45: cairn.v1.RegisterNodeRequest
-	(*HeartbeatRequest)(nil),        // 46: cairn.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),       // 47: cairn.v1.HeartbeatResponse
-	(*RegisterNodeResponse)(nil),    // 48: cairn.v1.RegisterNodeResponse
-	(*TokenKey)(nil),                // 49: cairn.v1.TokenKey
-	(*ClusterStatusRequest)(nil),    // 50: cairn.v1.ClusterStatusRequest
-	(*PeerStatus)(nil),              // 51: cairn.v1.PeerStatus
-	(*NodeStatus)(nil),              // 52: cairn.v1.NodeStatus
-	(*ClusterStatusResponse)(nil),   // 53: cairn.v1.ClusterStatusResponse
-	(*RepairStatus)(nil),            // 54: cairn.v1.RepairStatus
-	(*FsckRequest)(nil),             // 55: cairn.v1.FsckRequest
-	(*FsckResponse)(nil),            // 56: cairn.v1.FsckResponse
-	(*ReconcileRequest)(nil),        // 57: cairn.v1.ReconcileRequest
-	(*ReconcileResponse)(nil),       // 58: cairn.v1.ReconcileResponse
-	(*DrainRequest)(nil),            // 59: cairn.v1.DrainRequest
-	(*AddPeerRequest)(nil),          // 60: cairn.v1.AddPeerRequest
-	(*RemovePeerRequest)(nil),       // 61: cairn.v1.RemovePeerRequest
-	(*PeersRequest)(nil),            // 62: cairn.v1.PeersRequest
-	(*PeersResponse)(nil),           // 63: cairn.v1.PeersResponse
-	(*LeaveRequest)(nil),            // 64: cairn.v1.LeaveRequest
-	(*ReportCorruptRequest)(nil),    // 65: cairn.v1.ReportCorruptRequest
-	(*UpdateLocations)(nil),         // 66: cairn.v1.UpdateLocations
-	(*GarbageDone)(nil),             // 67: cairn.v1.GarbageDone
-	(*Command)(nil),                 // 68: cairn.v1.Command
-	(*RequestID)(nil),               // 69: cairn.v1.RequestID
-	(*RequestRecord)(nil),           // 70: cairn.v1.RequestRecord
-	(*RotateSigningKey)(nil),        // 71: cairn.v1.RotateSigningKey
-	(*SigningKey)(nil),              // 72: cairn.v1.SigningKey
-	(*PeerInfo)(nil),                // 73: cairn.v1.PeerInfo
-	(*Dirent)(nil),                  // 74: cairn.v1.Dirent
-	(*ChunkRecord)(nil),             // 75: cairn.v1.ChunkRecord
-	(*NodeRecord)(nil),              // 76: cairn.v1.NodeRecord
-	(*GarbageRecord)(nil),           // 77: cairn.v1.GarbageRecord
-	nil,                             // 78: cairn.v1.Attr.XattrsEntry
-	nil,                             // 79: cairn.v1.SetAttrRequest.SetXattrsEntry
-	nil,                             // 80: cairn.v1.CommitRequest.XattrsEntry
-	nil,                             // 81: cairn.v1.UploadSession.XattrsEntry
-	nil,                             // 82: cairn.v1.CreateUploadRequest.XattrsEntry
-	nil,                             // 83: cairn.v1.CompletePartsRequest.XattrsEntry
+	(*SetQuotaRequest)(nil),         // 1: cairn.v1.SetQuotaRequest
+	(*QuotaRecord)(nil),             // 2: cairn.v1.QuotaRecord
+	(*Empty)(nil),                   // 3: cairn.v1.Empty
+	(*ErrorDetail)(nil),             // 4: cairn.v1.ErrorDetail
+	(*ReadOptions)(nil),             // 5: cairn.v1.ReadOptions
+	(*Attr)(nil),                    // 6: cairn.v1.Attr
+	(*ChunkRef)(nil),                // 7: cairn.v1.ChunkRef
+	(*Replica)(nil),                 // 8: cairn.v1.Replica
+	(*ChunkLocation)(nil),           // 9: cairn.v1.ChunkLocation
+	(*MkdirRequest)(nil),            // 10: cairn.v1.MkdirRequest
+	(*StatRequest)(nil),             // 11: cairn.v1.StatRequest
+	(*StatResponse)(nil),            // 12: cairn.v1.StatResponse
+	(*ListRequest)(nil),             // 13: cairn.v1.ListRequest
+	(*ListResponse)(nil),            // 14: cairn.v1.ListResponse
+	(*RenameRequest)(nil),           // 15: cairn.v1.RenameRequest
+	(*RemoveRequest)(nil),           // 16: cairn.v1.RemoveRequest
+	(*RemoveResponse)(nil),          // 17: cairn.v1.RemoveResponse
+	(*SetAttrRequest)(nil),          // 18: cairn.v1.SetAttrRequest
+	(*AllocateRequest)(nil),         // 19: cairn.v1.AllocateRequest
+	(*Allocation)(nil),              // 20: cairn.v1.Allocation
+	(*AllocateResponse)(nil),        // 21: cairn.v1.AllocateResponse
+	(*StoredChunk)(nil),             // 22: cairn.v1.StoredChunk
+	(*CommitRequest)(nil),           // 23: cairn.v1.CommitRequest
+	(*LookupRequest)(nil),           // 24: cairn.v1.LookupRequest
+	(*LookupResponse)(nil),          // 25: cairn.v1.LookupResponse
+	(*UploadSession)(nil),           // 26: cairn.v1.UploadSession
+	(*CreateUploadRequest)(nil),     // 27: cairn.v1.CreateUploadRequest
+	(*AddUploadChunksRequest)(nil),  // 28: cairn.v1.AddUploadChunksRequest
+	(*GetUploadRequest)(nil),        // 29: cairn.v1.GetUploadRequest
+	(*ListUploadsRequest)(nil),      // 30: cairn.v1.ListUploadsRequest
+	(*ListUploadsResponse)(nil),     // 31: cairn.v1.ListUploadsResponse
+	(*CompleteUploadRequest)(nil),   // 32: cairn.v1.CompleteUploadRequest
+	(*AbortUploadRequest)(nil),      // 33: cairn.v1.AbortUploadRequest
+	(*UploadPart)(nil),              // 34: cairn.v1.UploadPart
+	(*PutUploadPartRequest)(nil),    // 35: cairn.v1.PutUploadPartRequest
+	(*ListUploadPartsRequest)(nil),  // 36: cairn.v1.ListUploadPartsRequest
+	(*ListUploadPartsResponse)(nil), // 37: cairn.v1.ListUploadPartsResponse
+	(*CompletePart)(nil),            // 38: cairn.v1.CompletePart
+	(*CompletePartsRequest)(nil),    // 39: cairn.v1.CompletePartsRequest
+	(*WrapInDirRequest)(nil),        // 40: cairn.v1.WrapInDirRequest
+	(*Credential)(nil),              // 41: cairn.v1.Credential
+	(*PutCredentialRequest)(nil),    // 42: cairn.v1.PutCredentialRequest
+	(*DeleteCredentialRequest)(nil), // 43: cairn.v1.DeleteCredentialRequest
+	(*ListCredentialsRequest)(nil),  // 44: cairn.v1.ListCredentialsRequest
+	(*ListCredentialsResponse)(nil), // 45: cairn.v1.ListCredentialsResponse
+	(*GetSecretRequest)(nil),        // 46: cairn.v1.GetSecretRequest
+	(*RegisterNodeRequest)(nil),     // 47: cairn.v1.RegisterNodeRequest
+	(*HeartbeatRequest)(nil),        // 48: cairn.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),       // 49: cairn.v1.HeartbeatResponse
+	(*RegisterNodeResponse)(nil),    // 50: cairn.v1.RegisterNodeResponse
+	(*TokenKey)(nil),                // 51: cairn.v1.TokenKey
+	(*ClusterStatusRequest)(nil),    // 52: cairn.v1.ClusterStatusRequest
+	(*PeerStatus)(nil),              // 53: cairn.v1.PeerStatus
+	(*NodeStatus)(nil),              // 54: cairn.v1.NodeStatus
+	(*ClusterStatusResponse)(nil),   // 55: cairn.v1.ClusterStatusResponse
+	(*RepairStatus)(nil),            // 56: cairn.v1.RepairStatus
+	(*FsckRequest)(nil),             // 57: cairn.v1.FsckRequest
+	(*FsckResponse)(nil),            // 58: cairn.v1.FsckResponse
+	(*ReconcileRequest)(nil),        // 59: cairn.v1.ReconcileRequest
+	(*ReconcileResponse)(nil),       // 60: cairn.v1.ReconcileResponse
+	(*DrainRequest)(nil),            // 61: cairn.v1.DrainRequest
+	(*AddPeerRequest)(nil),          // 62: cairn.v1.AddPeerRequest
+	(*RemovePeerRequest)(nil),       // 63: cairn.v1.RemovePeerRequest
+	(*PeersRequest)(nil),            // 64: cairn.v1.PeersRequest
+	(*PeersResponse)(nil),           // 65: cairn.v1.PeersResponse
+	(*LeaveRequest)(nil),            // 66: cairn.v1.LeaveRequest
+	(*ReportCorruptRequest)(nil),    // 67: cairn.v1.ReportCorruptRequest
+	(*UpdateLocations)(nil),         // 68: cairn.v1.UpdateLocations
+	(*GarbageDone)(nil),             // 69: cairn.v1.GarbageDone
+	(*Command)(nil),                 // 70: cairn.v1.Command
+	(*RequestID)(nil),               // 71: cairn.v1.RequestID
+	(*RequestRecord)(nil),           // 72: cairn.v1.RequestRecord
+	(*RotateSigningKey)(nil),        // 73: cairn.v1.RotateSigningKey
+	(*SigningKey)(nil),              // 74: cairn.v1.SigningKey
+	(*PeerInfo)(nil),                // 75: cairn.v1.PeerInfo
+	(*Dirent)(nil),                  // 76: cairn.v1.Dirent
+	(*ChunkRecord)(nil),             // 77: cairn.v1.ChunkRecord
+	(*NodeRecord)(nil),              // 78: cairn.v1.NodeRecord
+	(*GarbageRecord)(nil),           // 79: cairn.v1.GarbageRecord
+	nil,                             // 80: cairn.v1.Attr.XattrsEntry
+	nil,                             // 81: cairn.v1.SetAttrRequest.SetXattrsEntry
+	nil,                             // 82: cairn.v1.CommitRequest.XattrsEntry
+	nil,                             // 83: cairn.v1.UploadSession.XattrsEntry
+	nil,                             // 84: cairn.v1.CreateUploadRequest.XattrsEntry
+	nil,                             // 85: cairn.v1.CompletePartsRequest.XattrsEntry
 }
 var file_cairn_proto_depIdxs = []int32{
-	78, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
-	5,  // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
-	6,  // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
-	3,  // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
-	4,  // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
-	3,  // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
-	4,  // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
-	79, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
-	6,  // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
-	18, // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
-	5,  // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
+	80, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
+	7,  // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
+	8,  // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
+	5,  // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
+	6,  // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
+	5,  // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
+	6,  // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
+	81, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
+	8,  // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
+	20, // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
+	7,  // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
 	0,  // 11: cairn.v1.CommitRequest.mode:type_name -> cairn.v1.CommitMode
-	20, // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
-	80, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
-	3,  // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
-	4,  // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
-	7,  // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
-	20, // 17: cairn.v1.UploadSession.landed:type_name -> cairn.v1.StoredChunk
+	22, // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
+	82, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
+	5,  // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
+	6,  // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
+	9,  // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
+	22, // 17: cairn.v1.UploadSession.landed:type_name -> cairn.v1.StoredChunk
 	0,  // 18: cairn.v1.UploadSession.mode:type_name -> cairn.v1.CommitMode
-	81, // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
+	83, // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
 	0,  // 20: cairn.v1.CreateUploadRequest.mode:type_name -> cairn.v1.CommitMode
-	82, // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
-	20, // 22: cairn.v1.AddUploadChunksRequest.chunks:type_name -> cairn.v1.StoredChunk
-	24, // 23: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
-	20, // 24: cairn.v1.PutUploadPartRequest.chunks:type_name -> cairn.v1.StoredChunk
-	24, // 25: cairn.v1.ListUploadPartsResponse.session:type_name -> cairn.v1.UploadSession
-	32, // 26: cairn.v1.ListUploadPartsResponse.parts:type_name -> cairn.v1.UploadPart
-	36, // 27: cairn.v1.CompletePartsRequest.parts:type_name -> cairn.v1.CompletePart
-	83, // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
-	39, // 29: cairn.v1.PutCredentialRequest.credential:type_name -> cairn.v1.Credential
-	39, // 30: cairn.v1.ListCredentialsResponse.credentials:type_name -> cairn.v1.Credential
-	49, // 31: cairn.v1.HeartbeatResponse.token_keys:type_name -> cairn.v1.TokenKey
-	49, // 32: cairn.v1.RegisterNodeResponse.token_keys:type_name -> cairn.v1.TokenKey
-	51, // 33: cairn.v1.ClusterStatusResponse.peers:type_name -> cairn.v1.PeerStatus
-	52, // 34: cairn.v1.ClusterStatusResponse.nodes:type_name -> cairn.v1.NodeStatus
-	54, // 35: cairn.v1.ClusterStatusResponse.repair:type_name -> cairn.v1.RepairStatus
-	6,  // 36: cairn.v1.FsckResponse.replicas:type_name -> cairn.v1.Replica
-	51, // 37: cairn.v1.PeersResponse.peers:type_name -> cairn.v1.PeerStatus
-	8,  // 38: cairn.v1.Command.mkdir:type_name -> cairn.v1.MkdirRequest
-	21, // 39: cairn.v1.Command.commit:type_name -> cairn.v1.CommitRequest
-	13, // 40: cairn.v1.Command.rename:type_name -> cairn.v1.RenameRequest
-	14, // 41: cairn.v1.Command.remove:type_name -> cairn.v1.RemoveRequest
-	16, // 42: cairn.v1.Command.set_attr:type_name -> cairn.v1.SetAttrRequest
-	45, // 43: cairn.v1.Command.register_node:type_name -> cairn.v1.RegisterNodeRequest
-	25, // 44: cairn.v1.Command.create_upload:type_name -> cairn.v1.CreateUploadRequest
-	26, // 45: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
-	30, // 46: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
-	31, // 47: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
-	73, // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
-	66, // 49: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
-	67, // 50: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
-	59, // 51: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
-	33, // 52: cairn.v1.Command.put_upload_part:type_name -> cairn.v1.PutUploadPartRequest
-	37, // 53: cairn.v1.Command.complete_parts:type_name -> cairn.v1.CompletePartsRequest
-	38, // 54: cairn.v1.Command.wrap_in_dir:type_name -> cairn.v1.WrapInDirRequest
-	40, // 55: cairn.v1.Command.put_credential:type_name -> cairn.v1.PutCredentialRequest
-	41, // 56: cairn.v1.Command.delete_credential:type_name -> cairn.v1.DeleteCredentialRequest
-	71, // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
-	69, // 58: cairn.v1.Command.request:type_name -> cairn.v1.RequestID
-	72, // 59: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
-	8,  // 60: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
-	9,  // 61: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
-	11, // 62: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
-	13, // 63: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
-	14, // 64: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
-	16, // 65: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
-	38, // 66: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
-	17, // 67: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
-	21, // 68: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
-	22, // 69: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
-	25, // 70: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
-	26, // 71: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
-	27, // 72: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
-	28, // 73: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
-	30, // 74: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
-	31, // 75: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
-	33, // 76: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
-	34, // 77: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
-	37, // 78: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
-	45, // 79: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
-	46, // 80: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
-	65, // 81: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
-	57, // 82: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
-	64, // 83: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
-	62, // 84: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
-	50, // 85: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
-	60, // 86: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
-	61, // 87: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
-	59, // 88: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
-	55, // 89: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
-	40, // 90: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
-	41, // 91: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
-	42, // 92: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
-	44, // 93: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
-	10, // 94: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
-	10, // 95: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
-	12, // 96: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
-	1,  // 97: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
-	15, // 98: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
-	10, // 99: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
-	10, // 100: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
-	19, // 101: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
-	10, // 102: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
-	23, // 103: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
-	24, // 104: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
-	1,  // 105: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
-	24, // 106: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
-	29, // 107: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
-	10, // 108: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
-	1,  // 109: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
-	32, // 110: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
-	35, // 111: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
-	10, // 112: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
-	48, // 113: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
-	47, // 114: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
-	1,  // 115: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
-	58, // 116: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
-	1,  // 117: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
-	63, // 118: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
-	53, // 119: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
-	1,  // 120: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
-	1,  // 121: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
-	1,  // 122: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
-	56, // 123: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
-	1,  // 124: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
-	1,  // 125: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
-	43, // 126: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
-	39, // 127: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
-	94, // [94:128] is the sub-list for method output_type
-	60, // [60:94] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	84, // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
+	22, // 22: cairn.v1.AddUploadChunksRequest.chunks:type_name -> cairn.v1.StoredChunk
+	26, // 23: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
+	22, // 24: cairn.v1.PutUploadPartRequest.chunks:type_name -> cairn.v1.StoredChunk
+	26, // 25: cairn.v1.ListUploadPartsResponse.session:type_name -> cairn.v1.UploadSession
+	34, // 26: cairn.v1.ListUploadPartsResponse.parts:type_name -> cairn.v1.UploadPart
+	38, // 27: cairn.v1.CompletePartsRequest.parts:type_name -> cairn.v1.CompletePart
+	85, // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
+	41, // 29: cairn.v1.PutCredentialRequest.credential:type_name -> cairn.v1.Credential
+	41, // 30: cairn.v1.ListCredentialsResponse.credentials:type_name -> cairn.v1.Credential
+	51, // 31: cairn.v1.HeartbeatResponse.token_keys:type_name -> cairn.v1.TokenKey
+	51, // 32: cairn.v1.RegisterNodeResponse.token_keys:type_name -> cairn.v1.TokenKey
+	53, // 33: cairn.v1.ClusterStatusResponse.peers:type_name -> cairn.v1.PeerStatus
+	54, // 34: cairn.v1.ClusterStatusResponse.nodes:type_name -> cairn.v1.NodeStatus
+	56, // 35: cairn.v1.ClusterStatusResponse.repair:type_name -> cairn.v1.RepairStatus
+	8,  // 36: cairn.v1.FsckResponse.replicas:type_name -> cairn.v1.Replica
+	53, // 37: cairn.v1.PeersResponse.peers:type_name -> cairn.v1.PeerStatus
+	10, // 38: cairn.v1.Command.mkdir:type_name -> cairn.v1.MkdirRequest
+	23, // 39: cairn.v1.Command.commit:type_name -> cairn.v1.CommitRequest
+	15, // 40: cairn.v1.Command.rename:type_name -> cairn.v1.RenameRequest
+	16, // 41: cairn.v1.Command.remove:type_name -> cairn.v1.RemoveRequest
+	18, // 42: cairn.v1.Command.set_attr:type_name -> cairn.v1.SetAttrRequest
+	47, // 43: cairn.v1.Command.register_node:type_name -> cairn.v1.RegisterNodeRequest
+	27, // 44: cairn.v1.Command.create_upload:type_name -> cairn.v1.CreateUploadRequest
+	28, // 45: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
+	32, // 46: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
+	33, // 47: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
+	75, // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
+	68, // 49: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
+	69, // 50: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
+	61, // 51: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
+	35, // 52: cairn.v1.Command.put_upload_part:type_name -> cairn.v1.PutUploadPartRequest
+	39, // 53: cairn.v1.Command.complete_parts:type_name -> cairn.v1.CompletePartsRequest
+	40, // 54: cairn.v1.Command.wrap_in_dir:type_name -> cairn.v1.WrapInDirRequest
+	42, // 55: cairn.v1.Command.put_credential:type_name -> cairn.v1.PutCredentialRequest
+	43, // 56: cairn.v1.Command.delete_credential:type_name -> cairn.v1.DeleteCredentialRequest
+	73, // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
+	1,  // 58: cairn.v1.Command.set_quota:type_name -> cairn.v1.SetQuotaRequest
+	71, // 59: cairn.v1.Command.request:type_name -> cairn.v1.RequestID
+	74, // 60: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
+	10, // 61: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
+	11, // 62: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
+	13, // 63: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
+	15, // 64: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
+	16, // 65: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
+	18, // 66: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
+	40, // 67: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
+	19, // 68: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
+	23, // 69: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
+	24, // 70: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
+	27, // 71: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
+	28, // 72: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
+	29, // 73: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
+	30, // 74: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
+	32, // 75: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
+	33, // 76: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
+	35, // 77: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
+	36, // 78: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
+	39, // 79: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
+	47, // 80: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
+	48, // 81: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
+	67, // 82: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
+	59, // 83: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
+	66, // 84: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
+	64, // 85: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
+	52, // 86: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
+	62, // 87: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
+	63, // 88: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
+	61, // 89: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
+	57, // 90: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
+	1,  // 91: cairn.v1.Operator.SetQuota:input_type -> cairn.v1.SetQuotaRequest
+	42, // 92: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
+	43, // 93: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
+	44, // 94: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
+	46, // 95: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
+	12, // 96: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
+	12, // 97: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
+	14, // 98: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
+	3,  // 99: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
+	17, // 100: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
+	12, // 101: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
+	12, // 102: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
+	21, // 103: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
+	12, // 104: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
+	25, // 105: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
+	26, // 106: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
+	3,  // 107: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
+	26, // 108: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
+	31, // 109: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
+	12, // 110: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
+	3,  // 111: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
+	34, // 112: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
+	37, // 113: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
+	12, // 114: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
+	50, // 115: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
+	49, // 116: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
+	3,  // 117: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
+	60, // 118: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
+	3,  // 119: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
+	65, // 120: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
+	55, // 121: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
+	3,  // 122: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
+	3,  // 123: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
+	3,  // 124: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
+	58, // 125: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
+	12, // 126: cairn.v1.Operator.SetQuota:output_type -> cairn.v1.StatResponse
+	3,  // 127: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
+	3,  // 128: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
+	45, // 129: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
+	41, // 130: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
+	96, // [96:131] is the sub-list for method output_type
+	61, // [61:96] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_cairn_proto_init() }
@@ -6184,8 +6395,8 @@ func file_cairn_proto_init() {
 	if File_cairn_proto != nil {
 		return
 	}
-	file_cairn_proto_msgTypes[15].OneofWrappers = []any{}
-	file_cairn_proto_msgTypes[67].OneofWrappers = []any{
+	file_cairn_proto_msgTypes[17].OneofWrappers = []any{}
+	file_cairn_proto_msgTypes[69].OneofWrappers = []any{
 		(*Command_Mkdir)(nil),
 		(*Command_Commit)(nil),
 		(*Command_Rename)(nil),
@@ -6206,6 +6417,7 @@ func file_cairn_proto_init() {
 		(*Command_PutCredential)(nil),
 		(*Command_DeleteCredential)(nil),
 		(*Command_RotateSigningKey)(nil),
+		(*Command_SetQuota)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -6213,7 +6425,7 @@ func file_cairn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_proto_rawDesc), len(file_cairn_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   83,
+			NumMessages:   85,
 			NumExtensions: 0,
 			NumServices:   6,
 		},

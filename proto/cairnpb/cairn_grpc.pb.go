@@ -1396,6 +1396,7 @@ const (
 	Operator_RemovePeer_FullMethodName = "/cairn.v1.Operator/RemovePeer"
 	Operator_Drain_FullMethodName      = "/cairn.v1.Operator/Drain"
 	Operator_Fsck_FullMethodName       = "/cairn.v1.Operator/Fsck"
+	Operator_SetQuota_FullMethodName   = "/cairn.v1.Operator/SetQuota"
 )
 
 // OperatorClient is the client API for Operator service.
@@ -1428,6 +1429,13 @@ type OperatorClient interface {
 	// replication, and the files they belong to. A leader change midway
 	// ends the stream with NotLeader; the listing starts over.
 	Fsck(ctx context.Context, in *FsckRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FsckResponse], error)
+	// SetQuota sets (or, with both limits 0, clears) the quota of a
+	// directory (a Raft write) and answers the directory's attributes with
+	// its limits and current usage. Setting a quota counts the tree below
+	// it once. A limit below the current usage is accepted: nothing is
+	// removed, but every write that would add to the tree is refused with
+	// QuotaExceeded until usage is back under the limit.
+	SetQuota(ctx context.Context, in *SetQuotaRequest, opts ...grpc.CallOption) (*StatResponse, error)
 }
 
 type operatorClient struct {
@@ -1487,6 +1495,16 @@ func (c *operatorClient) Fsck(ctx context.Context, in *FsckRequest, opts ...grpc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Operator_FsckClient = grpc.ServerStreamingClient[FsckResponse]
 
+func (c *operatorClient) SetQuota(ctx context.Context, in *SetQuotaRequest, opts ...grpc.CallOption) (*StatResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StatResponse)
+	err := c.cc.Invoke(ctx, Operator_SetQuota_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OperatorServer is the server API for Operator service.
 // All implementations must embed UnimplementedOperatorServer
 // for forward compatibility.
@@ -1517,6 +1535,13 @@ type OperatorServer interface {
 	// replication, and the files they belong to. A leader change midway
 	// ends the stream with NotLeader; the listing starts over.
 	Fsck(*FsckRequest, grpc.ServerStreamingServer[FsckResponse]) error
+	// SetQuota sets (or, with both limits 0, clears) the quota of a
+	// directory (a Raft write) and answers the directory's attributes with
+	// its limits and current usage. Setting a quota counts the tree below
+	// it once. A limit below the current usage is accepted: nothing is
+	// removed, but every write that would add to the tree is refused with
+	// QuotaExceeded until usage is back under the limit.
+	SetQuota(context.Context, *SetQuotaRequest) (*StatResponse, error)
 	mustEmbedUnimplementedOperatorServer()
 }
 
@@ -1538,6 +1563,9 @@ func (UnimplementedOperatorServer) Drain(context.Context, *DrainRequest) (*Empty
 }
 func (UnimplementedOperatorServer) Fsck(*FsckRequest, grpc.ServerStreamingServer[FsckResponse]) error {
 	return status.Error(codes.Unimplemented, "method Fsck not implemented")
+}
+func (UnimplementedOperatorServer) SetQuota(context.Context, *SetQuotaRequest) (*StatResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetQuota not implemented")
 }
 func (UnimplementedOperatorServer) mustEmbedUnimplementedOperatorServer() {}
 func (UnimplementedOperatorServer) testEmbeddedByValue()                  {}
@@ -1625,6 +1653,24 @@ func _Operator_Fsck_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Operator_FsckServer = grpc.ServerStreamingServer[FsckResponse]
 
+func _Operator_SetQuota_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetQuotaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OperatorServer).SetQuota(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Operator_SetQuota_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OperatorServer).SetQuota(ctx, req.(*SetQuotaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Operator_ServiceDesc is the grpc.ServiceDesc for Operator service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1643,6 +1689,10 @@ var Operator_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Drain",
 			Handler:    _Operator_Drain_Handler,
+		},
+		{
+			MethodName: "SetQuota",
+			Handler:    _Operator_SetQuota_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
