@@ -170,10 +170,10 @@ type rawStatement struct {
 	Effect       string                                `json:"Effect"`
 	Principal    json.RawMessage                       `json:"Principal"`
 	NotPrincipal json.RawMessage                       `json:"NotPrincipal"`
-	Action       stringList                              `json:"Action"`
-	NotAction    stringList                              `json:"NotAction"`
-	Resource     stringList                              `json:"Resource"`
-	NotResource  stringList                              `json:"NotResource"`
+	Action       stringList                            `json:"Action"`
+	NotAction    stringList                            `json:"NotAction"`
+	Resource     stringList                            `json:"Resource"`
+	NotResource  stringList                            `json:"NotResource"`
 	Condition    map[string]map[string]json.RawMessage `json:"Condition"`
 }
 
