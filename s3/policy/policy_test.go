@@ -243,3 +243,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkEvaluate(b *testing.B) {
+	p, err := Parse([]byte(bucketDoc), Bucket)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := &Request{Principal: "bob", Action: "s3:GetObject", Resource: "arn:aws:s3:::photos/2024/06/img_0001.jpg",
+		Context: map[string][]string{"aws:securetransport": {"true"}, "aws:sourceip": {"10.1.2.3"}}}
+	for b.Loop() {
+		if p.Evaluate(req) != Allowed {
+			b.Fatal("not allowed")
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	for b.Loop() {
+		if _, err := Parse([]byte(bucketDoc), Bucket); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
