@@ -3,6 +3,7 @@ package s3
 import (
 	"context"
 	"strings"
+	"sync"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
@@ -91,14 +92,44 @@ func (g *Gateway) stateOf(fi *client.FileInfo) *bucketState {
 	x := fi.Xattrs
 	st := &bucketState{name: fi.Name(), owner: x[xOwner], policyJSON: x[xPolicy], acl: x[xACL], pab: decodePAB(x[xPAB]), pabSet: x[xPAB] != ""}
 	if st.policyJSON != "" {
-		p, err := policy.Parse([]byte(st.policyJSON), policy.Bucket)
-		if err != nil {
+		st.policy = g.policies.parse(st.policyJSON, func(err error) {
 			g.log.Warn("a stored bucket policy does not parse; it grants nothing until it is replaced", "bucket", st.name, "err", err)
-			p = denyAll
-		}
-		st.policy = p
+		})
 	}
 	return st
+}
+
+// policyCache keeps parsed bucket policies by their text, so that a
+// request pays a map lookup rather than a parse (tens of µs). It forgets
+// everything when it holds more than maxPolicies.
+type policyCache struct {
+	mu sync.Mutex
+	m  map[string]*policy.Policy
+}
+
+const maxPolicies = 1024
+
+// parse returns doc's policy; one that does not parse is reported to
+// bad and denies everyone.
+func (c *policyCache) parse(doc string, bad func(error)) *policy.Policy {
+	c.mu.Lock()
+	p, ok := c.m[doc]
+	c.mu.Unlock()
+	if ok {
+		return p
+	}
+	p, err := policy.Parse([]byte(doc), policy.Bucket)
+	if err != nil {
+		bad(err)
+		return denyAll
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxPolicies {
+		c.m = map[string]*policy.Policy{}
+	}
+	c.m[doc] = p
+	c.mu.Unlock()
+	return p
 }
 
 // denyAll stands in for a policy that cannot be read: it denies everyone

@@ -54,13 +54,14 @@ type Config struct {
 
 // Gateway serves the S3 API. It is an http.Handler.
 type Gateway struct {
-	cfg   Config
-	c     Store
-	admin Cluster
-	auth  *sigv4.Verifier
-	creds sync.Map // access key -> credEntry
-	log   *slog.Logger
-	m     *metrics
+	cfg      Config
+	c        Store
+	admin    Cluster
+	auth     *sigv4.Verifier
+	creds    sync.Map    // access key -> credEntry
+	policies policyCache // parsed bucket policies
+	log      *slog.Logger
+	m        *metrics
 }
 
 type credEntry struct {
