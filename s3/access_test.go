@@ -217,6 +217,40 @@ func TestBucketOwners(t *testing.T) {
 	denied(t, "bob reads after the policy is deleted", err)
 	_, err = alice.GetBucketPolicy(ctx, &awss3.GetBucketPolicyInput{Bucket: aws.String("alices")})
 	wantAWSErr(t, "GetBucketPolicy without one", err, "NoSuchBucketPolicy", 404)
+
+	// Presigned URLs carry their signer's rights, no more.
+	if err := put(bob, "bobs", "share", "bob's"); err != nil {
+		t.Fatal(err)
+	}
+	ps := awss3.NewPresignClient(bob)
+	for _, c := range []struct {
+		bucket, key string
+		want        int
+	}{{"bobs", "share", 200}, {"alices", "notes/a.txt", 403}} {
+		u, err := ps.PresignGetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(c.bucket), Key: aws.String(c.key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequest("GET", u.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp, _ := do(t, req); resp.StatusCode != c.want {
+			t.Errorf("bob's presigned GET of %s/%s: %d, want %d", c.bucket, c.key, resp.StatusCode, c.want)
+		}
+	}
+	// Multipart uploads are PutObject: bob may in his bucket, not in alice's.
+	for _, c := range []struct {
+		bucket string
+		ok     bool
+	}{{"bobs", true}, {"alices", false}} {
+		_, err := bob.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: aws.String(c.bucket), Key: aws.String("mp")})
+		if c.ok && err != nil {
+			t.Errorf("bob starts a multipart upload in his bucket: %v", err)
+		} else if !c.ok {
+			denied(t, "bob starts a multipart upload in alice's bucket", err)
+		}
+	}
 }
 
 func TestAnonymousAccess(t *testing.T) {
