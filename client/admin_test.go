@@ -96,7 +96,8 @@ func TestAdminMembership(t *testing.T) {
 
 // testCredentials manages keys as adm and reads secrets as gw.
 func testCredentials(ctx context.Context, t *testing.T, adm, gw *client.Admin) {
-	cred := client.Credential{AccessKey: "SPARKJOBS", Secret: "first-secret-key", Description: "spark"}
+	cred := client.Credential{AccessKey: "SPARKJOBS", Secret: "first-secret-key", Description: "spark",
+		User: "alice", Policy: `{"Version":"2012-10-17","Statement":[]}`}
 	if err := adm.PutCredential(ctx, cred, client.PutCredentialOptions{Exclusive: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,8 @@ func testCredentials(ctx context.Context, t *testing.T, adm, gw *client.Admin) {
 		t.Fatal(err)
 	}
 	got, err := gw.CredentialSecret(ctx, cred.AccessKey)
-	if err != nil || got.Secret != again.Secret || got.Description != "spark" || got.Created.IsZero() {
+	if err != nil || got.Secret != again.Secret || got.Description != "spark" || got.Created.IsZero() ||
+		got.User != cred.User || got.Policy != cred.Policy {
 		t.Errorf("secret after a replacement: %+v, %v; want %q with its description and creation time", got, err, again.Secret)
 	}
 	list, err := adm.Credentials(ctx)
@@ -123,6 +125,9 @@ func testCredentials(ctx context.Context, t *testing.T, adm, gw *client.Admin) {
 	for _, c := range list {
 		if c.Secret != "" {
 			t.Errorf("listing returned the secret of %s", c.AccessKey)
+		}
+		if c.AccessKey == cred.AccessKey && (c.User != cred.User || c.Policy != cred.Policy) {
+			t.Errorf("listing shows %s with user %q and policy %q; want %q and %q", c.AccessKey, c.User, c.Policy, cred.User, cred.Policy)
 		}
 		found = found || c.AccessKey == cred.AccessKey
 	}

@@ -15,6 +15,16 @@ type Credential struct {
 	Secret      string // empty in the Credentials listing
 	Description string // a note kept with the key
 	Created     time.Time
+	// User is the namespace user the key belongs to; empty means the
+	// access key is its own identity. The S3 gateway treats a key with
+	// neither User nor Policy as an administrator key.
+	User string
+	// Policy is an IAM identity policy (JSON) limiting what the key may
+	// do through the S3 gateway. The metadata service stores it as given;
+	// the gateway and the CLI validate it (package s3/policy). In the
+	// Credentials listing it is returned as well, so callers can show
+	// whether one is set.
+	Policy string
 }
 
 // PutCredentialOptions tune PutCredential.
@@ -28,7 +38,8 @@ type PutCredentialOptions struct {
 // service). Invalid if the access key or secret is not acceptable; the
 // error says what is.
 func (a *Admin) PutCredential(ctx context.Context, cred Credential, opts PutCredentialOptions) error {
-	pc := &pb.Credential{AccessKey: cred.AccessKey, Secret: cred.Secret, Description: cred.Description}
+	pc := &pb.Credential{AccessKey: cred.AccessKey, Secret: cred.Secret, Description: cred.Description,
+		User: cred.User, Policy: cred.Policy}
 	return a.c.leader(ctx, func(ctx context.Context, m stubs) error {
 		_, err := m.creds.PutCredential(ctx, &pb.PutCredentialRequest{Credential: pc, Exclusive: opts.Exclusive})
 		return err
@@ -79,5 +90,6 @@ func (a *Admin) CredentialSecret(ctx context.Context, accessKey string) (*Creden
 }
 
 func newCredential(pc *pb.Credential) Credential {
-	return Credential{AccessKey: pc.AccessKey, Secret: pc.Secret, Description: pc.Description, Created: unixNano(pc.CreatedNs)}
+	return Credential{AccessKey: pc.AccessKey, Secret: pc.Secret, Description: pc.Description, Created: unixNano(pc.CreatedNs),
+		User: pc.User, Policy: pc.Policy}
 }

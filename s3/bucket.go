@@ -18,9 +18,18 @@ func (g *Gateway) listBuckets(q *request) error {
 		return err
 	}
 	res := listAllMyBucketsResult{Owner: theOwner, Buckets: []bucketInfo{}}
+	if !q.who.admin {
+		res.Owner = owner{ID: q.who.name, DisplayName: q.who.name}
+	}
 	for _, fi := range entries {
 		if !fi.IsDir() || validBucket(fi.Name()) != nil {
 			continue
+		}
+		if !q.who.admin {
+			// Only the buckets the caller owns or may list.
+			if g.authorize(q, q.who, g.stateOf(fi), "s3:ListBucket", fi.Name(), "") != nil {
+				continue
+			}
 		}
 		res.Buckets = append(res.Buckets, bucketInfo{Name: fi.Name(), CreationDate: isoTime(bucketCreated(fi))})
 	}
@@ -48,19 +57,43 @@ func (g *Gateway) createBucket(q *request) error {
 			return errorf("MalformedXML", "CreateBucketConfiguration: %v", err)
 		}
 	}
+	acl, err := cannedACL(q)
+	if err != nil {
+		return err
+	}
 	if _, err := g.c.Mkdir(q.ctx, "/"+q.bucket, client.MkdirOptions{}); err != nil {
 		if cairn.KindOf(err) == cairn.Exists {
-			return errorf("BucketAlreadyOwnedByYou", "bucket %q already exists", q.bucket)
+			return g.bucketTaken(q)
 		}
 		return err
 	}
-	_, err := g.c.Chattr(q.ctx, "/"+q.bucket, client.SetAttr{SetXattrs: map[string]string{xCreated: g.cfg.Now().UTC().Format(time.RFC3339Nano)}})
-	if err != nil {
-		g.log.Warn("cannot record bucket creation time", "bucket", q.bucket, "err", err)
+	attrs := map[string]string{xCreated: g.cfg.Now().UTC().Format(time.RFC3339Nano), xOwner: q.who.name}
+	if acl != "" && acl != "private" {
+		attrs[xACL] = acl
+	}
+	if _, err := g.c.Chattr(q.ctx, "/"+q.bucket, client.SetAttr{SetXattrs: attrs}); err != nil {
+		// A bucket without its owner would be the administrators' alone:
+		// undo, so that the client's retry creates it whole.
+		if _, rerr := g.c.Remove(q.ctx, "/"+q.bucket, client.RemoveOptions{}); rerr != nil {
+			g.log.Warn("cannot record a new bucket's owner, nor remove the bucket", "bucket", q.bucket, "err", err, "remove_err", rerr)
+		}
+		return err
 	}
 	q.w.Header().Set("Location", "/"+q.bucket)
 	q.w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// bucketTaken answers a CreateBucket for a bucket that exists.
+func (g *Gateway) bucketTaken(q *request) error {
+	if q.who.admin {
+		return errorf("BucketAlreadyOwnedByYou", "bucket %q already exists", q.bucket)
+	}
+	st, err := g.loadBucketState(q.ctx, q.bucket)
+	if err == nil && st.owner == q.who.name {
+		return errorf("BucketAlreadyOwnedByYou", "bucket %q already exists and is yours", q.bucket)
+	}
+	return errorf("BucketAlreadyExists", "bucket %q exists and belongs to someone else; choose another name", q.bucket)
 }
 
 func (g *Gateway) headBucket(q *request) error {
@@ -136,6 +169,10 @@ func (g *Gateway) deleteObjects(q *request) error {
 		key := req.Objects[i].Key
 		if e := validKey(key); e != nil {
 			errs[i] = e
+			return
+		}
+		if err := g.authorize(q, q.who, q.state, "s3:DeleteObject", q.bucket, key); err != nil {
+			errs[i] = toAPI(err, "NoSuchKey")
 			return
 		}
 		if err := g.remove(q.ctx, q.bucket, key); err != nil {

@@ -137,8 +137,8 @@ func TestBuckets(t *testing.T) {
 	_, err = ac.ListObjectsV2(ctx, &awss3.ListObjectsV2Input{Bucket: aws.String("Bad_Name")})
 	wantAWSErr(t, "ListObjectsV2 of an invalid bucket name", err, "NoSuchBucket", 404)
 	// Unimplemented subresources say so.
-	req = g.rawRequest(t, "GET", "/abc", "policy=", nil)
+	req = g.rawRequest(t, "GET", "/abc", "cors=", nil)
 	sign(t, req, emptySHA256, testSK, now())
 	resp, body = do(t, req)
-	wantXMLError(t, "GetBucketPolicy", resp, body, "NotImplemented", 501)
+	wantXMLError(t, "GetBucketCors", resp, body, "NotImplemented", 501)
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/s3/policy"
 	"github.com/cairnfs/cairn/s3/sigv4"
 )
 
@@ -53,19 +54,21 @@ type Config struct {
 
 // Gateway serves the S3 API. It is an http.Handler.
 type Gateway struct {
-	cfg   Config
-	c     Store
-	admin Cluster
-	auth  *sigv4.Verifier
-	creds sync.Map // access key -> credEntry
-	log   *slog.Logger
-	m     *metrics
+	cfg      Config
+	c        Store
+	admin    Cluster
+	auth     *sigv4.Verifier
+	creds    sync.Map    // access key -> credEntry
+	policies policyCache // parsed bucket policies
+	log      *slog.Logger
+	m        *metrics
 }
 
 type credEntry struct {
 	secret  string
 	ok      bool
 	expires time.Time
+	who     *principal // the identity the key acts as
 }
 
 // New returns a gateway that stores through cfg.Store.
@@ -95,10 +98,17 @@ func New(cfg Config) *Gateway {
 
 // secret returns an access key's secret, from a short-lived cache.
 func (g *Gateway) secret(ak string) (string, bool) {
+	e := g.credential(ak)
+	return e.secret, e.ok
+}
+
+// credential returns an access key's entry, from a short-lived cache.
+// ok is false when there is no such key (or it cannot be fetched now).
+func (g *Gateway) credential(ak string) credEntry {
 	now := time.Now()
 	if v, ok := g.creds.Load(ak); ok {
 		if e := v.(credEntry); now.Before(e.expires) {
-			return e.secret, e.ok
+			return e
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -106,14 +116,40 @@ func (g *Gateway) secret(ak string) (string, bool) {
 	cred, err := g.admin.CredentialSecret(ctx, ak)
 	switch {
 	case err == nil:
-		g.creds.Store(ak, credEntry{secret: cred.Secret, ok: true, expires: now.Add(g.cfg.CredentialTTL)})
-		return cred.Secret, true
+		e := credEntry{secret: cred.Secret, ok: true, expires: now.Add(g.cfg.CredentialTTL), who: g.principalOf(cred)}
+		g.creds.Store(ak, e)
+		return e
 	case cairn.KindOf(err) == cairn.NotFound:
 		g.creds.Store(ak, credEntry{expires: now.Add(min(g.cfg.CredentialTTL, 2*time.Second))})
 	default:
 		g.log.Warn("cannot fetch S3 credentials from the metadata service", "access_key", ak, "err", err)
 	}
-	return "", false
+	return credEntry{}
+}
+
+// principalOf is the identity a credential acts as. A key with neither a
+// user nor a policy is an administrator key. A stored identity policy
+// that does not parse (put around the gateway's checks) is logged and
+// lets the key do nothing.
+func (g *Gateway) principalOf(cred *client.Credential) *principal {
+	p := &principal{accessKey: cred.AccessKey, name: cred.User}
+	if p.name == "" {
+		p.name = cred.AccessKey
+	}
+	if cred.User == "" && cred.Policy == "" {
+		p.admin = true
+		return p
+	}
+	if cred.Policy != "" {
+		pol, err := policy.Parse([]byte(cred.Policy), policy.Identity)
+		if err != nil {
+			g.log.Warn("the identity policy of an S3 key does not parse; the key may do nothing until it is replaced",
+				"access_key", cred.AccessKey, "err", err)
+			pol = denyAll
+		}
+		p.policy = pol
+	}
+	return p
 }
 
 // request is one S3 call being served.
@@ -125,6 +161,8 @@ type request struct {
 	key    string
 	op     string
 	body   *sigv4.Result
+	who    *principal
+	state  *bucketState // the bucket's, when authorization loaded it
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -166,12 +204,33 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) serve(q *request) error {
-	res, err := g.auth.Verify(q.r)
-	if err != nil {
-		return err
+	if isAnonymous(q.r) {
+		// Unsigned: served only where a bucket policy or ACL grants
+		// everyone; the body is taken as sent.
+		q.who = &principal{anonymous: true}
+		q.body = &sigv4.Result{Body: q.r.Body, DecodedLength: q.r.ContentLength}
+	} else {
+		res, err := g.auth.Verify(q.r)
+		if err != nil {
+			return err
+		}
+		q.body = res
+		q.r.Body = res.Body
+		e := g.credential(res.AccessKey)
+		if !e.ok || e.who == nil {
+			return errorf("InvalidAccessKeyId", "access key %q is no longer known", res.AccessKey)
+		}
+		q.who = e.who
 	}
-	q.body = res
-	q.r.Body = res.Body
+	switch {
+	case q.bucket == "" || (validBucket(q.bucket) == nil && (q.key == "" || validKey(q.key) == nil)):
+		if err := g.authorizeRequest(q); err != nil {
+			return err
+		}
+	case q.who.anonymous:
+		return accessDenied(q.who, q.op, "/"+q.bucket, "anonymous callers may only use buckets that grant them access")
+	}
+	// Signed requests with invalid names go on to be refused for them.
 	if q.bucket == "" {
 		if q.r.Method != http.MethodGet {
 			return errCode("MethodNotAllowed")
@@ -215,6 +274,14 @@ func (g *Gateway) serveBucket(q *request) error {
 	switch q.r.Method {
 	case http.MethodGet:
 		switch {
+		case v.Has("policy"):
+			return g.getBucketPolicy(q)
+		case v.Has("policyStatus"):
+			return g.getBucketPolicyStatus(q)
+		case v.Has("acl"):
+			return g.getBucketACL(q)
+		case v.Has("publicAccessBlock"):
+			return g.getPublicAccessBlock(q)
 		case v.Has("location"):
 			return g.bucketLocation(q)
 		case v.Has("uploads"):
@@ -228,14 +295,26 @@ func (g *Gateway) serveBucket(q *request) error {
 		}
 		return g.listObjects(q, false)
 	case http.MethodPut:
-		if hasSubresource(v) {
+		switch {
+		case v.Has("policy"):
+			return g.putBucketPolicy(q)
+		case v.Has("acl"):
+			return g.putBucketACL(q)
+		case v.Has("publicAccessBlock"):
+			return g.putPublicAccessBlock(q)
+		case hasSubresource(v):
 			return notImplemented(v)
 		}
 		return g.createBucket(q)
 	case http.MethodHead:
 		return g.headBucket(q)
 	case http.MethodDelete:
-		if hasSubresource(v) {
+		switch {
+		case v.Has("policy"):
+			return g.deleteBucketPolicy(q)
+		case v.Has("publicAccessBlock"):
+			return g.deletePublicAccessBlock(q)
+		case hasSubresource(v):
 			return notImplemented(v)
 		}
 		return g.deleteBucket(q)
@@ -295,7 +374,7 @@ func (g *Gateway) serveObject(q *request) error {
 var subresources = []string{"acl", "policy", "cors", "lifecycle", "tagging", "website", "replication", "logging",
 	"notification", "encryption", "object-lock", "retention", "legal-hold", "torrent", "restore", "select",
 	"accelerate", "requestPayment", "analytics", "inventory", "metrics", "intelligent-tiering", "ownershipControls",
-	"publicAccessBlock", "attributes", "versions"}
+	"publicAccessBlock", "attributes", "versions", "policyStatus"}
 
 func hasSubresource(v map[string][]string) bool {
 	for _, s := range subresources {
@@ -321,6 +400,9 @@ func operation(r *http.Request, bucket, key string) string {
 	case bucket == "":
 		return "ListBuckets"
 	case key == "":
+		if op := bucketSubresourceOp(r.Method, v); op != "" {
+			return op
+		}
 		switch r.Method {
 		case http.MethodPut:
 			return "CreateBucket"
@@ -336,6 +418,8 @@ func operation(r *http.Request, bucket, key string) string {
 			return "ListMultipartUploads"
 		case v.Has("location"):
 			return "GetBucketLocation"
+		case v.Has("versioning"):
+			return "GetBucketVersioning"
 		case v.Get("list-type") == "2":
 			return "ListObjectsV2"
 		}
@@ -367,6 +451,21 @@ func operation(r *http.Request, bucket, key string) string {
 		return "ListParts"
 	}
 	return "GetObject"
+}
+
+// bucketSubresourceOp names the operations on a bucket's access state.
+func bucketSubresourceOp(method string, v map[string][]string) string {
+	verb := map[string]string{http.MethodGet: "Get", http.MethodPut: "Put", http.MethodDelete: "Delete"}[method]
+	if verb == "" {
+		return ""
+	}
+	for _, s := range []struct{ sub, op string }{{"policyStatus", "BucketPolicyStatus"}, {"policy", "BucketPolicy"},
+		{"acl", "BucketAcl"}, {"publicAccessBlock", "PublicAccessBlock"}} {
+		if _, ok := v[s.sub]; ok {
+			return verb + s.op
+		}
+	}
+	return ""
 }
 
 func requestID() string {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -45,6 +47,30 @@ func TestCredentialAndDrainCommands(t *testing.T) {
 	}
 	if code := (app{stdout: io.Discard}).run(ctx, []string{"s3", "user", "list", "--meta", metas}); code != 0 {
 		t.Errorf("s3 user list exited %d", code)
+	}
+	// A key for a user, limited by an identity policy from a file; a
+	// policy that does not parse is refused before anything is stored.
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.json"), filepath.Join(dir, "bad.json")
+	const doc = `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::pub/*"}}`
+	if err := os.WriteFile(good, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte(`{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"ec2:*"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := (app{stdout: io.Discard}).run(ctx, []string{"s3", "user", "add", "--meta", metas, "--user", "alice", "--policy", good,
+		"ALICEKEY", "alices-secret"}); code != 0 {
+		t.Fatalf("s3 user add --user --policy exited %d", code)
+	}
+	if cred, err := gw.CredentialSecret(ctx, "ALICEKEY"); err != nil || cred.User != "alice" || cred.Policy != doc {
+		t.Errorf("after s3 user add --user --policy: %+v, %v", cred, err)
+	}
+	if code := (app{stdout: io.Discard}).run(ctx, []string{"s3", "user", "add", "--meta", metas, "--policy", bad, "BADKEY", "bads-secret"}); code != 2 {
+		t.Errorf("s3 user add with a malformed policy exited %d, want 2", code)
+	}
+	if _, err := gw.CredentialSecret(ctx, "BADKEY"); !errors.Is(err, cairn.NotFound) {
+		t.Errorf("a key with a malformed policy was stored: %v", err)
 	}
 	if code := (app{stdout: io.Discard}).run(ctx, []string{"s3", "user", "remove", "--meta", metas, "CLIKEY"}); code != 0 {
 		t.Fatalf("s3 user remove exited %d", code)

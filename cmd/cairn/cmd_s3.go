@@ -3,23 +3,28 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"text/tabwriter"
 	"time"
 
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/s3/policy"
 )
 
 // runS3 is `cairn s3 user add|list|remove`: S3 access keys, stored in the
 // metadata service and used by every gateway.
 func runS3(ctx context.Context, args []string) error {
-	const use = "usage: cairn s3 user add <access-key> <secret-key> | cairn s3 user list | cairn s3 user remove <access-key>"
+	const use = "usage: cairn s3 user add [--user NAME] [--policy FILE] <access-key> <secret-key> | cairn s3 user list | " +
+		"cairn s3 user remove <access-key>"
 	if len(args) < 2 || args[0] != "user" {
 		return usagef(use)
 	}
 	fs := newFlags("s3 user " + args[1])
 	cf := addClientFlags(fs)
 	desc := fs.String("description", "", "a note kept with the key (add)")
+	user := fs.String("user", "", "the namespace user the key acts as; without it the access key is its own identity (add)")
+	policyFile := fs.String("policy", "", "a file with an IAM identity policy (JSON) limiting what the key may do; - reads standard input (add)")
 	if err := parse(fs, args[2:], nil); err != nil {
 		return err
 	}
@@ -30,11 +35,25 @@ func runS3(ctx context.Context, args []string) error {
 	defer c.Close()
 	switch {
 	case args[1] == "add" && fs.NArg() == 2:
-		cred := client.Credential{AccessKey: fs.Arg(0), Secret: fs.Arg(1), Description: *desc}
+		cred := client.Credential{AccessKey: fs.Arg(0), Secret: fs.Arg(1), Description: *desc, User: *user}
+		if *policyFile != "" {
+			doc, err := readPolicy(*policyFile)
+			if err != nil {
+				return err
+			}
+			cred.Policy = doc
+		}
 		if err := c.Admin().PutCredential(ctx, cred, client.PutCredentialOptions{Exclusive: true}); err != nil {
 			return err
 		}
-		fmt.Printf("added S3 access key %s\n", fs.Arg(0))
+		switch {
+		case cred.User == "" && cred.Policy == "":
+			fmt.Printf("added S3 access key %s (an administrator key: it may do anything; give --user or --policy to limit a key)\n", fs.Arg(0))
+		case cred.User != "":
+			fmt.Printf("added S3 access key %s for user %s\n", fs.Arg(0), cred.User)
+		default:
+			fmt.Printf("added S3 access key %s\n", fs.Arg(0))
+		}
 		return nil
 	case args[1] == "list" && fs.NArg() == 0:
 		creds, err := c.Admin().Credentials(ctx)
@@ -42,9 +61,19 @@ func runS3(ctx context.Context, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ACCESS KEY\tCREATED\tDESCRIPTION")
+		fmt.Fprintln(tw, "ACCESS KEY\tUSER\tPOLICY\tCREATED\tDESCRIPTION")
 		for _, cr := range creds {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", cr.AccessKey, cr.Created.UTC().Format(time.RFC3339), cr.Description)
+			user, pol := cr.User, "-"
+			switch {
+			case cr.User == "" && cr.Policy == "":
+				user = "(administrator)"
+			case cr.User == "":
+				user = "-"
+			}
+			if cr.Policy != "" {
+				pol = "yes"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cr.AccessKey, user, pol, cr.Created.UTC().Format(time.RFC3339), cr.Description)
 		}
 		return tw.Flush()
 	case args[1] == "remove" && fs.NArg() == 1:
@@ -55,4 +84,24 @@ func runS3(ctx context.Context, args []string) error {
 		return nil
 	}
 	return usagef(use)
+}
+
+// readPolicy reads and validates an identity policy file ("-" for
+// standard input), so that a key is never stored with a policy the
+// gateway would refuse.
+func readPolicy(name string) (string, error) {
+	var doc []byte
+	var err error
+	if name == "-" {
+		doc, err = io.ReadAll(io.LimitReader(os.Stdin, policy.MaxSize+1))
+	} else {
+		doc, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return "", fmt.Errorf("--policy: %w", err)
+	}
+	if _, err := policy.Parse(doc, policy.Identity); err != nil {
+		return "", usagef("--policy %s: %v", name, err)
+	}
+	return string(doc), nil
 }

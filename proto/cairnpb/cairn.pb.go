@@ -2788,11 +2788,18 @@ func (x *WrapInDirRequest) GetName() string {
 
 // Credential is an access key and its secret (field numbers as stored).
 type Credential struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AccessKey     string                 `protobuf:"bytes,1,opt,name=access_key,json=accessKey,proto3" json:"access_key,omitempty"`
-	Secret        string                 `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
-	CreatedNs     int64                  `protobuf:"varint,3,opt,name=created_ns,json=createdNs,proto3" json:"created_ns,omitempty"` // set by the service
-	Description   string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	AccessKey   string                 `protobuf:"bytes,1,opt,name=access_key,json=accessKey,proto3" json:"access_key,omitempty"`
+	Secret      string                 `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	CreatedNs   int64                  `protobuf:"varint,3,opt,name=created_ns,json=createdNs,proto3" json:"created_ns,omitempty"` // set by the service
+	Description string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	// user is the namespace user the key acts as; empty: the key itself is
+	// the identity. A key with neither user nor policy is an administrator
+	// key of the S3 gateway.
+	User string `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	// policy is an IAM identity policy (JSON) limiting what the key may do
+	// through the S3 gateway; validated by the gateway and the CLI, stored as is.
+	Policy        string `protobuf:"bytes,6,opt,name=policy,proto3" json:"policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2851,6 +2858,20 @@ func (x *Credential) GetCreatedNs() int64 {
 func (x *Credential) GetDescription() string {
 	if x != nil {
 		return x.Description
+	}
+	return ""
+}
+
+func (x *Credential) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *Credential) GetPolicy() string {
+	if x != nil {
+		return x.Policy
 	}
 	return ""
 }
@@ -5878,7 +5899,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\":\n" +
 	"\x10WrapInDirRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\"\x84\x01\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"\xb0\x01\n" +
 	"\n" +
 	"Credential\x12\x1d\n" +
 	"\n" +
@@ -5886,7 +5907,9 @@ const file_cairn_proto_rawDesc = "" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\x12\x1d\n" +
 	"\n" +
 	"created_ns\x18\x03 \x01(\x03R\tcreatedNs\x12 \n" +
-	"\vdescription\x18\x04 \x01(\tR\vdescription\"j\n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12\x12\n" +
+	"\x04user\x18\x05 \x01(\tR\x04user\x12\x16\n" +
+	"\x06policy\x18\x06 \x01(\tR\x06policy\"j\n" +
 	"\x14PutCredentialRequest\x124\n" +
 	"\n" +
 	"credential\x18\x01 \x01(\v2\x14.cairn.v1.CredentialR\n" +
