@@ -194,3 +194,7 @@ var errNoKeyBlock = errors.New("the file ends inside the key block of an encrypt
 // encryption key (see Store.recover); 2^32 is more appends than can be in
 // flight at a crash, and leaves room for 2^32 restarts.
 const seqGap = 1 << 32
+
+// Encrypted reports whether the store has an encryption key, and so
+// encrypts every chunk it writes.
+func (s *Store) Encrypted() bool { return s.kek != nil }

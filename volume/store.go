@@ -145,7 +145,7 @@ type Store struct {
 
 	compactMu    sync.Mutex // serialises compactions
 	compactRatio float64
-	kek          *kek // nil: new volumes are not encrypted
+	kek          *kek                   // nil: new volumes are not encrypted
 	hook         func(failpoint string) // tests only; see failpoint
 
 	cmu      sync.Mutex
