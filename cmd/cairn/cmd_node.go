@@ -9,9 +9,9 @@ import (
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/keyfile"
-	"github.com/cairnfs/cairn/volume"
 	"github.com/cairnfs/cairn/node"
 	"github.com/cairnfs/cairn/server"
+	"github.com/cairnfs/cairn/volume"
 )
 
 func (a app) runNode(ctx context.Context, args []string) error {
