@@ -18,15 +18,17 @@ const Size = 32
 
 // Read returns the key in the file at path. what names the key in errors
 // (for example "the encryption key") and hint says how to create one. With
-// private set, a file that its group or others may read or write is
-// refused: a key anyone on the host can read protects nothing.
+// private set, a file that other users may read or write, or its group
+// write, is refused: a key anyone on the host can read protects nothing.
+// Group read is allowed, as for TLS keys (package pki): Kubernetes mounts
+// a Secret root-owned with the pod's fsGroup, mode 0440.
 func Read(path, what, hint string, private bool) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w (%s)", what, err, hint)
 	}
-	if private && fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s: %s file has mode %04o, which lets other users read it; run `chmod 600 %s`",
+	if private && fi.Mode().Perm()&0o027 != 0 {
+		return nil, fmt.Errorf("%s: %s file has mode %04o, which lets other users read or change it; run `chmod 600 %s` (or 400, or 440 for a group of readers)",
 			path, what, fi.Mode().Perm(), path)
 	}
 	b, err := os.ReadFile(path)
