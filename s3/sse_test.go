@@ -13,11 +13,13 @@ import (
 
 	"github.com/cairnfs/cairn/internal/await"
 	"github.com/cairnfs/cairn/internal/testcluster"
-	"github.com/cairnfs/cairn/volume"
 )
 
-func encryptingVolumes() volume.Options {
-	return volume.Options{EncryptionKey: bytes.Repeat([]byte{5}, volume.EncryptionKeySize)}
+// encrypting is a cluster whose data nodes encrypt at rest.
+func encrypting() testcluster.Options {
+	var o testcluster.Options
+	o.Volume.EncryptionKey = bytes.Repeat([]byte{5}, 32)
+	return o
 }
 
 // awaitEncrypted waits until every data node's heartbeat said it encrypts
@@ -43,7 +45,7 @@ func awaitEncrypted(t *testing.T, g *gateway) {
 // answered by PUT, HEAD, GET and CompleteMultipartUpload; an object stored
 // without it is not said to be encrypted; aws:kms and SSE-C are refused.
 func TestSSEOnEncryptingCluster(t *testing.T) {
-	g := startGateway(t, testcluster.Options{Volume: encryptingVolumes()})
+	g := startGateway(t, encrypting())
 	ac := g.aws(t, testSK)
 	ctx := testCtx(t)
 	mustCreateBucket(t, ac, "sse")
