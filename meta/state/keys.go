@@ -23,6 +23,8 @@ import (
 //	n<node>           -> NodeRecord           a registered data node
 //	p<peer>           -> PeerInfo             a metadata peer's API address
 //	m<name>           -> uint64               counters: applied index, next inode
+//	r<client><seq>    -> RequestRecord        a client call's result, for its retries
+//	x<at><client><seq> -> (empty)             the r table in expiry order
 const (
 	tagInode   = 'i'
 	tagDirent  = 'd'
@@ -37,6 +39,9 @@ const (
 	tagNode    = 'n'
 	tagPeer    = 'p'
 	tagMeta    = 'm'
+	// requests.go
+	tagRequest    = 'r'
+	tagRequestExp = 'x'
 )
 
 // The counters in the m table.

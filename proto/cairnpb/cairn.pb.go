@@ -4473,7 +4473,11 @@ type Command struct {
 	//	*Command_RotateSigningKey
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// upload_id is chosen by the proposer for CreateUpload.
-	UploadId      string `protobuf:"bytes,13,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	UploadId string `protobuf:"bytes,13,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	// request names the client call this command carries out, so that a
+	// retry of the call (its answer was lost to a leader change) gets the
+	// first attempt's result instead of applying twice.
+	Request       *RequestID `protobuf:"bytes,30,opt,name=request,proto3" json:"request,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4709,6 +4713,13 @@ func (x *Command) GetUploadId() string {
 	return ""
 }
 
+func (x *Command) GetRequest() *RequestID {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -4833,6 +4844,146 @@ func (*Command_DeleteCredential) isCommand_Op() {}
 
 func (*Command_RotateSigningKey) isCommand_Op() {}
 
+// RequestID names one mutation of one client: client is random per SDK
+// client, seq counts its calls; retries of a call reuse both.
+type RequestID struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Client        []byte                 `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestID) Reset() {
+	*x = RequestID{}
+	mi := &file_cairn_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestID) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestID) ProtoMessage() {}
+
+func (x *RequestID) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestID.ProtoReflect.Descriptor instead.
+func (*RequestID) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *RequestID) GetClient() []byte {
+	if x != nil {
+		return x.Client
+	}
+	return nil
+}
+
+func (x *RequestID) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// RequestRecord is the remembered result of a command that carried a
+// RequestID (the r table), kept for a few minutes.
+type RequestRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AtNs          int64                  `protobuf:"varint,1,opt,name=at_ns,json=atNs,proto3" json:"at_ns,omitempty"`            // the command's now_ns
+	Op            uint32                 `protobuf:"varint,2,opt,name=op,proto3" json:"op,omitempty"`                            // the Command's op field number
+	RespType      string                 `protobuf:"bytes,3,opt,name=resp_type,json=respType,proto3" json:"resp_type,omitempty"` // full name of the response message; "" if none
+	Resp          []byte                 `protobuf:"bytes,4,opt,name=resp,proto3" json:"resp,omitempty"`
+	ErrKind       uint32                 `protobuf:"varint,5,opt,name=err_kind,json=errKind,proto3" json:"err_kind,omitempty"` // 0 and no err_msg: it succeeded
+	ErrMsg        string                 `protobuf:"bytes,6,opt,name=err_msg,json=errMsg,proto3" json:"err_msg,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestRecord) Reset() {
+	*x = RequestRecord{}
+	mi := &file_cairn_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestRecord) ProtoMessage() {}
+
+func (x *RequestRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
+func (*RequestRecord) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *RequestRecord) GetAtNs() int64 {
+	if x != nil {
+		return x.AtNs
+	}
+	return 0
+}
+
+func (x *RequestRecord) GetOp() uint32 {
+	if x != nil {
+		return x.Op
+	}
+	return 0
+}
+
+func (x *RequestRecord) GetRespType() string {
+	if x != nil {
+		return x.RespType
+	}
+	return ""
+}
+
+func (x *RequestRecord) GetResp() []byte {
+	if x != nil {
+		return x.Resp
+	}
+	return nil
+}
+
+func (x *RequestRecord) GetErrKind() uint32 {
+	if x != nil {
+		return x.ErrKind
+	}
+	return 0
+}
+
+func (x *RequestRecord) GetErrMsg() string {
+	if x != nil {
+		return x.ErrMsg
+	}
+	return ""
+}
+
 // RotateSigningKey adds key, which signs capability tokens from
 // publish_ns after the command (time for every data node to learn it from
 // a heartbeat); the key it replaces signs until then and is kept, retired,
@@ -4849,7 +5000,7 @@ type RotateSigningKey struct {
 
 func (x *RotateSigningKey) Reset() {
 	*x = RotateSigningKey{}
-	mi := &file_cairn_proto_msgTypes[68]
+	mi := &file_cairn_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4861,7 +5012,7 @@ func (x *RotateSigningKey) String() string {
 func (*RotateSigningKey) ProtoMessage() {}
 
 func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[68]
+	mi := &file_cairn_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4874,7 +5025,7 @@ func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSigningKey.ProtoReflect.Descriptor instead.
 func (*RotateSigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{68}
+	return file_cairn_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *RotateSigningKey) GetKey() *SigningKey {
@@ -4917,7 +5068,7 @@ type SigningKey struct {
 
 func (x *SigningKey) Reset() {
 	*x = SigningKey{}
-	mi := &file_cairn_proto_msgTypes[69]
+	mi := &file_cairn_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4929,7 +5080,7 @@ func (x *SigningKey) String() string {
 func (*SigningKey) ProtoMessage() {}
 
 func (x *SigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[69]
+	mi := &file_cairn_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4942,7 +5093,7 @@ func (x *SigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
 func (*SigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{69}
+	return file_cairn_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *SigningKey) GetId() uint32 {
@@ -5006,7 +5157,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_cairn_proto_msgTypes[70]
+	mi := &file_cairn_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5018,7 +5169,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[70]
+	mi := &file_cairn_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5031,7 +5182,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{70}
+	return file_cairn_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *PeerInfo) GetId() string {
@@ -5073,7 +5224,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_cairn_proto_msgTypes[71]
+	mi := &file_cairn_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5085,7 +5236,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[71]
+	mi := &file_cairn_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5098,7 +5249,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{71}
+	return file_cairn_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *Dirent) GetInode() uint64 {
@@ -5126,7 +5277,7 @@ type ChunkRecord struct {
 
 func (x *ChunkRecord) Reset() {
 	*x = ChunkRecord{}
-	mi := &file_cairn_proto_msgTypes[72]
+	mi := &file_cairn_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5138,7 +5289,7 @@ func (x *ChunkRecord) String() string {
 func (*ChunkRecord) ProtoMessage() {}
 
 func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[72]
+	mi := &file_cairn_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5151,7 +5302,7 @@ func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRecord.ProtoReflect.Descriptor instead.
 func (*ChunkRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{72}
+	return file_cairn_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ChunkRecord) GetInode() uint64 {
@@ -5190,7 +5341,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_cairn_proto_msgTypes[73]
+	mi := &file_cairn_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5202,7 +5353,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[73]
+	mi := &file_cairn_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5215,7 +5366,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{73}
+	return file_cairn_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *NodeRecord) GetId() string {
@@ -5277,7 +5428,7 @@ type GarbageRecord struct {
 
 func (x *GarbageRecord) Reset() {
 	*x = GarbageRecord{}
-	mi := &file_cairn_proto_msgTypes[74]
+	mi := &file_cairn_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5289,7 +5440,7 @@ func (x *GarbageRecord) String() string {
 func (*GarbageRecord) ProtoMessage() {}
 
 func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[74]
+	mi := &file_cairn_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5302,7 +5453,7 @@ func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageRecord.ProtoReflect.Descriptor instead.
 func (*GarbageRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{74}
+	return file_cairn_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *GarbageRecord) GetNodes() []string {
@@ -5685,7 +5836,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x03add\x18\x02 \x03(\tR\x03add\x12\x16\n" +
 	"\x06remove\x18\x03 \x03(\tR\x06remove\"%\n" +
 	"\vGarbageDone\x12\x16\n" +
-	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xcd\n" +
+	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xfc\n" +
 	"\n" +
 	"\aCommand\x12\x15\n" +
 	"\x06now_ns\x18\x01 \x01(\x03R\x05nowNs\x12.\n" +
@@ -5710,8 +5861,19 @@ const file_cairn_proto_rawDesc = "" +
 	"\x0eput_credential\x18\x14 \x01(\v2\x1e.cairn.v1.PutCredentialRequestH\x00R\rputCredential\x12P\n" +
 	"\x11delete_credential\x18\x15 \x01(\v2!.cairn.v1.DeleteCredentialRequestH\x00R\x10deleteCredential\x12J\n" +
 	"\x12rotate_signing_key\x18\x16 \x01(\v2\x1a.cairn.v1.RotateSigningKeyH\x00R\x10rotateSigningKey\x12\x1b\n" +
-	"\tupload_id\x18\r \x01(\tR\buploadIdB\x04\n" +
-	"\x02op\"r\n" +
+	"\tupload_id\x18\r \x01(\tR\buploadId\x12-\n" +
+	"\arequest\x18\x1e \x01(\v2\x13.cairn.v1.RequestIDR\arequestB\x04\n" +
+	"\x02op\"5\n" +
+	"\tRequestID\x12\x16\n" +
+	"\x06client\x18\x01 \x01(\fR\x06client\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\x99\x01\n" +
+	"\rRequestRecord\x12\x13\n" +
+	"\x05at_ns\x18\x01 \x01(\x03R\x04atNs\x12\x0e\n" +
+	"\x02op\x18\x02 \x01(\rR\x02op\x12\x1b\n" +
+	"\tresp_type\x18\x03 \x01(\tR\brespType\x12\x12\n" +
+	"\x04resp\x18\x04 \x01(\fR\x04resp\x12\x19\n" +
+	"\berr_kind\x18\x05 \x01(\rR\aerrKind\x12\x17\n" +
+	"\aerr_msg\x18\x06 \x01(\tR\x06errMsg\"r\n" +
 	"\x10RotateSigningKey\x12&\n" +
 	"\x03key\x18\x01 \x01(\v2\x14.cairn.v1.SigningKeyR\x03key\x12\x17\n" +
 	"\akeep_ns\x18\x02 \x01(\x03R\x06keepNs\x12\x1d\n" +
@@ -5814,7 +5976,7 @@ func file_cairn_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
+var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
 var file_cairn_proto_goTypes = []any{
 	(CommitMode)(0),                 // 0: cairn.v1.CommitMode
 	(*Empty)(nil),                   // 1: cairn.v1.Empty
@@ -5885,50 +6047,52 @@ var file_cairn_proto_goTypes = []any{
 	(*UpdateLocations)(nil),         // 66: cairn.v1.UpdateLocations
 	(*GarbageDone)(nil),             // 67: cairn.v1.GarbageDone
 	(*Command)(nil),                 // 68: cairn.v1.Command
-	(*RotateSigningKey)(nil),        // 69: cairn.v1.RotateSigningKey
-	(*SigningKey)(nil),              // 70: cairn.v1.SigningKey
-	(*PeerInfo)(nil),                // 71: cairn.v1.PeerInfo
-	(*Dirent)(nil),                  // 72: cairn.v1.Dirent
-	(*ChunkRecord)(nil),             // 73: cairn.v1.ChunkRecord
-	(*NodeRecord)(nil),              // 74: cairn.v1.NodeRecord
-	(*GarbageRecord)(nil),           // 75: cairn.v1.GarbageRecord
-	nil,                             // 76: cairn.v1.Attr.XattrsEntry
-	nil,                             // 77: cairn.v1.SetAttrRequest.SetXattrsEntry
-	nil,                             // 78: cairn.v1.CommitRequest.XattrsEntry
-	nil,                             // 79: cairn.v1.UploadSession.XattrsEntry
-	nil,                             // 80: cairn.v1.CreateUploadRequest.XattrsEntry
-	nil,                             // 81: cairn.v1.CompletePartsRequest.XattrsEntry
+	(*RequestID)(nil),               // 69: cairn.v1.RequestID
+	(*RequestRecord)(nil),           // 70: cairn.v1.RequestRecord
+	(*RotateSigningKey)(nil),        // 71: cairn.v1.RotateSigningKey
+	(*SigningKey)(nil),              // 72: cairn.v1.SigningKey
+	(*PeerInfo)(nil),                // 73: cairn.v1.PeerInfo
+	(*Dirent)(nil),                  // 74: cairn.v1.Dirent
+	(*ChunkRecord)(nil),             // 75: cairn.v1.ChunkRecord
+	(*NodeRecord)(nil),              // 76: cairn.v1.NodeRecord
+	(*GarbageRecord)(nil),           // 77: cairn.v1.GarbageRecord
+	nil,                             // 78: cairn.v1.Attr.XattrsEntry
+	nil,                             // 79: cairn.v1.SetAttrRequest.SetXattrsEntry
+	nil,                             // 80: cairn.v1.CommitRequest.XattrsEntry
+	nil,                             // 81: cairn.v1.UploadSession.XattrsEntry
+	nil,                             // 82: cairn.v1.CreateUploadRequest.XattrsEntry
+	nil,                             // 83: cairn.v1.CompletePartsRequest.XattrsEntry
 }
 var file_cairn_proto_depIdxs = []int32{
-	76, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
+	78, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
 	5,  // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
 	6,  // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
 	3,  // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
 	3,  // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
-	77, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
+	79, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
 	6,  // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
 	18, // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
 	5,  // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
 	0,  // 11: cairn.v1.CommitRequest.mode:type_name -> cairn.v1.CommitMode
 	20, // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
-	78, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
+	80, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
 	3,  // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
 	7,  // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
 	20, // 17: cairn.v1.UploadSession.landed:type_name -> cairn.v1.StoredChunk
 	0,  // 18: cairn.v1.UploadSession.mode:type_name -> cairn.v1.CommitMode
-	79, // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
+	81, // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
 	0,  // 20: cairn.v1.CreateUploadRequest.mode:type_name -> cairn.v1.CommitMode
-	80, // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
+	82, // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
 	20, // 22: cairn.v1.AddUploadChunksRequest.chunks:type_name -> cairn.v1.StoredChunk
 	24, // 23: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
 	20, // 24: cairn.v1.PutUploadPartRequest.chunks:type_name -> cairn.v1.StoredChunk
 	24, // 25: cairn.v1.ListUploadPartsResponse.session:type_name -> cairn.v1.UploadSession
 	32, // 26: cairn.v1.ListUploadPartsResponse.parts:type_name -> cairn.v1.UploadPart
 	36, // 27: cairn.v1.CompletePartsRequest.parts:type_name -> cairn.v1.CompletePart
-	81, // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
+	83, // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
 	39, // 29: cairn.v1.PutCredentialRequest.credential:type_name -> cairn.v1.Credential
 	39, // 30: cairn.v1.ListCredentialsResponse.credentials:type_name -> cairn.v1.Credential
 	49, // 31: cairn.v1.HeartbeatResponse.token_keys:type_name -> cairn.v1.TokenKey
@@ -5948,7 +6112,7 @@ var file_cairn_proto_depIdxs = []int32{
 	26, // 45: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
 	30, // 46: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
 	31, // 47: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
-	71, // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
+	73, // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
 	66, // 49: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
 	67, // 50: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
 	59, // 51: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
@@ -5957,81 +6121,82 @@ var file_cairn_proto_depIdxs = []int32{
 	38, // 54: cairn.v1.Command.wrap_in_dir:type_name -> cairn.v1.WrapInDirRequest
 	40, // 55: cairn.v1.Command.put_credential:type_name -> cairn.v1.PutCredentialRequest
 	41, // 56: cairn.v1.Command.delete_credential:type_name -> cairn.v1.DeleteCredentialRequest
-	69, // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
-	70, // 58: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
-	8,  // 59: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
-	9,  // 60: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
-	11, // 61: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
-	13, // 62: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
-	14, // 63: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
-	16, // 64: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
-	38, // 65: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
-	17, // 66: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
-	21, // 67: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
-	22, // 68: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
-	25, // 69: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
-	26, // 70: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
-	27, // 71: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
-	28, // 72: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
-	30, // 73: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
-	31, // 74: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
-	33, // 75: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
-	34, // 76: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
-	37, // 77: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
-	45, // 78: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
-	46, // 79: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
-	65, // 80: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
-	57, // 81: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
-	64, // 82: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
-	62, // 83: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
-	50, // 84: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
-	60, // 85: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
-	61, // 86: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
-	59, // 87: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
-	55, // 88: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
-	40, // 89: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
-	41, // 90: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
-	42, // 91: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
-	44, // 92: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
-	10, // 93: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
-	10, // 94: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
-	12, // 95: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
-	1,  // 96: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
-	15, // 97: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
-	10, // 98: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
-	10, // 99: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
-	19, // 100: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
-	10, // 101: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
-	23, // 102: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
-	24, // 103: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
-	1,  // 104: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
-	24, // 105: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
-	29, // 106: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
-	10, // 107: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
-	1,  // 108: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
-	32, // 109: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
-	35, // 110: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
-	10, // 111: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
-	48, // 112: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
-	47, // 113: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
-	1,  // 114: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
-	58, // 115: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
-	1,  // 116: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
-	63, // 117: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
-	53, // 118: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
-	1,  // 119: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
-	1,  // 120: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
-	1,  // 121: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
-	56, // 122: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
-	1,  // 123: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
-	1,  // 124: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
-	43, // 125: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
-	39, // 126: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
-	93, // [93:127] is the sub-list for method output_type
-	59, // [59:93] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	71, // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
+	69, // 58: cairn.v1.Command.request:type_name -> cairn.v1.RequestID
+	72, // 59: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
+	8,  // 60: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
+	9,  // 61: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
+	11, // 62: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
+	13, // 63: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
+	14, // 64: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
+	16, // 65: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
+	38, // 66: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
+	17, // 67: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
+	21, // 68: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
+	22, // 69: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
+	25, // 70: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
+	26, // 71: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
+	27, // 72: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
+	28, // 73: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
+	30, // 74: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
+	31, // 75: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
+	33, // 76: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
+	34, // 77: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
+	37, // 78: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
+	45, // 79: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
+	46, // 80: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
+	65, // 81: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
+	57, // 82: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
+	64, // 83: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
+	62, // 84: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
+	50, // 85: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
+	60, // 86: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
+	61, // 87: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
+	59, // 88: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
+	55, // 89: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
+	40, // 90: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
+	41, // 91: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
+	42, // 92: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
+	44, // 93: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
+	10, // 94: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
+	10, // 95: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
+	12, // 96: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
+	1,  // 97: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
+	15, // 98: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
+	10, // 99: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
+	10, // 100: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
+	19, // 101: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
+	10, // 102: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
+	23, // 103: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
+	24, // 104: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
+	1,  // 105: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
+	24, // 106: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
+	29, // 107: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
+	10, // 108: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
+	1,  // 109: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
+	32, // 110: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
+	35, // 111: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
+	10, // 112: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
+	48, // 113: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
+	47, // 114: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
+	1,  // 115: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
+	58, // 116: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
+	1,  // 117: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
+	63, // 118: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
+	53, // 119: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
+	1,  // 120: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
+	1,  // 121: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
+	1,  // 122: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
+	56, // 123: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
+	1,  // 124: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
+	1,  // 125: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
+	43, // 126: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
+	39, // 127: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
+	94, // [94:128] is the sub-list for method output_type
+	60, // [60:94] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_cairn_proto_init() }
@@ -6068,7 +6233,7 @@ func file_cairn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_proto_rawDesc), len(file_cairn_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   81,
+			NumMessages:   83,
 			NumExtensions: 0,
 			NumServices:   6,
 		},
