@@ -115,11 +115,25 @@ for f in "$work/pods"/*.cert; do
   bin/image/cairn cert create-node --ca-dir "$certs/ca" --out "$certs/$secret" "${certargs[@]}" | sed 's/^/  /'
 done
 bin/image/cairn cert create-client --ca-dir "$certs/ca" --out "$certs/admin" --name operator --admin | sed 's/^/  /'
+# The other Secrets the pods mount (<pod>.secrets): the data nodes'
+# encryption key, made as an operator would (docs/kubernetes.md).
+for f in "$work/pods"/*.secrets; do
+  while read -r secret _; do
+    [ -n "$secret" ] && [ ! -d "$certs/$secret" ] || continue
+    case $secret in
+    cairn-node-encryption-key)
+      mkdir -p "$certs/$secret"
+      bin/image/cairn cert create-key --out "$certs/$secret/encryption.key" >/dev/null ;;
+    *) fail "pods mount the Secret $secret, which this tier does not know how to make" ;;
+    esac
+  done <"$f"
+done
 # As the kubelet mounts a Secret: root's files (here the host user's), the
 # pods' fsGroup as their group, mode 0440. The CA's key stays in $certs/ca,
 # which no container mounts.
 if [ "$(id -u)" = 0 ]; then cert_gid=65532; else cert_gid=$(id -g); fi
-for d in "$certs"/cairn-*-tls "$certs/admin"; do
+for d in "$certs"/cairn-*-tls "$certs"/cairn-node-encryption-key "$certs/admin"; do
+  [ -d "$d" ] || continue
   chgrp -R "$cert_gid" "$d"
   chmod 0750 "$d"
   chmod 0440 "$d"/*
@@ -148,14 +162,26 @@ tls_mount() {
   echo "$certs/$secret:$path:ro"
 }
 
+# secret_mounts <pod>: the -v options mounting the pod's other Secrets.
+secret_mounts() {
+  local secret path
+  [ -f "$work/pods/$1.secrets" ] || return 0
+  while read -r secret path; do
+    [ -n "$secret" ] || continue
+    [ -d "$certs/$secret" ] || fail "pod $1 mounts the Secret $secret, which was not made"
+    printf '%s\n' -v "$certs/$secret:$path:ro"
+  done <"$work/pods/$1.secrets"
+}
+
 # start_pod <pod>: one container configured like the Kubernetes pod.
 start_pod() {
-  local pod=$1 args fqdn
+  local pod=$1 args fqdn mounts
   mapfile -t args <"$work/pods/$pod.args"
+  mapfile -t mounts < <(secret_mounts "$pod")
   fqdn=$(cat "$work/pods/$pod.fqdn")
   docker volume create --label "$label" "$run-$pod" >/dev/null
   docker run -d --name "$run-$pod" --hostname "$pod" --network-alias "$fqdn" "${common[@]}" \
-    -v "$run-$pod:/data" -v "$(tls_mount "$pod")" --env-file "$work/pods/$pod.env" "$IMAGE" "${args[@]}" >/dev/null
+    -v "$run-$pod:/data" -v "$(tls_mount "$pod")" "${mounts[@]}" --env-file "$work/pods/$pod.env" "$IMAGE" "${args[@]}" >/dev/null
 }
 
 say "starting 3 metadata peers and 3 data nodes on network $net"

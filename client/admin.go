@@ -70,6 +70,7 @@ type NodeStatus struct {
 	Chunks        uint64
 	LastHeartbeat time.Time // zero if none arrived since this leader took over
 	HealthDetail  string    // why the node reports itself unhealthy, if it does
+	Encrypted     bool      // the node encrypts the chunks it stores (--encryption-key-file)
 }
 
 // RepairStatus is the leader's self-healing progress: re-replication,
@@ -222,7 +223,7 @@ func newClusterStatus(r *pb.ClusterStatusResponse) *ClusterStatus {
 		CommitIndex: r.CommitIndex, AppliedIndex: r.AppliedIndex}
 	for _, n := range r.Nodes {
 		ns := NodeStatus{ID: cairn.NodeID(n.Id), Addr: n.Addr, Zone: n.Zone, Rack: n.Rack, State: nodeState(n.State),
-			Capacity: n.Capacity, Used: n.Used, Chunks: n.Chunks, HealthDetail: n.HealthDetail}
+			Capacity: n.Capacity, Used: n.Used, Chunks: n.Chunks, HealthDetail: n.HealthDetail, Encrypted: n.Encrypted}
 		ns.LastHeartbeat = unixNano(n.LastHeartbeatNs)
 		st.Nodes = append(st.Nodes, ns)
 	}

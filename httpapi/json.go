@@ -145,6 +145,7 @@ type Node struct {
 	Chunks        uint64 `json:"chunks"`
 	LastHeartbeat string `json:"last_heartbeat,omitempty"` // RFC 3339, UTC
 	HealthDetail  string `json:"health_detail,omitempty"`
+	Encrypted     bool   `json:"encrypted"` // stores chunks encrypted at rest
 }
 
 func newCluster(st *client.ClusterStatus) *Cluster {
@@ -161,7 +162,7 @@ func newCluster(st *client.ClusterStatus) *Cluster {
 	}
 	for _, n := range st.Nodes {
 		node := Node{ID: string(n.ID), Addr: n.Addr, Zone: n.Zone, Rack: n.Rack, State: n.State.String(), Capacity: n.Capacity,
-			Used: n.Used, Chunks: n.Chunks, HealthDetail: n.HealthDetail}
+			Used: n.Used, Chunks: n.Chunks, HealthDetail: n.HealthDetail, Encrypted: n.Encrypted}
 		if !n.LastHeartbeat.IsZero() {
 			node.LastHeartbeat = n.LastHeartbeat.UTC().Format(time.RFC3339Nano)
 		}

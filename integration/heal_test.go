@@ -89,11 +89,16 @@ func TestHealAfterNodeKills(t *testing.T) {
 // returns the bad bytes, the replica is reported (by the read and by the
 // scrubber), dropped and repaired from a good one.
 func TestCorruptReplicaRepaired(t *testing.T) {
-	for _, mode := range []string{"read", "scrubber"} {
+	for _, mode := range []string{"read", "scrubber", "encrypted scrubber"} {
 		t.Run(mode, func(t *testing.T) {
 			opts := testcluster.Options{Metas: 1, Nodes: 4, Replication: 3, ChunkSize: 64 << 10}
-			if mode == "scrubber" {
+			if mode != "read" {
 				opts.ScrubBytesPerSec = 64 << 20
+			}
+			if mode == "encrypted scrubber" {
+				// The flipped byte is ciphertext: authenticated decryption
+				// catches it, and the repair copy is encrypted again.
+				opts.Volume.EncryptionKey = bytes.Repeat([]byte{9}, 32)
 			}
 			c := testcluster.New(t, opts)
 			cl := c.Client()

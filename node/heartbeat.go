@@ -93,7 +93,7 @@ func (l *metaLink) beat() {
 	st := l.store.Stats()
 	healthy, detail := l.health.status()
 	hb := &pb.HeartbeatRequest{Id: string(l.id), Addr: l.cfg.Advertise, Capacity: total, Used: st.DiskBytes,
-		Chunks: uint64(st.Chunks), Healthy: healthy, HealthDetail: detail}
+		Chunks: uint64(st.Chunks), Healthy: healthy, HealthDetail: detail, Encrypted: l.store.Encrypted()}
 	var resp *pb.HeartbeatResponse
 	err := l.leader(ctx, func(ctx context.Context, c pb.NodesClient) (err error) {
 		resp, err = c.Heartbeat(ctx, hb)

@@ -43,6 +43,11 @@ func (g *Gateway) createUpload(q *request) error {
 	if err != nil {
 		return err
 	}
+	sse, err := g.sse(q)
+	if err != nil {
+		return err
+	}
+	setSSE(q.w, meta, sse)
 	s, err := g.c.CreateMultipart(q.ctx, objectPath(q.bucket, q.key), client.WriteOptions{Xattrs: meta})
 	if err != nil {
 		return err
@@ -249,6 +254,9 @@ func (g *Gateway) completeUpload(q *request) error {
 	if err != nil {
 		return err
 	}
+	if sse := fi.Xattrs[xSSE]; sse != "" {
+		q.w.Header().Set(sseHeader, sse)
+	}
 	writeXML(q.w, completeMultipartUploadResult{Location: "/" + q.bucket + "/" + q.key, Bucket: q.bucket, Key: q.key, ETag: etagOf(fi)})
 	return nil
 }
@@ -287,6 +295,9 @@ func (g *Gateway) completedAlready(q *request, id string, parts []client.Complet
 	}
 	if err != nil || cur.Inode != fi.Inode {
 		return noSuch
+	}
+	if sse := fi.Xattrs[xSSE]; sse != "" {
+		q.w.Header().Set(sseHeader, sse)
 	}
 	writeXML(q.w, completeMultipartUploadResult{Location: "/" + q.bucket + "/" + q.key, Bucket: q.bucket, Key: q.key, ETag: etagOf(fi)})
 	return nil

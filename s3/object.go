@@ -41,6 +41,11 @@ func (g *Gateway) putObject(q *request) error {
 	if err != nil {
 		return err
 	}
+	sse, err := g.sse(q)
+	if err != nil {
+		return err
+	}
+	setSSE(q.w, meta, sse)
 	body, err := newBodyReader(q.r.Body, n, q.r.Header.Get("Content-MD5"))
 	if err != nil {
 		return err
@@ -379,6 +384,12 @@ func (g *Gateway) copyObject(q *request) error {
 	if sb == q.bucket && sk == q.key && directive != "REPLACE" {
 		return errCopyToItself
 	}
+	// As S3: the copy's encryption is what this request asks for, whatever
+	// the source's was.
+	sse, err := g.sse(q)
+	if err != nil {
+		return err
+	}
 	src, err := g.open(q.ctx, sb, sk)
 	if err != nil {
 		return err
@@ -400,6 +411,7 @@ func (g *Gateway) copyObject(q *request) error {
 			}
 		}
 	}
+	setSSE(q.w, meta, sse)
 	fi, err := g.write(q.ctx, q.bucket, q.key, meta, func(w *client.Writer) error {
 		return copyInto(w, src, 0, sfi.Size(), sfi.Xattrs[xETag])
 	})

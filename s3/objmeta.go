@@ -72,6 +72,9 @@ func setObjectHeaders(h http.Header, fi *client.FileInfo) {
 	h.Set("Last-Modified", fi.ModTime().UTC().Format(http.TimeFormat))
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("Content-Type", "binary/octet-stream")
+	if sse := fi.Xattrs[xSSE]; sse != "" {
+		h.Set(sseHeader, sse)
+	}
 	for k, v := range fi.Xattrs {
 		if name, ok := strings.CutPrefix(k, xUserMeta); ok {
 			// As S3: the stored (lower-case) name, not canonicalized,

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,6 +63,9 @@ type Gateway struct {
 	policies policyCache // parsed bucket policies
 	log      *slog.Logger
 	m        *metrics
+	// sseUntil is when (unix ns) the last check that every data node
+	// encrypts expires (sse.go).
+	sseUntil atomic.Int64
 }
 
 type credEntry struct {

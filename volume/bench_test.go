@@ -2,6 +2,7 @@ package volume
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"sync/atomic"
@@ -131,4 +132,57 @@ func BenchmarkOpenRangeWriteTo(b *testing.B) {
 		r.Close()
 	}
 	reportOps(b)
+}
+
+// BenchmarkCrypt writes and reads 4 KiB and 64 MiB chunks with and without
+// encryption at rest: the cost of AES-256-GCM (docs/benchmarks.md). Writes
+// are durable (each Put waits for its fdatasync), reads come from the page
+// cache.
+func BenchmarkCrypt(b *testing.B) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	for _, enc := range []bool{false, true} {
+		for _, size := range []int{4 << 10, 64 << 20} {
+			name := fmt.Sprintf("enc=%v/size=%s", enc, map[int]string{4 << 10: "4KiB", 64 << 20: "64MiB"}[size])
+			open := func(b *testing.B) *Store {
+				o := Options{Dir: b.TempDir(), Logger: quiet(), CompactInterval: -1}
+				if enc {
+					o.EncryptionKey = key
+				}
+				s, err := Open(o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { s.Close() })
+				return s
+			}
+			data := testData(4, size)
+			crc := checksum.CRC32C(data)
+			b.Run("write/"+name, func(b *testing.B) {
+				s := open(b)
+				b.SetBytes(int64(size))
+				for i := 0; i < b.N; i++ {
+					if err := s.Put(context.Background(), benchID(uint64(i)), data, crc); err != nil {
+						b.Fatal(err)
+					}
+					if size > 1<<20 { // keep the disk use bounded
+						if err := s.Delete(context.Background(), benchID(uint64(i))); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			})
+			b.Run("read/"+name, func(b *testing.B) {
+				s := open(b)
+				mustPutB(b, s, benchID(1), data)
+				p := make([]byte, size)
+				b.SetBytes(int64(size))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if _, err := s.ReadAt(benchID(1), p, 0); err != nil && err != io.EOF {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

@@ -113,7 +113,7 @@ func (s *Store) Compact(ctx context.Context, vol int) (CompactStats, error) {
 	}
 	var n *volFile
 	if len(plan.keep) > 0 {
-		n, err = s.createVolume(num, func(n *volFile) error {
+		n, err = s.createVolume(num, v.crypt, func(n *volFile) error {
 			if err := copyRecords(ctx, v, n, plan.keep); err != nil {
 				return err
 			}
@@ -201,7 +201,7 @@ func (s *Store) compactFailed(op string, v *volFile, err error) error {
 func (s *Store) planCompaction(ctx context.Context, v *volFile) (compactPlan, error) {
 	var p compactPlan
 	size := v.size.Load()
-	for pos := int64(superblockSize); pos < size; {
+	for pos := v.start; pos < size; {
 		if err := ctx.Err(); err != nil {
 			return p, err
 		}
@@ -266,7 +266,7 @@ func copyRecord(v, n *volFile, h header, from, to int64, buf []byte) error {
 		if _, err := v.f.ReadAt(b, from); err != nil {
 			return fmt.Errorf("reading %s at %d: %w", v.path, from, err)
 		}
-		arr := b[h.crcsOff() : h.crcsOff()+4*h.nblocks()]
+		arr := b[h.crcsOff() : h.crcsOff()+h.arrLen()]
 		if err := checkFooter(b[:headerSize], arr, b[h.footerOff():], v.seed); err != nil {
 			return fmt.Errorf("record in %s at %d changed under the compactor: %w", v.path, from, err)
 		}
@@ -293,7 +293,7 @@ func copyRecord(v, n *volFile, h header, from, to int64, buf []byte) error {
 		}
 		done += int64(len(b))
 	}
-	arr := make([]byte, 4*h.nblocks())
+	arr := make([]byte, h.arrLen())
 	if _, err := v.f.ReadAt(arr, from+h.crcsOff()); err != nil {
 		return fmt.Errorf("reading %s at %d: %w", v.path, from, err)
 	}
@@ -385,7 +385,7 @@ func (s *Store) sealActive(op string) error {
 		return nil
 	}
 	s.imu.RLock()
-	garbage := a.size.Load() - superblockSize - a.liveRecords
+	garbage := a.size.Load() - a.start - a.liveRecords
 	s.imu.RUnlock()
 	if garbage == 0 {
 		return nil
@@ -444,7 +444,7 @@ func (s *Store) compactCandidates() []int {
 	var out []int
 	for _, v := range s.vols {
 		size := v.size.Load()
-		reclaim := size - superblockSize - v.liveRecords - v.pinned
+		reclaim := size - v.start - v.liveRecords - v.pinned
 		// A volume just sealed may still have appends on their way to the
 		// index; its garbage is overstated until they arrive.
 		if v != active && !v.appends.busy() && reclaim > 0 && float64(reclaim) >= s.compactRatio*float64(size) {

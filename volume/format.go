@@ -34,15 +34,28 @@ const (
 
 // superblock is the first 64 bytes of a volume file.
 type superblock struct {
-	volume  uint64
-	created int64 // unix nanoseconds
-	salt    [8]byte
+	volume    uint64
+	created   int64 // unix nanoseconds
+	salt      [8]byte
+	encrypted bool // a key block follows (crypt.go)
+}
+
+// dataStart is the offset of the first record: after the superblock, and
+// the key block of an encrypted volume.
+func (sb superblock) dataStart() int64 {
+	if sb.encrypted {
+		return superblockSize + keyBlockSize
+	}
+	return superblockSize
 }
 
 func (sb superblock) encode() []byte {
 	b := make([]byte, superblockSize)
 	copy(b, superMagic)
 	binary.LittleEndian.PutUint32(b[8:], formatVersion)
+	if sb.encrypted {
+		binary.LittleEndian.PutUint32(b[12:], sbFlagEncrypted)
+	}
 	binary.LittleEndian.PutUint64(b[16:], sb.volume)
 	binary.LittleEndian.PutUint64(b[24:], uint64(sb.created))
 	copy(b[32:40], sb.salt[:])
@@ -64,9 +77,10 @@ func decodeSuperblock(b []byte) (superblock, error) {
 	if v := binary.LittleEndian.Uint32(b[8:]); v != formatVersion {
 		return sb, fmt.Errorf("format version %d, this build reads version %d", v, formatVersion)
 	}
-	if f := binary.LittleEndian.Uint32(b[12:]); f != 0 {
+	if f := binary.LittleEndian.Uint32(b[12:]); f&^sbFlagEncrypted != 0 {
 		return sb, fmt.Errorf("unknown superblock flags %#x", f)
 	}
+	sb.encrypted = binary.LittleEndian.Uint32(b[12:])&sbFlagEncrypted != 0
 	sb.volume = binary.LittleEndian.Uint64(b[16:])
 	sb.created = int64(binary.LittleEndian.Uint64(b[24:]))
 	copy(sb.salt[:], b[32:40])
@@ -85,7 +99,8 @@ type header struct {
 	id       cairn.ChunkID
 	length   int64 // data bytes; 0 for tombstones
 	seq      uint64
-	crc      uint32 // CRC32C of the whole data
+	crc      uint32 // CRC32C of the whole data (the plaintext of a sealed record)
+	sealed   bool   // the data is ciphertext and a tag array follows the CRC array
 }
 
 func (h header) blockSize() int64 { return 1 << h.blockLog }
@@ -101,8 +116,20 @@ func (h header) nblocks() int64 {
 // crcsOff is the offset of the CRC array from the start of the record.
 func (h header) crcsOff() int64 { return headerSize + align(h.length, 4) }
 
+// arrLen is the length of the CRC array and, for a sealed record, the tag
+// array after it; the footer CRC covers them both.
+func (h header) arrLen() int64 {
+	if h.sealed {
+		return (4 + tagSize) * h.nblocks()
+	}
+	return 4 * h.nblocks()
+}
+
+// tagsOff is the offset of a sealed record's tag array from its start.
+func (h header) tagsOff() int64 { return h.crcsOff() + 4*h.nblocks() }
+
 // footerOff is the offset of the footer from the start of the record.
-func (h header) footerOff() int64 { return align(h.crcsOff()+4*h.nblocks(), recordAlign) }
+func (h header) footerOff() int64 { return align(h.crcsOff()+h.arrLen(), recordAlign) }
 
 // recordLen is the length of the whole record, a multiple of 8.
 func (h header) recordLen() int64 { return h.footerOff() + footerSize }
@@ -116,6 +143,9 @@ func (h header) encode(b []byte, seed uint32) {
 	b[4] = h.kind
 	b[5] = h.blockLog
 	b[6], b[7] = 0, 0
+	if h.sealed {
+		b[6] = headerFlagSealed
+	}
 	copy(b[8:24], h.id[:])
 	binary.LittleEndian.PutUint64(b[24:], uint64(h.length))
 	binary.LittleEndian.PutUint64(b[32:], h.seq)
@@ -141,7 +171,8 @@ func decodeHeader(b []byte, seed uint32) (header, error) {
 	length := binary.LittleEndian.Uint64(b[24:])
 	h.seq = binary.LittleEndian.Uint64(b[32:])
 	h.crc = binary.LittleEndian.Uint32(b[40:])
-	if b[6] != 0 || b[7] != 0 {
+	h.sealed = b[6] == headerFlagSealed && h.kind == kindChunk
+	if (b[6] != 0 && !h.sealed) || b[7] != 0 {
 		return h, errors.New("reserved header bytes are not zero")
 	}
 	switch h.kind {
@@ -164,15 +195,17 @@ func decodeHeader(b []byte, seed uint32) (header, error) {
 }
 
 // encodeTrailer returns everything after the data: zero padding to a 4-byte
-// boundary, the CRC array, zero padding to 8 bytes, and the footer, whose CRC
-// covers the encoded header and the CRC array.
-func encodeTrailer(h header, hdr []byte, crcs []uint32, seed uint32) []byte {
+// boundary, the CRC array, the tag array of a sealed record, zero padding
+// to 8 bytes, and the footer, whose CRC covers the encoded header and the
+// CRC and tag arrays.
+func encodeTrailer(h header, hdr []byte, crcs []uint32, tags []byte, seed uint32) []byte {
 	dataEnd := headerSize + h.length
 	t := make([]byte, h.recordLen()-dataEnd)
-	arr := t[h.crcsOff()-dataEnd:][:4*len(crcs)]
+	arr := t[h.crcsOff()-dataEnd:][:h.arrLen()]
 	for i, c := range crcs {
 		binary.LittleEndian.PutUint32(arr[4*i:], c)
 	}
+	copy(arr[4*len(crcs):], tags)
 	foot := t[h.footerOff()-dataEnd:]
 	binary.LittleEndian.PutUint32(foot, footerMagic)
 	binary.LittleEndian.PutUint32(foot[4:], checksum.Update(checksum.Update(seed, hdr[:headerSize]), arr))

@@ -58,6 +58,9 @@ func (s *Store) ReadAt(id cairn.ChunkID, p []byte, off int64) (int, error) {
 	if _, err := v.f.ReadAt(buf, e.off+headerSize+aStart); err != nil {
 		return 0, cairn.E(op, pathOf(id), fmt.Errorf("reading %s at %d: %w", v.path, e.off, err))
 	}
+	if err := s.decrypt(v, e, id, buf, first, last); err != nil {
+		return 0, cairn.E(op, err)
+	}
 	if err := s.checkBlocks(v, e, id, buf, first, crcs); err != nil {
 		return 0, cairn.E(op, err)
 	}
@@ -94,6 +97,34 @@ func (s *Store) readCRCs(v *volFile, e entry, id cairn.ChunkID, first, last int6
 		crcs[i] = binary.LittleEndian.Uint32(raw[4*i:])
 	}
 	return crcs, nil
+}
+
+// decrypt decrypts buf, sub-blocks first..last of chunk id, in place if
+// the chunk's record is sealed, checking each sub-block's tag.
+func (s *Store) decrypt(v *volFile, e entry, id cairn.ChunkID, buf []byte, first, last int64) error {
+	if !e.sealed {
+		return nil
+	}
+	tags, err := readTags(v, e.header(id), e.off, first, last)
+	if err != nil {
+		return cairn.E(pathOf(id), err)
+	}
+	if err := v.crypt.open(e.header(id), buf, first, tags, fmt.Sprintf("%s at %d", v.path, e.off)); err != nil {
+		s.log.Error("corrupt chunk block: authenticated decryption failed", "chunk", id, "volume", v.path, "record", e.off)
+		return err
+	}
+	return nil
+}
+
+// readTags returns the GCM tags of sub-blocks first..last of the sealed
+// record h at off in v.
+func readTags(v *volFile, h header, off, first, last int64) ([]byte, error) {
+	tags := make([]byte, tagSize*(last-first+1))
+	at := off + h.tagsOff() + tagSize*first
+	if _, err := v.f.ReadAt(tags, at); err != nil {
+		return nil, fmt.Errorf("reading block tags from %s at %d: %w", v.path, at, err)
+	}
+	return tags, nil
 }
 
 // checkBlocks verifies buf, sub-blocks first.. of a chunk, against crcs.
@@ -143,10 +174,13 @@ func (s *Store) Verify(id cairn.ChunkID) error {
 		if _, err := v.f.ReadAt(b, e.off+headerSize+off); err != nil {
 			return cairn.E(op, pathOf(id), fmt.Errorf("reading %s at %d: %w", v.path, e.off, err))
 		}
-		first := off >> e.blockLog
-		crcs, err := s.readCRCs(v, e, id, first, (off+int64(len(b))-1)>>e.blockLog)
+		first, last := off>>e.blockLog, (off+int64(len(b))-1)>>e.blockLog
+		crcs, err := s.readCRCs(v, e, id, first, last)
 		if err != nil {
 			return cairn.E(op, pathOf(id), err)
+		}
+		if err := s.decrypt(v, e, id, b, first, last); err != nil {
+			return cairn.E(op, err)
 		}
 		if err := s.checkBlocks(v, e, id, b, first, crcs); err != nil {
 			return cairn.E(op, err)
@@ -175,6 +209,14 @@ type Range struct {
 	f      File
 	osf    *os.File // f as an *os.File, for sendfile; nil for other FS
 	fileOf int64    // offset of the range in the volume file
+
+	// For a sealed record: the volume's data key, the record's header,
+	// the range's first sub-block and the tags of its sub-blocks.
+	crypt *volCrypt
+	h     header
+	first int64
+	tags  []byte
+	where string
 }
 
 // OpenRange returns the sub-block-aligned range covering [off, off+n) of
@@ -228,6 +270,12 @@ func (s *Store) openRange(id cairn.ChunkID, off, n int64, all bool) (*Range, err
 	if err != nil {
 		return nil, cairn.E(op, pathOf(id), err)
 	}
+	var tags []byte
+	if e.sealed {
+		if tags, err = readTags(v, e.header(id), e.off, first, last); err != nil {
+			return nil, cairn.E(op, pathOf(id), err)
+		}
+	}
 	f, err := s.fs.OpenFile(v.path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, cairn.E(op, pathOf(id), fmt.Errorf("opening %s: %w", v.path, err))
@@ -238,6 +286,11 @@ func (s *Store) openRange(id cairn.ChunkID, off, n int64, all bool) (*Range, err
 		Length:    min((last+1)<<e.blockLog, e.length) - aStart,
 		BlockSize: 1 << e.blockLog, CRCs: crcs, ChunkCRCs: chunkCRCs,
 		f: f, fileOf: e.off + headerSize + aStart,
+	}
+	if e.sealed {
+		r.crypt, r.h, r.first, r.tags = v.crypt, e.header(id), first, tags
+		r.where = fmt.Sprintf("%s at %d", v.path, e.off)
+		return r, nil // no sendfile: the bytes are decrypted on the way
 	}
 	r.osf, _ = osFileOf(f)
 	return r, nil
@@ -250,6 +303,9 @@ func (s *Store) openRange(id cairn.ChunkID, off, n int64, all bool) (*Range, err
 // verified here. A short copy is io.ErrUnexpectedEOF; write errors of w are
 // returned as they are. WriteTo may be called more than once.
 func (r *Range) WriteTo(w io.Writer) (int64, error) {
+	if r.crypt != nil {
+		return r.writeDecrypted(w)
+	}
 	var src io.Reader
 	if r.osf != nil {
 		if _, err := r.osf.Seek(r.fileOf, io.SeekStart); err != nil {
@@ -268,3 +324,34 @@ func (r *Range) WriteTo(w io.Writer) (int64, error) {
 
 // Close releases the range's file handle. It returns the close error, if any.
 func (r *Range) Close() error { return r.f.Close() }
+
+// writeDecrypted is WriteTo for a sealed record: it reads, decrypts and
+// writes up to 1 MiB of whole sub-blocks at a time. A sub-block failing
+// authenticated decryption is cairn.Corrupt and nothing of it is written.
+// The plaintext is then checked by the receiver against the CRCs, as
+// for a record that is not sealed.
+func (r *Range) writeDecrypted(w io.Writer) (int64, error) {
+	bs := int64(r.BlockSize)
+	piece := max((1<<20)/bs, 1) * bs
+	buf := make([]byte, min(piece, r.Length))
+	var sent int64
+	for off := int64(0); off < r.Length; off += piece {
+		b := buf[:min(piece, r.Length-off)]
+		if _, err := r.f.ReadAt(b, r.fileOf+off); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return sent, err
+		}
+		blk := off / bs
+		if err := r.crypt.open(r.h, b, r.first+blk, r.tags[tagSize*blk:], r.where); err != nil {
+			return sent, cairn.E("volume.range", err)
+		}
+		n, err := w.Write(b)
+		sent += int64(n)
+		if err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
+}

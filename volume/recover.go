@@ -47,7 +47,7 @@ func (r *recovery) apply(vol int, off int64, h header) {
 			// interrupted before deleting its source left behind.
 			r.dead.add(h.id, old.vol)
 		}
-		r.index[h.id] = entry{vol: vol, off: off, length: h.length, seq: h.seq, crc: h.crc, blockLog: h.blockLog}
+		r.index[h.id] = entry{vol: vol, off: off, length: h.length, seq: h.seq, crc: h.crc, blockLog: h.blockLog, sealed: h.sealed}
 	case kindTombstone:
 		if r.tombs[h.id] < h.seq {
 			r.tombs[h.id] = h.seq
@@ -86,6 +86,12 @@ func (s *Store) recover() error {
 	s.index = r.index
 	s.dead = r.dead
 	s.seq = r.maxSeq
+	if s.kek != nil {
+		// Sequence numbers are part of the nonces of sealed records. Ones
+		// handed out to appends a crash lost (or recovery cut off) may
+		// have reached the disk; never hand them out again.
+		s.seq += seqGap
+	}
 	for id, e := range s.index {
 		s.live += e.length
 		s.vols[e.vol].liveRecords += e.header(id).recordLen()
@@ -94,10 +100,12 @@ func (s *Store) recover() error {
 	// compaction's output may have a higher number but holds old records),
 	// unless a newer volume was created and had nothing written to it yet.
 	active := s.vols[r.newest]
-	if last != nil && (active == nil || last.size.Load() == superblockSize) {
+	if last != nil && (active == nil || last.size.Load() == last.start) {
 		active = last
 	}
-	if active != nil && active.size.Load() < s.maxSize {
+	// Appends go to a volume encrypted exactly when the store has a key:
+	// a store given a key after running without one starts a new volume.
+	if active != nil && active.size.Load() < s.maxSize && (active.crypt != nil) == (s.kek != nil) {
 		s.active = active
 	}
 	st := s.Stats()
@@ -157,7 +165,19 @@ func (s *Store) openVolume(num int) (*volFile, error) {
 		return nil, cairn.E("volume.open", cairn.Corrupt, fmt.Errorf(
 			"checksum mismatch: volume %s is unreadable: %v; move the file out of %s to start without it (its chunks will be re-replicated)", path, err, s.dir))
 	}
-	return &volFile{num: num, path: path, f: f, seed: sb.seed()}, nil
+	v := &volFile{num: num, path: path, f: f, seed: sb.seed(), start: sb.dataStart()}
+	if sb.encrypted {
+		kb := make([]byte, keyBlockSize)
+		if _, err := f.ReadAt(kb, superblockSize); err != nil {
+			f.Close()
+			return nil, cairn.E("volume.open", cairn.Corrupt, fmt.Errorf("reading the key block of %s: %w: %w; move the file aside to start without it", path, errNoKeyBlock, err))
+		}
+		if v.crypt, err = s.kek.unwrap(kb, path); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return v, nil
 }
 
 // scanVolume reads every record header and footer of v (not the data) and
@@ -169,7 +189,7 @@ func (s *Store) scanVolume(v *volFile, r *recovery) error {
 		return cairn.E("volume.open", fmt.Errorf("stat %s: %w", v.path, err))
 	}
 	size := fi.Size()
-	pos := int64(superblockSize)
+	pos := v.start
 	for pos < size {
 		h, err := readRecord(v, pos, size)
 		if err == nil {
@@ -216,6 +236,9 @@ func readRecord(v *volFile, pos, size int64) (header, error) {
 	if err != nil {
 		return h, err
 	}
+	if h.sealed && v.crypt == nil {
+		return h, errors.New("encrypted record in a volume without a data key")
+	}
 	if end := pos + h.recordLen(); end > size {
 		return h, fmt.Errorf("record of %d bytes ends at %d, past the end of the file at %d", h.recordLen(), end, size)
 	}
@@ -223,7 +246,7 @@ func readRecord(v *volFile, pos, size int64) (header, error) {
 	if _, err := v.f.ReadAt(trailer, pos+h.crcsOff()); err != nil {
 		return h, err
 	}
-	arr := trailer[:4*h.nblocks()]
+	arr := trailer[:h.arrLen()]
 	return h, checkFooter(hdr[:], arr, trailer[len(trailer)-footerSize:], v.seed)
 }
 

@@ -20,6 +20,12 @@ type Options struct {
 	Logger        *slog.Logger // default slog.Default()
 	FS            FS           // opens volume files; default OSFS (for fault injection in tests)
 
+	// EncryptionKey, if set, is the EncryptionKeySize-byte key-encryption
+	// key: new volumes are encrypted under random data keys sealed with
+	// it, and encrypted volumes need it to open. Volumes written without
+	// a key stay readable.
+	EncryptionKey []byte
+
 	// CompactRatio is the share of garbage (VolumeStats.GarbageBytes /
 	// DiskBytes, not counting tombstones a compaction had to keep) past
 	// which the background compactor rewrites a sealed volume; in (0, 1],
@@ -70,6 +76,9 @@ func (o *Options) validate() error {
 	if o.FS == nil {
 		o.FS = OSFS{}
 	}
+	if o.EncryptionKey != nil && len(o.EncryptionKey) != EncryptionKeySize {
+		return fmt.Errorf("Options.EncryptionKey is %d bytes, want %d", len(o.EncryptionKey), EncryptionKeySize)
+	}
 	return nil
 }
 
@@ -100,10 +109,11 @@ type entry struct {
 	seq      uint64
 	crc      uint32
 	blockLog uint8
+	sealed   bool
 }
 
 func (e entry) header(id cairn.ChunkID) header {
-	return header{kind: kindChunk, blockLog: e.blockLog, id: id, length: e.length, seq: e.seq, crc: e.crc}
+	return header{kind: kindChunk, blockLog: e.blockLog, id: id, length: e.length, seq: e.seq, crc: e.crc, sealed: e.sealed}
 }
 
 func (e entry) info(id cairn.ChunkID) ChunkInfo {
@@ -135,6 +145,7 @@ type Store struct {
 
 	compactMu    sync.Mutex // serialises compactions
 	compactRatio float64
+	kek          *kek                   // nil: new volumes are not encrypted
 	hook         func(failpoint string) // tests only; see failpoint
 
 	cmu      sync.Mutex
@@ -170,6 +181,13 @@ func Open(opts Options) (*Store, error) {
 		blockLog: uint8(log2(opts.BlockSize)),
 
 		compactRatio: opts.CompactRatio,
+	}
+	if opts.EncryptionKey != nil {
+		k, err := newKEK(opts.EncryptionKey)
+		if err != nil {
+			return nil, cairn.E("volume.open", cairn.Invalid, err)
+		}
+		s.kek = k
 	}
 	s.commit.init()
 	if err := s.recover(); err != nil {
@@ -318,7 +336,7 @@ func (s *Store) Stats() Stats {
 	for _, v := range s.vols {
 		size := v.size.Load()
 		st.DiskBytes += size
-		liveRecords += v.liveRecords + superblockSize
+		liveRecords += v.liveRecords + v.start
 	}
 	st.GarbageBytes = st.DiskBytes - liveRecords
 	return st
@@ -344,7 +362,7 @@ func (s *Store) Volumes() []VolumeStats {
 	for _, v := range s.vols {
 		size := v.size.Load()
 		out = append(out, VolumeStats{Volume: v.num, Path: v.path, DiskBytes: size,
-			GarbageBytes: size - superblockSize - v.liveRecords, Active: v == active})
+			GarbageBytes: size - v.start - v.liveRecords, Active: v == active})
 	}
 	return out
 }

@@ -47,3 +47,18 @@ func TestConformance4KBlocksSmallVolumes(t *testing.T) {
 func TestConformanceBackgroundCompaction(t *testing.T) {
 	volumetest.Run(t, opener(volume.Options{BlockSize: 4096, MaxVolumeSize: 16 << 10, CompactInterval: time.Millisecond, CompactRatio: 0.3}))
 }
+
+// testKey is a fixed key-encryption key for the encrypted conformance runs.
+var testKey = []byte("0123456789abcdef0123456789abcdef")
+
+func TestConformanceEncrypted(t *testing.T) {
+	volumetest.Run(t, opener(volume.Options{EncryptionKey: testKey}))
+}
+
+func TestConformanceEncrypted4KBlocksSmallVolumes(t *testing.T) {
+	volumetest.Run(t, opener(volume.Options{EncryptionKey: testKey, BlockSize: 4096, MaxVolumeSize: 16 << 10}))
+}
+
+func TestConformanceEncryptedBackgroundCompaction(t *testing.T) {
+	volumetest.Run(t, opener(volume.Options{EncryptionKey: testKey, BlockSize: 4096, MaxVolumeSize: 16 << 10, CompactInterval: time.Millisecond, CompactRatio: 0.3}))
+}

@@ -21,6 +21,11 @@ type volFile struct {
 	path string
 	f    File
 	seed uint32 // CRC32C of the volume's salt; every record CRC starts here
+	// start is the offset of the first record (after the superblock and
+	// an encrypted volume's key block).
+	start int64
+	// crypt is the data key of an encrypted volume; nil if not encrypted.
+	crypt *volCrypt
 
 	size        atomic.Int64 // end of the last valid record; appends go here
 	liveRecords int64        // bytes of records of live chunks; guarded by Store.imu
@@ -98,7 +103,7 @@ func (s *Store) Put(ctx context.Context, id cairn.ChunkID, data []byte, crc uint
 		s.release(id, nil)
 		return err
 	}
-	e := entry{vol: v.num, off: off, length: h.length, seq: h.seq, crc: crc, blockLog: h.blockLog}
+	e := entry{vol: v.num, off: off, length: h.length, seq: h.seq, crc: crc, blockLog: h.blockLog, sealed: h.sealed}
 	s.release(id, func() {
 		s.index[id] = e
 		s.live += e.length
@@ -156,6 +161,7 @@ func (s *Store) append(op string, h header, data []byte, crcs []uint32) (*volFil
 		s.wmu.Unlock()
 		return nil, 0, h, s.syncFailed(op, h.id, err)
 	}
+	h.sealed = h.kind == kindChunk && s.kek != nil
 	n := h.recordLen()
 	v, err := s.activeFor(n)
 	if err != nil {
@@ -189,8 +195,12 @@ func (s *Store) append(op string, h header, data []byte, crcs []uint32) (*volFil
 // writeRecord writes the encoded record at off in v.
 func writeRecord(v *volFile, off int64, h header, data []byte, crcs []uint32) error {
 	var hdr [headerSize]byte
+	var tags []byte
+	if h.sealed {
+		data, tags = v.crypt.seal(h, data)
+	}
 	h.encode(hdr[:], v.seed)
-	trailer := encodeTrailer(h, hdr[:], crcs, v.seed)
+	trailer := encodeTrailer(h, hdr[:], crcs, tags, v.seed)
 	if h.recordLen() <= inlineLimit {
 		buf := make([]byte, 0, h.recordLen())
 		buf = append(append(append(buf, hdr[:]...), data...), trailer...)
@@ -225,7 +235,7 @@ func (s *Store) syncFailed(op string, id cairn.ChunkID, err error) error {
 func (s *Store) activeFor(n int64) (*volFile, error) {
 	if a := s.active; a != nil {
 		size := a.size.Load()
-		if size+n <= s.maxSize || size == superblockSize {
+		if size+n <= s.maxSize || size == a.start {
 			return a, nil
 		}
 		// Everything written to the old volume must be durable before
@@ -236,7 +246,14 @@ func (s *Store) activeFor(n int64) (*volFile, error) {
 		}
 		s.commit.rolled()
 	}
-	v, err := s.createVolume(s.nextVol, nil)
+	var crypt *volCrypt
+	if s.kek != nil {
+		var err error
+		if crypt, err = s.kek.newVolumeKey(); err != nil {
+			return nil, err
+		}
+	}
+	v, err := s.createVolume(s.nextVol, crypt, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -253,8 +270,11 @@ func (s *Store) activeFor(n int64) (*volFile, error) {
 // temporary name, lets fill (if not nil) append records to it, syncs it and
 // renames it into place, so a volume file either has a complete superblock
 // and every record fill wrote, or does not exist.
-func (s *Store) createVolume(num int, fill func(*volFile) error) (*volFile, error) {
-	sb := superblock{volume: uint64(num), created: time.Now().UnixNano()}
+//
+// crypt, if not nil, is the data key of the new volume, which is then
+// encrypted: a fresh one for a new volume, the source's for a compaction.
+func (s *Store) createVolume(num int, crypt *volCrypt, fill func(*volFile) error) (*volFile, error) {
+	sb := superblock{volume: uint64(num), created: time.Now().UnixNano(), encrypted: crypt != nil}
 	if _, err := rand.Read(sb.salt[:]); err != nil {
 		return nil, err
 	}
@@ -272,8 +292,13 @@ func (s *Store) createVolume(num int, fill func(*volFile) error) (*volFile, erro
 	if _, err := f.WriteAt(sb.encode(), 0); err != nil {
 		return fail(err)
 	}
-	v := &volFile{num: num, path: path, f: f, seed: sb.seed()}
-	v.size.Store(superblockSize)
+	if crypt != nil {
+		if _, err := f.WriteAt(crypt.block, superblockSize); err != nil {
+			return fail(err)
+		}
+	}
+	v := &volFile{num: num, path: path, f: f, seed: sb.seed(), start: sb.dataStart(), crypt: crypt}
+	v.size.Store(v.start)
 	if fill != nil {
 		if err := fill(v); err != nil {
 			return fail(err)

@@ -19,7 +19,7 @@ func (a app) runCert(_ context.Context, args []string) error {
   cairn cert create-ca     --ca-dir DIR
   cairn cert create-node   --ca-dir DIR --out DIR --name NAME --roles meta,node,gateway[,admin] --host HOST[,HOST...]
   cairn cert create-client --ca-dir DIR --out DIR --name NAME [--admin]
-  cairn cert create-key    --out FILE      (the cluster key that seals stored secrets: meta --secrets-key-file)
+  cairn cert create-key    --out FILE      (a 32-byte key: meta --secrets-key-file, or node --encryption-key-file)
   cairn cert show          DIR`
 	if len(args) == 0 {
 		return usagef("%s", usage)
@@ -105,7 +105,7 @@ func (a app) runCert(_ context.Context, args []string) error {
 		if err := secrets.NewKeyFile(*out); err != nil {
 			return err
 		}
-		fmt.Fprintf(a.stdout, "wrote %s (secret: give the same file to every metadata peer, e.g. as a Kubernetes Secret)\n", *out)
+		fmt.Fprintf(a.stdout, "wrote %s (secret, mode 0600: as meta --secrets-key-file give the same file to every metadata peer; as node --encryption-key-file keep a copy off the node, without it the node's data cannot be read)\n", *out)
 		return nil
 	case "show":
 		if fs.NArg() != 1 {

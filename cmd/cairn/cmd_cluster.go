@@ -41,14 +41,18 @@ func runCluster(ctx context.Context, args []string) error {
 	}
 	tw.Flush()
 	fmt.Println()
-	fmt.Fprintln(tw, "NODE\tADDRESS\tZONE/RACK\tSTATE\tUSED\tCAPACITY\tCHUNKS\tLAST HEARTBEAT")
+	fmt.Fprintln(tw, "NODE\tADDRESS\tZONE/RACK\tSTATE\tUSED\tCAPACITY\tCHUNKS\tENCRYPTED\tLAST HEARTBEAT")
 	for _, n := range st.Nodes {
 		age := time.Since(n.LastHeartbeat).Round(time.Millisecond)
 		state := n.State.String()
 		if n.HealthDetail != "" {
 			state += " (" + n.HealthDetail + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\t%d\t%v ago\n", n.ID, n.Addr, n.Zone, n.Rack, state, human(n.Used), human(n.Capacity), n.Chunks, age)
+		enc := "no"
+		if n.Encrypted {
+			enc = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\t%d\t%s\t%v ago\n", n.ID, n.Addr, n.Zone, n.Rack, state, human(n.Used), human(n.Capacity), n.Chunks, enc, age)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/internal/keyfile"
 	"github.com/cairnfs/cairn/node"
 	"github.com/cairnfs/cairn/server"
+	"github.com/cairnfs/cairn/volume"
 )
 
 func (a app) runNode(ctx context.Context, args []string) error {
@@ -34,6 +37,7 @@ func (a app) runNode(ctx context.Context, args []string) error {
 	reconcileEvery := fs.Duration("reconcile-interval", 10*time.Minute, "how often to check stored chunks against the metadata")
 	reconcileGrace := fs.Duration("reconcile-grace", 15*time.Minute, "an unneeded chunk is deleted when two checks this far apart agree")
 	shutdown := fs.Duration("shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight transfers may take to finish")
+	encKey := fs.String(encryptionKeyFlag, "", encryptionKeyUsage)
 	verbose := fs.Bool("v", false, "debug logging")
 	aliases := map[string]string{"meta": "METADATA_SERVER_ADDR", "port": "DATA_NODE_PORT"}
 	sf, err := a.parseServer(fs, args, aliases)
@@ -53,6 +57,10 @@ func (a app) runNode(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	vo, err := volumeOptions(*encKey, log)
+	if err != nil {
+		return err
+	}
 	ls, err := inheritedListeners(set.Listen)
 	if err != nil {
 		return err
@@ -61,7 +69,7 @@ func (a app) runNode(ctx context.Context, args []string) error {
 		Dir: *dir, Advertise: set.Advertise, Meta: set.Meta, Zone: *zone, Rack: *rack,
 		Capacity: int64(capacity), Logger: log, HeartbeatInterval: *heartbeat,
 		ScrubBytesPerSec: int64(scrubBW), ScrubInterval: *scrubEvery, RepairBytesPerSec: int64(repairBW),
-		ReconcileInterval: *reconcileEvery, ReconcileGrace: *reconcileGrace, TLS: src}})
+		ReconcileInterval: *reconcileEvery, ReconcileGrace: *reconcileGrace, TLS: src, Volume: vo}})
 	if err != nil {
 		return err
 	}
@@ -97,4 +105,23 @@ func runDrain(ctx context.Context, args []string) error {
 		fmt.Printf("%s is draining: its chunks are being copied to other nodes; watch `cairn cluster status` until it holds none\n", fs.Arg(0))
 	}
 	return nil
+}
+
+const (
+	encryptionKeyFlag  = "encryption-key-file"
+	encryptionKeyUsage = "file with the key (64 hex digits, mode 0600; cairn cert create-key) that encrypts the stored chunks; without it new chunks are stored in clear, and volumes written with it do not open"
+)
+
+// volumeOptions loads the data node's encryption key, if a file is named.
+func volumeOptions(path string, log *slog.Logger) (volume.Options, error) {
+	if path == "" {
+		log.Warn("no --encryption-key-file: chunks are stored unencrypted on disk (protected only by the data folder's mode)")
+		return volume.Options{}, nil
+	}
+	key, err := keyfile.Read(path, "the encryption key", "create one with `cairn cert create-key --out FILE`", true)
+	if err != nil {
+		return volume.Options{}, err
+	}
+	log.Info("chunks are encrypted at rest", "key_id", volume.KeyID(key))
+	return volume.Options{EncryptionKey: key}, nil
 }

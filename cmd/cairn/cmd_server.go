@@ -33,6 +33,7 @@ func (a app) runServer(ctx context.Context, args []string) error {
 	s3TLS := fs.Bool("s3-tls", false, "serve S3 over HTTPS with the server's own certificate (clients trust DIR/certs/ca/ca.crt, e.g. aws --ca-bundle)")
 	gf := addGatewayFlags(fs)
 	af := addAPIFlags(fs)
+	encKey := fs.String(encryptionKeyFlag, "", encryptionKeyUsage)
 	verbose := fs.Bool("v", false, "debug logging")
 	sf, err := a.parseServer(fs, args, map[string]string{"data-port": "DATA_NODE_PORT"})
 	if err != nil {
@@ -75,6 +76,10 @@ func (a app) runServer(ctx context.Context, args []string) error {
 	} else if _, err := sf.tls(log); err != nil {
 		return err
 	}
+	vo, err := volumeOptions(*encKey, log)
+	if err != nil {
+		return err
+	}
 	mc := meta.DefaultConfig()
 	mc.TLS = src
 	if src != nil {
@@ -90,7 +95,7 @@ func (a app) runServer(ctx context.Context, args []string) error {
 	cfg := server.Config{
 		Meta: server.MetaConfig{Meta: mc, GRPCAddr: addr(*grpcPort), HTTPAddr: addr(*httpPort)},
 		Node: server.NodeConfig{Addr: addr(*dataPort), Node: node.Config{
-			Dir: filepath.Join(*dir, "node"), Meta: []string{adv(*grpcPort)}, Advertise: adv(*dataPort), Logger: log, TLS: src}},
+			Dir: filepath.Join(*dir, "node"), Meta: []string{adv(*grpcPort)}, Advertise: adv(*dataPort), Logger: log, TLS: src, Volume: vo}},
 	}
 	af.apply(&cfg.Meta)
 	s3Line := ""

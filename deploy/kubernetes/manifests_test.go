@@ -1031,7 +1031,8 @@ func checkPod(t *testing.T, c *cluster, w workload, p pod) {
 // would give each pod of the base: <pod>.args (the container's arguments,
 // one per line), <pod>.env (its resolved environment, for `docker run
 // --env-file`), <pod>.tls (the Secret holding its certificate directory
-// and where it is mounted: "SECRET PATH") and, for StatefulSet pods,
+// and where it is mounted: "SECRET PATH"), <pod>.secrets (the other
+// Secrets it mounts, one "SECRET PATH" a line, possibly none) and, for StatefulSet pods,
 // <pod>.fqdn (the pod's DNS name under its headless Service); and for each
 // certificate Secret <secret>.cert, the arguments of `cairn cert
 // create-node` that issue it (render.CertRecipeFor), one per line. The
@@ -1077,6 +1078,11 @@ func TestWritePodConfigs(t *testing.T) {
 				t.Fatalf("%s: no certificate Secret (%v)", p.Name, err)
 			}
 			write(p.Name+".tls", []string{v.Secret.SecretName + " " + m.MountPath})
+			var others []string
+			for _, sm := range render.OtherSecretMountsOf(w) {
+				others = append(others, sm.Secret+" "+sm.Path)
+			}
+			write(p.Name+".secrets", others)
 			if w.STS != nil {
 				write(p.Name+".fqdn", []string{c.FQDN(w, p.Name)})
 			}

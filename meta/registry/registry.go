@@ -265,6 +265,7 @@ func (r *Registry) Status() []*pb.NodeStatus {
 			State: r.stateLocked(e).String(), Capacity: e.rec.Capacity, LastHeartbeatNs: e.lastBeat.UnixNano()}
 		if e.hb != nil {
 			ns.Capacity, ns.Used, ns.Chunks, ns.HealthDetail = e.hb.Capacity, e.hb.Used, e.hb.Chunks, e.hb.HealthDetail
+			ns.Encrypted = e.hb.Encrypted
 		} else {
 			ns.HealthDetail = "no heartbeat since this metadata peer became the leader"
 		}

@@ -23,8 +23,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
+
+	"github.com/cairnfs/cairn/internal/keyfile"
 )
 
 const prefix = "sealed:v1:"
@@ -57,41 +58,16 @@ func New(key []byte) (*Sealer, error) {
 
 // Load reads a key file: 64 hex digits (surrounding white space ignored).
 func Load(path string) (*Sealer, error) {
-	b, err := os.ReadFile(path)
+	key, err := keyfile.Read(path, "the secrets key", "create one with `cairn cert create-key --out FILE`", false)
 	if err != nil {
-		return nil, fmt.Errorf("reading the secrets key: %w (create one with `cairn cert create-key --out FILE`)", err)
-	}
-	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		return nil, fmt.Errorf("%s: the secrets key must be %d hex digits: %w", path, 2*KeySize, err)
+		return nil, err
 	}
 	return New(key)
 }
 
 // NewKeyFile writes a new random key to path (mode 0600), refusing to
 // replace one.
-func NewKeyFile(path string) error {
-	key := make([]byte, KeySize)
-	if _, err := rand.Read(key); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("%s exists already; refusing to replace a secrets key (the secrets sealed with it would be lost)", path)
-		}
-		return err
-	}
-	if _, err := fmt.Fprintln(f, hex.EncodeToString(key)); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
+func NewKeyFile(path string) error { return keyfile.Create(path, "a secrets key") }
 
 // ID identifies the key (not secret).
 func (s *Sealer) ID() string { return s.id }

@@ -3173,14 +3173,17 @@ func (x *RegisterNodeRequest) GetCapacity() int64 {
 }
 
 type HeartbeatRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Addr          string                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"`
-	Capacity      int64                  `protobuf:"varint,3,opt,name=capacity,proto3" json:"capacity,omitempty"`
-	Used          int64                  `protobuf:"varint,4,opt,name=used,proto3" json:"used,omitempty"`
-	Chunks        uint64                 `protobuf:"varint,5,opt,name=chunks,proto3" json:"chunks,omitempty"`
-	Healthy       bool                   `protobuf:"varint,6,opt,name=healthy,proto3" json:"healthy,omitempty"`
-	HealthDetail  string                 `protobuf:"bytes,7,opt,name=health_detail,json=healthDetail,proto3" json:"health_detail,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Addr         string                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"`
+	Capacity     int64                  `protobuf:"varint,3,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	Used         int64                  `protobuf:"varint,4,opt,name=used,proto3" json:"used,omitempty"`
+	Chunks       uint64                 `protobuf:"varint,5,opt,name=chunks,proto3" json:"chunks,omitempty"`
+	Healthy      bool                   `protobuf:"varint,6,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	HealthDetail string                 `protobuf:"bytes,7,opt,name=health_detail,json=healthDetail,proto3" json:"health_detail,omitempty"`
+	// encrypted: the node stores chunks encrypted at rest
+	// (--encryption-key-file); every chunk it writes from now on is.
+	Encrypted     bool `protobuf:"varint,8,opt,name=encrypted,proto3" json:"encrypted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3262,6 +3265,13 @@ func (x *HeartbeatRequest) GetHealthDetail() string {
 		return x.HealthDetail
 	}
 	return ""
+}
+
+func (x *HeartbeatRequest) GetEncrypted() bool {
+	if x != nil {
+		return x.Encrypted
+	}
+	return false
 }
 
 type HeartbeatResponse struct {
@@ -3550,6 +3560,7 @@ type NodeStatus struct {
 	Chunks          uint64                 `protobuf:"varint,8,opt,name=chunks,proto3" json:"chunks,omitempty"`
 	LastHeartbeatNs int64                  `protobuf:"varint,9,opt,name=last_heartbeat_ns,json=lastHeartbeatNs,proto3" json:"last_heartbeat_ns,omitempty"`
 	HealthDetail    string                 `protobuf:"bytes,10,opt,name=health_detail,json=healthDetail,proto3" json:"health_detail,omitempty"`
+	Encrypted       bool                   `protobuf:"varint,11,opt,name=encrypted,proto3" json:"encrypted,omitempty"` // as the node's last heartbeat said
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -3652,6 +3663,13 @@ func (x *NodeStatus) GetHealthDetail() string {
 		return x.HealthDetail
 	}
 	return ""
+}
+
+func (x *NodeStatus) GetEncrypted() bool {
+	if x != nil {
+		return x.Encrypted
+	}
+	return false
 }
 
 type ClusterStatusResponse struct {
@@ -5929,7 +5947,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x12\n" +
 	"\x04zone\x18\x03 \x01(\tR\x04zone\x12\x12\n" +
 	"\x04rack\x18\x04 \x01(\tR\x04rack\x12\x1a\n" +
-	"\bcapacity\x18\x05 \x01(\x03R\bcapacity\"\xbd\x01\n" +
+	"\bcapacity\x18\x05 \x01(\x03R\bcapacity\"\xdb\x01\n" +
 	"\x10HeartbeatRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x1a\n" +
@@ -5937,7 +5955,8 @@ const file_cairn_proto_rawDesc = "" +
 	"\x04used\x18\x04 \x01(\x03R\x04used\x12\x16\n" +
 	"\x06chunks\x18\x05 \x01(\x04R\x06chunks\x12\x18\n" +
 	"\ahealthy\x18\x06 \x01(\bR\ahealthy\x12#\n" +
-	"\rhealth_detail\x18\a \x01(\tR\fhealthDetail\"b\n" +
+	"\rhealth_detail\x18\a \x01(\tR\fhealthDetail\x12\x1c\n" +
+	"\tencrypted\x18\b \x01(\bR\tencrypted\"b\n" +
 	"\x11HeartbeatResponse\x12\x1a\n" +
 	"\bregister\x18\x01 \x01(\bR\bregister\x121\n" +
 	"\n" +
@@ -5958,7 +5977,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x14\n" +
-	"\x05voter\x18\x05 \x01(\bR\x05voter\"\x87\x02\n" +
+	"\x05voter\x18\x05 \x01(\bR\x05voter\"\xa5\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -5971,7 +5990,8 @@ const file_cairn_proto_rawDesc = "" +
 	"\x06chunks\x18\b \x01(\x04R\x06chunks\x12*\n" +
 	"\x11last_heartbeat_ns\x18\t \x01(\x03R\x0flastHeartbeatNs\x12#\n" +
 	"\rhealth_detail\x18\n" +
-	" \x01(\tR\fhealthDetail\"\xa5\x02\n" +
+	" \x01(\tR\fhealthDetail\x12\x1c\n" +
+	"\tencrypted\x18\v \x01(\bR\tencrypted\"\xa5\x02\n" +
 	"\x15ClusterStatusResponse\x12\x1b\n" +
 	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x12\x1f\n" +
 	"\vleader_addr\x18\x02 \x01(\tR\n" +

@@ -49,6 +49,7 @@ const (
 // must be in the rendered output.
 var ExternalSecrets = map[string][]string{
 	"cairn-s3-credentials":   {"access-key", "secret-key"},
+	EncryptionKeySecret:      {EncryptionKeyFile},
 	TLSSecretName("meta"):    TLSSecretKeys,
 	TLSSecretName("node"):    TLSSecretKeys,
 	TLSSecretName("gateway"): TLSSecretKeys,

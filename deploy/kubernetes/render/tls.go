@@ -197,3 +197,35 @@ func TLSVolumeOf(w Workload) (corev1.Volume, corev1.VolumeMount, error) {
 	}
 	return corev1.Volume{}, corev1.VolumeMount{}, fmt.Errorf("%v: CAIRN_CERTS_DIR=%s is not a mount path", w, dir)
 }
+
+// The data nodes' encryption key: a Secret with one key, the key file
+// (`cairn cert create-key`), mounted so that CAIRN_ENCRYPTION_KEY_FILE
+// names it.
+const (
+	EncryptionKeySecret = "cairn-node-encryption-key"
+	EncryptionKeyFile   = "encryption.key"
+)
+
+// SecretMount is a Secret a pod mounts as files.
+type SecretMount struct {
+	Secret string
+	Path   string
+}
+
+// OtherSecretMountsOf lists the Secrets w's container mounts besides its
+// certificate (TLSVolumeOf), in mount order.
+func OtherSecretMountsOf(w Workload) []SecretMount {
+	if len(w.Template.Spec.Containers) == 0 {
+		return nil
+	}
+	tls, _, _ := TLSVolumeOf(w)
+	var out []SecretMount
+	for _, m := range w.Template.Spec.Containers[0].VolumeMounts {
+		for _, v := range w.Template.Spec.Volumes {
+			if v.Name == m.Name && v.Secret != nil && v.Name != tls.Name {
+				out = append(out, SecretMount{Secret: v.Secret.SecretName, Path: m.MountPath})
+			}
+		}
+	}
+	return out
+}
