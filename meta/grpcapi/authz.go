@@ -33,6 +33,8 @@ var (
 	methodRoles = map[string][]pki.Role{
 		// Secrets go only to gateways, which verify signatures with them.
 		"/cairn.v1.Credentials/GetSecret": {pki.Gateway},
+		// Resealing is an operator's step of a key rotation.
+		"/cairn.v1.Operator/ResealSecrets": {pki.Admin},
 	}
 )
 

@@ -210,6 +210,8 @@ func (t *tx) apply(cmd *pb.Command) (proto.Message, error) {
 		return &pb.Empty{}, credentials{t}.remove(op.DeleteCredential)
 	case *pb.Command_RotateSigningKey:
 		return &pb.Empty{}, signingKeys{t}.rotate(op.RotateSigningKey)
+	case *pb.Command_ResealSecrets:
+		return reseal{t}.apply(op.ResealSecrets)
 	}
 	return nil, cairn.E("meta.apply", cairn.Internal, fmt.Errorf("unknown command %T", cmd.Op))
 }

@@ -4453,6 +4453,7 @@ type Command struct {
 	//	*Command_PutCredential
 	//	*Command_DeleteCredential
 	//	*Command_RotateSigningKey
+	//	*Command_ResealSecrets
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// upload_id is chosen by the proposer for CreateUpload.
 	UploadId string `protobuf:"bytes,13,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
@@ -4688,6 +4689,15 @@ func (x *Command) GetRotateSigningKey() *RotateSigningKey {
 	return nil
 }
 
+func (x *Command) GetResealSecrets() *ResealSecretsRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_ResealSecrets); ok {
+			return x.ResealSecrets
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetUploadId() string {
 	if x != nil {
 		return x.UploadId
@@ -4786,6 +4796,10 @@ type Command_RotateSigningKey struct {
 	RotateSigningKey *RotateSigningKey `protobuf:"bytes,22,opt,name=rotate_signing_key,json=rotateSigningKey,proto3,oneof"`
 }
 
+type Command_ResealSecrets struct {
+	ResealSecrets *ResealSecretsRequest `protobuf:"bytes,23,opt,name=reseal_secrets,json=resealSecrets,proto3,oneof"`
+}
+
 func (*Command_Mkdir) isCommand_Op() {}
 
 func (*Command_Commit) isCommand_Op() {}
@@ -4825,6 +4839,8 @@ func (*Command_PutCredential) isCommand_Op() {}
 func (*Command_DeleteCredential) isCommand_Op() {}
 
 func (*Command_RotateSigningKey) isCommand_Op() {}
+
+func (*Command_ResealSecrets) isCommand_Op() {}
 
 // RequestID names one mutation of one client: client is random per SDK
 // client, seq counts its calls; retries of a call reuse both.
@@ -4966,6 +4982,262 @@ func (x *RequestRecord) GetErrMsg() string {
 	return ""
 }
 
+// ResealSecretsRequest replaces stored secrets with the same secrets
+// sealed under another key. The leader opens and seals (sealing draws a
+// random nonce, so peers applying the command could not each do it alike)
+// and the command carries the results; applying it only swaps bytes. Each
+// swap is made only if the stored value is still the one the leader
+// resealed (from), so a secret changed or removed since is left as it is.
+type ResealSecretsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credentials   []*ResealedCredential  `protobuf:"bytes,1,rep,name=credentials,proto3" json:"credentials,omitempty"`
+	SigningKeys   []*ResealedSigningKey  `protobuf:"bytes,2,rep,name=signing_keys,json=signingKeys,proto3" json:"signing_keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResealSecretsRequest) Reset() {
+	*x = ResealSecretsRequest{}
+	mi := &file_cairn_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResealSecretsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResealSecretsRequest) ProtoMessage() {}
+
+func (x *ResealSecretsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResealSecretsRequest.ProtoReflect.Descriptor instead.
+func (*ResealSecretsRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *ResealSecretsRequest) GetCredentials() []*ResealedCredential {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
+func (x *ResealSecretsRequest) GetSigningKeys() []*ResealedSigningKey {
+	if x != nil {
+		return x.SigningKeys
+	}
+	return nil
+}
+
+type ResealedCredential struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessKey     string                 `protobuf:"bytes,1,opt,name=access_key,json=accessKey,proto3" json:"access_key,omitempty"`
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"` // the stored secret the leader resealed
+	To            string                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResealedCredential) Reset() {
+	*x = ResealedCredential{}
+	mi := &file_cairn_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResealedCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResealedCredential) ProtoMessage() {}
+
+func (x *ResealedCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResealedCredential.ProtoReflect.Descriptor instead.
+func (*ResealedCredential) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *ResealedCredential) GetAccessKey() string {
+	if x != nil {
+		return x.AccessKey
+	}
+	return ""
+}
+
+func (x *ResealedCredential) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *ResealedCredential) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+type ResealedSigningKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	From          []byte                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"` // the stored private_key the leader resealed
+	To            []byte                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	Sealing       string                 `protobuf:"bytes,4,opt,name=sealing,proto3" json:"sealing,omitempty"` // of to
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResealedSigningKey) Reset() {
+	*x = ResealedSigningKey{}
+	mi := &file_cairn_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResealedSigningKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResealedSigningKey) ProtoMessage() {}
+
+func (x *ResealedSigningKey) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResealedSigningKey.ProtoReflect.Descriptor instead.
+func (*ResealedSigningKey) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *ResealedSigningKey) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ResealedSigningKey) GetFrom() []byte {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *ResealedSigningKey) GetTo() []byte {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *ResealedSigningKey) GetSealing() string {
+	if x != nil {
+		return x.Sealing
+	}
+	return ""
+}
+
+// ResealSecretsResponse counts the secrets resealed; skipped ones changed
+// between the leader's read and the command's apply (run it again).
+type ResealSecretsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credentials   uint32                 `protobuf:"varint,1,opt,name=credentials,proto3" json:"credentials,omitempty"`
+	SigningKeys   uint32                 `protobuf:"varint,2,opt,name=signing_keys,json=signingKeys,proto3" json:"signing_keys,omitempty"`
+	Skipped       uint32                 `protobuf:"varint,3,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	KeyId         string                 `protobuf:"bytes,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"` // the key they are sealed with now
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResealSecretsResponse) Reset() {
+	*x = ResealSecretsResponse{}
+	mi := &file_cairn_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResealSecretsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResealSecretsResponse) ProtoMessage() {}
+
+func (x *ResealSecretsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResealSecretsResponse.ProtoReflect.Descriptor instead.
+func (*ResealSecretsResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *ResealSecretsResponse) GetCredentials() uint32 {
+	if x != nil {
+		return x.Credentials
+	}
+	return 0
+}
+
+func (x *ResealSecretsResponse) GetSigningKeys() uint32 {
+	if x != nil {
+		return x.SigningKeys
+	}
+	return 0
+}
+
+func (x *ResealSecretsResponse) GetSkipped() uint32 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
+func (x *ResealSecretsResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
 // RotateSigningKey adds key, which signs capability tokens from
 // publish_ns after the command (time for every data node to learn it from
 // a heartbeat); the key it replaces signs until then and is kept, retired,
@@ -4982,7 +5254,7 @@ type RotateSigningKey struct {
 
 func (x *RotateSigningKey) Reset() {
 	*x = RotateSigningKey{}
-	mi := &file_cairn_proto_msgTypes[70]
+	mi := &file_cairn_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4994,7 +5266,7 @@ func (x *RotateSigningKey) String() string {
 func (*RotateSigningKey) ProtoMessage() {}
 
 func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[70]
+	mi := &file_cairn_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5007,7 +5279,7 @@ func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSigningKey.ProtoReflect.Descriptor instead.
 func (*RotateSigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{70}
+	return file_cairn_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *RotateSigningKey) GetKey() *SigningKey {
@@ -5050,7 +5322,7 @@ type SigningKey struct {
 
 func (x *SigningKey) Reset() {
 	*x = SigningKey{}
-	mi := &file_cairn_proto_msgTypes[71]
+	mi := &file_cairn_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5062,7 +5334,7 @@ func (x *SigningKey) String() string {
 func (*SigningKey) ProtoMessage() {}
 
 func (x *SigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[71]
+	mi := &file_cairn_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5075,7 +5347,7 @@ func (x *SigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
 func (*SigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{71}
+	return file_cairn_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *SigningKey) GetId() uint32 {
@@ -5139,7 +5411,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_cairn_proto_msgTypes[72]
+	mi := &file_cairn_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5151,7 +5423,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[72]
+	mi := &file_cairn_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5164,7 +5436,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{72}
+	return file_cairn_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *PeerInfo) GetId() string {
@@ -5206,7 +5478,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_cairn_proto_msgTypes[73]
+	mi := &file_cairn_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5218,7 +5490,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[73]
+	mi := &file_cairn_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5231,7 +5503,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{73}
+	return file_cairn_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *Dirent) GetInode() uint64 {
@@ -5259,7 +5531,7 @@ type ChunkRecord struct {
 
 func (x *ChunkRecord) Reset() {
 	*x = ChunkRecord{}
-	mi := &file_cairn_proto_msgTypes[74]
+	mi := &file_cairn_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5271,7 +5543,7 @@ func (x *ChunkRecord) String() string {
 func (*ChunkRecord) ProtoMessage() {}
 
 func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[74]
+	mi := &file_cairn_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5284,7 +5556,7 @@ func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRecord.ProtoReflect.Descriptor instead.
 func (*ChunkRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{74}
+	return file_cairn_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *ChunkRecord) GetInode() uint64 {
@@ -5323,7 +5595,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_cairn_proto_msgTypes[75]
+	mi := &file_cairn_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5335,7 +5607,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[75]
+	mi := &file_cairn_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5348,7 +5620,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{75}
+	return file_cairn_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *NodeRecord) GetId() string {
@@ -5410,7 +5682,7 @@ type GarbageRecord struct {
 
 func (x *GarbageRecord) Reset() {
 	*x = GarbageRecord{}
-	mi := &file_cairn_proto_msgTypes[76]
+	mi := &file_cairn_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5422,7 +5694,7 @@ func (x *GarbageRecord) String() string {
 func (*GarbageRecord) ProtoMessage() {}
 
 func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[76]
+	mi := &file_cairn_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5435,7 +5707,7 @@ func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageRecord.ProtoReflect.Descriptor instead.
 func (*GarbageRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{76}
+	return file_cairn_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *GarbageRecord) GetNodes() []string {
@@ -5816,8 +6088,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x03add\x18\x02 \x03(\tR\x03add\x12\x16\n" +
 	"\x06remove\x18\x03 \x03(\tR\x06remove\"%\n" +
 	"\vGarbageDone\x12\x16\n" +
-	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xfc\n" +
-	"\n" +
+	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xc5\v\n" +
 	"\aCommand\x12\x15\n" +
 	"\x06now_ns\x18\x01 \x01(\x03R\x05nowNs\x12.\n" +
 	"\x05mkdir\x18\x02 \x01(\v2\x16.cairn.v1.MkdirRequestH\x00R\x05mkdir\x121\n" +
@@ -5840,7 +6111,8 @@ const file_cairn_proto_rawDesc = "" +
 	"\vwrap_in_dir\x18\x13 \x01(\v2\x1a.cairn.v1.WrapInDirRequestH\x00R\twrapInDir\x12G\n" +
 	"\x0eput_credential\x18\x14 \x01(\v2\x1e.cairn.v1.PutCredentialRequestH\x00R\rputCredential\x12P\n" +
 	"\x11delete_credential\x18\x15 \x01(\v2!.cairn.v1.DeleteCredentialRequestH\x00R\x10deleteCredential\x12J\n" +
-	"\x12rotate_signing_key\x18\x16 \x01(\v2\x1a.cairn.v1.RotateSigningKeyH\x00R\x10rotateSigningKey\x12\x1b\n" +
+	"\x12rotate_signing_key\x18\x16 \x01(\v2\x1a.cairn.v1.RotateSigningKeyH\x00R\x10rotateSigningKey\x12G\n" +
+	"\x0ereseal_secrets\x18\x17 \x01(\v2\x1e.cairn.v1.ResealSecretsRequestH\x00R\rresealSecrets\x12\x1b\n" +
 	"\tupload_id\x18\r \x01(\tR\buploadId\x12-\n" +
 	"\arequest\x18\x1e \x01(\v2\x13.cairn.v1.RequestIDR\arequestB\x04\n" +
 	"\x02op\"5\n" +
@@ -5853,7 +6125,25 @@ const file_cairn_proto_rawDesc = "" +
 	"\tresp_type\x18\x03 \x01(\tR\brespType\x12\x12\n" +
 	"\x04resp\x18\x04 \x01(\fR\x04resp\x12\x19\n" +
 	"\berr_kind\x18\x05 \x01(\rR\aerrKind\x12\x17\n" +
-	"\aerr_msg\x18\x06 \x01(\tR\x06errMsg\"r\n" +
+	"\aerr_msg\x18\x06 \x01(\tR\x06errMsg\"\x97\x01\n" +
+	"\x14ResealSecretsRequest\x12>\n" +
+	"\vcredentials\x18\x01 \x03(\v2\x1c.cairn.v1.ResealedCredentialR\vcredentials\x12?\n" +
+	"\fsigning_keys\x18\x02 \x03(\v2\x1c.cairn.v1.ResealedSigningKeyR\vsigningKeys\"W\n" +
+	"\x12ResealedCredential\x12\x1d\n" +
+	"\n" +
+	"access_key\x18\x01 \x01(\tR\taccessKey\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\"b\n" +
+	"\x12ResealedSigningKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\fR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\fR\x02to\x12\x18\n" +
+	"\asealing\x18\x04 \x01(\tR\asealing\"\x8d\x01\n" +
+	"\x15ResealSecretsResponse\x12 \n" +
+	"\vcredentials\x18\x01 \x01(\rR\vcredentials\x12!\n" +
+	"\fsigning_keys\x18\x02 \x01(\rR\vsigningKeys\x12\x18\n" +
+	"\askipped\x18\x03 \x01(\rR\askipped\x12\x15\n" +
+	"\x06key_id\x18\x04 \x01(\tR\x05keyId\"r\n" +
 	"\x10RotateSigningKey\x12&\n" +
 	"\x03key\x18\x01 \x01(\v2\x14.cairn.v1.SigningKeyR\x03key\x12\x17\n" +
 	"\akeep_ns\x18\x02 \x01(\x03R\x06keepNs\x12\x1d\n" +
@@ -5930,13 +6220,14 @@ const file_cairn_proto_rawDesc = "" +
 	"\x05Leave\x12\x16.cairn.v1.LeaveRequest\x1a\x0f.cairn.v1.Empty2\x95\x01\n" +
 	"\aCluster\x128\n" +
 	"\x05Peers\x12\x16.cairn.v1.PeersRequest\x1a\x17.cairn.v1.PeersResponse\x12P\n" +
-	"\rClusterStatus\x12\x1e.cairn.v1.ClusterStatusRequest\x1a\x1f.cairn.v1.ClusterStatusResponse2\xe7\x01\n" +
+	"\rClusterStatus\x12\x1e.cairn.v1.ClusterStatusRequest\x1a\x1f.cairn.v1.ClusterStatusResponse2\xaa\x02\n" +
 	"\bOperator\x124\n" +
 	"\aAddPeer\x12\x18.cairn.v1.AddPeerRequest\x1a\x0f.cairn.v1.Empty\x12:\n" +
 	"\n" +
 	"RemovePeer\x12\x1b.cairn.v1.RemovePeerRequest\x1a\x0f.cairn.v1.Empty\x120\n" +
 	"\x05Drain\x12\x16.cairn.v1.DrainRequest\x1a\x0f.cairn.v1.Empty\x127\n" +
-	"\x04Fsck\x12\x15.cairn.v1.FsckRequest\x1a\x16.cairn.v1.FsckResponse0\x012\xae\x02\n" +
+	"\x04Fsck\x12\x15.cairn.v1.FsckRequest\x1a\x16.cairn.v1.FsckResponse0\x01\x12A\n" +
+	"\rResealSecrets\x12\x0f.cairn.v1.Empty\x1a\x1f.cairn.v1.ResealSecretsResponse2\xae\x02\n" +
 	"\vCredentials\x12@\n" +
 	"\rPutCredential\x12\x1e.cairn.v1.PutCredentialRequest\x1a\x0f.cairn.v1.Empty\x12F\n" +
 	"\x10DeleteCredential\x12!.cairn.v1.DeleteCredentialRequest\x1a\x0f.cairn.v1.Empty\x12V\n" +
@@ -5956,7 +6247,7 @@ func file_cairn_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
+var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 87)
 var file_cairn_proto_goTypes = []any{
 	(CommitMode)(0),                 // 0: cairn.v1.CommitMode
 	(*Empty)(nil),                   // 1: cairn.v1.Empty
@@ -6029,50 +6320,54 @@ var file_cairn_proto_goTypes = []any{
 	(*Command)(nil),                 // 68: cairn.v1.Command
 	(*RequestID)(nil),               // 69: cairn.v1.RequestID
 	(*RequestRecord)(nil),           // 70: cairn.v1.RequestRecord
-	(*RotateSigningKey)(nil),        // 71: cairn.v1.RotateSigningKey
-	(*SigningKey)(nil),              // 72: cairn.v1.SigningKey
-	(*PeerInfo)(nil),                // 73: cairn.v1.PeerInfo
-	(*Dirent)(nil),                  // 74: cairn.v1.Dirent
-	(*ChunkRecord)(nil),             // 75: cairn.v1.ChunkRecord
-	(*NodeRecord)(nil),              // 76: cairn.v1.NodeRecord
-	(*GarbageRecord)(nil),           // 77: cairn.v1.GarbageRecord
-	nil,                             // 78: cairn.v1.Attr.XattrsEntry
-	nil,                             // 79: cairn.v1.SetAttrRequest.SetXattrsEntry
-	nil,                             // 80: cairn.v1.CommitRequest.XattrsEntry
-	nil,                             // 81: cairn.v1.UploadSession.XattrsEntry
-	nil,                             // 82: cairn.v1.CreateUploadRequest.XattrsEntry
-	nil,                             // 83: cairn.v1.CompletePartsRequest.XattrsEntry
+	(*ResealSecretsRequest)(nil),    // 71: cairn.v1.ResealSecretsRequest
+	(*ResealedCredential)(nil),      // 72: cairn.v1.ResealedCredential
+	(*ResealedSigningKey)(nil),      // 73: cairn.v1.ResealedSigningKey
+	(*ResealSecretsResponse)(nil),   // 74: cairn.v1.ResealSecretsResponse
+	(*RotateSigningKey)(nil),        // 75: cairn.v1.RotateSigningKey
+	(*SigningKey)(nil),              // 76: cairn.v1.SigningKey
+	(*PeerInfo)(nil),                // 77: cairn.v1.PeerInfo
+	(*Dirent)(nil),                  // 78: cairn.v1.Dirent
+	(*ChunkRecord)(nil),             // 79: cairn.v1.ChunkRecord
+	(*NodeRecord)(nil),              // 80: cairn.v1.NodeRecord
+	(*GarbageRecord)(nil),           // 81: cairn.v1.GarbageRecord
+	nil,                             // 82: cairn.v1.Attr.XattrsEntry
+	nil,                             // 83: cairn.v1.SetAttrRequest.SetXattrsEntry
+	nil,                             // 84: cairn.v1.CommitRequest.XattrsEntry
+	nil,                             // 85: cairn.v1.UploadSession.XattrsEntry
+	nil,                             // 86: cairn.v1.CreateUploadRequest.XattrsEntry
+	nil,                             // 87: cairn.v1.CompletePartsRequest.XattrsEntry
 }
 var file_cairn_proto_depIdxs = []int32{
-	78, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
+	82, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
 	5,  // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
 	6,  // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
 	3,  // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
 	3,  // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
-	79, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
+	83, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
 	6,  // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
 	18, // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
 	5,  // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
 	0,  // 11: cairn.v1.CommitRequest.mode:type_name -> cairn.v1.CommitMode
 	20, // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
-	80, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
+	84, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
 	3,  // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
 	4,  // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
 	7,  // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
 	20, // 17: cairn.v1.UploadSession.landed:type_name -> cairn.v1.StoredChunk
 	0,  // 18: cairn.v1.UploadSession.mode:type_name -> cairn.v1.CommitMode
-	81, // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
+	85, // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
 	0,  // 20: cairn.v1.CreateUploadRequest.mode:type_name -> cairn.v1.CommitMode
-	82, // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
+	86, // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
 	20, // 22: cairn.v1.AddUploadChunksRequest.chunks:type_name -> cairn.v1.StoredChunk
 	24, // 23: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
 	20, // 24: cairn.v1.PutUploadPartRequest.chunks:type_name -> cairn.v1.StoredChunk
 	24, // 25: cairn.v1.ListUploadPartsResponse.session:type_name -> cairn.v1.UploadSession
 	32, // 26: cairn.v1.ListUploadPartsResponse.parts:type_name -> cairn.v1.UploadPart
 	36, // 27: cairn.v1.CompletePartsRequest.parts:type_name -> cairn.v1.CompletePart
-	83, // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
+	87, // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
 	39, // 29: cairn.v1.PutCredentialRequest.credential:type_name -> cairn.v1.Credential
 	39, // 30: cairn.v1.ListCredentialsResponse.credentials:type_name -> cairn.v1.Credential
 	49, // 31: cairn.v1.HeartbeatResponse.token_keys:type_name -> cairn.v1.TokenKey
@@ -6092,7 +6387,7 @@ var file_cairn_proto_depIdxs = []int32{
 	26, // 45: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
 	30, // 46: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
 	31, // 47: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
-	73, // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
+	77, // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
 	66, // 49: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
 	67, // 50: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
 	59, // 51: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
@@ -6101,82 +6396,87 @@ var file_cairn_proto_depIdxs = []int32{
 	38, // 54: cairn.v1.Command.wrap_in_dir:type_name -> cairn.v1.WrapInDirRequest
 	40, // 55: cairn.v1.Command.put_credential:type_name -> cairn.v1.PutCredentialRequest
 	41, // 56: cairn.v1.Command.delete_credential:type_name -> cairn.v1.DeleteCredentialRequest
-	71, // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
-	69, // 58: cairn.v1.Command.request:type_name -> cairn.v1.RequestID
-	72, // 59: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
-	8,  // 60: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
-	9,  // 61: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
-	11, // 62: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
-	13, // 63: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
-	14, // 64: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
-	16, // 65: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
-	38, // 66: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
-	17, // 67: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
-	21, // 68: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
-	22, // 69: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
-	25, // 70: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
-	26, // 71: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
-	27, // 72: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
-	28, // 73: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
-	30, // 74: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
-	31, // 75: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
-	33, // 76: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
-	34, // 77: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
-	37, // 78: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
-	45, // 79: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
-	46, // 80: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
-	65, // 81: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
-	57, // 82: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
-	64, // 83: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
-	62, // 84: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
-	50, // 85: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
-	60, // 86: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
-	61, // 87: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
-	59, // 88: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
-	55, // 89: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
-	40, // 90: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
-	41, // 91: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
-	42, // 92: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
-	44, // 93: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
-	10, // 94: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
-	10, // 95: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
-	12, // 96: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
-	1,  // 97: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
-	15, // 98: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
-	10, // 99: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
-	10, // 100: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
-	19, // 101: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
-	10, // 102: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
-	23, // 103: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
-	24, // 104: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
-	1,  // 105: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
-	24, // 106: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
-	29, // 107: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
-	10, // 108: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
-	1,  // 109: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
-	32, // 110: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
-	35, // 111: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
-	10, // 112: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
-	48, // 113: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
-	47, // 114: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
-	1,  // 115: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
-	58, // 116: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
-	1,  // 117: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
-	63, // 118: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
-	53, // 119: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
-	1,  // 120: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
-	1,  // 121: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
-	1,  // 122: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
-	56, // 123: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
-	1,  // 124: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
-	1,  // 125: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
-	43, // 126: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
-	39, // 127: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
-	94, // [94:128] is the sub-list for method output_type
-	60, // [60:94] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	75, // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
+	71, // 58: cairn.v1.Command.reseal_secrets:type_name -> cairn.v1.ResealSecretsRequest
+	69, // 59: cairn.v1.Command.request:type_name -> cairn.v1.RequestID
+	72, // 60: cairn.v1.ResealSecretsRequest.credentials:type_name -> cairn.v1.ResealedCredential
+	73, // 61: cairn.v1.ResealSecretsRequest.signing_keys:type_name -> cairn.v1.ResealedSigningKey
+	76, // 62: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
+	8,  // 63: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
+	9,  // 64: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
+	11, // 65: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
+	13, // 66: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
+	14, // 67: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
+	16, // 68: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
+	38, // 69: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
+	17, // 70: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
+	21, // 71: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
+	22, // 72: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
+	25, // 73: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
+	26, // 74: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
+	27, // 75: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
+	28, // 76: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
+	30, // 77: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
+	31, // 78: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
+	33, // 79: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
+	34, // 80: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
+	37, // 81: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
+	45, // 82: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
+	46, // 83: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
+	65, // 84: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
+	57, // 85: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
+	64, // 86: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
+	62, // 87: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
+	50, // 88: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
+	60, // 89: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
+	61, // 90: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
+	59, // 91: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
+	55, // 92: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
+	1,  // 93: cairn.v1.Operator.ResealSecrets:input_type -> cairn.v1.Empty
+	40, // 94: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
+	41, // 95: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
+	42, // 96: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
+	44, // 97: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
+	10, // 98: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
+	10, // 99: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
+	12, // 100: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
+	1,  // 101: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
+	15, // 102: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
+	10, // 103: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
+	10, // 104: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
+	19, // 105: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
+	10, // 106: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
+	23, // 107: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
+	24, // 108: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
+	1,  // 109: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
+	24, // 110: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
+	29, // 111: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
+	10, // 112: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
+	1,  // 113: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
+	32, // 114: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
+	35, // 115: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
+	10, // 116: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
+	48, // 117: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
+	47, // 118: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
+	1,  // 119: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
+	58, // 120: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
+	1,  // 121: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
+	63, // 122: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
+	53, // 123: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
+	1,  // 124: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
+	1,  // 125: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
+	1,  // 126: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
+	56, // 127: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
+	74, // 128: cairn.v1.Operator.ResealSecrets:output_type -> cairn.v1.ResealSecretsResponse
+	1,  // 129: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
+	1,  // 130: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
+	43, // 131: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
+	39, // 132: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
+	98, // [98:133] is the sub-list for method output_type
+	63, // [63:98] is the sub-list for method input_type
+	63, // [63:63] is the sub-list for extension type_name
+	63, // [63:63] is the sub-list for extension extendee
+	0,  // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_cairn_proto_init() }
@@ -6206,6 +6506,7 @@ func file_cairn_proto_init() {
 		(*Command_PutCredential)(nil),
 		(*Command_DeleteCredential)(nil),
 		(*Command_RotateSigningKey)(nil),
+		(*Command_ResealSecrets)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -6213,7 +6514,7 @@ func file_cairn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_proto_rawDesc), len(file_cairn_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   83,
+			NumMessages:   87,
 			NumExtensions: 0,
 			NumServices:   6,
 		},

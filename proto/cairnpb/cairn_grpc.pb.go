@@ -1392,10 +1392,11 @@ var Cluster_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Operator_AddPeer_FullMethodName    = "/cairn.v1.Operator/AddPeer"
-	Operator_RemovePeer_FullMethodName = "/cairn.v1.Operator/RemovePeer"
-	Operator_Drain_FullMethodName      = "/cairn.v1.Operator/Drain"
-	Operator_Fsck_FullMethodName       = "/cairn.v1.Operator/Fsck"
+	Operator_AddPeer_FullMethodName       = "/cairn.v1.Operator/AddPeer"
+	Operator_RemovePeer_FullMethodName    = "/cairn.v1.Operator/RemovePeer"
+	Operator_Drain_FullMethodName         = "/cairn.v1.Operator/Drain"
+	Operator_Fsck_FullMethodName          = "/cairn.v1.Operator/Fsck"
+	Operator_ResealSecrets_FullMethodName = "/cairn.v1.Operator/ResealSecrets"
 )
 
 // OperatorClient is the client API for Operator service.
@@ -1428,6 +1429,12 @@ type OperatorClient interface {
 	// replication, and the files they belong to. A leader change midway
 	// ends the stream with NotLeader; the listing starts over.
 	Fsck(ctx context.Context, in *FsckRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FsckResponse], error)
+	// ResealSecrets seals every stored secret (S3 secret keys, token
+	// signing keys) that is not sealed under the leader's current secrets
+	// key with that key: the second step of a key rotation
+	// (docs/security.md). The leader opens and reseals, and proposes the
+	// results (Command.reseal_secrets); it answers how many it resealed.
+	ResealSecrets(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ResealSecretsResponse, error)
 }
 
 type operatorClient struct {
@@ -1487,6 +1494,16 @@ func (c *operatorClient) Fsck(ctx context.Context, in *FsckRequest, opts ...grpc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Operator_FsckClient = grpc.ServerStreamingClient[FsckResponse]
 
+func (c *operatorClient) ResealSecrets(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ResealSecretsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResealSecretsResponse)
+	err := c.cc.Invoke(ctx, Operator_ResealSecrets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OperatorServer is the server API for Operator service.
 // All implementations must embed UnimplementedOperatorServer
 // for forward compatibility.
@@ -1517,6 +1534,12 @@ type OperatorServer interface {
 	// replication, and the files they belong to. A leader change midway
 	// ends the stream with NotLeader; the listing starts over.
 	Fsck(*FsckRequest, grpc.ServerStreamingServer[FsckResponse]) error
+	// ResealSecrets seals every stored secret (S3 secret keys, token
+	// signing keys) that is not sealed under the leader's current secrets
+	// key with that key: the second step of a key rotation
+	// (docs/security.md). The leader opens and reseals, and proposes the
+	// results (Command.reseal_secrets); it answers how many it resealed.
+	ResealSecrets(context.Context, *Empty) (*ResealSecretsResponse, error)
 	mustEmbedUnimplementedOperatorServer()
 }
 
@@ -1538,6 +1561,9 @@ func (UnimplementedOperatorServer) Drain(context.Context, *DrainRequest) (*Empty
 }
 func (UnimplementedOperatorServer) Fsck(*FsckRequest, grpc.ServerStreamingServer[FsckResponse]) error {
 	return status.Error(codes.Unimplemented, "method Fsck not implemented")
+}
+func (UnimplementedOperatorServer) ResealSecrets(context.Context, *Empty) (*ResealSecretsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResealSecrets not implemented")
 }
 func (UnimplementedOperatorServer) mustEmbedUnimplementedOperatorServer() {}
 func (UnimplementedOperatorServer) testEmbeddedByValue()                  {}
@@ -1625,6 +1651,24 @@ func _Operator_Fsck_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Operator_FsckServer = grpc.ServerStreamingServer[FsckResponse]
 
+func _Operator_ResealSecrets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OperatorServer).ResealSecrets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Operator_ResealSecrets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OperatorServer).ResealSecrets(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Operator_ServiceDesc is the grpc.ServiceDesc for Operator service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1643,6 +1687,10 @@ var Operator_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Drain",
 			Handler:    _Operator_Drain_Handler,
+		},
+		{
+			MethodName: "ResealSecrets",
+			Handler:    _Operator_ResealSecrets_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
