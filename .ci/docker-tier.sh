@@ -115,11 +115,14 @@ for f in "$work/pods"/*.cert; do
   bin/image/cairn cert create-node --ca-dir "$certs/ca" --out "$certs/$secret" "${certargs[@]}" | sed 's/^/  /'
 done
 bin/image/cairn cert create-client --ca-dir "$certs/ca" --out "$certs/admin" --name operator --admin | sed 's/^/  /'
+# The secrets key Secret (docs/kubernetes.md, "The secrets key").
+mkdir -p "$certs/cairn-secrets-key"
+bin/image/cairn cert create-key --out "$certs/cairn-secrets-key/secrets.key" >/dev/null
 # As the kubelet mounts a Secret: root's files (here the host user's), the
 # pods' fsGroup as their group, mode 0440. The CA's key stays in $certs/ca,
 # which no container mounts.
 if [ "$(id -u)" = 0 ]; then cert_gid=65532; else cert_gid=$(id -g); fi
-for d in "$certs"/cairn-*-tls "$certs/admin"; do
+for d in "$certs"/cairn-*-tls "$certs/cairn-secrets-key" "$certs/admin"; do
   chgrp -R "$cert_gid" "$d"
   chmod 0750 "$d"
   chmod 0440 "$d"/*
@@ -140,6 +143,17 @@ common=(--label "$label" --network "$net" --read-only --tmpfs /tmp:rw,size=64m,m
   --cap-drop ALL --security-opt no-new-privileges -e GRPC_ENABLE_TXT_SERVICE_CONFIG=false
   --group-add "$cert_gid")
 
+# key_mounts <pod>: the -v options mounting the secrets key Secret, for the
+# pods that read it (the metadata peers).
+key_mounts() {
+  local secret path
+  [ -s "$work/pods/$1.keys" ] || return 0
+  read -r secret path <"$work/pods/$1.keys"
+  [ -d "$certs/$secret" ] || fail "pod $1 mounts the Secret $secret, which was not made"
+  echo "-v"
+  echo "$certs/$secret:$path:ro"
+}
+
 # tls_mount <pod>: the -v option mounting the pod's certificate Secret.
 tls_mount() {
   local secret path
@@ -150,12 +164,13 @@ tls_mount() {
 
 # start_pod <pod>: one container configured like the Kubernetes pod.
 start_pod() {
-  local pod=$1 args fqdn
+  local pod=$1 args fqdn keys
   mapfile -t args <"$work/pods/$pod.args"
+  mapfile -t keys < <(key_mounts "$pod")
   fqdn=$(cat "$work/pods/$pod.fqdn")
   docker volume create --label "$label" "$run-$pod" >/dev/null
   docker run -d --name "$run-$pod" --hostname "$pod" --network-alias "$fqdn" "${common[@]}" \
-    -v "$run-$pod:/data" -v "$(tls_mount "$pod")" --env-file "$work/pods/$pod.env" "$IMAGE" "${args[@]}" >/dev/null
+    -v "$run-$pod:/data" -v "$(tls_mount "$pod")" "${keys[@]}" --env-file "$work/pods/$pod.env" "$IMAGE" "${args[@]}" >/dev/null
 }
 
 say "starting 3 metadata peers and 3 data nodes on network $net"
@@ -226,6 +241,11 @@ if timeout 90 docker run --rm "${common[@]}" -e "CAIRN_META=$meta" -v "$certs/us
 fi
 grep -qi 'permission\|may not' "$work/user" || { cat "$work/user" >&2; fail "a user's certificate was refused for another reason than permission"; }
 echo "  with a user's certificate, s3 user list: $(tail -1 "$work/user" | cut -c1-160)"
+# The peers loaded the secrets key from its Secret: resealing needs one
+# (without a key it is refused), and finds everything sealed already.
+cli admin reseal-secrets >"$work/reseal" 2>&1 || { cat "$work/reseal" >&2; fail "admin reseal-secrets: the metadata peers have no secrets key"; }
+grep -q '^resealed 0 S3 secret(s) and 0 token signing key(s)' "$work/reseal" || { cat "$work/reseal" >&2; fail "secrets stored unsealed although the peers have a key"; }
+echo "  secrets key: $(head -1 "$work/reseal")"
 
 # 20 files from empty to 6 MiB: chunk-sized (1 MiB chunks) and off by one,
 # unaligned, many chunks.

@@ -1032,7 +1032,9 @@ func checkPod(t *testing.T, c *cluster, w workload, p pod) {
 // one per line), <pod>.env (its resolved environment, for `docker run
 // --env-file`), <pod>.tls (the Secret holding its certificate directory
 // and where it is mounted: "SECRET PATH") and, for StatefulSet pods,
-// <pod>.fqdn (the pod's DNS name under its headless Service); and for each
+// <pod>.fqdn (the pod's DNS name under its headless Service), <pod>.keys
+// for pods that read the secrets key (its Secret and mount path, like
+// .tls); and for each
 // certificate Secret <secret>.cert, the arguments of `cairn cert
 // create-node` that issue it (render.CertRecipeFor), one per line. The
 // docker tier runs its containers with exactly these, so it tests the
@@ -1077,6 +1079,11 @@ func TestWritePodConfigs(t *testing.T) {
 				t.Fatalf("%s: no certificate Secret (%v)", p.Name, err)
 			}
 			write(p.Name+".tls", []string{v.Secret.SecretName + " " + m.MountPath})
+			if v, m, ok, err := render.SecretsKeyVolumeOf(w); err != nil || (ok && v.Secret == nil) {
+				t.Fatalf("%s: the secrets key is not in a Secret (%v)", p.Name, err)
+			} else if ok {
+				write(p.Name+".keys", []string{v.Secret.SecretName + " " + m.MountPath})
+			}
 			if w.STS != nil {
 				write(p.Name+".fqdn", []string{c.FQDN(w, p.Name)})
 			}
