@@ -9,7 +9,8 @@
 #      and what each certificate must name (render.CertRecipeFor);
 #   3. issue the certificate Secrets as folders on the host with the image's
 #      own binary (`cairn cert`, as docs/kubernetes.md does by hand): a CA,
-#      one certificate per role, an admin client certificate; their files
+#      one certificate per role, an admin client certificate, and the
+#      secrets key the metadata pods mount (cairn-secrets-key); their files
 #      get the mode and group the kubelet gives a Secret's (0440, group
 #      65532 as the pods' fsGroup; without root: our group, which the
 #      containers get with --group-add);
@@ -24,7 +25,8 @@
 #      alive (the CLI runs in a container on the same network, with the
 #      admin certificate);
 #   6. check that the peers refuse a client without a certificate, and that
-#      the probes' HTTPS endpoints answer one;
+#      the probes' HTTPS endpoints answer one, and that they loaded the
+#      secrets key (`cairn admin reseal-secrets` finds nothing unsealed);
 #   7. write 20 files of assorted sizes (made on the host, mounted read-only
 #      into the client containers), `docker kill` one data node, read every
 #      file back and compare SHA-256 sums on the host;
