@@ -128,6 +128,6 @@ func checkNodeID(ctx context.Context, op, id string) error {
 		return nil
 	}
 	return rpcerr.ToStatus(cairn.E(op, cairn.PathArg(id), cairn.Permission, fmt.Errorf(
-		"the certificate of %s does not name data node %q: a node may only act under the ID its certificate names (issue it with --name %s, or a fleet certificate --name node-* for nodes that pick their own IDs)",
+		"the certificate of %s does not name data node %q: a node may only act under the ID its certificate names (issue it with --name %s, or a fleet certificate --name 'node-*' for nodes that pick their own IDs)",
 		caller, id, id)))
 }
