@@ -123,6 +123,9 @@ func (a app) runMeta(ctx context.Context, args []string) error {
 		if cfg.Secrets, err = loadSecretsKey(*f.secretsKey, *f.secretsOldKey); err != nil {
 			return err
 		}
+		if *f.secretsOldKey != "" {
+			cfg.Logger.Warn(rotationNote, "key", cfg.Secrets.ID())
+		}
 	} else if *f.secretsOldKey != "" {
 		return usagef("--secrets-old-key-file needs --secrets-key-file: the new key that secrets are resealed with")
 	} else if cfg.TLS != nil {

@@ -82,6 +82,9 @@ func (a app) runServer(ctx context.Context, args []string) error {
 		if mc.Secrets, err = serverSecretsKey(*dir, *oldKey); err != nil {
 			return err
 		}
+		if *oldKey != "" {
+			log.Warn(rotationNote, "key", mc.Secrets.ID())
+		}
 	}
 	mc.ID, mc.Dir, mc.Logger = "meta1", filepath.Join(*dir, "meta"), log
 	mc.RaftBind, mc.DefaultReplication = addr(*raftPort), 1
@@ -157,6 +160,9 @@ func serverSecretsKey(dir, oldPath string) (*secrets.Sealer, error) {
 	}
 	return loadSecretsKey(path, oldPath)
 }
+
+// rotationNote is logged by a peer started with --secrets-old-key-file.
+const rotationNote = "secrets key rotation in progress: secrets sealed with the old key (--secrets-old-key-file) still open; once every peer runs with both keys, run `cairn admin reseal-secrets`, then restart every peer without --secrets-old-key-file"
 
 // loadSecretsKey loads the secrets key in path and, when oldPath is not
 // "", the key it replaces, which then still opens what it sealed.
