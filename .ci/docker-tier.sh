@@ -9,7 +9,8 @@
 #      and what each certificate must name (render.CertRecipeFor);
 #   3. issue the certificate Secrets as folders on the host with the image's
 #      own binary (`cairn cert`, as docs/kubernetes.md does by hand): a CA,
-#      one certificate per role, an admin client certificate; their files
+#      one certificate per role, an admin client certificate, and the
+#      secrets key the metadata pods mount (cairn-secrets-key); their files
 #      get the mode and group the kubelet gives a Secret's (0440, group
 #      65532 as the pods' fsGroup; without root: our group, which the
 #      containers get with --group-add);
@@ -24,7 +25,8 @@
 #      alive (the CLI runs in a container on the same network, with the
 #      admin certificate);
 #   6. check that the peers refuse a client without a certificate, and that
-#      the probes' HTTPS endpoints answer one;
+#      the probes' HTTPS endpoints answer one, and that they loaded the
+#      secrets key (`cairn admin reseal-secrets` finds nothing unsealed);
 #   7. write 20 files of assorted sizes (made on the host, mounted read-only
 #      into the client containers), `docker kill` one data node, read every
 #      file back and compare SHA-256 sums on the host;
@@ -116,7 +118,7 @@ for f in "$work/pods"/*.cert; do
 done
 bin/image/cairn cert create-client --ca-dir "$certs/ca" --out "$certs/admin" --name operator --admin | sed 's/^/  /'
 # The other Secrets the pods mount (<pod>.secrets): the data nodes'
-# encryption key, made as an operator would (docs/kubernetes.md).
+# encryption key and the metadata peers' secrets key, made as an operator would (docs/kubernetes.md).
 for f in "$work/pods"/*.secrets; do
   while read -r secret _; do
     [ -n "$secret" ] && [ ! -d "$certs/$secret" ] || continue
@@ -124,6 +126,9 @@ for f in "$work/pods"/*.secrets; do
     cairn-node-encryption-key)
       mkdir -p "$certs/$secret"
       bin/image/cairn cert create-key --out "$certs/$secret/encryption.key" >/dev/null ;;
+    cairn-secrets-key) # docs/kubernetes.md, "The secrets key"
+      mkdir -p "$certs/$secret"
+      bin/image/cairn cert create-key --out "$certs/$secret/secrets.key" >/dev/null ;;
     *) fail "pods mount the Secret $secret, which this tier does not know how to make" ;;
     esac
   done <"$f"
@@ -132,7 +137,7 @@ done
 # pods' fsGroup as their group, mode 0440. The CA's key stays in $certs/ca,
 # which no container mounts.
 if [ "$(id -u)" = 0 ]; then cert_gid=65532; else cert_gid=$(id -g); fi
-for d in "$certs"/cairn-*-tls "$certs"/cairn-node-encryption-key "$certs/admin"; do
+for d in "$certs"/cairn-*-tls "$certs"/cairn-node-encryption-key "$certs/cairn-secrets-key" "$certs/admin"; do
   [ -d "$d" ] || continue
   chgrp -R "$cert_gid" "$d"
   chmod 0750 "$d"
@@ -252,6 +257,11 @@ if timeout 90 docker run --rm "${common[@]}" -e "CAIRN_META=$meta" -v "$certs/us
 fi
 grep -qi 'permission\|may not' "$work/user" || { cat "$work/user" >&2; fail "a user's certificate was refused for another reason than permission"; }
 echo "  with a user's certificate, s3 user list: $(tail -1 "$work/user" | cut -c1-160)"
+# The peers loaded the secrets key from its Secret: resealing needs one
+# (without a key it is refused), and finds everything sealed already.
+cli admin reseal-secrets >"$work/reseal" 2>&1 || { cat "$work/reseal" >&2; fail "admin reseal-secrets: the metadata peers have no secrets key"; }
+grep -q '^resealed 0 S3 secret(s) and 0 token signing key(s)' "$work/reseal" || { cat "$work/reseal" >&2; fail "secrets stored unsealed although the peers have a key"; }
+echo "  secrets key: $(head -1 "$work/reseal")"
 
 # 20 files from empty to 6 MiB: chunk-sized (1 MiB chunks) and off by one,
 # unaligned, many chunks.

@@ -93,3 +93,32 @@ func newCredential(pc *pb.Credential) Credential {
 	return Credential{AccessKey: pc.AccessKey, Secret: pc.Secret, Description: pc.Description, Created: unixNano(pc.CreatedNs),
 		User: pc.User, Policy: pc.Policy}
 }
+
+// Resealed counts what ResealSecrets resealed.
+type Resealed struct {
+	Credentials int    // S3 secret keys
+	SigningKeys int    // capability token signing keys
+	Skipped     int    // changed while it ran: run it again
+	KeyID       string // the secrets key they are sealed with now
+}
+
+// ResealSecrets has the metadata leader seal every stored secret (S3
+// secret keys, token signing keys) that is not sealed under its current
+// secrets key with that key: the second step of rotating the key, once
+// every metadata peer runs with the new key and the old one as
+// --secrets-old-key-file. It may be run again at any time; a run with
+// nothing to do resealed nothing. Invalid when the leader has no secrets
+// key; Internal, with the key that failed, when a secret does not open
+// with the leader's keys (then nothing was resealed).
+func (a *Admin) ResealSecrets(ctx context.Context) (*Resealed, error) {
+	var out *Resealed
+	err := a.c.leader(ctx, func(ctx context.Context, m stubs) error {
+		r, err := m.ops.ResealSecrets(ctx, &pb.Empty{})
+		if err != nil {
+			return err
+		}
+		out = &Resealed{Credentials: int(r.Credentials), SigningKeys: int(r.SigningKeys), Skipped: int(r.Skipped), KeyID: r.KeyId}
+		return nil
+	})
+	return out, err
+}

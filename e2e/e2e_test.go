@@ -236,7 +236,7 @@ func makeCerts(t *testing.T, dir string) string {
 	for _, args := range [][]string{
 		{"create-ca", "--ca-dir", ca},
 		{"create-node", "--ca-dir", ca, "--out", filepath.Join(base, "meta"), "--name", "meta", "--roles", "meta", "--host", "127.0.0.1,localhost"},
-		{"create-node", "--ca-dir", ca, "--out", filepath.Join(base, "node"), "--name", "node", "--roles", "node", "--host", "127.0.0.1,localhost"},
+		{"create-node", "--ca-dir", ca, "--out", filepath.Join(base, "node"), "--name", "node-*", "--roles", "node", "--host", "127.0.0.1,localhost"},
 		{"create-node", "--ca-dir", ca, "--out", filepath.Join(base, "gateway"), "--name", "gateway", "--roles", "gateway", "--host", "127.0.0.1,localhost"},
 		{"create-client", "--ca-dir", ca, "--out", filepath.Join(base, "admin"), "--name", "root", "--admin"},
 	} {

@@ -130,7 +130,8 @@ func loadKube(t *testing.T, dir string, extraMetas int) *kubeCluster {
 // under k.certs/<Secret> with `cairn cert`, as docs/kubernetes.md does by
 // hand: the names render.CertRecipeFor gives for the role, plus the
 // loopback addresses of the metas and nodes pods; and an admin client
-// certificate in k.certs/admin.
+// certificate in k.certs/admin; and the secrets key in
+// k.certs/cairn-secrets-key.
 func (k *kubeCluster) makeCerts(t *testing.T, metas, nodes int) {
 	t.Helper()
 	k.certs = filepath.Join(k.root, "certs")
@@ -158,6 +159,12 @@ func (k *kubeCluster) makeCerts(t *testing.T, metas, nodes int) {
 			"--roles", strings.Join(r.Roles, ","), "--host", strings.Join(hosts, ","))
 	}
 	run("create-client", "--ca-dir", ca, "--out", filepath.Join(k.certs, "admin"), "--name", "operator", "--admin")
+	// The secrets key Secret the metadata pods mount, made as
+	// docs/kubernetes.md makes it.
+	if err := os.MkdirAll(filepath.Join(k.certs, render.SecretsKeySecret), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	run("create-key", "--out", filepath.Join(k.certs, render.SecretsKeySecret, render.SecretsKeyFile))
 }
 
 // adminTLS is the operators' client certificate, for the SDK.

@@ -238,7 +238,7 @@ func (n *Node) open(ctx context.Context) error {
 	} else if tightened {
 		n.cfg.Logger.Warn("the data node's folder was readable by other users; made it private (0700)", "dir", n.cfg.Dir)
 	}
-	id, err := loadID(n.cfg.Dir)
+	id, err := loadID(n.cfg.Dir, certNodeID(n.cfg.TLS))
 	if err != nil {
 		return err
 	}
@@ -263,8 +263,26 @@ func (n *Node) open(ctx context.Context) error {
 	return nil
 }
 
-// loadID reads the node's identity, creating it on first start.
-func loadID(dir string) (cairn.NodeID, error) {
+// certNodeID is the node ID a certificate names: the name of a node
+// certificate that names one node (not a fleet pattern like node-*, not a
+// certificate that is a metadata peer's too, as cairn server's is); ""
+// for any other certificate and without TLS.
+func certNodeID(src *pki.Source) string {
+	if src == nil {
+		return ""
+	}
+	id := src.Identity()
+	if !id.Has(pki.Node) || id.Has(pki.Meta) || strings.HasSuffix(id.Name, "*") {
+		return ""
+	}
+	return id.Name
+}
+
+// loadID reads the node's identity, creating it on first start: the ID
+// its certificate names (certID), or else node-<8 random hex digits>. An
+// ID stored before stays, whatever the certificate says now (the
+// metadata service refuses it if the certificate does not cover it).
+func loadID(dir, certID string) (cairn.NodeID, error) {
 	path := filepath.Join(dir, "node-id")
 	b, err := os.ReadFile(path)
 	if err == nil {
@@ -273,9 +291,12 @@ func loadID(dir string) (cairn.NodeID, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return "", cairn.E("node.id", cairn.Internal, err)
 	}
-	var r [4]byte
-	rand.Read(r[:])
-	id := "node-" + hex.EncodeToString(r[:])
+	id := certID
+	if id == "" {
+		var r [4]byte
+		rand.Read(r[:])
+		id = "node-" + hex.EncodeToString(r[:])
+	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o644); err != nil {
 		return "", cairn.E("node.id", cairn.Internal, err)

@@ -138,3 +138,16 @@ func PeerIdentity(cs *tls.ConnectionState) (Identity, error) {
 	}
 	return IdentityOf(cs.VerifiedChains[0][0])
 }
+
+// Covers reports whether the identity's name covers name, an ID the
+// holder claims (a data node's registered ID): the same name, or, for an
+// identity whose name ends in "*" (a fleet certificate such as node-*),
+// any name that begins with what precedes the "*" and has at least one
+// character more. "*" alone covers every name.
+func (id Identity) Covers(name string) bool {
+	prefix, wild := strings.CutSuffix(id.Name, "*")
+	if !wild {
+		return name == id.Name
+	}
+	return len(name) > len(prefix) && strings.HasPrefix(name, prefix)
+}

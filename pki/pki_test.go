@@ -249,3 +249,27 @@ func TestPrivateDir(t *testing.T) {
 		t.Fatalf("mode %v, %v; want 0700", fi.Mode(), err)
 	}
 }
+
+// TestCovers checks the names a certificate covers, and that a fleet
+// certificate's "*" survives the URI SAN.
+func TestCovers(t *testing.T) {
+	fleet := mustLoad(t, newDir(t, mustCA(t), "node-*", Node)).Identity()
+	if fleet.Name != "node-*" {
+		t.Fatalf("the fleet certificate reads back as %q", fleet.Name)
+	}
+	for _, c := range []struct {
+		cert, id string
+		want     bool
+	}{
+		{"node-1", "node-1", true}, {"node-1", "node-2", false}, {"node-1", "node-10", false},
+		{"node-*", "node-3f2a", true}, {"node-*", "node-", false}, {"node-*", "meta-1", false},
+		{"node-*", "node-*", true}, {"*", "anything", true}, {"cairn-node", "node-3f2a", false},
+	} {
+		if got := (Identity{Name: c.cert}).Covers(c.id); got != c.want {
+			t.Errorf("%q covers %q = %v, want %v", c.cert, c.id, got, c.want)
+		}
+	}
+	if !fleet.Covers("node-0a1b2c3d") {
+		t.Error("the fleet certificate does not cover a node's ID")
+	}
+}

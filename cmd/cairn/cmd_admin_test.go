@@ -16,8 +16,8 @@ import (
 	"github.com/cairnfs/cairn/pki"
 )
 
-// TestCredentialAndDrainCommands drives `cairn s3 user` and `cairn node
-// drain` against an in-process cluster and checks their effect through the
+// TestCredentialAndDrainCommands drives `cairn s3 user`, `cairn node
+// drain` and `cairn admin reseal-secrets` against an in-process cluster and checks their effect through the
 // SDK's admin handle.
 func TestCredentialAndDrainCommands(t *testing.T) {
 	if testing.Short() {
@@ -97,5 +97,14 @@ func TestCredentialAndDrainCommands(t *testing.T) {
 	}
 	if code := (app{stdout: io.Discard}).run(ctx, []string{"node", "drain", "--meta", metas, "nobody"}); code != 3 {
 		t.Errorf("draining an unknown node exited %d, want 3 (not found)", code)
+	}
+
+	// Everything is sealed under the cluster's key already: a reseal
+	// succeeds with nothing to do.
+	if code := (app{stdout: io.Discard}).run(ctx, []string{"admin", "reseal-secrets", "--meta", metas}); code != 0 {
+		t.Errorf("admin reseal-secrets exited %d", code)
+	}
+	if code := (app{stdout: io.Discard}).run(ctx, []string{"admin", "rotate-everything"}); code != 2 {
+		t.Errorf("an unknown admin command exited %d, want 2 (usage)", code)
 	}
 }

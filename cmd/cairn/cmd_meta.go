@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/cairnfs/cairn/meta"
-	"github.com/cairnfs/cairn/meta/secrets"
 	"github.com/cairnfs/cairn/server"
 )
 
@@ -20,7 +19,7 @@ func metaAliases() map[string]string {
 // metaFlags are `cairn meta`'s flags.
 type metaFlags struct {
 	id, dir, grpcAddr, httpAddr, raftAddr, advertise, peers, apiPeers, peerDomain *string
-	secretsKey                                                                    *string
+	secretsKey, secretsOldKey                                                     *string
 	grpcPort, clusterSize, repl, repairConc                                       *int
 	join, verbose                                                                 *bool
 	suspect, dead, election, repairEvery, gcEvery, gcGrace                        *time.Duration
@@ -61,6 +60,7 @@ func addMetaFlags(fs *flag.FlagSet) *metaFlags {
 	f.tokenLifetime = fs.Duration("token-lifetime", def.TokenLifetime, "how long a capability token for data nodes is valid (clients fetch a new one when it expires)")
 	f.shutdown = fs.Duration("shutdown-timeout", 25*time.Second, "on SIGTERM, how long in-flight requests may take to finish")
 	f.secretsKey = fs.String("secrets-key-file", "", "file with the cluster key (64 hex digits; cairn cert create-key) that seals stored S3 secrets; the same on every peer")
+	f.secretsOldKey = fs.String("secrets-old-key-file", "", "while rotating the secrets key: the previous key, which still opens what it sealed until `cairn admin reseal-secrets` reseals it with --secrets-key-file")
 	f.verbose = fs.Bool("v", false, "debug logging")
 	f.api = addAPIFlags(fs)
 	return f
@@ -120,9 +120,14 @@ func (a app) runMeta(ctx context.Context, args []string) error {
 		return err
 	}
 	if *f.secretsKey != "" {
-		if cfg.Secrets, err = secrets.Load(*f.secretsKey); err != nil {
+		if cfg.Secrets, err = loadSecretsKey(*f.secretsKey, *f.secretsOldKey); err != nil {
 			return err
 		}
+		if *f.secretsOldKey != "" {
+			cfg.Logger.Warn(rotationNote, "key", cfg.Secrets.ID())
+		}
+	} else if *f.secretsOldKey != "" {
+		return usagef("--secrets-old-key-file needs --secrets-key-file: the new key that secrets are resealed with")
 	} else if cfg.TLS != nil {
 		cfg.Logger.Warn("no --secrets-key-file: S3 secrets are stored unsealed in the Raft log and the state (protected only by the data folder's mode)")
 	}

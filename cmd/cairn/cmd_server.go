@@ -34,6 +34,7 @@ func (a app) runServer(ctx context.Context, args []string) error {
 	gf := addGatewayFlags(fs)
 	af := addAPIFlags(fs)
 	encKey := fs.String(encryptionKeyFlag, "", encryptionKeyUsage)
+	oldKey := fs.String("secrets-old-key-file", "", "while rotating DIR/certs/secrets.key: the previous key, which still opens what it sealed until `cairn admin reseal-secrets`")
 	verbose := fs.Bool("v", false, "debug logging")
 	sf, err := a.parseServer(fs, args, map[string]string{"data-port": "DATA_NODE_PORT"})
 	if err != nil {
@@ -83,8 +84,11 @@ func (a app) runServer(ctx context.Context, args []string) error {
 	mc := meta.DefaultConfig()
 	mc.TLS = src
 	if src != nil {
-		if mc.Secrets, err = serverSecretsKey(*dir); err != nil {
+		if mc.Secrets, err = serverSecretsKey(*dir, *oldKey); err != nil {
 			return err
+		}
+		if *oldKey != "" {
+			log.Warn(rotationNote, "key", mc.Secrets.ID())
 		}
 	}
 	mc.ID, mc.Dir, mc.Logger = "meta1", filepath.Join(*dir, "meta"), log
@@ -150,13 +154,34 @@ func newLogger(verbose bool) *slog.Logger {
 }
 
 // serverSecretsKey is `cairn server`'s cluster key for sealing stored
-// secrets: DIR/certs/secrets.key, created on first start.
-func serverSecretsKey(dir string) (*secrets.Sealer, error) {
+// secrets: DIR/certs/secrets.key, created on first start; with the key it
+// replaces in oldPath ("": none) while the key rotates.
+func serverSecretsKey(dir, oldPath string) (*secrets.Sealer, error) {
 	path := filepath.Join(dir, "certs", "secrets.key")
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if err := secrets.NewKeyFile(path); err != nil {
 			return nil, err
 		}
 	}
-	return secrets.Load(path)
+	return loadSecretsKey(path, oldPath)
+}
+
+// rotationNote is logged by a peer started with --secrets-old-key-file.
+const rotationNote = "secrets key rotation in progress: secrets sealed with the old key (--secrets-old-key-file) still open; once every peer runs with both keys, run `cairn admin reseal-secrets`, then restart every peer without --secrets-old-key-file"
+
+// loadSecretsKey loads the secrets key in path and, when oldPath is not
+// "", the key it replaces, which then still opens what it sealed.
+func loadSecretsKey(path, oldPath string) (*secrets.Sealer, error) {
+	s, err := secrets.Load(path)
+	if err != nil || oldPath == "" {
+		return s, err
+	}
+	old, err := secrets.Load(oldPath)
+	if err != nil {
+		return nil, fmt.Errorf("--secrets-old-key-file: %w", err)
+	}
+	if old.ID() == s.ID() {
+		return nil, usagef("--secrets-old-key-file %s holds the same key as %s (key %s): give the previous key", oldPath, path, s.ID())
+	}
+	return s.WithOld(old), nil
 }

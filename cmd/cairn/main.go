@@ -55,6 +55,7 @@ func (a app) commands() []command {
 		{"locate", "show which data nodes hold a file's chunks", runLocate},
 		{"cluster", "cluster status: leader, peers, data nodes, repair progress", runCluster},
 		{"fsck", "list chunks with fewer healthy replicas than wanted (exit 1 if any)", runFsck},
+		{"admin", "operator actions: cairn admin reseal-secrets (after rotating the secrets key)", runAdmin},
 		{"bench", "measure write and read throughput through the SDK", runBench},
 	}
 }

@@ -1032,8 +1032,10 @@ func checkPod(t *testing.T, c *cluster, w workload, p pod) {
 // one per line), <pod>.env (its resolved environment, for `docker run
 // --env-file`), <pod>.tls (the Secret holding its certificate directory
 // and where it is mounted: "SECRET PATH"), <pod>.secrets (the other
-// Secrets it mounts, one "SECRET PATH" a line, possibly none) and, for StatefulSet pods,
-// <pod>.fqdn (the pod's DNS name under its headless Service); and for each
+// Secrets it mounts, one "SECRET PATH" a line, possibly none), <pod>.keys
+// for pods that read the secrets key (its Secret and mount path, like
+// .tls) and, for StatefulSet pods, <pod>.fqdn (the pod's DNS name under
+// its headless Service); and for each
 // certificate Secret <secret>.cert, the arguments of `cairn cert
 // create-node` that issue it (render.CertRecipeFor), one per line. The
 // docker tier runs its containers with exactly these, so it tests the
@@ -1083,6 +1085,11 @@ func TestWritePodConfigs(t *testing.T) {
 				others = append(others, sm.Secret+" "+sm.Path)
 			}
 			write(p.Name+".secrets", others)
+			if v, m, ok, err := render.SecretsKeyVolumeOf(w); err != nil || (ok && v.Secret == nil) {
+				t.Fatalf("%s: the secrets key is not in a Secret (%v)", p.Name, err)
+			} else if ok {
+				write(p.Name+".keys", []string{v.Secret.SecretName + " " + m.MountPath})
+			}
 			if w.STS != nil {
 				write(p.Name+".fqdn", []string{c.FQDN(w, p.Name)})
 			}

@@ -174,8 +174,17 @@ func checkNames(t *testing.T, c *cluster, w workload, what string, uris, hosts [
 		t.Errorf("%s: %v", what, err)
 		return
 	}
-	if want := wantRoles(w); !slices.Equal(id.Roles, want) || id.Name != w.Name {
-		t.Errorf("%s: identity %v, want %s with the roles %v", what, id, w.Name, want)
+	wantName := w.Name
+	if w.Role() == "node" {
+		// Data nodes register under IDs they pick (node-<8 hex digits>),
+		// which their certificate must cover.
+		wantName = render.NodeFleetName
+		if !id.Covers("node-0a1b2c3d") {
+			t.Errorf("%s: identity %v does not cover the IDs data nodes pick for themselves", what, id)
+		}
+	}
+	if want := wantRoles(w); !slices.Equal(id.Roles, want) || id.Name != wantName {
+		t.Errorf("%s: identity %v, want %s with the roles %v", what, id, wantName, want)
 	}
 	for _, h := range dialedHosts(t, c, w) {
 		if err := leaf.VerifyHostname(h); err != nil {
@@ -321,7 +330,7 @@ func TestDocumentedCertCommands(t *testing.T) {
 		}
 		var uris []string
 		for _, role := range strings.Split(flag("roles"), ",") {
-			uris = append(uris, "cairn://"+role+"/"+flag("name"))
+			uris = append(uris, "cairn://"+role+"/"+strings.Trim(flag("name"), `'"`))
 		}
 		hosts := strings.Split(strings.Trim(flag("host"), `'"`), ",")
 		if !slices.Equal(uris, r.URIs()) || !slices.Equal(hosts, r.Hosts) {
@@ -360,4 +369,49 @@ func keys[V any](m map[string]V) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestSecretsKeyMounted: in the base and every overlay the metadata pods
+// read the secrets key from the Secret cairn-secrets-key, mounted whole,
+// read-only, not optionally, readable by the pod's user and no other; no
+// other pod mounts it.
+func TestSecretsKeyMounted(t *testing.T) {
+	for _, dir := range kustomizations(t) {
+		c := load(t, dir)
+		for _, w := range c.Workloads {
+			what := dir + " " + w.String()
+			v, m, ok, err := render.SecretsKeyVolumeOf(w)
+			if err != nil {
+				t.Errorf("%s: %v", what, err)
+				continue
+			}
+			for _, vol := range w.Template.Spec.Volumes {
+				if vol.Secret != nil && vol.Secret.SecretName == render.SecretsKeySecret && w.Role() != "meta" {
+					t.Errorf("%s mounts the secrets key; only metadata peers may", what)
+				}
+			}
+			if w.Role() != "meta" {
+				continue
+			}
+			if !ok {
+				t.Errorf("%s: no CAIRN_SECRETS_KEY_FILE: stored S3 secrets would be kept unsealed", what)
+				continue
+			}
+			if m.MountPath != render.SecretsKeyMountPath || !m.ReadOnly || m.SubPath != "" {
+				t.Errorf("%s: secrets key mounted at %s (readOnly %v, subPath %q); want %s, read-only, whole (a subPath mount never sees updates)",
+					what, m.MountPath, m.ReadOnly, m.SubPath, render.SecretsKeyMountPath)
+			}
+			if v.Secret == nil || v.Secret.SecretName != render.SecretsKeySecret || len(v.Secret.Items) > 0 || deref(v.Secret.Optional, false) {
+				t.Errorf("%s: the secrets key volume %s must be the whole Secret %s, not optional", what, v.Name, render.SecretsKeySecret)
+				continue
+			}
+			mode := os.FileMode(deref(v.Secret.DefaultMode, 0o644))
+			if mode&0o007 != 0 || mode&0o040 == 0 {
+				t.Errorf("%s: the secrets key has mode %v; want readable by the fsGroup and no other user", what, mode)
+			}
+			if _, ok := c.Secrets[render.SecretsKeySecret]; !ok && !slices.Contains(render.ExternalSecrets[render.SecretsKeySecret], render.SecretsKeyFile) {
+				t.Errorf("%s: the Secret %s is neither in the manifests nor a documented external Secret", what, render.SecretsKeySecret)
+			}
+		}
+	}
 }

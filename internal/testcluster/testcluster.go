@@ -285,7 +285,7 @@ func (c *Cluster) HTTPClient(src *pki.Source) *http.Client {
 
 // The certificates members and clients use.
 func (c *Cluster) metaCert() *pki.Source { return c.Cert("meta", pki.Meta) }
-func (c *Cluster) nodeCert() *pki.Source { return c.Cert("node", pki.Node) }
+func (c *Cluster) nodeCert() *pki.Source { return c.Cert("node-*", pki.Node) } // covers the IDs nodes pick
 
 // AdminCert is the certificate of the admin that Client and NewClient act as.
 func (c *Cluster) AdminCert() *pki.Source { return c.Cert("admin", pki.Admin) }

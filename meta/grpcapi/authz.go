@@ -35,6 +35,8 @@ var (
 		"/cairn.v1.Credentials/GetSecret": {pki.Gateway},
 		// Quotas limit users; only an administrator sets them.
 		"/cairn.v1.Operator/SetQuota": {pki.Admin},
+		// Resealing is an operator's step of a key rotation.
+		"/cairn.v1.Operator/ResealSecrets": {pki.Admin},
 	}
 )
 

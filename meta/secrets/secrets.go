@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cairnfs/cairn/internal/keyfile"
@@ -33,10 +34,12 @@ const prefix = "sealed:v1:"
 // KeySize is the cluster key's length in bytes (AES-256).
 const KeySize = 32
 
-// Sealer seals and opens secrets under one cluster key.
+// Sealer seals secrets under one cluster key and opens them with it, or
+// with the keys it replaces while they are being rotated out (WithOld).
 type Sealer struct {
 	aead cipher.AEAD
 	id   string
+	old  []*Sealer // keys that only open (a rotation in progress)
 }
 
 // New returns a sealer for a KeySize-byte key.
@@ -72,6 +75,45 @@ func NewKeyFile(path string) error { return keyfile.Create(path, "a secrets key"
 // ID identifies the key (not secret).
 func (s *Sealer) ID() string { return s.id }
 
+// WithOld returns a sealer that seals with s's key and opens what s
+// opens and what old opens: a peer in the middle of a key rotation
+// (--secrets-old-key-file), until every stored secret is resealed under
+// the new key. An old key equal to s's is ignored.
+func (s *Sealer) WithOld(old ...*Sealer) *Sealer {
+	out := *s
+	out.old = slices.Clone(s.old)
+	for _, o := range old {
+		if o != nil && o.id != s.id {
+			out.old = append(out.old, o)
+		}
+	}
+	return &out
+}
+
+// Current reports whether text is sealed under s's key (the key new
+// secrets are sealed with): false for text in clear, for text sealed
+// under an old key and for a nil s.
+func (s *Sealer) Current(text string) bool {
+	if s == nil || !IsSealed(text) {
+		return false
+	}
+	id, _, _ := strings.Cut(strings.TrimPrefix(text, prefix), ":")
+	return id == s.id
+}
+
+// opener returns the key of s (or one of its old keys) with ID id.
+func (s *Sealer) opener(id string) *Sealer {
+	if id == s.id {
+		return s
+	}
+	for _, o := range s.old {
+		if o.id == id {
+			return o
+		}
+	}
+	return nil
+}
+
 // Seal seals secret, bound to the access key it belongs to.
 func (s *Sealer) Seal(accessKey, secret string) string {
 	nonce := make([]byte, s.aead.NonceSize())
@@ -103,18 +145,31 @@ func Open(s *Sealer, accessKey, text string) (string, error) {
 	if s == nil {
 		return "", fmt.Errorf("the secret is sealed with key %s and this metadata peer has no secrets key; start it with --secrets-key-file", id)
 	}
-	if id != s.id {
-		return "", fmt.Errorf("the secret is sealed with key %s, this metadata peer has key %s; give every peer the same --secrets-key-file", id, s.id)
+	k := s.opener(id)
+	if k == nil {
+		if len(s.old) > 0 {
+			return "", fmt.Errorf("the secret is sealed with key %s, this metadata peer has key %s and old keys %s; give every peer the same --secrets-key-file (and, while rotating, --secrets-old-key-file)", id, s.id, s.oldIDs())
+		}
+		return "", fmt.Errorf("the secret is sealed with key %s, this metadata peer has key %s; give every peer the same --secrets-key-file (after a key rotation, the old key as --secrets-old-key-file until `cairn admin reseal-secrets` has run)", id, s.id)
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(body)
-	if err != nil || len(raw) < s.aead.NonceSize() {
+	if err != nil || len(raw) < k.aead.NonceSize() {
 		return "", errors.New("malformed sealed secret")
 	}
-	plain, err := s.aead.Open(nil, raw[:s.aead.NonceSize()], raw[s.aead.NonceSize():], []byte(accessKey))
+	plain, err := k.aead.Open(nil, raw[:k.aead.NonceSize()], raw[k.aead.NonceSize():], []byte(accessKey))
 	if err != nil {
-		return "", fmt.Errorf("the sealed secret of %s does not open with key %s: it was altered", accessKey, s.id)
+		return "", fmt.Errorf("the sealed secret of %s does not open with key %s: it was altered", accessKey, k.id)
 	}
 	return string(plain), nil
+}
+
+// oldIDs lists the IDs of the old keys.
+func (s *Sealer) oldIDs() string {
+	ids := make([]string, len(s.old))
+	for i, o := range s.old {
+		ids[i] = o.id
+	}
+	return strings.Join(ids, ", ")
 }
 
 // Keys seals the metadata service's token signing keys with the same
@@ -131,6 +186,12 @@ const keysAAD = "token-signing-key"
 // Seal seals a signing key's seed.
 func (k Keys) Seal(seed []byte) ([]byte, string, error) {
 	return []byte(k.S.Seal(keysAAD, string(seed))), keysSealing, nil
+}
+
+// Current reports whether a stored signing key is sealed under the
+// current key (false for one stored unsealed, or under an old key).
+func (k Keys) Current(sealed []byte, sealing string) bool {
+	return sealing == keysSealing && k.S.Current(string(sealed))
 }
 
 // Open returns a signing key's seed.

@@ -95,3 +95,41 @@ func TestKeys(t *testing.T) {
 		t.Error("another key opened a sealed signing key")
 	}
 }
+
+// TestWithOld: during a rotation a sealer seals with the new key and
+// opens what the old key sealed; Current tells which secrets still need
+// resealing; without the old key they no longer open.
+func TestWithOld(t *testing.T) {
+	key := func(b byte) *Sealer {
+		s, err := New([]byte(strings.Repeat(string(rune(b)), KeySize)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	oldKey, newKey, stranger := key('o'), key('n'), key('s')
+	before := oldKey.Seal("AKEY", "the-secret")
+	rot := newKey.WithOld(oldKey, nil, newKey)
+	if got, err := Open(rot, "AKEY", before); err != nil || got != "the-secret" {
+		t.Fatalf("the rotating sealer opens the old seal as %q, %v", got, err)
+	}
+	after := rot.Seal("AKEY", "the-secret")
+	if !newKey.Current(after) || rot.Current(before) || !rot.Current(after) {
+		t.Errorf("Current: new seal %v, old seal %v", rot.Current(after), rot.Current(before))
+	}
+	if rot.Current("in-clear") || (*Sealer)(nil).Current(after) {
+		t.Error("text in clear, or a nil sealer, counts as current")
+	}
+	if got, err := Open(newKey, "AKEY", after); err != nil || got != "the-secret" {
+		t.Fatalf("the new key alone opens the new seal as %q, %v", got, err)
+	}
+	if _, err := Open(newKey, "AKEY", before); err == nil || !strings.Contains(err.Error(), "--secrets-old-key-file") {
+		t.Errorf("the new key alone opened the old seal, or did not say what to do: %v", err)
+	}
+	if _, err := Open(stranger.WithOld(newKey), "AKEY", before); err == nil || !strings.Contains(err.Error(), oldKey.ID()) {
+		t.Errorf("a sealer with neither key: %v, want an error naming key %s", err, oldKey.ID())
+	}
+	if len(newKey.old) != 0 {
+		t.Error("WithOld changed the sealer it was called on")
+	}
+}

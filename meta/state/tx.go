@@ -217,6 +217,8 @@ func (t *tx) apply(cmd *pb.Command) (proto.Message, error) {
 		return &pb.Empty{}, signingKeys{t}.rotate(op.RotateSigningKey)
 	case *pb.Command_SetQuota:
 		return wrapAttr(quotas{t}.set(op.SetQuota))
+	case *pb.Command_ResealSecrets:
+		return reseal{t}.apply(op.ResealSecrets)
 	}
 	return nil, cairn.E("meta.apply", cairn.Internal, fmt.Errorf("unknown command %T", cmd.Op))
 }

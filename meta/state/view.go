@@ -131,6 +131,10 @@ func (v *View) Credential(accessKey string) (*pb.Credential, error) {
 // Credentials returns every credential with its secret blanked.
 func (v *View) Credentials() ([]*pb.Credential, error) { return listCredentials(v.r) }
 
+// CredentialSecrets returns every credential with its secret as stored
+// (sealed, on a peer with a secrets key): for the leader's reseal.
+func (v *View) CredentialSecrets() ([]*pb.Credential, error) { return credentialSecrets(v.r) }
+
 // SigningKeys returns the capability token signing keys, the newest
 // (latest ActiveNs) first: the one that signs is the first already
 // active. A cluster that never

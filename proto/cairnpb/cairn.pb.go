@@ -4661,6 +4661,7 @@ type Command struct {
 	//	*Command_DeleteCredential
 	//	*Command_RotateSigningKey
 	//	*Command_SetQuota
+	//	*Command_ResealSecrets
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// upload_id is chosen by the proposer for CreateUpload.
 	UploadId string `protobuf:"bytes,13,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
@@ -4905,6 +4906,15 @@ func (x *Command) GetSetQuota() *SetQuotaRequest {
 	return nil
 }
 
+func (x *Command) GetResealSecrets() *ResealSecretsRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_ResealSecrets); ok {
+			return x.ResealSecrets
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetUploadId() string {
 	if x != nil {
 		return x.UploadId
@@ -5007,6 +5017,10 @@ type Command_SetQuota struct {
 	SetQuota *SetQuotaRequest `protobuf:"bytes,24,opt,name=set_quota,json=setQuota,proto3,oneof"`
 }
 
+type Command_ResealSecrets struct {
+	ResealSecrets *ResealSecretsRequest `protobuf:"bytes,23,opt,name=reseal_secrets,json=resealSecrets,proto3,oneof"`
+}
+
 func (*Command_Mkdir) isCommand_Op() {}
 
 func (*Command_Commit) isCommand_Op() {}
@@ -5048,6 +5062,8 @@ func (*Command_DeleteCredential) isCommand_Op() {}
 func (*Command_RotateSigningKey) isCommand_Op() {}
 
 func (*Command_SetQuota) isCommand_Op() {}
+
+func (*Command_ResealSecrets) isCommand_Op() {}
 
 // RequestID names one mutation of one client: client is random per SDK
 // client, seq counts its calls; retries of a call reuse both.
@@ -5189,6 +5205,262 @@ func (x *RequestRecord) GetErrMsg() string {
 	return ""
 }
 
+// ResealSecretsRequest replaces stored secrets with the same secrets
+// sealed under another key. The leader opens and seals (sealing draws a
+// random nonce, so peers applying the command could not each do it alike)
+// and the command carries the results; applying it only swaps bytes. Each
+// swap is made only if the stored value is still the one the leader
+// resealed (from), so a secret changed or removed since is left as it is.
+type ResealSecretsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credentials   []*ResealedCredential  `protobuf:"bytes,1,rep,name=credentials,proto3" json:"credentials,omitempty"`
+	SigningKeys   []*ResealedSigningKey  `protobuf:"bytes,2,rep,name=signing_keys,json=signingKeys,proto3" json:"signing_keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResealSecretsRequest) Reset() {
+	*x = ResealSecretsRequest{}
+	mi := &file_cairn_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResealSecretsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResealSecretsRequest) ProtoMessage() {}
+
+func (x *ResealSecretsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResealSecretsRequest.ProtoReflect.Descriptor instead.
+func (*ResealSecretsRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *ResealSecretsRequest) GetCredentials() []*ResealedCredential {
+	if x != nil {
+		return x.Credentials
+	}
+	return nil
+}
+
+func (x *ResealSecretsRequest) GetSigningKeys() []*ResealedSigningKey {
+	if x != nil {
+		return x.SigningKeys
+	}
+	return nil
+}
+
+type ResealedCredential struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccessKey     string                 `protobuf:"bytes,1,opt,name=access_key,json=accessKey,proto3" json:"access_key,omitempty"`
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"` // the stored secret the leader resealed
+	To            string                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResealedCredential) Reset() {
+	*x = ResealedCredential{}
+	mi := &file_cairn_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResealedCredential) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResealedCredential) ProtoMessage() {}
+
+func (x *ResealedCredential) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResealedCredential.ProtoReflect.Descriptor instead.
+func (*ResealedCredential) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *ResealedCredential) GetAccessKey() string {
+	if x != nil {
+		return x.AccessKey
+	}
+	return ""
+}
+
+func (x *ResealedCredential) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *ResealedCredential) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+type ResealedSigningKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	From          []byte                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"` // the stored private_key the leader resealed
+	To            []byte                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	Sealing       string                 `protobuf:"bytes,4,opt,name=sealing,proto3" json:"sealing,omitempty"` // of to
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResealedSigningKey) Reset() {
+	*x = ResealedSigningKey{}
+	mi := &file_cairn_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResealedSigningKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResealedSigningKey) ProtoMessage() {}
+
+func (x *ResealedSigningKey) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResealedSigningKey.ProtoReflect.Descriptor instead.
+func (*ResealedSigningKey) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *ResealedSigningKey) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *ResealedSigningKey) GetFrom() []byte {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *ResealedSigningKey) GetTo() []byte {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *ResealedSigningKey) GetSealing() string {
+	if x != nil {
+		return x.Sealing
+	}
+	return ""
+}
+
+// ResealSecretsResponse counts the secrets resealed; skipped ones changed
+// between the leader's read and the command's apply (run it again).
+type ResealSecretsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credentials   uint32                 `protobuf:"varint,1,opt,name=credentials,proto3" json:"credentials,omitempty"`
+	SigningKeys   uint32                 `protobuf:"varint,2,opt,name=signing_keys,json=signingKeys,proto3" json:"signing_keys,omitempty"`
+	Skipped       uint32                 `protobuf:"varint,3,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	KeyId         string                 `protobuf:"bytes,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"` // the key they are sealed with now
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResealSecretsResponse) Reset() {
+	*x = ResealSecretsResponse{}
+	mi := &file_cairn_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResealSecretsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResealSecretsResponse) ProtoMessage() {}
+
+func (x *ResealSecretsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResealSecretsResponse.ProtoReflect.Descriptor instead.
+func (*ResealSecretsResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *ResealSecretsResponse) GetCredentials() uint32 {
+	if x != nil {
+		return x.Credentials
+	}
+	return 0
+}
+
+func (x *ResealSecretsResponse) GetSigningKeys() uint32 {
+	if x != nil {
+		return x.SigningKeys
+	}
+	return 0
+}
+
+func (x *ResealSecretsResponse) GetSkipped() uint32 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
+func (x *ResealSecretsResponse) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
 // RotateSigningKey adds key, which signs capability tokens from
 // publish_ns after the command (time for every data node to learn it from
 // a heartbeat); the key it replaces signs until then and is kept, retired,
@@ -5205,7 +5477,7 @@ type RotateSigningKey struct {
 
 func (x *RotateSigningKey) Reset() {
 	*x = RotateSigningKey{}
-	mi := &file_cairn_proto_msgTypes[72]
+	mi := &file_cairn_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5217,7 +5489,7 @@ func (x *RotateSigningKey) String() string {
 func (*RotateSigningKey) ProtoMessage() {}
 
 func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[72]
+	mi := &file_cairn_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5230,7 +5502,7 @@ func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSigningKey.ProtoReflect.Descriptor instead.
 func (*RotateSigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{72}
+	return file_cairn_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *RotateSigningKey) GetKey() *SigningKey {
@@ -5273,7 +5545,7 @@ type SigningKey struct {
 
 func (x *SigningKey) Reset() {
 	*x = SigningKey{}
-	mi := &file_cairn_proto_msgTypes[73]
+	mi := &file_cairn_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5285,7 +5557,7 @@ func (x *SigningKey) String() string {
 func (*SigningKey) ProtoMessage() {}
 
 func (x *SigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[73]
+	mi := &file_cairn_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5298,7 +5570,7 @@ func (x *SigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
 func (*SigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{73}
+	return file_cairn_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *SigningKey) GetId() uint32 {
@@ -5362,7 +5634,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_cairn_proto_msgTypes[74]
+	mi := &file_cairn_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5374,7 +5646,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[74]
+	mi := &file_cairn_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5387,7 +5659,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{74}
+	return file_cairn_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *PeerInfo) GetId() string {
@@ -5429,7 +5701,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_cairn_proto_msgTypes[75]
+	mi := &file_cairn_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5441,7 +5713,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[75]
+	mi := &file_cairn_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5454,7 +5726,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{75}
+	return file_cairn_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *Dirent) GetInode() uint64 {
@@ -5482,7 +5754,7 @@ type ChunkRecord struct {
 
 func (x *ChunkRecord) Reset() {
 	*x = ChunkRecord{}
-	mi := &file_cairn_proto_msgTypes[76]
+	mi := &file_cairn_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5494,7 +5766,7 @@ func (x *ChunkRecord) String() string {
 func (*ChunkRecord) ProtoMessage() {}
 
 func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[76]
+	mi := &file_cairn_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5507,7 +5779,7 @@ func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRecord.ProtoReflect.Descriptor instead.
 func (*ChunkRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{76}
+	return file_cairn_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ChunkRecord) GetInode() uint64 {
@@ -5546,7 +5818,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_cairn_proto_msgTypes[77]
+	mi := &file_cairn_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5558,7 +5830,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[77]
+	mi := &file_cairn_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5571,7 +5843,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{77}
+	return file_cairn_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *NodeRecord) GetId() string {
@@ -5633,7 +5905,7 @@ type GarbageRecord struct {
 
 func (x *GarbageRecord) Reset() {
 	*x = GarbageRecord{}
-	mi := &file_cairn_proto_msgTypes[78]
+	mi := &file_cairn_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5645,7 +5917,7 @@ func (x *GarbageRecord) String() string {
 func (*GarbageRecord) ProtoMessage() {}
 
 func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[78]
+	mi := &file_cairn_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5658,7 +5930,7 @@ func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageRecord.ProtoReflect.Descriptor instead.
 func (*GarbageRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{78}
+	return file_cairn_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *GarbageRecord) GetNodes() []string {
@@ -6064,7 +6336,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x03add\x18\x02 \x03(\tR\x03add\x12\x16\n" +
 	"\x06remove\x18\x03 \x03(\tR\x06remove\"%\n" +
 	"\vGarbageDone\x12\x16\n" +
-	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xb6\v\n" +
+	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xff\v\n" +
 	"\aCommand\x12\x15\n" +
 	"\x06now_ns\x18\x01 \x01(\x03R\x05nowNs\x12.\n" +
 	"\x05mkdir\x18\x02 \x01(\v2\x16.cairn.v1.MkdirRequestH\x00R\x05mkdir\x121\n" +
@@ -6088,7 +6360,8 @@ const file_cairn_proto_rawDesc = "" +
 	"\x0eput_credential\x18\x14 \x01(\v2\x1e.cairn.v1.PutCredentialRequestH\x00R\rputCredential\x12P\n" +
 	"\x11delete_credential\x18\x15 \x01(\v2!.cairn.v1.DeleteCredentialRequestH\x00R\x10deleteCredential\x12J\n" +
 	"\x12rotate_signing_key\x18\x16 \x01(\v2\x1a.cairn.v1.RotateSigningKeyH\x00R\x10rotateSigningKey\x128\n" +
-	"\tset_quota\x18\x18 \x01(\v2\x19.cairn.v1.SetQuotaRequestH\x00R\bsetQuota\x12\x1b\n" +
+	"\tset_quota\x18\x18 \x01(\v2\x19.cairn.v1.SetQuotaRequestH\x00R\bsetQuota\x12G\n" +
+	"\x0ereseal_secrets\x18\x17 \x01(\v2\x1e.cairn.v1.ResealSecretsRequestH\x00R\rresealSecrets\x12\x1b\n" +
 	"\tupload_id\x18\r \x01(\tR\buploadId\x12-\n" +
 	"\arequest\x18\x1e \x01(\v2\x13.cairn.v1.RequestIDR\arequestB\x04\n" +
 	"\x02op\"5\n" +
@@ -6101,7 +6374,25 @@ const file_cairn_proto_rawDesc = "" +
 	"\tresp_type\x18\x03 \x01(\tR\brespType\x12\x12\n" +
 	"\x04resp\x18\x04 \x01(\fR\x04resp\x12\x19\n" +
 	"\berr_kind\x18\x05 \x01(\rR\aerrKind\x12\x17\n" +
-	"\aerr_msg\x18\x06 \x01(\tR\x06errMsg\"r\n" +
+	"\aerr_msg\x18\x06 \x01(\tR\x06errMsg\"\x97\x01\n" +
+	"\x14ResealSecretsRequest\x12>\n" +
+	"\vcredentials\x18\x01 \x03(\v2\x1c.cairn.v1.ResealedCredentialR\vcredentials\x12?\n" +
+	"\fsigning_keys\x18\x02 \x03(\v2\x1c.cairn.v1.ResealedSigningKeyR\vsigningKeys\"W\n" +
+	"\x12ResealedCredential\x12\x1d\n" +
+	"\n" +
+	"access_key\x18\x01 \x01(\tR\taccessKey\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\"b\n" +
+	"\x12ResealedSigningKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\fR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\fR\x02to\x12\x18\n" +
+	"\asealing\x18\x04 \x01(\tR\asealing\"\x8d\x01\n" +
+	"\x15ResealSecretsResponse\x12 \n" +
+	"\vcredentials\x18\x01 \x01(\rR\vcredentials\x12!\n" +
+	"\fsigning_keys\x18\x02 \x01(\rR\vsigningKeys\x12\x18\n" +
+	"\askipped\x18\x03 \x01(\rR\askipped\x12\x15\n" +
+	"\x06key_id\x18\x04 \x01(\tR\x05keyId\"r\n" +
 	"\x10RotateSigningKey\x12&\n" +
 	"\x03key\x18\x01 \x01(\v2\x14.cairn.v1.SigningKeyR\x03key\x12\x17\n" +
 	"\akeep_ns\x18\x02 \x01(\x03R\x06keepNs\x12\x1d\n" +
@@ -6178,14 +6469,15 @@ const file_cairn_proto_rawDesc = "" +
 	"\x05Leave\x12\x16.cairn.v1.LeaveRequest\x1a\x0f.cairn.v1.Empty2\x95\x01\n" +
 	"\aCluster\x128\n" +
 	"\x05Peers\x12\x16.cairn.v1.PeersRequest\x1a\x17.cairn.v1.PeersResponse\x12P\n" +
-	"\rClusterStatus\x12\x1e.cairn.v1.ClusterStatusRequest\x1a\x1f.cairn.v1.ClusterStatusResponse2\xa6\x02\n" +
+	"\rClusterStatus\x12\x1e.cairn.v1.ClusterStatusRequest\x1a\x1f.cairn.v1.ClusterStatusResponse2\xe9\x02\n" +
 	"\bOperator\x124\n" +
 	"\aAddPeer\x12\x18.cairn.v1.AddPeerRequest\x1a\x0f.cairn.v1.Empty\x12:\n" +
 	"\n" +
 	"RemovePeer\x12\x1b.cairn.v1.RemovePeerRequest\x1a\x0f.cairn.v1.Empty\x120\n" +
 	"\x05Drain\x12\x16.cairn.v1.DrainRequest\x1a\x0f.cairn.v1.Empty\x127\n" +
 	"\x04Fsck\x12\x15.cairn.v1.FsckRequest\x1a\x16.cairn.v1.FsckResponse0\x01\x12=\n" +
-	"\bSetQuota\x12\x19.cairn.v1.SetQuotaRequest\x1a\x16.cairn.v1.StatResponse2\xae\x02\n" +
+	"\bSetQuota\x12\x19.cairn.v1.SetQuotaRequest\x1a\x16.cairn.v1.StatResponse\x12A\n" +
+	"\rResealSecrets\x12\x0f.cairn.v1.Empty\x1a\x1f.cairn.v1.ResealSecretsResponse2\xae\x02\n" +
 	"\vCredentials\x12@\n" +
 	"\rPutCredential\x12\x1e.cairn.v1.PutCredentialRequest\x1a\x0f.cairn.v1.Empty\x12F\n" +
 	"\x10DeleteCredential\x12!.cairn.v1.DeleteCredentialRequest\x1a\x0f.cairn.v1.Empty\x12V\n" +
@@ -6205,7 +6497,7 @@ func file_cairn_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
+var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 89)
 var file_cairn_proto_goTypes = []any{
 	(CommitMode)(0),                 // 0: cairn.v1.CommitMode
 	(*SetQuotaRequest)(nil),         // 1: cairn.v1.SetQuotaRequest
@@ -6280,157 +6572,166 @@ var file_cairn_proto_goTypes = []any{
 	(*Command)(nil),                 // 70: cairn.v1.Command
 	(*RequestID)(nil),               // 71: cairn.v1.RequestID
 	(*RequestRecord)(nil),           // 72: cairn.v1.RequestRecord
-	(*RotateSigningKey)(nil),        // 73: cairn.v1.RotateSigningKey
-	(*SigningKey)(nil),              // 74: cairn.v1.SigningKey
-	(*PeerInfo)(nil),                // 75: cairn.v1.PeerInfo
-	(*Dirent)(nil),                  // 76: cairn.v1.Dirent
-	(*ChunkRecord)(nil),             // 77: cairn.v1.ChunkRecord
-	(*NodeRecord)(nil),              // 78: cairn.v1.NodeRecord
-	(*GarbageRecord)(nil),           // 79: cairn.v1.GarbageRecord
-	nil,                             // 80: cairn.v1.Attr.XattrsEntry
-	nil,                             // 81: cairn.v1.SetAttrRequest.SetXattrsEntry
-	nil,                             // 82: cairn.v1.CommitRequest.XattrsEntry
-	nil,                             // 83: cairn.v1.UploadSession.XattrsEntry
-	nil,                             // 84: cairn.v1.CreateUploadRequest.XattrsEntry
-	nil,                             // 85: cairn.v1.CompletePartsRequest.XattrsEntry
+	(*ResealSecretsRequest)(nil),    // 73: cairn.v1.ResealSecretsRequest
+	(*ResealedCredential)(nil),      // 74: cairn.v1.ResealedCredential
+	(*ResealedSigningKey)(nil),      // 75: cairn.v1.ResealedSigningKey
+	(*ResealSecretsResponse)(nil),   // 76: cairn.v1.ResealSecretsResponse
+	(*RotateSigningKey)(nil),        // 77: cairn.v1.RotateSigningKey
+	(*SigningKey)(nil),              // 78: cairn.v1.SigningKey
+	(*PeerInfo)(nil),                // 79: cairn.v1.PeerInfo
+	(*Dirent)(nil),                  // 80: cairn.v1.Dirent
+	(*ChunkRecord)(nil),             // 81: cairn.v1.ChunkRecord
+	(*NodeRecord)(nil),              // 82: cairn.v1.NodeRecord
+	(*GarbageRecord)(nil),           // 83: cairn.v1.GarbageRecord
+	nil,                             // 84: cairn.v1.Attr.XattrsEntry
+	nil,                             // 85: cairn.v1.SetAttrRequest.SetXattrsEntry
+	nil,                             // 86: cairn.v1.CommitRequest.XattrsEntry
+	nil,                             // 87: cairn.v1.UploadSession.XattrsEntry
+	nil,                             // 88: cairn.v1.CreateUploadRequest.XattrsEntry
+	nil,                             // 89: cairn.v1.CompletePartsRequest.XattrsEntry
 }
 var file_cairn_proto_depIdxs = []int32{
-	80, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
-	7,  // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
-	8,  // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
-	5,  // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
-	6,  // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
-	5,  // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
-	6,  // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
-	81, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
-	8,  // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
-	20, // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
-	7,  // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
-	0,  // 11: cairn.v1.CommitRequest.mode:type_name -> cairn.v1.CommitMode
-	22, // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
-	82, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
-	5,  // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
-	6,  // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
-	9,  // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
-	22, // 17: cairn.v1.UploadSession.landed:type_name -> cairn.v1.StoredChunk
-	0,  // 18: cairn.v1.UploadSession.mode:type_name -> cairn.v1.CommitMode
-	83, // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
-	0,  // 20: cairn.v1.CreateUploadRequest.mode:type_name -> cairn.v1.CommitMode
-	84, // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
-	22, // 22: cairn.v1.AddUploadChunksRequest.chunks:type_name -> cairn.v1.StoredChunk
-	26, // 23: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
-	22, // 24: cairn.v1.PutUploadPartRequest.chunks:type_name -> cairn.v1.StoredChunk
-	26, // 25: cairn.v1.ListUploadPartsResponse.session:type_name -> cairn.v1.UploadSession
-	34, // 26: cairn.v1.ListUploadPartsResponse.parts:type_name -> cairn.v1.UploadPart
-	38, // 27: cairn.v1.CompletePartsRequest.parts:type_name -> cairn.v1.CompletePart
-	85, // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
-	41, // 29: cairn.v1.PutCredentialRequest.credential:type_name -> cairn.v1.Credential
-	41, // 30: cairn.v1.ListCredentialsResponse.credentials:type_name -> cairn.v1.Credential
-	51, // 31: cairn.v1.HeartbeatResponse.token_keys:type_name -> cairn.v1.TokenKey
-	51, // 32: cairn.v1.RegisterNodeResponse.token_keys:type_name -> cairn.v1.TokenKey
-	53, // 33: cairn.v1.ClusterStatusResponse.peers:type_name -> cairn.v1.PeerStatus
-	54, // 34: cairn.v1.ClusterStatusResponse.nodes:type_name -> cairn.v1.NodeStatus
-	56, // 35: cairn.v1.ClusterStatusResponse.repair:type_name -> cairn.v1.RepairStatus
-	8,  // 36: cairn.v1.FsckResponse.replicas:type_name -> cairn.v1.Replica
-	53, // 37: cairn.v1.PeersResponse.peers:type_name -> cairn.v1.PeerStatus
-	10, // 38: cairn.v1.Command.mkdir:type_name -> cairn.v1.MkdirRequest
-	23, // 39: cairn.v1.Command.commit:type_name -> cairn.v1.CommitRequest
-	15, // 40: cairn.v1.Command.rename:type_name -> cairn.v1.RenameRequest
-	16, // 41: cairn.v1.Command.remove:type_name -> cairn.v1.RemoveRequest
-	18, // 42: cairn.v1.Command.set_attr:type_name -> cairn.v1.SetAttrRequest
-	47, // 43: cairn.v1.Command.register_node:type_name -> cairn.v1.RegisterNodeRequest
-	27, // 44: cairn.v1.Command.create_upload:type_name -> cairn.v1.CreateUploadRequest
-	28, // 45: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
-	32, // 46: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
-	33, // 47: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
-	75, // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
-	68, // 49: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
-	69, // 50: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
-	61, // 51: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
-	35, // 52: cairn.v1.Command.put_upload_part:type_name -> cairn.v1.PutUploadPartRequest
-	39, // 53: cairn.v1.Command.complete_parts:type_name -> cairn.v1.CompletePartsRequest
-	40, // 54: cairn.v1.Command.wrap_in_dir:type_name -> cairn.v1.WrapInDirRequest
-	42, // 55: cairn.v1.Command.put_credential:type_name -> cairn.v1.PutCredentialRequest
-	43, // 56: cairn.v1.Command.delete_credential:type_name -> cairn.v1.DeleteCredentialRequest
-	73, // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
-	1,  // 58: cairn.v1.Command.set_quota:type_name -> cairn.v1.SetQuotaRequest
-	71, // 59: cairn.v1.Command.request:type_name -> cairn.v1.RequestID
-	74, // 60: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
-	10, // 61: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
-	11, // 62: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
-	13, // 63: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
-	15, // 64: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
-	16, // 65: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
-	18, // 66: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
-	40, // 67: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
-	19, // 68: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
-	23, // 69: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
-	24, // 70: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
-	27, // 71: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
-	28, // 72: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
-	29, // 73: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
-	30, // 74: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
-	32, // 75: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
-	33, // 76: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
-	35, // 77: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
-	36, // 78: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
-	39, // 79: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
-	47, // 80: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
-	48, // 81: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
-	67, // 82: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
-	59, // 83: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
-	66, // 84: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
-	64, // 85: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
-	52, // 86: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
-	62, // 87: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
-	63, // 88: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
-	61, // 89: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
-	57, // 90: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
-	1,  // 91: cairn.v1.Operator.SetQuota:input_type -> cairn.v1.SetQuotaRequest
-	42, // 92: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
-	43, // 93: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
-	44, // 94: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
-	46, // 95: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
-	12, // 96: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
-	12, // 97: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
-	14, // 98: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
-	3,  // 99: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
-	17, // 100: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
-	12, // 101: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
-	12, // 102: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
-	21, // 103: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
-	12, // 104: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
-	25, // 105: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
-	26, // 106: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
-	3,  // 107: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
-	26, // 108: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
-	31, // 109: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
-	12, // 110: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
-	3,  // 111: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
-	34, // 112: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
-	37, // 113: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
-	12, // 114: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
-	50, // 115: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
-	49, // 116: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
-	3,  // 117: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
-	60, // 118: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
-	3,  // 119: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
-	65, // 120: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
-	55, // 121: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
-	3,  // 122: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
-	3,  // 123: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
-	3,  // 124: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
-	58, // 125: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
-	12, // 126: cairn.v1.Operator.SetQuota:output_type -> cairn.v1.StatResponse
-	3,  // 127: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
-	3,  // 128: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
-	45, // 129: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
-	41, // 130: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
-	96, // [96:131] is the sub-list for method output_type
-	61, // [61:96] is the sub-list for method input_type
-	61, // [61:61] is the sub-list for extension type_name
-	61, // [61:61] is the sub-list for extension extendee
-	0,  // [0:61] is the sub-list for field type_name
+	84,  // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
+	7,   // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
+	8,   // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
+	5,   // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
+	6,   // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
+	5,   // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
+	6,   // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
+	85,  // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
+	8,   // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
+	20,  // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
+	7,   // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
+	0,   // 11: cairn.v1.CommitRequest.mode:type_name -> cairn.v1.CommitMode
+	22,  // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
+	86,  // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
+	5,   // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
+	6,   // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
+	9,   // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
+	22,  // 17: cairn.v1.UploadSession.landed:type_name -> cairn.v1.StoredChunk
+	0,   // 18: cairn.v1.UploadSession.mode:type_name -> cairn.v1.CommitMode
+	87,  // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
+	0,   // 20: cairn.v1.CreateUploadRequest.mode:type_name -> cairn.v1.CommitMode
+	88,  // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
+	22,  // 22: cairn.v1.AddUploadChunksRequest.chunks:type_name -> cairn.v1.StoredChunk
+	26,  // 23: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
+	22,  // 24: cairn.v1.PutUploadPartRequest.chunks:type_name -> cairn.v1.StoredChunk
+	26,  // 25: cairn.v1.ListUploadPartsResponse.session:type_name -> cairn.v1.UploadSession
+	34,  // 26: cairn.v1.ListUploadPartsResponse.parts:type_name -> cairn.v1.UploadPart
+	38,  // 27: cairn.v1.CompletePartsRequest.parts:type_name -> cairn.v1.CompletePart
+	89,  // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
+	41,  // 29: cairn.v1.PutCredentialRequest.credential:type_name -> cairn.v1.Credential
+	41,  // 30: cairn.v1.ListCredentialsResponse.credentials:type_name -> cairn.v1.Credential
+	51,  // 31: cairn.v1.HeartbeatResponse.token_keys:type_name -> cairn.v1.TokenKey
+	51,  // 32: cairn.v1.RegisterNodeResponse.token_keys:type_name -> cairn.v1.TokenKey
+	53,  // 33: cairn.v1.ClusterStatusResponse.peers:type_name -> cairn.v1.PeerStatus
+	54,  // 34: cairn.v1.ClusterStatusResponse.nodes:type_name -> cairn.v1.NodeStatus
+	56,  // 35: cairn.v1.ClusterStatusResponse.repair:type_name -> cairn.v1.RepairStatus
+	8,   // 36: cairn.v1.FsckResponse.replicas:type_name -> cairn.v1.Replica
+	53,  // 37: cairn.v1.PeersResponse.peers:type_name -> cairn.v1.PeerStatus
+	10,  // 38: cairn.v1.Command.mkdir:type_name -> cairn.v1.MkdirRequest
+	23,  // 39: cairn.v1.Command.commit:type_name -> cairn.v1.CommitRequest
+	15,  // 40: cairn.v1.Command.rename:type_name -> cairn.v1.RenameRequest
+	16,  // 41: cairn.v1.Command.remove:type_name -> cairn.v1.RemoveRequest
+	18,  // 42: cairn.v1.Command.set_attr:type_name -> cairn.v1.SetAttrRequest
+	47,  // 43: cairn.v1.Command.register_node:type_name -> cairn.v1.RegisterNodeRequest
+	27,  // 44: cairn.v1.Command.create_upload:type_name -> cairn.v1.CreateUploadRequest
+	28,  // 45: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
+	32,  // 46: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
+	33,  // 47: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
+	79,  // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
+	68,  // 49: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
+	69,  // 50: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
+	61,  // 51: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
+	35,  // 52: cairn.v1.Command.put_upload_part:type_name -> cairn.v1.PutUploadPartRequest
+	39,  // 53: cairn.v1.Command.complete_parts:type_name -> cairn.v1.CompletePartsRequest
+	40,  // 54: cairn.v1.Command.wrap_in_dir:type_name -> cairn.v1.WrapInDirRequest
+	42,  // 55: cairn.v1.Command.put_credential:type_name -> cairn.v1.PutCredentialRequest
+	43,  // 56: cairn.v1.Command.delete_credential:type_name -> cairn.v1.DeleteCredentialRequest
+	77,  // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
+	1,   // 58: cairn.v1.Command.set_quota:type_name -> cairn.v1.SetQuotaRequest
+	73,  // 59: cairn.v1.Command.reseal_secrets:type_name -> cairn.v1.ResealSecretsRequest
+	71,  // 60: cairn.v1.Command.request:type_name -> cairn.v1.RequestID
+	74,  // 61: cairn.v1.ResealSecretsRequest.credentials:type_name -> cairn.v1.ResealedCredential
+	75,  // 62: cairn.v1.ResealSecretsRequest.signing_keys:type_name -> cairn.v1.ResealedSigningKey
+	78,  // 63: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
+	10,  // 64: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
+	11,  // 65: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
+	13,  // 66: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
+	15,  // 67: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
+	16,  // 68: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
+	18,  // 69: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
+	40,  // 70: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
+	19,  // 71: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
+	23,  // 72: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
+	24,  // 73: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
+	27,  // 74: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
+	28,  // 75: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
+	29,  // 76: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
+	30,  // 77: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
+	32,  // 78: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
+	33,  // 79: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
+	35,  // 80: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
+	36,  // 81: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
+	39,  // 82: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
+	47,  // 83: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
+	48,  // 84: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
+	67,  // 85: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
+	59,  // 86: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
+	66,  // 87: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
+	64,  // 88: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
+	52,  // 89: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
+	62,  // 90: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
+	63,  // 91: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
+	61,  // 92: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
+	57,  // 93: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
+	1,   // 94: cairn.v1.Operator.SetQuota:input_type -> cairn.v1.SetQuotaRequest
+	3,   // 95: cairn.v1.Operator.ResealSecrets:input_type -> cairn.v1.Empty
+	42,  // 96: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
+	43,  // 97: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
+	44,  // 98: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
+	46,  // 99: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
+	12,  // 100: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
+	12,  // 101: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
+	14,  // 102: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
+	3,   // 103: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
+	17,  // 104: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
+	12,  // 105: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
+	12,  // 106: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
+	21,  // 107: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
+	12,  // 108: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
+	25,  // 109: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
+	26,  // 110: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
+	3,   // 111: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
+	26,  // 112: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
+	31,  // 113: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
+	12,  // 114: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
+	3,   // 115: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
+	34,  // 116: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
+	37,  // 117: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
+	12,  // 118: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
+	50,  // 119: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
+	49,  // 120: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
+	3,   // 121: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
+	60,  // 122: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
+	3,   // 123: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
+	65,  // 124: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
+	55,  // 125: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
+	3,   // 126: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
+	3,   // 127: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
+	3,   // 128: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
+	58,  // 129: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
+	12,  // 130: cairn.v1.Operator.SetQuota:output_type -> cairn.v1.StatResponse
+	76,  // 131: cairn.v1.Operator.ResealSecrets:output_type -> cairn.v1.ResealSecretsResponse
+	3,   // 132: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
+	3,   // 133: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
+	45,  // 134: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
+	41,  // 135: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
+	100, // [100:136] is the sub-list for method output_type
+	64,  // [64:100] is the sub-list for method input_type
+	64,  // [64:64] is the sub-list for extension type_name
+	64,  // [64:64] is the sub-list for extension extendee
+	0,   // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_cairn_proto_init() }
@@ -6461,6 +6762,7 @@ func file_cairn_proto_init() {
 		(*Command_DeleteCredential)(nil),
 		(*Command_RotateSigningKey)(nil),
 		(*Command_SetQuota)(nil),
+		(*Command_ResealSecrets)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -6468,7 +6770,7 @@ func file_cairn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_proto_rawDesc), len(file_cairn_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   85,
+			NumMessages:   89,
 			NumExtensions: 0,
 			NumServices:   6,
 		},

@@ -1392,11 +1392,12 @@ var Cluster_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Operator_AddPeer_FullMethodName    = "/cairn.v1.Operator/AddPeer"
-	Operator_RemovePeer_FullMethodName = "/cairn.v1.Operator/RemovePeer"
-	Operator_Drain_FullMethodName      = "/cairn.v1.Operator/Drain"
-	Operator_Fsck_FullMethodName       = "/cairn.v1.Operator/Fsck"
-	Operator_SetQuota_FullMethodName   = "/cairn.v1.Operator/SetQuota"
+	Operator_AddPeer_FullMethodName       = "/cairn.v1.Operator/AddPeer"
+	Operator_RemovePeer_FullMethodName    = "/cairn.v1.Operator/RemovePeer"
+	Operator_Drain_FullMethodName         = "/cairn.v1.Operator/Drain"
+	Operator_Fsck_FullMethodName          = "/cairn.v1.Operator/Fsck"
+	Operator_SetQuota_FullMethodName      = "/cairn.v1.Operator/SetQuota"
+	Operator_ResealSecrets_FullMethodName = "/cairn.v1.Operator/ResealSecrets"
 )
 
 // OperatorClient is the client API for Operator service.
@@ -1436,6 +1437,12 @@ type OperatorClient interface {
 	// removed, but every write that would add to the tree is refused with
 	// QuotaExceeded until usage is back under the limit.
 	SetQuota(ctx context.Context, in *SetQuotaRequest, opts ...grpc.CallOption) (*StatResponse, error)
+	// ResealSecrets seals every stored secret (S3 secret keys, token
+	// signing keys) that is not sealed under the leader's current secrets
+	// key with that key: the second step of a key rotation
+	// (docs/security.md). The leader opens and reseals, and proposes the
+	// results (Command.reseal_secrets); it answers how many it resealed.
+	ResealSecrets(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ResealSecretsResponse, error)
 }
 
 type operatorClient struct {
@@ -1505,6 +1512,16 @@ func (c *operatorClient) SetQuota(ctx context.Context, in *SetQuotaRequest, opts
 	return out, nil
 }
 
+func (c *operatorClient) ResealSecrets(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*ResealSecretsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResealSecretsResponse)
+	err := c.cc.Invoke(ctx, Operator_ResealSecrets_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OperatorServer is the server API for Operator service.
 // All implementations must embed UnimplementedOperatorServer
 // for forward compatibility.
@@ -1542,6 +1559,12 @@ type OperatorServer interface {
 	// removed, but every write that would add to the tree is refused with
 	// QuotaExceeded until usage is back under the limit.
 	SetQuota(context.Context, *SetQuotaRequest) (*StatResponse, error)
+	// ResealSecrets seals every stored secret (S3 secret keys, token
+	// signing keys) that is not sealed under the leader's current secrets
+	// key with that key: the second step of a key rotation
+	// (docs/security.md). The leader opens and reseals, and proposes the
+	// results (Command.reseal_secrets); it answers how many it resealed.
+	ResealSecrets(context.Context, *Empty) (*ResealSecretsResponse, error)
 	mustEmbedUnimplementedOperatorServer()
 }
 
@@ -1566,6 +1589,9 @@ func (UnimplementedOperatorServer) Fsck(*FsckRequest, grpc.ServerStreamingServer
 }
 func (UnimplementedOperatorServer) SetQuota(context.Context, *SetQuotaRequest) (*StatResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetQuota not implemented")
+}
+func (UnimplementedOperatorServer) ResealSecrets(context.Context, *Empty) (*ResealSecretsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResealSecrets not implemented")
 }
 func (UnimplementedOperatorServer) mustEmbedUnimplementedOperatorServer() {}
 func (UnimplementedOperatorServer) testEmbeddedByValue()                  {}
@@ -1671,6 +1697,24 @@ func _Operator_SetQuota_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Operator_ResealSecrets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OperatorServer).ResealSecrets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Operator_ResealSecrets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OperatorServer).ResealSecrets(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Operator_ServiceDesc is the grpc.ServiceDesc for Operator service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1693,6 +1737,10 @@ var Operator_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetQuota",
 			Handler:    _Operator_SetQuota_Handler,
+		},
+		{
+			MethodName: "ResealSecrets",
+			Handler:    _Operator_ResealSecrets_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

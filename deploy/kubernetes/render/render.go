@@ -53,6 +53,7 @@ var ExternalSecrets = map[string][]string{
 	TLSSecretName("meta"):    TLSSecretKeys,
 	TLSSecretName("node"):    TLSSecretKeys,
 	TLSSecretName("gateway"): TLSSecretKeys,
+	SecretsKeySecret:         {SecretsKeyFile},
 }
 
 // ---------------------------------------------------------------------------

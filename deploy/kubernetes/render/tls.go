@@ -89,6 +89,11 @@ const (
 	TLSVolume    = "tls"
 )
 
+// NodeFleetName is the identity name of the data nodes' certificate: it
+// covers every ID a data node makes for itself (docs/security.md, "Node
+// identities").
+const NodeFleetName = "node-*"
+
 // TLSSecretKeys are the keys of a certificate Secret: the files of a
 // certificate directory (package pki).
 var TLSSecretKeys = []string{"ca.crt", "tls.crt", "tls.key"}
@@ -133,6 +138,12 @@ func (r CertRecipe) URIs() []string {
 func (c *Cluster) CertRecipeFor(w Workload) CertRecipe {
 	role := w.Role()
 	r := CertRecipe{Secret: TLSSecretName(role), Name: w.Name, Roles: []string{role}}
+	if role == "node" {
+		// Data nodes pick their own IDs (node-<8 hex digits>, kept on
+		// their volume) and may register only IDs their certificate
+		// covers: one fleet certificate covers them all.
+		r.Name = NodeFleetName
+	}
 	ns := c.PodNamespace()
 	if w.STS != nil {
 		r.Hosts = append(r.Hosts, fmt.Sprintf("*.%s.%s.svc.%s", w.ServiceName, ns, c.Domain))
