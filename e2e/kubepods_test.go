@@ -130,8 +130,9 @@ func loadKube(t *testing.T, dir string, extraMetas int) *kubeCluster {
 // under k.certs/<Secret> with `cairn cert`, as docs/kubernetes.md does by
 // hand: the names render.CertRecipeFor gives for the role, plus the
 // loopback addresses of the metas and nodes pods; and an admin client
-// certificate in k.certs/admin; and the secrets key in
-// k.certs/cairn-secrets-key.
+// certificate in k.certs/admin; the secrets key in
+// k.certs/cairn-secrets-key; and the nodes' encryption key in
+// k.certs/cairn-node-encryption-key.
 func (k *kubeCluster) makeCerts(t *testing.T, metas, nodes int) {
 	t.Helper()
 	k.certs = filepath.Join(k.root, "certs")
@@ -165,6 +166,12 @@ func (k *kubeCluster) makeCerts(t *testing.T, metas, nodes int) {
 		t.Fatal(err)
 	}
 	run("create-key", "--out", filepath.Join(k.certs, render.SecretsKeySecret, render.SecretsKeyFile))
+	// And the data nodes' encryption key (docs/kubernetes.md, "Encryption
+	// at rest").
+	if err := os.MkdirAll(filepath.Join(k.certs, render.EncryptionKeySecret), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	run("create-key", "--out", filepath.Join(k.certs, render.EncryptionKeySecret, render.EncryptionKeyFile))
 }
 
 // adminTLS is the operators' client certificate, for the SDK.

@@ -20,7 +20,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/pki"
@@ -54,8 +56,14 @@ type Conn struct {
 	leader string
 	closed bool
 	disc   discovery
-	// suspect holds peers that failed a probe, until when to avoid them.
-	suspect map[string]time.Time
+	// suspect holds peers that failed a probe: until when to avoid them,
+	// and why.
+	suspect map[string]suspicion
+}
+
+type suspicion struct {
+	until time.Time
+	cause error
 }
 
 // MaxMessageSize bounds one gRPC message in either direction.
@@ -178,25 +186,12 @@ func (c *Conn) candidate(attempt int) string {
 
 // suspectLocked reports whether addr failed a probe within SuspectFor.
 func (c *Conn) suspectLocked(addr string) bool {
-	until, ok := c.suspect[addr]
-	if ok && time.Now().After(until) {
+	sus, ok := c.suspect[addr]
+	if ok && time.Now().After(sus.until) {
 		delete(c.suspect, addr)
 		return false
 	}
 	return ok
-}
-
-// markSilent records that addr stopped answering.
-func (c *Conn) markSilent(addr string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.suspect == nil {
-		c.suspect = map[string]time.Time{}
-	}
-	c.suspect[addr] = time.Now().Add(SuspectFor)
-	if c.leader == addr {
-		c.leader = ""
-	}
 }
 
 func (c *Conn) isSuspect(addr string) bool {
@@ -206,25 +201,27 @@ func (c *Conn) isSuspect(addr string) bool {
 }
 
 // attempt runs fn against the peer at addr, probing the peer while fn
-// waits (see ProbeAfter).
+// waits (see ProbeAfter). A peer that fails a probe is marked suspect and
+// its connection closed, which fails every call waiting on it (streams
+// that outlive fn included); such failures come back retryable.
 func (c *Conn) attempt(ctx context.Context, addr string, cc grpc.ClientConnInterface, fn func(context.Context, grpc.ClientConnInterface) error) error {
-	actx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	var mu sync.Mutex
 	finished := false
-	var probe func()
 	var timer *time.Timer
+	var probe func()
 	probe = func() {
-		pctx, pcancel := context.WithTimeout(actx, ProbeTimeout)
+		pctx, pcancel := context.WithTimeout(ctx, ProbeTimeout)
 		_, err := cairnpb.NewClusterClient(cc).Peers(pctx, &cairnpb.PeersRequest{})
 		pcancel()
 		mu.Lock()
 		defer mu.Unlock()
-		if finished || actx.Err() != nil {
+		if finished || ctx.Err() != nil {
 			return
 		}
-		if err != nil && ctx.Err() == nil {
-			cancel(fmt.Errorf("%w at %s: no answer to a probe within %v (%v)", errSilent, addr, ProbeTimeout, err))
+		// Any answer, even an error, shows the peer alive; only silence
+		// (the deadline, or a connection that failed) gives it up.
+		if code := status.Code(err); code == codes.DeadlineExceeded || code == codes.Unavailable {
+			c.dropSilent(addr, cc, fmt.Errorf("%w at %s: no answer to a probe within %v (%v)", errSilent, addr, ProbeTimeout, err))
 			return
 		}
 		timer = time.AfterFunc(ProbeAfter, probe)
@@ -232,16 +229,52 @@ func (c *Conn) attempt(ctx context.Context, addr string, cc grpc.ClientConnInter
 	mu.Lock()
 	timer = time.AfterFunc(ProbeAfter, probe)
 	mu.Unlock()
-	err := fn(actx, cc)
+	err := fn(ctx, cc)
 	mu.Lock()
 	finished = true
 	timer.Stop()
 	mu.Unlock()
-	if cause := context.Cause(actx); errors.Is(cause, errSilent) && ctx.Err() == nil {
-		c.markSilent(addr)
-		return cairn.E("metarpc", cairn.Unavailable, silentError{cause})
+	if err != nil && ctx.Err() == nil {
+		if cause := c.silentCause(addr); cause != nil {
+			if code := status.Code(err); code == codes.Canceled || code == codes.Unavailable || code == codes.DeadlineExceeded {
+				return cairn.E("metarpc", cairn.Unavailable, silentError{cause})
+			}
+		}
 	}
 	return err
+}
+
+// dropSilent marks addr suspect for SuspectFor and closes its connection
+// (cc, if it is still the one in use), so that every call waiting on the
+// silent peer fails at once and is retried elsewhere.
+func (c *Conn) dropSilent(addr string, cc grpc.ClientConnInterface, cause error) {
+	c.mu.Lock()
+	if c.suspect == nil {
+		c.suspect = map[string]suspicion{}
+	}
+	c.suspect[addr] = suspicion{until: time.Now().Add(SuspectFor), cause: cause}
+	if c.leader == addr {
+		c.leader = ""
+	}
+	var closing *grpc.ClientConn
+	if cur, ok := c.conns[addr]; ok && grpc.ClientConnInterface(cur) == cc {
+		closing = cur
+		delete(c.conns, addr)
+	}
+	c.mu.Unlock()
+	if closing != nil {
+		closing.Close()
+	}
+}
+
+// silentCause is why addr is suspect, nil if it is not.
+func (c *Conn) silentCause(addr string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.suspectLocked(addr) {
+		return nil
+	}
+	return c.suspect[addr].cause
 }
 
 func (c *Conn) setLeader(addr string) {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/internal/faultnet"
 	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/proto/cairnpb"
 	"github.com/cairnfs/cairn/rpcerr"
@@ -235,4 +236,41 @@ func TestTLSMismatchIsExplainedAtOnce(t *testing.T) {
 			t.Errorf("%s: %v, want a Permission error saying %q", tc.name, err, tc.want)
 		}
 	}
+}
+
+// TestConnMovesOnFromASilentPeer: a peer that holds every byte (frozen,
+// as with SIGSTOP) fails its probe while a call waits on it; the call is
+// retried at the next peer and succeeds, and the silent peer is skipped
+// for a while.
+func TestConnMovesOnFromASilentPeer(t *testing.T) {
+	ok := &fakeMeta{stat: func() (*cairnpb.StatResponse, error) { return &cairnpb.StatResponse{}, nil }}
+	frozenMeta := &fakeMeta{stat: func() (*cairnpb.StatResponse, error) { return &cairnpb.StatResponse{}, nil }}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frozen := faultnet.NewProxy(ln, serve(t, frozenMeta))
+	defer frozen.Close()
+	c := dial(t, Options{RefreshEvery: -1, RetryFor: 30 * time.Second}, frozen.Addr(), serve(t, ok))
+	// Connect through the proxy first, then freeze it mid-call.
+	if err := c.Leader(t.Context(), stat); err != nil {
+		t.Fatal(err)
+	}
+	frozen.Set(faultnet.Both, faultnet.Fault{Mode: faultnet.Hold})
+	began := time.Now()
+	if err := c.Leader(t.Context(), stat); err != nil {
+		t.Fatalf("call with the leader frozen: %v", err)
+	}
+	took := time.Since(began)
+	if ok.calls.Load() != 1 {
+		t.Errorf("the live peer served %d calls, want 1", ok.calls.Load())
+	}
+	if took > 15*time.Second {
+		t.Errorf("the call took %v to leave a silent peer", took)
+	}
+	if !c.isSuspect(frozen.Addr()) {
+		t.Error("the silent peer is not marked suspect")
+	}
+	t.Logf("moved on from the silent peer after %v", took.Round(time.Millisecond))
+	frozen.Heal()
 }
