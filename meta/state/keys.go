@@ -22,7 +22,10 @@ import (
 //	k<key id>         -> SigningKey           a capability token signing key
 //	n<node>           -> NodeRecord           a registered data node
 //	p<peer>           -> PeerInfo             a metadata peer's API address
-//	m<name>           -> uint64               counters: applied index, next inode
+//	U<user name>      -> User                 a namespace user
+//	G<group name>     -> Group                a namespace group
+//	m<name>           -> uint64               counters: applied index, next inode,
+//	                                          next uid and gid, users generation
 const (
 	tagInode   = 'i'
 	tagDirent  = 'd'
@@ -37,12 +40,17 @@ const (
 	tagNode    = 'n'
 	tagPeer    = 'p'
 	tagMeta    = 'm'
+	tagUser    = 'U'
+	tagGroup   = 'G'
 )
 
 // The counters in the m table.
 const (
 	keyApplied = "mapplied" // the last log index applied
 	keyNextIno = "mnextino" // the next inode number to hand out
+	keyNextUID = "mnextuid" // the next uid to hand out (from FirstID)
+	keyNextGID = "mnextgid" // the next gid to hand out (from FirstID)
+	keyUserGen = "muserGen" // bumped on every change to users or groups
 )
 
 func inodeKey(ino cairn.InodeID) []byte {
@@ -102,6 +110,10 @@ func multipartChunkPrefix(id string, number uint32) []byte {
 }
 
 func credentialKey(accessKey string) []byte { return append([]byte{tagCred}, accessKey...) }
+
+func userKey(name string) []byte { return append([]byte{tagUser}, name...) }
+
+func groupKey(name string) []byte { return append([]byte{tagGroup}, name...) }
 
 func nodeKey(id cairn.NodeID) []byte { return append([]byte{tagNode}, id...) }
 

@@ -103,7 +103,7 @@ func (m *Machine) Apply(index uint64, cmd *pb.Command) (Result, bool) {
 	defer b.Close()
 	var res Result
 	if cmd != nil {
-		t := &tx{b: b, now: cmd.NowNs}
+		t := &tx{b: b, now: cmd.NowNs, who: principal{cmd.Caller}}
 		res.Resp, res.Err = t.apply(cmd)
 		if res.Err != nil {
 			b.Reset()

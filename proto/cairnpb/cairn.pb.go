@@ -266,11 +266,15 @@ type Attr struct {
 	Crc32C uint32            `protobuf:"varint,10,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
 	Xattrs map[string]string `protobuf:"bytes,11,rep,name=xattrs,proto3" json:"xattrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// version grows with every content change; Commit can require it.
-	Version       uint64 `protobuf:"varint,12,opt,name=version,proto3" json:"version,omitempty"`
-	Replication   uint32 `protobuf:"varint,13,opt,name=replication,proto3" json:"replication,omitempty"`
-	ChunkSize     int64  `protobuf:"varint,14,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
-	Chunks        uint64 `protobuf:"varint,15,opt,name=chunks,proto3" json:"chunks,omitempty"`
-	Name          string `protobuf:"bytes,16,opt,name=name,proto3" json:"name,omitempty"`
+	Version     uint64 `protobuf:"varint,12,opt,name=version,proto3" json:"version,omitempty"`
+	Replication uint32 `protobuf:"varint,13,opt,name=replication,proto3" json:"replication,omitempty"`
+	ChunkSize   int64  `protobuf:"varint,14,opt,name=chunk_size,json=chunkSize,proto3" json:"chunk_size,omitempty"`
+	Chunks      uint64 `protobuf:"varint,15,opt,name=chunks,proto3" json:"chunks,omitempty"`
+	Name        string `protobuf:"bytes,16,opt,name=name,proto3" json:"name,omitempty"`
+	// owner and group name uid and gid (filled in by the front end from
+	// the users table; empty when no user or group has the number).
+	Owner         string `protobuf:"bytes,17,opt,name=owner,proto3" json:"owner,omitempty"`
+	Group         string `protobuf:"bytes,18,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -413,6 +417,20 @@ func (x *Attr) GetChunks() uint64 {
 func (x *Attr) GetName() string {
 	if x != nil {
 		return x.Name
+	}
+	return ""
+}
+
+func (x *Attr) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *Attr) GetGroup() string {
+	if x != nil {
+		return x.Group
 	}
 	return ""
 }
@@ -1059,14 +1077,18 @@ func (x *RemoveResponse) GetDirs() uint64 {
 }
 
 type SetAttrRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
-	Mode          *uint32                `protobuf:"varint,2,opt,name=mode,proto3,oneof" json:"mode,omitempty"`
-	Uid           *uint32                `protobuf:"varint,3,opt,name=uid,proto3,oneof" json:"uid,omitempty"`
-	Gid           *uint32                `protobuf:"varint,4,opt,name=gid,proto3,oneof" json:"gid,omitempty"`
-	MtimeNs       *int64                 `protobuf:"varint,5,opt,name=mtime_ns,json=mtimeNs,proto3,oneof" json:"mtime_ns,omitempty"`
-	SetXattrs     map[string]string      `protobuf:"bytes,6,rep,name=set_xattrs,json=setXattrs,proto3" json:"set_xattrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	RemoveXattrs  []string               `protobuf:"bytes,7,rep,name=remove_xattrs,json=removeXattrs,proto3" json:"remove_xattrs,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Path         string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Mode         *uint32                `protobuf:"varint,2,opt,name=mode,proto3,oneof" json:"mode,omitempty"`
+	Uid          *uint32                `protobuf:"varint,3,opt,name=uid,proto3,oneof" json:"uid,omitempty"`
+	Gid          *uint32                `protobuf:"varint,4,opt,name=gid,proto3,oneof" json:"gid,omitempty"`
+	MtimeNs      *int64                 `protobuf:"varint,5,opt,name=mtime_ns,json=mtimeNs,proto3,oneof" json:"mtime_ns,omitempty"`
+	SetXattrs    map[string]string      `protobuf:"bytes,6,rep,name=set_xattrs,json=setXattrs,proto3" json:"set_xattrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	RemoveXattrs []string               `protobuf:"bytes,7,rep,name=remove_xattrs,json=removeXattrs,proto3" json:"remove_xattrs,omitempty"`
+	// owner and group by name (resolved against the users table when the
+	// command applies); they override uid and gid.
+	Owner         string `protobuf:"bytes,100,opt,name=owner,proto3" json:"owner,omitempty"`
+	Group         string `protobuf:"bytes,101,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1148,6 +1170,20 @@ func (x *SetAttrRequest) GetRemoveXattrs() []string {
 		return x.RemoveXattrs
 	}
 	return nil
+}
+
+func (x *SetAttrRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *SetAttrRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
 }
 
 type AllocateRequest struct {
@@ -1658,8 +1694,11 @@ type UploadSession struct {
 	// multipart sessions hold numbered parts of any size (see the Data
 	// service), not fixed-size chunks; xattrs are given to the file on
 	// completion.
-	Multipart     bool              `protobuf:"varint,11,opt,name=multipart,proto3" json:"multipart,omitempty"`
-	Xattrs        map[string]string `protobuf:"bytes,12,rep,name=xattrs,proto3" json:"xattrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Multipart bool              `protobuf:"varint,11,opt,name=multipart,proto3" json:"multipart,omitempty"`
+	Xattrs    map[string]string `protobuf:"bytes,12,rep,name=xattrs,proto3" json:"xattrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// owner_uid is the uid of the session's creator: only it (or the
+	// superuser) may add to, complete or abort the session.
+	OwnerUid      uint32 `protobuf:"varint,13,opt,name=owner_uid,json=ownerUid,proto3" json:"owner_uid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1776,6 +1815,13 @@ func (x *UploadSession) GetXattrs() map[string]string {
 		return x.Xattrs
 	}
 	return nil
+}
+
+func (x *UploadSession) GetOwnerUid() uint32 {
+	if x != nil {
+		return x.OwnerUid
+	}
+	return 0
 }
 
 type CreateUploadRequest struct {
@@ -4453,9 +4499,15 @@ type Command struct {
 	//	*Command_PutCredential
 	//	*Command_DeleteCredential
 	//	*Command_RotateSigningKey
+	//	*Command_PutUser
+	//	*Command_DeleteUser
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// upload_id is chosen by the proposer for CreateUpload.
-	UploadId      string `protobuf:"bytes,13,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	UploadId string `protobuf:"bytes,13,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	// caller is the namespace principal the command acts as; unset means
+	// the superuser (commands proposed before users existed replay as
+	// they applied then).
+	Caller        *Caller `protobuf:"bytes,25,opt,name=caller,proto3" json:"caller,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4684,11 +4736,36 @@ func (x *Command) GetRotateSigningKey() *RotateSigningKey {
 	return nil
 }
 
+func (x *Command) GetPutUser() *PutUserRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_PutUser); ok {
+			return x.PutUser
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteUser() *DeleteUserRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DeleteUser); ok {
+			return x.DeleteUser
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetUploadId() string {
 	if x != nil {
 		return x.UploadId
 	}
 	return ""
+}
+
+func (x *Command) GetCaller() *Caller {
+	if x != nil {
+		return x.Caller
+	}
+	return nil
 }
 
 type isCommand_Op interface {
@@ -4775,6 +4852,14 @@ type Command_RotateSigningKey struct {
 	RotateSigningKey *RotateSigningKey `protobuf:"bytes,22,opt,name=rotate_signing_key,json=rotateSigningKey,proto3,oneof"`
 }
 
+type Command_PutUser struct {
+	PutUser *PutUserRequest `protobuf:"bytes,26,opt,name=put_user,json=putUser,proto3,oneof"`
+}
+
+type Command_DeleteUser struct {
+	DeleteUser *DeleteUserRequest `protobuf:"bytes,27,opt,name=delete_user,json=deleteUser,proto3,oneof"`
+}
+
 func (*Command_Mkdir) isCommand_Op() {}
 
 func (*Command_Commit) isCommand_Op() {}
@@ -4815,6 +4900,507 @@ func (*Command_DeleteCredential) isCommand_Op() {}
 
 func (*Command_RotateSigningKey) isCommand_Op() {}
 
+func (*Command_PutUser) isCommand_Op() {}
+
+func (*Command_DeleteUser) isCommand_Op() {}
+
+// Caller is a namespace principal as the state machine checks
+// permissions for it: uid 0 is the superuser.
+type Caller struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Uid           uint32                 `protobuf:"varint,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid           uint32                 `protobuf:"varint,2,opt,name=gid,proto3" json:"gid,omitempty"`              // primary group
+	Groups        []uint32               `protobuf:"varint,3,rep,packed,name=groups,proto3" json:"groups,omitempty"` // supplementary groups
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Caller) Reset() {
+	*x = Caller{}
+	mi := &file_cairn_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Caller) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Caller) ProtoMessage() {}
+
+func (x *Caller) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Caller.ProtoReflect.Descriptor instead.
+func (*Caller) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *Caller) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *Caller) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *Caller) GetGroups() []uint32 {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+// User is a namespace user (the U table): uid, primary gid and the names
+// of its supplementary groups.
+type User struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Uid           uint32                 `protobuf:"varint,2,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid           uint32                 `protobuf:"varint,3,opt,name=gid,proto3" json:"gid,omitempty"`
+	Groups        []string               `protobuf:"bytes,4,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *User) Reset() {
+	*x = User{}
+	mi := &file_cairn_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *User) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*User) ProtoMessage() {}
+
+func (x *User) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use User.ProtoReflect.Descriptor instead.
+func (*User) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *User) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *User) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *User) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *User) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+// Group is a namespace group (the G table).
+type Group struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Gid           uint32                 `protobuf:"varint,2,opt,name=gid,proto3" json:"gid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Group) Reset() {
+	*x = Group{}
+	mi := &file_cairn_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Group) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Group) ProtoMessage() {}
+
+func (x *Group) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Group.ProtoReflect.Descriptor instead.
+func (*Group) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *Group) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Group) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+type PutUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Groups        []string               `protobuf:"bytes,2,rep,name=groups,proto3" json:"groups,omitempty"` // supplementary groups, created if missing
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutUserRequest) Reset() {
+	*x = PutUserRequest{}
+	mi := &file_cairn_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutUserRequest) ProtoMessage() {}
+
+func (x *PutUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutUserRequest.ProtoReflect.Descriptor instead.
+func (*PutUserRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *PutUserRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PutUserRequest) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+type DeleteUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserRequest) Reset() {
+	*x = DeleteUserRequest{}
+	mi := &file_cairn_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserRequest) ProtoMessage() {}
+
+func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
+func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *DeleteUserRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ListUsersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUsersRequest) Reset() {
+	*x = ListUsersRequest{}
+	mi := &file_cairn_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUsersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUsersRequest) ProtoMessage() {}
+
+func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
+func (*ListUsersRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{73}
+}
+
+type ListUsersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Users         []*User                `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	Groups        []*Group               `protobuf:"bytes,2,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUsersResponse) Reset() {
+	*x = ListUsersResponse{}
+	mi := &file_cairn_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUsersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUsersResponse) ProtoMessage() {}
+
+func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
+func (*ListUsersResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *ListUsersResponse) GetUsers() []*User {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *ListUsersResponse) GetGroups() []*Group {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+type WhoAmIRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhoAmIRequest) Reset() {
+	*x = WhoAmIRequest{}
+	mi := &file_cairn_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhoAmIRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhoAmIRequest) ProtoMessage() {}
+
+func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
+func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{75}
+}
+
+type WhoAmIResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // the namespace user, "root" for the superuser
+	Uid           uint32                 `protobuf:"varint,2,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid           uint32                 `protobuf:"varint,3,opt,name=gid,proto3" json:"gid,omitempty"`
+	Groups        []string               `protobuf:"bytes,4,rep,name=groups,proto3" json:"groups,omitempty"`
+	Roles         []string               `protobuf:"bytes,5,rep,name=roles,proto3" json:"roles,omitempty"` // of the certificate (none without TLS)
+	Superuser     bool                   `protobuf:"varint,6,opt,name=superuser,proto3" json:"superuser,omitempty"`
+	Identity      string                 `protobuf:"bytes,7,opt,name=identity,proto3" json:"identity,omitempty"` // the certificate's name ("" without TLS)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhoAmIResponse) Reset() {
+	*x = WhoAmIResponse{}
+	mi := &file_cairn_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhoAmIResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhoAmIResponse) ProtoMessage() {}
+
+func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
+func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *WhoAmIResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WhoAmIResponse) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *WhoAmIResponse) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *WhoAmIResponse) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *WhoAmIResponse) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+func (x *WhoAmIResponse) GetSuperuser() bool {
+	if x != nil {
+		return x.Superuser
+	}
+	return false
+}
+
+func (x *WhoAmIResponse) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
 // RotateSigningKey adds key, which signs capability tokens from
 // publish_ns after the command (time for every data node to learn it from
 // a heartbeat); the key it replaces signs until then and is kept, retired,
@@ -4831,7 +5417,7 @@ type RotateSigningKey struct {
 
 func (x *RotateSigningKey) Reset() {
 	*x = RotateSigningKey{}
-	mi := &file_cairn_proto_msgTypes[68]
+	mi := &file_cairn_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4843,7 +5429,7 @@ func (x *RotateSigningKey) String() string {
 func (*RotateSigningKey) ProtoMessage() {}
 
 func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[68]
+	mi := &file_cairn_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4856,7 +5442,7 @@ func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSigningKey.ProtoReflect.Descriptor instead.
 func (*RotateSigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{68}
+	return file_cairn_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *RotateSigningKey) GetKey() *SigningKey {
@@ -4899,7 +5485,7 @@ type SigningKey struct {
 
 func (x *SigningKey) Reset() {
 	*x = SigningKey{}
-	mi := &file_cairn_proto_msgTypes[69]
+	mi := &file_cairn_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4911,7 +5497,7 @@ func (x *SigningKey) String() string {
 func (*SigningKey) ProtoMessage() {}
 
 func (x *SigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[69]
+	mi := &file_cairn_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4924,7 +5510,7 @@ func (x *SigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
 func (*SigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{69}
+	return file_cairn_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *SigningKey) GetId() uint32 {
@@ -4988,7 +5574,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_cairn_proto_msgTypes[70]
+	mi := &file_cairn_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5000,7 +5586,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[70]
+	mi := &file_cairn_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5013,7 +5599,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{70}
+	return file_cairn_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *PeerInfo) GetId() string {
@@ -5055,7 +5641,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_cairn_proto_msgTypes[71]
+	mi := &file_cairn_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5067,7 +5653,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[71]
+	mi := &file_cairn_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5080,7 +5666,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{71}
+	return file_cairn_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *Dirent) GetInode() uint64 {
@@ -5108,7 +5694,7 @@ type ChunkRecord struct {
 
 func (x *ChunkRecord) Reset() {
 	*x = ChunkRecord{}
-	mi := &file_cairn_proto_msgTypes[72]
+	mi := &file_cairn_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5120,7 +5706,7 @@ func (x *ChunkRecord) String() string {
 func (*ChunkRecord) ProtoMessage() {}
 
 func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[72]
+	mi := &file_cairn_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5133,7 +5719,7 @@ func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRecord.ProtoReflect.Descriptor instead.
 func (*ChunkRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{72}
+	return file_cairn_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ChunkRecord) GetInode() uint64 {
@@ -5172,7 +5758,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_cairn_proto_msgTypes[73]
+	mi := &file_cairn_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5184,7 +5770,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[73]
+	mi := &file_cairn_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5197,7 +5783,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{73}
+	return file_cairn_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *NodeRecord) GetId() string {
@@ -5259,7 +5845,7 @@ type GarbageRecord struct {
 
 func (x *GarbageRecord) Reset() {
 	*x = GarbageRecord{}
-	mi := &file_cairn_proto_msgTypes[74]
+	mi := &file_cairn_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5271,7 +5857,7 @@ func (x *GarbageRecord) String() string {
 func (*GarbageRecord) ProtoMessage() {}
 
 func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[74]
+	mi := &file_cairn_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5284,7 +5870,7 @@ func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageRecord.ProtoReflect.Descriptor instead.
 func (*GarbageRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{74}
+	return file_cairn_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *GarbageRecord) GetNodes() []string {
@@ -5317,7 +5903,7 @@ const file_cairn_proto_rawDesc = "" +
 	"leaderAddr\x12\x1c\n" +
 	"\tretryable\x18\a \x01(\bR\tretryable\"#\n" +
 	"\vReadOptions\x12\x14\n" +
-	"\x05stale\x18\x01 \x01(\bR\x05stale\"\xd6\x03\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\"\x82\x04\n" +
 	"\x04Attr\x12\x14\n" +
 	"\x05inode\x18\x01 \x01(\x04R\x05inode\x12\x16\n" +
 	"\x06parent\x18\x02 \x01(\x04R\x06parent\x12\x10\n" +
@@ -5336,7 +5922,9 @@ const file_cairn_proto_rawDesc = "" +
 	"\n" +
 	"chunk_size\x18\x0e \x01(\x03R\tchunkSize\x12\x16\n" +
 	"\x06chunks\x18\x0f \x01(\x04R\x06chunks\x12\x12\n" +
-	"\x04name\x18\x10 \x01(\tR\x04name\x1a9\n" +
+	"\x04name\x18\x10 \x01(\tR\x04name\x12\x14\n" +
+	"\x05owner\x18\x11 \x01(\tR\x05owner\x12\x14\n" +
+	"\x05group\x18\x12 \x01(\tR\x05group\x1a9\n" +
 	"\vXattrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"t\n" +
@@ -5382,7 +5970,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\trecursive\x18\x02 \x01(\bR\trecursive\":\n" +
 	"\x0eRemoveResponse\x12\x14\n" +
 	"\x05files\x18\x01 \x01(\x04R\x05files\x12\x12\n" +
-	"\x04dirs\x18\x02 \x01(\x04R\x04dirs\"\xdc\x02\n" +
+	"\x04dirs\x18\x02 \x01(\x04R\x04dirs\"\x88\x03\n" +
 	"\x0eSetAttrRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x17\n" +
 	"\x04mode\x18\x02 \x01(\rH\x00R\x04mode\x88\x01\x01\x12\x15\n" +
@@ -5391,7 +5979,9 @@ const file_cairn_proto_rawDesc = "" +
 	"\bmtime_ns\x18\x05 \x01(\x03H\x03R\amtimeNs\x88\x01\x01\x12F\n" +
 	"\n" +
 	"set_xattrs\x18\x06 \x03(\v2'.cairn.v1.SetAttrRequest.SetXattrsEntryR\tsetXattrs\x12#\n" +
-	"\rremove_xattrs\x18\a \x03(\tR\fremoveXattrs\x1a<\n" +
+	"\rremove_xattrs\x18\a \x03(\tR\fremoveXattrs\x12\x14\n" +
+	"\x05owner\x18d \x01(\tR\x05owner\x12\x14\n" +
+	"\x05group\x18e \x01(\tR\x05group\x1a<\n" +
 	"\x0eSetXattrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
@@ -5439,7 +6029,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x0eLookupResponse\x12\"\n" +
 	"\x04attr\x18\x01 \x01(\v2\x0e.cairn.v1.AttrR\x04attr\x12/\n" +
 	"\x06chunks\x18\x02 \x03(\v2\x17.cairn.v1.ChunkLocationR\x06chunks\x12\x16\n" +
-	"\x06tokens\x18\x03 \x03(\fR\x06tokens\"\xe1\x03\n" +
+	"\x06tokens\x18\x03 \x03(\fR\x06tokens\"\xfe\x03\n" +
 	"\rUploadSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12 \n" +
@@ -5455,7 +6045,8 @@ const file_cairn_proto_rawDesc = "" +
 	"\x0fcompleted_inode\x18\n" +
 	" \x01(\x04R\x0ecompletedInode\x12\x1c\n" +
 	"\tmultipart\x18\v \x01(\bR\tmultipart\x12;\n" +
-	"\x06xattrs\x18\f \x03(\v2#.cairn.v1.UploadSession.XattrsEntryR\x06xattrs\x1a9\n" +
+	"\x06xattrs\x18\f \x03(\v2#.cairn.v1.UploadSession.XattrsEntryR\x06xattrs\x12\x1b\n" +
+	"\towner_uid\x18\r \x01(\rR\bownerUid\x1a9\n" +
 	"\vXattrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe6\x02\n" +
@@ -5665,8 +6256,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x03add\x18\x02 \x03(\tR\x03add\x12\x16\n" +
 	"\x06remove\x18\x03 \x03(\tR\x06remove\"%\n" +
 	"\vGarbageDone\x12\x16\n" +
-	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xcd\n" +
-	"\n" +
+	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xee\v\n" +
 	"\aCommand\x12\x15\n" +
 	"\x06now_ns\x18\x01 \x01(\x03R\x05nowNs\x12.\n" +
 	"\x05mkdir\x18\x02 \x01(\v2\x16.cairn.v1.MkdirRequestH\x00R\x05mkdir\x121\n" +
@@ -5689,9 +6279,43 @@ const file_cairn_proto_rawDesc = "" +
 	"\vwrap_in_dir\x18\x13 \x01(\v2\x1a.cairn.v1.WrapInDirRequestH\x00R\twrapInDir\x12G\n" +
 	"\x0eput_credential\x18\x14 \x01(\v2\x1e.cairn.v1.PutCredentialRequestH\x00R\rputCredential\x12P\n" +
 	"\x11delete_credential\x18\x15 \x01(\v2!.cairn.v1.DeleteCredentialRequestH\x00R\x10deleteCredential\x12J\n" +
-	"\x12rotate_signing_key\x18\x16 \x01(\v2\x1a.cairn.v1.RotateSigningKeyH\x00R\x10rotateSigningKey\x12\x1b\n" +
-	"\tupload_id\x18\r \x01(\tR\buploadIdB\x04\n" +
-	"\x02op\"r\n" +
+	"\x12rotate_signing_key\x18\x16 \x01(\v2\x1a.cairn.v1.RotateSigningKeyH\x00R\x10rotateSigningKey\x125\n" +
+	"\bput_user\x18\x1a \x01(\v2\x18.cairn.v1.PutUserRequestH\x00R\aputUser\x12>\n" +
+	"\vdelete_user\x18\x1b \x01(\v2\x1b.cairn.v1.DeleteUserRequestH\x00R\n" +
+	"deleteUser\x12\x1b\n" +
+	"\tupload_id\x18\r \x01(\tR\buploadId\x12(\n" +
+	"\x06caller\x18\x19 \x01(\v2\x10.cairn.v1.CallerR\x06callerB\x04\n" +
+	"\x02op\"D\n" +
+	"\x06Caller\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x02 \x01(\rR\x03gid\x12\x16\n" +
+	"\x06groups\x18\x03 \x03(\rR\x06groups\"V\n" +
+	"\x04User\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03uid\x18\x02 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x03 \x01(\rR\x03gid\x12\x16\n" +
+	"\x06groups\x18\x04 \x03(\tR\x06groups\"-\n" +
+	"\x05Group\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03gid\x18\x02 \x01(\rR\x03gid\"<\n" +
+	"\x0ePutUserRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06groups\x18\x02 \x03(\tR\x06groups\"'\n" +
+	"\x11DeleteUserRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x12\n" +
+	"\x10ListUsersRequest\"b\n" +
+	"\x11ListUsersResponse\x12$\n" +
+	"\x05users\x18\x01 \x03(\v2\x0e.cairn.v1.UserR\x05users\x12'\n" +
+	"\x06groups\x18\x02 \x03(\v2\x0f.cairn.v1.GroupR\x06groups\"\x0f\n" +
+	"\rWhoAmIRequest\"\xb0\x01\n" +
+	"\x0eWhoAmIResponse\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03uid\x18\x02 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x03 \x01(\rR\x03gid\x12\x16\n" +
+	"\x06groups\x18\x04 \x03(\tR\x06groups\x12\x14\n" +
+	"\x05roles\x18\x05 \x03(\tR\x05roles\x12\x1c\n" +
+	"\tsuperuser\x18\x06 \x01(\bR\tsuperuser\x12\x1a\n" +
+	"\bidentity\x18\a \x01(\tR\bidentity\"r\n" +
 	"\x10RotateSigningKey\x12&\n" +
 	"\x03key\x18\x01 \x01(\v2\x14.cairn.v1.SigningKeyR\x03key\x12\x17\n" +
 	"\akeep_ns\x18\x02 \x01(\x03R\x06keepNs\x12\x1d\n" +
@@ -5765,21 +6389,26 @@ const file_cairn_proto_rawDesc = "" +
 	"\tHeartbeat\x12\x1a.cairn.v1.HeartbeatRequest\x1a\x1b.cairn.v1.HeartbeatResponse\x12@\n" +
 	"\rReportCorrupt\x12\x1e.cairn.v1.ReportCorruptRequest\x1a\x0f.cairn.v1.Empty\x12D\n" +
 	"\tReconcile\x12\x1a.cairn.v1.ReconcileRequest\x1a\x1b.cairn.v1.ReconcileResponse\x120\n" +
-	"\x05Leave\x12\x16.cairn.v1.LeaveRequest\x1a\x0f.cairn.v1.Empty2\x95\x01\n" +
+	"\x05Leave\x12\x16.cairn.v1.LeaveRequest\x1a\x0f.cairn.v1.Empty2\xd2\x01\n" +
 	"\aCluster\x128\n" +
 	"\x05Peers\x12\x16.cairn.v1.PeersRequest\x1a\x17.cairn.v1.PeersResponse\x12P\n" +
-	"\rClusterStatus\x12\x1e.cairn.v1.ClusterStatusRequest\x1a\x1f.cairn.v1.ClusterStatusResponse2\xe7\x01\n" +
+	"\rClusterStatus\x12\x1e.cairn.v1.ClusterStatusRequest\x1a\x1f.cairn.v1.ClusterStatusResponse\x12;\n" +
+	"\x06WhoAmI\x12\x17.cairn.v1.WhoAmIRequest\x1a\x18.cairn.v1.WhoAmIResponse2\xe7\x01\n" +
 	"\bOperator\x124\n" +
 	"\aAddPeer\x12\x18.cairn.v1.AddPeerRequest\x1a\x0f.cairn.v1.Empty\x12:\n" +
 	"\n" +
 	"RemovePeer\x12\x1b.cairn.v1.RemovePeerRequest\x1a\x0f.cairn.v1.Empty\x120\n" +
 	"\x05Drain\x12\x16.cairn.v1.DrainRequest\x1a\x0f.cairn.v1.Empty\x127\n" +
-	"\x04Fsck\x12\x15.cairn.v1.FsckRequest\x1a\x16.cairn.v1.FsckResponse0\x012\xae\x02\n" +
+	"\x04Fsck\x12\x15.cairn.v1.FsckRequest\x1a\x16.cairn.v1.FsckResponse0\x012\xe5\x03\n" +
 	"\vCredentials\x12@\n" +
 	"\rPutCredential\x12\x1e.cairn.v1.PutCredentialRequest\x1a\x0f.cairn.v1.Empty\x12F\n" +
 	"\x10DeleteCredential\x12!.cairn.v1.DeleteCredentialRequest\x1a\x0f.cairn.v1.Empty\x12V\n" +
 	"\x0fListCredentials\x12 .cairn.v1.ListCredentialsRequest\x1a!.cairn.v1.ListCredentialsResponse\x12=\n" +
-	"\tGetSecret\x12\x1a.cairn.v1.GetSecretRequest\x1a\x14.cairn.v1.CredentialB(Z&github.com/cairnfs/cairn/proto/cairnpbb\x06proto3"
+	"\tGetSecret\x12\x1a.cairn.v1.GetSecretRequest\x1a\x14.cairn.v1.Credential\x123\n" +
+	"\aPutUser\x12\x18.cairn.v1.PutUserRequest\x1a\x0e.cairn.v1.User\x12:\n" +
+	"\n" +
+	"DeleteUser\x12\x1b.cairn.v1.DeleteUserRequest\x1a\x0f.cairn.v1.Empty\x12D\n" +
+	"\tListUsers\x12\x1a.cairn.v1.ListUsersRequest\x1a\x1b.cairn.v1.ListUsersResponseB(Z&github.com/cairnfs/cairn/proto/cairnpbb\x06proto3"
 
 var (
 	file_cairn_proto_rawDescOnce sync.Once
@@ -5794,7 +6423,7 @@ func file_cairn_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
+var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
 var file_cairn_proto_goTypes = []any{
 	(CommitMode)(0),                 // 0: cairn.v1.CommitMode
 	(*Empty)(nil),                   // 1: cairn.v1.Empty
@@ -5865,153 +6494,175 @@ var file_cairn_proto_goTypes = []any{
 	(*UpdateLocations)(nil),         // 66: cairn.v1.UpdateLocations
 	(*GarbageDone)(nil),             // 67: cairn.v1.GarbageDone
 	(*Command)(nil),                 // 68: cairn.v1.Command
-	(*RotateSigningKey)(nil),        // 69: cairn.v1.RotateSigningKey
-	(*SigningKey)(nil),              // 70: cairn.v1.SigningKey
-	(*PeerInfo)(nil),                // 71: cairn.v1.PeerInfo
-	(*Dirent)(nil),                  // 72: cairn.v1.Dirent
-	(*ChunkRecord)(nil),             // 73: cairn.v1.ChunkRecord
-	(*NodeRecord)(nil),              // 74: cairn.v1.NodeRecord
-	(*GarbageRecord)(nil),           // 75: cairn.v1.GarbageRecord
-	nil,                             // 76: cairn.v1.Attr.XattrsEntry
-	nil,                             // 77: cairn.v1.SetAttrRequest.SetXattrsEntry
-	nil,                             // 78: cairn.v1.CommitRequest.XattrsEntry
-	nil,                             // 79: cairn.v1.UploadSession.XattrsEntry
-	nil,                             // 80: cairn.v1.CreateUploadRequest.XattrsEntry
-	nil,                             // 81: cairn.v1.CompletePartsRequest.XattrsEntry
+	(*Caller)(nil),                  // 69: cairn.v1.Caller
+	(*User)(nil),                    // 70: cairn.v1.User
+	(*Group)(nil),                   // 71: cairn.v1.Group
+	(*PutUserRequest)(nil),          // 72: cairn.v1.PutUserRequest
+	(*DeleteUserRequest)(nil),       // 73: cairn.v1.DeleteUserRequest
+	(*ListUsersRequest)(nil),        // 74: cairn.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),       // 75: cairn.v1.ListUsersResponse
+	(*WhoAmIRequest)(nil),           // 76: cairn.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),          // 77: cairn.v1.WhoAmIResponse
+	(*RotateSigningKey)(nil),        // 78: cairn.v1.RotateSigningKey
+	(*SigningKey)(nil),              // 79: cairn.v1.SigningKey
+	(*PeerInfo)(nil),                // 80: cairn.v1.PeerInfo
+	(*Dirent)(nil),                  // 81: cairn.v1.Dirent
+	(*ChunkRecord)(nil),             // 82: cairn.v1.ChunkRecord
+	(*NodeRecord)(nil),              // 83: cairn.v1.NodeRecord
+	(*GarbageRecord)(nil),           // 84: cairn.v1.GarbageRecord
+	nil,                             // 85: cairn.v1.Attr.XattrsEntry
+	nil,                             // 86: cairn.v1.SetAttrRequest.SetXattrsEntry
+	nil,                             // 87: cairn.v1.CommitRequest.XattrsEntry
+	nil,                             // 88: cairn.v1.UploadSession.XattrsEntry
+	nil,                             // 89: cairn.v1.CreateUploadRequest.XattrsEntry
+	nil,                             // 90: cairn.v1.CompletePartsRequest.XattrsEntry
 }
 var file_cairn_proto_depIdxs = []int32{
-	76, // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
-	5,  // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
-	6,  // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
-	3,  // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
-	4,  // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
-	3,  // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
-	4,  // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
-	77, // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
-	6,  // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
-	18, // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
-	5,  // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
-	0,  // 11: cairn.v1.CommitRequest.mode:type_name -> cairn.v1.CommitMode
-	20, // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
-	78, // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
-	3,  // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
-	4,  // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
-	7,  // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
-	20, // 17: cairn.v1.UploadSession.landed:type_name -> cairn.v1.StoredChunk
-	0,  // 18: cairn.v1.UploadSession.mode:type_name -> cairn.v1.CommitMode
-	79, // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
-	0,  // 20: cairn.v1.CreateUploadRequest.mode:type_name -> cairn.v1.CommitMode
-	80, // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
-	20, // 22: cairn.v1.AddUploadChunksRequest.chunks:type_name -> cairn.v1.StoredChunk
-	24, // 23: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
-	20, // 24: cairn.v1.PutUploadPartRequest.chunks:type_name -> cairn.v1.StoredChunk
-	24, // 25: cairn.v1.ListUploadPartsResponse.session:type_name -> cairn.v1.UploadSession
-	32, // 26: cairn.v1.ListUploadPartsResponse.parts:type_name -> cairn.v1.UploadPart
-	36, // 27: cairn.v1.CompletePartsRequest.parts:type_name -> cairn.v1.CompletePart
-	81, // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
-	39, // 29: cairn.v1.PutCredentialRequest.credential:type_name -> cairn.v1.Credential
-	39, // 30: cairn.v1.ListCredentialsResponse.credentials:type_name -> cairn.v1.Credential
-	49, // 31: cairn.v1.HeartbeatResponse.token_keys:type_name -> cairn.v1.TokenKey
-	49, // 32: cairn.v1.RegisterNodeResponse.token_keys:type_name -> cairn.v1.TokenKey
-	51, // 33: cairn.v1.ClusterStatusResponse.peers:type_name -> cairn.v1.PeerStatus
-	52, // 34: cairn.v1.ClusterStatusResponse.nodes:type_name -> cairn.v1.NodeStatus
-	54, // 35: cairn.v1.ClusterStatusResponse.repair:type_name -> cairn.v1.RepairStatus
-	6,  // 36: cairn.v1.FsckResponse.replicas:type_name -> cairn.v1.Replica
-	51, // 37: cairn.v1.PeersResponse.peers:type_name -> cairn.v1.PeerStatus
-	8,  // 38: cairn.v1.Command.mkdir:type_name -> cairn.v1.MkdirRequest
-	21, // 39: cairn.v1.Command.commit:type_name -> cairn.v1.CommitRequest
-	13, // 40: cairn.v1.Command.rename:type_name -> cairn.v1.RenameRequest
-	14, // 41: cairn.v1.Command.remove:type_name -> cairn.v1.RemoveRequest
-	16, // 42: cairn.v1.Command.set_attr:type_name -> cairn.v1.SetAttrRequest
-	45, // 43: cairn.v1.Command.register_node:type_name -> cairn.v1.RegisterNodeRequest
-	25, // 44: cairn.v1.Command.create_upload:type_name -> cairn.v1.CreateUploadRequest
-	26, // 45: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
-	30, // 46: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
-	31, // 47: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
-	71, // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
-	66, // 49: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
-	67, // 50: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
-	59, // 51: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
-	33, // 52: cairn.v1.Command.put_upload_part:type_name -> cairn.v1.PutUploadPartRequest
-	37, // 53: cairn.v1.Command.complete_parts:type_name -> cairn.v1.CompletePartsRequest
-	38, // 54: cairn.v1.Command.wrap_in_dir:type_name -> cairn.v1.WrapInDirRequest
-	40, // 55: cairn.v1.Command.put_credential:type_name -> cairn.v1.PutCredentialRequest
-	41, // 56: cairn.v1.Command.delete_credential:type_name -> cairn.v1.DeleteCredentialRequest
-	69, // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
-	70, // 58: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
-	8,  // 59: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
-	9,  // 60: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
-	11, // 61: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
-	13, // 62: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
-	14, // 63: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
-	16, // 64: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
-	38, // 65: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
-	17, // 66: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
-	21, // 67: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
-	22, // 68: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
-	25, // 69: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
-	26, // 70: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
-	27, // 71: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
-	28, // 72: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
-	30, // 73: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
-	31, // 74: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
-	33, // 75: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
-	34, // 76: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
-	37, // 77: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
-	45, // 78: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
-	46, // 79: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
-	65, // 80: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
-	57, // 81: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
-	64, // 82: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
-	62, // 83: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
-	50, // 84: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
-	60, // 85: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
-	61, // 86: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
-	59, // 87: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
-	55, // 88: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
-	40, // 89: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
-	41, // 90: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
-	42, // 91: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
-	44, // 92: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
-	10, // 93: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
-	10, // 94: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
-	12, // 95: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
-	1,  // 96: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
-	15, // 97: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
-	10, // 98: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
-	10, // 99: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
-	19, // 100: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
-	10, // 101: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
-	23, // 102: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
-	24, // 103: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
-	1,  // 104: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
-	24, // 105: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
-	29, // 106: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
-	10, // 107: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
-	1,  // 108: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
-	32, // 109: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
-	35, // 110: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
-	10, // 111: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
-	48, // 112: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
-	47, // 113: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
-	1,  // 114: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
-	58, // 115: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
-	1,  // 116: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
-	63, // 117: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
-	53, // 118: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
-	1,  // 119: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
-	1,  // 120: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
-	1,  // 121: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
-	56, // 122: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
-	1,  // 123: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
-	1,  // 124: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
-	43, // 125: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
-	39, // 126: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
-	93, // [93:127] is the sub-list for method output_type
-	59, // [59:93] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	85,  // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
+	5,   // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
+	6,   // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
+	3,   // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
+	4,   // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
+	3,   // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
+	4,   // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
+	86,  // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
+	6,   // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
+	18,  // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
+	5,   // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
+	0,   // 11: cairn.v1.CommitRequest.mode:type_name -> cairn.v1.CommitMode
+	20,  // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
+	87,  // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
+	3,   // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
+	4,   // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
+	7,   // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
+	20,  // 17: cairn.v1.UploadSession.landed:type_name -> cairn.v1.StoredChunk
+	0,   // 18: cairn.v1.UploadSession.mode:type_name -> cairn.v1.CommitMode
+	88,  // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
+	0,   // 20: cairn.v1.CreateUploadRequest.mode:type_name -> cairn.v1.CommitMode
+	89,  // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
+	20,  // 22: cairn.v1.AddUploadChunksRequest.chunks:type_name -> cairn.v1.StoredChunk
+	24,  // 23: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
+	20,  // 24: cairn.v1.PutUploadPartRequest.chunks:type_name -> cairn.v1.StoredChunk
+	24,  // 25: cairn.v1.ListUploadPartsResponse.session:type_name -> cairn.v1.UploadSession
+	32,  // 26: cairn.v1.ListUploadPartsResponse.parts:type_name -> cairn.v1.UploadPart
+	36,  // 27: cairn.v1.CompletePartsRequest.parts:type_name -> cairn.v1.CompletePart
+	90,  // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
+	39,  // 29: cairn.v1.PutCredentialRequest.credential:type_name -> cairn.v1.Credential
+	39,  // 30: cairn.v1.ListCredentialsResponse.credentials:type_name -> cairn.v1.Credential
+	49,  // 31: cairn.v1.HeartbeatResponse.token_keys:type_name -> cairn.v1.TokenKey
+	49,  // 32: cairn.v1.RegisterNodeResponse.token_keys:type_name -> cairn.v1.TokenKey
+	51,  // 33: cairn.v1.ClusterStatusResponse.peers:type_name -> cairn.v1.PeerStatus
+	52,  // 34: cairn.v1.ClusterStatusResponse.nodes:type_name -> cairn.v1.NodeStatus
+	54,  // 35: cairn.v1.ClusterStatusResponse.repair:type_name -> cairn.v1.RepairStatus
+	6,   // 36: cairn.v1.FsckResponse.replicas:type_name -> cairn.v1.Replica
+	51,  // 37: cairn.v1.PeersResponse.peers:type_name -> cairn.v1.PeerStatus
+	8,   // 38: cairn.v1.Command.mkdir:type_name -> cairn.v1.MkdirRequest
+	21,  // 39: cairn.v1.Command.commit:type_name -> cairn.v1.CommitRequest
+	13,  // 40: cairn.v1.Command.rename:type_name -> cairn.v1.RenameRequest
+	14,  // 41: cairn.v1.Command.remove:type_name -> cairn.v1.RemoveRequest
+	16,  // 42: cairn.v1.Command.set_attr:type_name -> cairn.v1.SetAttrRequest
+	45,  // 43: cairn.v1.Command.register_node:type_name -> cairn.v1.RegisterNodeRequest
+	25,  // 44: cairn.v1.Command.create_upload:type_name -> cairn.v1.CreateUploadRequest
+	26,  // 45: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
+	30,  // 46: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
+	31,  // 47: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
+	80,  // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
+	66,  // 49: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
+	67,  // 50: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
+	59,  // 51: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
+	33,  // 52: cairn.v1.Command.put_upload_part:type_name -> cairn.v1.PutUploadPartRequest
+	37,  // 53: cairn.v1.Command.complete_parts:type_name -> cairn.v1.CompletePartsRequest
+	38,  // 54: cairn.v1.Command.wrap_in_dir:type_name -> cairn.v1.WrapInDirRequest
+	40,  // 55: cairn.v1.Command.put_credential:type_name -> cairn.v1.PutCredentialRequest
+	41,  // 56: cairn.v1.Command.delete_credential:type_name -> cairn.v1.DeleteCredentialRequest
+	78,  // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
+	72,  // 58: cairn.v1.Command.put_user:type_name -> cairn.v1.PutUserRequest
+	73,  // 59: cairn.v1.Command.delete_user:type_name -> cairn.v1.DeleteUserRequest
+	69,  // 60: cairn.v1.Command.caller:type_name -> cairn.v1.Caller
+	70,  // 61: cairn.v1.ListUsersResponse.users:type_name -> cairn.v1.User
+	71,  // 62: cairn.v1.ListUsersResponse.groups:type_name -> cairn.v1.Group
+	79,  // 63: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
+	8,   // 64: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
+	9,   // 65: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
+	11,  // 66: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
+	13,  // 67: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
+	14,  // 68: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
+	16,  // 69: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
+	38,  // 70: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
+	17,  // 71: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
+	21,  // 72: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
+	22,  // 73: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
+	25,  // 74: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
+	26,  // 75: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
+	27,  // 76: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
+	28,  // 77: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
+	30,  // 78: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
+	31,  // 79: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
+	33,  // 80: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
+	34,  // 81: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
+	37,  // 82: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
+	45,  // 83: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
+	46,  // 84: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
+	65,  // 85: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
+	57,  // 86: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
+	64,  // 87: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
+	62,  // 88: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
+	50,  // 89: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
+	76,  // 90: cairn.v1.Cluster.WhoAmI:input_type -> cairn.v1.WhoAmIRequest
+	60,  // 91: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
+	61,  // 92: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
+	59,  // 93: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
+	55,  // 94: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
+	40,  // 95: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
+	41,  // 96: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
+	42,  // 97: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
+	44,  // 98: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
+	72,  // 99: cairn.v1.Credentials.PutUser:input_type -> cairn.v1.PutUserRequest
+	73,  // 100: cairn.v1.Credentials.DeleteUser:input_type -> cairn.v1.DeleteUserRequest
+	74,  // 101: cairn.v1.Credentials.ListUsers:input_type -> cairn.v1.ListUsersRequest
+	10,  // 102: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
+	10,  // 103: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
+	12,  // 104: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
+	1,   // 105: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
+	15,  // 106: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
+	10,  // 107: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
+	10,  // 108: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
+	19,  // 109: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
+	10,  // 110: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
+	23,  // 111: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
+	24,  // 112: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
+	1,   // 113: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
+	24,  // 114: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
+	29,  // 115: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
+	10,  // 116: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
+	1,   // 117: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
+	32,  // 118: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
+	35,  // 119: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
+	10,  // 120: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
+	48,  // 121: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
+	47,  // 122: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
+	1,   // 123: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
+	58,  // 124: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
+	1,   // 125: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
+	63,  // 126: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
+	53,  // 127: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
+	77,  // 128: cairn.v1.Cluster.WhoAmI:output_type -> cairn.v1.WhoAmIResponse
+	1,   // 129: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
+	1,   // 130: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
+	1,   // 131: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
+	56,  // 132: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
+	1,   // 133: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
+	1,   // 134: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
+	43,  // 135: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
+	39,  // 136: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
+	70,  // 137: cairn.v1.Credentials.PutUser:output_type -> cairn.v1.User
+	1,   // 138: cairn.v1.Credentials.DeleteUser:output_type -> cairn.v1.Empty
+	75,  // 139: cairn.v1.Credentials.ListUsers:output_type -> cairn.v1.ListUsersResponse
+	102, // [102:140] is the sub-list for method output_type
+	64,  // [64:102] is the sub-list for method input_type
+	64,  // [64:64] is the sub-list for extension type_name
+	64,  // [64:64] is the sub-list for extension extendee
+	0,   // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_cairn_proto_init() }
@@ -6041,6 +6692,8 @@ func file_cairn_proto_init() {
 		(*Command_PutCredential)(nil),
 		(*Command_DeleteCredential)(nil),
 		(*Command_RotateSigningKey)(nil),
+		(*Command_PutUser)(nil),
+		(*Command_DeleteUser)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -6048,7 +6701,7 @@ func file_cairn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_proto_rawDesc), len(file_cairn_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   81,
+			NumMessages:   90,
 			NumExtensions: 0,
 			NumServices:   6,
 		},
