@@ -81,11 +81,21 @@ type core struct {
 	heal    *heal.Healer
 	keys    *keyring.Keyring // nil: no tokens (--insecure)
 	cfg     Config
+	users   *userCache
 }
 
-// write proposes cmd and returns its result, the error as a gRPC status.
+// write proposes cmd as the call's principal (caller.go) and returns its
+// result, the error as a gRPC status.
 func (c *core) write(ctx context.Context, cmd *pb.Command) (proto.Message, error) {
+	p, err := c.principal(ctx)
+	if err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	cmd.Caller = p.caller
 	resp, err := c.prop.Propose(ctx, cmd)
+	if sr, ok := resp.(*pb.StatResponse); ok && err == nil {
+		err = c.users.names(c.st, sr.Attr)
+	}
 	return resp, rpcerr.ToStatus(err)
 }
 

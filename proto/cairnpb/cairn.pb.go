@@ -272,7 +272,7 @@ type Attr struct {
 	Chunks      uint64 `protobuf:"varint,15,opt,name=chunks,proto3" json:"chunks,omitempty"`
 	Name        string `protobuf:"bytes,16,opt,name=name,proto3" json:"name,omitempty"`
 	// owner and group name uid and gid (filled in by the front end from
-	// the users table; empty when no user or group has the number).
+	// the users table; the number in decimal when no user or group has it).
 	Owner         string `protobuf:"bytes,17,opt,name=owner,proto3" json:"owner,omitempty"`
 	Group         string `protobuf:"bytes,18,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
