@@ -82,6 +82,9 @@ type Client struct {
 	load  *nodeLoad
 	// scheme is the data ports' URL scheme: https with TLS.
 	scheme string
+	// actAs is the namespace user the calls act as (As); "" is the
+	// certificate's own principal.
+	actAs string
 }
 
 // EnvMeta is the environment variable that names the metadata peers when
@@ -170,12 +173,12 @@ func withStubs(fn func(context.Context, stubs) error) func(context.Context, grpc
 
 // leader runs fn against the metadata leader (see metarpc.Conn.Leader).
 func (c *Client) leader(ctx context.Context, fn func(context.Context, stubs) error) error {
-	return c.meta.Leader(ctx, withStubs(fn))
+	return c.meta.Leader(c.outgoing(ctx), withStubs(fn))
 }
 
 // any runs fn against any peer, preferring the leader (metarpc.Conn.Any).
 func (c *Client) any(ctx context.Context, fn func(context.Context, stubs) error) error {
-	return c.meta.Any(ctx, withStubs(fn))
+	return c.meta.Any(c.outgoing(ctx), withStubs(fn))
 }
 
 // reader runs a read: at the leader, or at any peer with StaleReads.
@@ -327,6 +330,9 @@ type SetAttr struct {
 	ModTime     *time.Time
 	SetXattrs   map[string]string
 	RemoveXattr []string
+	// Owner and Group by name, resolved by the metadata service; they
+	// override UID and GID. "" leaves them alone.
+	Owner, Group string
 }
 
 // Chattr applies a SetAttr to path.
@@ -335,7 +341,8 @@ func (c *Client) Chattr(ctx context.Context, path string, sa SetAttr) (*FileInfo
 	if err != nil {
 		return nil, err
 	}
-	req := &pb.SetAttrRequest{Path: p, Mode: sa.Mode, Uid: sa.UID, Gid: sa.GID, SetXattrs: sa.SetXattrs, RemoveXattrs: sa.RemoveXattr}
+	req := &pb.SetAttrRequest{Path: p, Mode: sa.Mode, Uid: sa.UID, Gid: sa.GID, SetXattrs: sa.SetXattrs, RemoveXattrs: sa.RemoveXattr,
+		Owner: sa.Owner, Group: sa.Group}
 	if sa.ModTime != nil {
 		ns := sa.ModTime.UnixNano()
 		req.MtimeNs = &ns
