@@ -47,6 +47,10 @@ func (fi *FileInfo) ModTime() time.Time { return fi.modTime }
 func (fi *FileInfo) IsDir() bool        { return fi.mode.IsDir() }
 func (fi *FileInfo) Sys() any           { return nil }
 
+// POSIXMode is the mode as POSIX bits: permissions with setuid (04000),
+// setgid (02000) and sticky (01000).
+func (fi *FileInfo) POSIXMode() uint32 { return posixMode(fi.mode) }
+
 // fileMode turns stored POSIX mode bits into an fs.FileMode.
 func fileMode(bits uint32, dir bool) fs.FileMode {
 	mode := fs.FileMode(bits & 0o777)
