@@ -18,6 +18,7 @@ package client
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -202,9 +203,12 @@ type MkdirOptions struct {
 	// Parents creates missing parent directories too, and makes an
 	// existing directory at the path a success instead of Exists.
 	Parents bool
+	// Mode is the new directory's permission bits (with setgid and
+	// sticky); 0 means 0755. Missing parents get 0755.
+	Mode fs.FileMode
 }
 
-// Mkdir creates a directory (mode 0755) and returns its attributes. It
+// Mkdir creates a directory (mode 0755 unless opts.Mode) and returns its attributes. It
 // fails with NotFound when the parent is missing (without Parents), NotDir
 // when a parent is a file, and Exists when the path is taken (with
 // Parents, only when it is taken by a file).
@@ -215,7 +219,7 @@ func (c *Client) Mkdir(ctx context.Context, path string, opts MkdirOptions) (*Fi
 	}
 	var resp *pb.StatResponse
 	err = c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
-		resp, err = m.ns.Mkdir(ctx, &pb.MkdirRequest{Path: p, Parents: opts.Parents})
+		resp, err = m.ns.Mkdir(ctx, &pb.MkdirRequest{Path: p, Parents: opts.Parents, Mode: posixMode(opts.Mode)})
 		return err
 	})
 	if err != nil {
