@@ -45,18 +45,11 @@ func (cf *clientFlags) dial() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	as := cf.as
-	if as == "" {
-		as = os.Getenv(envAs)
-	}
-	if as != "" {
-		c = c.As(as)
+	if cf.as != "" {
+		c = c.As(cf.as)
 	}
 	return c, nil
 }
-
-// envAs names the namespace user the CLI acts as when --as is not given.
-const envAs = "CAIRN_AS"
 
 // sizeFlag parses sizes like 4096, 64K, 8M, 1G (powers of 1024).
 type sizeFlag int64

@@ -135,7 +135,7 @@ func newFlags(name string) *flag.FlagSet {
 // read only these, so that e.g. CAIRN_R never turns `rm` recursive.
 func envFlag(name string) bool {
 	switch name {
-	case "meta", "chunk-size", "replication", "concurrency", certsDirFlag, insecureFlag:
+	case "meta", "chunk-size", "replication", "concurrency", certsDirFlag, insecureFlag, "as":
 		return true
 	}
 	return false
