@@ -20,8 +20,14 @@ func TestUserAndPermissionCommands(t *testing.T) {
 	t.Setenv("CAIRN_CERTS_DIR", c.AdminCert().Dir()) // the CLI acts as the cluster's admin
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// run puts --meta after the command (and the user command's action).
 	run := func(args ...string) int {
-		return app{stdout: io.Discard}.run(ctx, append(args, "--meta", metas))
+		n := 1
+		if args[0] == "user" {
+			n = 2
+		}
+		full := append(append(append([]string{}, args[:n]...), "--meta", metas), args[n:]...)
+		return app{stdout: io.Discard}.run(ctx, full)
 	}
 	for _, args := range [][]string{
 		{"user", "add", "alice", "--groups", "team"},

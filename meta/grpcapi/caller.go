@@ -60,7 +60,7 @@ func (c *core) principal(ctx context.Context) (principal, error) {
 		}
 		actAs = id.Name
 	default:
-		p.id = id // data nodes: they touch no namespace entry
+		p.id, actAs = id, "" // data nodes: they touch no namespace entry
 	}
 	if actAs == "" || actAs == state.RootName {
 		p.name = state.RootName
