@@ -71,8 +71,11 @@ func (p principal) may(a *pb.Attr, want uint32) bool {
 }
 
 func (p principal) String() string {
-	if p.super() {
+	switch {
+	case p.super():
 		return RootName
+	case p.c.Name != "":
+		return fmt.Sprintf("%s (uid %d)", p.c.Name, p.c.Uid)
 	}
 	return fmt.Sprintf("uid %d", p.c.Uid)
 }
@@ -86,7 +89,8 @@ func (p principal) check(op, path string, a *pb.Attr, want uint32) error {
 }
 
 func (p principal) refuse(op, path string, a *pb.Attr, what string) error {
-	return cairn.E(op, cairn.PathArg(path), cairn.Permission, fmt.Errorf("%s %s %s (mode %s, owner uid %d, group gid %d)",
+	// The message names the path; callers that wrap it add their own.
+	return cairn.E(op, cairn.Permission, fmt.Errorf("%s %s %s (mode %s, owner uid %d, group gid %d)",
 		p, what, orRoot(path), ModeString(a), a.Uid, a.Gid))
 }
 
@@ -171,7 +175,7 @@ func resolveAs(r reader, path string, p principal) (*pb.Attr, error) {
 		if !cur.Dir {
 			return nil, cairn.E(cairn.NotDir, fmt.Errorf("%s is a file", orRoot(walked)))
 		}
-		if err := p.check("resolve", walked, cur, permExec); err != nil {
+		if err := p.check("", walked, cur, permExec); err != nil {
 			return nil, err
 		}
 		walked += "/" + name
@@ -213,7 +217,7 @@ func (v *View) StatAs(path string, caller *pb.Caller, access Access) (*pb.Attr, 
 		return nil, err
 	}
 	if access != AccessNone {
-		if err := p.check("access", path, a, uint32(access)); err != nil {
+		if err := p.check("", path, a, uint32(access)); err != nil {
 			return nil, err
 		}
 	}

@@ -199,7 +199,7 @@ func (v *View) User(name string) (*pb.User, error) { return getUser(v.r, name) }
 // CallerOf returns the Caller of user u: its uid, primary gid and the gids
 // of its supplementary groups (groups that no longer exist are left out).
 func (v *View) CallerOf(u *pb.User) (*pb.Caller, error) {
-	c := &pb.Caller{Uid: u.Uid, Gid: u.Gid}
+	c := &pb.Caller{Uid: u.Uid, Gid: u.Gid, Name: u.Name}
 	for _, name := range u.Groups {
 		g, ok, err := getGroup(v.r, name)
 		if err != nil {

@@ -4911,6 +4911,7 @@ type Caller struct {
 	Uid           uint32                 `protobuf:"varint,1,opt,name=uid,proto3" json:"uid,omitempty"`
 	Gid           uint32                 `protobuf:"varint,2,opt,name=gid,proto3" json:"gid,omitempty"`              // primary group
 	Groups        []uint32               `protobuf:"varint,3,rep,packed,name=groups,proto3" json:"groups,omitempty"` // supplementary groups
+	Name          string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`             // the user's name, for error messages only
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4964,6 +4965,13 @@ func (x *Caller) GetGroups() []uint32 {
 		return x.Groups
 	}
 	return nil
+}
+
+func (x *Caller) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
 }
 
 // User is a namespace user (the U table): uid, primary gid and the names
@@ -6285,11 +6293,12 @@ const file_cairn_proto_rawDesc = "" +
 	"deleteUser\x12\x1b\n" +
 	"\tupload_id\x18\r \x01(\tR\buploadId\x12(\n" +
 	"\x06caller\x18\x19 \x01(\v2\x10.cairn.v1.CallerR\x06callerB\x04\n" +
-	"\x02op\"D\n" +
+	"\x02op\"X\n" +
 	"\x06Caller\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\rR\x03uid\x12\x10\n" +
 	"\x03gid\x18\x02 \x01(\rR\x03gid\x12\x16\n" +
-	"\x06groups\x18\x03 \x03(\rR\x06groups\"V\n" +
+	"\x06groups\x18\x03 \x03(\rR\x06groups\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"V\n" +
 	"\x04User\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
 	"\x03uid\x18\x02 \x01(\rR\x03uid\x12\x10\n" +
