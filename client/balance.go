@@ -13,8 +13,10 @@ import (
 // nodeLoad is what a client knows about the data nodes it talks to: how
 // many of its requests each one is serving (reads go to the least busy
 // replica), and which ones recently refused a connection or answered 503
-// (a node stopping or overloaded): those are tried last, and left out of
-// new replica sets, for avoidFor.
+// (a node stopping or overloaded) or stalled: those are tried last, and
+// left out of new replica sets, for avoidFor — doubled for each failure in
+// a row, up to maxAvoidFactor times, so that a node frozen for minutes
+// costs a write a few seconds now and then, not every avoidFor.
 type nodeLoad struct {
 	avoidFor time.Duration
 	now      func() time.Time
@@ -25,9 +27,13 @@ type nodeLoad struct {
 }
 
 type avoidEntry struct {
-	node  string
-	until time.Time
+	node    string
+	until   time.Time
+	strikes int // failures without a success in between
 }
+
+// maxAvoidFactor bounds how far repeated failures stretch the avoidance.
+const maxAvoidFactor = 16
 
 func newNodeLoad(avoidFor time.Duration) *nodeLoad {
 	return &nodeLoad{avoidFor: avoidFor, now: time.Now, inflight: map[string]int{}, avoid: map[string]avoidEntry{}}
@@ -55,19 +61,36 @@ func (l *nodeLoad) failed(node, addr string, err error) {
 		return
 	}
 	l.mu.Lock()
-	l.avoid[addr] = avoidEntry{node: node, until: l.now().Add(l.avoidFor)}
+	defer l.mu.Unlock()
+	e := l.avoid[addr]
+	now := l.now()
+	if e.until.After(now) {
+		return // already avoided: concurrent failures are one strike
+	}
+	e.node, e.strikes = node, e.strikes+1
+	e.until = now.Add(l.avoidFor * time.Duration(min(1<<(e.strikes-1), maxAvoidFactor)))
+	l.avoid[addr] = e
+}
+
+// succeeded records that a node served a request: it is not avoided, and
+// its strikes are forgotten.
+func (l *nodeLoad) succeeded(addr string) {
+	l.mu.Lock()
+	delete(l.avoid, addr)
 	l.mu.Unlock()
 }
 
-// avoidedLocked reports whether addr is being avoided, forgetting expired
-// entries.
+// avoidedLocked reports whether addr is being avoided. An entry whose time
+// is up stays (with its strikes) until the node succeeds, or for a long
+// while after.
 func (l *nodeLoad) avoidedLocked(addr string) bool {
 	e, ok := l.avoid[addr]
-	if ok && l.now().After(e.until) {
+	now := l.now()
+	if ok && now.After(e.until.Add(maxAvoidFactor*l.avoidFor)) {
 		delete(l.avoid, addr)
 		return false
 	}
-	return ok
+	return ok && now.Before(e.until)
 }
 
 // stateRank orders node states as the metadata reports them: alive

@@ -88,3 +88,42 @@ func TestOrderHealthFirst(t *testing.T) {
 		t.Errorf("avoided after avoidFor = %v", got)
 	}
 }
+
+// TestAvoidanceGrowsWhileANodeKeepsFailing: each failure in a row doubles
+// how long a node is avoided (up to maxAvoidFactor), concurrent failures
+// count once, and a success forgets the strikes.
+func TestAvoidanceGrowsWhileANodeKeepsFailing(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	l := newNodeLoad(time.Second)
+	l.now = func() time.Time { return now }
+	down := cairn.E(cairn.Unavailable, errors.New("stalled"))
+	avoidedFor := func() time.Duration {
+		t.Helper()
+		start := now
+		for l.avoided(reps("")) != nil {
+			now = now.Add(100 * time.Millisecond)
+		}
+		d := now.Sub(start)
+		return d
+	}
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 16 * time.Second} {
+		l.failed("a", "a:7070", down)
+		l.failed("a", "a:7070", down) // concurrent: the same strike
+		if got := avoidedFor(); got < want || got > want+100*time.Millisecond {
+			t.Fatalf("failure %d: avoided for %v, want %v", i+1, got, want)
+		}
+	}
+	l.failed("a", "a:7070", down)
+	l.succeeded("a:7070")
+	if l.avoided(reps("")) != nil {
+		t.Fatal("still avoided after a success")
+	}
+	l.failed("a", "a:7070", down)
+	if got := avoidedFor(); got > time.Second+100*time.Millisecond {
+		t.Errorf("after a success the next failure avoids for %v, want 1s again", got)
+	}
+	l.failed("a", "a:7070", cairn.E(cairn.NotFound, errors.New("no such chunk")))
+	if l.avoided(reps("")) != nil {
+		t.Error("a missing chunk made the node avoided")
+	}
+}

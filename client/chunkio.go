@@ -10,13 +10,16 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/cairnhttp"
 	"github.com/cairnfs/cairn/checksum"
+	"github.com/cairnfs/cairn/internal/stall"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
 )
 
@@ -152,9 +155,20 @@ func (c *Client) sendChain(ctx context.Context, a *allocation, data []byte, crc 
 	for _, r := range a.Replicas[1:] {
 		chain = append(chain, r.Node+"@"+r.Addr)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.scheme+"://"+first.Addr+"/v1/chunks/"+id.String(), bytes.NewReader(data))
+	// The write is given up when the first replica stops taking bytes,
+	// or does not answer once it has them all, for the client's patience
+	// (see Options.StallPatience): a frozen node costs seconds.
+	wctx, watch := stall.Watch(ctx, c.stalls.PatienceFor(len(a.Replicas)))
+	defer watch.Stop()
+	var sent atomic.Int64
+	body := &stallBody{r: stall.Reader{R: bytes.NewReader(data), W: watch}, sent: &sent}
+	req, err := http.NewRequestWithContext(wctx, http.MethodPut, c.scheme+"://"+first.Addr+"/v1/chunks/"+id.String(), body)
 	if err != nil {
 		return nil, nil, cairn.E("write", cairn.Invalid, err)
+	}
+	req.ContentLength = int64(len(data))
+	req.GetBody = func() (io.ReadCloser, error) { // for the transport's retry on a stale connection
+		return io.NopCloser(&stallBody{r: stall.Reader{R: bytes.NewReader(data), W: watch}, sent: &sent}), nil
 	}
 	req.Header.Set(cairnhttp.HeaderCRC, fmt.Sprintf("%08x", crc))
 	setToken(req, a.token)
@@ -168,9 +182,15 @@ func (c *Client) sendChain(ctx context.Context, a *allocation, data []byte, crc 
 		if ctx.Err() != nil {
 			return nil, nil, cairn.E("write", cairn.Canceled, ctx.Err())
 		}
+		if cause := context.Cause(wctx); errors.Is(cause, stall.ErrStalled) {
+			err = fmt.Errorf("data node %s (%s) stopped taking the chunk: %w", first.Node, first.Addr, cause)
+		}
 		err = cairn.E("write", cairn.Unavailable, err)
 		c.load.failed(first.Node, first.Addr, err)
 		return nil, []failedNode{{Node: first.Node, Addr: first.Addr, Error: err.Error()}}, err
+	}
+	if s := sent.Load(); s != 0 {
+		c.stalls.Observe(time.Since(time.Unix(0, s)))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -191,7 +211,28 @@ func (c *Client) sendChain(ctx context.Context, a *allocation, data []byte, crc 
 	for _, f := range res.Failed {
 		c.load.failed(f.Node, f.Addr, cairn.E(cairn.Kind(f.Kind), errors.New(f.Error)))
 	}
+	for _, r := range a.Replicas {
+		if slices.Contains(res.Stored, r.Node) {
+			c.load.succeeded(r.Addr)
+		}
+	}
 	return res.Stored, res.Failed, nil
+}
+
+// stallBody is a chunk PUT's body: reads count as progress, and the moment
+// the last byte is taken is noted (the answer's wait counts from there).
+type stallBody struct {
+	r    stall.Reader
+	sent *atomic.Int64
+}
+
+func (b *stallBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == io.EOF {
+		b.sent.CompareAndSwap(0, time.Now().UnixNano())
+		b.r.W.Progress()
+	}
+	return n, err
 }
 
 // readChunk reads [off, off+n) of a chunk into p (len(p) == n). Every
@@ -335,16 +376,31 @@ func parseChunkReply(h http.Header, ref *pb.ChunkRef, off, n int64) (chunkReply,
 func (c *Client) readReplica(ctx context.Context, addr string, ref *pb.ChunkRef, tok []byte, off int64, p []byte) error {
 	id, _ := cairn.ChunkIDFromBytes(ref.Id)
 	url := c.scheme + "://" + addr + "/v1/chunks/" + id.String() + "?offset=" + strconv.FormatInt(off, 10) + "&length=" + strconv.Itoa(len(p)) + "&crcs=all"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	// A replica that stops sending for the client's patience is given up
+	// (and the next one tried): a frozen node costs a read seconds.
+	rctx, watch := stall.Watch(ctx, c.stalls.Patience())
+	defer watch.Stop()
+	stalled := func(err error) error {
+		if cause := context.Cause(rctx); errors.Is(cause, stall.ErrStalled) && ctx.Err() == nil {
+			return fmt.Errorf("data node %s stopped sending chunk %s: %w", addr, id, cause)
+		}
+		return err
+	}
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, url, nil)
 	if err != nil {
 		return cairn.E(cairn.Invalid, err)
 	}
 	setToken(req, tok)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return cairn.E(cairn.Unavailable, err)
+		return cairn.E(cairn.Unavailable, stalled(err))
 	}
 	defer resp.Body.Close()
+	watch.Progress()
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{stall.Reader{R: resp.Body, W: watch}, resp.Body}
 	if resp.StatusCode != http.StatusOK {
 		return cairnhttp.ReadError(resp)
 	}
@@ -357,7 +413,7 @@ func (c *Client) readReplica(ctx context.Context, addr string, ref *pb.ChunkRef,
 	}
 	raw := make([]byte, 4*rr.blocks)
 	if _, err := io.ReadFull(resp.Body, raw); err != nil {
-		return cairn.E(cairn.Unavailable, fmt.Errorf("reading CRCs: %w", err))
+		return cairn.E(cairn.Unavailable, fmt.Errorf("reading CRCs: %w", stalled(err)))
 	}
 	crcs := make([]uint32, rr.blocks)
 	for i := range crcs {
@@ -372,7 +428,7 @@ func (c *Client) readReplica(ctx context.Context, addr string, ref *pb.ChunkRef,
 		buf = make([]byte, rr.n)
 	}
 	if _, err := io.ReadFull(resp.Body, buf); err != nil {
-		return cairn.E(cairn.Unavailable, fmt.Errorf("reading chunk data: %w", err))
+		return cairn.E(cairn.Unavailable, fmt.Errorf("reading chunk data: %w", stalled(err)))
 	}
 	first := rr.off / rr.blockSize
 	for lo := int64(0); lo < rr.n; lo += rr.blockSize {

@@ -29,9 +29,11 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/internal/stall"
 	"github.com/cairnfs/cairn/metarpc"
 	"github.com/cairnfs/cairn/pki"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/requestid"
 )
 
 // DefaultChunkSize is the chunk size of new files unless Options say
@@ -64,6 +66,16 @@ type Options struct {
 	// metadata peers (it also asks after a peer fails); default 2s,
 	// negative turns discovery off.
 	RefreshEvery time.Duration
+	// StallPatience is the least time, per replica of the chunk, a data
+	// node may go without taking a chunk's bytes, or without answering once
+	// it has them all, before the client gives the write up and sends the
+	// chunk to other replicas (avoiding that node for a while). Per
+	// replica: the first node of a chain gives up on a frozen successor
+	// first and reports it, so the client blames the right node. The client
+	// waits longer, up to 4×, when healthy writes have been that slow (4 ×
+	// their 99th percentile). Default 1.5s, as a data node's own
+	// patience (node.Config.ForwardPatience).
+	StallPatience time.Duration
 	// TLS is the client's certificate directory (pki.Load; the CLI finds
 	// it through --certs-dir). It secures the calls to the metadata peers
 	// and, unless Transport is given, to the data nodes. Nil connects
@@ -81,6 +93,10 @@ type Client struct {
 	alloc *allocPool
 	bufs  *bufPool
 	load  *nodeLoad
+	// stalls learns how long healthy chunk writes take to answer.
+	stalls *stall.Tracker
+	// requests names the calls that change the namespace.
+	requests *requestid.Source
 	// scheme is the data ports' URL scheme: https with TLS.
 	scheme string
 	// actAs is the namespace user the calls act as (As); "" is the
@@ -131,11 +147,15 @@ func Dial(addrs []string, opts Options) (*Client, error) {
 	if opts.AvoidFor == 0 {
 		opts.AvoidFor = 5 * time.Second
 	}
+	if opts.StallPatience <= 0 {
+		opts.StallPatience = 1500 * time.Millisecond
+	}
 	m, err := metarpc.Dial(addrs, metarpc.Options{RetryFor: opts.RetryFor, RefreshEvery: opts.RefreshEvery, TLS: opts.TLS})
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{opts: opts, meta: m, http: &http.Client{Transport: opts.Transport}, load: newNodeLoad(opts.AvoidFor), scheme: pki.Scheme(opts.TLS)}
+	c := &Client{opts: opts, meta: m, http: &http.Client{Transport: opts.Transport}, load: newNodeLoad(opts.AvoidFor), scheme: pki.Scheme(opts.TLS),
+		stalls: stall.NewTracker(opts.StallPatience, 4*opts.StallPatience, 4), requests: requestid.NewSource()}
 	c.alloc = &allocPool{c: c}
 	c.bufs = &bufPool{size: opts.ChunkSize}
 	return c, nil
@@ -173,8 +193,10 @@ func withStubs(fn func(context.Context, stubs) error) func(context.Context, grpc
 }
 
 // leader runs fn against the metadata leader (see metarpc.Conn.Leader).
+// The call carries a request ID, the same on every retry, so that a
+// mutation whose answer was lost is not applied twice (package requestid).
 func (c *Client) leader(ctx context.Context, fn func(context.Context, stubs) error) error {
-	return c.meta.Leader(c.outgoing(ctx), withStubs(fn))
+	return c.meta.Leader(requestid.Attach(c.outgoing(ctx), c.requests.Next()), withStubs(fn))
 }
 
 // any runs fn against any peer, preferring the leader (metarpc.Conn.Any).

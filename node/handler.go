@@ -17,6 +17,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/cairnhttp"
+	"github.com/cairnfs/cairn/internal/stall"
 	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/token"
 	"github.com/cairnfs/cairn/volume"
@@ -38,6 +39,9 @@ type dataServer struct {
 	reportCorrupt func(context.Context, cairn.ChunkID) error
 	// tokens checks capability tokens; nil without TLS.
 	tokens *token.Verifier
+	// forwardPatience is how long a chain's next replica may take no
+	// bytes, or not answer, before it is given up (see forward).
+	forwardPatience *stall.Tracker
 
 	id    cairn.NodeID
 	store *volume.Store

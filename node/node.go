@@ -25,6 +25,7 @@ import (
 
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/internal/bwlimit"
+	"github.com/cairnfs/cairn/internal/stall"
 	"github.com/cairnfs/cairn/metarpc"
 	"github.com/cairnfs/cairn/pki"
 	"github.com/cairnfs/cairn/token"
@@ -77,6 +78,15 @@ type Config struct {
 	// TokenSkew is how long after its expiry a token is still accepted,
 	// for clocks that differ; default 30s.
 	TokenSkew time.Duration
+	// ForwardPatience is the least time the next replica of a write chain
+	// may go without taking bytes or answering before this node gives it
+	// up and reports it failed (the client then rewrites the chunk
+	// elsewhere), per replica from the next one to the end of the chain
+	// (so each hop gives up on a frozen successor before its predecessor
+	// gives up on it). The node waits longer, up to 4×, when healthy
+	// forwards have been that slow (4 × their 99th percentile). Default
+	// 1.5s.
+	ForwardPatience time.Duration
 }
 
 // Validate checks the configuration and fills in its defaults. New calls
@@ -116,6 +126,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TokenSkew <= 0 {
 		c.TokenSkew = 30 * time.Second
+	}
+	if c.ForwardPatience <= 0 {
+		c.ForwardPatience = 1500 * time.Millisecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -178,7 +191,8 @@ func New(cfg Config) (*Node, error) {
 	n.link = &metaLink{cfg: &n.cfg, health: n.health, ctx: n.ctx, tokens: tokens}
 	n.data = &dataServer{cfg: &n.cfg, client: n.client, metrics: n.metrics, health: n.health,
 		repairLimit: bwlimit.New(cfg.RepairBytesPerSec), scrubLimit: bwlimit.New(cfg.ScrubBytesPerSec),
-		reportCorrupt: n.link.reportCorrupt, tokens: tokens}
+		reportCorrupt: n.link.reportCorrupt, tokens: tokens,
+		forwardPatience: stall.NewTracker(cfg.ForwardPatience, 4*cfg.ForwardPatience, 4)}
 	return n, nil
 }
 

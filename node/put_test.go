@@ -17,6 +17,7 @@ import (
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/cairnhttp"
 	"github.com/cairnfs/cairn/internal/await"
+	"github.com/cairnfs/cairn/internal/faultnet"
 	"github.com/cairnfs/cairn/node"
 )
 
@@ -233,4 +234,43 @@ func metrics(t *testing.T, addr string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestChainFrozenHop: a next replica that stops taking bytes mid-chunk, or
+// takes them all and never answers (a frozen process, a one-way
+// partition), is given up after the forward patience; the chunk is stored
+// here and the frozen hop is reported failed, so the client can rewrite
+// the chunk elsewhere instead of waiting out the freeze.
+func TestChainFrozenHop(t *testing.T) {
+	data := randomBytes(2 << 20) // more than the socket buffers hold
+	for _, tc := range []struct {
+		name string
+		dir  faultnet.Direction
+	}{
+		{"stops taking bytes", faultnet.Both},
+		{"never answers", faultnet.Down},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := startNode(t, func(c *node.Config) { c.ForwardPatience = 300 * time.Millisecond })
+			b := startNode(t, nil)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			frozen := faultnet.NewProxy(ln, b.Addr)
+			defer frozen.Close()
+			frozen.Set(tc.dir, faultnet.Fault{Mode: faultnet.Drop})
+			id := cairn.NewChunkID()
+			res := putOK(t, a.Addr, id, data, string(b.ID())+"@"+frozen.Addr())
+			if !slices.Equal(res.Stored, ids(a)) {
+				t.Errorf("stored %v, want only %v", res.Stored, ids(a))
+			}
+			if len(res.Failed) != 1 || res.Failed[0].Node != string(b.ID()) || !strings.Contains(res.Failed[0].Error, "no progress") {
+				t.Errorf("failed %+v, want %s given up for making no progress", res.Failed, b.ID())
+			}
+			if r := getRange(t, a.Addr, id, ""); !bytes.Equal(r.Data, data) {
+				t.Error("the first replica's copy differs")
+			}
+		})
+	}
 }

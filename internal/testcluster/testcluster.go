@@ -29,6 +29,7 @@ import (
 	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/await"
+	"github.com/cairnfs/cairn/internal/faultnet"
 	"github.com/cairnfs/cairn/internal/testclock"
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/meta/inprocess"
@@ -81,6 +82,14 @@ type Options struct {
 	// often the leader replaces its signing key (default 24h).
 	TokenLifetime time.Duration
 	KeyRotation   time.Duration
+	// Links puts a fault-injecting proxy (DataNode.Link) in front of every
+	// data node's data port. The node advertises the proxy's address, so
+	// everyone — clients, other nodes, metadata peers — reaches it
+	// through the proxy, and a test can freeze, slow or cut the node as
+	// the rest of the cluster sees it (its own calls out are unaffected:
+	// a one-way fault, like a frozen process whose heartbeats were the
+	// last thing it sent, or a half-broken network).
+	Links bool
 	// Insecure runs every member and client without TLS (--insecure).
 	// By default a cluster from New is secured: a CA of its own, one
 	// certificate per role, mutual TLS on every link, and clients from
@@ -131,7 +140,10 @@ type MetaPeer struct {
 // DataNode is one data node.
 type DataNode struct {
 	Dir  string
-	Addr string
+	Addr string // where it listens
+	// Link is the proxy in front of it with Options.Links (the address
+	// it advertises); nil otherwise.
+	Link *faultnet.Proxy
 	Proc *server.Node // nil while stopped
 	lis  net.Listener // held for its first start, if the harness opened it
 }
@@ -392,8 +404,15 @@ func (c *Cluster) StartNode(i int) {
 	if lis == nil {
 		lis = listen(c.t, dn.Addr)
 	}
+	if c.opts.Links && dn.Link == nil {
+		pl, err := net.Listen("tcp", net.JoinHostPort(loopbackHost, "0"))
+		if err != nil {
+			c.t.Fatalf("listening for data node %d's link: %v", i, err)
+		}
+		dn.Link = faultnet.NewProxy(pl, dn.Addr)
+	}
 	proc, err := server.NewNode(server.NodeConfig{Listener: lis, Node: node.Config{
-		Dir: dn.Dir, Advertise: dn.Addr, Meta: c.nodeSeeds(), Logger: c.log, Volume: vo,
+		Dir: dn.Dir, Advertise: dn.DataAddr(), Meta: c.nodeSeeds(), Logger: c.log, Volume: vo,
 		HeartbeatInterval: 200 * time.Millisecond, Zone: c.zone(i),
 		ScrubBytesPerSec: c.opts.ScrubBytesPerSec, ScrubInterval: time.Second,
 		ReconcileInterval: c.reconcileEvery(), ReconcileGrace: 500 * time.Millisecond,
@@ -406,6 +425,15 @@ func (c *Cluster) StartNode(i int) {
 		c.t.Fatalf("starting data node %d: %v", i, err)
 	}
 	dn.Proc = proc
+}
+
+// DataAddr is the address the node advertises: its link's with
+// Options.Links, else its own.
+func (dn *DataNode) DataAddr() string {
+	if dn.Link != nil {
+		return dn.Link.Addr()
+	}
+	return dn.Addr
 }
 
 func (c *Cluster) zone(i int) string {
@@ -554,6 +582,10 @@ func (c *Cluster) Stop() {
 		if n.lis != nil { // never started
 			n.lis.Close()
 			n.lis = nil
+		}
+		if n.Link != nil {
+			n.Link.Close()
+			n.Link = nil
 		}
 	}
 	for i := range c.Metas {

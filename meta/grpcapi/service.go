@@ -26,12 +26,14 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cairnfs/cairn"
 	"github.com/cairnfs/cairn/meta"
 	"github.com/cairnfs/cairn/meta/heal"
 	"github.com/cairnfs/cairn/meta/keyring"
 	"github.com/cairnfs/cairn/meta/registry"
 	"github.com/cairnfs/cairn/meta/state"
 	pb "github.com/cairnfs/cairn/proto/cairnpb"
+	"github.com/cairnfs/cairn/requestid"
 	"github.com/cairnfs/cairn/rpcerr"
 )
 
@@ -85,13 +87,20 @@ type core struct {
 }
 
 // write proposes cmd as the call's principal (caller.go) and returns its
-// result, the error as a gRPC status.
+// result, the error as a gRPC status. A call that names itself
+// (requestid.Header) gets the result of its first application if it is a
+// retry (see state.RequestTTL).
 func (c *core) write(ctx context.Context, cmd *pb.Command) (proto.Message, error) {
 	p, err := c.principal(ctx)
 	if err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
 	cmd.Caller = p.caller
+	if id, err := requestid.From(ctx); err != nil {
+		return nil, rpcerr.ToStatus(cairn.E("request", cairn.Invalid, err))
+	} else if id != nil {
+		cmd.Request = &pb.RequestID{Client: id.Client, Seq: id.Seq}
+	}
 	resp, err := c.prop.Propose(ctx, cmd)
 	if sr, ok := resp.(*pb.StatResponse); ok && err == nil {
 		err = c.users.names(c.st, sr.Attr)

@@ -34,7 +34,9 @@ type Config struct {
 // Registry is the metadata peer's view of the data nodes: the registered
 // records joined with heartbeats (held only in the leader's memory; a new
 // leader starts every node's clock afresh, so nobody is declared dead
-// during its grace period). It is safe for concurrent use.
+// during its grace period, and counts a node suspect until it has itself
+// heard from it, so a node that died around the leader change gets no new
+// chunks). It is safe for concurrent use.
 type Registry struct {
 	suspectAfter, deadAfter time.Duration
 	now                     func() time.Time
@@ -48,7 +50,9 @@ type Registry struct {
 type nodeEntry struct {
 	rec      *pb.NodeRecord
 	lastBeat time.Time
-	hb       *pb.HeartbeatRequest
+	// hb is the last heartbeat this peer received as leader; nil until
+	// the node beats after this peer took over.
+	hb *pb.HeartbeatRequest
 	// leaving is set by a planned stop (Leave) and cleared by the node's
 	// next heartbeat. Like heartbeats it lives only in the leader's memory.
 	leaving bool
@@ -87,12 +91,14 @@ func (r *Registry) Load(recs []*pb.NodeRecord) {
 	r.ring = nil
 }
 
-// ResetClocks gives every node a fresh grace period (on gaining leadership).
+// ResetClocks gives every node a fresh grace period (on gaining
+// leadership) and forgets their heartbeats: until a node beats again it is
+// suspect, kept out of placement, though not yet dead.
 func (r *Registry) ResetClocks() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range r.nodes {
-		e.lastBeat = r.now()
+		e.lastBeat, e.hb = r.now(), nil
 	}
 	r.ring = nil
 }
@@ -140,9 +146,10 @@ func (r *Registry) stateLocked(e *nodeEntry) cairn.NodeState {
 		return cairn.NodeDead
 	case e.leaving:
 		return cairn.NodeLeaving
-	case age > r.suspectAfter:
+	case age > r.suspectAfter, e.hb == nil:
+		// Late, or not heard from since this peer took over.
 		return cairn.NodeSuspect
-	case e.hb != nil && !e.hb.Healthy:
+	case !e.hb.Healthy:
 		return cairn.NodeSuspect
 	case e.rec.Draining:
 		return cairn.NodeDraining
@@ -161,7 +168,7 @@ func (r *Registry) Pick(id cairn.ChunkID, n int, exclude map[cairn.NodeID]bool) 
 		return exclude[nid] || r.stateLocked(r.nodes[nid]) != cairn.NodeAlive
 	})
 	if err != nil {
-		ids, err = ring.Pick(id, n, func(nid cairn.NodeID) bool { return exclude[nid] })
+		ids, err = ring.Pick(id, n, func(nid cairn.NodeID) bool { return exclude[nid] || r.nodes[nid].hb == nil })
 	}
 	out := make([]*pb.Replica, len(ids))
 	for i, nid := range ids {
@@ -258,6 +265,8 @@ func (r *Registry) Status() []*pb.NodeStatus {
 			State: r.stateLocked(e).String(), Capacity: e.rec.Capacity, LastHeartbeatNs: e.lastBeat.UnixNano()}
 		if e.hb != nil {
 			ns.Capacity, ns.Used, ns.Chunks, ns.HealthDetail = e.hb.Capacity, e.hb.Used, e.hb.Chunks, e.hb.HealthDetail
+		} else {
+			ns.HealthDetail = "no heartbeat since this metadata peer became the leader"
 		}
 		out = append(out, ns)
 	}

@@ -3,6 +3,7 @@ package registry
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +27,9 @@ func record(id string) *pb.NodeRecord {
 	return &pb.NodeRecord{Id: id, Addr: id + ":7001", Zone: "z-" + id, Capacity: 1 << 30}
 }
 
-// newTestRegistry loads registered nodes into a registry with a fake clock.
+// newTestRegistry loads registered nodes into a registry with a fake clock,
+// and has each of them beat once (a leader places chunks only on nodes it
+// has heard from).
 func newTestRegistry(t *testing.T, nodes ...string) (*Registry, *fakeClock, []*pb.NodeRecord) {
 	t.Helper()
 	var recs []*pb.NodeRecord
@@ -36,6 +39,9 @@ func newTestRegistry(t *testing.T, nodes ...string) (*Registry, *fakeClock, []*p
 	clk := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	reg := New(Config{SuspectAfter: testSuspect, DeadAfter: testDead, Now: clk.now})
 	reg.Load(recs)
+	for _, id := range nodes {
+		reg.Heartbeat(beat(id, true))
+	}
 	return reg, clk, recs
 }
 
@@ -122,17 +128,39 @@ func TestRegistryResetClocksGivesGrace(t *testing.T) {
 		t.Fatal("nodes not dead after the dead timeout")
 	}
 	r.ResetClocks()
+	// Not dead (no repair yet), but not heard from by this leader: no
+	// new chunks go there, and the shortage is worth retrying.
 	for _, id := range []string{"n1", "n2"} {
-		if got := stateOf(t, r, id); got != cairn.NodeAlive {
-			t.Errorf("%s after ResetClocks: %v", id, got)
+		if got := stateOf(t, r, id); got != cairn.NodeSuspect {
+			t.Errorf("%s after ResetClocks: %v, want suspect until it beats", id, got)
 		}
 	}
-	if _, err := r.Pick(cairn.NewChunkID(), 2, nil); err != nil {
-		t.Errorf("Pick after ResetClocks: %v", err)
+	if reps, err := r.Pick(cairn.NewChunkID(), 1, nil); err == nil || !errors.As(err, new(transient)) {
+		t.Errorf("Pick before any heartbeat = %v, %v; want a retryable refusal", reps, err)
+	}
+	if st := r.Status(); !strings.Contains(st[0].HealthDetail, "no heartbeat since") {
+		t.Errorf("status of an unheard node says %q", st[0].HealthDetail)
+	}
+	r.Heartbeat(beat("n1", true))
+	if got := stateOf(t, r, "n1"); got != cairn.NodeAlive {
+		t.Errorf("n1 after its heartbeat: %v", got)
+	}
+	for range 50 {
+		reps, err := r.Pick(cairn.NewChunkID(), 1, nil)
+		if err != nil || reps[0].Node != "n1" {
+			t.Fatalf("Pick with only n1 heard from = %v, %v", reps, err)
+		}
+	}
+	if _, err := r.Pick(cairn.NewChunkID(), 2, nil); err == nil {
+		t.Error("Pick of 2 placed a chunk on a node this leader never heard from")
 	}
 	clk.advance(testSuspect + time.Second)
 	if got := stateOf(t, r, "n1"); got != cairn.NodeSuspect {
 		t.Errorf("grace does not last forever: %v", got)
+	}
+	clk.advance(testDead)
+	if got := stateOf(t, r, "n2"); got != cairn.NodeDead {
+		t.Errorf("a node silent through the new leader's whole grace period: %v, want dead", got)
 	}
 }
 
@@ -228,12 +256,13 @@ func TestRegistryReloadAndStatus(t *testing.T) {
 	if !slices.Equal(ids, []string{"a", "b", "c"}) {
 		t.Errorf("status ids = %v, want sorted a b c", ids)
 	}
-	if !slices.Equal(states, []string{"dead", "dead", "alive"}) {
+	if !slices.Equal(states, []string{"dead", "dead", "suspect"}) {
 		t.Errorf("status states = %v", states)
 	}
 	if st[0].Zone != "z-a" || st[0].Addr != "a:7001" {
 		t.Errorf("status of a = %v", st[0])
 	}
+	r.Heartbeat(&pb.HeartbeatRequest{Id: "c", Addr: "c:7001", Healthy: true})
 	reps, err := r.Pick(cairn.NewChunkID(), 1, nil)
 	if err != nil || reps[0].Node != "c" {
 		t.Errorf("pick with only c alive = %v, %v", reps, err)

@@ -26,6 +26,8 @@ import (
 //	G<group name>     -> Group                a namespace group
 //	m<name>           -> uint64               counters: applied index, next inode,
 //	                                          next uid and gid, users generation
+//	r<client><seq>    -> RequestRecord        a client call's result, for its retries
+//	x<at><client><seq> -> (empty)             the r table in expiry order
 const (
 	tagInode   = 'i'
 	tagDirent  = 'd'
@@ -42,6 +44,9 @@ const (
 	tagMeta    = 'm'
 	tagUser    = 'U'
 	tagGroup   = 'G'
+	// requests.go
+	tagRequest    = 'r'
+	tagRequestExp = 'x'
 )
 
 // The counters in the m table.

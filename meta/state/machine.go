@@ -103,10 +103,16 @@ func (m *Machine) Apply(index uint64, cmd *pb.Command) (Result, bool) {
 	defer b.Close()
 	var res Result
 	if cmd != nil {
-		t := &tx{b: b, now: cmd.NowNs, who: principal{cmd.Caller}}
-		res.Resp, res.Err = t.apply(cmd)
-		if res.Err != nil {
-			b.Reset()
+		var again bool
+		if res, again = rememberedResult(b, cmd); !again {
+			t := &tx{b: b, now: cmd.NowNs, who: principal{cmd.Caller}}
+			res.Resp, res.Err = t.apply(cmd)
+			if res.Err != nil {
+				b.Reset()
+			}
+			if err := rememberResult(b, cmd, res); err != nil {
+				panic(fmt.Sprintf("meta: cannot record the result of entry %d: %v", index, err))
+			}
 		}
 	}
 	if err := putUint64(b, []byte(keyApplied), index); err != nil {

@@ -4507,7 +4507,11 @@ type Command struct {
 	// caller is the namespace principal the command acts as; unset means
 	// the superuser (commands proposed before users existed replay as
 	// they applied then).
-	Caller        *Caller `protobuf:"bytes,25,opt,name=caller,proto3" json:"caller,omitempty"`
+	Caller *Caller `protobuf:"bytes,25,opt,name=caller,proto3" json:"caller,omitempty"`
+	// request names the client call this command carries out, so that a
+	// retry of the call (its answer was lost to a leader change) gets the
+	// first attempt's result instead of applying twice.
+	Request       *RequestID `protobuf:"bytes,30,opt,name=request,proto3" json:"request,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4764,6 +4768,13 @@ func (x *Command) GetUploadId() string {
 func (x *Command) GetCaller() *Caller {
 	if x != nil {
 		return x.Caller
+	}
+	return nil
+}
+
+func (x *Command) GetRequest() *RequestID {
+	if x != nil {
+		return x.Request
 	}
 	return nil
 }
@@ -5409,6 +5420,146 @@ func (x *WhoAmIResponse) GetIdentity() string {
 	return ""
 }
 
+// RequestID names one mutation of one client: client is random per SDK
+// client, seq counts its calls; retries of a call reuse both.
+type RequestID struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Client        []byte                 `protobuf:"bytes,1,opt,name=client,proto3" json:"client,omitempty"`
+	Seq           uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestID) Reset() {
+	*x = RequestID{}
+	mi := &file_cairn_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestID) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestID) ProtoMessage() {}
+
+func (x *RequestID) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestID.ProtoReflect.Descriptor instead.
+func (*RequestID) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *RequestID) GetClient() []byte {
+	if x != nil {
+		return x.Client
+	}
+	return nil
+}
+
+func (x *RequestID) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// RequestRecord is the remembered result of a command that carried a
+// RequestID (the r table), kept for a few minutes.
+type RequestRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AtNs          int64                  `protobuf:"varint,1,opt,name=at_ns,json=atNs,proto3" json:"at_ns,omitempty"`            // the command's now_ns
+	Op            uint32                 `protobuf:"varint,2,opt,name=op,proto3" json:"op,omitempty"`                            // the Command's op field number
+	RespType      string                 `protobuf:"bytes,3,opt,name=resp_type,json=respType,proto3" json:"resp_type,omitempty"` // full name of the response message; "" if none
+	Resp          []byte                 `protobuf:"bytes,4,opt,name=resp,proto3" json:"resp,omitempty"`
+	ErrKind       uint32                 `protobuf:"varint,5,opt,name=err_kind,json=errKind,proto3" json:"err_kind,omitempty"` // 0 and no err_msg: it succeeded
+	ErrMsg        string                 `protobuf:"bytes,6,opt,name=err_msg,json=errMsg,proto3" json:"err_msg,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestRecord) Reset() {
+	*x = RequestRecord{}
+	mi := &file_cairn_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestRecord) ProtoMessage() {}
+
+func (x *RequestRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
+func (*RequestRecord) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *RequestRecord) GetAtNs() int64 {
+	if x != nil {
+		return x.AtNs
+	}
+	return 0
+}
+
+func (x *RequestRecord) GetOp() uint32 {
+	if x != nil {
+		return x.Op
+	}
+	return 0
+}
+
+func (x *RequestRecord) GetRespType() string {
+	if x != nil {
+		return x.RespType
+	}
+	return ""
+}
+
+func (x *RequestRecord) GetResp() []byte {
+	if x != nil {
+		return x.Resp
+	}
+	return nil
+}
+
+func (x *RequestRecord) GetErrKind() uint32 {
+	if x != nil {
+		return x.ErrKind
+	}
+	return 0
+}
+
+func (x *RequestRecord) GetErrMsg() string {
+	if x != nil {
+		return x.ErrMsg
+	}
+	return ""
+}
+
 // RotateSigningKey adds key, which signs capability tokens from
 // publish_ns after the command (time for every data node to learn it from
 // a heartbeat); the key it replaces signs until then and is kept, retired,
@@ -5425,7 +5576,7 @@ type RotateSigningKey struct {
 
 func (x *RotateSigningKey) Reset() {
 	*x = RotateSigningKey{}
-	mi := &file_cairn_proto_msgTypes[77]
+	mi := &file_cairn_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5437,7 +5588,7 @@ func (x *RotateSigningKey) String() string {
 func (*RotateSigningKey) ProtoMessage() {}
 
 func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[77]
+	mi := &file_cairn_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5450,7 +5601,7 @@ func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSigningKey.ProtoReflect.Descriptor instead.
 func (*RotateSigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{77}
+	return file_cairn_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *RotateSigningKey) GetKey() *SigningKey {
@@ -5493,7 +5644,7 @@ type SigningKey struct {
 
 func (x *SigningKey) Reset() {
 	*x = SigningKey{}
-	mi := &file_cairn_proto_msgTypes[78]
+	mi := &file_cairn_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5505,7 +5656,7 @@ func (x *SigningKey) String() string {
 func (*SigningKey) ProtoMessage() {}
 
 func (x *SigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[78]
+	mi := &file_cairn_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5518,7 +5669,7 @@ func (x *SigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
 func (*SigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{78}
+	return file_cairn_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *SigningKey) GetId() uint32 {
@@ -5582,7 +5733,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_cairn_proto_msgTypes[79]
+	mi := &file_cairn_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5594,7 +5745,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[79]
+	mi := &file_cairn_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5607,7 +5758,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{79}
+	return file_cairn_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *PeerInfo) GetId() string {
@@ -5649,7 +5800,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_cairn_proto_msgTypes[80]
+	mi := &file_cairn_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5661,7 +5812,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[80]
+	mi := &file_cairn_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5674,7 +5825,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{80}
+	return file_cairn_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *Dirent) GetInode() uint64 {
@@ -5702,7 +5853,7 @@ type ChunkRecord struct {
 
 func (x *ChunkRecord) Reset() {
 	*x = ChunkRecord{}
-	mi := &file_cairn_proto_msgTypes[81]
+	mi := &file_cairn_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5714,7 +5865,7 @@ func (x *ChunkRecord) String() string {
 func (*ChunkRecord) ProtoMessage() {}
 
 func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[81]
+	mi := &file_cairn_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5727,7 +5878,7 @@ func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRecord.ProtoReflect.Descriptor instead.
 func (*ChunkRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{81}
+	return file_cairn_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ChunkRecord) GetInode() uint64 {
@@ -5766,7 +5917,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_cairn_proto_msgTypes[82]
+	mi := &file_cairn_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5778,7 +5929,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[82]
+	mi := &file_cairn_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5791,7 +5942,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{82}
+	return file_cairn_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *NodeRecord) GetId() string {
@@ -5853,7 +6004,7 @@ type GarbageRecord struct {
 
 func (x *GarbageRecord) Reset() {
 	*x = GarbageRecord{}
-	mi := &file_cairn_proto_msgTypes[83]
+	mi := &file_cairn_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5865,7 +6016,7 @@ func (x *GarbageRecord) String() string {
 func (*GarbageRecord) ProtoMessage() {}
 
 func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[83]
+	mi := &file_cairn_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5878,7 +6029,7 @@ func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageRecord.ProtoReflect.Descriptor instead.
 func (*GarbageRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{83}
+	return file_cairn_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *GarbageRecord) GetNodes() []string {
@@ -6264,7 +6415,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x03add\x18\x02 \x03(\tR\x03add\x12\x16\n" +
 	"\x06remove\x18\x03 \x03(\tR\x06remove\"%\n" +
 	"\vGarbageDone\x12\x16\n" +
-	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xee\v\n" +
+	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\x9d\f\n" +
 	"\aCommand\x12\x15\n" +
 	"\x06now_ns\x18\x01 \x01(\x03R\x05nowNs\x12.\n" +
 	"\x05mkdir\x18\x02 \x01(\v2\x16.cairn.v1.MkdirRequestH\x00R\x05mkdir\x121\n" +
@@ -6292,7 +6443,8 @@ const file_cairn_proto_rawDesc = "" +
 	"\vdelete_user\x18\x1b \x01(\v2\x1b.cairn.v1.DeleteUserRequestH\x00R\n" +
 	"deleteUser\x12\x1b\n" +
 	"\tupload_id\x18\r \x01(\tR\buploadId\x12(\n" +
-	"\x06caller\x18\x19 \x01(\v2\x10.cairn.v1.CallerR\x06callerB\x04\n" +
+	"\x06caller\x18\x19 \x01(\v2\x10.cairn.v1.CallerR\x06caller\x12-\n" +
+	"\arequest\x18\x1e \x01(\v2\x13.cairn.v1.RequestIDR\arequestB\x04\n" +
 	"\x02op\"X\n" +
 	"\x06Caller\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\rR\x03uid\x12\x10\n" +
@@ -6324,7 +6476,17 @@ const file_cairn_proto_rawDesc = "" +
 	"\x06groups\x18\x04 \x03(\tR\x06groups\x12\x14\n" +
 	"\x05roles\x18\x05 \x03(\tR\x05roles\x12\x1c\n" +
 	"\tsuperuser\x18\x06 \x01(\bR\tsuperuser\x12\x1a\n" +
-	"\bidentity\x18\a \x01(\tR\bidentity\"r\n" +
+	"\bidentity\x18\a \x01(\tR\bidentity\"5\n" +
+	"\tRequestID\x12\x16\n" +
+	"\x06client\x18\x01 \x01(\fR\x06client\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\x99\x01\n" +
+	"\rRequestRecord\x12\x13\n" +
+	"\x05at_ns\x18\x01 \x01(\x03R\x04atNs\x12\x0e\n" +
+	"\x02op\x18\x02 \x01(\rR\x02op\x12\x1b\n" +
+	"\tresp_type\x18\x03 \x01(\tR\brespType\x12\x12\n" +
+	"\x04resp\x18\x04 \x01(\fR\x04resp\x12\x19\n" +
+	"\berr_kind\x18\x05 \x01(\rR\aerrKind\x12\x17\n" +
+	"\aerr_msg\x18\x06 \x01(\tR\x06errMsg\"r\n" +
 	"\x10RotateSigningKey\x12&\n" +
 	"\x03key\x18\x01 \x01(\v2\x14.cairn.v1.SigningKeyR\x03key\x12\x17\n" +
 	"\akeep_ns\x18\x02 \x01(\x03R\x06keepNs\x12\x1d\n" +
@@ -6432,7 +6594,7 @@ func file_cairn_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 90)
+var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 92)
 var file_cairn_proto_goTypes = []any{
 	(CommitMode)(0),                 // 0: cairn.v1.CommitMode
 	(*Empty)(nil),                   // 1: cairn.v1.Empty
@@ -6512,50 +6674,52 @@ var file_cairn_proto_goTypes = []any{
 	(*ListUsersResponse)(nil),       // 75: cairn.v1.ListUsersResponse
 	(*WhoAmIRequest)(nil),           // 76: cairn.v1.WhoAmIRequest
 	(*WhoAmIResponse)(nil),          // 77: cairn.v1.WhoAmIResponse
-	(*RotateSigningKey)(nil),        // 78: cairn.v1.RotateSigningKey
-	(*SigningKey)(nil),              // 79: cairn.v1.SigningKey
-	(*PeerInfo)(nil),                // 80: cairn.v1.PeerInfo
-	(*Dirent)(nil),                  // 81: cairn.v1.Dirent
-	(*ChunkRecord)(nil),             // 82: cairn.v1.ChunkRecord
-	(*NodeRecord)(nil),              // 83: cairn.v1.NodeRecord
-	(*GarbageRecord)(nil),           // 84: cairn.v1.GarbageRecord
-	nil,                             // 85: cairn.v1.Attr.XattrsEntry
-	nil,                             // 86: cairn.v1.SetAttrRequest.SetXattrsEntry
-	nil,                             // 87: cairn.v1.CommitRequest.XattrsEntry
-	nil,                             // 88: cairn.v1.UploadSession.XattrsEntry
-	nil,                             // 89: cairn.v1.CreateUploadRequest.XattrsEntry
-	nil,                             // 90: cairn.v1.CompletePartsRequest.XattrsEntry
+	(*RequestID)(nil),               // 78: cairn.v1.RequestID
+	(*RequestRecord)(nil),           // 79: cairn.v1.RequestRecord
+	(*RotateSigningKey)(nil),        // 80: cairn.v1.RotateSigningKey
+	(*SigningKey)(nil),              // 81: cairn.v1.SigningKey
+	(*PeerInfo)(nil),                // 82: cairn.v1.PeerInfo
+	(*Dirent)(nil),                  // 83: cairn.v1.Dirent
+	(*ChunkRecord)(nil),             // 84: cairn.v1.ChunkRecord
+	(*NodeRecord)(nil),              // 85: cairn.v1.NodeRecord
+	(*GarbageRecord)(nil),           // 86: cairn.v1.GarbageRecord
+	nil,                             // 87: cairn.v1.Attr.XattrsEntry
+	nil,                             // 88: cairn.v1.SetAttrRequest.SetXattrsEntry
+	nil,                             // 89: cairn.v1.CommitRequest.XattrsEntry
+	nil,                             // 90: cairn.v1.UploadSession.XattrsEntry
+	nil,                             // 91: cairn.v1.CreateUploadRequest.XattrsEntry
+	nil,                             // 92: cairn.v1.CompletePartsRequest.XattrsEntry
 }
 var file_cairn_proto_depIdxs = []int32{
-	85,  // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
+	87,  // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
 	5,   // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
 	6,   // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
 	3,   // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
 	4,   // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
 	3,   // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
 	4,   // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
-	86,  // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
+	88,  // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
 	6,   // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
 	18,  // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
 	5,   // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
 	0,   // 11: cairn.v1.CommitRequest.mode:type_name -> cairn.v1.CommitMode
 	20,  // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
-	87,  // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
+	89,  // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
 	3,   // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
 	4,   // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
 	7,   // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
 	20,  // 17: cairn.v1.UploadSession.landed:type_name -> cairn.v1.StoredChunk
 	0,   // 18: cairn.v1.UploadSession.mode:type_name -> cairn.v1.CommitMode
-	88,  // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
+	90,  // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
 	0,   // 20: cairn.v1.CreateUploadRequest.mode:type_name -> cairn.v1.CommitMode
-	89,  // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
+	91,  // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
 	20,  // 22: cairn.v1.AddUploadChunksRequest.chunks:type_name -> cairn.v1.StoredChunk
 	24,  // 23: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
 	20,  // 24: cairn.v1.PutUploadPartRequest.chunks:type_name -> cairn.v1.StoredChunk
 	24,  // 25: cairn.v1.ListUploadPartsResponse.session:type_name -> cairn.v1.UploadSession
 	32,  // 26: cairn.v1.ListUploadPartsResponse.parts:type_name -> cairn.v1.UploadPart
 	36,  // 27: cairn.v1.CompletePartsRequest.parts:type_name -> cairn.v1.CompletePart
-	90,  // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
+	92,  // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
 	39,  // 29: cairn.v1.PutCredentialRequest.credential:type_name -> cairn.v1.Credential
 	39,  // 30: cairn.v1.ListCredentialsResponse.credentials:type_name -> cairn.v1.Credential
 	49,  // 31: cairn.v1.HeartbeatResponse.token_keys:type_name -> cairn.v1.TokenKey
@@ -6575,7 +6739,7 @@ var file_cairn_proto_depIdxs = []int32{
 	26,  // 45: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
 	30,  // 46: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
 	31,  // 47: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
-	80,  // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
+	82,  // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
 	66,  // 49: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
 	67,  // 50: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
 	59,  // 51: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
@@ -6584,94 +6748,95 @@ var file_cairn_proto_depIdxs = []int32{
 	38,  // 54: cairn.v1.Command.wrap_in_dir:type_name -> cairn.v1.WrapInDirRequest
 	40,  // 55: cairn.v1.Command.put_credential:type_name -> cairn.v1.PutCredentialRequest
 	41,  // 56: cairn.v1.Command.delete_credential:type_name -> cairn.v1.DeleteCredentialRequest
-	78,  // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
+	80,  // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
 	72,  // 58: cairn.v1.Command.put_user:type_name -> cairn.v1.PutUserRequest
 	73,  // 59: cairn.v1.Command.delete_user:type_name -> cairn.v1.DeleteUserRequest
 	69,  // 60: cairn.v1.Command.caller:type_name -> cairn.v1.Caller
-	70,  // 61: cairn.v1.ListUsersResponse.users:type_name -> cairn.v1.User
-	71,  // 62: cairn.v1.ListUsersResponse.groups:type_name -> cairn.v1.Group
-	79,  // 63: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
-	8,   // 64: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
-	9,   // 65: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
-	11,  // 66: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
-	13,  // 67: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
-	14,  // 68: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
-	16,  // 69: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
-	38,  // 70: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
-	17,  // 71: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
-	21,  // 72: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
-	22,  // 73: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
-	25,  // 74: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
-	26,  // 75: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
-	27,  // 76: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
-	28,  // 77: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
-	30,  // 78: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
-	31,  // 79: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
-	33,  // 80: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
-	34,  // 81: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
-	37,  // 82: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
-	45,  // 83: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
-	46,  // 84: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
-	65,  // 85: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
-	57,  // 86: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
-	64,  // 87: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
-	62,  // 88: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
-	50,  // 89: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
-	76,  // 90: cairn.v1.Cluster.WhoAmI:input_type -> cairn.v1.WhoAmIRequest
-	60,  // 91: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
-	61,  // 92: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
-	59,  // 93: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
-	55,  // 94: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
-	40,  // 95: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
-	41,  // 96: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
-	42,  // 97: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
-	44,  // 98: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
-	72,  // 99: cairn.v1.Credentials.PutUser:input_type -> cairn.v1.PutUserRequest
-	73,  // 100: cairn.v1.Credentials.DeleteUser:input_type -> cairn.v1.DeleteUserRequest
-	74,  // 101: cairn.v1.Credentials.ListUsers:input_type -> cairn.v1.ListUsersRequest
-	10,  // 102: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
-	10,  // 103: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
-	12,  // 104: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
-	1,   // 105: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
-	15,  // 106: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
-	10,  // 107: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
-	10,  // 108: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
-	19,  // 109: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
-	10,  // 110: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
-	23,  // 111: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
-	24,  // 112: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
-	1,   // 113: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
-	24,  // 114: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
-	29,  // 115: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
-	10,  // 116: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
-	1,   // 117: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
-	32,  // 118: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
-	35,  // 119: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
-	10,  // 120: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
-	48,  // 121: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
-	47,  // 122: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
-	1,   // 123: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
-	58,  // 124: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
-	1,   // 125: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
-	63,  // 126: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
-	53,  // 127: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
-	77,  // 128: cairn.v1.Cluster.WhoAmI:output_type -> cairn.v1.WhoAmIResponse
-	1,   // 129: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
-	1,   // 130: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
-	1,   // 131: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
-	56,  // 132: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
-	1,   // 133: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
-	1,   // 134: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
-	43,  // 135: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
-	39,  // 136: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
-	70,  // 137: cairn.v1.Credentials.PutUser:output_type -> cairn.v1.User
-	1,   // 138: cairn.v1.Credentials.DeleteUser:output_type -> cairn.v1.Empty
-	75,  // 139: cairn.v1.Credentials.ListUsers:output_type -> cairn.v1.ListUsersResponse
-	102, // [102:140] is the sub-list for method output_type
-	64,  // [64:102] is the sub-list for method input_type
-	64,  // [64:64] is the sub-list for extension type_name
-	64,  // [64:64] is the sub-list for extension extendee
-	0,   // [0:64] is the sub-list for field type_name
+	78,  // 61: cairn.v1.Command.request:type_name -> cairn.v1.RequestID
+	70,  // 62: cairn.v1.ListUsersResponse.users:type_name -> cairn.v1.User
+	71,  // 63: cairn.v1.ListUsersResponse.groups:type_name -> cairn.v1.Group
+	81,  // 64: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
+	8,   // 65: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
+	9,   // 66: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
+	11,  // 67: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
+	13,  // 68: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
+	14,  // 69: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
+	16,  // 70: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
+	38,  // 71: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
+	17,  // 72: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
+	21,  // 73: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
+	22,  // 74: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
+	25,  // 75: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
+	26,  // 76: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
+	27,  // 77: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
+	28,  // 78: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
+	30,  // 79: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
+	31,  // 80: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
+	33,  // 81: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
+	34,  // 82: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
+	37,  // 83: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
+	45,  // 84: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
+	46,  // 85: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
+	65,  // 86: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
+	57,  // 87: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
+	64,  // 88: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
+	62,  // 89: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
+	50,  // 90: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
+	76,  // 91: cairn.v1.Cluster.WhoAmI:input_type -> cairn.v1.WhoAmIRequest
+	60,  // 92: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
+	61,  // 93: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
+	59,  // 94: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
+	55,  // 95: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
+	40,  // 96: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
+	41,  // 97: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
+	42,  // 98: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
+	44,  // 99: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
+	72,  // 100: cairn.v1.Credentials.PutUser:input_type -> cairn.v1.PutUserRequest
+	73,  // 101: cairn.v1.Credentials.DeleteUser:input_type -> cairn.v1.DeleteUserRequest
+	74,  // 102: cairn.v1.Credentials.ListUsers:input_type -> cairn.v1.ListUsersRequest
+	10,  // 103: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
+	10,  // 104: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
+	12,  // 105: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
+	1,   // 106: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
+	15,  // 107: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
+	10,  // 108: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
+	10,  // 109: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
+	19,  // 110: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
+	10,  // 111: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
+	23,  // 112: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
+	24,  // 113: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
+	1,   // 114: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
+	24,  // 115: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
+	29,  // 116: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
+	10,  // 117: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
+	1,   // 118: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
+	32,  // 119: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
+	35,  // 120: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
+	10,  // 121: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
+	48,  // 122: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
+	47,  // 123: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
+	1,   // 124: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
+	58,  // 125: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
+	1,   // 126: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
+	63,  // 127: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
+	53,  // 128: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
+	77,  // 129: cairn.v1.Cluster.WhoAmI:output_type -> cairn.v1.WhoAmIResponse
+	1,   // 130: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
+	1,   // 131: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
+	1,   // 132: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
+	56,  // 133: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
+	1,   // 134: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
+	1,   // 135: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
+	43,  // 136: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
+	39,  // 137: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
+	70,  // 138: cairn.v1.Credentials.PutUser:output_type -> cairn.v1.User
+	1,   // 139: cairn.v1.Credentials.DeleteUser:output_type -> cairn.v1.Empty
+	75,  // 140: cairn.v1.Credentials.ListUsers:output_type -> cairn.v1.ListUsersResponse
+	103, // [103:141] is the sub-list for method output_type
+	65,  // [65:103] is the sub-list for method input_type
+	65,  // [65:65] is the sub-list for extension type_name
+	65,  // [65:65] is the sub-list for extension extendee
+	0,   // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_cairn_proto_init() }
@@ -6710,7 +6875,7 @@ func file_cairn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_proto_rawDesc), len(file_cairn_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   90,
+			NumMessages:   92,
 			NumExtensions: 0,
 			NumServices:   6,
 		},

@@ -1,0 +1,108 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairnfs/cairn/client"
+	"github.com/cairnfs/cairn/internal/faultnet"
+	"github.com/cairnfs/cairn/internal/testcluster"
+	"github.com/cairnfs/cairn/internal/testenv"
+)
+
+// TestFrozenDataNodeNeverStallsWrites freezes one of five data nodes as
+// the rest of the cluster sees it (its data port takes connections and
+// holds every byte, as a stopped process does, while its heartbeats still reach the metadata
+// service, so nothing marks it down) during a write workload with
+// replication 3. Every write must succeed, and none may wait out the
+// freeze: the first replica gives a frozen next hop up after its
+// patience, the client gives a frozen first replica up after its own, and
+// the chunk goes to a replica set without the node.
+func TestFrozenDataNodeNeverStallsWrites(t *testing.T) {
+	freeze, writers := 12*time.Second, 4
+	if testing.Short() {
+		freeze = 6 * time.Second
+	}
+	if testenv.Long() {
+		freeze = 30 * time.Second
+	}
+	c := testcluster.NewInProcess(t, testcluster.Options{Nodes: 5, Replication: 3, ChunkSize: 256 << 10, Links: true})
+	frozen := c.Nodes[2]
+
+	type result struct {
+		took time.Duration
+		err  error
+	}
+	var mu sync.Mutex
+	var results []result
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range writers {
+		cl := c.NewClient(client.Options{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 10000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				data := testcluster.RandBytes(uint64(w*100000+i), 1000+(i*7919)%(700<<10))
+				p := fmt.Sprintf("/gray/w%d/f%05d", w, i)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				began := time.Now()
+				_, err := cl.WriteFile(ctx, p, bytes.NewReader(data), client.WriteOptions{Parents: true})
+				took := time.Since(began)
+				if took > 5*time.Second {
+					t.Logf("slow write %s (%d bytes): %v", p, len(data), took)
+				}
+				if err == nil {
+					var f *client.File
+					if f, err = cl.Open(ctx, p); err == nil {
+						var got []byte
+						if got, err = io.ReadAll(f); err == nil && !bytes.Equal(got, data) {
+							err = fmt.Errorf("%s read back different bytes", p)
+						}
+					}
+				}
+				cancel()
+				mu.Lock()
+				results = append(results, result{took, err})
+				mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(time.Second)
+	t.Logf("freezing data node at %s for %v", frozen.DataAddr(), freeze)
+	frozen.Link.Set(faultnet.Both, faultnet.Fault{Mode: faultnet.Hold})
+	time.Sleep(freeze)
+	frozen.Link.Heal()
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+
+	var longest time.Duration
+	failed := 0
+	for _, r := range results {
+		longest = max(longest, r.took)
+		if r.err != nil {
+			failed++
+			if failed <= 5 {
+				t.Errorf("write failed: %v", r.err)
+			}
+		}
+	}
+	t.Logf("%d writes, %d failed, longest %v", len(results), failed, longest.Round(time.Millisecond))
+	if len(results) < writers {
+		t.Fatalf("only %d writes finished", len(results))
+	}
+	if longest > 10*time.Second {
+		t.Errorf("a write took %v with one node frozen; want at most 10s", longest)
+	}
+}
