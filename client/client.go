@@ -18,6 +18,7 @@ package client
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -98,6 +99,9 @@ type Client struct {
 	requests *requestid.Source
 	// scheme is the data ports' URL scheme: https with TLS.
 	scheme string
+	// actAs is the namespace user the calls act as (As); "" is the
+	// certificate's own principal.
+	actAs string
 }
 
 // EnvMeta is the environment variable that names the metadata peers when
@@ -192,12 +196,12 @@ func withStubs(fn func(context.Context, stubs) error) func(context.Context, grpc
 // The call carries a request ID, the same on every retry, so that a
 // mutation whose answer was lost is not applied twice (package requestid).
 func (c *Client) leader(ctx context.Context, fn func(context.Context, stubs) error) error {
-	return c.meta.Leader(requestid.Attach(ctx, c.requests.Next()), withStubs(fn))
+	return c.meta.Leader(requestid.Attach(c.outgoing(ctx), c.requests.Next()), withStubs(fn))
 }
 
 // any runs fn against any peer, preferring the leader (metarpc.Conn.Any).
 func (c *Client) any(ctx context.Context, fn func(context.Context, stubs) error) error {
-	return c.meta.Any(ctx, withStubs(fn))
+	return c.meta.Any(c.outgoing(ctx), withStubs(fn))
 }
 
 // reader runs a read: at the leader, or at any peer with StaleReads.
@@ -221,9 +225,12 @@ type MkdirOptions struct {
 	// Parents creates missing parent directories too, and makes an
 	// existing directory at the path a success instead of Exists.
 	Parents bool
+	// Mode is the new directory's permission bits (with setgid and
+	// sticky); 0 means 0755. Missing parents get 0755.
+	Mode fs.FileMode
 }
 
-// Mkdir creates a directory (mode 0755) and returns its attributes. It
+// Mkdir creates a directory (mode 0755 unless opts.Mode) and returns its attributes. It
 // fails with NotFound when the parent is missing (without Parents), NotDir
 // when a parent is a file, and Exists when the path is taken (with
 // Parents, only when it is taken by a file).
@@ -234,7 +241,7 @@ func (c *Client) Mkdir(ctx context.Context, path string, opts MkdirOptions) (*Fi
 	}
 	var resp *pb.StatResponse
 	err = c.leader(ctx, func(ctx context.Context, m stubs) (err error) {
-		resp, err = m.ns.Mkdir(ctx, &pb.MkdirRequest{Path: p, Parents: opts.Parents})
+		resp, err = m.ns.Mkdir(ctx, &pb.MkdirRequest{Path: p, Parents: opts.Parents, Mode: posixMode(opts.Mode)})
 		return err
 	})
 	if err != nil {
@@ -349,6 +356,9 @@ type SetAttr struct {
 	ModTime     *time.Time
 	SetXattrs   map[string]string
 	RemoveXattr []string
+	// Owner and Group by name, resolved by the metadata service; they
+	// override UID and GID. "" leaves them alone.
+	Owner, Group string
 }
 
 // Chattr applies a SetAttr to path.
@@ -357,7 +367,8 @@ func (c *Client) Chattr(ctx context.Context, path string, sa SetAttr) (*FileInfo
 	if err != nil {
 		return nil, err
 	}
-	req := &pb.SetAttrRequest{Path: p, Mode: sa.Mode, Uid: sa.UID, Gid: sa.GID, SetXattrs: sa.SetXattrs, RemoveXattrs: sa.RemoveXattr}
+	req := &pb.SetAttrRequest{Path: p, Mode: sa.Mode, Uid: sa.UID, Gid: sa.GID, SetXattrs: sa.SetXattrs, RemoveXattrs: sa.RemoveXattr,
+		Owner: sa.Owner, Group: sa.Group}
 	if sa.ModTime != nil {
 		ns := sa.ModTime.UnixNano()
 		req.MtimeNs = &ns

@@ -20,7 +20,7 @@ func (a *api) getFile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	f, err := a.c.Open(r.Context(), p)
+	f, err := a.cl(r).Open(r.Context(), p)
 	if errors.Is(err, cairn.IsDir) {
 		a.list(w, r, p)
 		return
@@ -58,7 +58,7 @@ func (a *api) headFile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	fi, err := a.c.Stat(r.Context(), p)
+	fi, err := a.cl(r).Stat(r.Context(), p)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -174,7 +174,7 @@ func (a *api) upload(w http.ResponseWriter, r *http.Request, p string, mode clie
 		a.fail(w, r, err)
 		return
 	}
-	fi, err := a.c.WriteFile(r.Context(), p, body, client.WriteOptions{Mode: mode, Parents: parents, Perm: perm})
+	fi, err := a.cl(r).WriteFile(r.Context(), p, body, client.WriteOptions{Mode: mode, Parents: parents, Perm: perm})
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -205,7 +205,7 @@ func (a *api) postFile(w http.ResponseWriter, r *http.Request) {
 			a.fail(w, r, err)
 			return
 		}
-		fi, err := a.c.Mkdir(r.Context(), p, client.MkdirOptions{Parents: parents})
+		fi, err := a.cl(r).Mkdir(r.Context(), p, client.MkdirOptions{Parents: parents})
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -238,11 +238,11 @@ func (a *api) rename(w http.ResponseWriter, r *http.Request, p string) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.c.Rename(r.Context(), p, dst, client.RenameOptions{NoReplace: noReplace}); err != nil {
+	if err := a.cl(r).Rename(r.Context(), p, dst, client.RenameOptions{NoReplace: noReplace}); err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	fi, err := a.c.Stat(r.Context(), dst)
+	fi, err := a.cl(r).Stat(r.Context(), dst)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -270,7 +270,7 @@ func (a *api) deleteFile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	res, err := a.c.Remove(r.Context(), p, client.RemoveOptions{Recursive: rec})
+	res, err := a.cl(r).Remove(r.Context(), p, client.RemoveOptions{Recursive: rec})
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -285,7 +285,7 @@ func (a *api) stat(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	fi, err := a.c.Stat(r.Context(), p)
+	fi, err := a.cl(r).Stat(r.Context(), p)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -318,7 +318,7 @@ func (a *api) locations(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, errInvalid("locations", "offset %d must be >= 0 and length %d >= 0 (or -1 for the rest)", off, n))
 		return
 	}
-	bl, err := a.c.Locations(r.Context(), p, off, n)
+	bl, err := a.cl(r).Locations(r.Context(), p, off, n)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -86,7 +86,7 @@ func New(c *client.Client, opts Options) http.Handler {
 	mux.HandleFunc("GET /v1/stat/{path...}", a.stat)
 	mux.HandleFunc("GET /v1/locations/{path...}", a.locations)
 	mux.HandleFunc("GET /v1/cluster", a.cluster)
-	return a.guardAccess(a.guard(mux))
+	return a.guardAccess(a.guard(a.actAs(mux)))
 }
 
 // guard answers what ServeMux would otherwise redirect. The mux sends a

@@ -14,10 +14,12 @@ type Stat struct {
 	Path        string            `json:"path"`
 	Size        int64             `json:"size"`
 	Dir         bool              `json:"dir"`
-	Mode        string            `json:"mode"`  // permission bits in octal, e.g. "0644"
+	Mode        string            `json:"mode"`  // permission bits in octal, e.g. "0644" ("4755" with setuid)
 	Mtime       string            `json:"mtime"` // RFC 3339 with nanoseconds, UTC
 	UID         uint32            `json:"uid"`
 	GID         uint32            `json:"gid"`
+	Owner       string            `json:"owner"` // the namespace user of uid ("root" for 0)
+	Group       string            `json:"group"` // the namespace group of gid
 	Inode       uint64            `json:"inode"`
 	CRC32C      string            `json:"crc32c,omitempty"` // whole-content CRC32C, 8 hex digits; files only
 	Version     uint64            `json:"version"`
@@ -40,9 +42,9 @@ type Quota struct {
 func newStat(fi *client.FileInfo) *Stat {
 	s := &Stat{
 		Name: fi.Name(), Path: fi.Path, Size: fi.Size(), Dir: fi.IsDir(),
-		Mode:  fmt.Sprintf("%04o", uint32(fi.Mode().Perm())),
+		Mode:  fmt.Sprintf("%04o", fi.POSIXMode()),
 		Mtime: fi.ModTime().UTC().Format(time.RFC3339Nano),
-		UID:   fi.UID, GID: fi.GID, Inode: uint64(fi.Inode), Version: fi.Version,
+		UID:   fi.UID, GID: fi.GID, Owner: fi.Owner, Group: fi.Group, Inode: uint64(fi.Inode), Version: fi.Version,
 		Chunks: fi.Chunks, ChunkSize: fi.ChunkSize, Replication: fi.Replication, Xattrs: fi.Xattrs,
 	}
 	if !s.Dir {

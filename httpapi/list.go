@@ -31,7 +31,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request, p string) {
 	}
 	after := q.Get("after")
 	// One entry more than asked tells whether there is a next page.
-	entries := a.c.List(r.Context(), p, client.ListOptions{StartAfter: after, Limit: int(limit) + 1})
+	entries := a.cl(r).List(r.Context(), p, client.ListOptions{StartAfter: after, Limit: int(limit) + 1})
 	started := false
 	start := func() {
 		started = true

@@ -17,6 +17,7 @@ type clientFlags struct {
 	concurrency int
 	certsDir    string
 	insecure    bool
+	as          string
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
@@ -27,6 +28,7 @@ func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	fs.IntVar(&cf.concurrency, "concurrency", 4, "chunks transferred in parallel")
 	fs.StringVar(&cf.certsDir, certsDirFlag, "", "client certificate `DIR` made by cairn cert create-client (env CAIRN_CERTS_DIR; default ./cairn-data/certs/admin, then ~/.cairn/certs)")
 	fs.BoolVar(&cf.insecure, insecureFlag, false, "connect without TLS, to a cluster run with --insecure (env CAIRN_INSECURE)")
+	fs.StringVar(&cf.as, "as", "", "act as namespace `USER` (env CAIRN_AS; admin certificates, or --insecure)")
 	return cf
 }
 
@@ -39,7 +41,14 @@ func (cf *clientFlags) dial() (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return client.Dial(addrs, client.Options{ChunkSize: int64(cf.chunkSize), Replication: cf.replication, Concurrency: cf.concurrency, TLS: src})
+	c, err := client.Dial(addrs, client.Options{ChunkSize: int64(cf.chunkSize), Replication: cf.replication, Concurrency: cf.concurrency, TLS: src})
+	if err != nil {
+		return nil, err
+	}
+	if cf.as != "" {
+		c = c.As(cf.as)
+	}
+	return c, nil
 }
 
 // sizeFlag parses sizes like 4096, 64K, 8M, 1G (powers of 1024).

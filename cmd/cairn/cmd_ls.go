@@ -14,7 +14,7 @@ import (
 func runLs(ctx context.Context, args []string) error {
 	fs := newFlags("ls")
 	cf := addClientFlags(fs)
-	long := fs.Bool("l", false, "long format: mode, size, mtime, crc32c")
+	long := fs.Bool("l", false, "long format: mode, owner, group, size, mtime, crc32c")
 	recursive := fs.Bool("r", false, "list subdirectories recursively")
 	if err := parse(fs, args, nil); err != nil {
 		return err
@@ -78,7 +78,7 @@ func printEntry(tw *tabwriter.Writer, fi *client.FileInfo, long bool, name strin
 		fmt.Fprintln(tw, name)
 		return
 	}
-	fmt.Fprintf(tw, "%s\t%d\t%s\t%08x\t%s\n", fi.Mode(), fi.Size(), fi.ModTime().Format("2006-01-02 15:04:05"), fi.CRC32C, name)
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%08x\t%s\n", fi.Mode(), fi.Owner, fi.Group, fi.Size(), fi.ModTime().Format("2006-01-02 15:04:05"), fi.CRC32C, name)
 }
 
 func runStat(ctx context.Context, args []string) error {
@@ -104,8 +104,8 @@ func runStat(ctx context.Context, args []string) error {
 		if fi.IsDir() {
 			kind = "directory"
 		}
-		fmt.Printf("path:        %s\ntype:        %s\nsize:        %d (%s)\nmode:        %s\nuid/gid:     %d/%d\nmodified:    %s\ninode:       %d\n",
-			fi.Path, kind, fi.Size(), human(fi.Size()), fi.Mode(), fi.UID, fi.GID, fi.ModTime().Format("2006-01-02T15:04:05.000000000Z07:00"), fi.Inode)
+		fmt.Printf("path:        %s\ntype:        %s\nsize:        %d (%s)\nmode:        %s\nowner:       %s (uid %d)\ngroup:       %s (gid %d)\nmodified:    %s\ninode:       %d\n",
+			fi.Path, kind, fi.Size(), human(fi.Size()), fi.Mode(), fi.Owner, fi.UID, fi.Group, fi.GID, fi.ModTime().Format("2006-01-02T15:04:05.000000000Z07:00"), fi.Inode)
 		if !fi.IsDir() {
 			fmt.Printf("crc32c:      %08x\nversion:     %d\nchunks:      %d\nchunk size:  %d\nreplication: %d\n", fi.CRC32C, fi.Version, fi.Chunks, fi.ChunkSize, fi.Replication)
 		}

@@ -41,6 +41,11 @@ func (a app) commands() []command {
 		{"gateway", "run an S3-compatible gateway (port 9000)", a.runGateway},
 		{"cert", "create a CA and certificates for a secured cluster: cairn cert create-ca|create-node|create-client|show", a.runCert},
 		{"s3", "manage S3 access keys: cairn s3 user add|list|remove", runS3},
+		{"user", "manage namespace users: cairn user add NAME [--groups a,b] | list | remove NAME", runUser},
+		{"whoami", "show the namespace user the CLI acts as", runWhoami},
+		{"chmod", "change permission bits: cairn chmod [-R] MODE PATH...", runChmod},
+		{"chown", "change owner (superuser) and group: cairn chown [-R] USER[:GROUP] PATH...", runChown},
+		{"chgrp", "change group: cairn chgrp [-R] GROUP PATH...", runChgrp},
 		{"put", "upload a local file (--resume continues an interrupted upload)", runPut},
 		{"get", "download a file", runGet},
 		{"cat", "write a file to standard output", runCat},
@@ -133,7 +138,7 @@ func newFlags(name string) *flag.FlagSet {
 // read only these, so that e.g. CAIRN_R never turns `rm` recursive.
 func envFlag(name string) bool {
 	switch name {
-	case "meta", "chunk-size", "replication", "concurrency", certsDirFlag, insecureFlag:
+	case "meta", "chunk-size", "replication", "concurrency", certsDirFlag, insecureFlag, "as":
 		return true
 	}
 	return false

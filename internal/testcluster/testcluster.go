@@ -655,3 +655,18 @@ func RandBytes(seed uint64, n int) []byte {
 	}
 	return b
 }
+
+// User creates namespace user name with supplementary groups (through
+// the admin client; an existing user gets these groups) and returns a
+// client acting as it: on a secured cluster one with a user certificate
+// of that name, on an insecure one the admin client acting as it.
+func (c *Cluster) User(name string, groups ...string) *client.Client {
+	c.t.Helper()
+	if _, err := c.Client().Admin().PutUser(context.Background(), name, groups...); err != nil {
+		c.t.Fatalf("creating namespace user %s: %v", name, err)
+	}
+	if c.CA == nil {
+		return c.Client().As(name)
+	}
+	return c.NewClient(client.Options{TLS: c.Cert(name, pki.User)})
+}

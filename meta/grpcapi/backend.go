@@ -85,6 +85,6 @@ func New(b Backend) *Service {
 	if b.Config.Logger == nil {
 		b.Config.Logger = slog.Default()
 	}
-	c := &core{prop: b.Proposer, members: b.Members, st: b.State, reg: b.Registry, heal: b.Healer, keys: b.Keyring, cfg: b.Config}
+	c := &core{prop: b.Proposer, members: b.Members, st: b.State, reg: b.Registry, heal: b.Healer, keys: b.Keyring, cfg: b.Config, users: &userCache{}}
 	return newService(c)
 }

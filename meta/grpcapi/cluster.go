@@ -26,3 +26,20 @@ func (a clusterAPI) ClusterStatus(ctx context.Context, req *pb.ClusterStatusRequ
 	resp, err := a.c.members.Status()
 	return resp, rpcerr.ToStatus(err)
 }
+
+// WhoAmI answers the principal the call acts as.
+func (a clusterAPI) WhoAmI(ctx context.Context, _ *pb.WhoAmIRequest) (*pb.WhoAmIResponse, error) {
+	p, err := a.c.principal(ctx)
+	if err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	resp := &pb.WhoAmIResponse{Name: p.name, Superuser: p.super(), Identity: p.id.Name}
+	for _, r := range p.id.Roles {
+		resp.Roles = append(resp.Roles, string(r))
+	}
+	if p.user != nil {
+		resp.Uid, resp.Gid = p.user.Uid, p.user.Gid
+		resp.Groups = p.user.Groups
+	}
+	return resp, nil
+}

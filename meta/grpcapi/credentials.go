@@ -59,3 +59,32 @@ func (a credentialsAPI) GetSecret(ctx context.Context, req *pb.GetSecretRequest)
 	}
 	return cred, nil
 }
+
+// PutUser creates a namespace user or replaces its groups.
+func (a credentialsAPI) PutUser(ctx context.Context, req *pb.PutUserRequest) (*pb.User, error) {
+	if err := state.CheckUserName(req.Name); err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	resp, err := a.c.write(ctx, &pb.Command{Op: &pb.Command_PutUser{PutUser: req}})
+	if err != nil {
+		return nil, err
+	}
+	return resp.(*pb.User), nil
+}
+
+// DeleteUser removes a namespace user; its files keep its uid.
+func (a credentialsAPI) DeleteUser(ctx context.Context, req *pb.DeleteUserRequest) (*pb.Empty, error) {
+	return empty(a.c.write(ctx, &pb.Command{Op: &pb.Command_DeleteUser{DeleteUser: req}}))
+}
+
+// ListUsers answers every namespace user and group.
+func (a credentialsAPI) ListUsers(ctx context.Context, _ *pb.ListUsersRequest) (*pb.ListUsersResponse, error) {
+	if err := a.c.prop.Readable(ctx, false); err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	d, err := a.c.st.Latest().UserDirectory()
+	if err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	return &pb.ListUsersResponse{Users: d.Users, Groups: d.Groups}, nil
+}

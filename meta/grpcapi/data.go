@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,6 +29,11 @@ func (a dataAPI) checkAge(chunks []*pb.StoredChunk) error {
 
 func (a dataAPI) AllocateChunks(ctx context.Context, req *pb.AllocateRequest) (*pb.AllocateResponse, error) {
 	if err := a.c.prop.RequireLeader(); err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	// Write tokens only for callers that are a namespace principal; what
+	// they may commit the chunks to is checked by Commit.
+	if _, err := a.c.principal(ctx); err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
 	n := int(req.Replication)
@@ -89,10 +95,14 @@ func (a dataAPI) AddUploadChunks(ctx context.Context, req *pb.AddUploadChunksReq
 }
 
 func (a dataAPI) GetUpload(ctx context.Context, req *pb.GetUploadRequest) (*pb.UploadSession, error) {
-	if err := a.c.prop.Readable(ctx, false); err != nil {
+	p, err := a.c.readablePrincipal(ctx)
+	if err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
 	s, err := a.c.st.Latest().Upload(req.Id)
+	if err == nil {
+		err = ownSession(p, s)
+	}
 	return s, rpcerr.ToStatus(err)
 }
 
@@ -104,10 +114,15 @@ func (a dataAPI) ListUploads(ctx context.Context, req *pb.ListUploadsRequest) (*
 			return nil, rpcerr.ToStatus(err)
 		}
 	}
-	if err := a.c.prop.Readable(ctx, false); err != nil {
+	p, err := a.c.readablePrincipal(ctx)
+	if err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
 	list, err := a.c.st.Latest().Uploads(path)
+	if !p.super() {
+		// Each caller sees its own sessions.
+		list = slices.DeleteFunc(list, func(s *pb.UploadSession) bool { return s.OwnerUid != p.caller.Uid })
+	}
 	return &pb.ListUploadsResponse{Sessions: list}, rpcerr.ToStatus(err)
 }
 
@@ -131,10 +146,14 @@ func (a dataAPI) PutUploadPart(ctx context.Context, req *pb.PutUploadPartRequest
 }
 
 func (a dataAPI) ListUploadParts(ctx context.Context, req *pb.ListUploadPartsRequest) (*pb.ListUploadPartsResponse, error) {
-	if err := a.c.prop.Readable(ctx, false); err != nil {
+	p, err := a.c.readablePrincipal(ctx)
+	if err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
 	s, parts, err := a.c.st.Latest().MultipartParts(req.Id)
+	if err == nil {
+		err = ownSession(p, s)
+	}
 	if err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
@@ -153,12 +172,23 @@ func (a dataAPI) Lookup(ctx context.Context, req *pb.LookupRequest) (*pb.LookupR
 	if err == nil {
 		err = a.c.prop.Readable(ctx, req.Read.GetStale())
 	}
+	var p principal
+	if err == nil {
+		p, err = a.c.principal(ctx)
+	}
 	if err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
 	v := a.c.st.View()
 	defer v.Close()
-	attr, err := v.Stat(path)
+	attr, err := v.StatAs(path, p.caller, state.AccessNone)
+	if err == nil && !attr.Dir {
+		// Read tokens go only to callers that may read the file.
+		attr, err = v.StatAs(path, p.caller, state.AccessRead)
+	}
+	if err == nil {
+		err = a.c.users.names(a.c.st, attr)
+	}
 	if err != nil {
 		return nil, rpcerr.ToStatus(cairn.E("lookup", cairn.PathArg(path), err))
 	}
@@ -212,4 +242,22 @@ func replicas(reg *registry.Registry, nodes []string) []*pb.Replica {
 		out = append(out, r...)
 	}
 	return out
+}
+
+// readablePrincipal gates a linearizable read and returns the call's
+// principal.
+func (c *core) readablePrincipal(ctx context.Context) (principal, error) {
+	if err := c.prop.Readable(ctx, false); err != nil {
+		return principal{}, err
+	}
+	return c.principal(ctx)
+}
+
+// ownSession refuses an upload session of another user (Permission).
+func ownSession(p principal, s *pb.UploadSession) error {
+	if state.Owns(p.caller, s.OwnerUid) {
+		return nil
+	}
+	return cairn.E("upload", cairn.PathArg(s.Id), cairn.Permission,
+		fmt.Errorf("%s may not see upload session %s of %s: it belongs to uid %d", p.name, s.Id, s.Path, s.OwnerUid))
 }

@@ -52,10 +52,17 @@ func (a namespaceAPI) Stat(ctx context.Context, req *pb.StatRequest) (*pb.StatRe
 	if err == nil {
 		err = a.c.prop.Readable(ctx, req.Read.GetStale())
 	}
+	var p principal
+	if err == nil {
+		p, err = a.c.principal(ctx)
+	}
 	if err != nil {
 		return nil, rpcerr.ToStatus(err)
 	}
-	attr, err := a.c.st.Latest().Stat(path)
+	attr, err := a.c.st.Latest().StatAs(path, p.caller, state.AccessNone)
+	if err == nil {
+		err = a.c.users.names(a.c.st, attr)
+	}
 	if err != nil {
 		return nil, rpcerr.ToStatus(cairn.E("stat", cairn.PathArg(path), err))
 	}
@@ -68,17 +75,30 @@ func (a namespaceAPI) List(req *pb.ListRequest, stream grpc.ServerStreamingServe
 	if err == nil {
 		err = a.c.prop.Readable(stream.Context(), req.Read.GetStale())
 	}
+	var p principal
+	if err == nil {
+		p, err = a.c.principal(stream.Context())
+	}
 	if err != nil {
 		return rpcerr.ToStatus(err)
 	}
 	v := a.c.st.View()
 	defer v.Close()
-	dir, err := v.Stat(path)
+	dir, err := v.StatAs(path, p.caller, state.AccessNone)
 	if err != nil {
 		return rpcerr.ToStatus(cairn.E("list", cairn.PathArg(path), err))
 	}
 	if !dir.Dir {
 		return rpcerr.ToStatus(cairn.E("list", cairn.PathArg(path), cairn.NotDir, errors.New("is a file; stat it instead")))
+	}
+	if _, err := v.StatAs(path, p.caller, state.AccessRead); err != nil {
+		return rpcerr.ToStatus(cairn.E("list", cairn.PathArg(path), err))
+	}
+	send := func(page []*pb.Attr) error {
+		if err := a.c.users.names(a.c.st, page...); err != nil {
+			return err
+		}
+		return stream.Send(&pb.ListResponse{Entries: page})
 	}
 	pageSize := int(req.PageSize)
 	if pageSize <= 0 || pageSize > 10000 {
@@ -95,7 +115,7 @@ func (a namespaceAPI) List(req *pb.ListRequest, stream grpc.ServerStreamingServe
 		page = append(page, attr)
 		sent++
 		if len(page) == pageSize {
-			if err := stream.Send(&pb.ListResponse{Entries: page}); err != nil {
+			if err := send(page); err != nil {
 				return false, err
 			}
 			page = make([]*pb.Attr, 0, pageSize)
@@ -106,7 +126,7 @@ func (a namespaceAPI) List(req *pb.ListRequest, stream grpc.ServerStreamingServe
 		return rpcerr.ToStatus(err)
 	}
 	if len(page) > 0 || sent == 0 {
-		return stream.Send(&pb.ListResponse{Entries: page})
+		return rpcerr.ToStatus(send(page))
 	}
 	return nil
 }

@@ -83,18 +83,28 @@ type core struct {
 	heal    *heal.Healer
 	keys    *keyring.Keyring // nil: no tokens (--insecure)
 	cfg     Config
+	users   *userCache
 }
 
-// write proposes cmd and returns its result, the error as a gRPC status.
-// A call that names itself (requestid.Header) gets the result of its
-// first application if it is a retry (see state.RequestTTL).
+// write proposes cmd as the call's principal (caller.go) and returns its
+// result, the error as a gRPC status. A call that names itself
+// (requestid.Header) gets the result of its first application if it is a
+// retry (see state.RequestTTL).
 func (c *core) write(ctx context.Context, cmd *pb.Command) (proto.Message, error) {
+	p, err := c.principal(ctx)
+	if err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	cmd.Caller = p.caller
 	if id, err := requestid.From(ctx); err != nil {
 		return nil, rpcerr.ToStatus(cairn.E("request", cairn.Invalid, err))
 	} else if id != nil {
 		cmd.Request = &pb.RequestID{Client: id.Client, Seq: id.Seq}
 	}
 	resp, err := c.prop.Propose(ctx, cmd)
+	if sr, ok := resp.(*pb.StatResponse); ok && err == nil {
+		err = c.users.names(c.st, sr.Attr)
+	}
 	return resp, rpcerr.ToStatus(err)
 }
 

@@ -83,37 +83,7 @@ func rootAttr() *pb.Attr {
 
 // resolve walks a clean path from the root. It returns the attributes of the
 // final component, or NotFound / NotDir naming the component that failed.
-func resolve(r reader, path string) (*pb.Attr, error) {
-	cur, err := getAttr(r, cairn.RootInode)
-	if cairn.KindOf(err) == cairn.NotFound {
-		cur, err = rootAttr(), nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	walked := ""
-	for _, name := range cairn.SplitPath(path) {
-		if !cur.Dir {
-			return nil, cairn.E(cairn.NotDir, fmt.Errorf("%s is a file", orRoot(walked)))
-		}
-		walked += "/" + name
-		de := &pb.Dirent{}
-		ok, err := getProto(r, direntKey(cairn.InodeID(cur.Inode), name), de)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			if walked == path {
-				return nil, cairn.E(cairn.NotFound, errors.New("no such file or directory"))
-			}
-			return nil, cairn.E(cairn.NotFound, fmt.Errorf("%s does not exist", walked))
-		}
-		if cur, err = getAttr(r, cairn.InodeID(de.Inode)); err != nil {
-			return nil, err
-		}
-	}
-	return cur, nil
-}
+func resolve(r reader, path string) (*pb.Attr, error) { return resolveAs(r, path, principal{}) }
 
 func orRoot(p string) string {
 	if p == "" {

@@ -23,7 +23,10 @@ import (
 //	n<node>           -> NodeRecord           a registered data node
 //	p<peer>           -> PeerInfo             a metadata peer's API address
 //	q<ino>            -> QuotaRecord          a directory's quota and usage
-//	m<name>           -> uint64               counters: applied index, next inode
+//	U<user name>      -> User                 a namespace user
+//	G<group name>     -> Group                a namespace group
+//	m<name>           -> uint64               counters: applied index, next inode,
+//	                                          next uid and gid, users generation
 //	r<client><seq>    -> RequestRecord        a client call's result, for its retries
 //	x<at><client><seq> -> (empty)             the r table in expiry order
 const (
@@ -41,6 +44,8 @@ const (
 	tagPeer    = 'p'
 	tagMeta    = 'm'
 	tagQuota   = 'q' // quota.go
+	tagUser    = 'U'
+	tagGroup   = 'G'
 	// requests.go
 	tagRequest    = 'r'
 	tagRequestExp = 'x'
@@ -51,6 +56,9 @@ const (
 	keyApplied = "mapplied" // the last log index applied
 	keyNextIno = "mnextino" // the next inode number to hand out
 	keyQuotas  = "mquotas"  // how many directories have a quota
+	keyNextUID = "mnextuid" // the next uid to hand out (from FirstID)
+	keyNextGID = "mnextgid" // the next gid to hand out (from FirstID)
+	keyUserGen = "muserGen" // bumped on every change to users or groups
 )
 
 func inodeKey(ino cairn.InodeID) []byte {
@@ -116,6 +124,10 @@ func quotaKey(ino cairn.InodeID) []byte {
 }
 
 func credentialKey(accessKey string) []byte { return append([]byte{tagCred}, accessKey...) }
+
+func userKey(name string) []byte { return append([]byte{tagUser}, name...) }
+
+func groupKey(name string) []byte { return append([]byte{tagGroup}, name...) }
 
 func nodeKey(id cairn.NodeID) []byte { return append([]byte{tagNode}, id...) }
 

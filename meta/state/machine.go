@@ -105,7 +105,7 @@ func (m *Machine) Apply(index uint64, cmd *pb.Command) (Result, bool) {
 	if cmd != nil {
 		var again bool
 		if res, again = rememberedResult(b, cmd); !again {
-			t := &tx{b: b, now: cmd.NowNs}
+			t := &tx{b: b, now: cmd.NowNs, who: principal{cmd.Caller}}
 			res.Resp, res.Err = t.apply(cmd)
 			if res.Err != nil {
 				b.Reset()

@@ -43,6 +43,9 @@ func (t namespace) mkdir(req *pb.MkdirRequest) (*pb.Attr, error) {
 		}
 		return nil, cairn.E("mkdir", cairn.PathArg(path), cairn.Exists, fmt.Errorf("%s already exists as %s", path, what))
 	}
+	if err := t.who.check("mkdir", path, parent, permWrite|permExec); err != nil {
+		return nil, err
+	}
 	mode := req.Mode
 	if mode == 0 {
 		mode = 0o755
@@ -80,6 +83,11 @@ func (t namespace) commit(req *pb.CommitRequest) (*pb.Attr, error) {
 		if req.Mode == pb.CommitMode_COMMIT_CREATE {
 			return nil, cairn.E("commit", cairn.PathArg(path), cairn.Exists, errors.New("file already exists (overwrite or append instead)"))
 		}
+		if err := t.who.check("commit", path, a, permWrite); err != nil {
+			return nil, err
+		}
+	} else if err := t.who.check("commit", path, parent, permWrite|permExec); err != nil {
+		return nil, err
 	}
 	if req.ExpectVersion != 0 && (a == nil || a.Version != req.ExpectVersion) {
 		return nil, cairn.E("commit", cairn.PathArg(path), cairn.Conflict, fmt.Errorf("file changed: expected version %d", req.ExpectVersion))
@@ -97,6 +105,7 @@ func (t namespace) commit(req *pb.CommitRequest) (*pb.Attr, error) {
 		}
 		a = &pb.Attr{Inode: uint64(ino), Parent: parent.Inode, Mode: 0o644, CtimeNs: t.now, Name: base,
 			Replication: req.Replication, ChunkSize: req.ChunkSize}
+		t.who.newOwner(parent, a)
 		if err := putProto(t.b, direntKey(cairn.InodeID(parent.Inode), base), &pb.Dirent{Inode: uint64(ino)}); err != nil {
 			return nil, err
 		}
@@ -114,7 +123,10 @@ func (t namespace) commit(req *pb.CommitRequest) (*pb.Attr, error) {
 	if err := t.addChunks(a, base0, req.Chunks); err != nil {
 		return nil, err
 	}
-	if req.ModeBits != 0 {
+	t.who.wrote(a)
+	// As open(2) with O_CREAT: the mode is for a new file, or one the
+	// caller owns; others' files keep theirs.
+	if req.ModeBits != 0 && (a.Version == 0 || t.who.owns(a)) {
 		a.Mode = req.ModeBits & 0o7777
 	}
 	if req.ReplaceXattrs {
@@ -229,7 +241,7 @@ func (t namespace) rename(req *pb.RenameRequest) error {
 	if src == "/" || dst == "/" {
 		return cairn.E("rename", cairn.PathArg(src), cairn.Invalid, errors.New("the root directory cannot be renamed or replaced"))
 	}
-	sa, err := resolve(t.b, src)
+	sa, err := resolveAs(t.b, src, t.who)
 	if err != nil {
 		return cairn.E("rename", cairn.PathArg(src), err)
 	}
@@ -238,6 +250,9 @@ func (t namespace) rename(req *pb.RenameRequest) error {
 	}
 	dparent, dbase, err := t.parentDir("rename", dst, false)
 	if err != nil {
+		return err
+	}
+	if err := t.mayRename(src, sa, dst, dparent); err != nil {
 		return err
 	}
 	// Refuse moving a directory into itself or below itself.
@@ -263,6 +278,9 @@ func (t namespace) rename(req *pb.RenameRequest) error {
 		}
 		if replaced, err = t.attr(cairn.InodeID(de.Inode)); err != nil {
 			return err
+		}
+		if !t.who.mayRemoveFrom(dparent, replaced) {
+			return t.who.refuse("rename", dst, dparent, "may not replace "+dst+": not its owner nor the owner of sticky directory")
 		}
 		if err := t.removeInode(replaced); err != nil {
 			return err
@@ -327,9 +345,16 @@ func (t namespace) remove(req *pb.RemoveRequest) (*pb.RemoveResponse, error) {
 	if path == "/" {
 		return nil, cairn.E("remove", cairn.PathArg(path), cairn.Invalid, errors.New("the root directory cannot be removed"))
 	}
-	a, err := resolve(t.b, path)
+	a, err := resolveAs(t.b, path, t.who)
 	if err != nil {
 		return nil, cairn.E("remove", cairn.PathArg(path), err)
+	}
+	parent, err := t.attr(cairn.InodeID(a.Parent))
+	if err != nil {
+		return nil, err
+	}
+	if err := t.mayRemove(path, parent, a); err != nil {
+		return nil, err
 	}
 	if a.Dir && !req.Recursive {
 		empty, err := dirEmpty(t.b, cairn.InodeID(a.Inode))
@@ -344,21 +369,23 @@ func (t namespace) remove(req *pb.RemoveRequest) (*pb.RemoveResponse, error) {
 		return nil, err
 	}
 	resp := &pb.RemoveResponse{}
-	if err := t.removeTree(a, resp); err != nil {
+	if err := t.removeTree(path, a, resp); err != nil {
 		return nil, err
 	}
 	if err := t.b.Delete(direntKey(cairn.InodeID(a.Parent), a.Name), nil); err != nil {
 		return nil, err
 	}
-	parent, err := t.attr(cairn.InodeID(a.Parent))
-	if err != nil {
+	// Re-read: removing the tree may not touch it, but keep one source.
+	if parent, err = t.attr(cairn.InodeID(a.Parent)); err != nil {
 		return nil, err
 	}
 	return resp, t.touch(parent)
 }
 
-// removeTree removes a and, for a directory, everything below it.
-func (t namespace) removeTree(a *pb.Attr, resp *pb.RemoveResponse) error {
+// removeTree removes a (at path) and, for a directory, everything below
+// it; the caller may remove a directory's entries only with write and
+// search on it.
+func (t namespace) removeTree(path string, a *pb.Attr, resp *pb.RemoveResponse) error {
 	if a.Dir {
 		var children []*pb.Dirent
 		var names []string
@@ -374,7 +401,11 @@ func (t namespace) removeTree(a *pb.Attr, resp *pb.RemoveResponse) error {
 			if err != nil {
 				return err
 			}
-			if err := t.removeTree(ca, resp); err != nil {
+			cpath := path + "/" + names[i]
+			if err := t.mayRemove(cpath, a, ca); err != nil {
+				return err
+			}
+			if err := t.removeTree(cpath, ca, resp); err != nil {
 				return err
 			}
 			if err := t.b.Delete(direntKey(cairn.InodeID(a.Inode), names[i]), nil); err != nil {
@@ -393,18 +424,27 @@ func (t namespace) setAttr(req *pb.SetAttrRequest) (*pb.Attr, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := resolve(t.b, path)
+	a, err := resolveAs(t.b, path, t.who)
 	if err != nil {
 		return nil, cairn.E("setattr", cairn.PathArg(path), err)
 	}
+	if err := t.setOwner(path, a, req); err != nil {
+		return nil, err
+	}
 	if req.Mode != nil {
-		a.Mode = *req.Mode & 0o7777
+		if err := t.chmod(path, a, *req.Mode); err != nil {
+			return nil, err
+		}
 	}
-	if req.Uid != nil {
-		a.Uid = *req.Uid
+	if req.MtimeNs != nil && !t.who.owns(a) {
+		if err := t.who.check("setattr", path, a, permWrite); err != nil {
+			return nil, err
+		}
 	}
-	if req.Gid != nil {
-		a.Gid = *req.Gid
+	if len(req.SetXattrs) > 0 || len(req.RemoveXattrs) > 0 {
+		if err := t.who.check("setattr", path, a, permWrite); err != nil {
+			return nil, err
+		}
 	}
 	if req.MtimeNs != nil {
 		a.MtimeNs = *req.MtimeNs
@@ -444,6 +484,9 @@ func (t namespace) wrapInDir(req *pb.WrapInDirRequest) (*pb.Attr, error) {
 	}
 	if de.Dir {
 		return t.attr(cairn.InodeID(de.Inode)) // already a directory
+	}
+	if err := t.who.check("wrap-in-dir", path, parent, permWrite|permExec); err != nil {
+		return nil, err
 	}
 	fa, err := t.attr(cairn.InodeID(de.Inode))
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 type tx struct {
 	b   *pebble.Batch
 	now int64
+	who principal // whom the command acts for (perm.go)
 }
 
 func (t *tx) attr(ino cairn.InodeID) (*pb.Attr, error) {
@@ -69,6 +70,10 @@ func (t *tx) parentDirKeep(op, path string, parents bool, keep int) (*pb.Attr, s
 	names := cairn.SplitPath(dir)
 	walked := ""
 	for i, name := range names {
+		if err := t.who.check(op, walked, cur, permExec); err != nil {
+			return nil, "", err
+		}
+		curPath := walked
 		walked += "/" + name
 		de, ok, err := t.dirent(cairn.InodeID(cur.Inode), name)
 		if err != nil {
@@ -79,6 +84,9 @@ func (t *tx) parentDirKeep(op, path string, parents bool, keep int) (*pb.Attr, s
 				return nil, "", cairn.E(op, cairn.PathArg(path), cairn.NotFound, fmt.Errorf("parent directory %s does not exist (create it first, or ask for parents)", walked))
 			}
 			// Everything from here on is missing; create it.
+			if err := t.who.check(op, curPath, cur, permWrite|permExec); err != nil {
+				return nil, "", err
+			}
 			for _, missing := range names[i:] {
 				if cur, err = t.createDir(cur, missing, 0o755); err != nil {
 					return nil, "", err
@@ -93,6 +101,9 @@ func (t *tx) parentDirKeep(op, path string, parents bool, keep int) (*pb.Attr, s
 			return nil, "", err
 		}
 	}
+	if err := t.who.check(op, dir, cur, permExec); err != nil {
+		return nil, "", err
+	}
 	return cur, base, nil
 }
 
@@ -105,6 +116,7 @@ func (t *tx) createDir(parent *pb.Attr, name string, mode uint32) (*pb.Attr, err
 		return nil, err
 	}
 	a := &pb.Attr{Inode: uint64(ino), Parent: parent.Inode, Dir: true, Mode: mode, MtimeNs: t.now, CtimeNs: t.now, Name: name}
+	t.who.newOwner(parent, a)
 	if err := t.putAttr(a); err != nil {
 		return nil, err
 	}
@@ -219,8 +231,26 @@ func (t *tx) apply(cmd *pb.Command) (proto.Message, error) {
 		return wrapAttr(quotas{t}.set(op.SetQuota))
 	case *pb.Command_ResealSecrets:
 		return reseal{t}.apply(op.ResealSecrets)
+	case *pb.Command_PutUser:
+		if err := t.superOnly("user.put"); err != nil {
+			return nil, err
+		}
+		return users{t}.put(op.PutUser)
+	case *pb.Command_DeleteUser:
+		if err := t.superOnly("user.delete"); err != nil {
+			return nil, err
+		}
+		return &pb.Empty{}, users{t}.remove(op.DeleteUser)
 	}
 	return nil, cairn.E("meta.apply", cairn.Internal, fmt.Errorf("unknown command %T", cmd.Op))
+}
+
+// superOnly refuses a command that only the superuser may apply.
+func (t *tx) superOnly(op string) error {
+	if t.who.super() {
+		return nil
+	}
+	return cairn.E(op, cairn.Permission, fmt.Errorf("%s may not manage namespace users; only the superuser may", t.who))
 }
 
 func wrapAttr(a *pb.Attr, err error) (proto.Message, error) {

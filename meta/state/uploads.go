@@ -34,7 +34,7 @@ func (t uploads) create(id string, req *pb.CreateUploadRequest) (*pb.UploadSessi
 	}
 	s := &pb.UploadSession{Id: id, Path: path, Fingerprint: req.Fingerprint, ChunkSize: req.ChunkSize,
 		Replication: req.Replication, CreatedNs: t.now, Mode: req.Mode, Size: req.Size,
-		Multipart: req.Multipart, Xattrs: req.Xattrs}
+		Multipart: req.Multipart, Xattrs: req.Xattrs, OwnerUid: t.who.uid()}
 	return s, putProto(t.b, uploadKey(id), s)
 }
 
@@ -46,6 +46,10 @@ func (t uploads) session(id string) (*pb.UploadSession, error) {
 	}
 	if !ok {
 		return nil, cairn.E("upload", cairn.PathArg(id), cairn.NotFound, errors.New("no such upload session (it completed, was aborted, or never existed)"))
+	}
+	if !t.who.super() && t.who.uid() != s.OwnerUid {
+		return nil, cairn.E("upload", cairn.PathArg(id), cairn.Permission,
+			fmt.Errorf("%s may not use upload session %s of %s: it belongs to uid %d", t.who, id, s.Path, s.OwnerUid))
 	}
 	return s, nil
 }

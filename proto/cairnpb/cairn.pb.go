@@ -407,10 +407,14 @@ type Attr struct {
 	// A directory with a quota (SetQuota) carries its limits (0 = none) and
 	// its usage below it: logical bytes of the files, and the number of
 	// files and directories. Set by Stat; never stored in the inode record.
-	QuotaBytes    int64 `protobuf:"varint,19,opt,name=quota_bytes,json=quotaBytes,proto3" json:"quota_bytes,omitempty"`
-	QuotaFiles    int64 `protobuf:"varint,20,opt,name=quota_files,json=quotaFiles,proto3" json:"quota_files,omitempty"`
-	UsedBytes     int64 `protobuf:"varint,21,opt,name=used_bytes,json=usedBytes,proto3" json:"used_bytes,omitempty"`
-	UsedFiles     int64 `protobuf:"varint,22,opt,name=used_files,json=usedFiles,proto3" json:"used_files,omitempty"`
+	QuotaBytes int64 `protobuf:"varint,19,opt,name=quota_bytes,json=quotaBytes,proto3" json:"quota_bytes,omitempty"`
+	QuotaFiles int64 `protobuf:"varint,20,opt,name=quota_files,json=quotaFiles,proto3" json:"quota_files,omitempty"`
+	UsedBytes  int64 `protobuf:"varint,21,opt,name=used_bytes,json=usedBytes,proto3" json:"used_bytes,omitempty"`
+	UsedFiles  int64 `protobuf:"varint,22,opt,name=used_files,json=usedFiles,proto3" json:"used_files,omitempty"`
+	// owner and group name uid and gid (filled in by the front end from
+	// the users table; the number in decimal when no user or group has it).
+	Owner         string `protobuf:"bytes,17,opt,name=owner,proto3" json:"owner,omitempty"`
+	Group         string `protobuf:"bytes,18,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -583,6 +587,20 @@ func (x *Attr) GetUsedFiles() int64 {
 		return x.UsedFiles
 	}
 	return 0
+}
+
+func (x *Attr) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *Attr) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
 }
 
 // ChunkRef is one chunk of a file.
@@ -1227,14 +1245,18 @@ func (x *RemoveResponse) GetDirs() uint64 {
 }
 
 type SetAttrRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
-	Mode          *uint32                `protobuf:"varint,2,opt,name=mode,proto3,oneof" json:"mode,omitempty"`
-	Uid           *uint32                `protobuf:"varint,3,opt,name=uid,proto3,oneof" json:"uid,omitempty"`
-	Gid           *uint32                `protobuf:"varint,4,opt,name=gid,proto3,oneof" json:"gid,omitempty"`
-	MtimeNs       *int64                 `protobuf:"varint,5,opt,name=mtime_ns,json=mtimeNs,proto3,oneof" json:"mtime_ns,omitempty"`
-	SetXattrs     map[string]string      `protobuf:"bytes,6,rep,name=set_xattrs,json=setXattrs,proto3" json:"set_xattrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	RemoveXattrs  []string               `protobuf:"bytes,7,rep,name=remove_xattrs,json=removeXattrs,proto3" json:"remove_xattrs,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Path         string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Mode         *uint32                `protobuf:"varint,2,opt,name=mode,proto3,oneof" json:"mode,omitempty"`
+	Uid          *uint32                `protobuf:"varint,3,opt,name=uid,proto3,oneof" json:"uid,omitempty"`
+	Gid          *uint32                `protobuf:"varint,4,opt,name=gid,proto3,oneof" json:"gid,omitempty"`
+	MtimeNs      *int64                 `protobuf:"varint,5,opt,name=mtime_ns,json=mtimeNs,proto3,oneof" json:"mtime_ns,omitempty"`
+	SetXattrs    map[string]string      `protobuf:"bytes,6,rep,name=set_xattrs,json=setXattrs,proto3" json:"set_xattrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	RemoveXattrs []string               `protobuf:"bytes,7,rep,name=remove_xattrs,json=removeXattrs,proto3" json:"remove_xattrs,omitempty"`
+	// owner and group by name (resolved against the users table when the
+	// command applies); they override uid and gid.
+	Owner         string `protobuf:"bytes,100,opt,name=owner,proto3" json:"owner,omitempty"`
+	Group         string `protobuf:"bytes,101,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1316,6 +1338,20 @@ func (x *SetAttrRequest) GetRemoveXattrs() []string {
 		return x.RemoveXattrs
 	}
 	return nil
+}
+
+func (x *SetAttrRequest) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *SetAttrRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
 }
 
 type AllocateRequest struct {
@@ -1826,8 +1862,11 @@ type UploadSession struct {
 	// multipart sessions hold numbered parts of any size (see the Data
 	// service), not fixed-size chunks; xattrs are given to the file on
 	// completion.
-	Multipart     bool              `protobuf:"varint,11,opt,name=multipart,proto3" json:"multipart,omitempty"`
-	Xattrs        map[string]string `protobuf:"bytes,12,rep,name=xattrs,proto3" json:"xattrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Multipart bool              `protobuf:"varint,11,opt,name=multipart,proto3" json:"multipart,omitempty"`
+	Xattrs    map[string]string `protobuf:"bytes,12,rep,name=xattrs,proto3" json:"xattrs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// owner_uid is the uid of the session's creator: only it (or the
+	// superuser) may add to, complete or abort the session.
+	OwnerUid      uint32 `protobuf:"varint,13,opt,name=owner_uid,json=ownerUid,proto3" json:"owner_uid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1944,6 +1983,13 @@ func (x *UploadSession) GetXattrs() map[string]string {
 		return x.Xattrs
 	}
 	return nil
+}
+
+func (x *UploadSession) GetOwnerUid() uint32 {
+	if x != nil {
+		return x.OwnerUid
+	}
+	return 0
 }
 
 type CreateUploadRequest struct {
@@ -4662,9 +4708,15 @@ type Command struct {
 	//	*Command_RotateSigningKey
 	//	*Command_SetQuota
 	//	*Command_ResealSecrets
+	//	*Command_PutUser
+	//	*Command_DeleteUser
 	Op isCommand_Op `protobuf_oneof:"op"`
 	// upload_id is chosen by the proposer for CreateUpload.
 	UploadId string `protobuf:"bytes,13,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	// caller is the namespace principal the command acts as; unset means
+	// the superuser (commands proposed before users existed replay as
+	// they applied then).
+	Caller *Caller `protobuf:"bytes,25,opt,name=caller,proto3" json:"caller,omitempty"`
 	// request names the client call this command carries out, so that a
 	// retry of the call (its answer was lost to a leader change) gets the
 	// first attempt's result instead of applying twice.
@@ -4915,11 +4967,36 @@ func (x *Command) GetResealSecrets() *ResealSecretsRequest {
 	return nil
 }
 
+func (x *Command) GetPutUser() *PutUserRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_PutUser); ok {
+			return x.PutUser
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteUser() *DeleteUserRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DeleteUser); ok {
+			return x.DeleteUser
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetUploadId() string {
 	if x != nil {
 		return x.UploadId
 	}
 	return ""
+}
+
+func (x *Command) GetCaller() *Caller {
+	if x != nil {
+		return x.Caller
+	}
+	return nil
 }
 
 func (x *Command) GetRequest() *RequestID {
@@ -5021,6 +5098,14 @@ type Command_ResealSecrets struct {
 	ResealSecrets *ResealSecretsRequest `protobuf:"bytes,23,opt,name=reseal_secrets,json=resealSecrets,proto3,oneof"`
 }
 
+type Command_PutUser struct {
+	PutUser *PutUserRequest `protobuf:"bytes,26,opt,name=put_user,json=putUser,proto3,oneof"`
+}
+
+type Command_DeleteUser struct {
+	DeleteUser *DeleteUserRequest `protobuf:"bytes,27,opt,name=delete_user,json=deleteUser,proto3,oneof"`
+}
+
 func (*Command_Mkdir) isCommand_Op() {}
 
 func (*Command_Commit) isCommand_Op() {}
@@ -5065,6 +5150,515 @@ func (*Command_SetQuota) isCommand_Op() {}
 
 func (*Command_ResealSecrets) isCommand_Op() {}
 
+func (*Command_PutUser) isCommand_Op() {}
+
+func (*Command_DeleteUser) isCommand_Op() {}
+
+// Caller is a namespace principal as the state machine checks
+// permissions for it: uid 0 is the superuser.
+type Caller struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Uid           uint32                 `protobuf:"varint,1,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid           uint32                 `protobuf:"varint,2,opt,name=gid,proto3" json:"gid,omitempty"`              // primary group
+	Groups        []uint32               `protobuf:"varint,3,rep,packed,name=groups,proto3" json:"groups,omitempty"` // supplementary groups
+	Name          string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`             // the user's name, for error messages only
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Caller) Reset() {
+	*x = Caller{}
+	mi := &file_cairn_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Caller) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Caller) ProtoMessage() {}
+
+func (x *Caller) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Caller.ProtoReflect.Descriptor instead.
+func (*Caller) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *Caller) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *Caller) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *Caller) GetGroups() []uint32 {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *Caller) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// User is a namespace user (the U table): uid, primary gid and the names
+// of its supplementary groups.
+type User struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Uid           uint32                 `protobuf:"varint,2,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid           uint32                 `protobuf:"varint,3,opt,name=gid,proto3" json:"gid,omitempty"`
+	Groups        []string               `protobuf:"bytes,4,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *User) Reset() {
+	*x = User{}
+	mi := &file_cairn_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *User) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*User) ProtoMessage() {}
+
+func (x *User) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use User.ProtoReflect.Descriptor instead.
+func (*User) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *User) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *User) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *User) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *User) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+// Group is a namespace group (the G table).
+type Group struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Gid           uint32                 `protobuf:"varint,2,opt,name=gid,proto3" json:"gid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Group) Reset() {
+	*x = Group{}
+	mi := &file_cairn_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Group) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Group) ProtoMessage() {}
+
+func (x *Group) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Group.ProtoReflect.Descriptor instead.
+func (*Group) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *Group) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Group) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+type PutUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Groups        []string               `protobuf:"bytes,2,rep,name=groups,proto3" json:"groups,omitempty"` // supplementary groups, created if missing
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutUserRequest) Reset() {
+	*x = PutUserRequest{}
+	mi := &file_cairn_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutUserRequest) ProtoMessage() {}
+
+func (x *PutUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutUserRequest.ProtoReflect.Descriptor instead.
+func (*PutUserRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *PutUserRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PutUserRequest) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+type DeleteUserRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserRequest) Reset() {
+	*x = DeleteUserRequest{}
+	mi := &file_cairn_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserRequest) ProtoMessage() {}
+
+func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
+func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *DeleteUserRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ListUsersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUsersRequest) Reset() {
+	*x = ListUsersRequest{}
+	mi := &file_cairn_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUsersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUsersRequest) ProtoMessage() {}
+
+func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
+func (*ListUsersRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{75}
+}
+
+type ListUsersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Users         []*User                `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	Groups        []*Group               `protobuf:"bytes,2,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUsersResponse) Reset() {
+	*x = ListUsersResponse{}
+	mi := &file_cairn_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUsersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUsersResponse) ProtoMessage() {}
+
+func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
+func (*ListUsersResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *ListUsersResponse) GetUsers() []*User {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *ListUsersResponse) GetGroups() []*Group {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+type WhoAmIRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhoAmIRequest) Reset() {
+	*x = WhoAmIRequest{}
+	mi := &file_cairn_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhoAmIRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhoAmIRequest) ProtoMessage() {}
+
+func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
+func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{77}
+}
+
+type WhoAmIResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // the namespace user, "root" for the superuser
+	Uid           uint32                 `protobuf:"varint,2,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid           uint32                 `protobuf:"varint,3,opt,name=gid,proto3" json:"gid,omitempty"`
+	Groups        []string               `protobuf:"bytes,4,rep,name=groups,proto3" json:"groups,omitempty"`
+	Roles         []string               `protobuf:"bytes,5,rep,name=roles,proto3" json:"roles,omitempty"` // of the certificate (none without TLS)
+	Superuser     bool                   `protobuf:"varint,6,opt,name=superuser,proto3" json:"superuser,omitempty"`
+	Identity      string                 `protobuf:"bytes,7,opt,name=identity,proto3" json:"identity,omitempty"` // the certificate's name ("" without TLS)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WhoAmIResponse) Reset() {
+	*x = WhoAmIResponse{}
+	mi := &file_cairn_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WhoAmIResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WhoAmIResponse) ProtoMessage() {}
+
+func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
+func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *WhoAmIResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WhoAmIResponse) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *WhoAmIResponse) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *WhoAmIResponse) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *WhoAmIResponse) GetRoles() []string {
+	if x != nil {
+		return x.Roles
+	}
+	return nil
+}
+
+func (x *WhoAmIResponse) GetSuperuser() bool {
+	if x != nil {
+		return x.Superuser
+	}
+	return false
+}
+
+func (x *WhoAmIResponse) GetIdentity() string {
+	if x != nil {
+		return x.Identity
+	}
+	return ""
+}
+
 // RequestID names one mutation of one client: client is random per SDK
 // client, seq counts its calls; retries of a call reuse both.
 type RequestID struct {
@@ -5077,7 +5671,7 @@ type RequestID struct {
 
 func (x *RequestID) Reset() {
 	*x = RequestID{}
-	mi := &file_cairn_proto_msgTypes[70]
+	mi := &file_cairn_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5089,7 +5683,7 @@ func (x *RequestID) String() string {
 func (*RequestID) ProtoMessage() {}
 
 func (x *RequestID) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[70]
+	mi := &file_cairn_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5102,7 +5696,7 @@ func (x *RequestID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestID.ProtoReflect.Descriptor instead.
 func (*RequestID) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{70}
+	return file_cairn_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *RequestID) GetClient() []byte {
@@ -5135,7 +5729,7 @@ type RequestRecord struct {
 
 func (x *RequestRecord) Reset() {
 	*x = RequestRecord{}
-	mi := &file_cairn_proto_msgTypes[71]
+	mi := &file_cairn_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5147,7 +5741,7 @@ func (x *RequestRecord) String() string {
 func (*RequestRecord) ProtoMessage() {}
 
 func (x *RequestRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[71]
+	mi := &file_cairn_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5160,7 +5754,7 @@ func (x *RequestRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
 func (*RequestRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{71}
+	return file_cairn_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *RequestRecord) GetAtNs() int64 {
@@ -5221,7 +5815,7 @@ type ResealSecretsRequest struct {
 
 func (x *ResealSecretsRequest) Reset() {
 	*x = ResealSecretsRequest{}
-	mi := &file_cairn_proto_msgTypes[72]
+	mi := &file_cairn_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5233,7 +5827,7 @@ func (x *ResealSecretsRequest) String() string {
 func (*ResealSecretsRequest) ProtoMessage() {}
 
 func (x *ResealSecretsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[72]
+	mi := &file_cairn_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5246,7 +5840,7 @@ func (x *ResealSecretsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResealSecretsRequest.ProtoReflect.Descriptor instead.
 func (*ResealSecretsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{72}
+	return file_cairn_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *ResealSecretsRequest) GetCredentials() []*ResealedCredential {
@@ -5274,7 +5868,7 @@ type ResealedCredential struct {
 
 func (x *ResealedCredential) Reset() {
 	*x = ResealedCredential{}
-	mi := &file_cairn_proto_msgTypes[73]
+	mi := &file_cairn_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5286,7 +5880,7 @@ func (x *ResealedCredential) String() string {
 func (*ResealedCredential) ProtoMessage() {}
 
 func (x *ResealedCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[73]
+	mi := &file_cairn_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5299,7 +5893,7 @@ func (x *ResealedCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResealedCredential.ProtoReflect.Descriptor instead.
 func (*ResealedCredential) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{73}
+	return file_cairn_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ResealedCredential) GetAccessKey() string {
@@ -5335,7 +5929,7 @@ type ResealedSigningKey struct {
 
 func (x *ResealedSigningKey) Reset() {
 	*x = ResealedSigningKey{}
-	mi := &file_cairn_proto_msgTypes[74]
+	mi := &file_cairn_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5347,7 +5941,7 @@ func (x *ResealedSigningKey) String() string {
 func (*ResealedSigningKey) ProtoMessage() {}
 
 func (x *ResealedSigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[74]
+	mi := &file_cairn_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5360,7 +5954,7 @@ func (x *ResealedSigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResealedSigningKey.ProtoReflect.Descriptor instead.
 func (*ResealedSigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{74}
+	return file_cairn_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ResealedSigningKey) GetId() uint32 {
@@ -5405,7 +5999,7 @@ type ResealSecretsResponse struct {
 
 func (x *ResealSecretsResponse) Reset() {
 	*x = ResealSecretsResponse{}
-	mi := &file_cairn_proto_msgTypes[75]
+	mi := &file_cairn_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5417,7 +6011,7 @@ func (x *ResealSecretsResponse) String() string {
 func (*ResealSecretsResponse) ProtoMessage() {}
 
 func (x *ResealSecretsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[75]
+	mi := &file_cairn_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5430,7 +6024,7 @@ func (x *ResealSecretsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResealSecretsResponse.ProtoReflect.Descriptor instead.
 func (*ResealSecretsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{75}
+	return file_cairn_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ResealSecretsResponse) GetCredentials() uint32 {
@@ -5477,7 +6071,7 @@ type RotateSigningKey struct {
 
 func (x *RotateSigningKey) Reset() {
 	*x = RotateSigningKey{}
-	mi := &file_cairn_proto_msgTypes[76]
+	mi := &file_cairn_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5489,7 +6083,7 @@ func (x *RotateSigningKey) String() string {
 func (*RotateSigningKey) ProtoMessage() {}
 
 func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[76]
+	mi := &file_cairn_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5502,7 +6096,7 @@ func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSigningKey.ProtoReflect.Descriptor instead.
 func (*RotateSigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{76}
+	return file_cairn_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *RotateSigningKey) GetKey() *SigningKey {
@@ -5545,7 +6139,7 @@ type SigningKey struct {
 
 func (x *SigningKey) Reset() {
 	*x = SigningKey{}
-	mi := &file_cairn_proto_msgTypes[77]
+	mi := &file_cairn_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5557,7 +6151,7 @@ func (x *SigningKey) String() string {
 func (*SigningKey) ProtoMessage() {}
 
 func (x *SigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[77]
+	mi := &file_cairn_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5570,7 +6164,7 @@ func (x *SigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
 func (*SigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{77}
+	return file_cairn_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *SigningKey) GetId() uint32 {
@@ -5634,7 +6228,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_cairn_proto_msgTypes[78]
+	mi := &file_cairn_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5646,7 +6240,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[78]
+	mi := &file_cairn_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5659,7 +6253,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{78}
+	return file_cairn_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *PeerInfo) GetId() string {
@@ -5701,7 +6295,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_cairn_proto_msgTypes[79]
+	mi := &file_cairn_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5713,7 +6307,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[79]
+	mi := &file_cairn_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5726,7 +6320,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{79}
+	return file_cairn_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *Dirent) GetInode() uint64 {
@@ -5754,7 +6348,7 @@ type ChunkRecord struct {
 
 func (x *ChunkRecord) Reset() {
 	*x = ChunkRecord{}
-	mi := &file_cairn_proto_msgTypes[80]
+	mi := &file_cairn_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5766,7 +6360,7 @@ func (x *ChunkRecord) String() string {
 func (*ChunkRecord) ProtoMessage() {}
 
 func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[80]
+	mi := &file_cairn_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5779,7 +6373,7 @@ func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRecord.ProtoReflect.Descriptor instead.
 func (*ChunkRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{80}
+	return file_cairn_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ChunkRecord) GetInode() uint64 {
@@ -5818,7 +6412,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_cairn_proto_msgTypes[81]
+	mi := &file_cairn_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5830,7 +6424,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[81]
+	mi := &file_cairn_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5843,7 +6437,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{81}
+	return file_cairn_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *NodeRecord) GetId() string {
@@ -5905,7 +6499,7 @@ type GarbageRecord struct {
 
 func (x *GarbageRecord) Reset() {
 	*x = GarbageRecord{}
-	mi := &file_cairn_proto_msgTypes[82]
+	mi := &file_cairn_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5917,7 +6511,7 @@ func (x *GarbageRecord) String() string {
 func (*GarbageRecord) ProtoMessage() {}
 
 func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[82]
+	mi := &file_cairn_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5930,7 +6524,7 @@ func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageRecord.ProtoReflect.Descriptor instead.
 func (*GarbageRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{82}
+	return file_cairn_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *GarbageRecord) GetNodes() []string {
@@ -5976,7 +6570,7 @@ const file_cairn_proto_rawDesc = "" +
 	"leaderAddr\x12\x1c\n" +
 	"\tretryable\x18\a \x01(\bR\tretryable\"#\n" +
 	"\vReadOptions\x12\x14\n" +
-	"\x05stale\x18\x01 \x01(\bR\x05stale\"\xd6\x04\n" +
+	"\x05stale\x18\x01 \x01(\bR\x05stale\"\x82\x05\n" +
 	"\x04Attr\x12\x14\n" +
 	"\x05inode\x18\x01 \x01(\x04R\x05inode\x12\x16\n" +
 	"\x06parent\x18\x02 \x01(\x04R\x06parent\x12\x10\n" +
@@ -6003,7 +6597,9 @@ const file_cairn_proto_rawDesc = "" +
 	"\n" +
 	"used_bytes\x18\x15 \x01(\x03R\tusedBytes\x12\x1d\n" +
 	"\n" +
-	"used_files\x18\x16 \x01(\x03R\tusedFiles\x1a9\n" +
+	"used_files\x18\x16 \x01(\x03R\tusedFiles\x12\x14\n" +
+	"\x05owner\x18\x11 \x01(\tR\x05owner\x12\x14\n" +
+	"\x05group\x18\x12 \x01(\tR\x05group\x1a9\n" +
 	"\vXattrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"t\n" +
@@ -6049,7 +6645,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\trecursive\x18\x02 \x01(\bR\trecursive\":\n" +
 	"\x0eRemoveResponse\x12\x14\n" +
 	"\x05files\x18\x01 \x01(\x04R\x05files\x12\x12\n" +
-	"\x04dirs\x18\x02 \x01(\x04R\x04dirs\"\xdc\x02\n" +
+	"\x04dirs\x18\x02 \x01(\x04R\x04dirs\"\x88\x03\n" +
 	"\x0eSetAttrRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x17\n" +
 	"\x04mode\x18\x02 \x01(\rH\x00R\x04mode\x88\x01\x01\x12\x15\n" +
@@ -6058,7 +6654,9 @@ const file_cairn_proto_rawDesc = "" +
 	"\bmtime_ns\x18\x05 \x01(\x03H\x03R\amtimeNs\x88\x01\x01\x12F\n" +
 	"\n" +
 	"set_xattrs\x18\x06 \x03(\v2'.cairn.v1.SetAttrRequest.SetXattrsEntryR\tsetXattrs\x12#\n" +
-	"\rremove_xattrs\x18\a \x03(\tR\fremoveXattrs\x1a<\n" +
+	"\rremove_xattrs\x18\a \x03(\tR\fremoveXattrs\x12\x14\n" +
+	"\x05owner\x18d \x01(\tR\x05owner\x12\x14\n" +
+	"\x05group\x18e \x01(\tR\x05group\x1a<\n" +
 	"\x0eSetXattrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
@@ -6106,7 +6704,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x0eLookupResponse\x12\"\n" +
 	"\x04attr\x18\x01 \x01(\v2\x0e.cairn.v1.AttrR\x04attr\x12/\n" +
 	"\x06chunks\x18\x02 \x03(\v2\x17.cairn.v1.ChunkLocationR\x06chunks\x12\x16\n" +
-	"\x06tokens\x18\x03 \x03(\fR\x06tokens\"\xe1\x03\n" +
+	"\x06tokens\x18\x03 \x03(\fR\x06tokens\"\xfe\x03\n" +
 	"\rUploadSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12 \n" +
@@ -6122,7 +6720,8 @@ const file_cairn_proto_rawDesc = "" +
 	"\x0fcompleted_inode\x18\n" +
 	" \x01(\x04R\x0ecompletedInode\x12\x1c\n" +
 	"\tmultipart\x18\v \x01(\bR\tmultipart\x12;\n" +
-	"\x06xattrs\x18\f \x03(\v2#.cairn.v1.UploadSession.XattrsEntryR\x06xattrs\x1a9\n" +
+	"\x06xattrs\x18\f \x03(\v2#.cairn.v1.UploadSession.XattrsEntryR\x06xattrs\x12\x1b\n" +
+	"\towner_uid\x18\r \x01(\rR\bownerUid\x1a9\n" +
 	"\vXattrsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe6\x02\n" +
@@ -6336,7 +6935,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x03add\x18\x02 \x03(\tR\x03add\x12\x16\n" +
 	"\x06remove\x18\x03 \x03(\tR\x06remove\"%\n" +
 	"\vGarbageDone\x12\x16\n" +
-	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xff\v\n" +
+	"\x06chunks\x18\x01 \x03(\fR\x06chunks\"\xa0\r\n" +
 	"\aCommand\x12\x15\n" +
 	"\x06now_ns\x18\x01 \x01(\x03R\x05nowNs\x12.\n" +
 	"\x05mkdir\x18\x02 \x01(\v2\x16.cairn.v1.MkdirRequestH\x00R\x05mkdir\x121\n" +
@@ -6361,10 +6960,45 @@ const file_cairn_proto_rawDesc = "" +
 	"\x11delete_credential\x18\x15 \x01(\v2!.cairn.v1.DeleteCredentialRequestH\x00R\x10deleteCredential\x12J\n" +
 	"\x12rotate_signing_key\x18\x16 \x01(\v2\x1a.cairn.v1.RotateSigningKeyH\x00R\x10rotateSigningKey\x128\n" +
 	"\tset_quota\x18\x18 \x01(\v2\x19.cairn.v1.SetQuotaRequestH\x00R\bsetQuota\x12G\n" +
-	"\x0ereseal_secrets\x18\x17 \x01(\v2\x1e.cairn.v1.ResealSecretsRequestH\x00R\rresealSecrets\x12\x1b\n" +
-	"\tupload_id\x18\r \x01(\tR\buploadId\x12-\n" +
+	"\x0ereseal_secrets\x18\x17 \x01(\v2\x1e.cairn.v1.ResealSecretsRequestH\x00R\rresealSecrets\x125\n" +
+	"\bput_user\x18\x1a \x01(\v2\x18.cairn.v1.PutUserRequestH\x00R\aputUser\x12>\n" +
+	"\vdelete_user\x18\x1b \x01(\v2\x1b.cairn.v1.DeleteUserRequestH\x00R\n" +
+	"deleteUser\x12\x1b\n" +
+	"\tupload_id\x18\r \x01(\tR\buploadId\x12(\n" +
+	"\x06caller\x18\x19 \x01(\v2\x10.cairn.v1.CallerR\x06caller\x12-\n" +
 	"\arequest\x18\x1e \x01(\v2\x13.cairn.v1.RequestIDR\arequestB\x04\n" +
-	"\x02op\"5\n" +
+	"\x02op\"X\n" +
+	"\x06Caller\x12\x10\n" +
+	"\x03uid\x18\x01 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x02 \x01(\rR\x03gid\x12\x16\n" +
+	"\x06groups\x18\x03 \x03(\rR\x06groups\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"V\n" +
+	"\x04User\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03uid\x18\x02 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x03 \x01(\rR\x03gid\x12\x16\n" +
+	"\x06groups\x18\x04 \x03(\tR\x06groups\"-\n" +
+	"\x05Group\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03gid\x18\x02 \x01(\rR\x03gid\"<\n" +
+	"\x0ePutUserRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06groups\x18\x02 \x03(\tR\x06groups\"'\n" +
+	"\x11DeleteUserRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x12\n" +
+	"\x10ListUsersRequest\"b\n" +
+	"\x11ListUsersResponse\x12$\n" +
+	"\x05users\x18\x01 \x03(\v2\x0e.cairn.v1.UserR\x05users\x12'\n" +
+	"\x06groups\x18\x02 \x03(\v2\x0f.cairn.v1.GroupR\x06groups\"\x0f\n" +
+	"\rWhoAmIRequest\"\xb0\x01\n" +
+	"\x0eWhoAmIResponse\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03uid\x18\x02 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x03 \x01(\rR\x03gid\x12\x16\n" +
+	"\x06groups\x18\x04 \x03(\tR\x06groups\x12\x14\n" +
+	"\x05roles\x18\x05 \x03(\tR\x05roles\x12\x1c\n" +
+	"\tsuperuser\x18\x06 \x01(\bR\tsuperuser\x12\x1a\n" +
+	"\bidentity\x18\a \x01(\tR\bidentity\"5\n" +
 	"\tRequestID\x12\x16\n" +
 	"\x06client\x18\x01 \x01(\fR\x06client\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\"\x99\x01\n" +
@@ -6466,10 +7100,11 @@ const file_cairn_proto_rawDesc = "" +
 	"\tHeartbeat\x12\x1a.cairn.v1.HeartbeatRequest\x1a\x1b.cairn.v1.HeartbeatResponse\x12@\n" +
 	"\rReportCorrupt\x12\x1e.cairn.v1.ReportCorruptRequest\x1a\x0f.cairn.v1.Empty\x12D\n" +
 	"\tReconcile\x12\x1a.cairn.v1.ReconcileRequest\x1a\x1b.cairn.v1.ReconcileResponse\x120\n" +
-	"\x05Leave\x12\x16.cairn.v1.LeaveRequest\x1a\x0f.cairn.v1.Empty2\x95\x01\n" +
+	"\x05Leave\x12\x16.cairn.v1.LeaveRequest\x1a\x0f.cairn.v1.Empty2\xd2\x01\n" +
 	"\aCluster\x128\n" +
 	"\x05Peers\x12\x16.cairn.v1.PeersRequest\x1a\x17.cairn.v1.PeersResponse\x12P\n" +
-	"\rClusterStatus\x12\x1e.cairn.v1.ClusterStatusRequest\x1a\x1f.cairn.v1.ClusterStatusResponse2\xe9\x02\n" +
+	"\rClusterStatus\x12\x1e.cairn.v1.ClusterStatusRequest\x1a\x1f.cairn.v1.ClusterStatusResponse\x12;\n" +
+	"\x06WhoAmI\x12\x17.cairn.v1.WhoAmIRequest\x1a\x18.cairn.v1.WhoAmIResponse2\xe9\x02\n" +
 	"\bOperator\x124\n" +
 	"\aAddPeer\x12\x18.cairn.v1.AddPeerRequest\x1a\x0f.cairn.v1.Empty\x12:\n" +
 	"\n" +
@@ -6477,12 +7112,16 @@ const file_cairn_proto_rawDesc = "" +
 	"\x05Drain\x12\x16.cairn.v1.DrainRequest\x1a\x0f.cairn.v1.Empty\x127\n" +
 	"\x04Fsck\x12\x15.cairn.v1.FsckRequest\x1a\x16.cairn.v1.FsckResponse0\x01\x12=\n" +
 	"\bSetQuota\x12\x19.cairn.v1.SetQuotaRequest\x1a\x16.cairn.v1.StatResponse\x12A\n" +
-	"\rResealSecrets\x12\x0f.cairn.v1.Empty\x1a\x1f.cairn.v1.ResealSecretsResponse2\xae\x02\n" +
+	"\rResealSecrets\x12\x0f.cairn.v1.Empty\x1a\x1f.cairn.v1.ResealSecretsResponse2\xe5\x03\n" +
 	"\vCredentials\x12@\n" +
 	"\rPutCredential\x12\x1e.cairn.v1.PutCredentialRequest\x1a\x0f.cairn.v1.Empty\x12F\n" +
 	"\x10DeleteCredential\x12!.cairn.v1.DeleteCredentialRequest\x1a\x0f.cairn.v1.Empty\x12V\n" +
 	"\x0fListCredentials\x12 .cairn.v1.ListCredentialsRequest\x1a!.cairn.v1.ListCredentialsResponse\x12=\n" +
-	"\tGetSecret\x12\x1a.cairn.v1.GetSecretRequest\x1a\x14.cairn.v1.CredentialB(Z&github.com/cairnfs/cairn/proto/cairnpbb\x06proto3"
+	"\tGetSecret\x12\x1a.cairn.v1.GetSecretRequest\x1a\x14.cairn.v1.Credential\x123\n" +
+	"\aPutUser\x12\x18.cairn.v1.PutUserRequest\x1a\x0e.cairn.v1.User\x12:\n" +
+	"\n" +
+	"DeleteUser\x12\x1b.cairn.v1.DeleteUserRequest\x1a\x0f.cairn.v1.Empty\x12D\n" +
+	"\tListUsers\x12\x1a.cairn.v1.ListUsersRequest\x1a\x1b.cairn.v1.ListUsersResponseB(Z&github.com/cairnfs/cairn/proto/cairnpbb\x06proto3"
 
 var (
 	file_cairn_proto_rawDescOnce sync.Once
@@ -6497,7 +7136,7 @@ func file_cairn_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 89)
+var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
 var file_cairn_proto_goTypes = []any{
 	(CommitMode)(0),                 // 0: cairn.v1.CommitMode
 	(*SetQuotaRequest)(nil),         // 1: cairn.v1.SetQuotaRequest
@@ -6570,56 +7209,65 @@ var file_cairn_proto_goTypes = []any{
 	(*UpdateLocations)(nil),         // 68: cairn.v1.UpdateLocations
 	(*GarbageDone)(nil),             // 69: cairn.v1.GarbageDone
 	(*Command)(nil),                 // 70: cairn.v1.Command
-	(*RequestID)(nil),               // 71: cairn.v1.RequestID
-	(*RequestRecord)(nil),           // 72: cairn.v1.RequestRecord
-	(*ResealSecretsRequest)(nil),    // 73: cairn.v1.ResealSecretsRequest
-	(*ResealedCredential)(nil),      // 74: cairn.v1.ResealedCredential
-	(*ResealedSigningKey)(nil),      // 75: cairn.v1.ResealedSigningKey
-	(*ResealSecretsResponse)(nil),   // 76: cairn.v1.ResealSecretsResponse
-	(*RotateSigningKey)(nil),        // 77: cairn.v1.RotateSigningKey
-	(*SigningKey)(nil),              // 78: cairn.v1.SigningKey
-	(*PeerInfo)(nil),                // 79: cairn.v1.PeerInfo
-	(*Dirent)(nil),                  // 80: cairn.v1.Dirent
-	(*ChunkRecord)(nil),             // 81: cairn.v1.ChunkRecord
-	(*NodeRecord)(nil),              // 82: cairn.v1.NodeRecord
-	(*GarbageRecord)(nil),           // 83: cairn.v1.GarbageRecord
-	nil,                             // 84: cairn.v1.Attr.XattrsEntry
-	nil,                             // 85: cairn.v1.SetAttrRequest.SetXattrsEntry
-	nil,                             // 86: cairn.v1.CommitRequest.XattrsEntry
-	nil,                             // 87: cairn.v1.UploadSession.XattrsEntry
-	nil,                             // 88: cairn.v1.CreateUploadRequest.XattrsEntry
-	nil,                             // 89: cairn.v1.CompletePartsRequest.XattrsEntry
+	(*Caller)(nil),                  // 71: cairn.v1.Caller
+	(*User)(nil),                    // 72: cairn.v1.User
+	(*Group)(nil),                   // 73: cairn.v1.Group
+	(*PutUserRequest)(nil),          // 74: cairn.v1.PutUserRequest
+	(*DeleteUserRequest)(nil),       // 75: cairn.v1.DeleteUserRequest
+	(*ListUsersRequest)(nil),        // 76: cairn.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),       // 77: cairn.v1.ListUsersResponse
+	(*WhoAmIRequest)(nil),           // 78: cairn.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),          // 79: cairn.v1.WhoAmIResponse
+	(*RequestID)(nil),               // 80: cairn.v1.RequestID
+	(*RequestRecord)(nil),           // 81: cairn.v1.RequestRecord
+	(*ResealSecretsRequest)(nil),    // 82: cairn.v1.ResealSecretsRequest
+	(*ResealedCredential)(nil),      // 83: cairn.v1.ResealedCredential
+	(*ResealedSigningKey)(nil),      // 84: cairn.v1.ResealedSigningKey
+	(*ResealSecretsResponse)(nil),   // 85: cairn.v1.ResealSecretsResponse
+	(*RotateSigningKey)(nil),        // 86: cairn.v1.RotateSigningKey
+	(*SigningKey)(nil),              // 87: cairn.v1.SigningKey
+	(*PeerInfo)(nil),                // 88: cairn.v1.PeerInfo
+	(*Dirent)(nil),                  // 89: cairn.v1.Dirent
+	(*ChunkRecord)(nil),             // 90: cairn.v1.ChunkRecord
+	(*NodeRecord)(nil),              // 91: cairn.v1.NodeRecord
+	(*GarbageRecord)(nil),           // 92: cairn.v1.GarbageRecord
+	nil,                             // 93: cairn.v1.Attr.XattrsEntry
+	nil,                             // 94: cairn.v1.SetAttrRequest.SetXattrsEntry
+	nil,                             // 95: cairn.v1.CommitRequest.XattrsEntry
+	nil,                             // 96: cairn.v1.UploadSession.XattrsEntry
+	nil,                             // 97: cairn.v1.CreateUploadRequest.XattrsEntry
+	nil,                             // 98: cairn.v1.CompletePartsRequest.XattrsEntry
 }
 var file_cairn_proto_depIdxs = []int32{
-	84,  // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
+	93,  // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
 	7,   // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
 	8,   // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
 	5,   // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
 	6,   // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
 	5,   // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
 	6,   // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
-	85,  // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
+	94,  // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
 	8,   // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
 	20,  // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
 	7,   // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
 	0,   // 11: cairn.v1.CommitRequest.mode:type_name -> cairn.v1.CommitMode
 	22,  // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
-	86,  // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
+	95,  // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
 	5,   // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
 	6,   // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
 	9,   // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
 	22,  // 17: cairn.v1.UploadSession.landed:type_name -> cairn.v1.StoredChunk
 	0,   // 18: cairn.v1.UploadSession.mode:type_name -> cairn.v1.CommitMode
-	87,  // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
+	96,  // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
 	0,   // 20: cairn.v1.CreateUploadRequest.mode:type_name -> cairn.v1.CommitMode
-	88,  // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
+	97,  // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
 	22,  // 22: cairn.v1.AddUploadChunksRequest.chunks:type_name -> cairn.v1.StoredChunk
 	26,  // 23: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
 	22,  // 24: cairn.v1.PutUploadPartRequest.chunks:type_name -> cairn.v1.StoredChunk
 	26,  // 25: cairn.v1.ListUploadPartsResponse.session:type_name -> cairn.v1.UploadSession
 	34,  // 26: cairn.v1.ListUploadPartsResponse.parts:type_name -> cairn.v1.UploadPart
 	38,  // 27: cairn.v1.CompletePartsRequest.parts:type_name -> cairn.v1.CompletePart
-	89,  // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
+	98,  // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
 	41,  // 29: cairn.v1.PutCredentialRequest.credential:type_name -> cairn.v1.Credential
 	41,  // 30: cairn.v1.ListCredentialsResponse.credentials:type_name -> cairn.v1.Credential
 	51,  // 31: cairn.v1.HeartbeatResponse.token_keys:type_name -> cairn.v1.TokenKey
@@ -6639,7 +7287,7 @@ var file_cairn_proto_depIdxs = []int32{
 	28,  // 45: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
 	32,  // 46: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
 	33,  // 47: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
-	79,  // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
+	88,  // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
 	68,  // 49: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
 	69,  // 50: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
 	61,  // 51: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
@@ -6648,90 +7296,103 @@ var file_cairn_proto_depIdxs = []int32{
 	40,  // 54: cairn.v1.Command.wrap_in_dir:type_name -> cairn.v1.WrapInDirRequest
 	42,  // 55: cairn.v1.Command.put_credential:type_name -> cairn.v1.PutCredentialRequest
 	43,  // 56: cairn.v1.Command.delete_credential:type_name -> cairn.v1.DeleteCredentialRequest
-	77,  // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
+	86,  // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
 	1,   // 58: cairn.v1.Command.set_quota:type_name -> cairn.v1.SetQuotaRequest
-	73,  // 59: cairn.v1.Command.reseal_secrets:type_name -> cairn.v1.ResealSecretsRequest
-	71,  // 60: cairn.v1.Command.request:type_name -> cairn.v1.RequestID
-	74,  // 61: cairn.v1.ResealSecretsRequest.credentials:type_name -> cairn.v1.ResealedCredential
-	75,  // 62: cairn.v1.ResealSecretsRequest.signing_keys:type_name -> cairn.v1.ResealedSigningKey
-	78,  // 63: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
-	10,  // 64: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
-	11,  // 65: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
-	13,  // 66: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
-	15,  // 67: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
-	16,  // 68: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
-	18,  // 69: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
-	40,  // 70: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
-	19,  // 71: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
-	23,  // 72: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
-	24,  // 73: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
-	27,  // 74: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
-	28,  // 75: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
-	29,  // 76: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
-	30,  // 77: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
-	32,  // 78: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
-	33,  // 79: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
-	35,  // 80: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
-	36,  // 81: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
-	39,  // 82: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
-	47,  // 83: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
-	48,  // 84: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
-	67,  // 85: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
-	59,  // 86: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
-	66,  // 87: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
-	64,  // 88: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
-	52,  // 89: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
-	62,  // 90: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
-	63,  // 91: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
-	61,  // 92: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
-	57,  // 93: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
-	1,   // 94: cairn.v1.Operator.SetQuota:input_type -> cairn.v1.SetQuotaRequest
-	3,   // 95: cairn.v1.Operator.ResealSecrets:input_type -> cairn.v1.Empty
-	42,  // 96: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
-	43,  // 97: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
-	44,  // 98: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
-	46,  // 99: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
-	12,  // 100: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
-	12,  // 101: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
-	14,  // 102: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
-	3,   // 103: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
-	17,  // 104: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
-	12,  // 105: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
-	12,  // 106: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
-	21,  // 107: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
-	12,  // 108: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
-	25,  // 109: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
-	26,  // 110: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
-	3,   // 111: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
-	26,  // 112: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
-	31,  // 113: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
-	12,  // 114: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
-	3,   // 115: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
-	34,  // 116: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
-	37,  // 117: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
-	12,  // 118: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
-	50,  // 119: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
-	49,  // 120: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
-	3,   // 121: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
-	60,  // 122: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
-	3,   // 123: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
-	65,  // 124: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
-	55,  // 125: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
-	3,   // 126: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
-	3,   // 127: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
-	3,   // 128: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
-	58,  // 129: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
-	12,  // 130: cairn.v1.Operator.SetQuota:output_type -> cairn.v1.StatResponse
-	76,  // 131: cairn.v1.Operator.ResealSecrets:output_type -> cairn.v1.ResealSecretsResponse
-	3,   // 132: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
-	3,   // 133: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
-	45,  // 134: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
-	41,  // 135: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
-	100, // [100:136] is the sub-list for method output_type
-	64,  // [64:100] is the sub-list for method input_type
-	64,  // [64:64] is the sub-list for extension type_name
-	64,  // [64:64] is the sub-list for extension extendee
-	0,   // [0:64] is the sub-list for field type_name
+	82,  // 59: cairn.v1.Command.reseal_secrets:type_name -> cairn.v1.ResealSecretsRequest
+	74,  // 60: cairn.v1.Command.put_user:type_name -> cairn.v1.PutUserRequest
+	75,  // 61: cairn.v1.Command.delete_user:type_name -> cairn.v1.DeleteUserRequest
+	71,  // 62: cairn.v1.Command.caller:type_name -> cairn.v1.Caller
+	80,  // 63: cairn.v1.Command.request:type_name -> cairn.v1.RequestID
+	72,  // 64: cairn.v1.ListUsersResponse.users:type_name -> cairn.v1.User
+	73,  // 65: cairn.v1.ListUsersResponse.groups:type_name -> cairn.v1.Group
+	83,  // 66: cairn.v1.ResealSecretsRequest.credentials:type_name -> cairn.v1.ResealedCredential
+	84,  // 67: cairn.v1.ResealSecretsRequest.signing_keys:type_name -> cairn.v1.ResealedSigningKey
+	87,  // 68: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
+	10,  // 69: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
+	11,  // 70: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
+	13,  // 71: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
+	15,  // 72: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
+	16,  // 73: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
+	18,  // 74: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
+	40,  // 75: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
+	19,  // 76: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
+	23,  // 77: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
+	24,  // 78: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
+	27,  // 79: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
+	28,  // 80: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
+	29,  // 81: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
+	30,  // 82: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
+	32,  // 83: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
+	33,  // 84: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
+	35,  // 85: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
+	36,  // 86: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
+	39,  // 87: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
+	47,  // 88: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
+	48,  // 89: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
+	67,  // 90: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
+	59,  // 91: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
+	66,  // 92: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
+	64,  // 93: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
+	52,  // 94: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
+	78,  // 95: cairn.v1.Cluster.WhoAmI:input_type -> cairn.v1.WhoAmIRequest
+	62,  // 96: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
+	63,  // 97: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
+	61,  // 98: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
+	57,  // 99: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
+	1,   // 100: cairn.v1.Operator.SetQuota:input_type -> cairn.v1.SetQuotaRequest
+	3,   // 101: cairn.v1.Operator.ResealSecrets:input_type -> cairn.v1.Empty
+	42,  // 102: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
+	43,  // 103: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
+	44,  // 104: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
+	46,  // 105: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
+	74,  // 106: cairn.v1.Credentials.PutUser:input_type -> cairn.v1.PutUserRequest
+	75,  // 107: cairn.v1.Credentials.DeleteUser:input_type -> cairn.v1.DeleteUserRequest
+	76,  // 108: cairn.v1.Credentials.ListUsers:input_type -> cairn.v1.ListUsersRequest
+	12,  // 109: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
+	12,  // 110: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
+	14,  // 111: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
+	3,   // 112: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
+	17,  // 113: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
+	12,  // 114: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
+	12,  // 115: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
+	21,  // 116: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
+	12,  // 117: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
+	25,  // 118: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
+	26,  // 119: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
+	3,   // 120: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
+	26,  // 121: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
+	31,  // 122: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
+	12,  // 123: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
+	3,   // 124: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
+	34,  // 125: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
+	37,  // 126: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
+	12,  // 127: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
+	50,  // 128: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
+	49,  // 129: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
+	3,   // 130: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
+	60,  // 131: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
+	3,   // 132: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
+	65,  // 133: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
+	55,  // 134: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
+	79,  // 135: cairn.v1.Cluster.WhoAmI:output_type -> cairn.v1.WhoAmIResponse
+	3,   // 136: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
+	3,   // 137: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
+	3,   // 138: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
+	58,  // 139: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
+	12,  // 140: cairn.v1.Operator.SetQuota:output_type -> cairn.v1.StatResponse
+	85,  // 141: cairn.v1.Operator.ResealSecrets:output_type -> cairn.v1.ResealSecretsResponse
+	3,   // 142: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
+	3,   // 143: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
+	45,  // 144: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
+	41,  // 145: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
+	72,  // 146: cairn.v1.Credentials.PutUser:output_type -> cairn.v1.User
+	3,   // 147: cairn.v1.Credentials.DeleteUser:output_type -> cairn.v1.Empty
+	77,  // 148: cairn.v1.Credentials.ListUsers:output_type -> cairn.v1.ListUsersResponse
+	109, // [109:149] is the sub-list for method output_type
+	69,  // [69:109] is the sub-list for method input_type
+	69,  // [69:69] is the sub-list for extension type_name
+	69,  // [69:69] is the sub-list for extension extendee
+	0,   // [0:69] is the sub-list for field type_name
 }
 
 func init() { file_cairn_proto_init() }
@@ -6763,6 +7424,8 @@ func file_cairn_proto_init() {
 		(*Command_RotateSigningKey)(nil),
 		(*Command_SetQuota)(nil),
 		(*Command_ResealSecrets)(nil),
+		(*Command_PutUser)(nil),
+		(*Command_DeleteUser)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -6770,7 +7433,7 @@ func file_cairn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_proto_rawDesc), len(file_cairn_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   89,
+			NumMessages:   98,
 			NumExtensions: 0,
 			NumServices:   6,
 		},

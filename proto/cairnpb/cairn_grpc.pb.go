@@ -1238,6 +1238,7 @@ var Nodes_ServiceDesc = grpc.ServiceDesc{
 const (
 	Cluster_Peers_FullMethodName         = "/cairn.v1.Cluster/Peers"
 	Cluster_ClusterStatus_FullMethodName = "/cairn.v1.Cluster/ClusterStatus"
+	Cluster_WhoAmI_FullMethodName        = "/cairn.v1.Cluster/WhoAmI"
 )
 
 // ClusterClient is the client API for Cluster service.
@@ -1254,6 +1255,10 @@ type ClusterClient interface {
 	// this peer knows it, and this peer's indexes.
 	Peers(ctx context.Context, in *PeersRequest, opts ...grpc.CallOption) (*PeersResponse, error)
 	ClusterStatus(ctx context.Context, in *ClusterStatusRequest, opts ...grpc.CallOption) (*ClusterStatusResponse, error)
+	// WhoAmI answers the principal the call acts as: its certificate's
+	// identity and roles and the namespace user it maps to (docs/security.md,
+	// "Acting as a user").
+	WhoAmI(ctx context.Context, in *WhoAmIRequest, opts ...grpc.CallOption) (*WhoAmIResponse, error)
 }
 
 type clusterClient struct {
@@ -1284,6 +1289,16 @@ func (c *clusterClient) ClusterStatus(ctx context.Context, in *ClusterStatusRequ
 	return out, nil
 }
 
+func (c *clusterClient) WhoAmI(ctx context.Context, in *WhoAmIRequest, opts ...grpc.CallOption) (*WhoAmIResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WhoAmIResponse)
+	err := c.cc.Invoke(ctx, Cluster_WhoAmI_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterServer is the server API for Cluster service.
 // All implementations must embed UnimplementedClusterServer
 // for forward compatibility.
@@ -1298,6 +1313,10 @@ type ClusterServer interface {
 	// this peer knows it, and this peer's indexes.
 	Peers(context.Context, *PeersRequest) (*PeersResponse, error)
 	ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error)
+	// WhoAmI answers the principal the call acts as: its certificate's
+	// identity and roles and the namespace user it maps to (docs/security.md,
+	// "Acting as a user").
+	WhoAmI(context.Context, *WhoAmIRequest) (*WhoAmIResponse, error)
 	mustEmbedUnimplementedClusterServer()
 }
 
@@ -1313,6 +1332,9 @@ func (UnimplementedClusterServer) Peers(context.Context, *PeersRequest) (*PeersR
 }
 func (UnimplementedClusterServer) ClusterStatus(context.Context, *ClusterStatusRequest) (*ClusterStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ClusterStatus not implemented")
+}
+func (UnimplementedClusterServer) WhoAmI(context.Context, *WhoAmIRequest) (*WhoAmIResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method WhoAmI not implemented")
 }
 func (UnimplementedClusterServer) mustEmbedUnimplementedClusterServer() {}
 func (UnimplementedClusterServer) testEmbeddedByValue()                 {}
@@ -1371,6 +1393,24 @@ func _Cluster_ClusterStatus_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Cluster_WhoAmI_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WhoAmIRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterServer).WhoAmI(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cluster_WhoAmI_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterServer).WhoAmI(ctx, req.(*WhoAmIRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Cluster_ServiceDesc is the grpc.ServiceDesc for Cluster service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1385,6 +1425,10 @@ var Cluster_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ClusterStatus",
 			Handler:    _Cluster_ClusterStatus_Handler,
+		},
+		{
+			MethodName: "WhoAmI",
+			Handler:    _Cluster_WhoAmI_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
@@ -1758,6 +1802,9 @@ const (
 	Credentials_DeleteCredential_FullMethodName = "/cairn.v1.Credentials/DeleteCredential"
 	Credentials_ListCredentials_FullMethodName  = "/cairn.v1.Credentials/ListCredentials"
 	Credentials_GetSecret_FullMethodName        = "/cairn.v1.Credentials/GetSecret"
+	Credentials_PutUser_FullMethodName          = "/cairn.v1.Credentials/PutUser"
+	Credentials_DeleteUser_FullMethodName       = "/cairn.v1.Credentials/DeleteUser"
+	Credentials_ListUsers_FullMethodName        = "/cairn.v1.Credentials/ListUsers"
 )
 
 // CredentialsClient is the client API for Credentials service.
@@ -1777,6 +1824,14 @@ type CredentialsClient interface {
 	DeleteCredential(ctx context.Context, in *DeleteCredentialRequest, opts ...grpc.CallOption) (*Empty, error)
 	ListCredentials(ctx context.Context, in *ListCredentialsRequest, opts ...grpc.CallOption) (*ListCredentialsResponse, error)
 	GetSecret(ctx context.Context, in *GetSecretRequest, opts ...grpc.CallOption) (*Credential, error)
+	// PutUser creates a namespace user (a fresh uid, and a group of its own
+	// name as its primary group) or replaces an existing user's groups;
+	// groups that do not exist yet are created. DeleteUser removes a user
+	// (files it owns keep its uid). Both are Raft writes; ListUsers is a
+	// linearizable read.
+	PutUser(ctx context.Context, in *PutUserRequest, opts ...grpc.CallOption) (*User, error)
+	DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*Empty, error)
+	ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error)
 }
 
 type credentialsClient struct {
@@ -1827,6 +1882,36 @@ func (c *credentialsClient) GetSecret(ctx context.Context, in *GetSecretRequest,
 	return out, nil
 }
 
+func (c *credentialsClient) PutUser(ctx context.Context, in *PutUserRequest, opts ...grpc.CallOption) (*User, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(User)
+	err := c.cc.Invoke(ctx, Credentials_PutUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *credentialsClient) DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Credentials_DeleteUser_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *credentialsClient) ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListUsersResponse)
+	err := c.cc.Invoke(ctx, Credentials_ListUsers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CredentialsServer is the server API for Credentials service.
 // All implementations must embed UnimplementedCredentialsServer
 // for forward compatibility.
@@ -1844,6 +1929,14 @@ type CredentialsServer interface {
 	DeleteCredential(context.Context, *DeleteCredentialRequest) (*Empty, error)
 	ListCredentials(context.Context, *ListCredentialsRequest) (*ListCredentialsResponse, error)
 	GetSecret(context.Context, *GetSecretRequest) (*Credential, error)
+	// PutUser creates a namespace user (a fresh uid, and a group of its own
+	// name as its primary group) or replaces an existing user's groups;
+	// groups that do not exist yet are created. DeleteUser removes a user
+	// (files it owns keep its uid). Both are Raft writes; ListUsers is a
+	// linearizable read.
+	PutUser(context.Context, *PutUserRequest) (*User, error)
+	DeleteUser(context.Context, *DeleteUserRequest) (*Empty, error)
+	ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error)
 	mustEmbedUnimplementedCredentialsServer()
 }
 
@@ -1865,6 +1958,15 @@ func (UnimplementedCredentialsServer) ListCredentials(context.Context, *ListCred
 }
 func (UnimplementedCredentialsServer) GetSecret(context.Context, *GetSecretRequest) (*Credential, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSecret not implemented")
+}
+func (UnimplementedCredentialsServer) PutUser(context.Context, *PutUserRequest) (*User, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutUser not implemented")
+}
+func (UnimplementedCredentialsServer) DeleteUser(context.Context, *DeleteUserRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteUser not implemented")
+}
+func (UnimplementedCredentialsServer) ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUsers not implemented")
 }
 func (UnimplementedCredentialsServer) mustEmbedUnimplementedCredentialsServer() {}
 func (UnimplementedCredentialsServer) testEmbeddedByValue()                     {}
@@ -1959,6 +2061,60 @@ func _Credentials_GetSecret_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Credentials_PutUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CredentialsServer).PutUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Credentials_PutUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CredentialsServer).PutUser(ctx, req.(*PutUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Credentials_DeleteUser_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteUserRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CredentialsServer).DeleteUser(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Credentials_DeleteUser_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CredentialsServer).DeleteUser(ctx, req.(*DeleteUserRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Credentials_ListUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListUsersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CredentialsServer).ListUsers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Credentials_ListUsers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CredentialsServer).ListUsers(ctx, req.(*ListUsersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Credentials_ServiceDesc is the grpc.ServiceDesc for Credentials service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1981,6 +2137,18 @@ var Credentials_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetSecret",
 			Handler:    _Credentials_GetSecret_Handler,
+		},
+		{
+			MethodName: "PutUser",
+			Handler:    _Credentials_PutUser_Handler,
+		},
+		{
+			MethodName: "DeleteUser",
+			Handler:    _Credentials_DeleteUser_Handler,
+		},
+		{
+			MethodName: "ListUsers",
+			Handler:    _Credentials_ListUsers_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
