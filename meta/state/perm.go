@@ -209,7 +209,8 @@ const (
 
 // StatAs resolves path as caller would (search on every directory of the
 // path) and checks that it has access on the target. A nil caller is the
-// superuser. Errors are NotFound, NotDir or Permission.
+// superuser. Errors are NotFound, NotDir or Permission. A directory with
+// a quota comes with its limits and usage, as from Stat.
 func (v *View) StatAs(path string, caller *pb.Caller, access Access) (*pb.Attr, error) {
 	p := principal{caller}
 	a, err := resolveAs(v.r, path, p)
@@ -221,7 +222,7 @@ func (v *View) StatAs(path string, caller *pb.Caller, access Access) (*pb.Attr, 
 			return nil, err
 		}
 	}
-	return a, nil
+	return addQuota(v.r, a, nil)
 }
 
 // Owns reports whether caller is uid or the superuser (nil is).
