@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,6 +99,12 @@ func TestAdminMembership(t *testing.T) {
 func testCredentials(ctx context.Context, t *testing.T, adm, gw *client.Admin) {
 	cred := client.Credential{AccessKey: "SPARKJOBS", Secret: "first-secret-key", Description: "spark",
 		User: "alice", Policy: `{"Version":"2012-10-17","Statement":[]}`}
+	if err := adm.PutCredential(ctx, cred, client.PutCredentialOptions{Exclusive: true}); !errors.Is(err, cairn.Invalid) || !strings.Contains(err.Error(), "cairn user add alice") {
+		t.Fatalf("a key for a user that does not exist: %v, want Invalid naming `cairn user add alice`", err)
+	}
+	if _, err := adm.PutUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
 	if err := adm.PutCredential(ctx, cred, client.PutCredentialOptions{Exclusive: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -52,7 +54,13 @@ func TestOutsidersAreRefused(t *testing.T) {
 	mustCLI("mkdir", "-p", "/vault/deep")
 	mustCLI("put", local, "/vault/deep/secret.bin")
 	mustCLI("put", local, "/vault/other.bin")
+	// alice is a namespace user; the vault is root's alone.
+	mustCLI("user", "add", "alice")
+	mustCLI("chmod", "700", "/vault")
 	mustCLI("s3", "user", "add", "OWNERKEY", "owner-secret-key-1234")
+	// Two users' S3 keys: alice's bucket is private to her.
+	mustCLI("s3", "user", "add", "--user", "alice", "ALICEKEY", "alice-secret-key-1234")
+	mustCLI("s3", "user", "add", "--user", "bob", "BOBKEY", "bob-secret-key-12345")
 	gl := listener(t)
 	start(t, c.dir, "gateway", []net.Listener{gl}, "gateway", "--addr", gl.Addr().String(), "--meta", c.meta,
 		"--certs-dir", filepath.Join(c.certs, "gateway"))
@@ -67,9 +75,23 @@ func TestOutsidersAreRefused(t *testing.T) {
 		}
 		return nil
 	})
+	s3For := func(ak, sk string) *minio.Client {
+		mc, err := minio.New(gl.Addr().String(), &minio.Options{Creds: credentials.NewStaticV4(ak, sk, ""), Region: "us-east-1", BucketLookup: minio.BucketLookupPath})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mc
+	}
+	aliceS3, bobS3 := s3For("ALICEKEY", "alice-secret-key-1234"), s3For("BOBKEY", "bob-secret-key-12345")
+	if err := aliceS3.MakeBucket(t.Context(), "alices", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := aliceS3.PutObject(t.Context(), "alices", "diary.txt", strings.NewReader("dear diary"), 10, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	snapshot := func() string {
 		t.Helper()
-		return mustCLI("ls", "-l", "-r", "/") + mustCLI("s3", "user", "list") +
+		return mustCLI("ls", "-l", "-r", "/") + mustCLI("s3", "user", "list") + mustCLI("user", "list") +
 			mustCLI("locate", "/vault/deep/secret.bin") + mustCLI("locate", "/vault/other.bin")
 	}
 	before := snapshot()
@@ -140,6 +162,12 @@ func TestOutsidersAreRefused(t *testing.T) {
 		{"user mints an S3 key", []string{"CAIRN_CERTS_DIR=" + filepath.Join(c.certs, "alice")}, []string{"s3", "user", "add", "MINE", "my-own-secret-key"}, "may not call /cairn.v1.Credentials/PutCredential"},
 		{"user lists S3 keys", []string{"CAIRN_CERTS_DIR=" + filepath.Join(c.certs, "alice")}, []string{"s3", "user", "list"}, "may not call /cairn.v1.Credentials/ListCredentials"},
 		{"user runs fsck", []string{"CAIRN_CERTS_DIR=" + filepath.Join(c.certs, "alice")}, []string{"fsck"}, "may not call /cairn.v1.Operator/Fsck"},
+		{"user reads root's private file", []string{"CAIRN_CERTS_DIR=" + filepath.Join(c.certs, "alice")}, []string{"cat", "/vault/deep/secret.bin"}, "permission denied"},
+		{"user removes root's tree", []string{"CAIRN_CERTS_DIR=" + filepath.Join(c.certs, "alice")}, []string{"rm", "-r", "/vault"}, "permission denied"},
+		{"user takes root's tree", []string{"CAIRN_CERTS_DIR=" + filepath.Join(c.certs, "alice")}, []string{"chown", "alice", "/vault"}, "permission denied"},
+		{"user makes a user", []string{"CAIRN_CERTS_DIR=" + filepath.Join(c.certs, "alice")}, []string{"user", "add", "mallory"}, "may not call /cairn.v1.Credentials/PutUser"},
+		{"user acts as root", []string{"CAIRN_CERTS_DIR=" + filepath.Join(c.certs, "alice"), "CAIRN_AS=root"}, []string{"rm", "-r", "/vault"}, "may not act as"},
+		{"user sets a quota", []string{"CAIRN_CERTS_DIR=" + filepath.Join(c.certs, "alice")}, []string{"quota", "set", "/vault", "--bytes", "1"}, "may not call /cairn.v1.Operator/SetQuota"},
 	} {
 		out, err := cliEnv(t, c.meta, tc.env, tc.args...)
 		if err == nil || !strings.Contains(out, tc.want) {
@@ -197,6 +225,7 @@ func TestOutsidersAreRefused(t *testing.T) {
 	}{
 		{"REST read without a certificate", "GET", "https://" + httpAddr + "/v1/files/vault/deep/secret.bin", nil, nil, "no verified client certificate"},
 		{"REST delete without a certificate", "DELETE", "https://" + httpAddr + "/v1/files/vault?recursive=true", nil, nil, "no verified client certificate"},
+		{"REST read of root's private file by a user", "GET", "https://" + httpAddr + "/v1/files/vault/deep/secret.bin", alice, nil, "permission denied"},
 		{"REST rename from a foreign web page", "POST", "https://" + httpAddr + "/v1/files/vault/other.bin?op=rename&to=/stolen.bin", admin,
 			map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}, "origin"},
 		{"chunk read without a certificate", "GET", chunkURL, nil, nil, "no verified client certificate"},
@@ -230,6 +259,28 @@ func TestOutsidersAreRefused(t *testing.T) {
 		}
 	}
 
+	// S3: user B's key on user A's private bucket.
+	{
+		ctx := t.Context()
+		_, err := bobS3.StatObject(ctx, "alices", "diary.txt", minio.StatObjectOptions{})
+		wantS3Denied(t, "bob stats alice's object", err)
+		obj, err := bobS3.GetObject(ctx, "alices", "diary.txt", minio.GetObjectOptions{})
+		if err == nil {
+			_, err = io.ReadAll(obj)
+		}
+		wantS3Denied(t, "bob reads alice's object", err)
+		_, err = bobS3.PutObject(ctx, "alices", "diary.txt", strings.NewReader("forged"), 6, minio.PutObjectOptions{})
+		wantS3Denied(t, "bob overwrites alice's object", err)
+		wantS3Denied(t, "bob deletes alice's object", bobS3.RemoveObject(ctx, "alices", "diary.txt", minio.RemoveObjectOptions{}))
+		for o := range bobS3.ListObjects(ctx, "alices", minio.ListObjectsOptions{}) {
+			wantS3Denied(t, "bob lists alice's bucket", o.Err)
+			break
+		}
+		wantS3Denied(t, "bob removes alice's bucket", bobS3.RemoveBucket(ctx, "alices"))
+		wantS3Denied(t, "bob opens alice's bucket to everyone", bobS3.SetBucketPolicy(ctx, "alices",
+			`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::alices/*"}]}`))
+	}
+
 	// The same cluster, untouched.
 	if after := snapshot(); after != before {
 		t.Errorf("the cluster changed under the refused attempts:\nbefore:\n%s\nafter:\n%s", before, after)
@@ -237,6 +288,14 @@ func TestOutsidersAreRefused(t *testing.T) {
 	// And the admin still reads its file.
 	if out := mustCLI("cat", "/vault/deep/secret.bin"); !strings.HasPrefix(out, "protect me ") {
 		t.Errorf("the file no longer reads back: %.40q", out)
+	}
+}
+
+// wantS3Denied checks that err is S3's AccessDenied.
+func wantS3Denied(t *testing.T, what string, err error) {
+	t.Helper()
+	if code := minio.ToErrorResponse(err).Code; code != "AccessDenied" {
+		t.Errorf("%s: %v (code %q), want AccessDenied", what, err, code)
 	}
 }
 

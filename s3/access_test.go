@@ -21,6 +21,17 @@ import (
 func (g *gateway) addKey(t testing.TB, ak, user, policy string) *awss3.Client {
 	t.Helper()
 	const secret = "a-secret-key-for-tests"
+	if user != "" {
+		// A key's user is a namespace user (the gateway works in the
+		// user's buckets as the user).
+		if users, _, err := g.c.Admin().ListUsers(context.Background()); err != nil {
+			t.Fatal(err)
+		} else if !slices.ContainsFunc(users, func(u client.User) bool { return u.Name == user }) {
+			if _, err := g.c.Admin().PutUser(context.Background(), user); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	err := g.c.Admin().PutCredential(context.Background(), client.Credential{AccessKey: ak, Secret: secret, User: user, Policy: policy},
 		client.PutCredentialOptions{})
 	if err != nil {

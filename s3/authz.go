@@ -28,6 +28,7 @@ type principal struct {
 	anonymous bool
 	admin     bool
 	name      string // user, else access key; "" when anonymous
+	user      string // the namespace user the key belongs to, if any
 	accessKey string
 	policy    *policy.Policy // identity policy; nil when the key has none
 }

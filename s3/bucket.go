@@ -71,7 +71,14 @@ func (g *Gateway) createBucket(q *request) error {
 	if acl != "" && acl != "private" {
 		attrs[xACL] = acl
 	}
-	if _, err := g.c.Chattr(q.ctx, "/"+q.bucket, client.SetAttr{SetXattrs: attrs}); err != nil {
+	sa := client.SetAttr{SetXattrs: attrs}
+	if u := q.who.user; u != "" {
+		// The bucket is the user's directory, private to it in the
+		// namespace; the gateway works in it as the user (owner.go).
+		private := uint32(0o700)
+		attrs[xOwnerUser], sa.Owner, sa.Group, sa.Mode = u, u, u, &private
+	}
+	if _, err := g.c.Chattr(q.ctx, "/"+q.bucket, sa); err != nil {
 		// A bucket without its owner would be the administrators' alone:
 		// undo, so that the client's retry creates it whole.
 		if _, rerr := g.c.Remove(q.ctx, "/"+q.bucket, client.RemoveOptions{}); rerr != nil {

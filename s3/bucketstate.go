@@ -24,6 +24,7 @@ const (
 type bucketState struct {
 	name       string
 	owner      string // "" for buckets made before owners were recorded: administrators only
+	ownerUser  string // the namespace user that owns the bucket's directory (owner.go); "" for the superuser
 	policyJSON string
 	policy     *policy.Policy // nil without a policy (or with one that no longer parses)
 	acl        string
@@ -90,7 +91,7 @@ func (g *Gateway) loadBucketState(ctx context.Context, bucket string) (*bucketSt
 // and grants nothing.
 func (g *Gateway) stateOf(fi *client.FileInfo) *bucketState {
 	x := fi.Xattrs
-	st := &bucketState{name: fi.Name(), owner: x[xOwner], policyJSON: x[xPolicy], acl: x[xACL], pab: decodePAB(x[xPAB]), pabSet: x[xPAB] != ""}
+	st := &bucketState{name: fi.Name(), owner: x[xOwner], ownerUser: x[xOwnerUser], policyJSON: x[xPolicy], acl: x[xACL], pab: decodePAB(x[xPAB]), pabSet: x[xPAB] != ""}
 	if st.policyJSON != "" {
 		st.policy = g.policies.parse(st.policyJSON, func(err error) {
 			g.log.Warn("a stored bucket policy does not parse; it grants nothing until it is replaced", "bucket", st.name, "err", err)

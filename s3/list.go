@@ -150,7 +150,7 @@ func validPrefix(s string) string {
 func (w *walker) walk(dir, P string) (bool, error) {
 	if P != "" && strings.HasPrefix(P, w.p.prefix) {
 		if item, cp := w.item(P); w.wanted(item, cp) {
-			fi, err := w.g.c.Stat(w.ctx, dir+"/"+markerEntry)
+			fi, err := w.g.store(w.ctx).Stat(w.ctx, dir+"/"+markerEntry)
 			if err == nil && !w.emitKey(P, fi) {
 				return false, nil
 			}
@@ -171,7 +171,7 @@ func (w *walker) walk(dir, P string) (bool, error) {
 		}
 		return true, nil
 	}
-	for fi, err := range w.g.c.List(w.ctx, dir, client.ListOptions{StartAfter: w.startName(P)}) {
+	for fi, err := range w.g.store(w.ctx).List(w.ctx, dir, client.ListOptions{StartAfter: w.startName(P)}) {
 		if err != nil {
 			return false, err
 		}
@@ -210,7 +210,7 @@ func (w *walker) dirObject(dir, P, name string) (bool, error) {
 	if item, cp := w.item(key); !w.wanted(item, cp) {
 		return true, nil
 	}
-	fi, err := w.g.c.Stat(w.ctx, dir+"/"+name+"/"+objEntry)
+	fi, err := w.g.store(w.ctx).Stat(w.ctx, dir+"/"+name+"/"+objEntry)
 	if cairn.KindOf(err) == cairn.NotFound || cairn.KindOf(err) == cairn.NotDir {
 		return true, nil
 	}
@@ -252,7 +252,7 @@ func (w *walker) subtree(dir, P, name string) (bool, error) {
 // emptyDir says whether a directory holds no key below it (it may hold
 // the object named like the directory itself).
 func (w *walker) emptyDir(path string) (bool, error) {
-	for fi, err := range w.g.c.List(w.ctx, path, client.ListOptions{Limit: 2}) {
+	for fi, err := range w.g.store(w.ctx).List(w.ctx, path, client.ListOptions{Limit: 2}) {
 		if k := cairn.KindOf(err); k == cairn.NotFound || k == cairn.NotDir {
 			return true, nil
 		}

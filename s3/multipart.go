@@ -48,7 +48,7 @@ func (g *Gateway) createUpload(q *request) error {
 		return err
 	}
 	setSSE(q.w, meta, sse)
-	s, err := g.c.CreateMultipart(q.ctx, objectPath(q.bucket, q.key), client.WriteOptions{Xattrs: meta})
+	s, err := g.store(q.ctx).CreateMultipart(q.ctx, objectPath(q.bucket, q.key), client.WriteOptions{Xattrs: meta})
 	if err != nil {
 		return err
 	}
@@ -63,7 +63,7 @@ func (g *Gateway) session(q *request) (*client.Upload, error) {
 	if id == "" {
 		return nil, noSuch
 	}
-	s, err := g.c.GetUpload(q.ctx, id)
+	s, err := g.store(q.ctx).GetUpload(q.ctx, id)
 	if cairn.KindOf(err) == cairn.NotFound {
 		return nil, noSuch
 	}
@@ -127,7 +127,7 @@ func (g *Gateway) uploadPart(q *request) error {
 
 // writePart uploads one part; fill writes its bytes and returns their MD5.
 func (g *Gateway) writePart(q *request, s *client.Upload, n int, fill func(*client.Writer) ([]byte, error)) (*client.Part, error) {
-	w, err := g.c.CreatePart(q.ctx, s.ID, n, s.ChunkSize, s.Replication)
+	w, err := g.store(q.ctx).CreatePart(q.ctx, s.ID, n, s.ChunkSize, s.Replication)
 	if err != nil {
 		return nil, err
 	}
@@ -236,7 +236,7 @@ func (g *Gateway) completeUpload(q *request) error {
 		return err
 	}
 	id := q.r.URL.Query().Get("uploadId")
-	s, stored, err := g.c.ListParts(q.ctx, id)
+	s, stored, err := g.store(q.ctx).ListParts(q.ctx, id)
 	if cairn.KindOf(err) == cairn.NotFound {
 		return g.completedAlready(q, id, parts)
 	}
@@ -265,7 +265,7 @@ func (g *Gateway) completeUpload(q *request) error {
 func (g *Gateway) complete(q *request, id string, parts []client.CompletePart, etag string) (*client.FileInfo, error) {
 	target := objectPath(q.bucket, q.key)
 	for attempt := 0; ; attempt++ {
-		fi, err := g.c.CompleteMultipart(q.ctx, id, parts, client.CompleteOptions{MinPartSize: g.cfg.MinPartSize,
+		fi, err := g.store(q.ctx).CompleteMultipart(q.ctx, id, parts, client.CompleteOptions{MinPartSize: g.cfg.MinPartSize,
 			Xattrs: map[string]string{xETag: etag}, Path: target, Parents: true, ExistingDirs: 1})
 		if err == nil {
 			return fi, nil
@@ -283,15 +283,15 @@ func (g *Gateway) complete(q *request, id string, parts []client.CompletePart, e
 // lost: the metadata service remembers completed sessions for a while.
 func (g *Gateway) completedAlready(q *request, id string, parts []client.CompletePart) error {
 	noSuch := errorf("NoSuchUpload", "no multipart upload %q (it completed, was aborted, or never existed)", id)
-	fi, err := g.c.CompleteMultipart(q.ctx, id, parts, client.CompleteOptions{})
+	fi, err := g.store(q.ctx).CompleteMultipart(q.ctx, id, parts, client.CompleteOptions{})
 	if err != nil {
 		return noSuch
 	}
 	// Only a retry for the same key may be answered with the object: the
 	// upload ID alone says nothing about which key it was for.
-	cur, err := g.c.Stat(q.ctx, objectPath(q.bucket, q.key))
+	cur, err := g.store(q.ctx).Stat(q.ctx, objectPath(q.bucket, q.key))
 	if err == nil && cur.IsDir() && !strings.HasSuffix(q.key, "/") {
-		cur, err = g.c.Stat(q.ctx, nestedPath(q.bucket, q.key))
+		cur, err = g.store(q.ctx).Stat(q.ctx, nestedPath(q.bucket, q.key))
 	}
 	if err != nil || cur.Inode != fi.Inode {
 		return noSuch
@@ -336,7 +336,7 @@ func (g *Gateway) abortUpload(q *request) error {
 	if err != nil {
 		return err
 	}
-	if err := g.c.AbortUpload(q.ctx, s.ID); err != nil {
+	if err := g.store(q.ctx).AbortUpload(q.ctx, s.ID); err != nil {
 		return toAPI(err, "NoSuchUpload")
 	}
 	q.w.WriteHeader(http.StatusNoContent)
@@ -345,7 +345,7 @@ func (g *Gateway) abortUpload(q *request) error {
 
 func (g *Gateway) listParts(q *request) error {
 	id := q.r.URL.Query().Get("uploadId")
-	s, parts, err := g.c.ListParts(q.ctx, id)
+	s, parts, err := g.store(q.ctx).ListParts(q.ctx, id)
 	if cairn.KindOf(err) == cairn.NotFound {
 		return errorf("NoSuchUpload", "no multipart upload %q", id)
 	}
@@ -401,7 +401,7 @@ func (g *Gateway) listUploads(q *request) error {
 		}
 		maxUploads = min(n, 1000)
 	}
-	sessions, err := g.c.ListUploads(q.ctx, "/"+q.bucket+"/")
+	sessions, err := g.store(q.ctx).ListUploads(q.ctx, "/"+q.bucket+"/")
 	if err != nil {
 		return err
 	}

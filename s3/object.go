@@ -70,7 +70,7 @@ func (g *Gateway) putObject(q *request) error {
 // making room if a file or directory is in the way (see names.go).
 func (g *Gateway) write(ctx context.Context, bucket, key string, meta map[string]string, fill func(*client.Writer) error) (*client.FileInfo, error) {
 	target := objectPath(bucket, key)
-	w, err := g.c.Create(ctx, target, client.WriteOptions{Parents: true, ExistingDirs: 1, Xattrs: meta, ReplaceXattrs: true})
+	w, err := g.store(ctx).Create(ctx, target, client.WriteOptions{Parents: true, ExistingDirs: 1, Xattrs: meta, ReplaceXattrs: true})
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func (g *Gateway) nestParents(ctx context.Context, bucket, key string) error {
 	p := "/" + bucket
 	for _, s := range segs[:len(segs)-1] {
 		p += "/" + s
-		fi, err := g.c.Stat(ctx, p)
+		fi, err := g.store(ctx).Stat(ctx, p)
 		if cairn.KindOf(err) == cairn.NotFound {
 			return nil
 		}
@@ -128,7 +128,7 @@ func (g *Gateway) nestParents(ctx context.Context, bucket, key string) error {
 			return err
 		}
 		if !fi.IsDir() {
-			if _, err := g.c.WrapInDir(ctx, p, objEntry); err != nil && cairn.KindOf(err) != cairn.NotFound {
+			if _, err := g.store(ctx).WrapInDir(ctx, p, objEntry); err != nil && cairn.KindOf(err) != cairn.NotFound {
 				return err
 			}
 		}
@@ -138,9 +138,9 @@ func (g *Gateway) nestParents(ctx context.Context, bucket, key string) error {
 
 // open finds an object's file.
 func (g *Gateway) open(ctx context.Context, bucket, key string) (*client.File, error) {
-	f, err := g.c.Open(ctx, objectPath(bucket, key))
+	f, err := g.storeIn(ctx, bucket).Open(ctx, objectPath(bucket, key))
 	if cairn.KindOf(err) == cairn.IsDir && !strings.HasSuffix(key, "/") {
-		f, err = g.c.Open(ctx, nestedPath(bucket, key))
+		f, err = g.storeIn(ctx, bucket).Open(ctx, nestedPath(bucket, key))
 	}
 	if cairn.KindOf(err) == cairn.NotFound || cairn.KindOf(err) == cairn.NotDir || cairn.KindOf(err) == cairn.IsDir {
 		return nil, g.missing(ctx, bucket, key)
@@ -150,7 +150,7 @@ func (g *Gateway) open(ctx context.Context, bucket, key string) (*client.File, e
 
 // missing says whether the key or the whole bucket is missing.
 func (g *Gateway) missing(ctx context.Context, bucket, key string) error {
-	if fi, err := g.c.Stat(ctx, "/"+bucket); err != nil || !fi.IsDir() {
+	if fi, err := g.store(ctx).Stat(ctx, "/"+bucket); err != nil || !fi.IsDir() {
 		return errorf("NoSuchBucket", "bucket %q does not exist", bucket)
 	}
 	return errorf("NoSuchKey", "no object %q in bucket %q", key, bucket)
@@ -323,14 +323,14 @@ func (g *Gateway) deleteObject(q *request) error {
 // then the directories it leaves empty, up to the bucket.
 func (g *Gateway) remove(ctx context.Context, bucket, key string) error {
 	p := objectPath(bucket, key)
-	_, err := g.c.Remove(ctx, p, client.RemoveOptions{})
+	_, err := g.store(ctx).Remove(ctx, p, client.RemoveOptions{})
 	if k := cairn.KindOf(err); (k == cairn.NotEmpty || k == cairn.IsDir) && !strings.HasSuffix(key, "/") {
 		p = nestedPath(bucket, key)
-		_, err = g.c.Remove(ctx, p, client.RemoveOptions{})
+		_, err = g.store(ctx).Remove(ctx, p, client.RemoveOptions{})
 	}
 	switch cairn.KindOf(err) {
 	case cairn.NotFound, cairn.NotDir:
-		if fi, serr := g.c.Stat(ctx, "/"+bucket); serr != nil || !fi.IsDir() {
+		if fi, serr := g.store(ctx).Stat(ctx, "/"+bucket); serr != nil || !fi.IsDir() {
 			return errorf("NoSuchBucket", "bucket %q does not exist", bucket)
 		}
 		return nil
@@ -342,7 +342,7 @@ func (g *Gateway) remove(ctx context.Context, bucket, key string) error {
 		return err
 	}
 	for dir := path.Dir(p); strings.Count(dir, "/") > 1; dir = path.Dir(dir) {
-		if _, err := g.c.Remove(ctx, dir, client.RemoveOptions{}); err != nil {
+		if _, err := g.store(ctx).Remove(ctx, dir, client.RemoveOptions{}); err != nil {
 			break // not empty (or gone): stop pruning
 		}
 	}

@@ -66,6 +66,10 @@ type Gateway struct {
 	// sseUntil is when (unix ns) the last check that every data node
 	// encrypts expires (sse.go).
 	sseUntil atomic.Int64
+	// asUser holds the stores acting as buckets' owning users, by user;
+	// owners caches which user owns a bucket (owner.go).
+	asUser sync.Map
+	owners ownerCache
 }
 
 type credEntry struct {
@@ -136,7 +140,7 @@ func (g *Gateway) credential(ak string) credEntry {
 // that does not parse (put around the gateway's checks) is logged and
 // lets the key do nothing.
 func (g *Gateway) principalOf(cred *client.Credential) *principal {
-	p := &principal{accessKey: cred.AccessKey, name: cred.User}
+	p := &principal{accessKey: cred.AccessKey, name: cred.User, user: cred.User}
 	if p.name == "" {
 		p.name = cred.AccessKey
 	}
@@ -247,6 +251,7 @@ func (g *Gateway) serve(q *request) error {
 		}
 		return errorf("NoSuchBucket", "bucket %q does not exist (and is not a valid bucket name)", q.bucket)
 	}
+	q.ctx = g.withStore(q)
 	if q.key == "" {
 		return g.serveBucket(q)
 	}

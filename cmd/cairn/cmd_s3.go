@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -42,6 +43,21 @@ func runS3(ctx context.Context, args []string) error {
 				return err
 			}
 			cred.Policy = doc
+		}
+		if cred.User != "" {
+			// The key acts as its namespace user, which must exist: make
+			// it if it does not (as `cairn user add` would).
+			users, _, err := c.Admin().ListUsers(ctx)
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(users, func(u client.User) bool { return u.Name == cred.User }) {
+				u, err := c.Admin().PutUser(ctx, cred.User)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("created namespace user %s (uid %d)\n", u.Name, u.UID)
+			}
 		}
 		if err := c.Admin().PutCredential(ctx, cred, client.PutCredentialOptions{Exclusive: true}); err != nil {
 			return err

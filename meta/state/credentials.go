@@ -2,6 +2,7 @@ package state
 
 import (
 	"errors"
+	"fmt"
 
 	"google.golang.org/protobuf/proto"
 
@@ -20,6 +21,14 @@ type credentials struct{ *tx }
 func (t credentials) put(req *pb.PutCredentialRequest) error {
 	if err := CheckCredential(req.Credential); err != nil {
 		return err
+	}
+	if u := req.Credential.User; u != "" {
+		// A key acts as its user in the namespace (the S3 gateway works
+		// in the user's buckets as the user): the user must exist.
+		if _, err := getUser(t.b, u); err != nil {
+			return cairn.E("credential.put", cairn.PathArg(req.Credential.AccessKey), cairn.Invalid,
+				fmt.Errorf("the key's user %q is no namespace user; create it first (`cairn user add %s`)", u, u))
+		}
 	}
 	key := credentialKey(req.Credential.AccessKey)
 	if req.Exclusive {
