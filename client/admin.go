@@ -71,6 +71,10 @@ type NodeStatus struct {
 	LastHeartbeat time.Time // zero if none arrived since this leader took over
 	HealthDetail  string    // why the node reports itself unhealthy, if it does
 	Encrypted     bool      // the node encrypts the chunks it stores (--encryption-key-file)
+	// Free is what the node can still write; Full says it keeps less than
+	// its reserve free and gets no new chunks.
+	Free int64
+	Full bool
 }
 
 // RepairStatus is the leader's self-healing progress: re-replication,
@@ -223,7 +227,8 @@ func newClusterStatus(r *pb.ClusterStatusResponse) *ClusterStatus {
 		CommitIndex: r.CommitIndex, AppliedIndex: r.AppliedIndex}
 	for _, n := range r.Nodes {
 		ns := NodeStatus{ID: cairn.NodeID(n.Id), Addr: n.Addr, Zone: n.Zone, Rack: n.Rack, State: nodeState(n.State),
-			Capacity: n.Capacity, Used: n.Used, Chunks: n.Chunks, HealthDetail: n.HealthDetail, Encrypted: n.Encrypted}
+			Capacity: n.Capacity, Used: n.Used, Chunks: n.Chunks, HealthDetail: n.HealthDetail, Encrypted: n.Encrypted,
+			Free: n.Free, Full: n.Full}
 		ns.LastHeartbeat = unixNano(n.LastHeartbeatNs)
 		st.Nodes = append(st.Nodes, ns)
 	}

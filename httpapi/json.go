@@ -148,6 +148,8 @@ type Node struct {
 	LastHeartbeat string `json:"last_heartbeat,omitempty"` // RFC 3339, UTC
 	HealthDetail  string `json:"health_detail,omitempty"`
 	Encrypted     bool   `json:"encrypted"` // stores chunks encrypted at rest
+	Free          int64  `json:"free"`      // bytes it can still write
+	Full          bool   `json:"full"`      // below its reserve: no new chunks
 }
 
 func newCluster(st *client.ClusterStatus) *Cluster {
@@ -164,7 +166,8 @@ func newCluster(st *client.ClusterStatus) *Cluster {
 	}
 	for _, n := range st.Nodes {
 		node := Node{ID: string(n.ID), Addr: n.Addr, Zone: n.Zone, Rack: n.Rack, State: n.State.String(), Capacity: n.Capacity,
-			Used: n.Used, Chunks: n.Chunks, HealthDetail: n.HealthDetail, Encrypted: n.Encrypted}
+			Used: n.Used, Chunks: n.Chunks, HealthDetail: n.HealthDetail, Encrypted: n.Encrypted,
+			Free: n.Free, Full: n.Full}
 		if !n.LastHeartbeat.IsZero() {
 			node.LastHeartbeat = n.LastHeartbeat.UTC().Format(time.RFC3339Nano)
 		}

@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cairnfs/cairn/client"
 	"github.com/cairnfs/cairn/internal/faultnet"
 	"github.com/cairnfs/cairn/internal/testcluster"
 	"github.com/cairnfs/cairn/internal/testenv"
+	"github.com/cairnfs/cairn/node"
 )
 
 // TestFrozenDataNodeNeverStallsWrites freezes one of five data nodes as
@@ -104,5 +107,81 @@ func TestFrozenDataNodeNeverStallsWrites(t *testing.T) {
 	}
 	if longest > 10*time.Second {
 		t.Errorf("a write took %v with one node frozen; want at most 10s", longest)
+	}
+}
+
+// TestFullNodeIsAState fills one of four data nodes under a write
+// workload with replication 2: no write fails while the others have room,
+// the node shows as full in the cluster status, and it then gets no new
+// chunks. All four offer the same capacity, but the first one's disk
+// (as a disk filled by something else would) has only a few MiB above
+// its reserve: the test sets its reserve to the file system's free space
+// less 6 MiB.
+func TestFullNodeIsAState(t *testing.T) {
+	var st unix.Statfs_t
+	dir := t.TempDir()
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	free := int64(st.Bavail) * int64(st.Bsize)
+	if free < 1<<30 {
+		t.Skipf("only %d bytes free here", free)
+	}
+	c := testcluster.NewInProcess(t, testcluster.Options{Nodes: 4, Replication: 2, ChunkSize: 256 << 10,
+		NodeConfig: func(i int, nc *node.Config) {
+			nc.Capacity = 2 * free // the same weight for all four: the free space
+			if i == 0 {
+				nc.Reserve = free - 6<<20
+			}
+		}})
+	cl := c.Client()
+	ctx := t.Context()
+	fullID := c.Nodes[0].Proc.Node.ID()
+	nodeFull := func() bool {
+		st, err := cl.Admin().Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range st.Nodes {
+			if n.ID == fullID {
+				return n.Full
+			}
+		}
+		t.Fatalf("node %s not in the status", fullID)
+		return false
+	}
+	written, wasFullAt := 0, -1
+	for i := range 120 {
+		data := testcluster.RandBytes(uint64(i), 300<<10)
+		if _, err := cl.WriteFile(ctx, fmt.Sprintf("/fill/%03d", i), bytes.NewReader(data), client.WriteOptions{Parents: true}); err != nil {
+			t.Fatalf("write %d with one node filling up: %v", i, err)
+		}
+		written++
+		if wasFullAt < 0 && nodeFull() {
+			wasFullAt = i
+		}
+	}
+	if wasFullAt < 0 {
+		t.Fatal("the small node never showed as full")
+	}
+	t.Logf("node %s full after %d writes; %d writes in all, none failed", fullID, wasFullAt+1, written)
+	chunksBefore := c.Nodes[0].Proc.Node.Store().Stats().Chunks
+	for i := range 20 {
+		if _, err := cl.WriteFile(ctx, fmt.Sprintf("/after/%03d", i), bytes.NewReader(testcluster.RandBytes(uint64(1000+i), 300<<10)), client.WriteOptions{Parents: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := c.Nodes[0].Proc.Node.Store().Stats().Chunks; after != chunksBefore {
+		t.Errorf("the full node got %d new chunks", after-chunksBefore)
+	}
+	for i := range written {
+		f, err := cl.Open(ctx, fmt.Sprintf("/fill/%03d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(f)
+		if err != nil || !bytes.Equal(got, testcluster.RandBytes(uint64(i), 300<<10)) {
+			t.Fatalf("file %d reads back wrong: %v", i, err)
+		}
 	}
 }

@@ -119,7 +119,7 @@ func (s *Server) open(ctx context.Context) error {
 	} else if tightened {
 		cfg.Logger.Warn("the metadata folder was readable by other users; made it private (0700)", "dir", cfg.Dir)
 	}
-	s.reg = registry.New(registry.Config{SuspectAfter: cfg.NodeSuspectAfter, DeadAfter: cfg.NodeDeadAfter, Now: cfg.Now})
+	s.reg = registry.New(registry.Config{SuspectAfter: cfg.NodeSuspectAfter, DeadAfter: cfg.NodeDeadAfter, Now: cfg.Now, Logger: cfg.Logger})
 	s.met = newMetrics(cfg.Registry, s)
 	var err error
 	if s.st, err = state.Open(filepath.Join(cfg.Dir, "state"), cfg.Logger); err != nil {

@@ -1,13 +1,17 @@
 package node_test
 
 import (
+	"errors"
+	"io"
 	"io/fs"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 
 	"github.com/cairnfs/cairn"
+	"github.com/cairnfs/cairn/cairnhttp"
 	"github.com/cairnfs/cairn/node"
 	"github.com/cairnfs/cairn/volume"
 )
@@ -74,4 +78,58 @@ func TestDiskFailureMarksNodeUnhealthy(t *testing.T) {
 	if rr := getRange(t, tn.Addr, before, ""); len(rr.Data) != len(data) {
 		t.Fatalf("earlier chunk unreadable after the disk failed: %d bytes", len(rr.Data))
 	}
+}
+
+// TestFullNodeRefusesEarly: a node below its reserve of free space is
+// full: it refuses a new chunk before reading it (NoSpace, saying the
+// node is full and the chunk must go elsewhere), while chunks it stored
+// stay readable, and its gauge says so.
+func TestFullNodeRefusesEarly(t *testing.T) {
+	tn := startNode(t, func(c *node.Config) { c.Capacity, c.Reserve = 6<<20, 2<<20 })
+	var stored []cairn.ChunkID
+	var refusal *http.Response
+	for range 20 {
+		id, data := cairn.NewChunkID(), randomBytes(512<<10)
+		resp := putReq(t, tn.Addr, id.String(), data, crcHex(data), "")
+		if resp.StatusCode != http.StatusOK {
+			refusal = resp
+			break
+		}
+		resp.Body.Close()
+		stored = append(stored, id)
+	}
+	if refusal == nil {
+		t.Fatal("a node with 6 MiB of capacity took 10 MiB")
+	}
+	err := cairnhttp.ReadError(refusal)
+	if refusal.StatusCode != http.StatusInsufficientStorage || !errors.Is(err, cairn.NoSpace) || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("write to a full node: %d %v, want 507 NoSpace saying the node is full", refusal.StatusCode, err)
+	}
+	if len(stored) < 4 {
+		t.Errorf("only %d chunks of 512 KiB fit in 6 MiB with 2 MiB reserved", len(stored))
+	}
+	for _, id := range stored {
+		if rr := getRange(t, tn.Addr, id, ""); len(rr.Data) != 512<<10 {
+			t.Fatalf("chunk %s unreadable on the full node", id)
+		}
+	}
+	resp, err := http.Get("http://" + tn.Addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "\ncairn_node_full 1\n") {
+		t.Errorf("/metrics does not say the node is full:\n%s", grepLines(string(b), "cairn_node_f"))
+	}
+}
+
+func grepLines(s, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -39,6 +39,8 @@ type dataServer struct {
 	reportCorrupt func(context.Context, cairn.ChunkID) error
 	// tokens checks capability tokens; nil without TLS.
 	tokens *token.Verifier
+	// space refuses chunks that would fill the disk (space.go).
+	space *diskSpace
 	// forwardPatience is how long a chain's next replica may take no
 	// bytes, or not answer, before it is given up (see forward).
 	forwardPatience *stall.Tracker
@@ -147,6 +149,11 @@ func (d *dataServer) put(r *http.Request) (*PutResult, error) {
 	next, rest, err := parseChain(r.Header.Get(cairnhttp.HeaderChain))
 	if err != nil {
 		return nil, cairn.E(op, err)
+	}
+	if d.space != nil {
+		if err := d.space.admit(id, size); err != nil {
+			return nil, err
+		}
 	}
 	buf := d.getBuf(size)
 	defer d.putBuf(buf)

@@ -33,6 +33,7 @@ type metaLink struct {
 	// tokens learns the token keys from the leader's answers; nil
 	// without TLS.
 	tokens *token.Verifier
+	space  *diskSpace
 
 	registered atomic.Bool
 	lastBeat   atomic.Int64 // unix ns of the last heartbeat or registration the leader accepted
@@ -68,6 +69,7 @@ func (l *metaLink) heartbeatLoop(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
+		case <-l.space.kick: // just became full: tell the leader now
 		}
 	}
 }
@@ -92,8 +94,14 @@ func (l *metaLink) beat() {
 	total, _ := capacity(l.cfg)
 	st := l.store.Stats()
 	healthy, detail := l.health.status()
+	sp := l.space.check()
+	full := l.space.full.Load()
+	if full && detail == "" {
+		detail = "disk full: " + sp.String()
+	}
 	hb := &pb.HeartbeatRequest{Id: string(l.id), Addr: l.cfg.Advertise, Capacity: total, Used: st.DiskBytes,
-		Chunks: uint64(st.Chunks), Healthy: healthy, HealthDetail: detail, Encrypted: l.store.Encrypted()}
+		Chunks: uint64(st.Chunks), Healthy: healthy, HealthDetail: detail, Encrypted: l.store.Encrypted(),
+		Free: sp.free, Full: full}
 	var resp *pb.HeartbeatResponse
 	err := l.leader(ctx, func(ctx context.Context, c pb.NodesClient) (err error) {
 		resp, err = c.Heartbeat(ctx, hb)

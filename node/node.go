@@ -78,6 +78,11 @@ type Config struct {
 	// TokenSkew is how long after its expiry a token is still accepted,
 	// for clocks that differ; default 30s.
 	TokenSkew time.Duration
+	// Reserve is the free space the node keeps: below it the node counts
+	// as full (no new chunks are placed on it; see space.go), and it
+	// refuses a chunk that would leave less than half of it. Default
+	// twice MaxChunkSize, at most a twentieth of the disk.
+	Reserve int64
 	// ForwardPatience is the least time the next replica of a write chain
 	// may go without taking bytes or answering before this node gives it
 	// up and reports it failed (the client then rewrites the chunk
@@ -158,6 +163,7 @@ type Node struct {
 	client  *http.Client
 	metrics *metrics
 	health  *diskHealth
+	space   *diskSpace
 	data    *dataServer
 	link    *metaLink
 
@@ -188,10 +194,11 @@ func New(cfg Config) (*Node, error) {
 	if cfg.TLS != nil {
 		tokens = token.NewVerifier(tokenCache, cfg.TokenSkew)
 	}
-	n.link = &metaLink{cfg: &n.cfg, health: n.health, ctx: n.ctx, tokens: tokens}
+	n.space = newDiskSpace(&n.cfg, cfg.Registry)
+	n.link = &metaLink{cfg: &n.cfg, health: n.health, ctx: n.ctx, tokens: tokens, space: n.space}
 	n.data = &dataServer{cfg: &n.cfg, client: n.client, metrics: n.metrics, health: n.health,
 		repairLimit: bwlimit.New(cfg.RepairBytesPerSec), scrubLimit: bwlimit.New(cfg.ScrubBytesPerSec),
-		reportCorrupt: n.link.reportCorrupt, tokens: tokens,
+		reportCorrupt: n.link.reportCorrupt, tokens: tokens, space: n.space,
 		forwardPatience: stall.NewTracker(cfg.ForwardPatience, 4*cfg.ForwardPatience, 4)}
 	return n, nil
 }
@@ -259,6 +266,7 @@ func (n *Node) open(ctx context.Context) error {
 	n.id, n.store, n.meta = id, store, meta
 	n.link.id, n.link.store, n.link.meta = id, store, meta
 	n.data.id, n.data.store = id, store
+	n.space.store = store
 	n.metrics.registerStore(n.cfg.Registry, store)
 	return nil
 }

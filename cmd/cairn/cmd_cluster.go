@@ -41,10 +41,13 @@ func runCluster(ctx context.Context, args []string) error {
 	}
 	tw.Flush()
 	fmt.Println()
-	fmt.Fprintln(tw, "NODE\tADDRESS\tZONE/RACK\tSTATE\tUSED\tCAPACITY\tCHUNKS\tENCRYPTED\tLAST HEARTBEAT")
+	fmt.Fprintln(tw, "NODE\tADDRESS\tZONE/RACK\tSTATE\tUSED\tFREE\tCAPACITY\tCHUNKS\tENCRYPTED\tLAST HEARTBEAT")
 	for _, n := range st.Nodes {
 		age := time.Since(n.LastHeartbeat).Round(time.Millisecond)
 		state := n.State.String()
+		if n.Full {
+			state += ",full" // no new chunks; the detail says how full
+		}
 		if n.HealthDetail != "" {
 			state += " (" + n.HealthDetail + ")"
 		}
@@ -52,7 +55,7 @@ func runCluster(ctx context.Context, args []string) error {
 		if n.Encrypted {
 			enc = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\t%d\t%s\t%v ago\n", n.ID, n.Addr, n.Zone, n.Rack, state, human(n.Used), human(n.Capacity), n.Chunks, enc, age)
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s\t%s\t%s\t%s\t%d\t%s\t%v ago\n", n.ID, n.Addr, n.Zone, n.Rack, state, human(n.Used), human(n.Free), human(n.Capacity), n.Chunks, enc, age)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

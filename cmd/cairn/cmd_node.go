@@ -28,6 +28,8 @@ func (a app) runNode(ctx context.Context, args []string) error {
 	rack := fs.String("rack", "", "failure domain: rack")
 	capacity := sizeFlag(0)
 	fs.Var(&capacity, "capacity", "bytes to offer, e.g. 500G (default: the file system's size)")
+	reserve := sizeFlag(0)
+	fs.Var(&reserve, "reserve", "free space to keep: below it the node is full and gets no new chunks (default: twice the largest chunk, at most a twentieth of the disk)")
 	heartbeat := fs.Duration("heartbeat-interval", time.Second, "time between heartbeats to the metadata leader")
 	scrubBW := sizeFlag(50 << 20)
 	fs.Var(&scrubBW, "scrub-bandwidth", "bytes per second the scrubber may read (0 turns it off)")
@@ -67,7 +69,7 @@ func (a app) runNode(ctx context.Context, args []string) error {
 	}
 	n, err := server.NewNode(server.NodeConfig{Listener: ls[0], Addr: set.Listen, Node: node.Config{
 		Dir: *dir, Advertise: set.Advertise, Meta: set.Meta, Zone: *zone, Rack: *rack,
-		Capacity: int64(capacity), Logger: log, HeartbeatInterval: *heartbeat,
+		Capacity: int64(capacity), Reserve: int64(reserve), Logger: log, HeartbeatInterval: *heartbeat,
 		ScrubBytesPerSec: int64(scrubBW), ScrubInterval: *scrubEvery, RepairBytesPerSec: int64(repairBW),
 		ReconcileInterval: *reconcileEvery, ReconcileGrace: *reconcileGrace, TLS: src, Volume: vo}})
 	if err != nil {

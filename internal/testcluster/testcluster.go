@@ -82,6 +82,9 @@ type Options struct {
 	// often the leader replaces its signing key (default 24h).
 	TokenLifetime time.Duration
 	KeyRotation   time.Duration
+	// NodeConfig, if set, adjusts data node i's configuration before it
+	// starts (a small Capacity and Reserve to fill its disk, say).
+	NodeConfig func(i int, c *node.Config)
 	// Links puts a fault-injecting proxy (DataNode.Link) in front of every
 	// data node's data port. The node advertises the proxy's address, so
 	// everyone — clients, other nodes, metadata peers — reaches it
@@ -411,13 +414,17 @@ func (c *Cluster) StartNode(i int) {
 		}
 		dn.Link = faultnet.NewProxy(pl, dn.Addr)
 	}
-	proc, err := server.NewNode(server.NodeConfig{Listener: lis, Node: node.Config{
+	nc := node.Config{
 		Dir: dn.Dir, Advertise: dn.DataAddr(), Meta: c.nodeSeeds(), Logger: c.log, Volume: vo,
 		HeartbeatInterval: 200 * time.Millisecond, Zone: c.zone(i),
 		ScrubBytesPerSec: c.opts.ScrubBytesPerSec, ScrubInterval: time.Second,
 		ReconcileInterval: c.reconcileEvery(), ReconcileGrace: 500 * time.Millisecond,
 		TLS: c.nodeCert(), TokenSkew: c.opts.TokenLifetime / 10,
-	}})
+	}
+	if c.opts.NodeConfig != nil {
+		c.opts.NodeConfig(i, &nc)
+	}
+	proc, err := server.NewNode(server.NodeConfig{Listener: lis, Node: nc})
 	if err == nil {
 		err = proc.Start(context.Background())
 	}

@@ -203,7 +203,7 @@ func (s *Server) open(ctx context.Context) error {
 		return err
 	}
 	s.st = st
-	s.reg = registry.New(registry.Config{SuspectAfter: cfg.NodeSuspectAfter, DeadAfter: cfg.NodeDeadAfter, Now: cfg.Now})
+	s.reg = registry.New(registry.Config{SuspectAfter: cfg.NodeSuspectAfter, DeadAfter: cfg.NodeDeadAfter, Now: cfg.Now, Logger: cfg.Logger})
 	s.log = &applier{st: st, reg: s.reg, serving: &s.serving}
 	if err := s.log.loadRegistry(); err != nil {
 		st.Close()

@@ -15,6 +15,7 @@ package registry
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -29,6 +30,9 @@ type Config struct {
 	SuspectAfter time.Duration    // a node with no heartbeat this long is suspect
 	DeadAfter    time.Duration    // ... and dead after this long
 	Now          func() time.Time // the clock; default time.Now
+	// Logger notes nodes that fill up or have room again; nil logs
+	// nothing.
+	Logger *slog.Logger
 }
 
 // Registry is the metadata peer's view of the data nodes: the registered
@@ -40,6 +44,7 @@ type Config struct {
 type Registry struct {
 	suspectAfter, deadAfter time.Duration
 	now                     func() time.Time
+	log                     *slog.Logger
 
 	mu    sync.Mutex
 	nodes map[cairn.NodeID]*nodeEntry
@@ -64,7 +69,11 @@ func New(cfg Config) *Registry {
 	if now == nil {
 		now = time.Now
 	}
-	return &Registry{suspectAfter: cfg.SuspectAfter, deadAfter: cfg.DeadAfter, now: now, nodes: map[cairn.NodeID]*nodeEntry{}}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Registry{suspectAfter: cfg.SuspectAfter, deadAfter: cfg.DeadAfter, now: now, log: log, nodes: map[cairn.NodeID]*nodeEntry{}}
 }
 
 // Load replaces the registered records with recs (every registered node,
@@ -113,8 +122,15 @@ func (r *Registry) Heartbeat(hb *pb.HeartbeatRequest) bool {
 		return false
 	}
 	wasAlive := r.stateLocked(e) == cairn.NodeAlive
-	if !wasAlive || e.hb == nil || e.hb.Capacity != hb.Capacity || e.hb.Healthy != hb.Healthy {
+	if !wasAlive || e.hb == nil || e.hb.Capacity != hb.Capacity || e.hb.Healthy != hb.Healthy || e.hb.Full != hb.Full {
 		r.ring = nil
+	}
+	if wasFull := e.hb != nil && e.hb.Full; wasFull != hb.Full {
+		if hb.Full {
+			r.log.Warn("data node is full: no new chunks go there until it has room", "node", hb.Id, "detail", hb.HealthDetail)
+		} else if e.hb != nil {
+			r.log.Info("data node has room again", "node", hb.Id, "free", hb.Free)
+		}
 	}
 	e.lastBeat, e.hb, e.leaving = r.now(), hb, false
 	return true
@@ -168,6 +184,7 @@ func (r *Registry) Pick(id cairn.ChunkID, n int, exclude map[cairn.NodeID]bool) 
 		return exclude[nid] || r.stateLocked(r.nodes[nid]) != cairn.NodeAlive
 	})
 	if err != nil {
+		// Full nodes are not in the ring (ringLocked).
 		ids, err = ring.Pick(id, n, func(nid cairn.NodeID) bool { return exclude[nid] || r.nodes[nid].hb == nil })
 	}
 	out := make([]*pb.Replica, len(ids))
@@ -206,6 +223,9 @@ func (r *Registry) ringLocked() *placement.Ring {
 	// nodes and nodes that report a failing disk are left out.
 	var live []cairn.NodeID
 	for id, e := range r.nodes {
+		if e.hb != nil && e.hb.Full {
+			continue // no room for new chunks
+		}
 		if st := r.stateLocked(e); st == cairn.NodeAlive || (st == cairn.NodeSuspect && (e.hb == nil || e.hb.Healthy) && !e.rec.Draining) {
 			live = append(live, id)
 		}
@@ -220,6 +240,10 @@ func (r *Registry) ringLocked() *placement.Ring {
 		w := float64(e.rec.Capacity)
 		if e.hb != nil && e.hb.Capacity > 0 {
 			w = float64(e.hb.Capacity)
+			if usable := e.hb.Used + e.hb.Free; e.hb.Free > 0 && float64(usable) < w {
+				// What the disk really holds, when less than configured.
+				w = float64(usable)
+			}
 		}
 		if w <= 0 {
 			w = 1
@@ -266,6 +290,7 @@ func (r *Registry) Status() []*pb.NodeStatus {
 		if e.hb != nil {
 			ns.Capacity, ns.Used, ns.Chunks, ns.HealthDetail = e.hb.Capacity, e.hb.Used, e.hb.Chunks, e.hb.HealthDetail
 			ns.Encrypted = e.hb.Encrypted
+			ns.Free, ns.Full = e.hb.Free, e.hb.Full
 		} else {
 			ns.HealthDetail = "no heartbeat since this metadata peer became the leader"
 		}

@@ -268,3 +268,43 @@ func TestRegistryReloadAndStatus(t *testing.T) {
 		t.Errorf("pick with only c alive = %v, %v", reps, err)
 	}
 }
+
+// TestRegistryFullNodeGetsNoChunks: a node whose heartbeat says it is
+// full stays alive (its chunks are readable and healthy) but gets no new
+// chunk until a heartbeat says it has room again; Status shows it.
+func TestRegistryFullNodeGetsNoChunks(t *testing.T) {
+	r, _, _ := newTestRegistry(t, "n1", "n2", "n3")
+	full := beat("n2", true)
+	full.Full, full.Free, full.HealthDetail = true, 1<<20, "disk full: 1.0 MiB free"
+	r.Heartbeat(full)
+	if got := stateOf(t, r, "n2"); got != cairn.NodeAlive {
+		t.Errorf("a full node is %v, want alive (readable, not repaired)", got)
+	}
+	for range 200 {
+		reps, err := r.Pick(cairn.NewChunkID(), 2, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rep := range reps {
+			if rep.Node == "n2" {
+				t.Fatal("a full node was picked for a new chunk")
+			}
+		}
+	}
+	if _, err := r.Pick(cairn.NewChunkID(), 3, nil); err == nil {
+		t.Error("3 replicas placed with one of 3 nodes full")
+	}
+	var st *pb.NodeStatus
+	for _, s := range r.Status() {
+		if s.Id == "n2" {
+			st = s
+		}
+	}
+	if st == nil || !st.Full || st.Free != 1<<20 || !strings.Contains(st.HealthDetail, "disk full") {
+		t.Errorf("status of the full node: %v", st)
+	}
+	r.Heartbeat(beat("n2", true)) // room again
+	if reps, err := r.Pick(cairn.NewChunkID(), 3, nil); err != nil || len(reps) != 3 {
+		t.Errorf("after the node has room again: %v, %v", reps, err)
+	}
+}

@@ -3229,7 +3229,12 @@ type HeartbeatRequest struct {
 	HealthDetail string                 `protobuf:"bytes,7,opt,name=health_detail,json=healthDetail,proto3" json:"health_detail,omitempty"`
 	// encrypted: the node stores chunks encrypted at rest
 	// (--encryption-key-file); every chunk it writes from now on is.
-	Encrypted     bool `protobuf:"varint,8,opt,name=encrypted,proto3" json:"encrypted,omitempty"`
+	Encrypted bool `protobuf:"varint,8,opt,name=encrypted,proto3" json:"encrypted,omitempty"`
+	// free is the space the node can still write (the file system's free
+	// space, bounded by its configured capacity); full says it keeps less
+	// than its reserve and takes no new chunks.
+	Free          int64 `protobuf:"varint,9,opt,name=free,proto3" json:"free,omitempty"`
+	Full          bool  `protobuf:"varint,10,opt,name=full,proto3" json:"full,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3316,6 +3321,20 @@ func (x *HeartbeatRequest) GetHealthDetail() string {
 func (x *HeartbeatRequest) GetEncrypted() bool {
 	if x != nil {
 		return x.Encrypted
+	}
+	return false
+}
+
+func (x *HeartbeatRequest) GetFree() int64 {
+	if x != nil {
+		return x.Free
+	}
+	return 0
+}
+
+func (x *HeartbeatRequest) GetFull() bool {
+	if x != nil {
+		return x.Full
 	}
 	return false
 }
@@ -3607,6 +3626,8 @@ type NodeStatus struct {
 	LastHeartbeatNs int64                  `protobuf:"varint,9,opt,name=last_heartbeat_ns,json=lastHeartbeatNs,proto3" json:"last_heartbeat_ns,omitempty"`
 	HealthDetail    string                 `protobuf:"bytes,10,opt,name=health_detail,json=healthDetail,proto3" json:"health_detail,omitempty"`
 	Encrypted       bool                   `protobuf:"varint,11,opt,name=encrypted,proto3" json:"encrypted,omitempty"` // as the node's last heartbeat said
+	Free            int64                  `protobuf:"varint,12,opt,name=free,proto3" json:"free,omitempty"`           // as the node's last heartbeat said
+	Full            bool                   `protobuf:"varint,13,opt,name=full,proto3" json:"full,omitempty"`           // the node keeps less than its reserve free: no new chunks
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -3714,6 +3735,20 @@ func (x *NodeStatus) GetHealthDetail() string {
 func (x *NodeStatus) GetEncrypted() bool {
 	if x != nil {
 		return x.Encrypted
+	}
+	return false
+}
+
+func (x *NodeStatus) GetFree() int64 {
+	if x != nil {
+		return x.Free
+	}
+	return 0
+}
+
+func (x *NodeStatus) GetFull() bool {
+	if x != nil {
+		return x.Full
 	}
 	return false
 }
@@ -6818,7 +6853,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x12\n" +
 	"\x04zone\x18\x03 \x01(\tR\x04zone\x12\x12\n" +
 	"\x04rack\x18\x04 \x01(\tR\x04rack\x12\x1a\n" +
-	"\bcapacity\x18\x05 \x01(\x03R\bcapacity\"\xdb\x01\n" +
+	"\bcapacity\x18\x05 \x01(\x03R\bcapacity\"\x83\x02\n" +
 	"\x10HeartbeatRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x1a\n" +
@@ -6827,7 +6862,10 @@ const file_cairn_proto_rawDesc = "" +
 	"\x06chunks\x18\x05 \x01(\x04R\x06chunks\x12\x18\n" +
 	"\ahealthy\x18\x06 \x01(\bR\ahealthy\x12#\n" +
 	"\rhealth_detail\x18\a \x01(\tR\fhealthDetail\x12\x1c\n" +
-	"\tencrypted\x18\b \x01(\bR\tencrypted\"b\n" +
+	"\tencrypted\x18\b \x01(\bR\tencrypted\x12\x12\n" +
+	"\x04free\x18\t \x01(\x03R\x04free\x12\x12\n" +
+	"\x04full\x18\n" +
+	" \x01(\bR\x04full\"b\n" +
 	"\x11HeartbeatResponse\x12\x1a\n" +
 	"\bregister\x18\x01 \x01(\bR\bregister\x121\n" +
 	"\n" +
@@ -6848,7 +6886,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x14\n" +
-	"\x05voter\x18\x05 \x01(\bR\x05voter\"\xa5\x02\n" +
+	"\x05voter\x18\x05 \x01(\bR\x05voter\"\xcd\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -6862,7 +6900,9 @@ const file_cairn_proto_rawDesc = "" +
 	"\x11last_heartbeat_ns\x18\t \x01(\x03R\x0flastHeartbeatNs\x12#\n" +
 	"\rhealth_detail\x18\n" +
 	" \x01(\tR\fhealthDetail\x12\x1c\n" +
-	"\tencrypted\x18\v \x01(\bR\tencrypted\"\xa5\x02\n" +
+	"\tencrypted\x18\v \x01(\bR\tencrypted\x12\x12\n" +
+	"\x04free\x18\f \x01(\x03R\x04free\x12\x12\n" +
+	"\x04full\x18\r \x01(\bR\x04full\"\xa5\x02\n" +
 	"\x15ClusterStatusResponse\x12\x1b\n" +
 	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x12\x1f\n" +
 	"\vleader_addr\x18\x02 \x01(\tR\n" +
