@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -160,16 +161,25 @@ func (c *Client) sendChain(ctx context.Context, a *allocation, data []byte, crc 
 	// (see Options.StallPatience): a frozen node costs seconds.
 	wctx, watch := stall.Watch(ctx, c.stalls.PatienceFor(len(a.Replicas)))
 	defer watch.Stop()
+	// data is a pooled buffer, reused once this returns, but the
+	// transport may go on sending the body after the answer came (a node
+	// that refuses a chunk answers before reading it): wait until it has
+	// closed every body it was given.
 	var sent atomic.Int64
-	body := &stallBody{r: stall.Reader{R: bytes.NewReader(data), W: watch}, sent: &sent}
+	var bodies sync.WaitGroup
+	defer bodies.Wait()
+	newBody := func() *stallBody {
+		bodies.Add(1)
+		return &stallBody{r: stall.Reader{R: bytes.NewReader(data), W: watch}, sent: &sent, closed: bodies.Done}
+	}
+	body := newBody()
 	req, err := http.NewRequestWithContext(wctx, http.MethodPut, c.scheme+"://"+first.Addr+"/v1/chunks/"+id.String(), body)
 	if err != nil {
+		body.Close()
 		return nil, nil, cairn.E("write", cairn.Invalid, err)
 	}
 	req.ContentLength = int64(len(data))
-	req.GetBody = func() (io.ReadCloser, error) { // for the transport's retry on a stale connection
-		return io.NopCloser(&stallBody{r: stall.Reader{R: bytes.NewReader(data), W: watch}, sent: &sent}), nil
-	}
+	req.GetBody = func() (io.ReadCloser, error) { return newBody(), nil } // the transport's retry on a stale connection
 	req.Header.Set(cairnhttp.HeaderCRC, fmt.Sprintf("%08x", crc))
 	setToken(req, a.token)
 	if len(chain) > 0 {
@@ -222,8 +232,15 @@ func (c *Client) sendChain(ctx context.Context, a *allocation, data []byte, crc 
 // stallBody is a chunk PUT's body: reads count as progress, and the moment
 // the last byte is taken is noted (the answer's wait counts from there).
 type stallBody struct {
-	r    stall.Reader
-	sent *atomic.Int64
+	r      stall.Reader
+	sent   *atomic.Int64
+	closed func() // called once, by the first Close
+	once   sync.Once
+}
+
+func (b *stallBody) Close() error {
+	b.once.Do(b.closed)
+	return nil
 }
 
 func (b *stallBody) Read(p []byte) (int, error) {

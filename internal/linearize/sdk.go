@@ -44,13 +44,18 @@ func (d Driver) Do(ctx context.Context, in Input) (Output, error) {
 	case Append:
 		_, err = d.C.WriteFile(ctx, p, bytes.NewReader(Encode(in.Piece)), client.WriteOptions{Mode: client.AppendTo})
 	case Read:
+		// The read happens at Open (one metadata lookup names the
+		// chunks); reading the chunks after it can fail — the file was
+		// overwritten and its old chunks collected meanwhile — without
+		// the file being missing: such a read observed nothing.
 		var f *client.File
 		if f, err = d.C.Open(ctx, p); err == nil {
-			var b []byte
-			if b, err = io.ReadAll(f); err == nil {
-				if out.Content, err = Decode(b); err != nil {
-					return Output{Result: Failed}, err
-				}
+			b, rerr := io.ReadAll(f)
+			if rerr != nil {
+				return Output{Result: Failed}, rerr
+			}
+			if out.Content, err = Decode(b); err != nil {
+				return Output{Result: Failed}, err
 			}
 		}
 	case Stat:
