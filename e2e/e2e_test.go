@@ -74,9 +74,12 @@ func listener(t *testing.T) net.Listener {
 
 // proc is a running cairn process whose output goes to a log file.
 type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
+	name  string
+	cmd   *exec.Cmd
+	log   string
+	dir   string
+	args  []string
+	addrs []string // the listeners it was given, for restart
 }
 
 // start starts cairn with args; it inherits the listeners lis (which the
@@ -85,7 +88,7 @@ type proc struct {
 func start(t *testing.T, dir, name string, lis []net.Listener, args ...string) *proc {
 	t.Helper()
 	logPath := filepath.Join(dir, name+".log")
-	f, err := os.Create(logPath)
+	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644) // a restart appends
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +113,10 @@ func start(t *testing.T, dir, name string, lis []net.Listener, args ...string) *
 	for _, l := range lis {
 		l.Close()
 	}
-	p := &proc{name: name, cmd: cmd, log: logPath}
+	p := &proc{name: name, cmd: cmd, log: logPath, dir: dir, args: args}
+	for _, l := range lis {
+		p.addrs = append(p.addrs, l.Addr().String())
+	}
 	t.Cleanup(func() {
 		p.kill()
 		f.Close()
@@ -120,6 +126,23 @@ func start(t *testing.T, dir, name string, lis []net.Listener, args ...string) *
 		}
 	})
 	return p
+}
+
+// restart starts p again after it died (kill -9), on the same addresses
+// with the same arguments, and returns the new process.
+func (p *proc) restart(t *testing.T) *proc {
+	t.Helper()
+	p.kill()
+	var lis []net.Listener
+	for _, a := range p.addrs {
+		var l net.Listener
+		await.Until(t, 10*time.Second, func() (err error) {
+			l, err = net.Listen("tcp", a)
+			return err
+		})
+		lis = append(lis, l)
+	}
+	return start(t, p.dir, p.name, lis, p.args...)
 }
 
 // kill kills the process and everything it started, and waits for it.
