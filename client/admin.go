@@ -75,6 +75,9 @@ type NodeStatus struct {
 	// its reserve free and gets no new chunks.
 	Free int64
 	Full bool
+	// Slow says a client or node recently gave up on it for stalling a
+	// transfer; placement prefers other nodes for a while.
+	Slow bool
 }
 
 // RepairStatus is the leader's self-healing progress: re-replication,
@@ -228,7 +231,7 @@ func newClusterStatus(r *pb.ClusterStatusResponse) *ClusterStatus {
 	for _, n := range r.Nodes {
 		ns := NodeStatus{ID: cairn.NodeID(n.Id), Addr: n.Addr, Zone: n.Zone, Rack: n.Rack, State: nodeState(n.State),
 			Capacity: n.Capacity, Used: n.Used, Chunks: n.Chunks, HealthDetail: n.HealthDetail, Encrypted: n.Encrypted,
-			Free: n.Free, Full: n.Full}
+			Free: n.Free, Full: n.Full, Slow: n.Slow}
 		ns.LastHeartbeat = unixNano(n.LastHeartbeatNs)
 		st.Nodes = append(st.Nodes, ns)
 	}

@@ -24,6 +24,7 @@ type nodeLoad struct {
 	mu       sync.Mutex
 	inflight map[string]int        // by node address
 	avoid    map[string]avoidEntry // by node address
+	reported map[string]time.Time  // by node ID: when this client last reported it slow
 }
 
 type avoidEntry struct {
@@ -36,7 +37,7 @@ type avoidEntry struct {
 const maxAvoidFactor = 16
 
 func newNodeLoad(avoidFor time.Duration) *nodeLoad {
-	return &nodeLoad{avoidFor: avoidFor, now: time.Now, inflight: map[string]int{}, avoid: map[string]avoidEntry{}}
+	return &nodeLoad{avoidFor: avoidFor, now: time.Now, inflight: map[string]int{}, avoid: map[string]avoidEntry{}, reported: map[string]time.Time{}}
 }
 
 // start counts a request to addr; call the returned func when it ends.
@@ -71,6 +72,25 @@ func (l *nodeLoad) failed(node, addr string, err error) {
 	e.until = now.Add(l.avoidFor * time.Duration(min(1<<(e.strikes-1), maxAvoidFactor)))
 	l.avoid[addr] = e
 }
+
+// reportOnce says whether to report node slow now: at most once per
+// reportEvery from one client.
+func (l *nodeLoad) reportOnce(node string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if last, ok := l.reported[node]; ok && now.Sub(last) < reportEvery {
+		return false
+	}
+	if len(l.reported) > 4096 {
+		clear(l.reported)
+	}
+	l.reported[node] = now
+	return true
+}
+
+// reportEvery spaces one client's slow reports of one node.
+const reportEvery = 10 * time.Second
 
 // succeeded records that a node served a request: it is not avoided, and
 // its strikes are forgotten.

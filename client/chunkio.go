@@ -194,6 +194,7 @@ func (c *Client) sendChain(ctx context.Context, a *allocation, data []byte, crc 
 		}
 		if cause := context.Cause(wctx); errors.Is(cause, stall.ErrStalled) {
 			err = fmt.Errorf("data node %s (%s) stopped taking the chunk: %w", first.Node, first.Addr, cause)
+			c.reportSlow(first.Node, err.Error())
 		}
 		err = cairn.E("write", cairn.Unavailable, err)
 		c.load.failed(first.Node, first.Addr, err)
@@ -227,6 +228,25 @@ func (c *Client) sendChain(ctx context.Context, a *allocation, data []byte, crc 
 		}
 	}
 	return res.Stored, res.Failed, nil
+}
+
+// reportSlow tells the metadata leader that node stalled a transfer, so
+// that placement prefers other nodes for a while (at most once per
+// reportEvery per node from this client; it waits at most a second, and
+// a failure only goes to the debug log).
+func (c *Client) reportSlow(node, reason string) {
+	if node == "" || !c.load.reportOnce(node) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	err := c.leader(ctx, func(ctx context.Context, m stubs) error {
+		_, err := m.data.ReportSlow(ctx, &pb.ReportSlowRequest{Node: node, Reason: reason})
+		return err
+	})
+	if err != nil {
+		c.opts.Logger.Debug("could not report a slow data node", "node", node, "err", err)
+	}
 }
 
 // stallBody is a chunk PUT's body: reads count as progress, and the moment
@@ -295,6 +315,9 @@ func (c *Client) readChunk(ctx context.Context, loc *pb.ChunkLocation, toks *rea
 			refused++ // the token, not the node: no reason to avoid it
 		} else {
 			c.load.failed(r.Node, r.Addr, err)
+		}
+		if errors.Is(err, stall.ErrStalled) {
+			c.reportSlow(r.Node, err.Error())
 		}
 		if kind == cairn.Corrupt {
 			corrupt = true

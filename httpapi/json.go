@@ -150,6 +150,7 @@ type Node struct {
 	Encrypted     bool   `json:"encrypted"` // stores chunks encrypted at rest
 	Free          int64  `json:"free"`      // bytes it can still write
 	Full          bool   `json:"full"`      // below its reserve: no new chunks
+	Slow          bool   `json:"slow"`      // recently stalled a transfer: placement prefers others
 }
 
 func newCluster(st *client.ClusterStatus) *Cluster {
@@ -167,7 +168,7 @@ func newCluster(st *client.ClusterStatus) *Cluster {
 	for _, n := range st.Nodes {
 		node := Node{ID: string(n.ID), Addr: n.Addr, Zone: n.Zone, Rack: n.Rack, State: n.State.String(), Capacity: n.Capacity,
 			Used: n.Used, Chunks: n.Chunks, HealthDetail: n.HealthDetail, Encrypted: n.Encrypted,
-			Free: n.Free, Full: n.Full}
+			Free: n.Free, Full: n.Full, Slow: n.Slow}
 		if !n.LastHeartbeat.IsZero() {
 			node.LastHeartbeat = n.LastHeartbeat.UTC().Format(time.RFC3339Nano)
 		}

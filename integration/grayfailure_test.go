@@ -85,6 +85,17 @@ func TestFrozenDataNodeNeverStallsWrites(t *testing.T) {
 	t.Logf("freezing data node at %s for %v", frozen.DataAddr(), freeze)
 	frozen.Link.Set(faultnet.Both, faultnet.Fault{Mode: faultnet.Hold})
 	time.Sleep(freeze)
+	// The clients and nodes that gave up on it reported it: placement
+	// prefers the other nodes.
+	st, err := c.Client().Admin().Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Nodes {
+		if n.ID == frozen.Proc.Node.ID() && !n.Slow {
+			t.Errorf("the frozen node is not reported slow: %+v", n)
+		}
+	}
 	frozen.Link.Heal()
 	time.Sleep(time.Second)
 	close(stop)

@@ -34,6 +34,9 @@ type forward struct {
 	failed  []FailedNode
 	sent    atomic.Int64 // unix nanoseconds when the whole body was handed over
 	tracker *stall.Tracker
+	// doneClosed: the forwarding goroutine closed done early (only it
+	// reads or writes this).
+	doneClosed bool
 }
 
 func (d *dataServer) startForward(ctx context.Context, id cairn.ChunkID, crc uint32, size int64, next hop, rest string) *forward {
@@ -58,14 +61,27 @@ func (d *dataServer) startForward(ctx context.Context, id cairn.ChunkID, crc uin
 		req.Header.Set(cairnhttp.HeaderChain, rest)
 	}
 	go func() {
-		defer close(f.done)
+		defer func() {
+			if !f.doneClosed {
+				close(f.done)
+			}
+		}()
 		defer pr.Close()
 		resp, err := d.client.Do(req)
 		if err != nil {
+			stalled := false
 			if cause := context.Cause(ctx); errors.Is(cause, stall.ErrStalled) {
 				err = fmt.Errorf("%w (the next replica stopped taking the chunk)", cause)
+				stalled = true
 			}
 			f.fail(err, cairn.Unavailable)
+			if stalled && d.reportSlow != nil {
+				// After the chain has its answer: the report must not
+				// delay it.
+				close(f.done)
+				f.doneClosed = true
+				d.reportSlow(next.node, "data node "+string(d.id)+" forwarding chunk "+id.String()+": "+err.Error())
+			}
 			return
 		}
 		defer resp.Body.Close()

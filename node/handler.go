@@ -39,6 +39,8 @@ type dataServer struct {
 	reportCorrupt func(context.Context, cairn.ChunkID) error
 	// tokens checks capability tokens; nil without TLS.
 	tokens *token.Verifier
+	// reportSlow tells the metadata leader a next replica stalled.
+	reportSlow func(node, reason string)
 	// space refuses chunks that would fill the disk (space.go).
 	space *diskSpace
 	// forwardPatience is how long a chain's next replica may take no

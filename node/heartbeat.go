@@ -168,6 +168,23 @@ func (l *metaLink) reportCorrupt(ctx context.Context, id cairn.ChunkID) error {
 	})
 }
 
+// reportSlow tells the metadata leader that node stalled a forwarded
+// chunk (waiting at most a second; a failure is only logged).
+func (l *metaLink) reportSlow(node, reason string) {
+	if l.meta == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(l.ctx, time.Second)
+	defer cancel()
+	err := l.meta.Leader(ctx, func(ctx context.Context, cc grpc.ClientConnInterface) error {
+		_, err := pb.NewDataClient(cc).ReportSlow(ctx, &pb.ReportSlowRequest{Node: node, Reason: reason})
+		return err
+	})
+	if err != nil {
+		l.cfg.Logger.Debug("could not report a slow data node", "node", node, "err", err)
+	}
+}
+
 // capacity returns the configured capacity or the file system's size.
 func capacity(cfg *Config) (total, free int64) {
 	var st unix.Statfs_t

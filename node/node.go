@@ -198,7 +198,7 @@ func New(cfg Config) (*Node, error) {
 	n.link = &metaLink{cfg: &n.cfg, health: n.health, ctx: n.ctx, tokens: tokens, space: n.space}
 	n.data = &dataServer{cfg: &n.cfg, client: n.client, metrics: n.metrics, health: n.health,
 		repairLimit: bwlimit.New(cfg.RepairBytesPerSec), scrubLimit: bwlimit.New(cfg.ScrubBytesPerSec),
-		reportCorrupt: n.link.reportCorrupt, tokens: tokens, space: n.space,
+		reportCorrupt: n.link.reportCorrupt, reportSlow: n.link.reportSlow, tokens: tokens, space: n.space,
 		forwardPatience: stall.NewTracker(cfg.ForwardPatience, 4*cfg.ForwardPatience, 4)}
 	return n, nil
 }

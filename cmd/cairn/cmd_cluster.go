@@ -48,6 +48,9 @@ func runCluster(ctx context.Context, args []string) error {
 		if n.Full {
 			state += ",full" // no new chunks; the detail says how full
 		}
+		if n.Slow {
+			state += ",slow" // recently stalled a transfer; placement prefers others
+		}
 		if n.HealthDetail != "" {
 			state += " (" + n.HealthDetail + ")"
 		}

@@ -31,6 +31,9 @@ var (
 		"cairn.v1.Credentials": {pki.Admin},
 	}
 	methodRoles = map[string][]pki.Role{
+		// Data nodes report a frozen next replica of their chain, as
+		// clients report a frozen first one.
+		"/cairn.v1.Data/ReportSlow": {pki.User, pki.Admin, pki.Gateway, pki.Meta, pki.Node},
 		// Secrets go only to gateways, which verify signatures with them.
 		"/cairn.v1.Credentials/GetSecret": {pki.Gateway},
 		// Quotas limit users; only an administrator sets them.

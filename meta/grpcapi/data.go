@@ -261,3 +261,23 @@ func ownSession(p principal, s *pb.UploadSession) error {
 	return cairn.E("upload", cairn.PathArg(s.Id), cairn.Permission,
 		fmt.Errorf("%s may not see upload session %s of %s: it belongs to uid %d", p.name, s.Id, s.Path, s.OwnerUid))
 }
+
+// ReportSlow notes that a caller gave up on a data node for making no
+// progress; placement prefers other nodes for a while
+// (registry.ReportSlow). The reporter's identity goes to the log.
+func (a dataAPI) ReportSlow(ctx context.Context, req *pb.ReportSlowRequest) (*pb.Empty, error) {
+	if err := a.c.prop.RequireLeader(); err != nil {
+		return nil, rpcerr.ToStatus(err)
+	}
+	reporter := "an insecure caller"
+	if id, err := callerIdentity(ctx); err == nil {
+		reporter = id.String()
+	}
+	if len(req.Reason) > 512 {
+		req.Reason = req.Reason[:512]
+	}
+	if !a.c.reg.ReportSlow(cairn.NodeID(req.Node), req.Reason+" (reported by "+reporter+")") {
+		return nil, rpcerr.ToStatus(cairn.E("report-slow", cairn.PathArg(req.Node), cairn.NotFound, errors.New("no such data node")))
+	}
+	return &pb.Empty{}, nil
+}

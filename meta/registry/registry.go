@@ -61,6 +61,10 @@ type nodeEntry struct {
 	// leaving is set by a planned stop (Leave) and cleared by the node's
 	// next heartbeat. Like heartbeats it lives only in the leader's memory.
 	leaving bool
+	// slowUntil is when the node stops counting as slow (ReportSlow);
+	// slowReason is the last report's.
+	slowUntil  time.Time
+	slowReason string
 }
 
 // New returns an empty registry.
@@ -136,6 +140,31 @@ func (r *Registry) Heartbeat(hb *pb.HeartbeatRequest) bool {
 	return true
 }
 
+// SlowFor is how long a node counts as slow after a report that it
+// stalled a transfer: placement prefers other nodes meanwhile.
+const SlowFor = 30 * time.Second
+
+// ReportSlow notes that a client or a data node gave up on node id for
+// making no progress (reason says what it saw). For SlowFor the node is
+// slow: new chunks go elsewhere when other nodes can take them (a slow
+// node still counts, so a report can never make writes fail). It reports
+// false if the node is unknown.
+func (r *Registry) ReportSlow(id cairn.NodeID, reason string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.nodes[id]
+	if !ok {
+		return false
+	}
+	if !r.now().Before(e.slowUntil) {
+		r.log.Warn("data node reported slow: placement prefers other nodes for a while", "node", id, "for", SlowFor, "reason", reason)
+	}
+	e.slowUntil, e.slowReason = r.now().Add(SlowFor), reason
+	return true
+}
+
+func (r *Registry) slowLocked(e *nodeEntry) bool { return r.now().Before(e.slowUntil) }
+
 // Leave marks a node as stopping on purpose: it leaves placement at once,
 // its replicas are read last, and repair leaves its chunks alone until it
 // has been silent for the dead timeout. Its next heartbeat undoes this. It
@@ -181,8 +210,15 @@ func (r *Registry) Pick(id cairn.ChunkID, n int, exclude map[cairn.NodeID]bool) 
 	// Prefer nodes whose heartbeats are on time; fall back to ones that are
 	// merely late (a loaded node is better than failing the write).
 	ids, err := ring.Pick(id, n, func(nid cairn.NodeID) bool {
-		return exclude[nid] || r.stateLocked(r.nodes[nid]) != cairn.NodeAlive
+		e := r.nodes[nid]
+		return exclude[nid] || r.stateLocked(e) != cairn.NodeAlive || r.slowLocked(e)
 	})
+	if err != nil {
+		// Alive nodes, slow ones included.
+		ids, err = ring.Pick(id, n, func(nid cairn.NodeID) bool {
+			return exclude[nid] || r.stateLocked(r.nodes[nid]) != cairn.NodeAlive
+		})
+	}
 	if err != nil {
 		// Full nodes are not in the ring (ringLocked).
 		ids, err = ring.Pick(id, n, func(nid cairn.NodeID) bool { return exclude[nid] || r.nodes[nid].hb == nil })
@@ -293,6 +329,12 @@ func (r *Registry) Status() []*pb.NodeStatus {
 			ns.Free, ns.Full = e.hb.Free, e.hb.Full
 		} else {
 			ns.HealthDetail = "no heartbeat since this metadata peer became the leader"
+		}
+		if r.slowLocked(e) {
+			ns.Slow = true
+			if ns.HealthDetail == "" {
+				ns.HealthDetail = "slow: " + e.slowReason
+			}
 		}
 		out = append(out, ns)
 	}

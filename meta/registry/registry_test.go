@@ -308,3 +308,49 @@ func TestRegistryFullNodeGetsNoChunks(t *testing.T) {
 		t.Errorf("after the node has room again: %v, %v", reps, err)
 	}
 }
+
+// TestRegistrySlowNodeIsAvoided: a node reported slow gets no new chunk
+// while other nodes can take it, still counts when they cannot (a report
+// never makes a write fail), shows as slow, and is back after SlowFor.
+func TestRegistrySlowNodeIsAvoided(t *testing.T) {
+	r, clk, _ := newTestRegistry(t, "n1", "n2", "n3", "n4")
+	if r.ReportSlow("ghost", "?") {
+		t.Error("a report on an unknown node was accepted")
+	}
+	if !r.ReportSlow("n2", "no progress for 1.5s") {
+		t.Fatal("report refused")
+	}
+	for range 200 {
+		reps, err := r.Pick(cairn.NewChunkID(), 3, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rep := range reps {
+			if rep.Node == "n2" {
+				t.Fatal("a slow node was picked while three others could take the chunk")
+			}
+		}
+	}
+	if reps, err := r.Pick(cairn.NewChunkID(), 4, nil); err != nil || len(reps) != 4 {
+		t.Errorf("4 replicas of 4 nodes with one slow: %v, %v; want the slow one used", reps, err)
+	}
+	for _, s := range r.Status() {
+		if s.Id == "n2" && (!s.Slow || !strings.Contains(s.HealthDetail, "no progress")) {
+			t.Errorf("status of the slow node: %v", s)
+		}
+	}
+	clk.advance(SlowFor + time.Second)
+	for _, id := range []string{"n1", "n2", "n3", "n4"} {
+		r.Heartbeat(beat(id, true))
+	}
+	used := false
+	for range 200 {
+		reps, _ := r.Pick(cairn.NewChunkID(), 3, nil)
+		for _, rep := range reps {
+			used = used || rep.Node == "n2"
+		}
+	}
+	if !used {
+		t.Error("the node stayed avoided past SlowFor")
+	}
+}

@@ -73,6 +73,58 @@ func (CommitMode) EnumDescriptor() ([]byte, []int) {
 	return file_cairn_proto_rawDescGZIP(), []int{0}
 }
 
+type ReportSlowRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"` // what the reporter saw, for the log
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportSlowRequest) Reset() {
+	*x = ReportSlowRequest{}
+	mi := &file_cairn_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportSlowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportSlowRequest) ProtoMessage() {}
+
+func (x *ReportSlowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportSlowRequest.ProtoReflect.Descriptor instead.
+func (*ReportSlowRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ReportSlowRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *ReportSlowRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // SetQuotaRequest sets the limits of a directory's quota; 0 means no limit
 // of that kind, and both 0 removes the quota.
 type SetQuotaRequest struct {
@@ -86,7 +138,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_cairn_proto_msgTypes[0]
+	mi := &file_cairn_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -98,7 +150,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[0]
+	mi := &file_cairn_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -111,7 +163,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{0}
+	return file_cairn_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *SetQuotaRequest) GetPath() string {
@@ -150,7 +202,7 @@ type QuotaRecord struct {
 
 func (x *QuotaRecord) Reset() {
 	*x = QuotaRecord{}
-	mi := &file_cairn_proto_msgTypes[1]
+	mi := &file_cairn_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -162,7 +214,7 @@ func (x *QuotaRecord) String() string {
 func (*QuotaRecord) ProtoMessage() {}
 
 func (x *QuotaRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[1]
+	mi := &file_cairn_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -175,7 +227,7 @@ func (x *QuotaRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaRecord.ProtoReflect.Descriptor instead.
 func (*QuotaRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{1}
+	return file_cairn_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *QuotaRecord) GetLimitBytes() int64 {
@@ -214,7 +266,7 @@ type Empty struct {
 
 func (x *Empty) Reset() {
 	*x = Empty{}
-	mi := &file_cairn_proto_msgTypes[2]
+	mi := &file_cairn_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -226,7 +278,7 @@ func (x *Empty) String() string {
 func (*Empty) ProtoMessage() {}
 
 func (x *Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[2]
+	mi := &file_cairn_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -239,7 +291,7 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{2}
+	return file_cairn_proto_rawDescGZIP(), []int{3}
 }
 
 // ErrorDetail rides in every error status: the Cairn error kind (see
@@ -261,7 +313,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_cairn_proto_msgTypes[3]
+	mi := &file_cairn_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -273,7 +325,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[3]
+	mi := &file_cairn_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -286,7 +338,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{3}
+	return file_cairn_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ErrorDetail) GetKind() uint32 {
@@ -348,7 +400,7 @@ type ReadOptions struct {
 
 func (x *ReadOptions) Reset() {
 	*x = ReadOptions{}
-	mi := &file_cairn_proto_msgTypes[4]
+	mi := &file_cairn_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +412,7 @@ func (x *ReadOptions) String() string {
 func (*ReadOptions) ProtoMessage() {}
 
 func (x *ReadOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[4]
+	mi := &file_cairn_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +425,7 @@ func (x *ReadOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadOptions.ProtoReflect.Descriptor instead.
 func (*ReadOptions) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{4}
+	return file_cairn_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ReadOptions) GetStale() bool {
@@ -421,7 +473,7 @@ type Attr struct {
 
 func (x *Attr) Reset() {
 	*x = Attr{}
-	mi := &file_cairn_proto_msgTypes[5]
+	mi := &file_cairn_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -433,7 +485,7 @@ func (x *Attr) String() string {
 func (*Attr) ProtoMessage() {}
 
 func (x *Attr) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[5]
+	mi := &file_cairn_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -446,7 +498,7 @@ func (x *Attr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attr.ProtoReflect.Descriptor instead.
 func (*Attr) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{5}
+	return file_cairn_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Attr) GetInode() uint64 {
@@ -617,7 +669,7 @@ type ChunkRef struct {
 
 func (x *ChunkRef) Reset() {
 	*x = ChunkRef{}
-	mi := &file_cairn_proto_msgTypes[6]
+	mi := &file_cairn_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -629,7 +681,7 @@ func (x *ChunkRef) String() string {
 func (*ChunkRef) ProtoMessage() {}
 
 func (x *ChunkRef) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[6]
+	mi := &file_cairn_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -642,7 +694,7 @@ func (x *ChunkRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRef.ProtoReflect.Descriptor instead.
 func (*ChunkRef) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{6}
+	return file_cairn_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ChunkRef) GetId() []byte {
@@ -693,7 +745,7 @@ type Replica struct {
 
 func (x *Replica) Reset() {
 	*x = Replica{}
-	mi := &file_cairn_proto_msgTypes[7]
+	mi := &file_cairn_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -705,7 +757,7 @@ func (x *Replica) String() string {
 func (*Replica) ProtoMessage() {}
 
 func (x *Replica) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[7]
+	mi := &file_cairn_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -718,7 +770,7 @@ func (x *Replica) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Replica.ProtoReflect.Descriptor instead.
 func (*Replica) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{7}
+	return file_cairn_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Replica) GetNode() string {
@@ -755,7 +807,7 @@ type ChunkLocation struct {
 
 func (x *ChunkLocation) Reset() {
 	*x = ChunkLocation{}
-	mi := &file_cairn_proto_msgTypes[8]
+	mi := &file_cairn_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +819,7 @@ func (x *ChunkLocation) String() string {
 func (*ChunkLocation) ProtoMessage() {}
 
 func (x *ChunkLocation) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[8]
+	mi := &file_cairn_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +832,7 @@ func (x *ChunkLocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkLocation.ProtoReflect.Descriptor instead.
 func (*ChunkLocation) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{8}
+	return file_cairn_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ChunkLocation) GetChunk() *ChunkRef {
@@ -815,7 +867,7 @@ type MkdirRequest struct {
 
 func (x *MkdirRequest) Reset() {
 	*x = MkdirRequest{}
-	mi := &file_cairn_proto_msgTypes[9]
+	mi := &file_cairn_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -827,7 +879,7 @@ func (x *MkdirRequest) String() string {
 func (*MkdirRequest) ProtoMessage() {}
 
 func (x *MkdirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[9]
+	mi := &file_cairn_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -840,7 +892,7 @@ func (x *MkdirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MkdirRequest.ProtoReflect.Descriptor instead.
 func (*MkdirRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{9}
+	return file_cairn_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MkdirRequest) GetPath() string {
@@ -874,7 +926,7 @@ type StatRequest struct {
 
 func (x *StatRequest) Reset() {
 	*x = StatRequest{}
-	mi := &file_cairn_proto_msgTypes[10]
+	mi := &file_cairn_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +938,7 @@ func (x *StatRequest) String() string {
 func (*StatRequest) ProtoMessage() {}
 
 func (x *StatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[10]
+	mi := &file_cairn_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +951,7 @@ func (x *StatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatRequest.ProtoReflect.Descriptor instead.
 func (*StatRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{10}
+	return file_cairn_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StatRequest) GetPath() string {
@@ -925,7 +977,7 @@ type StatResponse struct {
 
 func (x *StatResponse) Reset() {
 	*x = StatResponse{}
-	mi := &file_cairn_proto_msgTypes[11]
+	mi := &file_cairn_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +989,7 @@ func (x *StatResponse) String() string {
 func (*StatResponse) ProtoMessage() {}
 
 func (x *StatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[11]
+	mi := &file_cairn_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1002,7 @@ func (x *StatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatResponse.ProtoReflect.Descriptor instead.
 func (*StatResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{11}
+	return file_cairn_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StatResponse) GetAttr() *Attr {
@@ -973,7 +1025,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_cairn_proto_msgTypes[12]
+	mi := &file_cairn_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -985,7 +1037,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[12]
+	mi := &file_cairn_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -998,7 +1050,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{12}
+	return file_cairn_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListRequest) GetPath() string {
@@ -1045,7 +1097,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_cairn_proto_msgTypes[13]
+	mi := &file_cairn_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1057,7 +1109,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[13]
+	mi := &file_cairn_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1070,7 +1122,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{13}
+	return file_cairn_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListResponse) GetEntries() []*Attr {
@@ -1091,7 +1143,7 @@ type RenameRequest struct {
 
 func (x *RenameRequest) Reset() {
 	*x = RenameRequest{}
-	mi := &file_cairn_proto_msgTypes[14]
+	mi := &file_cairn_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1103,7 +1155,7 @@ func (x *RenameRequest) String() string {
 func (*RenameRequest) ProtoMessage() {}
 
 func (x *RenameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[14]
+	mi := &file_cairn_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1116,7 +1168,7 @@ func (x *RenameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameRequest.ProtoReflect.Descriptor instead.
 func (*RenameRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{14}
+	return file_cairn_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RenameRequest) GetSrc() string {
@@ -1150,7 +1202,7 @@ type RemoveRequest struct {
 
 func (x *RemoveRequest) Reset() {
 	*x = RemoveRequest{}
-	mi := &file_cairn_proto_msgTypes[15]
+	mi := &file_cairn_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1162,7 +1214,7 @@ func (x *RemoveRequest) String() string {
 func (*RemoveRequest) ProtoMessage() {}
 
 func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[15]
+	mi := &file_cairn_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1175,7 +1227,7 @@ func (x *RemoveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRequest.ProtoReflect.Descriptor instead.
 func (*RemoveRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{15}
+	return file_cairn_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RemoveRequest) GetPath() string {
@@ -1202,7 +1254,7 @@ type RemoveResponse struct {
 
 func (x *RemoveResponse) Reset() {
 	*x = RemoveResponse{}
-	mi := &file_cairn_proto_msgTypes[16]
+	mi := &file_cairn_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1266,7 @@ func (x *RemoveResponse) String() string {
 func (*RemoveResponse) ProtoMessage() {}
 
 func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[16]
+	mi := &file_cairn_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1279,7 @@ func (x *RemoveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveResponse.ProtoReflect.Descriptor instead.
 func (*RemoveResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{16}
+	return file_cairn_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RemoveResponse) GetFiles() uint64 {
@@ -1263,7 +1315,7 @@ type SetAttrRequest struct {
 
 func (x *SetAttrRequest) Reset() {
 	*x = SetAttrRequest{}
-	mi := &file_cairn_proto_msgTypes[17]
+	mi := &file_cairn_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1275,7 +1327,7 @@ func (x *SetAttrRequest) String() string {
 func (*SetAttrRequest) ProtoMessage() {}
 
 func (x *SetAttrRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[17]
+	mi := &file_cairn_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1288,7 +1340,7 @@ func (x *SetAttrRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAttrRequest.ProtoReflect.Descriptor instead.
 func (*SetAttrRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{17}
+	return file_cairn_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetAttrRequest) GetPath() string {
@@ -1365,7 +1417,7 @@ type AllocateRequest struct {
 
 func (x *AllocateRequest) Reset() {
 	*x = AllocateRequest{}
-	mi := &file_cairn_proto_msgTypes[18]
+	mi := &file_cairn_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1377,7 +1429,7 @@ func (x *AllocateRequest) String() string {
 func (*AllocateRequest) ProtoMessage() {}
 
 func (x *AllocateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[18]
+	mi := &file_cairn_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1390,7 +1442,7 @@ func (x *AllocateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateRequest.ProtoReflect.Descriptor instead.
 func (*AllocateRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{18}
+	return file_cairn_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AllocateRequest) GetCount() uint32 {
@@ -1427,7 +1479,7 @@ type Allocation struct {
 
 func (x *Allocation) Reset() {
 	*x = Allocation{}
-	mi := &file_cairn_proto_msgTypes[19]
+	mi := &file_cairn_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1491,7 @@ func (x *Allocation) String() string {
 func (*Allocation) ProtoMessage() {}
 
 func (x *Allocation) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[19]
+	mi := &file_cairn_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1504,7 @@ func (x *Allocation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Allocation.ProtoReflect.Descriptor instead.
 func (*Allocation) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{19}
+	return file_cairn_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Allocation) GetId() []byte {
@@ -1488,7 +1540,7 @@ type AllocateResponse struct {
 
 func (x *AllocateResponse) Reset() {
 	*x = AllocateResponse{}
-	mi := &file_cairn_proto_msgTypes[20]
+	mi := &file_cairn_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1500,7 +1552,7 @@ func (x *AllocateResponse) String() string {
 func (*AllocateResponse) ProtoMessage() {}
 
 func (x *AllocateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[20]
+	mi := &file_cairn_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1513,7 +1565,7 @@ func (x *AllocateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateResponse.ProtoReflect.Descriptor instead.
 func (*AllocateResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{20}
+	return file_cairn_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AllocateResponse) GetChunks() []*Allocation {
@@ -1541,7 +1593,7 @@ type StoredChunk struct {
 
 func (x *StoredChunk) Reset() {
 	*x = StoredChunk{}
-	mi := &file_cairn_proto_msgTypes[21]
+	mi := &file_cairn_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1553,7 +1605,7 @@ func (x *StoredChunk) String() string {
 func (*StoredChunk) ProtoMessage() {}
 
 func (x *StoredChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[21]
+	mi := &file_cairn_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1566,7 +1618,7 @@ func (x *StoredChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoredChunk.ProtoReflect.Descriptor instead.
 func (*StoredChunk) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{21}
+	return file_cairn_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StoredChunk) GetChunk() *ChunkRef {
@@ -1609,7 +1661,7 @@ type CommitRequest struct {
 
 func (x *CommitRequest) Reset() {
 	*x = CommitRequest{}
-	mi := &file_cairn_proto_msgTypes[22]
+	mi := &file_cairn_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1621,7 +1673,7 @@ func (x *CommitRequest) String() string {
 func (*CommitRequest) ProtoMessage() {}
 
 func (x *CommitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[22]
+	mi := &file_cairn_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1634,7 +1686,7 @@ func (x *CommitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommitRequest.ProtoReflect.Descriptor instead.
 func (*CommitRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{22}
+	return file_cairn_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CommitRequest) GetPath() string {
@@ -1726,7 +1778,7 @@ type LookupRequest struct {
 
 func (x *LookupRequest) Reset() {
 	*x = LookupRequest{}
-	mi := &file_cairn_proto_msgTypes[23]
+	mi := &file_cairn_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +1790,7 @@ func (x *LookupRequest) String() string {
 func (*LookupRequest) ProtoMessage() {}
 
 func (x *LookupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[23]
+	mi := &file_cairn_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +1803,7 @@ func (x *LookupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupRequest.ProtoReflect.Descriptor instead.
 func (*LookupRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{23}
+	return file_cairn_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LookupRequest) GetPath() string {
@@ -1795,7 +1847,7 @@ type LookupResponse struct {
 
 func (x *LookupResponse) Reset() {
 	*x = LookupResponse{}
-	mi := &file_cairn_proto_msgTypes[24]
+	mi := &file_cairn_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +1859,7 @@ func (x *LookupResponse) String() string {
 func (*LookupResponse) ProtoMessage() {}
 
 func (x *LookupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[24]
+	mi := &file_cairn_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +1872,7 @@ func (x *LookupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupResponse.ProtoReflect.Descriptor instead.
 func (*LookupResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{24}
+	return file_cairn_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LookupResponse) GetAttr() *Attr {
@@ -1873,7 +1925,7 @@ type UploadSession struct {
 
 func (x *UploadSession) Reset() {
 	*x = UploadSession{}
-	mi := &file_cairn_proto_msgTypes[25]
+	mi := &file_cairn_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1885,7 +1937,7 @@ func (x *UploadSession) String() string {
 func (*UploadSession) ProtoMessage() {}
 
 func (x *UploadSession) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[25]
+	mi := &file_cairn_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1898,7 +1950,7 @@ func (x *UploadSession) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadSession.ProtoReflect.Descriptor instead.
 func (*UploadSession) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{25}
+	return file_cairn_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UploadSession) GetId() string {
@@ -2008,7 +2060,7 @@ type CreateUploadRequest struct {
 
 func (x *CreateUploadRequest) Reset() {
 	*x = CreateUploadRequest{}
-	mi := &file_cairn_proto_msgTypes[26]
+	mi := &file_cairn_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2020,7 +2072,7 @@ func (x *CreateUploadRequest) String() string {
 func (*CreateUploadRequest) ProtoMessage() {}
 
 func (x *CreateUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[26]
+	mi := &file_cairn_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2033,7 +2085,7 @@ func (x *CreateUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateUploadRequest.ProtoReflect.Descriptor instead.
 func (*CreateUploadRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{26}
+	return file_cairn_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateUploadRequest) GetPath() string {
@@ -2102,7 +2154,7 @@ type AddUploadChunksRequest struct {
 
 func (x *AddUploadChunksRequest) Reset() {
 	*x = AddUploadChunksRequest{}
-	mi := &file_cairn_proto_msgTypes[27]
+	mi := &file_cairn_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2114,7 +2166,7 @@ func (x *AddUploadChunksRequest) String() string {
 func (*AddUploadChunksRequest) ProtoMessage() {}
 
 func (x *AddUploadChunksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[27]
+	mi := &file_cairn_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2127,7 +2179,7 @@ func (x *AddUploadChunksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddUploadChunksRequest.ProtoReflect.Descriptor instead.
 func (*AddUploadChunksRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{27}
+	return file_cairn_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AddUploadChunksRequest) GetId() string {
@@ -2153,7 +2205,7 @@ type GetUploadRequest struct {
 
 func (x *GetUploadRequest) Reset() {
 	*x = GetUploadRequest{}
-	mi := &file_cairn_proto_msgTypes[28]
+	mi := &file_cairn_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2165,7 +2217,7 @@ func (x *GetUploadRequest) String() string {
 func (*GetUploadRequest) ProtoMessage() {}
 
 func (x *GetUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[28]
+	mi := &file_cairn_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2178,7 +2230,7 @@ func (x *GetUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUploadRequest.ProtoReflect.Descriptor instead.
 func (*GetUploadRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{28}
+	return file_cairn_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetUploadRequest) GetId() string {
@@ -2197,7 +2249,7 @@ type ListUploadsRequest struct {
 
 func (x *ListUploadsRequest) Reset() {
 	*x = ListUploadsRequest{}
-	mi := &file_cairn_proto_msgTypes[29]
+	mi := &file_cairn_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2209,7 +2261,7 @@ func (x *ListUploadsRequest) String() string {
 func (*ListUploadsRequest) ProtoMessage() {}
 
 func (x *ListUploadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[29]
+	mi := &file_cairn_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2222,7 +2274,7 @@ func (x *ListUploadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUploadsRequest.ProtoReflect.Descriptor instead.
 func (*ListUploadsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{29}
+	return file_cairn_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListUploadsRequest) GetPath() string {
@@ -2241,7 +2293,7 @@ type ListUploadsResponse struct {
 
 func (x *ListUploadsResponse) Reset() {
 	*x = ListUploadsResponse{}
-	mi := &file_cairn_proto_msgTypes[30]
+	mi := &file_cairn_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2253,7 +2305,7 @@ func (x *ListUploadsResponse) String() string {
 func (*ListUploadsResponse) ProtoMessage() {}
 
 func (x *ListUploadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[30]
+	mi := &file_cairn_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2266,7 +2318,7 @@ func (x *ListUploadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUploadsResponse.ProtoReflect.Descriptor instead.
 func (*ListUploadsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{30}
+	return file_cairn_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListUploadsResponse) GetSessions() []*UploadSession {
@@ -2287,7 +2339,7 @@ type CompleteUploadRequest struct {
 
 func (x *CompleteUploadRequest) Reset() {
 	*x = CompleteUploadRequest{}
-	mi := &file_cairn_proto_msgTypes[31]
+	mi := &file_cairn_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2351,7 @@ func (x *CompleteUploadRequest) String() string {
 func (*CompleteUploadRequest) ProtoMessage() {}
 
 func (x *CompleteUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[31]
+	mi := &file_cairn_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2364,7 @@ func (x *CompleteUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteUploadRequest.ProtoReflect.Descriptor instead.
 func (*CompleteUploadRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{31}
+	return file_cairn_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CompleteUploadRequest) GetId() string {
@@ -2345,7 +2397,7 @@ type AbortUploadRequest struct {
 
 func (x *AbortUploadRequest) Reset() {
 	*x = AbortUploadRequest{}
-	mi := &file_cairn_proto_msgTypes[32]
+	mi := &file_cairn_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2357,7 +2409,7 @@ func (x *AbortUploadRequest) String() string {
 func (*AbortUploadRequest) ProtoMessage() {}
 
 func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[32]
+	mi := &file_cairn_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2370,7 +2422,7 @@ func (x *AbortUploadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AbortUploadRequest.ProtoReflect.Descriptor instead.
 func (*AbortUploadRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{32}
+	return file_cairn_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *AbortUploadRequest) GetId() string {
@@ -2394,7 +2446,7 @@ type UploadPart struct {
 
 func (x *UploadPart) Reset() {
 	*x = UploadPart{}
-	mi := &file_cairn_proto_msgTypes[33]
+	mi := &file_cairn_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2406,7 +2458,7 @@ func (x *UploadPart) String() string {
 func (*UploadPart) ProtoMessage() {}
 
 func (x *UploadPart) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[33]
+	mi := &file_cairn_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2419,7 +2471,7 @@ func (x *UploadPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadPart.ProtoReflect.Descriptor instead.
 func (*UploadPart) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{33}
+	return file_cairn_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UploadPart) GetNumber() uint32 {
@@ -2472,7 +2524,7 @@ type PutUploadPartRequest struct {
 
 func (x *PutUploadPartRequest) Reset() {
 	*x = PutUploadPartRequest{}
-	mi := &file_cairn_proto_msgTypes[34]
+	mi := &file_cairn_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2484,7 +2536,7 @@ func (x *PutUploadPartRequest) String() string {
 func (*PutUploadPartRequest) ProtoMessage() {}
 
 func (x *PutUploadPartRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[34]
+	mi := &file_cairn_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2497,7 +2549,7 @@ func (x *PutUploadPartRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutUploadPartRequest.ProtoReflect.Descriptor instead.
 func (*PutUploadPartRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{34}
+	return file_cairn_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PutUploadPartRequest) GetId() string {
@@ -2544,7 +2596,7 @@ type ListUploadPartsRequest struct {
 
 func (x *ListUploadPartsRequest) Reset() {
 	*x = ListUploadPartsRequest{}
-	mi := &file_cairn_proto_msgTypes[35]
+	mi := &file_cairn_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2556,7 +2608,7 @@ func (x *ListUploadPartsRequest) String() string {
 func (*ListUploadPartsRequest) ProtoMessage() {}
 
 func (x *ListUploadPartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[35]
+	mi := &file_cairn_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2569,7 +2621,7 @@ func (x *ListUploadPartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUploadPartsRequest.ProtoReflect.Descriptor instead.
 func (*ListUploadPartsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{35}
+	return file_cairn_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListUploadPartsRequest) GetId() string {
@@ -2589,7 +2641,7 @@ type ListUploadPartsResponse struct {
 
 func (x *ListUploadPartsResponse) Reset() {
 	*x = ListUploadPartsResponse{}
-	mi := &file_cairn_proto_msgTypes[36]
+	mi := &file_cairn_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2601,7 +2653,7 @@ func (x *ListUploadPartsResponse) String() string {
 func (*ListUploadPartsResponse) ProtoMessage() {}
 
 func (x *ListUploadPartsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[36]
+	mi := &file_cairn_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2614,7 +2666,7 @@ func (x *ListUploadPartsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUploadPartsResponse.ProtoReflect.Descriptor instead.
 func (*ListUploadPartsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{36}
+	return file_cairn_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListUploadPartsResponse) GetSession() *UploadSession {
@@ -2641,7 +2693,7 @@ type CompletePart struct {
 
 func (x *CompletePart) Reset() {
 	*x = CompletePart{}
-	mi := &file_cairn_proto_msgTypes[37]
+	mi := &file_cairn_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2653,7 +2705,7 @@ func (x *CompletePart) String() string {
 func (*CompletePart) ProtoMessage() {}
 
 func (x *CompletePart) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[37]
+	mi := &file_cairn_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2666,7 +2718,7 @@ func (x *CompletePart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompletePart.ProtoReflect.Descriptor instead.
 func (*CompletePart) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{37}
+	return file_cairn_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CompletePart) GetNumber() uint32 {
@@ -2701,7 +2753,7 @@ type CompletePartsRequest struct {
 
 func (x *CompletePartsRequest) Reset() {
 	*x = CompletePartsRequest{}
-	mi := &file_cairn_proto_msgTypes[38]
+	mi := &file_cairn_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2713,7 +2765,7 @@ func (x *CompletePartsRequest) String() string {
 func (*CompletePartsRequest) ProtoMessage() {}
 
 func (x *CompletePartsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[38]
+	mi := &file_cairn_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2726,7 +2778,7 @@ func (x *CompletePartsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompletePartsRequest.ProtoReflect.Descriptor instead.
 func (*CompletePartsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{38}
+	return file_cairn_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CompletePartsRequest) GetId() string {
@@ -2790,7 +2842,7 @@ type WrapInDirRequest struct {
 
 func (x *WrapInDirRequest) Reset() {
 	*x = WrapInDirRequest{}
-	mi := &file_cairn_proto_msgTypes[39]
+	mi := &file_cairn_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2802,7 +2854,7 @@ func (x *WrapInDirRequest) String() string {
 func (*WrapInDirRequest) ProtoMessage() {}
 
 func (x *WrapInDirRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[39]
+	mi := &file_cairn_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2815,7 +2867,7 @@ func (x *WrapInDirRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WrapInDirRequest.ProtoReflect.Descriptor instead.
 func (*WrapInDirRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{39}
+	return file_cairn_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *WrapInDirRequest) GetPath() string {
@@ -2852,7 +2904,7 @@ type Credential struct {
 
 func (x *Credential) Reset() {
 	*x = Credential{}
-	mi := &file_cairn_proto_msgTypes[40]
+	mi := &file_cairn_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2864,7 +2916,7 @@ func (x *Credential) String() string {
 func (*Credential) ProtoMessage() {}
 
 func (x *Credential) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[40]
+	mi := &file_cairn_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2877,7 +2929,7 @@ func (x *Credential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Credential.ProtoReflect.Descriptor instead.
 func (*Credential) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{40}
+	return file_cairn_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Credential) GetAccessKey() string {
@@ -2932,7 +2984,7 @@ type PutCredentialRequest struct {
 
 func (x *PutCredentialRequest) Reset() {
 	*x = PutCredentialRequest{}
-	mi := &file_cairn_proto_msgTypes[41]
+	mi := &file_cairn_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2944,7 +2996,7 @@ func (x *PutCredentialRequest) String() string {
 func (*PutCredentialRequest) ProtoMessage() {}
 
 func (x *PutCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[41]
+	mi := &file_cairn_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2957,7 +3009,7 @@ func (x *PutCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutCredentialRequest.ProtoReflect.Descriptor instead.
 func (*PutCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{41}
+	return file_cairn_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *PutCredentialRequest) GetCredential() *Credential {
@@ -2983,7 +3035,7 @@ type DeleteCredentialRequest struct {
 
 func (x *DeleteCredentialRequest) Reset() {
 	*x = DeleteCredentialRequest{}
-	mi := &file_cairn_proto_msgTypes[42]
+	mi := &file_cairn_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2995,7 +3047,7 @@ func (x *DeleteCredentialRequest) String() string {
 func (*DeleteCredentialRequest) ProtoMessage() {}
 
 func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[42]
+	mi := &file_cairn_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3008,7 +3060,7 @@ func (x *DeleteCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCredentialRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{42}
+	return file_cairn_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DeleteCredentialRequest) GetAccessKey() string {
@@ -3026,7 +3078,7 @@ type ListCredentialsRequest struct {
 
 func (x *ListCredentialsRequest) Reset() {
 	*x = ListCredentialsRequest{}
-	mi := &file_cairn_proto_msgTypes[43]
+	mi := &file_cairn_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3038,7 +3090,7 @@ func (x *ListCredentialsRequest) String() string {
 func (*ListCredentialsRequest) ProtoMessage() {}
 
 func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[43]
+	mi := &file_cairn_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3051,7 +3103,7 @@ func (x *ListCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*ListCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{43}
+	return file_cairn_proto_rawDescGZIP(), []int{44}
 }
 
 type ListCredentialsResponse struct {
@@ -3063,7 +3115,7 @@ type ListCredentialsResponse struct {
 
 func (x *ListCredentialsResponse) Reset() {
 	*x = ListCredentialsResponse{}
-	mi := &file_cairn_proto_msgTypes[44]
+	mi := &file_cairn_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3075,7 +3127,7 @@ func (x *ListCredentialsResponse) String() string {
 func (*ListCredentialsResponse) ProtoMessage() {}
 
 func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[44]
+	mi := &file_cairn_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3088,7 +3140,7 @@ func (x *ListCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*ListCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{44}
+	return file_cairn_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListCredentialsResponse) GetCredentials() []*Credential {
@@ -3107,7 +3159,7 @@ type GetSecretRequest struct {
 
 func (x *GetSecretRequest) Reset() {
 	*x = GetSecretRequest{}
-	mi := &file_cairn_proto_msgTypes[45]
+	mi := &file_cairn_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3119,7 +3171,7 @@ func (x *GetSecretRequest) String() string {
 func (*GetSecretRequest) ProtoMessage() {}
 
 func (x *GetSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[45]
+	mi := &file_cairn_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3132,7 +3184,7 @@ func (x *GetSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSecretRequest.ProtoReflect.Descriptor instead.
 func (*GetSecretRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{45}
+	return file_cairn_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetSecretRequest) GetAccessKey() string {
@@ -3155,7 +3207,7 @@ type RegisterNodeRequest struct {
 
 func (x *RegisterNodeRequest) Reset() {
 	*x = RegisterNodeRequest{}
-	mi := &file_cairn_proto_msgTypes[46]
+	mi := &file_cairn_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3167,7 +3219,7 @@ func (x *RegisterNodeRequest) String() string {
 func (*RegisterNodeRequest) ProtoMessage() {}
 
 func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[46]
+	mi := &file_cairn_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3180,7 +3232,7 @@ func (x *RegisterNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeRequest.ProtoReflect.Descriptor instead.
 func (*RegisterNodeRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{46}
+	return file_cairn_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RegisterNodeRequest) GetId() string {
@@ -3241,7 +3293,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_cairn_proto_msgTypes[47]
+	mi := &file_cairn_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3253,7 +3305,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[47]
+	mi := &file_cairn_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3266,7 +3318,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{47}
+	return file_cairn_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *HeartbeatRequest) GetId() string {
@@ -3352,7 +3404,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_cairn_proto_msgTypes[48]
+	mi := &file_cairn_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3364,7 +3416,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[48]
+	mi := &file_cairn_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3377,7 +3429,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{48}
+	return file_cairn_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *HeartbeatResponse) GetRegister() bool {
@@ -3403,7 +3455,7 @@ type RegisterNodeResponse struct {
 
 func (x *RegisterNodeResponse) Reset() {
 	*x = RegisterNodeResponse{}
-	mi := &file_cairn_proto_msgTypes[49]
+	mi := &file_cairn_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3415,7 +3467,7 @@ func (x *RegisterNodeResponse) String() string {
 func (*RegisterNodeResponse) ProtoMessage() {}
 
 func (x *RegisterNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[49]
+	mi := &file_cairn_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3428,7 +3480,7 @@ func (x *RegisterNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterNodeResponse.ProtoReflect.Descriptor instead.
 func (*RegisterNodeResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{49}
+	return file_cairn_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *RegisterNodeResponse) GetTokenKeys() []*TokenKey {
@@ -3452,7 +3504,7 @@ type TokenKey struct {
 
 func (x *TokenKey) Reset() {
 	*x = TokenKey{}
-	mi := &file_cairn_proto_msgTypes[50]
+	mi := &file_cairn_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3464,7 +3516,7 @@ func (x *TokenKey) String() string {
 func (*TokenKey) ProtoMessage() {}
 
 func (x *TokenKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[50]
+	mi := &file_cairn_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3477,7 +3529,7 @@ func (x *TokenKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenKey.ProtoReflect.Descriptor instead.
 func (*TokenKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{50}
+	return file_cairn_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *TokenKey) GetId() uint32 {
@@ -3509,7 +3561,7 @@ type ClusterStatusRequest struct {
 
 func (x *ClusterStatusRequest) Reset() {
 	*x = ClusterStatusRequest{}
-	mi := &file_cairn_proto_msgTypes[51]
+	mi := &file_cairn_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3521,7 +3573,7 @@ func (x *ClusterStatusRequest) String() string {
 func (*ClusterStatusRequest) ProtoMessage() {}
 
 func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[51]
+	mi := &file_cairn_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3534,7 +3586,7 @@ func (x *ClusterStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusRequest.ProtoReflect.Descriptor instead.
 func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{51}
+	return file_cairn_proto_rawDescGZIP(), []int{52}
 }
 
 type PeerStatus struct {
@@ -3550,7 +3602,7 @@ type PeerStatus struct {
 
 func (x *PeerStatus) Reset() {
 	*x = PeerStatus{}
-	mi := &file_cairn_proto_msgTypes[52]
+	mi := &file_cairn_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3562,7 +3614,7 @@ func (x *PeerStatus) String() string {
 func (*PeerStatus) ProtoMessage() {}
 
 func (x *PeerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[52]
+	mi := &file_cairn_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3575,7 +3627,7 @@ func (x *PeerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerStatus.ProtoReflect.Descriptor instead.
 func (*PeerStatus) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{52}
+	return file_cairn_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *PeerStatus) GetId() string {
@@ -3628,13 +3680,14 @@ type NodeStatus struct {
 	Encrypted       bool                   `protobuf:"varint,11,opt,name=encrypted,proto3" json:"encrypted,omitempty"` // as the node's last heartbeat said
 	Free            int64                  `protobuf:"varint,12,opt,name=free,proto3" json:"free,omitempty"`           // as the node's last heartbeat said
 	Full            bool                   `protobuf:"varint,13,opt,name=full,proto3" json:"full,omitempty"`           // the node keeps less than its reserve free: no new chunks
+	Slow            bool                   `protobuf:"varint,14,opt,name=slow,proto3" json:"slow,omitempty"`           // reported stalling recently: placement prefers other nodes
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_cairn_proto_msgTypes[53]
+	mi := &file_cairn_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3646,7 +3699,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[53]
+	mi := &file_cairn_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3659,7 +3712,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{53}
+	return file_cairn_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *NodeStatus) GetId() string {
@@ -3753,6 +3806,13 @@ func (x *NodeStatus) GetFull() bool {
 	return false
 }
 
+func (x *NodeStatus) GetSlow() bool {
+	if x != nil {
+		return x.Slow
+	}
+	return false
+}
+
 type ClusterStatusResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LeaderId      string                 `protobuf:"bytes,1,opt,name=leader_id,json=leaderId,proto3" json:"leader_id,omitempty"`
@@ -3768,7 +3828,7 @@ type ClusterStatusResponse struct {
 
 func (x *ClusterStatusResponse) Reset() {
 	*x = ClusterStatusResponse{}
-	mi := &file_cairn_proto_msgTypes[54]
+	mi := &file_cairn_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3780,7 +3840,7 @@ func (x *ClusterStatusResponse) String() string {
 func (*ClusterStatusResponse) ProtoMessage() {}
 
 func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[54]
+	mi := &file_cairn_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3793,7 +3853,7 @@ func (x *ClusterStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatusResponse.ProtoReflect.Descriptor instead.
 func (*ClusterStatusResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{54}
+	return file_cairn_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ClusterStatusResponse) GetLeaderId() string {
@@ -3866,7 +3926,7 @@ type RepairStatus struct {
 
 func (x *RepairStatus) Reset() {
 	*x = RepairStatus{}
-	mi := &file_cairn_proto_msgTypes[55]
+	mi := &file_cairn_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3878,7 +3938,7 @@ func (x *RepairStatus) String() string {
 func (*RepairStatus) ProtoMessage() {}
 
 func (x *RepairStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[55]
+	mi := &file_cairn_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3891,7 +3951,7 @@ func (x *RepairStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RepairStatus.ProtoReflect.Descriptor instead.
 func (*RepairStatus) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{55}
+	return file_cairn_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *RepairStatus) GetQueued() uint64 {
@@ -3986,7 +4046,7 @@ type FsckRequest struct {
 
 func (x *FsckRequest) Reset() {
 	*x = FsckRequest{}
-	mi := &file_cairn_proto_msgTypes[56]
+	mi := &file_cairn_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3998,7 +4058,7 @@ func (x *FsckRequest) String() string {
 func (*FsckRequest) ProtoMessage() {}
 
 func (x *FsckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[56]
+	mi := &file_cairn_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4011,7 +4071,7 @@ func (x *FsckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsckRequest.ProtoReflect.Descriptor instead.
 func (*FsckRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{56}
+	return file_cairn_proto_rawDescGZIP(), []int{57}
 }
 
 type FsckResponse struct {
@@ -4030,7 +4090,7 @@ type FsckResponse struct {
 
 func (x *FsckResponse) Reset() {
 	*x = FsckResponse{}
-	mi := &file_cairn_proto_msgTypes[57]
+	mi := &file_cairn_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4042,7 +4102,7 @@ func (x *FsckResponse) String() string {
 func (*FsckResponse) ProtoMessage() {}
 
 func (x *FsckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[57]
+	mi := &file_cairn_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4055,7 +4115,7 @@ func (x *FsckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FsckResponse.ProtoReflect.Descriptor instead.
 func (*FsckResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{57}
+	return file_cairn_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *FsckResponse) GetChunk() []byte {
@@ -4124,7 +4184,7 @@ type ReconcileRequest struct {
 
 func (x *ReconcileRequest) Reset() {
 	*x = ReconcileRequest{}
-	mi := &file_cairn_proto_msgTypes[58]
+	mi := &file_cairn_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4136,7 +4196,7 @@ func (x *ReconcileRequest) String() string {
 func (*ReconcileRequest) ProtoMessage() {}
 
 func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[58]
+	mi := &file_cairn_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4149,7 +4209,7 @@ func (x *ReconcileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileRequest.ProtoReflect.Descriptor instead.
 func (*ReconcileRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{58}
+	return file_cairn_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ReconcileRequest) GetNode() string {
@@ -4175,7 +4235,7 @@ type ReconcileResponse struct {
 
 func (x *ReconcileResponse) Reset() {
 	*x = ReconcileResponse{}
-	mi := &file_cairn_proto_msgTypes[59]
+	mi := &file_cairn_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4187,7 +4247,7 @@ func (x *ReconcileResponse) String() string {
 func (*ReconcileResponse) ProtoMessage() {}
 
 func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[59]
+	mi := &file_cairn_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4200,7 +4260,7 @@ func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileResponse.ProtoReflect.Descriptor instead.
 func (*ReconcileResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{59}
+	return file_cairn_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ReconcileResponse) GetDelete() [][]byte {
@@ -4220,7 +4280,7 @@ type DrainRequest struct {
 
 func (x *DrainRequest) Reset() {
 	*x = DrainRequest{}
-	mi := &file_cairn_proto_msgTypes[60]
+	mi := &file_cairn_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4232,7 +4292,7 @@ func (x *DrainRequest) String() string {
 func (*DrainRequest) ProtoMessage() {}
 
 func (x *DrainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[60]
+	mi := &file_cairn_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4245,7 +4305,7 @@ func (x *DrainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainRequest.ProtoReflect.Descriptor instead.
 func (*DrainRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{60}
+	return file_cairn_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *DrainRequest) GetNode() string {
@@ -4274,7 +4334,7 @@ type AddPeerRequest struct {
 
 func (x *AddPeerRequest) Reset() {
 	*x = AddPeerRequest{}
-	mi := &file_cairn_proto_msgTypes[61]
+	mi := &file_cairn_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4286,7 +4346,7 @@ func (x *AddPeerRequest) String() string {
 func (*AddPeerRequest) ProtoMessage() {}
 
 func (x *AddPeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[61]
+	mi := &file_cairn_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4299,7 +4359,7 @@ func (x *AddPeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddPeerRequest.ProtoReflect.Descriptor instead.
 func (*AddPeerRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{61}
+	return file_cairn_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *AddPeerRequest) GetId() string {
@@ -4339,7 +4399,7 @@ type RemovePeerRequest struct {
 
 func (x *RemovePeerRequest) Reset() {
 	*x = RemovePeerRequest{}
-	mi := &file_cairn_proto_msgTypes[62]
+	mi := &file_cairn_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4351,7 +4411,7 @@ func (x *RemovePeerRequest) String() string {
 func (*RemovePeerRequest) ProtoMessage() {}
 
 func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[62]
+	mi := &file_cairn_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4364,7 +4424,7 @@ func (x *RemovePeerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePeerRequest.ProtoReflect.Descriptor instead.
 func (*RemovePeerRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{62}
+	return file_cairn_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *RemovePeerRequest) GetId() string {
@@ -4382,7 +4442,7 @@ type PeersRequest struct {
 
 func (x *PeersRequest) Reset() {
 	*x = PeersRequest{}
-	mi := &file_cairn_proto_msgTypes[63]
+	mi := &file_cairn_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4394,7 +4454,7 @@ func (x *PeersRequest) String() string {
 func (*PeersRequest) ProtoMessage() {}
 
 func (x *PeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[63]
+	mi := &file_cairn_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4407,7 +4467,7 @@ func (x *PeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeersRequest.ProtoReflect.Descriptor instead.
 func (*PeersRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{63}
+	return file_cairn_proto_rawDescGZIP(), []int{64}
 }
 
 type PeersResponse struct {
@@ -4425,7 +4485,7 @@ type PeersResponse struct {
 
 func (x *PeersResponse) Reset() {
 	*x = PeersResponse{}
-	mi := &file_cairn_proto_msgTypes[64]
+	mi := &file_cairn_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4437,7 +4497,7 @@ func (x *PeersResponse) String() string {
 func (*PeersResponse) ProtoMessage() {}
 
 func (x *PeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[64]
+	mi := &file_cairn_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4450,7 +4510,7 @@ func (x *PeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeersResponse.ProtoReflect.Descriptor instead.
 func (*PeersResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{64}
+	return file_cairn_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *PeersResponse) GetPeers() []*PeerStatus {
@@ -4512,7 +4572,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_cairn_proto_msgTypes[65]
+	mi := &file_cairn_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4524,7 +4584,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[65]
+	mi := &file_cairn_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4537,7 +4597,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{65}
+	return file_cairn_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *LeaveRequest) GetId() string {
@@ -4564,7 +4624,7 @@ type ReportCorruptRequest struct {
 
 func (x *ReportCorruptRequest) Reset() {
 	*x = ReportCorruptRequest{}
-	mi := &file_cairn_proto_msgTypes[66]
+	mi := &file_cairn_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4576,7 +4636,7 @@ func (x *ReportCorruptRequest) String() string {
 func (*ReportCorruptRequest) ProtoMessage() {}
 
 func (x *ReportCorruptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[66]
+	mi := &file_cairn_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4589,7 +4649,7 @@ func (x *ReportCorruptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportCorruptRequest.ProtoReflect.Descriptor instead.
 func (*ReportCorruptRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{66}
+	return file_cairn_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ReportCorruptRequest) GetNode() string {
@@ -4619,7 +4679,7 @@ type UpdateLocations struct {
 
 func (x *UpdateLocations) Reset() {
 	*x = UpdateLocations{}
-	mi := &file_cairn_proto_msgTypes[67]
+	mi := &file_cairn_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4631,7 +4691,7 @@ func (x *UpdateLocations) String() string {
 func (*UpdateLocations) ProtoMessage() {}
 
 func (x *UpdateLocations) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[67]
+	mi := &file_cairn_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4644,7 +4704,7 @@ func (x *UpdateLocations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLocations.ProtoReflect.Descriptor instead.
 func (*UpdateLocations) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{67}
+	return file_cairn_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *UpdateLocations) GetChunk() []byte {
@@ -4679,7 +4739,7 @@ type GarbageDone struct {
 
 func (x *GarbageDone) Reset() {
 	*x = GarbageDone{}
-	mi := &file_cairn_proto_msgTypes[68]
+	mi := &file_cairn_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4691,7 +4751,7 @@ func (x *GarbageDone) String() string {
 func (*GarbageDone) ProtoMessage() {}
 
 func (x *GarbageDone) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[68]
+	mi := &file_cairn_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4704,7 +4764,7 @@ func (x *GarbageDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageDone.ProtoReflect.Descriptor instead.
 func (*GarbageDone) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{68}
+	return file_cairn_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *GarbageDone) GetChunks() [][]byte {
@@ -4762,7 +4822,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_cairn_proto_msgTypes[69]
+	mi := &file_cairn_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4774,7 +4834,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[69]
+	mi := &file_cairn_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4787,7 +4847,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{69}
+	return file_cairn_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *Command) GetNowNs() int64 {
@@ -5203,7 +5263,7 @@ type Caller struct {
 
 func (x *Caller) Reset() {
 	*x = Caller{}
-	mi := &file_cairn_proto_msgTypes[70]
+	mi := &file_cairn_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5215,7 +5275,7 @@ func (x *Caller) String() string {
 func (*Caller) ProtoMessage() {}
 
 func (x *Caller) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[70]
+	mi := &file_cairn_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5228,7 +5288,7 @@ func (x *Caller) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Caller.ProtoReflect.Descriptor instead.
 func (*Caller) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{70}
+	return file_cairn_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *Caller) GetUid() uint32 {
@@ -5273,7 +5333,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_cairn_proto_msgTypes[71]
+	mi := &file_cairn_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5285,7 +5345,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[71]
+	mi := &file_cairn_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5298,7 +5358,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{71}
+	return file_cairn_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *User) GetName() string {
@@ -5340,7 +5400,7 @@ type Group struct {
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_cairn_proto_msgTypes[72]
+	mi := &file_cairn_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5352,7 +5412,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[72]
+	mi := &file_cairn_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5365,7 +5425,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{72}
+	return file_cairn_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *Group) GetName() string {
@@ -5392,7 +5452,7 @@ type PutUserRequest struct {
 
 func (x *PutUserRequest) Reset() {
 	*x = PutUserRequest{}
-	mi := &file_cairn_proto_msgTypes[73]
+	mi := &file_cairn_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5404,7 +5464,7 @@ func (x *PutUserRequest) String() string {
 func (*PutUserRequest) ProtoMessage() {}
 
 func (x *PutUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[73]
+	mi := &file_cairn_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5417,7 +5477,7 @@ func (x *PutUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutUserRequest.ProtoReflect.Descriptor instead.
 func (*PutUserRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{73}
+	return file_cairn_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *PutUserRequest) GetName() string {
@@ -5443,7 +5503,7 @@ type DeleteUserRequest struct {
 
 func (x *DeleteUserRequest) Reset() {
 	*x = DeleteUserRequest{}
-	mi := &file_cairn_proto_msgTypes[74]
+	mi := &file_cairn_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5455,7 +5515,7 @@ func (x *DeleteUserRequest) String() string {
 func (*DeleteUserRequest) ProtoMessage() {}
 
 func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[74]
+	mi := &file_cairn_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5468,7 +5528,7 @@ func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
 func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{74}
+	return file_cairn_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *DeleteUserRequest) GetName() string {
@@ -5486,7 +5546,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_cairn_proto_msgTypes[75]
+	mi := &file_cairn_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5498,7 +5558,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[75]
+	mi := &file_cairn_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5511,7 +5571,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{75}
+	return file_cairn_proto_rawDescGZIP(), []int{76}
 }
 
 type ListUsersResponse struct {
@@ -5524,7 +5584,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_cairn_proto_msgTypes[76]
+	mi := &file_cairn_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5536,7 +5596,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[76]
+	mi := &file_cairn_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5549,7 +5609,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{76}
+	return file_cairn_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -5574,7 +5634,7 @@ type WhoAmIRequest struct {
 
 func (x *WhoAmIRequest) Reset() {
 	*x = WhoAmIRequest{}
-	mi := &file_cairn_proto_msgTypes[77]
+	mi := &file_cairn_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5586,7 +5646,7 @@ func (x *WhoAmIRequest) String() string {
 func (*WhoAmIRequest) ProtoMessage() {}
 
 func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[77]
+	mi := &file_cairn_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5599,7 +5659,7 @@ func (x *WhoAmIRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIRequest.ProtoReflect.Descriptor instead.
 func (*WhoAmIRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{77}
+	return file_cairn_proto_rawDescGZIP(), []int{78}
 }
 
 type WhoAmIResponse struct {
@@ -5617,7 +5677,7 @@ type WhoAmIResponse struct {
 
 func (x *WhoAmIResponse) Reset() {
 	*x = WhoAmIResponse{}
-	mi := &file_cairn_proto_msgTypes[78]
+	mi := &file_cairn_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5629,7 +5689,7 @@ func (x *WhoAmIResponse) String() string {
 func (*WhoAmIResponse) ProtoMessage() {}
 
 func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[78]
+	mi := &file_cairn_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5642,7 +5702,7 @@ func (x *WhoAmIResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WhoAmIResponse.ProtoReflect.Descriptor instead.
 func (*WhoAmIResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{78}
+	return file_cairn_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *WhoAmIResponse) GetName() string {
@@ -5706,7 +5766,7 @@ type RequestID struct {
 
 func (x *RequestID) Reset() {
 	*x = RequestID{}
-	mi := &file_cairn_proto_msgTypes[79]
+	mi := &file_cairn_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5718,7 +5778,7 @@ func (x *RequestID) String() string {
 func (*RequestID) ProtoMessage() {}
 
 func (x *RequestID) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[79]
+	mi := &file_cairn_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5731,7 +5791,7 @@ func (x *RequestID) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestID.ProtoReflect.Descriptor instead.
 func (*RequestID) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{79}
+	return file_cairn_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *RequestID) GetClient() []byte {
@@ -5764,7 +5824,7 @@ type RequestRecord struct {
 
 func (x *RequestRecord) Reset() {
 	*x = RequestRecord{}
-	mi := &file_cairn_proto_msgTypes[80]
+	mi := &file_cairn_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5776,7 +5836,7 @@ func (x *RequestRecord) String() string {
 func (*RequestRecord) ProtoMessage() {}
 
 func (x *RequestRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[80]
+	mi := &file_cairn_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5789,7 +5849,7 @@ func (x *RequestRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
 func (*RequestRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{80}
+	return file_cairn_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *RequestRecord) GetAtNs() int64 {
@@ -5850,7 +5910,7 @@ type ResealSecretsRequest struct {
 
 func (x *ResealSecretsRequest) Reset() {
 	*x = ResealSecretsRequest{}
-	mi := &file_cairn_proto_msgTypes[81]
+	mi := &file_cairn_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5862,7 +5922,7 @@ func (x *ResealSecretsRequest) String() string {
 func (*ResealSecretsRequest) ProtoMessage() {}
 
 func (x *ResealSecretsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[81]
+	mi := &file_cairn_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5875,7 +5935,7 @@ func (x *ResealSecretsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResealSecretsRequest.ProtoReflect.Descriptor instead.
 func (*ResealSecretsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{81}
+	return file_cairn_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *ResealSecretsRequest) GetCredentials() []*ResealedCredential {
@@ -5903,7 +5963,7 @@ type ResealedCredential struct {
 
 func (x *ResealedCredential) Reset() {
 	*x = ResealedCredential{}
-	mi := &file_cairn_proto_msgTypes[82]
+	mi := &file_cairn_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5915,7 +5975,7 @@ func (x *ResealedCredential) String() string {
 func (*ResealedCredential) ProtoMessage() {}
 
 func (x *ResealedCredential) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[82]
+	mi := &file_cairn_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5928,7 +5988,7 @@ func (x *ResealedCredential) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResealedCredential.ProtoReflect.Descriptor instead.
 func (*ResealedCredential) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{82}
+	return file_cairn_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *ResealedCredential) GetAccessKey() string {
@@ -5964,7 +6024,7 @@ type ResealedSigningKey struct {
 
 func (x *ResealedSigningKey) Reset() {
 	*x = ResealedSigningKey{}
-	mi := &file_cairn_proto_msgTypes[83]
+	mi := &file_cairn_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5976,7 +6036,7 @@ func (x *ResealedSigningKey) String() string {
 func (*ResealedSigningKey) ProtoMessage() {}
 
 func (x *ResealedSigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[83]
+	mi := &file_cairn_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5989,7 +6049,7 @@ func (x *ResealedSigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResealedSigningKey.ProtoReflect.Descriptor instead.
 func (*ResealedSigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{83}
+	return file_cairn_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *ResealedSigningKey) GetId() uint32 {
@@ -6034,7 +6094,7 @@ type ResealSecretsResponse struct {
 
 func (x *ResealSecretsResponse) Reset() {
 	*x = ResealSecretsResponse{}
-	mi := &file_cairn_proto_msgTypes[84]
+	mi := &file_cairn_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6046,7 +6106,7 @@ func (x *ResealSecretsResponse) String() string {
 func (*ResealSecretsResponse) ProtoMessage() {}
 
 func (x *ResealSecretsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[84]
+	mi := &file_cairn_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6059,7 +6119,7 @@ func (x *ResealSecretsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResealSecretsResponse.ProtoReflect.Descriptor instead.
 func (*ResealSecretsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{84}
+	return file_cairn_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ResealSecretsResponse) GetCredentials() uint32 {
@@ -6106,7 +6166,7 @@ type RotateSigningKey struct {
 
 func (x *RotateSigningKey) Reset() {
 	*x = RotateSigningKey{}
-	mi := &file_cairn_proto_msgTypes[85]
+	mi := &file_cairn_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6118,7 +6178,7 @@ func (x *RotateSigningKey) String() string {
 func (*RotateSigningKey) ProtoMessage() {}
 
 func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[85]
+	mi := &file_cairn_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6131,7 +6191,7 @@ func (x *RotateSigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateSigningKey.ProtoReflect.Descriptor instead.
 func (*RotateSigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{85}
+	return file_cairn_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *RotateSigningKey) GetKey() *SigningKey {
@@ -6174,7 +6234,7 @@ type SigningKey struct {
 
 func (x *SigningKey) Reset() {
 	*x = SigningKey{}
-	mi := &file_cairn_proto_msgTypes[86]
+	mi := &file_cairn_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6186,7 +6246,7 @@ func (x *SigningKey) String() string {
 func (*SigningKey) ProtoMessage() {}
 
 func (x *SigningKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[86]
+	mi := &file_cairn_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6199,7 +6259,7 @@ func (x *SigningKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SigningKey.ProtoReflect.Descriptor instead.
 func (*SigningKey) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{86}
+	return file_cairn_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *SigningKey) GetId() uint32 {
@@ -6263,7 +6323,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_cairn_proto_msgTypes[87]
+	mi := &file_cairn_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6275,7 +6335,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[87]
+	mi := &file_cairn_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6288,7 +6348,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{87}
+	return file_cairn_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *PeerInfo) GetId() string {
@@ -6330,7 +6390,7 @@ type Dirent struct {
 
 func (x *Dirent) Reset() {
 	*x = Dirent{}
-	mi := &file_cairn_proto_msgTypes[88]
+	mi := &file_cairn_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6342,7 +6402,7 @@ func (x *Dirent) String() string {
 func (*Dirent) ProtoMessage() {}
 
 func (x *Dirent) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[88]
+	mi := &file_cairn_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6355,7 +6415,7 @@ func (x *Dirent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dirent.ProtoReflect.Descriptor instead.
 func (*Dirent) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{88}
+	return file_cairn_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *Dirent) GetInode() uint64 {
@@ -6383,7 +6443,7 @@ type ChunkRecord struct {
 
 func (x *ChunkRecord) Reset() {
 	*x = ChunkRecord{}
-	mi := &file_cairn_proto_msgTypes[89]
+	mi := &file_cairn_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6395,7 +6455,7 @@ func (x *ChunkRecord) String() string {
 func (*ChunkRecord) ProtoMessage() {}
 
 func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[89]
+	mi := &file_cairn_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6408,7 +6468,7 @@ func (x *ChunkRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChunkRecord.ProtoReflect.Descriptor instead.
 func (*ChunkRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{89}
+	return file_cairn_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *ChunkRecord) GetInode() uint64 {
@@ -6447,7 +6507,7 @@ type NodeRecord struct {
 
 func (x *NodeRecord) Reset() {
 	*x = NodeRecord{}
-	mi := &file_cairn_proto_msgTypes[90]
+	mi := &file_cairn_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6459,7 +6519,7 @@ func (x *NodeRecord) String() string {
 func (*NodeRecord) ProtoMessage() {}
 
 func (x *NodeRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[90]
+	mi := &file_cairn_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6472,7 +6532,7 @@ func (x *NodeRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRecord.ProtoReflect.Descriptor instead.
 func (*NodeRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{90}
+	return file_cairn_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *NodeRecord) GetId() string {
@@ -6534,7 +6594,7 @@ type GarbageRecord struct {
 
 func (x *GarbageRecord) Reset() {
 	*x = GarbageRecord{}
-	mi := &file_cairn_proto_msgTypes[91]
+	mi := &file_cairn_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6546,7 +6606,7 @@ func (x *GarbageRecord) String() string {
 func (*GarbageRecord) ProtoMessage() {}
 
 func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[91]
+	mi := &file_cairn_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6559,7 +6619,7 @@ func (x *GarbageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GarbageRecord.ProtoReflect.Descriptor instead.
 func (*GarbageRecord) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{91}
+	return file_cairn_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *GarbageRecord) GetNodes() []string {
@@ -6580,7 +6640,10 @@ var File_cairn_proto protoreflect.FileDescriptor
 
 const file_cairn_proto_rawDesc = "" +
 	"\n" +
-	"\vcairn.proto\x12\bcairn.v1\"Q\n" +
+	"\vcairn.proto\x12\bcairn.v1\"?\n" +
+	"\x11ReportSlowRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"Q\n" +
 	"\x0fSetQuotaRequest\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12\x14\n" +
@@ -6886,7 +6949,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x19\n" +
 	"\bapi_addr\x18\x03 \x01(\tR\aapiAddr\x12\x16\n" +
 	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x14\n" +
-	"\x05voter\x18\x05 \x01(\bR\x05voter\"\xcd\x02\n" +
+	"\x05voter\x18\x05 \x01(\bR\x05voter\"\xe1\x02\n" +
 	"\n" +
 	"NodeStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -6902,7 +6965,8 @@ const file_cairn_proto_rawDesc = "" +
 	" \x01(\tR\fhealthDetail\x12\x1c\n" +
 	"\tencrypted\x18\v \x01(\bR\tencrypted\x12\x12\n" +
 	"\x04free\x18\f \x01(\x03R\x04free\x12\x12\n" +
-	"\x04full\x18\r \x01(\bR\x04full\"\xa5\x02\n" +
+	"\x04full\x18\r \x01(\bR\x04full\x12\x12\n" +
+	"\x04slow\x18\x0e \x01(\bR\x04slow\"\xa5\x02\n" +
 	"\x15ClusterStatusResponse\x12\x1b\n" +
 	"\tleader_id\x18\x01 \x01(\tR\bleaderId\x12\x1f\n" +
 	"\vleader_addr\x18\x02 \x01(\tR\n" +
@@ -7121,7 +7185,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x06Rename\x12\x17.cairn.v1.RenameRequest\x1a\x0f.cairn.v1.Empty\x12;\n" +
 	"\x06Remove\x12\x17.cairn.v1.RemoveRequest\x1a\x18.cairn.v1.RemoveResponse\x12;\n" +
 	"\aSetAttr\x12\x18.cairn.v1.SetAttrRequest\x1a\x16.cairn.v1.StatResponse\x12?\n" +
-	"\tWrapInDir\x12\x1a.cairn.v1.WrapInDirRequest\x1a\x16.cairn.v1.StatResponse2\xd4\x06\n" +
+	"\tWrapInDir\x12\x1a.cairn.v1.WrapInDirRequest\x1a\x16.cairn.v1.StatResponse2\x90\a\n" +
 	"\x04Data\x12G\n" +
 	"\x0eAllocateChunks\x12\x19.cairn.v1.AllocateRequest\x1a\x1a.cairn.v1.AllocateResponse\x129\n" +
 	"\x06Commit\x12\x17.cairn.v1.CommitRequest\x1a\x16.cairn.v1.StatResponse\x12;\n" +
@@ -7134,7 +7198,9 @@ const file_cairn_proto_rawDesc = "" +
 	"\vAbortUpload\x12\x1c.cairn.v1.AbortUploadRequest\x1a\x0f.cairn.v1.Empty\x12E\n" +
 	"\rPutUploadPart\x12\x1e.cairn.v1.PutUploadPartRequest\x1a\x14.cairn.v1.UploadPart\x12V\n" +
 	"\x0fListUploadParts\x12 .cairn.v1.ListUploadPartsRequest\x1a!.cairn.v1.ListUploadPartsResponse\x12G\n" +
-	"\rCompleteParts\x12\x1e.cairn.v1.CompletePartsRequest\x1a\x16.cairn.v1.StatResponse2\xd6\x02\n" +
+	"\rCompleteParts\x12\x1e.cairn.v1.CompletePartsRequest\x1a\x16.cairn.v1.StatResponse\x12:\n" +
+	"\n" +
+	"ReportSlow\x12\x1b.cairn.v1.ReportSlowRequest\x1a\x0f.cairn.v1.Empty2\xd6\x02\n" +
 	"\x05Nodes\x12M\n" +
 	"\fRegisterNode\x12\x1d.cairn.v1.RegisterNodeRequest\x1a\x1e.cairn.v1.RegisterNodeResponse\x12D\n" +
 	"\tHeartbeat\x12\x1a.cairn.v1.HeartbeatRequest\x1a\x1b.cairn.v1.HeartbeatResponse\x12@\n" +
@@ -7176,260 +7242,263 @@ func file_cairn_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 98)
+var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 99)
 var file_cairn_proto_goTypes = []any{
 	(CommitMode)(0),                 // 0: cairn.v1.CommitMode
-	(*SetQuotaRequest)(nil),         // 1: cairn.v1.SetQuotaRequest
-	(*QuotaRecord)(nil),             // 2: cairn.v1.QuotaRecord
-	(*Empty)(nil),                   // 3: cairn.v1.Empty
-	(*ErrorDetail)(nil),             // 4: cairn.v1.ErrorDetail
-	(*ReadOptions)(nil),             // 5: cairn.v1.ReadOptions
-	(*Attr)(nil),                    // 6: cairn.v1.Attr
-	(*ChunkRef)(nil),                // 7: cairn.v1.ChunkRef
-	(*Replica)(nil),                 // 8: cairn.v1.Replica
-	(*ChunkLocation)(nil),           // 9: cairn.v1.ChunkLocation
-	(*MkdirRequest)(nil),            // 10: cairn.v1.MkdirRequest
-	(*StatRequest)(nil),             // 11: cairn.v1.StatRequest
-	(*StatResponse)(nil),            // 12: cairn.v1.StatResponse
-	(*ListRequest)(nil),             // 13: cairn.v1.ListRequest
-	(*ListResponse)(nil),            // 14: cairn.v1.ListResponse
-	(*RenameRequest)(nil),           // 15: cairn.v1.RenameRequest
-	(*RemoveRequest)(nil),           // 16: cairn.v1.RemoveRequest
-	(*RemoveResponse)(nil),          // 17: cairn.v1.RemoveResponse
-	(*SetAttrRequest)(nil),          // 18: cairn.v1.SetAttrRequest
-	(*AllocateRequest)(nil),         // 19: cairn.v1.AllocateRequest
-	(*Allocation)(nil),              // 20: cairn.v1.Allocation
-	(*AllocateResponse)(nil),        // 21: cairn.v1.AllocateResponse
-	(*StoredChunk)(nil),             // 22: cairn.v1.StoredChunk
-	(*CommitRequest)(nil),           // 23: cairn.v1.CommitRequest
-	(*LookupRequest)(nil),           // 24: cairn.v1.LookupRequest
-	(*LookupResponse)(nil),          // 25: cairn.v1.LookupResponse
-	(*UploadSession)(nil),           // 26: cairn.v1.UploadSession
-	(*CreateUploadRequest)(nil),     // 27: cairn.v1.CreateUploadRequest
-	(*AddUploadChunksRequest)(nil),  // 28: cairn.v1.AddUploadChunksRequest
-	(*GetUploadRequest)(nil),        // 29: cairn.v1.GetUploadRequest
-	(*ListUploadsRequest)(nil),      // 30: cairn.v1.ListUploadsRequest
-	(*ListUploadsResponse)(nil),     // 31: cairn.v1.ListUploadsResponse
-	(*CompleteUploadRequest)(nil),   // 32: cairn.v1.CompleteUploadRequest
-	(*AbortUploadRequest)(nil),      // 33: cairn.v1.AbortUploadRequest
-	(*UploadPart)(nil),              // 34: cairn.v1.UploadPart
-	(*PutUploadPartRequest)(nil),    // 35: cairn.v1.PutUploadPartRequest
-	(*ListUploadPartsRequest)(nil),  // 36: cairn.v1.ListUploadPartsRequest
-	(*ListUploadPartsResponse)(nil), // 37: cairn.v1.ListUploadPartsResponse
-	(*CompletePart)(nil),            // 38: cairn.v1.CompletePart
-	(*CompletePartsRequest)(nil),    // 39: cairn.v1.CompletePartsRequest
-	(*WrapInDirRequest)(nil),        // 40: cairn.v1.WrapInDirRequest
-	(*Credential)(nil),              // 41: cairn.v1.Credential
-	(*PutCredentialRequest)(nil),    // 42: cairn.v1.PutCredentialRequest
-	(*DeleteCredentialRequest)(nil), // 43: cairn.v1.DeleteCredentialRequest
-	(*ListCredentialsRequest)(nil),  // 44: cairn.v1.ListCredentialsRequest
-	(*ListCredentialsResponse)(nil), // 45: cairn.v1.ListCredentialsResponse
-	(*GetSecretRequest)(nil),        // 46: cairn.v1.GetSecretRequest
-	(*RegisterNodeRequest)(nil),     // 47: cairn.v1.RegisterNodeRequest
-	(*HeartbeatRequest)(nil),        // 48: cairn.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),       // 49: cairn.v1.HeartbeatResponse
-	(*RegisterNodeResponse)(nil),    // 50: cairn.v1.RegisterNodeResponse
-	(*TokenKey)(nil),                // 51: cairn.v1.TokenKey
-	(*ClusterStatusRequest)(nil),    // 52: cairn.v1.ClusterStatusRequest
-	(*PeerStatus)(nil),              // 53: cairn.v1.PeerStatus
-	(*NodeStatus)(nil),              // 54: cairn.v1.NodeStatus
-	(*ClusterStatusResponse)(nil),   // 55: cairn.v1.ClusterStatusResponse
-	(*RepairStatus)(nil),            // 56: cairn.v1.RepairStatus
-	(*FsckRequest)(nil),             // 57: cairn.v1.FsckRequest
-	(*FsckResponse)(nil),            // 58: cairn.v1.FsckResponse
-	(*ReconcileRequest)(nil),        // 59: cairn.v1.ReconcileRequest
-	(*ReconcileResponse)(nil),       // 60: cairn.v1.ReconcileResponse
-	(*DrainRequest)(nil),            // 61: cairn.v1.DrainRequest
-	(*AddPeerRequest)(nil),          // 62: cairn.v1.AddPeerRequest
-	(*RemovePeerRequest)(nil),       // 63: cairn.v1.RemovePeerRequest
-	(*PeersRequest)(nil),            // 64: cairn.v1.PeersRequest
-	(*PeersResponse)(nil),           // 65: cairn.v1.PeersResponse
-	(*LeaveRequest)(nil),            // 66: cairn.v1.LeaveRequest
-	(*ReportCorruptRequest)(nil),    // 67: cairn.v1.ReportCorruptRequest
-	(*UpdateLocations)(nil),         // 68: cairn.v1.UpdateLocations
-	(*GarbageDone)(nil),             // 69: cairn.v1.GarbageDone
-	(*Command)(nil),                 // 70: cairn.v1.Command
-	(*Caller)(nil),                  // 71: cairn.v1.Caller
-	(*User)(nil),                    // 72: cairn.v1.User
-	(*Group)(nil),                   // 73: cairn.v1.Group
-	(*PutUserRequest)(nil),          // 74: cairn.v1.PutUserRequest
-	(*DeleteUserRequest)(nil),       // 75: cairn.v1.DeleteUserRequest
-	(*ListUsersRequest)(nil),        // 76: cairn.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),       // 77: cairn.v1.ListUsersResponse
-	(*WhoAmIRequest)(nil),           // 78: cairn.v1.WhoAmIRequest
-	(*WhoAmIResponse)(nil),          // 79: cairn.v1.WhoAmIResponse
-	(*RequestID)(nil),               // 80: cairn.v1.RequestID
-	(*RequestRecord)(nil),           // 81: cairn.v1.RequestRecord
-	(*ResealSecretsRequest)(nil),    // 82: cairn.v1.ResealSecretsRequest
-	(*ResealedCredential)(nil),      // 83: cairn.v1.ResealedCredential
-	(*ResealedSigningKey)(nil),      // 84: cairn.v1.ResealedSigningKey
-	(*ResealSecretsResponse)(nil),   // 85: cairn.v1.ResealSecretsResponse
-	(*RotateSigningKey)(nil),        // 86: cairn.v1.RotateSigningKey
-	(*SigningKey)(nil),              // 87: cairn.v1.SigningKey
-	(*PeerInfo)(nil),                // 88: cairn.v1.PeerInfo
-	(*Dirent)(nil),                  // 89: cairn.v1.Dirent
-	(*ChunkRecord)(nil),             // 90: cairn.v1.ChunkRecord
-	(*NodeRecord)(nil),              // 91: cairn.v1.NodeRecord
-	(*GarbageRecord)(nil),           // 92: cairn.v1.GarbageRecord
-	nil,                             // 93: cairn.v1.Attr.XattrsEntry
-	nil,                             // 94: cairn.v1.SetAttrRequest.SetXattrsEntry
-	nil,                             // 95: cairn.v1.CommitRequest.XattrsEntry
-	nil,                             // 96: cairn.v1.UploadSession.XattrsEntry
-	nil,                             // 97: cairn.v1.CreateUploadRequest.XattrsEntry
-	nil,                             // 98: cairn.v1.CompletePartsRequest.XattrsEntry
+	(*ReportSlowRequest)(nil),       // 1: cairn.v1.ReportSlowRequest
+	(*SetQuotaRequest)(nil),         // 2: cairn.v1.SetQuotaRequest
+	(*QuotaRecord)(nil),             // 3: cairn.v1.QuotaRecord
+	(*Empty)(nil),                   // 4: cairn.v1.Empty
+	(*ErrorDetail)(nil),             // 5: cairn.v1.ErrorDetail
+	(*ReadOptions)(nil),             // 6: cairn.v1.ReadOptions
+	(*Attr)(nil),                    // 7: cairn.v1.Attr
+	(*ChunkRef)(nil),                // 8: cairn.v1.ChunkRef
+	(*Replica)(nil),                 // 9: cairn.v1.Replica
+	(*ChunkLocation)(nil),           // 10: cairn.v1.ChunkLocation
+	(*MkdirRequest)(nil),            // 11: cairn.v1.MkdirRequest
+	(*StatRequest)(nil),             // 12: cairn.v1.StatRequest
+	(*StatResponse)(nil),            // 13: cairn.v1.StatResponse
+	(*ListRequest)(nil),             // 14: cairn.v1.ListRequest
+	(*ListResponse)(nil),            // 15: cairn.v1.ListResponse
+	(*RenameRequest)(nil),           // 16: cairn.v1.RenameRequest
+	(*RemoveRequest)(nil),           // 17: cairn.v1.RemoveRequest
+	(*RemoveResponse)(nil),          // 18: cairn.v1.RemoveResponse
+	(*SetAttrRequest)(nil),          // 19: cairn.v1.SetAttrRequest
+	(*AllocateRequest)(nil),         // 20: cairn.v1.AllocateRequest
+	(*Allocation)(nil),              // 21: cairn.v1.Allocation
+	(*AllocateResponse)(nil),        // 22: cairn.v1.AllocateResponse
+	(*StoredChunk)(nil),             // 23: cairn.v1.StoredChunk
+	(*CommitRequest)(nil),           // 24: cairn.v1.CommitRequest
+	(*LookupRequest)(nil),           // 25: cairn.v1.LookupRequest
+	(*LookupResponse)(nil),          // 26: cairn.v1.LookupResponse
+	(*UploadSession)(nil),           // 27: cairn.v1.UploadSession
+	(*CreateUploadRequest)(nil),     // 28: cairn.v1.CreateUploadRequest
+	(*AddUploadChunksRequest)(nil),  // 29: cairn.v1.AddUploadChunksRequest
+	(*GetUploadRequest)(nil),        // 30: cairn.v1.GetUploadRequest
+	(*ListUploadsRequest)(nil),      // 31: cairn.v1.ListUploadsRequest
+	(*ListUploadsResponse)(nil),     // 32: cairn.v1.ListUploadsResponse
+	(*CompleteUploadRequest)(nil),   // 33: cairn.v1.CompleteUploadRequest
+	(*AbortUploadRequest)(nil),      // 34: cairn.v1.AbortUploadRequest
+	(*UploadPart)(nil),              // 35: cairn.v1.UploadPart
+	(*PutUploadPartRequest)(nil),    // 36: cairn.v1.PutUploadPartRequest
+	(*ListUploadPartsRequest)(nil),  // 37: cairn.v1.ListUploadPartsRequest
+	(*ListUploadPartsResponse)(nil), // 38: cairn.v1.ListUploadPartsResponse
+	(*CompletePart)(nil),            // 39: cairn.v1.CompletePart
+	(*CompletePartsRequest)(nil),    // 40: cairn.v1.CompletePartsRequest
+	(*WrapInDirRequest)(nil),        // 41: cairn.v1.WrapInDirRequest
+	(*Credential)(nil),              // 42: cairn.v1.Credential
+	(*PutCredentialRequest)(nil),    // 43: cairn.v1.PutCredentialRequest
+	(*DeleteCredentialRequest)(nil), // 44: cairn.v1.DeleteCredentialRequest
+	(*ListCredentialsRequest)(nil),  // 45: cairn.v1.ListCredentialsRequest
+	(*ListCredentialsResponse)(nil), // 46: cairn.v1.ListCredentialsResponse
+	(*GetSecretRequest)(nil),        // 47: cairn.v1.GetSecretRequest
+	(*RegisterNodeRequest)(nil),     // 48: cairn.v1.RegisterNodeRequest
+	(*HeartbeatRequest)(nil),        // 49: cairn.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),       // 50: cairn.v1.HeartbeatResponse
+	(*RegisterNodeResponse)(nil),    // 51: cairn.v1.RegisterNodeResponse
+	(*TokenKey)(nil),                // 52: cairn.v1.TokenKey
+	(*ClusterStatusRequest)(nil),    // 53: cairn.v1.ClusterStatusRequest
+	(*PeerStatus)(nil),              // 54: cairn.v1.PeerStatus
+	(*NodeStatus)(nil),              // 55: cairn.v1.NodeStatus
+	(*ClusterStatusResponse)(nil),   // 56: cairn.v1.ClusterStatusResponse
+	(*RepairStatus)(nil),            // 57: cairn.v1.RepairStatus
+	(*FsckRequest)(nil),             // 58: cairn.v1.FsckRequest
+	(*FsckResponse)(nil),            // 59: cairn.v1.FsckResponse
+	(*ReconcileRequest)(nil),        // 60: cairn.v1.ReconcileRequest
+	(*ReconcileResponse)(nil),       // 61: cairn.v1.ReconcileResponse
+	(*DrainRequest)(nil),            // 62: cairn.v1.DrainRequest
+	(*AddPeerRequest)(nil),          // 63: cairn.v1.AddPeerRequest
+	(*RemovePeerRequest)(nil),       // 64: cairn.v1.RemovePeerRequest
+	(*PeersRequest)(nil),            // 65: cairn.v1.PeersRequest
+	(*PeersResponse)(nil),           // 66: cairn.v1.PeersResponse
+	(*LeaveRequest)(nil),            // 67: cairn.v1.LeaveRequest
+	(*ReportCorruptRequest)(nil),    // 68: cairn.v1.ReportCorruptRequest
+	(*UpdateLocations)(nil),         // 69: cairn.v1.UpdateLocations
+	(*GarbageDone)(nil),             // 70: cairn.v1.GarbageDone
+	(*Command)(nil),                 // 71: cairn.v1.Command
+	(*Caller)(nil),                  // 72: cairn.v1.Caller
+	(*User)(nil),                    // 73: cairn.v1.User
+	(*Group)(nil),                   // 74: cairn.v1.Group
+	(*PutUserRequest)(nil),          // 75: cairn.v1.PutUserRequest
+	(*DeleteUserRequest)(nil),       // 76: cairn.v1.DeleteUserRequest
+	(*ListUsersRequest)(nil),        // 77: cairn.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),       // 78: cairn.v1.ListUsersResponse
+	(*WhoAmIRequest)(nil),           // 79: cairn.v1.WhoAmIRequest
+	(*WhoAmIResponse)(nil),          // 80: cairn.v1.WhoAmIResponse
+	(*RequestID)(nil),               // 81: cairn.v1.RequestID
+	(*RequestRecord)(nil),           // 82: cairn.v1.RequestRecord
+	(*ResealSecretsRequest)(nil),    // 83: cairn.v1.ResealSecretsRequest
+	(*ResealedCredential)(nil),      // 84: cairn.v1.ResealedCredential
+	(*ResealedSigningKey)(nil),      // 85: cairn.v1.ResealedSigningKey
+	(*ResealSecretsResponse)(nil),   // 86: cairn.v1.ResealSecretsResponse
+	(*RotateSigningKey)(nil),        // 87: cairn.v1.RotateSigningKey
+	(*SigningKey)(nil),              // 88: cairn.v1.SigningKey
+	(*PeerInfo)(nil),                // 89: cairn.v1.PeerInfo
+	(*Dirent)(nil),                  // 90: cairn.v1.Dirent
+	(*ChunkRecord)(nil),             // 91: cairn.v1.ChunkRecord
+	(*NodeRecord)(nil),              // 92: cairn.v1.NodeRecord
+	(*GarbageRecord)(nil),           // 93: cairn.v1.GarbageRecord
+	nil,                             // 94: cairn.v1.Attr.XattrsEntry
+	nil,                             // 95: cairn.v1.SetAttrRequest.SetXattrsEntry
+	nil,                             // 96: cairn.v1.CommitRequest.XattrsEntry
+	nil,                             // 97: cairn.v1.UploadSession.XattrsEntry
+	nil,                             // 98: cairn.v1.CreateUploadRequest.XattrsEntry
+	nil,                             // 99: cairn.v1.CompletePartsRequest.XattrsEntry
 }
 var file_cairn_proto_depIdxs = []int32{
-	93,  // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
-	7,   // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
-	8,   // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
-	5,   // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
-	6,   // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
-	5,   // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
-	6,   // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
-	94,  // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
-	8,   // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
-	20,  // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
-	7,   // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
+	94,  // 0: cairn.v1.Attr.xattrs:type_name -> cairn.v1.Attr.XattrsEntry
+	8,   // 1: cairn.v1.ChunkLocation.chunk:type_name -> cairn.v1.ChunkRef
+	9,   // 2: cairn.v1.ChunkLocation.replicas:type_name -> cairn.v1.Replica
+	6,   // 3: cairn.v1.StatRequest.read:type_name -> cairn.v1.ReadOptions
+	7,   // 4: cairn.v1.StatResponse.attr:type_name -> cairn.v1.Attr
+	6,   // 5: cairn.v1.ListRequest.read:type_name -> cairn.v1.ReadOptions
+	7,   // 6: cairn.v1.ListResponse.entries:type_name -> cairn.v1.Attr
+	95,  // 7: cairn.v1.SetAttrRequest.set_xattrs:type_name -> cairn.v1.SetAttrRequest.SetXattrsEntry
+	9,   // 8: cairn.v1.Allocation.replicas:type_name -> cairn.v1.Replica
+	21,  // 9: cairn.v1.AllocateResponse.chunks:type_name -> cairn.v1.Allocation
+	8,   // 10: cairn.v1.StoredChunk.chunk:type_name -> cairn.v1.ChunkRef
 	0,   // 11: cairn.v1.CommitRequest.mode:type_name -> cairn.v1.CommitMode
-	22,  // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
-	95,  // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
-	5,   // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
-	6,   // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
-	9,   // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
-	22,  // 17: cairn.v1.UploadSession.landed:type_name -> cairn.v1.StoredChunk
+	23,  // 12: cairn.v1.CommitRequest.chunks:type_name -> cairn.v1.StoredChunk
+	96,  // 13: cairn.v1.CommitRequest.xattrs:type_name -> cairn.v1.CommitRequest.XattrsEntry
+	6,   // 14: cairn.v1.LookupRequest.read:type_name -> cairn.v1.ReadOptions
+	7,   // 15: cairn.v1.LookupResponse.attr:type_name -> cairn.v1.Attr
+	10,  // 16: cairn.v1.LookupResponse.chunks:type_name -> cairn.v1.ChunkLocation
+	23,  // 17: cairn.v1.UploadSession.landed:type_name -> cairn.v1.StoredChunk
 	0,   // 18: cairn.v1.UploadSession.mode:type_name -> cairn.v1.CommitMode
-	96,  // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
+	97,  // 19: cairn.v1.UploadSession.xattrs:type_name -> cairn.v1.UploadSession.XattrsEntry
 	0,   // 20: cairn.v1.CreateUploadRequest.mode:type_name -> cairn.v1.CommitMode
-	97,  // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
-	22,  // 22: cairn.v1.AddUploadChunksRequest.chunks:type_name -> cairn.v1.StoredChunk
-	26,  // 23: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
-	22,  // 24: cairn.v1.PutUploadPartRequest.chunks:type_name -> cairn.v1.StoredChunk
-	26,  // 25: cairn.v1.ListUploadPartsResponse.session:type_name -> cairn.v1.UploadSession
-	34,  // 26: cairn.v1.ListUploadPartsResponse.parts:type_name -> cairn.v1.UploadPart
-	38,  // 27: cairn.v1.CompletePartsRequest.parts:type_name -> cairn.v1.CompletePart
-	98,  // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
-	41,  // 29: cairn.v1.PutCredentialRequest.credential:type_name -> cairn.v1.Credential
-	41,  // 30: cairn.v1.ListCredentialsResponse.credentials:type_name -> cairn.v1.Credential
-	51,  // 31: cairn.v1.HeartbeatResponse.token_keys:type_name -> cairn.v1.TokenKey
-	51,  // 32: cairn.v1.RegisterNodeResponse.token_keys:type_name -> cairn.v1.TokenKey
-	53,  // 33: cairn.v1.ClusterStatusResponse.peers:type_name -> cairn.v1.PeerStatus
-	54,  // 34: cairn.v1.ClusterStatusResponse.nodes:type_name -> cairn.v1.NodeStatus
-	56,  // 35: cairn.v1.ClusterStatusResponse.repair:type_name -> cairn.v1.RepairStatus
-	8,   // 36: cairn.v1.FsckResponse.replicas:type_name -> cairn.v1.Replica
-	53,  // 37: cairn.v1.PeersResponse.peers:type_name -> cairn.v1.PeerStatus
-	10,  // 38: cairn.v1.Command.mkdir:type_name -> cairn.v1.MkdirRequest
-	23,  // 39: cairn.v1.Command.commit:type_name -> cairn.v1.CommitRequest
-	15,  // 40: cairn.v1.Command.rename:type_name -> cairn.v1.RenameRequest
-	16,  // 41: cairn.v1.Command.remove:type_name -> cairn.v1.RemoveRequest
-	18,  // 42: cairn.v1.Command.set_attr:type_name -> cairn.v1.SetAttrRequest
-	47,  // 43: cairn.v1.Command.register_node:type_name -> cairn.v1.RegisterNodeRequest
-	27,  // 44: cairn.v1.Command.create_upload:type_name -> cairn.v1.CreateUploadRequest
-	28,  // 45: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
-	32,  // 46: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
-	33,  // 47: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
-	88,  // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
-	68,  // 49: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
-	69,  // 50: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
-	61,  // 51: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
-	35,  // 52: cairn.v1.Command.put_upload_part:type_name -> cairn.v1.PutUploadPartRequest
-	39,  // 53: cairn.v1.Command.complete_parts:type_name -> cairn.v1.CompletePartsRequest
-	40,  // 54: cairn.v1.Command.wrap_in_dir:type_name -> cairn.v1.WrapInDirRequest
-	42,  // 55: cairn.v1.Command.put_credential:type_name -> cairn.v1.PutCredentialRequest
-	43,  // 56: cairn.v1.Command.delete_credential:type_name -> cairn.v1.DeleteCredentialRequest
-	86,  // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
-	1,   // 58: cairn.v1.Command.set_quota:type_name -> cairn.v1.SetQuotaRequest
-	82,  // 59: cairn.v1.Command.reseal_secrets:type_name -> cairn.v1.ResealSecretsRequest
-	74,  // 60: cairn.v1.Command.put_user:type_name -> cairn.v1.PutUserRequest
-	75,  // 61: cairn.v1.Command.delete_user:type_name -> cairn.v1.DeleteUserRequest
-	71,  // 62: cairn.v1.Command.caller:type_name -> cairn.v1.Caller
-	80,  // 63: cairn.v1.Command.request:type_name -> cairn.v1.RequestID
-	72,  // 64: cairn.v1.ListUsersResponse.users:type_name -> cairn.v1.User
-	73,  // 65: cairn.v1.ListUsersResponse.groups:type_name -> cairn.v1.Group
-	83,  // 66: cairn.v1.ResealSecretsRequest.credentials:type_name -> cairn.v1.ResealedCredential
-	84,  // 67: cairn.v1.ResealSecretsRequest.signing_keys:type_name -> cairn.v1.ResealedSigningKey
-	87,  // 68: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
-	10,  // 69: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
-	11,  // 70: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
-	13,  // 71: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
-	15,  // 72: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
-	16,  // 73: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
-	18,  // 74: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
-	40,  // 75: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
-	19,  // 76: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
-	23,  // 77: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
-	24,  // 78: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
-	27,  // 79: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
-	28,  // 80: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
-	29,  // 81: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
-	30,  // 82: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
-	32,  // 83: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
-	33,  // 84: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
-	35,  // 85: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
-	36,  // 86: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
-	39,  // 87: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
-	47,  // 88: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
-	48,  // 89: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
-	67,  // 90: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
-	59,  // 91: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
-	66,  // 92: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
-	64,  // 93: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
-	52,  // 94: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
-	78,  // 95: cairn.v1.Cluster.WhoAmI:input_type -> cairn.v1.WhoAmIRequest
-	62,  // 96: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
-	63,  // 97: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
-	61,  // 98: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
-	57,  // 99: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
-	1,   // 100: cairn.v1.Operator.SetQuota:input_type -> cairn.v1.SetQuotaRequest
-	3,   // 101: cairn.v1.Operator.ResealSecrets:input_type -> cairn.v1.Empty
-	42,  // 102: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
-	43,  // 103: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
-	44,  // 104: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
-	46,  // 105: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
-	74,  // 106: cairn.v1.Credentials.PutUser:input_type -> cairn.v1.PutUserRequest
-	75,  // 107: cairn.v1.Credentials.DeleteUser:input_type -> cairn.v1.DeleteUserRequest
-	76,  // 108: cairn.v1.Credentials.ListUsers:input_type -> cairn.v1.ListUsersRequest
-	12,  // 109: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
-	12,  // 110: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
-	14,  // 111: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
-	3,   // 112: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
-	17,  // 113: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
-	12,  // 114: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
-	12,  // 115: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
-	21,  // 116: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
-	12,  // 117: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
-	25,  // 118: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
-	26,  // 119: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
-	3,   // 120: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
-	26,  // 121: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
-	31,  // 122: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
-	12,  // 123: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
-	3,   // 124: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
-	34,  // 125: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
-	37,  // 126: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
-	12,  // 127: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
-	50,  // 128: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
-	49,  // 129: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
-	3,   // 130: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
-	60,  // 131: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
-	3,   // 132: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
-	65,  // 133: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
-	55,  // 134: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
-	79,  // 135: cairn.v1.Cluster.WhoAmI:output_type -> cairn.v1.WhoAmIResponse
-	3,   // 136: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
-	3,   // 137: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
-	3,   // 138: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
-	58,  // 139: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
-	12,  // 140: cairn.v1.Operator.SetQuota:output_type -> cairn.v1.StatResponse
-	85,  // 141: cairn.v1.Operator.ResealSecrets:output_type -> cairn.v1.ResealSecretsResponse
-	3,   // 142: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
-	3,   // 143: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
-	45,  // 144: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
-	41,  // 145: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
-	72,  // 146: cairn.v1.Credentials.PutUser:output_type -> cairn.v1.User
-	3,   // 147: cairn.v1.Credentials.DeleteUser:output_type -> cairn.v1.Empty
-	77,  // 148: cairn.v1.Credentials.ListUsers:output_type -> cairn.v1.ListUsersResponse
-	109, // [109:149] is the sub-list for method output_type
-	69,  // [69:109] is the sub-list for method input_type
+	98,  // 21: cairn.v1.CreateUploadRequest.xattrs:type_name -> cairn.v1.CreateUploadRequest.XattrsEntry
+	23,  // 22: cairn.v1.AddUploadChunksRequest.chunks:type_name -> cairn.v1.StoredChunk
+	27,  // 23: cairn.v1.ListUploadsResponse.sessions:type_name -> cairn.v1.UploadSession
+	23,  // 24: cairn.v1.PutUploadPartRequest.chunks:type_name -> cairn.v1.StoredChunk
+	27,  // 25: cairn.v1.ListUploadPartsResponse.session:type_name -> cairn.v1.UploadSession
+	35,  // 26: cairn.v1.ListUploadPartsResponse.parts:type_name -> cairn.v1.UploadPart
+	39,  // 27: cairn.v1.CompletePartsRequest.parts:type_name -> cairn.v1.CompletePart
+	99,  // 28: cairn.v1.CompletePartsRequest.xattrs:type_name -> cairn.v1.CompletePartsRequest.XattrsEntry
+	42,  // 29: cairn.v1.PutCredentialRequest.credential:type_name -> cairn.v1.Credential
+	42,  // 30: cairn.v1.ListCredentialsResponse.credentials:type_name -> cairn.v1.Credential
+	52,  // 31: cairn.v1.HeartbeatResponse.token_keys:type_name -> cairn.v1.TokenKey
+	52,  // 32: cairn.v1.RegisterNodeResponse.token_keys:type_name -> cairn.v1.TokenKey
+	54,  // 33: cairn.v1.ClusterStatusResponse.peers:type_name -> cairn.v1.PeerStatus
+	55,  // 34: cairn.v1.ClusterStatusResponse.nodes:type_name -> cairn.v1.NodeStatus
+	57,  // 35: cairn.v1.ClusterStatusResponse.repair:type_name -> cairn.v1.RepairStatus
+	9,   // 36: cairn.v1.FsckResponse.replicas:type_name -> cairn.v1.Replica
+	54,  // 37: cairn.v1.PeersResponse.peers:type_name -> cairn.v1.PeerStatus
+	11,  // 38: cairn.v1.Command.mkdir:type_name -> cairn.v1.MkdirRequest
+	24,  // 39: cairn.v1.Command.commit:type_name -> cairn.v1.CommitRequest
+	16,  // 40: cairn.v1.Command.rename:type_name -> cairn.v1.RenameRequest
+	17,  // 41: cairn.v1.Command.remove:type_name -> cairn.v1.RemoveRequest
+	19,  // 42: cairn.v1.Command.set_attr:type_name -> cairn.v1.SetAttrRequest
+	48,  // 43: cairn.v1.Command.register_node:type_name -> cairn.v1.RegisterNodeRequest
+	28,  // 44: cairn.v1.Command.create_upload:type_name -> cairn.v1.CreateUploadRequest
+	29,  // 45: cairn.v1.Command.add_upload_chunks:type_name -> cairn.v1.AddUploadChunksRequest
+	33,  // 46: cairn.v1.Command.complete_upload:type_name -> cairn.v1.CompleteUploadRequest
+	34,  // 47: cairn.v1.Command.abort_upload:type_name -> cairn.v1.AbortUploadRequest
+	89,  // 48: cairn.v1.Command.peer_info:type_name -> cairn.v1.PeerInfo
+	69,  // 49: cairn.v1.Command.update_locations:type_name -> cairn.v1.UpdateLocations
+	70,  // 50: cairn.v1.Command.garbage_done:type_name -> cairn.v1.GarbageDone
+	62,  // 51: cairn.v1.Command.drain:type_name -> cairn.v1.DrainRequest
+	36,  // 52: cairn.v1.Command.put_upload_part:type_name -> cairn.v1.PutUploadPartRequest
+	40,  // 53: cairn.v1.Command.complete_parts:type_name -> cairn.v1.CompletePartsRequest
+	41,  // 54: cairn.v1.Command.wrap_in_dir:type_name -> cairn.v1.WrapInDirRequest
+	43,  // 55: cairn.v1.Command.put_credential:type_name -> cairn.v1.PutCredentialRequest
+	44,  // 56: cairn.v1.Command.delete_credential:type_name -> cairn.v1.DeleteCredentialRequest
+	87,  // 57: cairn.v1.Command.rotate_signing_key:type_name -> cairn.v1.RotateSigningKey
+	2,   // 58: cairn.v1.Command.set_quota:type_name -> cairn.v1.SetQuotaRequest
+	83,  // 59: cairn.v1.Command.reseal_secrets:type_name -> cairn.v1.ResealSecretsRequest
+	75,  // 60: cairn.v1.Command.put_user:type_name -> cairn.v1.PutUserRequest
+	76,  // 61: cairn.v1.Command.delete_user:type_name -> cairn.v1.DeleteUserRequest
+	72,  // 62: cairn.v1.Command.caller:type_name -> cairn.v1.Caller
+	81,  // 63: cairn.v1.Command.request:type_name -> cairn.v1.RequestID
+	73,  // 64: cairn.v1.ListUsersResponse.users:type_name -> cairn.v1.User
+	74,  // 65: cairn.v1.ListUsersResponse.groups:type_name -> cairn.v1.Group
+	84,  // 66: cairn.v1.ResealSecretsRequest.credentials:type_name -> cairn.v1.ResealedCredential
+	85,  // 67: cairn.v1.ResealSecretsRequest.signing_keys:type_name -> cairn.v1.ResealedSigningKey
+	88,  // 68: cairn.v1.RotateSigningKey.key:type_name -> cairn.v1.SigningKey
+	11,  // 69: cairn.v1.Namespace.Mkdir:input_type -> cairn.v1.MkdirRequest
+	12,  // 70: cairn.v1.Namespace.Stat:input_type -> cairn.v1.StatRequest
+	14,  // 71: cairn.v1.Namespace.List:input_type -> cairn.v1.ListRequest
+	16,  // 72: cairn.v1.Namespace.Rename:input_type -> cairn.v1.RenameRequest
+	17,  // 73: cairn.v1.Namespace.Remove:input_type -> cairn.v1.RemoveRequest
+	19,  // 74: cairn.v1.Namespace.SetAttr:input_type -> cairn.v1.SetAttrRequest
+	41,  // 75: cairn.v1.Namespace.WrapInDir:input_type -> cairn.v1.WrapInDirRequest
+	20,  // 76: cairn.v1.Data.AllocateChunks:input_type -> cairn.v1.AllocateRequest
+	24,  // 77: cairn.v1.Data.Commit:input_type -> cairn.v1.CommitRequest
+	25,  // 78: cairn.v1.Data.Lookup:input_type -> cairn.v1.LookupRequest
+	28,  // 79: cairn.v1.Data.CreateUpload:input_type -> cairn.v1.CreateUploadRequest
+	29,  // 80: cairn.v1.Data.AddUploadChunks:input_type -> cairn.v1.AddUploadChunksRequest
+	30,  // 81: cairn.v1.Data.GetUpload:input_type -> cairn.v1.GetUploadRequest
+	31,  // 82: cairn.v1.Data.ListUploads:input_type -> cairn.v1.ListUploadsRequest
+	33,  // 83: cairn.v1.Data.CompleteUpload:input_type -> cairn.v1.CompleteUploadRequest
+	34,  // 84: cairn.v1.Data.AbortUpload:input_type -> cairn.v1.AbortUploadRequest
+	36,  // 85: cairn.v1.Data.PutUploadPart:input_type -> cairn.v1.PutUploadPartRequest
+	37,  // 86: cairn.v1.Data.ListUploadParts:input_type -> cairn.v1.ListUploadPartsRequest
+	40,  // 87: cairn.v1.Data.CompleteParts:input_type -> cairn.v1.CompletePartsRequest
+	1,   // 88: cairn.v1.Data.ReportSlow:input_type -> cairn.v1.ReportSlowRequest
+	48,  // 89: cairn.v1.Nodes.RegisterNode:input_type -> cairn.v1.RegisterNodeRequest
+	49,  // 90: cairn.v1.Nodes.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
+	68,  // 91: cairn.v1.Nodes.ReportCorrupt:input_type -> cairn.v1.ReportCorruptRequest
+	60,  // 92: cairn.v1.Nodes.Reconcile:input_type -> cairn.v1.ReconcileRequest
+	67,  // 93: cairn.v1.Nodes.Leave:input_type -> cairn.v1.LeaveRequest
+	65,  // 94: cairn.v1.Cluster.Peers:input_type -> cairn.v1.PeersRequest
+	53,  // 95: cairn.v1.Cluster.ClusterStatus:input_type -> cairn.v1.ClusterStatusRequest
+	79,  // 96: cairn.v1.Cluster.WhoAmI:input_type -> cairn.v1.WhoAmIRequest
+	63,  // 97: cairn.v1.Operator.AddPeer:input_type -> cairn.v1.AddPeerRequest
+	64,  // 98: cairn.v1.Operator.RemovePeer:input_type -> cairn.v1.RemovePeerRequest
+	62,  // 99: cairn.v1.Operator.Drain:input_type -> cairn.v1.DrainRequest
+	58,  // 100: cairn.v1.Operator.Fsck:input_type -> cairn.v1.FsckRequest
+	2,   // 101: cairn.v1.Operator.SetQuota:input_type -> cairn.v1.SetQuotaRequest
+	4,   // 102: cairn.v1.Operator.ResealSecrets:input_type -> cairn.v1.Empty
+	43,  // 103: cairn.v1.Credentials.PutCredential:input_type -> cairn.v1.PutCredentialRequest
+	44,  // 104: cairn.v1.Credentials.DeleteCredential:input_type -> cairn.v1.DeleteCredentialRequest
+	45,  // 105: cairn.v1.Credentials.ListCredentials:input_type -> cairn.v1.ListCredentialsRequest
+	47,  // 106: cairn.v1.Credentials.GetSecret:input_type -> cairn.v1.GetSecretRequest
+	75,  // 107: cairn.v1.Credentials.PutUser:input_type -> cairn.v1.PutUserRequest
+	76,  // 108: cairn.v1.Credentials.DeleteUser:input_type -> cairn.v1.DeleteUserRequest
+	77,  // 109: cairn.v1.Credentials.ListUsers:input_type -> cairn.v1.ListUsersRequest
+	13,  // 110: cairn.v1.Namespace.Mkdir:output_type -> cairn.v1.StatResponse
+	13,  // 111: cairn.v1.Namespace.Stat:output_type -> cairn.v1.StatResponse
+	15,  // 112: cairn.v1.Namespace.List:output_type -> cairn.v1.ListResponse
+	4,   // 113: cairn.v1.Namespace.Rename:output_type -> cairn.v1.Empty
+	18,  // 114: cairn.v1.Namespace.Remove:output_type -> cairn.v1.RemoveResponse
+	13,  // 115: cairn.v1.Namespace.SetAttr:output_type -> cairn.v1.StatResponse
+	13,  // 116: cairn.v1.Namespace.WrapInDir:output_type -> cairn.v1.StatResponse
+	22,  // 117: cairn.v1.Data.AllocateChunks:output_type -> cairn.v1.AllocateResponse
+	13,  // 118: cairn.v1.Data.Commit:output_type -> cairn.v1.StatResponse
+	26,  // 119: cairn.v1.Data.Lookup:output_type -> cairn.v1.LookupResponse
+	27,  // 120: cairn.v1.Data.CreateUpload:output_type -> cairn.v1.UploadSession
+	4,   // 121: cairn.v1.Data.AddUploadChunks:output_type -> cairn.v1.Empty
+	27,  // 122: cairn.v1.Data.GetUpload:output_type -> cairn.v1.UploadSession
+	32,  // 123: cairn.v1.Data.ListUploads:output_type -> cairn.v1.ListUploadsResponse
+	13,  // 124: cairn.v1.Data.CompleteUpload:output_type -> cairn.v1.StatResponse
+	4,   // 125: cairn.v1.Data.AbortUpload:output_type -> cairn.v1.Empty
+	35,  // 126: cairn.v1.Data.PutUploadPart:output_type -> cairn.v1.UploadPart
+	38,  // 127: cairn.v1.Data.ListUploadParts:output_type -> cairn.v1.ListUploadPartsResponse
+	13,  // 128: cairn.v1.Data.CompleteParts:output_type -> cairn.v1.StatResponse
+	4,   // 129: cairn.v1.Data.ReportSlow:output_type -> cairn.v1.Empty
+	51,  // 130: cairn.v1.Nodes.RegisterNode:output_type -> cairn.v1.RegisterNodeResponse
+	50,  // 131: cairn.v1.Nodes.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
+	4,   // 132: cairn.v1.Nodes.ReportCorrupt:output_type -> cairn.v1.Empty
+	61,  // 133: cairn.v1.Nodes.Reconcile:output_type -> cairn.v1.ReconcileResponse
+	4,   // 134: cairn.v1.Nodes.Leave:output_type -> cairn.v1.Empty
+	66,  // 135: cairn.v1.Cluster.Peers:output_type -> cairn.v1.PeersResponse
+	56,  // 136: cairn.v1.Cluster.ClusterStatus:output_type -> cairn.v1.ClusterStatusResponse
+	80,  // 137: cairn.v1.Cluster.WhoAmI:output_type -> cairn.v1.WhoAmIResponse
+	4,   // 138: cairn.v1.Operator.AddPeer:output_type -> cairn.v1.Empty
+	4,   // 139: cairn.v1.Operator.RemovePeer:output_type -> cairn.v1.Empty
+	4,   // 140: cairn.v1.Operator.Drain:output_type -> cairn.v1.Empty
+	59,  // 141: cairn.v1.Operator.Fsck:output_type -> cairn.v1.FsckResponse
+	13,  // 142: cairn.v1.Operator.SetQuota:output_type -> cairn.v1.StatResponse
+	86,  // 143: cairn.v1.Operator.ResealSecrets:output_type -> cairn.v1.ResealSecretsResponse
+	4,   // 144: cairn.v1.Credentials.PutCredential:output_type -> cairn.v1.Empty
+	4,   // 145: cairn.v1.Credentials.DeleteCredential:output_type -> cairn.v1.Empty
+	46,  // 146: cairn.v1.Credentials.ListCredentials:output_type -> cairn.v1.ListCredentialsResponse
+	42,  // 147: cairn.v1.Credentials.GetSecret:output_type -> cairn.v1.Credential
+	73,  // 148: cairn.v1.Credentials.PutUser:output_type -> cairn.v1.User
+	4,   // 149: cairn.v1.Credentials.DeleteUser:output_type -> cairn.v1.Empty
+	78,  // 150: cairn.v1.Credentials.ListUsers:output_type -> cairn.v1.ListUsersResponse
+	110, // [110:151] is the sub-list for method output_type
+	69,  // [69:110] is the sub-list for method input_type
 	69,  // [69:69] is the sub-list for extension type_name
 	69,  // [69:69] is the sub-list for extension extendee
 	0,   // [0:69] is the sub-list for field type_name
@@ -7440,8 +7509,8 @@ func file_cairn_proto_init() {
 	if File_cairn_proto != nil {
 		return
 	}
-	file_cairn_proto_msgTypes[17].OneofWrappers = []any{}
-	file_cairn_proto_msgTypes[69].OneofWrappers = []any{
+	file_cairn_proto_msgTypes[18].OneofWrappers = []any{}
+	file_cairn_proto_msgTypes[70].OneofWrappers = []any{
 		(*Command_Mkdir)(nil),
 		(*Command_Commit)(nil),
 		(*Command_Rename)(nil),
@@ -7473,7 +7542,7 @@ func file_cairn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_proto_rawDesc), len(file_cairn_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   98,
+			NumMessages:   99,
 			NumExtensions: 0,
 			NumServices:   6,
 		},

@@ -400,6 +400,7 @@ const (
 	Data_PutUploadPart_FullMethodName   = "/cairn.v1.Data/PutUploadPart"
 	Data_ListUploadParts_FullMethodName = "/cairn.v1.Data/ListUploadParts"
 	Data_CompleteParts_FullMethodName   = "/cairn.v1.Data/CompleteParts"
+	Data_ReportSlow_FullMethodName      = "/cairn.v1.Data/ReportSlow"
 )
 
 // DataClient is the client API for Data service.
@@ -437,6 +438,12 @@ type DataClient interface {
 	PutUploadPart(ctx context.Context, in *PutUploadPartRequest, opts ...grpc.CallOption) (*UploadPart, error)
 	ListUploadParts(ctx context.Context, in *ListUploadPartsRequest, opts ...grpc.CallOption) (*ListUploadPartsResponse, error)
 	CompleteParts(ctx context.Context, in *CompletePartsRequest, opts ...grpc.CallOption) (*StatResponse, error)
+	// ReportSlow tells the leader that a data node stopped taking or
+	// sending a chunk for the reporter's patience (a frozen process, a
+	// stuck disk, a half-broken link). Leader-only, in its memory: the node
+	// counts as slow for a while, and placement prefers other nodes. Data
+	// nodes may call it too (a frozen next replica of their chain).
+	ReportSlow(ctx context.Context, in *ReportSlowRequest, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type dataClient struct {
@@ -567,6 +574,16 @@ func (c *dataClient) CompleteParts(ctx context.Context, in *CompletePartsRequest
 	return out, nil
 }
 
+func (c *dataClient) ReportSlow(ctx context.Context, in *ReportSlowRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Data_ReportSlow_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DataServer is the server API for Data service.
 // All implementations must embed UnimplementedDataServer
 // for forward compatibility.
@@ -602,6 +619,12 @@ type DataServer interface {
 	PutUploadPart(context.Context, *PutUploadPartRequest) (*UploadPart, error)
 	ListUploadParts(context.Context, *ListUploadPartsRequest) (*ListUploadPartsResponse, error)
 	CompleteParts(context.Context, *CompletePartsRequest) (*StatResponse, error)
+	// ReportSlow tells the leader that a data node stopped taking or
+	// sending a chunk for the reporter's patience (a frozen process, a
+	// stuck disk, a half-broken link). Leader-only, in its memory: the node
+	// counts as slow for a while, and placement prefers other nodes. Data
+	// nodes may call it too (a frozen next replica of their chain).
+	ReportSlow(context.Context, *ReportSlowRequest) (*Empty, error)
 	mustEmbedUnimplementedDataServer()
 }
 
@@ -647,6 +670,9 @@ func (UnimplementedDataServer) ListUploadParts(context.Context, *ListUploadParts
 }
 func (UnimplementedDataServer) CompleteParts(context.Context, *CompletePartsRequest) (*StatResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CompleteParts not implemented")
+}
+func (UnimplementedDataServer) ReportSlow(context.Context, *ReportSlowRequest) (*Empty, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportSlow not implemented")
 }
 func (UnimplementedDataServer) mustEmbedUnimplementedDataServer() {}
 func (UnimplementedDataServer) testEmbeddedByValue()              {}
@@ -885,6 +911,24 @@ func _Data_CompleteParts_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Data_ReportSlow_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportSlowRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DataServer).ReportSlow(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Data_ReportSlow_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DataServer).ReportSlow(ctx, req.(*ReportSlowRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Data_ServiceDesc is the grpc.ServiceDesc for Data service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -939,6 +983,10 @@ var Data_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CompleteParts",
 			Handler:    _Data_CompleteParts_Handler,
+		},
+		{
+			MethodName: "ReportSlow",
+			Handler:    _Data_ReportSlow_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
