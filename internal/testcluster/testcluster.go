@@ -299,6 +299,10 @@ func (c *Cluster) AdminCert() *pki.Source { return c.Cert("admin", pki.Admin) }
 // parallel) never pick each other's ports.
 var loopbackHost = fmt.Sprintf("127.1.%d.%d", os.Getpid()>>8&255, os.Getpid()&255)
 
+// handedOut holds every address freeAddr returned in this process: each
+// belongs to one member for the life of the process.
+var handedOut sync.Map
+
 // freeAddr returns an address of this process's loopback host with a port
 // that was free a moment ago, below the kernel's ephemeral range (32768
 // and up on Linux), so that no outgoing connection takes it between now
@@ -307,8 +311,14 @@ var loopbackHost = fmt.Sprintf("127.1.%d.%d", os.Getpid()>>8&255, os.Getpid()&25
 func freeAddr(t testing.TB) string {
 	for range 200 {
 		addr := net.JoinHostPort(loopbackHost, strconv.Itoa(20000+rand.IntN(12000)))
+		if _, taken := handedOut.Load(addr); taken {
+			// A member of another cluster of this process owns it, though
+			// it may be stopped right now: its restart needs it back.
+			continue
+		}
 		if l, err := net.Listen("tcp", addr); err == nil {
 			l.Close()
+			handedOut.Store(addr, true)
 			return addr
 		}
 	}
